@@ -1,0 +1,269 @@
+// Package account manages accounts, subaccounts and their API credentials (Auth ID +
+// Auth Token): creation, authentication, rotation with an overlap window, and revocation.
+//
+// A token is shown once, when it is made. The store keeps a keyed hash of it (to check a
+// presented token in constant time) and an AES-256-GCM ciphertext under the KEK (to sign
+// webhooks, which needs the token in clear). Neither the token nor its hash is ever logged.
+package account
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"errors"
+	"math/big"
+	"time"
+
+	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/store"
+)
+
+// Store is what the service needs from storage.
+type Store interface {
+	CreateAccount(ctx context.Context, a *store.Account, c *store.Credential) error
+	Account(ctx context.Context, id string) (*store.Account, error)
+	Credentials(ctx context.Context, accountID string, now time.Time) ([]*store.Credential, error)
+	RotateCredential(ctx context.Context, c *store.Credential, overlapEnd *time.Time) ([]string, error)
+	RevokeCredentials(ctx context.Context, accountID, keepID string) ([]string, error)
+}
+
+// ErrBadCredentials is the one answer for an unknown Auth ID, a wrong token, a revoked or
+// expired token and a disabled account: callers cannot tell them apart.
+var ErrBadCredentials = errors.New("authentication failed")
+
+// DefaultOverlap is how long a replaced token keeps working after a rotation.
+const DefaultOverlap = 24 * time.Hour
+
+// TokenLength is the length of a generated Auth Token (about 238 bits of entropy).
+const TokenLength = 40
+
+// Service implements the account operations.
+type Service struct {
+	st      Store
+	ring    *keys.Ring
+	now     func() time.Time
+	overlap time.Duration
+}
+
+// Options configure a Service.
+type Options struct {
+	Overlap time.Duration    // default DefaultOverlap
+	Now     func() time.Time // default time.Now
+}
+
+// New returns a Service.
+func New(st Store, ring *keys.Ring, o Options) *Service {
+	if o.Overlap == 0 {
+		o.Overlap = DefaultOverlap
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{st: st, ring: ring, now: o.Now, overlap: o.Overlap}
+}
+
+// Overlap is the configured default rotation overlap.
+func (s *Service) Overlap() time.Duration { return s.overlap }
+
+const (
+	upperDigits  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	alphanumeric = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	digits       = "0123456789"
+)
+
+// RandomString returns n characters drawn uniformly from alphabet with crypto/rand.
+func RandomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(alphabet)))
+	for i := range b {
+		v, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic("crypto/rand failed: " + err.Error()) // the platform cannot run without randomness
+		}
+		b[i] = alphabet[v.Int64()]
+	}
+	return string(b)
+}
+
+// NewID returns an identifier of the given two-letter prefix and 18 upper-case
+// alphanumerics, the form of Plivo Auth IDs (MA…, SA…) that SDKs validate.
+func NewID(prefix string) string { return prefix + RandomString(upperDigits, 18) }
+
+// NewNumericID returns a random decimal id of n digits with no leading zero (Plivo app ids).
+func NewNumericID(n int) string { return RandomString(digits[1:], 1) + RandomString(digits, n-1) }
+
+// ValidAuthID reports whether s has the form of an Auth ID.
+func ValidAuthID(s string) bool {
+	if len(s) != 20 || (s[:2] != "MA" && s[:2] != "SA") {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) newCredential(accountID string) (*store.Credential, string, error) {
+	token := RandomString(alphanumeric, TokenLength)
+	c := &store.Credential{ID: NewID("CR"), AccountID: accountID, TokenMAC: s.ring.MAC([]byte(token))}
+	enc, err := s.ring.Seal([]byte(token), credentialAAD(c.ID))
+	if err != nil {
+		return nil, "", err
+	}
+	c.TokenEnc = enc
+	return c, token, nil
+}
+
+func credentialAAD(id string) []byte { return []byte("credential:" + id) }
+
+// Created is the result of creating an account: the account, its first credential id and
+// the token, which is never retrievable again.
+type Created struct {
+	Account      *store.Account
+	CredentialID string
+	Token        string
+}
+
+// CreateMain creates a main account.
+func (s *Service) CreateMain(ctx context.Context, name string) (*Created, error) {
+	return s.create(ctx, &store.Account{ID: NewID("MA"), Name: name, Enabled: true})
+}
+
+// CreateSub creates a subaccount of parent.
+func (s *Service) CreateSub(ctx context.Context, parent *store.Account, name string, enabled bool) (*Created, error) {
+	if parent.IsSub() {
+		return nil, errors.New("a subaccount cannot have subaccounts")
+	}
+	return s.create(ctx, &store.Account{ID: NewID("SA"), ParentID: parent.ID, Name: name, Enabled: enabled})
+}
+
+func (s *Service) create(ctx context.Context, a *store.Account) (*Created, error) {
+	for attempt := 0; ; attempt++ {
+		c, token, err := s.newCredential(a.ID)
+		if err != nil {
+			return nil, err
+		}
+		err = s.st.CreateAccount(ctx, a, c)
+		if errors.Is(err, store.ErrConflict) && attempt < 3 { // an id collision: astronomically rare
+			a.ID = a.ID[:2] + RandomString(upperDigits, 18)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Created{Account: a, CredentialID: c.ID, Token: token}, nil
+	}
+}
+
+// Authenticate checks an Auth ID and token. Every failure is ErrBadCredentials. The
+// presented token is hashed before any look-up so unknown and known IDs cost the same.
+func (s *Service) Authenticate(ctx context.Context, authID, token string) (*store.Account, string, error) {
+	mac := s.ring.MAC([]byte(token))
+	if !ValidAuthID(authID) {
+		return nil, "", ErrBadCredentials
+	}
+	a, err := s.st.Account(ctx, authID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", ErrBadCredentials
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	creds, err := s.st.Credentials(ctx, authID, s.now())
+	if err != nil {
+		return nil, "", err
+	}
+	match := ""
+	for _, c := range creds {
+		// Compare against every live credential, not stopping early.
+		if hmac.Equal(mac, c.TokenMAC) && match == "" {
+			match = c.ID
+		}
+	}
+	if match == "" || !a.Enabled {
+		return nil, "", ErrBadCredentials
+	}
+	if a.IsSub() {
+		// A disabled main account disables its subaccounts too.
+		p, err := s.st.Account(ctx, a.ParentID)
+		if err != nil || !p.Enabled {
+			return nil, "", ErrBadCredentials
+		}
+	}
+	return a, match, nil
+}
+
+// Rotated is the result of a rotation.
+type Rotated struct {
+	CredentialID string
+	Token        string     // shown once
+	Retired      []string   // credential ids that now expire (or were revoked)
+	OldValidTill *time.Time // nil when the old tokens were revoked at once
+}
+
+// Rotate issues a new token for the account. The old tokens keep working for overlap
+// (the service default when overlap < 0) or stop at once when revokeOld is set.
+func (s *Service) Rotate(ctx context.Context, accountID string, overlap time.Duration, revokeOld bool) (*Rotated, error) {
+	if overlap < 0 {
+		overlap = s.overlap
+	}
+	c, token, err := s.newCredential(accountID)
+	if err != nil {
+		return nil, err
+	}
+	var end *time.Time
+	if !revokeOld {
+		t := s.now().Add(overlap).UTC().Truncate(time.Microsecond)
+		end = &t
+	}
+	retired, err := s.st.RotateCredential(ctx, c, end)
+	if err != nil {
+		return nil, err
+	}
+	return &Rotated{CredentialID: c.ID, Token: token, Retired: retired, OldValidTill: end}, nil
+}
+
+// RevokeOthers revokes at once every token of the account except the newest one (used to
+// cut a rotation's overlap short). It returns the revoked credential ids.
+func (s *Service) RevokeOthers(ctx context.Context, accountID string) ([]string, error) {
+	creds, err := s.st.Credentials(ctx, accountID, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if len(creds) == 0 {
+		return nil, nil
+	}
+	return s.st.RevokeCredentials(ctx, accountID, creds[0].ID)
+}
+
+// Token returns the account's current token in clear, for signing webhooks.
+func (s *Service) Token(ctx context.Context, accountID string) (string, error) {
+	creds, err := s.st.Credentials(ctx, accountID, s.now())
+	if err != nil {
+		return "", err
+	}
+	if len(creds) == 0 {
+		return "", errors.New("account has no live credential")
+	}
+	c := creds[0]
+	pt, err := s.ring.Open(c.TokenEnc, credentialAAD(c.ID))
+	if err != nil {
+		return "", err
+	}
+	return string(pt), nil
+}
+
+// CurrentCredential returns the id of the account's newest live credential.
+func (s *Service) CurrentCredential(ctx context.Context, accountID string) (string, error) {
+	creds, err := s.st.Credentials(ctx, accountID, s.now())
+	if err != nil {
+		return "", err
+	}
+	if len(creds) == 0 {
+		return "", errors.New("account has no live credential")
+	}
+	return creds[0].ID, nil
+}

@@ -1,0 +1,251 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/trunkline/trunkline/store"
+)
+
+// normalizeNumber accepts an E.164 number with or without "+" and returns its digits.
+func normalizeNumber(v string) (string, error) {
+	n := strings.TrimPrefix(v, "+")
+	if len(n) < 7 || len(n) > 15 || n[0] == '0' {
+		return "", badRequest("invalid number: use E.164 digits, e.g. 14155550100")
+	}
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return "", badRequest("invalid number: use E.164 digits, e.g. 14155550100")
+		}
+	}
+	return n, nil
+}
+
+func services(p Params) ([]string, error) {
+	var out []string
+	for _, v := range p["services"] {
+		for _, s := range strings.Split(v, ",") {
+			s = strings.ToLower(strings.TrimSpace(s))
+			switch s {
+			case "":
+			case "voice", "sms", "mms":
+				out = append(out, s)
+			default:
+				return nil, badRequest("services must list voice, sms or mms")
+			}
+		}
+	}
+	return out, nil
+}
+
+var numberTypes = map[string]bool{"local": true, "mobile": true, "tollfree": true, "fixed": true, "national": true, "any": true}
+
+func (s *Server) searchNumbers(r *request) (int, map[string]any, error) {
+	limit, offset, err := r.page()
+	if err != nil {
+		return 0, nil, err
+	}
+	country := strings.ToUpper(r.p.Get("country_iso"))
+	if len(country) != 2 || strings.Trim(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		return 0, nil, badRequest("country_iso is required: a two-letter ISO country code such as US")
+	}
+	typ := strings.ToLower(r.p.Get("type"))
+	if typ != "" && !numberTypes[typ] {
+		return 0, nil, badRequest("type must be one of local, mobile, tollfree, fixed, national, any")
+	}
+	pattern := r.p.Get("pattern")
+	if strings.Trim(pattern, "0123456789") != "" || len(pattern) > 15 {
+		return 0, nil, badRequest("pattern must be digits")
+	}
+	svc, err := services(r.p)
+	if err != nil {
+		return 0, nil, err
+	}
+	ns, total, err := s.opts.DB.SearchNumbers(r.Context(), store.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
+		Region: r.p.Get("region"), Services: svc, Limit: limit, Offset: offset})
+	if err != nil {
+		return 0, nil, err
+	}
+	objs := make([]map[string]any, len(ns))
+	for i, n := range ns {
+		objs[i] = map[string]any{
+			"number":              n.Number,
+			"prefix":              n.Prefix,
+			"country":             n.CountryISO,
+			"region":              n.Region,
+			"type":                n.Type,
+			"monthly_rental_rate": n.MonthlyRentalRate,
+			"setup_rate":          n.SetupRate,
+			"sms_enabled":         n.SMSEnabled,
+			"sms_rate":            n.SMSRate,
+			"voice_enabled":       n.VoiceEnabled,
+			"voice_rate":          n.VoiceRate,
+			"mms_enabled":         n.MMSEnabled,
+			"restriction":         nil,
+			"resource_uri":        r.uri("PhoneNumber/" + n.Number + "/"),
+		}
+	}
+	return http.StatusOK, r.listBody("PhoneNumber/", limit, offset, total, objs), nil
+}
+
+// appInScope checks that an app_id names an application the caller can see.
+func (s *Server) appInScope(r *request, id string) error {
+	if id == "" {
+		return nil
+	}
+	if _, err := s.opts.DB.Application(r.Context(), r.scope(), id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return badRequest("app_id does not name one of your applications")
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Server) rentNumber(r *request) (int, map[string]any, error) {
+	n, err := normalizeNumber(r.vars["number"])
+	if err != nil {
+		return 0, nil, err
+	}
+	appID := r.p.Get("app_id")
+	if err := s.appInScope(r, appID); err != nil {
+		return 0, nil, err
+	}
+	if _, err := s.opts.DB.RentNumber(r.Context(), n, r.acct.ID, appID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return 0, nil, &Error{Status: http.StatusNotFound, Msg: "number not available"}
+		}
+		return 0, nil, err
+	}
+	r.objectID = n
+	return http.StatusCreated, map[string]any{
+		"message": "created", "status": "fulfilled",
+		"numbers": []map[string]any{{"number": n, "status": "Success"}},
+	}, nil
+}
+
+func (s *Server) numberObject(r *request, n *store.Number) map[string]any {
+	var app, sub any
+	if n.AppID != "" {
+		app = r.uri("Application/" + n.AppID + "/")
+	}
+	if n.AccountID != r.acct.MainID() {
+		sub = accountURI(r.acct.MainID()) + "Subaccount/" + n.AccountID + "/"
+	}
+	var added, renewal any
+	if n.RentedAt != nil {
+		added = n.RentedAt.Format(dateLayout)
+	}
+	if n.RenewalAt != nil {
+		renewal = n.RenewalAt.Format(dateLayout)
+	}
+	return map[string]any{
+		"active":              true,
+		"added_on":            added,
+		"alias":               n.Alias,
+		"application":         app,
+		"carrier":             n.Carrier,
+		"country":             n.CountryISO,
+		"monthly_rental_rate": n.MonthlyRentalRate,
+		"mms_enabled":         n.MMSEnabled,
+		"number":              n.Number,
+		"number_type":         n.Type,
+		"region":              n.Region,
+		"renewal_date":        renewal,
+		"resource_uri":        r.uri("Number/" + n.Number + "/"),
+		"sms_enabled":         n.SMSEnabled,
+		"sms_rate":            n.SMSRate,
+		"sub_account":         sub,
+		"voice_enabled":       n.VoiceEnabled,
+		"voice_rate":          n.VoiceRate,
+	}
+}
+
+func (s *Server) listNumbers(r *request) (int, map[string]any, error) {
+	limit, offset, err := r.page()
+	if err != nil {
+		return 0, nil, err
+	}
+	svc, err := services(r.p)
+	if err != nil {
+		return 0, nil, err
+	}
+	prefix := strings.TrimPrefix(r.p.Get("number_startswith"), "+")
+	if strings.Trim(prefix, "0123456789") != "" || len(prefix) > 15 {
+		return 0, nil, badRequest("number_startswith must be digits")
+	}
+	ns, total, err := s.opts.DB.ListRented(r.Context(), r.scope(), store.RentedFilter{Type: strings.ToLower(r.p.Get("type")),
+		NumberStartsWith: prefix, Subaccount: r.p.Get("subaccount"), Alias: r.p.Get("alias"), Services: svc, Limit: limit, Offset: offset})
+	if err != nil {
+		return 0, nil, err
+	}
+	objs := make([]map[string]any, len(ns))
+	for i, n := range ns {
+		objs[i] = s.numberObject(r, n)
+	}
+	return http.StatusOK, r.listBody("Number/", limit, offset, total, objs), nil
+}
+
+func (s *Server) getNumber(r *request) (int, map[string]any, error) {
+	num, err := normalizeNumber(r.vars["number"])
+	if err != nil {
+		return 0, nil, errNotFound
+	}
+	n, err := s.opts.DB.RentedNumber(r.Context(), r.scope(), num)
+	if err != nil {
+		return 0, nil, notFound(err)
+	}
+	return http.StatusOK, s.numberObject(r, n), nil
+}
+
+func (s *Server) updateNumber(r *request) (int, map[string]any, error) {
+	num, err := normalizeNumber(r.vars["number"])
+	if err != nil {
+		return 0, nil, errNotFound
+	}
+	var owner string
+	if r.p.Has("subaccount") {
+		if owner, err = s.ownerFor(r); err != nil {
+			return 0, nil, err
+		}
+	}
+	alias, err := r.p.StrPtr("alias", 256)
+	if err != nil {
+		return 0, nil, err
+	}
+	appID := r.p.Get("app_id")
+	if appID == "null" {
+		appID = ""
+	}
+	if err := s.appInScope(r, appID); err != nil {
+		return 0, nil, err
+	}
+	_, err = s.opts.DB.UpdateRented(r.Context(), r.scope(), num, func(n *store.Number) error {
+		if r.p.Has("app_id") {
+			n.AppID = appID
+		}
+		if alias != nil {
+			n.Alias = *alias
+		}
+		if owner != "" {
+			n.AccountID = owner
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, notFound(err)
+	}
+	return http.StatusAccepted, map[string]any{"message": "changed"}, nil
+}
+
+func (s *Server) unrentNumber(r *request) (int, map[string]any, error) {
+	num, err := normalizeNumber(r.vars["number"])
+	if err != nil {
+		return 0, nil, errNotFound
+	}
+	if err := s.opts.DB.UnrentNumber(r.Context(), r.scope(), num); err != nil {
+		return 0, nil, notFound(err)
+	}
+	return http.StatusNoContent, nil, nil
+}

@@ -1,0 +1,164 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+)
+
+type handlerFunc func(*request) (int, map[string]any, error)
+
+// route is one entry of the route table. The table is data so tests can walk it (the
+// tenant-isolation matrix is generated from it).
+type route struct {
+	Method  string
+	Pattern string // segments; "{name}" matches one segment
+	action  string // audit action
+	object  string // object type for audit entries
+	idVar   string // path variable naming the object, if any
+	allowed map[string]bool
+	handler handlerFunc
+	segs    []string
+}
+
+// RouteInfo describes a route for tests and documentation.
+type RouteInfo struct {
+	Method, Pattern, Action, IDVar string
+}
+
+// Routes lists the route table.
+func (s *Server) Routes() []RouteInfo {
+	out := make([]RouteInfo, len(s.routes))
+	for i, r := range s.routes {
+		out[i] = RouteInfo{Method: r.Method, Pattern: r.Pattern, Action: r.action, IDVar: r.idVar}
+	}
+	return out
+}
+
+// Parameters every list accepts.
+var pageParams = []string{"limit", "offset"}
+
+func (s *Server) routeTable() []*route {
+	acct := "/v1/Account/{auth_id}"
+	rs := []*route{
+		{Method: "GET", Pattern: acct, action: "account.get", object: "account", handler: s.getAccount},
+		{Method: "POST", Pattern: acct, action: "account.update", object: "account", handler: s.updateAccount,
+			allowed: set("name", "city", "address", "state", "timezone")},
+		{Method: "POST", Pattern: acct + "/AuthToken", action: "credential.rotate", object: "account", handler: s.rotateOwnToken,
+			allowed: set("overlap", "revoke_old")},
+		{Method: "DELETE", Pattern: acct + "/AuthToken", action: "credential.revoke_old", object: "account", handler: s.revokeOwnOld},
+
+		{Method: "POST", Pattern: acct + "/Subaccount", action: "subaccount.create", object: "subaccount", handler: s.createSubaccount,
+			allowed: set("name", "enabled")},
+		{Method: "GET", Pattern: acct + "/Subaccount", action: "subaccount.list", object: "subaccount", handler: s.listSubaccounts,
+			allowed: set(pageParams...)},
+		{Method: "GET", Pattern: acct + "/Subaccount/{sub_id}", action: "subaccount.get", object: "subaccount", idVar: "sub_id", handler: s.getSubaccount},
+		{Method: "POST", Pattern: acct + "/Subaccount/{sub_id}", action: "subaccount.update", object: "subaccount", idVar: "sub_id", handler: s.updateSubaccount,
+			allowed: set("name", "enabled")},
+		{Method: "DELETE", Pattern: acct + "/Subaccount/{sub_id}", action: "subaccount.delete", object: "subaccount", idVar: "sub_id", handler: s.deleteSubaccount,
+			allowed: set("cascade")},
+		{Method: "POST", Pattern: acct + "/Subaccount/{sub_id}/AuthToken", action: "credential.rotate", object: "subaccount", idVar: "sub_id", handler: s.rotateSubToken,
+			allowed: set("overlap", "revoke_old")},
+		{Method: "DELETE", Pattern: acct + "/Subaccount/{sub_id}/AuthToken", action: "credential.revoke_old", object: "subaccount", idVar: "sub_id", handler: s.revokeSubOld},
+
+		{Method: "POST", Pattern: acct + "/Application", action: "application.create", object: "application", handler: s.createApplication,
+			allowed: set(appParams...)},
+		{Method: "GET", Pattern: acct + "/Application", action: "application.list", object: "application", handler: s.listApplications,
+			allowed: set(append([]string{"subaccount", "app_name"}, pageParams...)...)},
+		{Method: "GET", Pattern: acct + "/Application/{app_id}", action: "application.get", object: "application", idVar: "app_id", handler: s.getApplication},
+		{Method: "POST", Pattern: acct + "/Application/{app_id}", action: "application.update", object: "application", idVar: "app_id", handler: s.updateApplication,
+			allowed: set(appParams...)},
+		{Method: "DELETE", Pattern: acct + "/Application/{app_id}", action: "application.delete", object: "application", idVar: "app_id", handler: s.deleteApplication,
+			allowed: set("cascade", "new_endpoint_application")},
+
+		{Method: "GET", Pattern: acct + "/PhoneNumber", action: "phonenumber.search", object: "phonenumber", handler: s.searchNumbers,
+			allowed: set(append([]string{"country_iso", "type", "pattern", "region", "services", "npanxx", "local_calling_area", "city", "lata", "rate_center"}, pageParams...)...)},
+		{Method: "POST", Pattern: acct + "/PhoneNumber/{number}", action: "number.rent", object: "number", idVar: "number", handler: s.rentNumber,
+			allowed: set("app_id", "cnam_lookup", "ha_enable", "cnam", "cnam_callback_url", "cnam_callback_method")},
+		{Method: "GET", Pattern: acct + "/Number", action: "number.list", object: "number", handler: s.listNumbers,
+			allowed: set(append([]string{"type", "number_startswith", "subaccount", "alias", "services", "renewal_date", "renewal_date__lt",
+				"renewal_date__lte", "renewal_date__gt", "renewal_date__gte", "cnam_lookup", "tendlc_registration_status",
+				"tendlc_campaign_id", "toll_free_sms_verification"}, pageParams...)...)},
+		{Method: "GET", Pattern: acct + "/Number/{number}", action: "number.get", object: "number", idVar: "number", handler: s.getNumber},
+		{Method: "POST", Pattern: acct + "/Number/{number}", action: "number.update", object: "number", idVar: "number", handler: s.updateNumber,
+			allowed: set("app_id", "subaccount", "alias", "cnam_lookup", "cnam", "cnam_callback_url", "cnam_callback_method")},
+		{Method: "DELETE", Pattern: acct + "/Number/{number}", action: "number.unrent", object: "number", idVar: "number", handler: s.unrentNumber},
+
+		{Method: "GET", Pattern: acct + "/AuditLog", action: "auditlog.list", object: "audit", handler: s.listAudit,
+			allowed: set(append([]string{"action", "subaccount", "time__gt", "time__gte", "time__lt", "time__lte"}, pageParams...)...)},
+	}
+	for _, r := range rs {
+		r.segs = strings.Split(strings.Trim(r.Pattern, "/"), "/")
+		if r.allowed == nil {
+			r.allowed = map[string]bool{}
+		}
+	}
+	return rs
+}
+
+func set(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// splitPath normalises a request path the way Plivo's SDKs need: a trailing slash or
+// none, and empty segments from "//" are ignored. "." and ".." segments are refused
+// rather than resolved, so no path can climb into another account's tree.
+func splitPath(p string) ([]string, bool) {
+	var segs []string
+	for _, s := range strings.Split(p, "/") {
+		switch s {
+		case "":
+			continue
+		case ".", "..":
+			return nil, false
+		}
+		segs = append(segs, s)
+	}
+	return segs, true
+}
+
+// match finds the route for method and path: 404 when no pattern fits, 405 when the path
+// exists for other methods.
+func (s *Server) match(method, path string) (*route, map[string]string, error) {
+	segs, ok := splitPath(path)
+	if !ok {
+		return nil, nil, errNotFound
+	}
+	var allow []string
+	for _, r := range s.routes {
+		vars, ok := matchSegs(r.segs, segs)
+		if !ok {
+			continue
+		}
+		if r.Method == method {
+			return r, vars, nil
+		}
+		allow = append(allow, r.Method)
+	}
+	if len(allow) > 0 {
+		sort.Strings(allow)
+		return nil, nil, &Error{Status: http.StatusMethodNotAllowed, Msg: "method " + method + " is not allowed here; use " + strings.Join(allow, ", ")}
+	}
+	return nil, nil, errNotFound
+}
+
+func matchSegs(pattern, segs []string) (map[string]string, bool) {
+	if len(pattern) != len(segs) {
+		return nil, false
+	}
+	vars := map[string]string{}
+	for i, p := range pattern {
+		if strings.HasPrefix(p, "{") {
+			vars[p[1:len(p)-1]] = segs[i]
+			continue
+		}
+		if p != segs[i] {
+			return nil, false
+		}
+	}
+	return vars, true
+}

@@ -1,0 +1,387 @@
+// Package api serves Trunkline's REST API, wire-compatible with Plivo's v1 API: HTTP
+// Basic auth with Auth ID and Auth Token, JSON or form bodies with typed or string values,
+// paths with or without a trailing slash (and the "//" form some SDKs send), api_id on
+// every reply, Plivo's error shape and pagination.
+//
+// The request pipeline is: source-address lockout → authentication (with failure
+// throttling per address and per Auth ID) → per-account rate limit → route → tenant check
+// (the path's Auth ID must be the caller's) → parameter decoding → handler → audit entry
+// for every state-changing request.
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/ratelimit"
+	"github.com/trunkline/trunkline/store"
+)
+
+// Auditor records and lists audit entries. Append must fail when the entry could not be
+// stored.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) (int64, error)
+	List(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error)
+}
+
+// Options configure the API server.
+type Options struct {
+	DB       *store.DB
+	Accounts *account.Service
+	Audit    Auditor
+	Logger   *slog.Logger
+
+	// Rate limit per account: Burst requests per Period (Plivo: 300 per 5 s).
+	RateBurst  int
+	RatePeriod time.Duration
+	// Failed authentications allowed per source address and per Auth ID within
+	// FailWindow before a lockout (which doubles on repeat, up to MaxLockout).
+	FailsPerAddr, FailsPerID int
+	FailWindow, MaxLockout   time.Duration
+
+	MaxBody    int64         // request body limit (413 beyond)
+	MaxOverlap time.Duration // longest rotation overlap a client may ask for
+	SIPDomain  string        // host in application sip_uri
+	Now        func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.RateBurst == 0 {
+		o.RateBurst, o.RatePeriod = 300, 5*time.Second
+	}
+	if o.FailsPerAddr == 0 {
+		o.FailsPerAddr = 20
+	}
+	if o.FailsPerID == 0 {
+		o.FailsPerID = 10
+	}
+	if o.FailWindow == 0 {
+		o.FailWindow = time.Minute
+	}
+	if o.MaxLockout == 0 {
+		o.MaxLockout = 15 * time.Minute
+	}
+	if o.MaxBody == 0 {
+		o.MaxBody = 1 << 20
+	}
+	if o.MaxOverlap == 0 {
+		o.MaxOverlap = 7 * 24 * time.Hour
+	}
+	if o.SIPDomain == "" {
+		o.SIPDomain = "localhost"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Server is the API's HTTP server: New → Start → Addr → Shutdown.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	routes   []*route
+	rate     *ratelimit.Bucket
+	failAddr *ratelimit.Failures
+	failID   *ratelimit.Failures
+	srvs     []*http.Server
+	lns      []net.Listener
+}
+
+// New returns an API server; it does not listen until Start.
+func New(o Options) *Server {
+	o.setDefaults()
+	s := &Server{opts: o, log: o.Logger}
+	s.routes = s.routeTable()
+	s.rate = ratelimit.NewBucket(o.RateBurst, o.RatePeriod, o.Now)
+	s.failAddr = ratelimit.NewFailures(o.FailsPerAddr, o.FailWindow, o.MaxLockout, o.Now)
+	s.failID = ratelimit.NewFailures(o.FailsPerID, o.FailWindow, o.MaxLockout, o.Now)
+	return s
+}
+
+// Start binds addr synchronously (so a bad address fails here) and serves in the
+// background. With tlsConfig nil it serves plain HTTP, which the caller must have chosen
+// explicitly. It may be called again for another listener: all listeners share one set
+// of limits, so a second listener gives an attacker no extra attempts.
+func (s *Server) Start(addr string, tlsConfig *tls.Config) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("api listen on %s: %w", addr, err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.lns = append(s.lns, ln)
+	s.srvs = append(s.srvs, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("api server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address of the most recently started listener (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.lns[len(s.lns)-1].Addr() }
+
+// Shutdown stops accepting requests and waits for in-flight ones until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, srv := range s.srvs {
+		errs = append(errs, srv.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops at once.
+func (s *Server) Close() error {
+	var errs []error
+	for _, srv := range s.srvs {
+		errs = append(errs, srv.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// request is one API call as handlers see it.
+type request struct {
+	*http.Request
+	w      http.ResponseWriter
+	s      *Server
+	apiID  string
+	source string
+	acct   *store.Account // the authenticated account
+	credID string
+	vars   map[string]string
+	p      Params
+	// set by handlers for the audit entry
+	objectType, objectID string
+	detail               map[string]string
+}
+
+func (r *request) scope() store.Scope { return store.ScopeOf(r.acct) }
+
+// ServeHTTP runs the pipeline described in the package comment.
+func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	r := &request{Request: hr, w: w, s: s, apiID: uuid.NewString(), source: sourceAddr(hr)}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic serving API request", "api_id", r.apiID, "method", hr.Method, "path", hr.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			s.writeError(r, errors.New("panic"))
+		}
+	}()
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+
+	if blocked, wait := s.failAddr.Blocked(r.source); blocked {
+		s.writeError(r, &Error{Status: http.StatusTooManyRequests, Msg: "too many failed authentications from this address", RetryAfter: wait})
+		return
+	}
+	if err := s.authenticate(r); err != nil {
+		s.writeError(r, err)
+		return
+	}
+	if ok, wait := s.rate.Allow(r.acct.ID); !ok {
+		s.writeError(r, &Error{Status: http.StatusTooManyRequests, Msg: "too many requests", RetryAfter: wait})
+		return
+	}
+	rt, vars, err := s.match(hr.Method, hr.URL.Path)
+	if err != nil {
+		s.writeError(r, err)
+		return
+	}
+	r.vars = vars
+	// The account comes from the credential; a path naming another account is as
+	// unknown to this caller as a path that does not exist.
+	if vars["auth_id"] != r.acct.ID {
+		s.writeError(r, errNotFound)
+		return
+	}
+	status, body, err := s.run(r, rt)
+	if rt.Method != http.MethodGet {
+		if aerr := s.auditRequest(r, rt, status, err); aerr != nil && err == nil {
+			// The change happened but could not be recorded: say so rather than
+			// pretend all is well (the operator's alert is the logged error).
+			status, body, err = 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "the change was made but could not be recorded in the audit log; contact the operator"}
+		}
+	}
+	if err != nil {
+		s.writeError(r, err)
+		return
+	}
+	s.writeJSON(r, status, body)
+}
+
+func (s *Server) run(r *request, rt *route) (status int, body map[string]any, err error) {
+	r.p, err = decodeParams(r.w, r.Request, s.opts.MaxBody)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := r.p.onlyKnown(rt.allowed); err != nil {
+		return 0, nil, err
+	}
+	return rt.handler(r)
+}
+
+// authenticate checks HTTP Basic credentials, throttling failures per source address and
+// per Auth ID. Every failure gives the same 401 (or 429 once locked out).
+func (s *Server) authenticate(r *request) error {
+	id, token, ok := r.BasicAuth()
+	if ok {
+		if blocked, wait := s.failID.Blocked(id); blocked {
+			return &Error{Status: http.StatusTooManyRequests, Msg: "too many failed authentications for this Auth ID", RetryAfter: wait}
+		}
+	}
+	var err error
+	if ok {
+		r.acct, r.credID, err = s.opts.Accounts.Authenticate(r.Context(), id, token)
+	} else {
+		err = account.ErrBadCredentials
+	}
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, account.ErrBadCredentials) {
+		return err
+	}
+	lockedAddr, _ := s.failAddr.Fail(r.source)
+	lockedID := false
+	if ok {
+		lockedID, _ = s.failID.Fail(id)
+	}
+	// Record the failure in the audit log, attributed to the named account when it
+	// exists, so a customer sees attempts on their account. The token is never recorded.
+	e := audit.Entry{Actor: "api", Action: "auth.failed", Source: r.source, Outcome: "failure",
+		Detail: map[string]string{"method": r.Method, "path": truncate(r.URL.Path, 200)}}
+	if ok && account.ValidAuthID(id) {
+		if _, aerr := s.opts.DB.Account(r.Context(), id); aerr == nil {
+			e.AccountID = id
+		}
+	}
+	if lockedAddr || lockedID {
+		e.Detail["lockout"] = "true"
+	}
+	if _, aerr := s.opts.Audit.Append(r.Context(), e); aerr != nil {
+		s.log.Error("audit append failed", "action", e.Action, "err", aerr)
+	}
+	return errUnauthorized
+}
+
+func (s *Server) auditRequest(r *request, rt *route, status int, herr error) error {
+	outcome := "success"
+	if herr != nil {
+		outcome = "failure"
+		var ue *Error
+		if errors.As(herr, &ue) {
+			status = ue.Status
+		} else {
+			status = http.StatusInternalServerError
+		}
+	}
+	detail := map[string]string{"status": strconv.Itoa(status)}
+	for k, v := range r.detail {
+		detail[k] = v
+	}
+	if r.p != nil && outcome == "success" {
+		// Which fields changed, never their values.
+		var names []string
+		for k := range r.p {
+			names = append(names, k)
+		}
+		if len(names) > 0 {
+			detail["fields"] = truncate(strings.Join(slices.Sorted(slices.Values(names)), ","), 400)
+		}
+	}
+	objType, objID := r.objectType, r.objectID
+	if objType == "" {
+		objType = rt.object
+	}
+	if objID == "" {
+		objID = r.vars[rt.idVar]
+	}
+	_, err := s.opts.Audit.Append(r.Context(), audit.Entry{
+		AccountID: r.acct.ID, Actor: "api", CredentialID: r.credID, Action: rt.action,
+		ObjectType: objType, ObjectID: objID, Source: r.source, Outcome: outcome, Detail: detail,
+	})
+	if err != nil {
+		s.log.Error("audit append failed", "action", rt.action, "api_id", r.apiID, "err", err)
+	}
+	return err
+}
+
+func (s *Server) writeJSON(r *request, status int, body map[string]any) {
+	if status == http.StatusNoContent {
+		r.w.WriteHeader(status)
+		return
+	}
+	if body == nil {
+		body = map[string]any{}
+	}
+	body["api_id"] = r.apiID
+	b, err := json.Marshal(body)
+	if err != nil {
+		s.writeError(r, err)
+		return
+	}
+	r.w.Header().Set("Content-Type", "application/json")
+	r.w.WriteHeader(status)
+	r.w.Write(b)
+}
+
+func (s *Server) writeError(r *request, err error) {
+	var ue *Error
+	if !errors.As(err, &ue) {
+		s.log.Error("internal error serving API request", "api_id", r.apiID, "method", r.Method, "path", r.URL.Path, "err", err)
+		ue = &Error{Status: http.StatusInternalServerError, Msg: "internal error"}
+	}
+	if ue.RetryAfter > 0 {
+		r.w.Header().Set("Retry-After", strconv.Itoa(int((ue.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if ue.Status == http.StatusUnauthorized {
+		r.w.Header().Set("WWW-Authenticate", `Basic realm="trunkline"`)
+	}
+	b, _ := json.Marshal(map[string]string{"api_id": r.apiID, "error": ue.Msg})
+	r.w.Header().Set("Content-Type", "application/json")
+	r.w.WriteHeader(ue.Status)
+	r.w.Write(b)
+}
+
+func sourceAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

@@ -1,0 +1,329 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/trunkline/trunkline/store"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// KeyName names the audit signing key; it appears in every checkpoint signature.
+const KeyName = "trunkline-audit"
+
+// Key file names under the directory given to LoadOrCreateKeys.
+const (
+	KeyFile         = "audit.key" // signer key, mode 0600; never in the database
+	VerifierKeyFile = "audit.pub" // verifier key, safe to publish
+)
+
+// LoadOrCreateKeys loads the checkpoint signing key from dir, creating a new Ed25519
+// key pair on first use. The signer key is kept in KeyFile (0600; a key readable by
+// others is refused, as ssh does) and the verifier key in VerifierKeyFile, rewritten
+// from the signer key if it is missing. A verifier key without its signer key is an
+// error rather than a reason to make a new key: old checkpoints would stop verifying.
+func LoadOrCreateKeys(dir string) (note.Signer, note.Verifier, error) {
+	keyPath, pubPath := filepath.Join(dir, KeyFile), filepath.Join(dir, VerifierKeyFile)
+	skey, err := os.ReadFile(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, perr := os.Stat(pubPath); perr == nil {
+			return nil, nil, fmt.Errorf("audit: %s exists but its signing key %s is missing; restore it from backup", pubPath, keyPath)
+		}
+		if err := createKey(dir, keyPath); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, nil, err
+		}
+		// Created here or, on ErrExist, by a concurrent starter: either way load it.
+		skey, err = os.ReadFile(keyPath)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: read signing key: %w", err)
+	}
+	if fi, err := os.Stat(keyPath); err != nil {
+		return nil, nil, err
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		return nil, nil, fmt.Errorf("audit: signing key %s has mode %v; it must be readable by its owner only (chmod 600)", keyPath, fi.Mode().Perm())
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: signing key %s: %w", keyPath, err)
+	}
+	vkey, err := verifierKey(strings.TrimSpace(string(skey)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: signing key %s: %w", keyPath, err)
+	}
+	pub, err := os.ReadFile(pubPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.WriteFile(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
+			return nil, nil, fmt.Errorf("audit: write verifier key: %w", err)
+		}
+	case err != nil:
+		return nil, nil, fmt.Errorf("audit: read verifier key: %w", err)
+	case strings.TrimSpace(string(pub)) != vkey:
+		return nil, nil, fmt.Errorf("audit: %s does not belong to the signing key %s", pubPath, keyPath)
+	}
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return signer, verifier, nil
+}
+
+// createKey writes a new signer key; O_EXCL so two processes starting together cannot
+// each write a different key.
+func createKey(dir, keyPath string) error {
+	skey, _, err := note.GenerateKey(rand.Reader, KeyName)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("audit: create key directory: %w", err)
+	}
+	f, err := os.OpenFile(keyPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(skey + "\n"); err != nil {
+		f.Close()
+		os.Remove(keyPath)
+		return fmt.Errorf("audit: write signing key: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(keyPath)
+		return fmt.Errorf("audit: write signing key: %w", err)
+	}
+	return f.Close()
+}
+
+// verifierKey derives the verifier key from a note signer key
+// ("PRIVATE+KEY+<name>+<hash>+<base64(alg || seed)>").
+func verifierKey(skey string) (string, error) {
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+		return "", errors.New("malformed signer key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return "", errors.New("malformed signer key (want an Ed25519 key)")
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	return note.NewEd25519VerifierKey(parts[2], pub)
+}
+
+// Checkpoint is a signed statement of the log's head: the first Size entries have
+// Merkle tree root Root, and entry Size has chain hash Chain.
+type Checkpoint struct {
+	Size  int64
+	Root  tlog.Hash
+	Chain tlog.Hash
+	Time  time.Time
+	Note  []byte // the signed note as stored and published
+}
+
+// checkpointText is the tlog tree note (tlog.FormatTree) followed by the chain hash and
+// the signing time, lines tlog.ParseTree ignores, so standard tlog tooling reads it.
+func checkpointText(size int64, root, chain tlog.Hash, at time.Time) string {
+	return string(tlog.FormatTree(tlog.Tree{N: size, Hash: root})) +
+		"chain " + chain.String() + "\n" +
+		"time " + at.UTC().Format(time.RFC3339) + "\n"
+}
+
+// ParseCheckpoint checks a signed checkpoint with v and returns its contents. With a nil
+// v the signature is not checked (for reading our own rows before signing anew).
+func ParseCheckpoint(msg []byte, v note.Verifier) (*Checkpoint, error) {
+	var n *note.Note
+	var err error
+	if v != nil {
+		n, err = note.Open(msg, note.VerifierList(v))
+	} else {
+		_, err = note.Open(msg, note.VerifierList())
+		var ue *note.UnverifiedNoteError
+		if errors.As(err, &ue) {
+			n, err = ue.Note, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint signature: %w", err)
+	}
+	tree, err := tlog.ParseTree([]byte(n.Text))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) != 6 || lines[5] != "" || !strings.HasPrefix(lines[3], "chain ") || !strings.HasPrefix(lines[4], "time ") {
+		return nil, errors.New("checkpoint: malformed text")
+	}
+	chain, err := tlog.ParseHash(strings.TrimPrefix(lines[3], "chain "))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint chain: %w", err)
+	}
+	at, err := time.Parse(time.RFC3339, strings.TrimPrefix(lines[4], "time "))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint time: %w", err)
+	}
+	return &Checkpoint{Size: tree.N, Root: tree.Hash, Chain: chain, Time: at.UTC(), Note: msg}, nil
+}
+
+// Checkpoint signs the current head if the log grew since the last checkpoint, and
+// returns the new checkpoint (nil when there was nothing new). Before signing it checks
+// that the log still matches the last checkpoint and that the entries since then hash
+// to their stored hashes and to the head, so a signature never blesses a log that was
+// altered behind our back: it returns an error instead.
+func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
+	if l.signer == nil {
+		return nil, errors.New("audit: no signing key")
+	}
+	head, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read head: %w", err)
+	}
+	t := newTree()
+	prev, err := l.st.LatestAuditCheckpoint(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("audit: read last checkpoint: %w", err)
+	default:
+		if head.Size < prev.Size {
+			return nil, fmt.Errorf("audit: refusing to sign: the head (%d entries) is behind checkpoint %d; run audit verify", head.Size, prev.Size)
+		}
+		if head.Size == prev.Size {
+			return nil, nil
+		}
+		pc, err := ParseCheckpoint([]byte(prev.Note), l.v)
+		if err != nil || pc.Size != prev.Size {
+			return nil, fmt.Errorf("audit: refusing to sign: last checkpoint (size %d) is not valid: %v", prev.Size, err)
+		}
+		if err := t.load(ctx, l.st, pc.Size, pc.Chain); err != nil {
+			return nil, fmt.Errorf("audit: refusing to sign: %w", err)
+		}
+		if root, err := t.root(); err != nil || root != pc.Root {
+			return nil, fmt.Errorf("audit: refusing to sign: the stored tree no longer matches checkpoint %d; run audit verify", pc.Size)
+		}
+	}
+	if head.Size == 0 {
+		return nil, nil
+	}
+	bad, err := walk(ctx, l.st, t, head.Size, nil)
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		return nil, fmt.Errorf("audit: refusing to sign: %s; run audit verify", bad.msg)
+	}
+	if t.size != head.Size || !bytes.Equal(t.chain[:], head.ChainHash) {
+		return nil, fmt.Errorf("audit: refusing to sign: entries do not reach the head (%d of %d); run audit verify", t.size, head.Size)
+	}
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	at := l.now().UTC().Truncate(time.Second)
+	msg, err := note.Sign(&note.Note{Text: checkpointText(t.size, root, t.chain, at)}, l.signer)
+	if err != nil {
+		return nil, fmt.Errorf("audit: sign checkpoint: %w", err)
+	}
+	err = l.st.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Size: t.size, CreatedAt: at, Note: string(msg)})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, nil // another node signed this head first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: store checkpoint: %w", err)
+	}
+	return &Checkpoint{Size: t.size, Root: root, Chain: t.chain, Time: at, Note: msg}, nil
+}
+
+// Run makes a checkpoint now and then every interval until ctx ends. Failures are
+// logged, not fatal: entries keep being recorded and the next tick tries again.
+func (l *Log) Run(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if _, err := l.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			l.log.Error("audit checkpoint failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// LatestCheckpoint returns the newest checkpoint (nil if there is none), checking its
+// signature when Options.Verifier was set.
+func (l *Log) LatestCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	c, err := l.st.LatestAuditCheckpoint(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseCheckpoint([]byte(c.Note), l.v)
+}
+
+// ProveEntry returns a proof that entry seq is in the tree of the first treeSize
+// entries; check it with tlog.CheckRecord(proof, treeSize, checkpoint.Root, seq-1,
+// RecordHash(entry)) against a checkpoint of that size.
+func (l *Log) ProveEntry(ctx context.Context, seq, treeSize int64) (tlog.RecordProof, error) {
+	if err := l.checkSize(ctx, treeSize); err != nil {
+		return nil, err
+	}
+	if seq < 1 || seq > treeSize {
+		return nil, fmt.Errorf("audit: entry %d is not in a tree of %d entries", seq, treeSize)
+	}
+	return tlog.ProveRecord(treeSize, seq-1, l.hashReader(ctx))
+}
+
+// ProveTree returns a proof that the tree of oldSize entries is a prefix of the tree of
+// newSize entries (nothing signed earlier was changed); check it with tlog.CheckTree.
+func (l *Log) ProveTree(ctx context.Context, oldSize, newSize int64) (tlog.TreeProof, error) {
+	if err := l.checkSize(ctx, newSize); err != nil {
+		return nil, err
+	}
+	if oldSize < 1 || oldSize > newSize {
+		return nil, fmt.Errorf("audit: cannot prove size %d against size %d", oldSize, newSize)
+	}
+	return tlog.ProveTree(newSize, oldSize, l.hashReader(ctx))
+}
+
+func (l *Log) checkSize(ctx context.Context, size int64) error {
+	head, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	if size < 1 || size > head.Size {
+		return fmt.Errorf("audit: tree size %d is outside the log (1–%d)", size, head.Size)
+	}
+	return nil
+}
+
+func (l *Log) hashReader(ctx context.Context) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		raw, err := l.st.AuditTreeHashes(ctx, indexes)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]tlog.Hash, len(raw))
+		for i, h := range raw {
+			if len(h) != tlog.HashSize {
+				return nil, fmt.Errorf("audit: tree hash %d is missing or malformed", indexes[i])
+			}
+			copy(out[i][:], h)
+		}
+		return out, nil
+	})
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/config"
+	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/store"
+)
+
+// platform is the set of parts both the server and the operator CLI work with.
+type platform struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	db       *store.DB
+	ring     *keys.Ring
+	audit    *audit.Log
+	verifier note.Verifier
+	accounts *account.Service
+	closers  []func() error
+}
+
+// openPlatform opens the data dir: keys (created on first use), the store (migrated)
+// and the audit log.
+func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*platform, error) {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	p := &platform{cfg: c, log: logger}
+	var err error
+	if p.ring, err = keys.LoadOrCreateKEK(c.KEKPath()); err != nil {
+		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	if p.db, err = store.Open(ctx, c.DSN()); err != nil {
+		return nil, err
+	}
+	p.closers = append(p.closers, p.db.Close)
+	signer, verifier, err := audit.LoadOrCreateKeys(c.KeysDir())
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("audit signing key: %w", err)
+	}
+	p.verifier = verifier
+	host, _ := os.Hostname()
+	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier})
+	p.accounts = account.New(p.db, p.ring, account.Options{Overlap: c.Auth.TokenOverlap.Duration})
+	return p, nil
+}
+
+func (p *platform) Close() error {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	return nil
+}
+
+// newLogger logs to stderr and, unless log.file is "-", to a file in the data dir.
+func newLogger(c *config.Config, stderr io.Writer) (*slog.Logger, func() error, error) {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Log.Level))
+	w := stderr
+	closeFn := func() error { return nil }
+	if c.Log.File != "-" {
+		path := c.Log.File
+		if path == "" {
+			path = c.LogPath()
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, err
+		}
+		w = io.MultiWriter(stderr, f)
+		closeFn = f.Close
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.Log.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h), closeFn, nil
+}

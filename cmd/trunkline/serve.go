@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/trunkline/trunkline/api"
+	"github.com/trunkline/trunkline/bus"
+	"github.com/trunkline/trunkline/certs"
+	"github.com/trunkline/trunkline/config"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f configFlags
+	f.register(fs, true)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("serve takes no arguments")
+	}
+	c, err := f.load(fs, stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	logger, closeLog, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	p, err := openPlatform(ctx, c, logger)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	// The bus is in-process on a single node; wake-ups, events and live-call commands
+	// of later features go over it, and the cluster puts NATS behind the same interface.
+	b := bus.NewLocal()
+	defer b.Close()
+
+	tlsConfig, caPath, err := serverTLS(c)
+	if err != nil {
+		return err
+	}
+	opts := api.Options{
+		DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: logger,
+		RateBurst: c.API.RateLimit, RatePeriod: c.API.RatePeriod.Duration,
+		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
+		MaxLockout: c.API.MaxLockout.Duration, MaxBody: c.API.MaxBody, MaxOverlap: c.Auth.MaxOverlap.Duration,
+		SIPDomain: c.SIP.Domain,
+	}
+	srv := api.New(opts)
+	defer srv.Close()
+	if c.API.Listen != "" {
+		if err := srv.Start(c.API.Listen, tlsConfig); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "trunkline: API listening on https://%s\n", displayAddr(srv.Addr()))
+		if caPath != "" {
+			fmt.Fprintf(stdout, "trunkline: clients trust the CA at %s (e.g. curl --cacert %s)\n", caPath, caPath)
+		}
+	}
+	if c.API.PlainListen != "" {
+		if err := srv.Start(c.API.PlainListen, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "trunkline: API listening on http://%s (plain HTTP, as configured)\n", displayAddr(srv.Addr()))
+	}
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	// Sign a checkpoint now, so even a short-lived server leaves its entries covered, then
+	// at the configured interval.
+	if _, err := p.audit.Checkpoint(runCtx); err != nil {
+		logger.Error("audit checkpoint", "err", err)
+	}
+	go p.audit.Run(runCtx, c.Audit.CheckpointInterval.Duration)
+
+	logger.Info("trunkline serving", "data_dir", c.DataDir, "database", dbKind(c), "version", version)
+	fmt.Fprintln(stdout, "trunkline: ready")
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case sig := <-sigs:
+		logger.Info("draining: no new requests; in-flight requests finish", "signal", sig.String(), "timeout", c.API.DrainTime.Duration)
+		fmt.Fprintln(stdout, "trunkline: draining (send the signal again to stop at once)")
+	case <-ctx.Done():
+	}
+	go func() {
+		<-sigs
+		fmt.Fprintln(stderr, "trunkline: second signal, stopping at once")
+		os.Exit(1)
+	}()
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), c.API.DrainTime.Duration)
+	if err := srv.Shutdown(drainCtx); err != nil {
+		logger.Warn("drain timed out; closing remaining connections", "err", err)
+	}
+	cancelDrain()
+	stopRun()
+	// A last checkpoint covers whatever the drained requests appended.
+	if _, err := p.audit.Checkpoint(context.Background()); err != nil {
+		logger.Error("final audit checkpoint", "err", err)
+	}
+	logger.Info("stopped")
+	fmt.Fprintln(stdout, "trunkline: stopped")
+	return nil
+}
+
+// serverTLS returns the API's TLS configuration: the operator's files when configured,
+// else a self-signed set under DATA/tls (made on first start, reused after). It returns
+// the CA path to print when it made or reused one.
+func serverTLS(c *config.Config) (*tls.Config, string, error) {
+	if c.API.Listen == "" {
+		return nil, "", nil
+	}
+	if c.API.TLSCert != "" {
+		cfg, err := certs.ServerConfig(c.API.TLSCert, c.API.TLSKey)
+		return cfg, "", err
+	}
+	hosts := append([]string{"localhost", "127.0.0.1", "::1"}, c.API.Hostnames...)
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	if host, _, err := net.SplitHostPort(c.API.Listen); err == nil && host != "" && host != "0.0.0.0" && host != "::" {
+		hosts = append(hosts, host)
+	}
+	g, err := certs.EnsureSelfSigned(c.TLSDir(), hosts, time.Now())
+	if err != nil {
+		return nil, "", fmt.Errorf("self-signed TLS: %w", err)
+	}
+	cfg, err := certs.ServerConfig(g.CertPath, g.KeyPath)
+	return cfg, g.CAPath, err
+}
+
+// displayAddr shows a wildcard listener as localhost so the printed URL works.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

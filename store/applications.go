@@ -1,0 +1,193 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Scope says whose records a caller may see: a main account sees its own and its
+// subaccounts'; a subaccount sees only its own. Every query on customer records takes
+// one, so tenant isolation is enforced in SQL and not left to handlers.
+type Scope struct {
+	AccountID   string
+	IncludeSubs bool
+}
+
+// ScopeOf is the scope of an authenticated account.
+func ScopeOf(a *Account) Scope { return Scope{AccountID: a.ID, IncludeSubs: !a.IsSub()} }
+
+func (s Scope) where(col string) (string, []any) {
+	if s.IncludeSubs {
+		return col + ` IN (SELECT id FROM accounts WHERE id = ? OR parent_id = ?)`, []any{s.AccountID, s.AccountID}
+	}
+	return col + ` = ?`, []any{s.AccountID}
+}
+
+// Application is a set of URLs that drive calls and messages.
+type Application struct {
+	ID                  string
+	AccountID           string
+	Name                string
+	AnswerURL           string
+	AnswerMethod        string
+	HangupURL           string
+	HangupMethod        string
+	FallbackAnswerURL   string
+	FallbackMethod      string
+	MessageURL          string
+	MessageMethod       string
+	DefaultNumberApp    bool
+	DefaultEndpointApp  bool
+	LogIncomingMessages bool
+	PublicURI           bool
+	Enabled             bool
+	CreatedAt           time.Time
+	ModifiedAt          time.Time
+}
+
+const appCols = `id, account_id, app_name, answer_url, answer_method, hangup_url, hangup_method, fallback_answer_url,
+	fallback_method, message_url, message_method, default_number_app, default_endpoint_app, log_incoming_messages,
+	public_uri, enabled, created_at, modified_at`
+
+func scanApp(row interface{ Scan(...any) error }) (*Application, error) {
+	var a Application
+	var created, modified int64
+	err := row.Scan(&a.ID, &a.AccountID, &a.Name, &a.AnswerURL, &a.AnswerMethod, &a.HangupURL, &a.HangupMethod,
+		&a.FallbackAnswerURL, &a.FallbackMethod, &a.MessageURL, &a.MessageMethod, &a.DefaultNumberApp,
+		&a.DefaultEndpointApp, &a.LogIncomingMessages, &a.PublicURI, &a.Enabled, &created, &modified)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	a.CreatedAt, a.ModifiedAt = fromMicros(created), fromMicros(modified)
+	return &a, nil
+}
+
+func appArgs(a *Application) []any {
+	return []any{a.Name, a.AnswerURL, a.AnswerMethod, a.HangupURL, a.HangupMethod, a.FallbackAnswerURL,
+		a.FallbackMethod, a.MessageURL, a.MessageMethod, a.DefaultNumberApp, a.DefaultEndpointApp,
+		a.LogIncomingMessages, a.PublicURI, a.Enabled}
+}
+
+// CreateApplication stores a new application. A default_number_app or
+// default_endpoint_app flag clears the flag on the account's other applications.
+func (db *DB) CreateApplication(ctx context.Context, a *Application) error {
+	now := db.now().UTC().Truncate(time.Microsecond)
+	a.CreatedAt, a.ModifiedAt = now, now
+	return db.InTx(ctx, func(tx *Tx) error {
+		if err := clearDefaults(ctx, tx, a); err != nil {
+			return err
+		}
+		args := append([]any{a.ID, a.AccountID}, appArgs(a)...)
+		_, err := tx.Exec(ctx, `INSERT INTO applications (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			append(args, micros(now), micros(now))...)
+		if isUniqueViolation(err) {
+			return ErrConflict
+		}
+		return err
+	})
+}
+
+func clearDefaults(ctx context.Context, tx *Tx, a *Application) error {
+	if a.DefaultNumberApp {
+		if _, err := tx.Exec(ctx, `UPDATE applications SET default_number_app = ? WHERE account_id = ? AND id <> ?`, false, a.AccountID, a.ID); err != nil {
+			return err
+		}
+	}
+	if a.DefaultEndpointApp {
+		if _, err := tx.Exec(ctx, `UPDATE applications SET default_endpoint_app = ? WHERE account_id = ? AND id <> ?`, false, a.AccountID, a.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Application returns one application visible in scope.
+func (db *DB) Application(ctx context.Context, s Scope, id string) (*Application, error) {
+	w, args := s.where("account_id")
+	return scanApp(db.queryRow(ctx, `SELECT `+appCols+` FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...))
+}
+
+// UpdateApplication applies fn to the application and saves it, atomically.
+func (db *DB) UpdateApplication(ctx context.Context, s Scope, id string, fn func(*Application) error) (*Application, error) {
+	var a *Application
+	err := db.InTx(ctx, func(tx *Tx) error {
+		w, args := s.where("account_id")
+		var err error
+		a, err = scanApp(tx.QueryRow(ctx, `SELECT `+appCols+` FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...))
+		if err != nil {
+			return err
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+		if err := clearDefaults(ctx, tx, a); err != nil {
+			return err
+		}
+		a.ModifiedAt = db.now().UTC().Truncate(time.Microsecond)
+		_, err = tx.Exec(ctx, `UPDATE applications SET app_name = ?, answer_url = ?, answer_method = ?, hangup_url = ?,
+			hangup_method = ?, fallback_answer_url = ?, fallback_method = ?, message_url = ?, message_method = ?,
+			default_number_app = ?, default_endpoint_app = ?, log_incoming_messages = ?, public_uri = ?, enabled = ?,
+			modified_at = ?, account_id = ? WHERE id = ?`, append(appArgs(a), micros(a.ModifiedAt), a.AccountID, id)...)
+		return err
+	})
+	return a, err
+}
+
+// DeleteApplication removes an application; numbers that used it are left without one.
+func (db *DB) DeleteApplication(ctx context.Context, s Scope, id string) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		w, args := s.where("account_id")
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE numbers SET app_id = NULL WHERE app_id = ?`, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM applications WHERE id = ?`, id)
+		return err
+	})
+}
+
+// ApplicationFilter narrows a listing.
+type ApplicationFilter struct {
+	Subaccount string // only this subaccount's applications (main accounts)
+	Limit      int
+	Offset     int
+}
+
+// ListApplications lists applications in scope, oldest first, with the total count.
+func (db *DB) ListApplications(ctx context.Context, s Scope, f ApplicationFilter) ([]*Application, int, error) {
+	w, args := s.where("account_id")
+	if f.Subaccount != "" {
+		w += ` AND account_id = ?`
+		args = append(args, f.Subaccount)
+	}
+	var total int
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM applications WHERE `+w, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := db.query(ctx, `SELECT `+appCols+` FROM applications WHERE `+w+` ORDER BY created_at, id LIMIT ? OFFSET ?`,
+		append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*Application
+	for rows.Next() {
+		a, err := scanApp(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, a)
+	}
+	return out, total, rows.Err()
+}

@@ -1,0 +1,366 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The audit tables hold package audit's tamper-evident log. The store only persists
+// what audit computes (canonical encoding, hashes and tree layout belong to audit), so
+// the rules about what makes the log valid live in one place.
+
+// AuditRecord is one stored audit entry with its hashes. Detail is the opaque text
+// package audit wrote (a JSON object); the store does not interpret it.
+type AuditRecord struct {
+	Seq          int64
+	At           time.Time
+	AccountID    string
+	Actor        string
+	CredentialID string
+	Action       string
+	ObjectType   string
+	ObjectID     string
+	Source       string
+	Node         string
+	Outcome      string
+	Detail       string
+	RecordHash   []byte
+	ChainHash    []byte
+}
+
+// AuditHead is the head of the chain: how many entries exist and the chain hash of
+// the last one (32 zero bytes for an empty log).
+type AuditHead struct {
+	Size      int64
+	ChainHash []byte
+}
+
+// AuditAppend is what one append writes: the record (Seq must be head.Size+1) and the
+// Merkle tree hashes that the record adds, stored from index TreeIndex on.
+type AuditAppend struct {
+	Record     AuditRecord
+	TreeIndex  int64
+	TreeHashes []tlog.Hash
+}
+
+// AuditFilter selects entries for ListAudit. Empty AccountIDs means every account (an
+// operator's view): callers serving a customer must always set it. From is inclusive,
+// To exclusive; zero times leave that side open. Limit <= 0 means no limit.
+type AuditFilter struct {
+	AccountIDs []string
+	From, To   time.Time
+	Action     string
+	Limit      int
+	Offset     int
+}
+
+// AuditCheckpoint is a signed checkpoint of the audit log at Size entries.
+type AuditCheckpoint struct {
+	Size      int64
+	CreatedAt time.Time
+	Note      string
+}
+
+// auditAppendAttempts bounds the compare-and-swap retries of one append. Conflicts are
+// rare (SQLite serialises writers; PostgreSQL locks the head row), so hitting the
+// bound means something is wrong and the append fails closed.
+const auditAppendAttempts = 50
+
+// AppendAudit appends one audit entry atomically. In one transaction it reads the head,
+// calls build with it and with a reader of the stored tree hashes (within the same
+// transaction), inserts the record and its tree hashes and moves the head by a
+// compare-and-swap on its size. If another writer moved the head first the transaction
+// is rolled back and build is called again with the new head. It returns the new seq.
+func (db *DB) AppendAudit(ctx context.Context, build func(head AuditHead, tree tlog.HashReader) (*AuditAppend, error)) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		var seq int64
+		err := db.InTx(ctx, func(tx *Tx) error {
+			q := `SELECT size, chain_hash FROM audit_head WHERE id = 1`
+			if db.dialect == Postgres {
+				// Lock the head so concurrent appenders queue rather than spin on the CAS.
+				q += ` FOR UPDATE`
+			}
+			var h AuditHead
+			if err := tx.QueryRow(ctx, q).Scan(&h.Size, &h.ChainHash); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return errors.New("store: audit head row is missing")
+				}
+				return err
+			}
+			a, err := build(h, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+				return readTreeHashes(ctx, tx.Query, idx)
+			}))
+			if err != nil {
+				return err
+			}
+			r := a.Record
+			if r.Seq != h.Size+1 {
+				return fmt.Errorf("store: audit append seq %d does not follow head %d", r.Seq, h.Size)
+			}
+			res, err := tx.Exec(ctx, `UPDATE audit_head SET size = ?, chain_hash = ? WHERE id = 1 AND size = ?`, r.Seq, r.ChainHash, h.Size)
+			if err != nil {
+				return conflictOr(err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n != 1 {
+				return ErrConflict
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO audit_entries(seq, at, account_id, actor, credential_id, action, object_type, object_id, source, node, outcome, detail, record_hash, chain_hash)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				r.Seq, micros(r.At), r.AccountID, r.Actor, r.CredentialID, r.Action, r.ObjectType, r.ObjectID, r.Source, r.Node, r.Outcome, r.Detail, r.RecordHash, r.ChainHash)
+			if err != nil {
+				return conflictOr(err)
+			}
+			if len(a.TreeHashes) > 0 {
+				var b strings.Builder
+				args := make([]any, 0, 2*len(a.TreeHashes))
+				b.WriteString(`INSERT INTO audit_tree(idx, hash) VALUES `)
+				for i, th := range a.TreeHashes {
+					if i > 0 {
+						b.WriteString(", ")
+					}
+					b.WriteString("(?, ?)")
+					args = append(args, a.TreeIndex+int64(i), th[:])
+				}
+				if _, err := tx.Exec(ctx, b.String(), args...); err != nil {
+					return conflictOr(err)
+				}
+			}
+			seq = r.Seq
+			return nil
+		})
+		if err == nil {
+			return seq, nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt >= auditAppendAttempts {
+			return 0, err
+		}
+		// Jittered backoff so retrying writers do not collide in lockstep.
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Duration(rand.IntN(2000*attempt)) * time.Microsecond):
+		}
+	}
+}
+
+// conflictOr maps errors that mean "another writer got there first" to ErrConflict.
+func conflictOr(err error) error {
+	if isUniqueViolation(err) || strings.Contains(err.Error(), "SQLSTATE 40001") || strings.Contains(err.Error(), "SQLSTATE 40P01") {
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	}
+	return err
+}
+
+// AuditHead reads the head of the audit chain.
+func (db *DB) AuditHead(ctx context.Context) (AuditHead, error) {
+	var h AuditHead
+	err := db.queryRow(ctx, `SELECT size, chain_hash FROM audit_head WHERE id = 1`).Scan(&h.Size, &h.ChainHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, ErrNotFound
+	}
+	return h, err
+}
+
+const auditCols = `seq, at, account_id, actor, credential_id, action, object_type, object_id, source, node, outcome, detail, record_hash, chain_hash`
+
+func scanAuditRecords(rows *sql.Rows) ([]AuditRecord, error) {
+	defer rows.Close()
+	var out []AuditRecord
+	for rows.Next() {
+		var r AuditRecord
+		var at int64
+		if err := rows.Scan(&r.Seq, &at, &r.AccountID, &r.Actor, &r.CredentialID, &r.Action, &r.ObjectType, &r.ObjectID,
+			&r.Source, &r.Node, &r.Outcome, &r.Detail, &r.RecordHash, &r.ChainHash); err != nil {
+			return nil, err
+		}
+		r.At = fromMicros(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// AuditRecords returns up to limit entries with seq > afterSeq in seq order, for
+// reading the whole log in batches (verification, export).
+func (db *DB) AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]AuditRecord, error) {
+	rows, err := db.query(ctx, `SELECT `+auditCols+` FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanAuditRecords(rows)
+}
+
+// ListAudit returns the entries matching f, newest first, and how many match in all.
+func (db *DB) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, int, error) {
+	var where []string
+	var args []any
+	if len(f.AccountIDs) > 0 {
+		where = append(where, `account_id IN (?`+strings.Repeat(", ?", len(f.AccountIDs)-1)+`)`)
+		for _, id := range f.AccountIDs {
+			args = append(args, id)
+		}
+	}
+	if !f.From.IsZero() {
+		where = append(where, `at >= ?`)
+		args = append(args, micros(f.From))
+	}
+	if !f.To.IsZero() {
+		where = append(where, `at < ?`)
+		args = append(args, micros(f.To))
+	}
+	if f.Action != "" {
+		where = append(where, `action = ?`)
+		args = append(args, f.Action)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	var total int
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM audit_entries`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	q := `SELECT ` + auditCols + ` FROM audit_entries` + cond + ` ORDER BY seq DESC`
+	switch {
+	case f.Limit > 0:
+		q += ` LIMIT ? OFFSET ?`
+		args = append(args, f.Limit, max(f.Offset, 0))
+	case f.Offset > 0 && db.dialect == SQLite:
+		q += ` LIMIT -1 OFFSET ?` // SQLite allows OFFSET only after a LIMIT
+		args = append(args, f.Offset)
+	case f.Offset > 0:
+		q += ` OFFSET ?`
+		args = append(args, f.Offset)
+	}
+	rows, err := db.query(ctx, q, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	recs, err := scanAuditRecords(rows)
+	return recs, total, err
+}
+
+// AuditTreeHashes returns the stored Merkle tree hashes at the given indexes, in the
+// same order; an element is nil where no hash is stored. Checking lengths and absence is
+// left to the caller, which reports them as tampering rather than failing.
+func (db *DB) AuditTreeHashes(ctx context.Context, indexes []int64) ([][]byte, error) {
+	m, err := queryTreeHashes(ctx, db.query, indexes)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(indexes))
+	for i, idx := range indexes {
+		out[i] = m[idx]
+	}
+	return out, nil
+}
+
+type queryFunc func(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+
+// queryTreeHashes reads the hashes at indexes in chunks that stay well inside both
+// dialects' limits on bound parameters.
+func queryTreeHashes(ctx context.Context, query queryFunc, indexes []int64) (map[int64][]byte, error) {
+	uniq := append([]int64(nil), indexes...)
+	sort.Slice(uniq, func(i, j int) bool { return uniq[i] < uniq[j] })
+	m := make(map[int64][]byte, len(uniq))
+	const chunk = 500
+	for len(uniq) > 0 {
+		n := min(chunk, len(uniq))
+		part := uniq[:n]
+		uniq = uniq[n:]
+		args := make([]any, len(part))
+		for i, v := range part {
+			args[i] = v
+		}
+		rows, err := query(ctx, `SELECT idx, hash FROM audit_tree WHERE idx IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var idx int64
+			var h []byte
+			if err := rows.Scan(&idx, &h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if h == nil {
+				h = []byte{} // present but empty: distinguish from missing
+			}
+			m[idx] = h
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// readTreeHashes is the strict form used while appending: every hash must be present.
+func readTreeHashes(ctx context.Context, query queryFunc, indexes []int64) ([]tlog.Hash, error) {
+	m, err := queryTreeHashes(ctx, query, indexes)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		h, ok := m[idx]
+		if !ok || len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("store: audit tree hash %d is missing or malformed", idx)
+		}
+		copy(out[i][:], h)
+	}
+	return out, nil
+}
+
+// AddAuditCheckpoint stores a signed checkpoint. It returns ErrConflict if a checkpoint
+// of that size exists (another node signed the same head first).
+func (db *DB) AddAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error {
+	_, err := db.exec(ctx, `INSERT INTO audit_checkpoints(size, created_at, note) VALUES (?, ?, ?)`, c.Size, micros(c.CreatedAt), c.Note)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("%w: audit checkpoint %d exists", ErrConflict, c.Size)
+	}
+	return err
+}
+
+// AuditCheckpoints returns up to limit checkpoints with size > afterSize, smallest first.
+func (db *DB) AuditCheckpoints(ctx context.Context, afterSize int64, limit int) ([]AuditCheckpoint, error) {
+	rows, err := db.query(ctx, `SELECT size, created_at, note FROM audit_checkpoints WHERE size > ? ORDER BY size LIMIT ?`, afterSize, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditCheckpoint
+	for rows.Next() {
+		var c AuditCheckpoint
+		var at int64
+		if err := rows.Scan(&c.Size, &at, &c.Note); err != nil {
+			return nil, err
+		}
+		c.CreatedAt = fromMicros(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// LatestAuditCheckpoint returns the checkpoint with the largest size, or ErrNotFound.
+func (db *DB) LatestAuditCheckpoint(ctx context.Context) (AuditCheckpoint, error) {
+	var c AuditCheckpoint
+	var at int64
+	err := db.queryRow(ctx, `SELECT size, created_at, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&c.Size, &at, &c.Note)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, ErrNotFound
+	}
+	c.CreatedAt = fromMicros(at)
+	return c, err
+}

@@ -1,0 +1,279 @@
+// Package store keeps Trunkline's records in SQL: SQLite (embedded, the default) or
+// PostgreSQL (the scale-out store). One implementation serves both: queries are written
+// with "?" placeholders and rebound for PostgreSQL, and each dialect has its own
+// versioned migrations under migrations/. The database is the source of truth for every
+// record and every queued piece of work.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Dialect names the SQL flavour behind a DB.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// ErrNotFound is returned when a record does not exist (or is not visible to the caller).
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned when a write loses to a concurrent one or breaks a uniqueness rule.
+var ErrConflict = errors.New("store: conflict")
+
+// DB is an open store.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+	now     func() time.Time
+}
+
+// Open opens the store named by dsn: "postgres://..." or "postgresql://..." selects
+// PostgreSQL; anything else is a SQLite file path (or "file:" URI). Migrations are
+// applied before Open returns.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db := &DB{now: time.Now}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db.dialect = Postgres
+		db.sql, err = sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.sql.SetMaxOpenConns(32)
+		db.sql.SetMaxIdleConns(32)
+	} else {
+		db.dialect = SQLite
+		path := strings.TrimPrefix(dsn, "file:")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		// WAL lets readers run beside the single writer; IMMEDIATE transactions take the
+		// write lock up front so two writers never deadlock upgrading a read lock.
+		// synchronous=NORMAL in WAL mode survives a process crash (kill -9); only an OS
+		// crash may lose the last commits.
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		db.sql, err = sql.Open("sqlite", "file:"+filepath.ToSlash(path)+q)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		db.sql.SetMaxOpenConns(8)
+		db.sql.SetMaxIdleConns(8)
+	}
+	if err := db.sql.PingContext(ctx); err != nil {
+		db.sql.Close()
+		return nil, fmt.Errorf("connect to %s store: %w", db.dialect, err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.sql.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Dialect reports which SQL flavour is in use.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// SQL exposes the underlying handle for tests that tamper with rows on purpose.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// SetClock replaces the clock used for created/modified times (tests).
+func (db *DB) SetClock(now func() time.Time) { db.now = now }
+
+// Rebind turns "?" placeholders into the dialect's form.
+func (db *DB) Rebind(q string) string {
+	if db.dialect != Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+func (db *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return db.sql.ExecContext(ctx, db.Rebind(q), args...)
+}
+
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.sql.QueryContext(ctx, db.Rebind(q), args...)
+}
+
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.Rebind(q), args...)
+}
+
+// Tx is a transaction with the store's placeholder rebinding.
+type Tx struct {
+	tx *sql.Tx
+	db *DB
+}
+
+// Exec runs a statement in the transaction.
+func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.db.Rebind(q), args...)
+}
+
+// QueryRow runs a single-row query in the transaction.
+func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.db.Rebind(q), args...)
+}
+
+// Query runs a query in the transaction.
+func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.db.Rebind(q), args...)
+}
+
+// InTx runs fn in a transaction, committing if it returns nil.
+func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(&Tx{tx: tx, db: db}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// micros converts a time to the stored form (Unix microseconds, UTC).
+func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+// fromMicros converts the stored form back to a time.
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func toNullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(*t), Valid: true}
+}
+
+// migrate applies the embedded migrations that are newer than the recorded version.
+// Each migration runs in its own transaction together with its version row, so a crash
+// leaves either the old or the new schema.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	dir := "migrations/" + string(db.dialect)
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".sql") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a number", name)
+		}
+		var n int
+		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(dir + "/" + name)
+		if err != nil {
+			return err
+		}
+		err = db.InTx(ctx, func(tx *Tx) error {
+			for _, stmt := range splitStatements(string(body)) {
+				if _, err := tx.tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("migration %s: %w", name, err)
+				}
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, v, micros(db.now()))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SchemaVersion reports the newest applied migration.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	err := db.queryRow(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
+	return int(v.Int64), err
+}
+
+// splitStatements splits a migration file on semicolons at line ends, dropping comments.
+// Migrations are ours, so this simple rule (no semicolons inside literals) is enough.
+func splitStatements(body string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "--") || t == "" {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSpace(cur.String()))
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// isUniqueViolation reports whether err is a uniqueness/primary-key violation in either dialect.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505") ||
+		strings.Contains(s, "constraint failed: PRIMARY KEY")
+}
