@@ -279,7 +279,9 @@ func (s *Server) rotate(r *request, accountID string) (int, map[string]any, erro
 	}, nil
 }
 
-func (s *Server) rotateOwnToken(r *request) (int, map[string]any, error) { return s.rotate(r, r.acct.ID) }
+func (s *Server) rotateOwnToken(r *request) (int, map[string]any, error) {
+	return s.rotate(r, r.acct.ID)
+}
 
 func (s *Server) rotateSubToken(r *request) (int, map[string]any, error) {
 	sa, err := s.subaccount(r)
@@ -302,7 +304,9 @@ func (s *Server) revokeOld(r *request, accountID string) (int, map[string]any, e
 	return http.StatusNoContent, nil, nil
 }
 
-func (s *Server) revokeOwnOld(r *request) (int, map[string]any, error) { return s.revokeOld(r, r.acct.ID) }
+func (s *Server) revokeOwnOld(r *request) (int, map[string]any, error) {
+	return s.revokeOld(r, r.acct.ID)
+}
 
 func (s *Server) revokeSubOld(r *request) (int, map[string]any, error) {
 	sa, err := s.subaccount(r)

@@ -1,7 +1,7 @@
 package api
 
 import (
-		"net/http"
+	"net/http"
 	"time"
 
 	"github.com/trunkline/trunkline/audit"
@@ -85,4 +85,3 @@ func (s *Server) listAudit(r *request) (int, map[string]any, error) {
 	}
 	return http.StatusOK, r.listBody("AuditLog/", limit, offset, total, objs), nil
 }
-

@@ -14,7 +14,7 @@ import (
 // configFlags are the flags every command shares, plus the serve-only overrides.
 type configFlags struct {
 	file, dataDir, listen, plainListen, dsn, logLevel, allow string
-	asJSON                                                  bool
+	asJSON                                                   bool
 }
 
 func (f *configFlags) register(fs *flag.FlagSet, serve bool) {
