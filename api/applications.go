@@ -114,9 +114,11 @@ func (s *Server) ownerFor(r *request) (string, error) {
 }
 
 func (s *Server) appObject(r *request, a *store.Application) map[string]any {
+	// Only a main account sees objects that are not its own (its subaccounts'); to a
+	// subaccount its objects are simply its own, and the parent's Auth ID is not shown.
 	var sub any
-	if a.AccountID != r.acct.MainID() {
-		sub = accountURI(r.acct.MainID()) + "Subaccount/" + a.AccountID + "/"
+	if a.AccountID != r.acct.ID {
+		sub = r.uri("Subaccount/" + a.AccountID + "/")
 	}
 	return map[string]any{
 		"answer_method":         a.AnswerMethod,

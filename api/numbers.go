@@ -130,8 +130,8 @@ func (s *Server) numberObject(r *request, n *store.Number) map[string]any {
 	if n.AppID != "" {
 		app = r.uri("Application/" + n.AppID + "/")
 	}
-	if n.AccountID != r.acct.MainID() {
-		sub = accountURI(r.acct.MainID()) + "Subaccount/" + n.AccountID + "/"
+	if n.AccountID != r.acct.ID { // see appObject
+		sub = r.uri("Subaccount/" + n.AccountID + "/")
 	}
 	var added, renewal any
 	if n.RentedAt != nil {

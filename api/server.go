@@ -65,7 +65,10 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.Default()
 	}
 	if o.RateBurst == 0 {
-		o.RateBurst, o.RatePeriod = 300, 5*time.Second
+		o.RateBurst = 300
+	}
+	if o.RatePeriod == 0 {
+		o.RatePeriod = 5 * time.Second
 	}
 	if o.FailsPerAddr == 0 {
 		o.FailsPerAddr = 20
@@ -323,6 +326,9 @@ func (s *Server) auditRequest(r *request, rt *route, status int, herr error) err
 	}
 	if objID == "" {
 		objID = r.vars[rt.idVar]
+	}
+	if objID == "" && objType == "account" {
+		objID = r.acct.ID
 	}
 	_, err := s.opts.Audit.Append(r.Context(), audit.Entry{
 		AccountID: r.acct.ID, Actor: "api", CredentialID: r.credID, Action: rt.action,

@@ -219,11 +219,11 @@ func scanCredential(row interface{ Scan(...any) error }) (*Credential, error) {
 }
 
 // Credentials lists an account's credentials that are not revoked and not expired at now,
-// newest first.
+// the current one (no expiry set) first, then newest first.
 func (db *DB) Credentials(ctx context.Context, accountID string, now time.Time) ([]*Credential, error) {
 	rows, err := db.query(ctx, `SELECT `+credentialCols+` FROM credentials
 		WHERE account_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-		ORDER BY created_at DESC, id`, accountID, micros(now))
+		ORDER BY CASE WHEN expires_at IS NULL THEN 0 ELSE 1 END, created_at DESC, id`, accountID, micros(now))
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ type Attempt struct {
 	ErrorClass string // "" on success, else one of the Class constants
 	Latency    time.Duration
 	Time       time.Time // when the attempt started
-	WillRetry  bool      // another attempt follows
+	WillRetry  bool      // a retry was scheduled (it does not happen if ctx ends first)
 }
 
 // Options configure a Client. Zero fields take the defaults above.
@@ -319,7 +319,8 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		c.log.LogAttrs(ctx, slog.LevelDebug, "webhook attempt failed",
 			slog.String("kind", req.Kind), slog.String("object_id", req.ObjectID),
 			slog.String("account_id", req.AccountID), slog.String("url", a.URL),
-			slog.Int("attempt", n), slog.Int("status", a.Status), slog.String("class", class))
+			slog.Int("attempt", n), slog.Int("status", a.Status), slog.String("class", class),
+			slog.Any("err", cause)) // cause is scrubbed by classify: no URL in it
 		if !retry {
 			c.log.LogAttrs(ctx, slog.LevelInfo, "webhook delivery failed",
 				slog.String("kind", req.Kind), slog.String("object_id", req.ObjectID),

@@ -15,6 +15,7 @@ import (
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/webhook"
 )
 
 // platform is the set of parts both the server and the operator CLI work with.
@@ -26,6 +27,9 @@ type platform struct {
 	audit    *audit.Log
 	verifier note.Verifier
 	accounts *account.Service
+	// webhooks is the one client for customer callbacks (signed, SSRF-safe, retried,
+	// each attempt recorded); messaging and voice use it.
+	webhooks *webhook.Client
 	closers  []func() error
 }
 
@@ -53,6 +57,9 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	host, _ := os.Hostname()
 	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier})
 	p.accounts = account.New(p.db, p.ring, account.Options{Overlap: c.Auth.TokenOverlap.Duration})
+	p.webhooks = webhook.New(webhook.Options{Allow: c.WebhookAllow(), Timeout: c.Webhook.Timeout.Duration,
+		MaxAttempts: c.Webhook.MaxAttempts, Recorder: p.db, Logger: logger})
+	p.closers = append(p.closers, func() error { p.webhooks.Close(); return nil })
 	return p, nil
 }
 

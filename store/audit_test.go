@@ -1,0 +1,141 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// appendRaw appends a record with made-up hashes; the rules that make hashes right
+// belong to package audit, the store only has to keep what it is given.
+func appendRaw(ctx context.Context, db *DB, action string, tree ...tlog.Hash) (int64, error) {
+	return db.AppendAudit(ctx, func(h AuditHead, _ tlog.HashReader) (*AuditAppend, error) {
+		seq := h.Size + 1
+		return &AuditAppend{
+			Record: AuditRecord{
+				Seq: seq, At: time.UnixMicro(1_700_000_000_000_000 + seq).UTC(), AccountID: "MA1", Action: action,
+				Outcome: "success", Detail: `{"a":"b"}`, RecordHash: bytes.Repeat([]byte{byte(seq)}, 32),
+				ChainHash: bytes.Repeat([]byte{byte(seq + 100)}, 32),
+			},
+			TreeIndex:  tlog.StoredHashIndex(0, h.Size),
+			TreeHashes: tree,
+		}, nil
+	})
+}
+
+func TestAuditAppend(t *testing.T) {
+	for _, db := range OpenTest(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			ctx := context.Background()
+			h, err := db.AuditHead(ctx)
+			if err != nil || h.Size != 0 || !bytes.Equal(h.ChainHash, make([]byte, 32)) {
+				t.Fatalf("initial head: %+v %v", h, err)
+			}
+			if seq, err := appendRaw(ctx, db, "a.one", tlog.Hash{1}); err != nil || seq != 1 {
+				t.Fatalf("append: %d %v", seq, err)
+			}
+			// A second record sees the first one's tree hash through the reader.
+			var seen []tlog.Hash
+			_, err = db.AppendAudit(ctx, func(h AuditHead, r tlog.HashReader) (*AuditAppend, error) {
+				if seen, err = r.ReadHashes([]int64{0}); err != nil {
+					return nil, err
+				}
+				return &AuditAppend{Record: AuditRecord{Seq: h.Size + 1, Action: "a.two", Outcome: "success", RecordHash: []byte{1}, ChainHash: []byte{2}},
+					TreeIndex: 1, TreeHashes: []tlog.Hash{{2}, {3}}}, nil
+			})
+			if err != nil || len(seen) != 1 || seen[0] != (tlog.Hash{1}) {
+				t.Fatalf("second append: %v %v", seen, err)
+			}
+
+			tests := []struct {
+				name  string
+				build func(h AuditHead, _ tlog.HashReader) (*AuditAppend, error)
+				err   string
+			}{
+				{"build fails", func(AuditHead, tlog.HashReader) (*AuditAppend, error) { return nil, errors.New("boom") }, "boom"},
+				{"seq does not follow the head", func(h AuditHead, _ tlog.HashReader) (*AuditAppend, error) {
+					return &AuditAppend{Record: AuditRecord{Seq: h.Size + 2, Action: "x", Outcome: "success", RecordHash: []byte{1}, ChainHash: []byte{1}}}, nil
+				}, "does not follow"},
+				{"reading a missing tree hash", func(h AuditHead, r tlog.HashReader) (*AuditAppend, error) {
+					_, err := r.ReadHashes([]int64{99})
+					return nil, err
+				}, "missing"},
+			}
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					if _, err := db.AppendAudit(ctx, tc.build); err == nil || !strings.Contains(err.Error(), tc.err) {
+						t.Fatalf("err = %v, want %q", err, tc.err)
+					}
+					if h, _ := db.AuditHead(ctx); h.Size != 2 {
+						t.Fatalf("head moved to %d", h.Size)
+					}
+				})
+			}
+
+			h, _ = db.AuditHead(ctx)
+			recs, err := db.AuditRecords(ctx, 0, 10)
+			if err != nil || len(recs) != 2 || h.Size != 2 || !bytes.Equal(h.ChainHash, []byte{2}) {
+				t.Fatalf("after appends: head %+v, %d records, %v", h, len(recs), err)
+			}
+			r := recs[0]
+			if r.Seq != 1 || r.Action != "a.one" || r.Detail != `{"a":"b"}` || r.At != time.UnixMicro(1_700_000_000_000_001).UTC() {
+				t.Fatalf("record: %+v", r)
+			}
+			hashes, err := db.AuditTreeHashes(ctx, []int64{2, 0, 7})
+			if err != nil || len(hashes) != 3 || hashes[0][0] != 3 || hashes[1][0] != 1 || hashes[2] != nil {
+				t.Fatalf("tree hashes: %v %v", hashes, err)
+			}
+		})
+	}
+}
+
+func TestAuditCheckpoints(t *testing.T) {
+	for _, db := range OpenTest(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			ctx := context.Background()
+			if _, err := db.LatestAuditCheckpoint(ctx); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("empty: %v", err)
+			}
+			at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+			for _, size := range []int64{3, 1, 7} {
+				if err := db.AddAuditCheckpoint(ctx, AuditCheckpoint{Size: size, CreatedAt: at, Note: "n"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.AddAuditCheckpoint(ctx, AuditCheckpoint{Size: 3, CreatedAt: at, Note: "again"}); !errors.Is(err, ErrConflict) {
+				t.Fatalf("duplicate: %v", err)
+			}
+			if c, err := db.LatestAuditCheckpoint(ctx); err != nil || c.Size != 7 || !c.CreatedAt.Equal(at) {
+				t.Fatalf("latest: %+v %v", c, err)
+			}
+			page, err := db.AuditCheckpoints(ctx, 1, 1)
+			if err != nil || len(page) != 1 || page[0].Size != 3 {
+				t.Fatalf("page: %+v %v", page, err)
+			}
+		})
+	}
+}
+
+func TestListAuditManyAccounts(t *testing.T) {
+	for _, db := range OpenTest(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			ctx := context.Background()
+			if _, err := appendRaw(ctx, db, "x.y", tlog.Hash{1}); err != nil {
+				t.Fatal(err)
+			}
+			ids := []string{"MA1"}
+			for i := 0; i < 300; i++ {
+				ids = append(ids, "SA"+strings.Repeat("x", i%7))
+			}
+			recs, total, err := db.ListAudit(ctx, AuditFilter{AccountIDs: ids, Action: "x.y", Limit: 5})
+			if err != nil || total != 1 || len(recs) != 1 {
+				t.Fatalf("%v %d %v", recs, total, err)
+			}
+		})
+	}
+}

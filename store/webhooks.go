@@ -1,0 +1,44 @@
+package store
+
+import (
+	"context"
+
+	"github.com/trunkline/trunkline/webhook"
+)
+
+// RecordAttempt stores one webhook delivery attempt (the webhook client's Recorder). The
+// URL has no query string and no parameter values: nothing secret reaches this table.
+func (db *DB) RecordAttempt(ctx context.Context, a webhook.Attempt) error {
+	_, err := db.exec(ctx, `INSERT INTO webhook_attempts (account_id, kind, object_id, url, attempt, status, error_class, latency_us, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.AccountID, a.Kind, a.ObjectID, a.URL, a.Number, a.Status, a.ErrorClass,
+		a.Latency.Microseconds(), micros(a.Time))
+	return err
+}
+
+// WebhookAttempt is a stored delivery attempt.
+type WebhookAttempt struct {
+	Kind, ObjectID, URL, ErrorClass string
+	Attempt, Status                 int
+	LatencyMicros                   int64
+}
+
+// WebhookAttempts lists the attempts to deliver callbacks about one object, oldest first.
+func (db *DB) WebhookAttempts(ctx context.Context, accountID, objectID string) ([]WebhookAttempt, error) {
+	rows, err := db.query(ctx, `SELECT kind, object_id, url, error_class, attempt, status, latency_us FROM webhook_attempts
+		WHERE account_id = ? AND object_id = ? ORDER BY id`, accountID, objectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []WebhookAttempt
+	for rows.Next() {
+		var w WebhookAttempt
+		if err := rows.Scan(&w.Kind, &w.ObjectID, &w.URL, &w.ErrorClass, &w.Attempt, &w.Status, &w.LatencyMicros); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+var _ webhook.Recorder = (*DB)(nil)
