@@ -17,7 +17,7 @@ import (
 // Report is the outcome of Verify.
 type Report struct {
 	OK             bool
-	Entries        int64     // entries whose hashes were re-derived and matched
+	Entries        int64     // entries that checked out (on a checkpoint failure: those an earlier checkpoint still vouches for)
 	Checkpoints    int       // signed checkpoints that verified
 	Covered        int64     // entries vouched for by the newest verified checkpoint
 	Uncovered      int64     // entries newer than that: intact so far, but not yet signed
@@ -99,7 +99,7 @@ func Verify(ctx context.Context, st Store, v note.Verifier) (*Report, error) {
 				return nil, err
 			}
 			cps.pop()
-			cp, f := checkCheckpoint(c, v, r.Covered, t.size)
+			cp, f := checkCheckpoint(c, v, r.Covered)
 			if f == nil && c.Size != t.size {
 				f = &finding{seq: r.Covered + 1, checkpoint: c.Size, msg: fmt.Sprintf("checkpoint %d has an impossible size", c.Size)}
 			}
@@ -113,7 +113,8 @@ func Verify(ctx context.Context, st Store, v note.Verifier) (*Report, error) {
 				}
 			}
 			if f != nil {
-				f.checked = t.size
+				// Only what an earlier checkpoint vouches for is known good now.
+				f.checked = r.Covered
 				return f, nil
 			}
 			r.Checkpoints++
@@ -139,8 +140,7 @@ func Verify(ctx context.Context, st Store, v note.Verifier) (*Report, error) {
 	if c, err := cps.peek(ctx); err != nil {
 		return nil, err
 	} else if c != nil && c.Size > head.Size {
-		if _, f := checkCheckpoint(c, v, r.Covered, n); f != nil {
-			f.checked = n
+		if _, f := checkCheckpoint(c, v, r.Covered); f != nil {
 			return r.fail(*f), nil
 		}
 		return r.fail(finding{seq: n + 1, checkpoint: c.Size, checked: n, msg: fmt.Sprintf(
@@ -159,13 +159,13 @@ func Verify(ctx context.Context, st Store, v note.Verifier) (*Report, error) {
 
 // checkCheckpoint verifies a stored checkpoint's signature and size. covered is the
 // size of the last good checkpoint, for naming the entries that are now unvouched.
-func checkCheckpoint(c *store.AuditCheckpoint, v note.Verifier, covered, checked int64) (*Checkpoint, *finding) {
+func checkCheckpoint(c *store.AuditCheckpoint, v note.Verifier, covered int64) (*Checkpoint, *finding) {
 	cp, err := ParseCheckpoint([]byte(c.Note), v)
 	if err == nil && cp.Size != c.Size {
 		err = fmt.Errorf("it is stored as size %d but signed for size %d", c.Size, cp.Size)
 	}
 	if err != nil {
-		return nil, &finding{seq: covered + 1, checkpoint: c.Size, checked: checked, msg: fmt.Sprintf(
+		return nil, &finding{seq: covered + 1, checkpoint: c.Size, checked: covered, msg: fmt.Sprintf(
 			"checkpoint %d (entries 1–%d) does not verify with key %s: it was forged or altered (%v)", c.Size, c.Size, v.Name(), err)}
 	}
 	return cp, nil

@@ -101,6 +101,9 @@ func (db *DB) AppendAudit(ctx context.Context, build func(head AuditHead, tree t
 			if err != nil {
 				return err
 			}
+			if a == nil {
+				return errors.New("store: audit append built nothing")
+			}
 			r := a.Record
 			if r.Seq != h.Size+1 {
 				return fmt.Errorf("store: audit append seq %d does not follow head %d", r.Seq, h.Size)
