@@ -83,8 +83,10 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		return usageError(fmt.Sprintf("unknown account subcommand %q", sub))
 	}
-	if err := o.fs.Parse(args); err != nil {
+	if pos, err := parseArgs(o.fs, args); err != nil {
 		return err
+	} else if len(pos) > 0 {
+		return usageError(fmt.Sprintf("account %s takes no arguments besides flags (got %q)", sub, pos[0]))
 	}
 	p, err := o.open(ctx, stderr)
 	if err != nil {
@@ -238,23 +240,24 @@ func cmdNumber(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	default:
 		return usageError(fmt.Sprintf("unknown number subcommand %q", sub))
 	}
-	if err := o.fs.Parse(args); err != nil {
+	pos, err := parseArgs(o.fs, args)
+	if err != nil {
 		return err
 	}
 	var numbers []*store.Number
 	switch sub {
 	case "import":
-		if o.fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return usageError("number import needs one CSV file (columns: " + strings.Join(inventory.Columns, ",") + ")")
 		}
-		f, err := os.Open(o.fs.Arg(0))
+		f, err := os.Open(pos[0])
 		if err != nil {
 			return err
 		}
 		numbers, err = inventory.ParseCSV(f)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", o.fs.Arg(0), err)
+			return fmt.Errorf("%s: %w", pos[0], err)
 		}
 	case "add":
 		// One row through the same parser as a CSV import, so both check the same rules.
