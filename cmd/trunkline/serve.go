@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -71,6 +72,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "trunkline: API listening on https://%s\n", displayAddr(srv.Addr()))
 		if caPath != "" {
+			if abs, err := filepath.Abs(caPath); err == nil {
+				caPath = abs
+			}
 			fmt.Fprintf(stdout, "trunkline: clients trust the CA at %s (e.g. curl --cacert %s)\n", caPath, caPath)
 		}
 	}
