@@ -1,7 +1,8 @@
 // Package certs gives Trunkline TLS by default: with no certificate configured it makes a
 // private CA and a server certificate under DIR/tls/ on first start and reuses them
 // after, so clients can pin the CA file. The seam for ACME (public hostnames) is the
-// Source interface: anything that yields a *tls.Config can replace it.
+// *tls.Config the API server takes: an ACME manager's GetCertificate slots in where
+// ServerConfig's reloader is now.
 package certs
 
 import (
