@@ -33,6 +33,9 @@ func TestConventions(t *testing.T) {
 				t.Fatalf("GET %s: %s", p, r.raw)
 			}
 		}
+		// The Node SDK sends the JSON string "" as the body of calls without parameters.
+		mustStatus(t, e.do(a, "GET", acctPath(a, ""), `""`), 200)
+		mustStatus(t, e.do(a, "GET", acctPath(a, ""), `null`), 200)
 		// Typed JSON values, string forms and form bodies are all accepted.
 		r := mustStatus(t, e.do(a, "POST", acctPath(a, "Application/"), map[string]any{
 			"app_name": "typed", "answer_url": "https://example.com/a", "public_uri": false, "log_incoming_messages": "false"}), 201)

@@ -83,6 +83,11 @@ func decodeParams(w http.ResponseWriter, r *http.Request, maxBody int64) (Params
 
 // decodeJSONParams flattens a JSON object of scalars (or arrays of scalars) to strings.
 func decodeJSONParams(body []byte) (Params, error) {
+	// Plivo's Node SDK sends the JSON string "" as the body of every call without
+	// parameters (axios data: params || ''); null is the same idea from other clients.
+	if string(body) == `""` || string(body) == "null" {
+		return Params{}, nil
+	}
 	if !utf8.Valid(body) {
 		// encoding/json would silently replace bad bytes; refuse instead.
 		return nil, badRequest("the request body is not valid UTF-8")
