@@ -78,11 +78,28 @@ stop() { # stop PID: SIGTERM and wait for it
 	wait "$1" 2>/dev/null || true
 }
 
-# load NAME ARGS...: runs the loader, shows its human line, keeps its JSON in NAME.json.
+# cpu_s PID: CPU seconds (user + system) the process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+now_s() { date +%s.%N; }
+
+# load NAME SERVER_PID ARGS...: runs the loader against the server, shows its human
+# line, keeps its JSON in NAME.json and the CPU used by server and loader in NAME.cpu
+# ("server_cpu_s loader_cpu_s wall_s", warm-up included).
 load() {
-	local name=$1
-	shift
-	"$TMP/apiload" -c "$CONC" -d "$DURATION" -warmup "$WARMUP" -json "$@" >"$TMP/$name.load"
+	local name=$1 spid=$2 c0 c1 t0 t1 lcpu
+	shift 2
+	c0=$(cpu_s "$spid")
+	t0=$(now_s)
+	if ! { TIMEFORMAT='%U %S'; time "$TMP/apiload" -c "$CONC" -d "$DURATION" -warmup "$WARMUP" -json "$@" \
+		>"$TMP/$name.load" 2>"$TMP/$name.loaderr"; } 2>"$TMP/$name.time"; then
+		log "$name: the loader failed:"
+		cat "$TMP/$name.loaderr" >&2
+		return 1
+	fi
+	t1=$(now_s)
+	c1=$(cpu_s "$spid")
+	lcpu=$(awk '{ print $1 + $2 }' "$TMP/$name.time")
+	echo "$c0 $c1 $t0 $t1 $lcpu" | awk '{ printf "%.2f %.2f %.3f\n", $2 - $1, $5, $4 - $3 }' >"$TMP/$name.cpu"
 	grep -v '^{' "$TMP/$name.load" >&2
 	grep '^{' "$TMP/$name.load" >"$TMP/$name.json"
 }
@@ -117,7 +134,7 @@ PIDS+=("$CEIL_PID")
 wait_ready ceiling "$TMP/ceiling.fifo" "ceiling: ready" "ceiling: listening on "
 CEIL_URL=$READY_URL
 log "ceiling at $CEIL_URL"
-load ceiling -label "ceiling GET (bare net/http TLS)" -url "$CEIL_URL/v1/Account/$AUTH_ID/" \
+load ceiling "$CEIL_PID" -label "ceiling GET (bare net/http TLS)" -url "$CEIL_URL/v1/Account/$AUTH_ID/" \
 	-user "$AUTH_ID" -pass "$AUTH_TOKEN" -cacert "$TMP/ceiling.pem"
 stop "$CEIL_PID"
 
@@ -138,9 +155,9 @@ if [[ -z $CA ]]; then
 	exit 1
 fi
 log "trunkline at $TL_URL (CA $CA)"
-load get -label "trunkline GET /v1/Account/{id}/" -url "$TL_URL/v1/Account/$AUTH_ID/" \
+load get "$TL_PID" -label "trunkline GET /v1/Account/{id}/" -url "$TL_URL/v1/Account/$AUTH_ID/" \
 	-user "$AUTH_ID" -pass "$AUTH_TOKEN" -cacert "$CA"
-load post -label "trunkline POST /v1/Account/{id}/Application/" -method POST \
+load post "$TL_PID" -label "trunkline POST /v1/Account/{id}/Application/" -method POST \
 	-url "$TL_URL/v1/Account/$AUTH_ID/Application/" \
 	-body '{"app_name":"bench","answer_url":"https://example.com/answer"}' \
 	-user "$AUTH_ID" -pass "$AUTH_TOKEN" -cacert "$CA"
@@ -158,19 +175,38 @@ echo "$CONC clients, HTTP/1.1 keep-alive over TLS (HTTP/2 off on both), ${WARMUP
 echo "loader and server share the same cores; TRUNKLINE_API_RATE_LIMIT=100000000 (limiter out of the way)."
 echo "Load average before the run: $LOAD_START; after: $LOAD_END (other work on the machine skews figures)."
 echo
-printf '| %-46s | %9s | %8s | %8s | %8s | %7s | %10s |\n' target "req/s" "p50 ms" "p99 ms" "max ms" errors "vs ceiling"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" "----------:" "---------:" "---------:" "---------:" "--------:" "-----------:"
+printf '| %-46s | %7s | %7s | %7s | %7s | %6s | %10s | %12s | %13s |\n' \
+	target "req/s" "p50 ms" "p99 ms" "max ms" errors "vs ceiling" "srv CPU/req" "cores srv+ldr"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" "--------:" "--------:" "--------:" \
+	"--------:" "-------:" "-----------:" "-------------:" "--------------:"
 for name in ceiling get post; do
 	label=$(sed -n 's/.*"label":"\([^"]*\)".*/\1/p' "$TMP/$name.json")
-	rps=$(field "$name" rps)
 	bad=$(($(field "$name" errors) + $(field "$name" non_2xx)))
-	awk -v l="$label" -v r="$rps" -v c="$CEIL_RPS" -v p50="$(field "$name" p50_ms)" -v p99="$(field "$name" p99_ms)" \
-		-v mx="$(field "$name" max_ms)" -v bad="$bad" \
-		'BEGIN { printf "| %-46s | %9.0f | %8.2f | %8.2f | %8.2f | %7d | %9.0f%% |\n", l, r, p50, p99, mx, bad, (c > 0 ? 100 * r / c : 0) }'
+	read -r scpu lcpu wall <"$TMP/$name.cpu"
+	awk -v l="$label" -v r="$(field "$name" rps)" -v c="$CEIL_RPS" -v p50="$(field "$name" p50_ms)" \
+		-v p99="$(field "$name" p99_ms)" -v mx="$(field "$name" max_ms)" -v bad="$bad" \
+		-v n="$(field "$name" completed_total)" -v scpu="$scpu" -v lcpu="$lcpu" -v wall="$wall" 'BEGIN {
+		printf "| %-46s | %7.0f | %7.2f | %7.2f | %7.1f | %6d | %9.0f%% | %9.0f µs | %5.2f + %5.2f |\n",
+			l, r, p50, p99, mx, bad, (c > 0 ? 100 * r / c : 0), (n > 0 ? 1e6 * scpu / n : 0), scpu / wall, lcpu / wall
+	}'
 done
-echo "(errors = transport errors + non-2xx answers; vs ceiling = req/s over the ceiling's req/s)"
 echo
-awk -v r="$(field get rps)" -v c="$CEIL_RPS" 'BEGIN {
-	if (c > 0 && r >= c / 2) print "GET: at least half the ceiling rate (aim met)."
-	else print "GET: below half the ceiling rate (aim not met)."
+echo "errors: transport errors + non-2xx answers. vs ceiling: req/s over the ceiling's req/s."
+echo "srv CPU/req: the server process's CPU time (user+system, /proc) over the requests it answered,"
+echo "warm-up included; cores srv+ldr: CPU used by server and loader over the wall time of the target's run."
+echo
+# Figures per CPU time are moved less than req/s by other work on the machine, which
+# takes a different share of the cores in each target's run.
+cpu_per_req() { # server CPU µs per request
+	awk -v n="$(field "$1" completed_total)" '{ printf "%.1f", (n > 0 ? 1e6 * $1 / n : 0) }' "$TMP/$1.cpu"
+}
+req_per_cpu() { # requests per CPU-second of server + loader together
+	awk -v n="$(field "$1" completed_total)" '{ printf "%.1f", ($1 + $2 > 0 ? n / ($1 + $2) : 0) }' "$TMP/$1.cpu"
+}
+awk -v r="$(field get rps)" -v c="$CEIL_RPS" -v cc="$(cpu_per_req ceiling)" -v gc="$(cpu_per_req get)" \
+	-v pc="$(cpu_per_req post)" -v cn="$(req_per_cpu ceiling)" -v gn="$(req_per_cpu get)" -v pn="$(req_per_cpu post)" 'BEGIN {
+	if (c > 0 && r >= c / 2) printf "GET: %.0f%% of the ceiling rate: at least half (aim met).\n", 100 * r / c
+	else printf "GET: %.0f%% of the ceiling rate: below half (aim not met).\n", (c > 0 ? 100 * r / c : 0)
+	if (cn > 0) printf "Requests per CPU-second (server + loader) over the ceiling'"'"'s: GET %.0f%%, POST %.0f%% (the rate ratio at equal CPU).\n", 100 * gn / cn, 100 * pn / cn
+	if (cc > 0) printf "Server CPU per request over the ceiling'"'"'s: GET %.1fx, POST %.1fx.\n", gc / cc, pc / cc
 }'

@@ -50,6 +50,8 @@ type worker struct {
 	errs     int64           // measured transport errors (no response)
 	errMsgs  map[string]int  // a few distinct error messages
 	protoBad int64           // responses not over HTTP/1.1
+	total    int64           // responses in any phase (warm-up included)
+	errsAll  int64           // transport errors in any phase
 	tlsVer   uint16
 	cipher   uint16
 }
@@ -76,6 +78,8 @@ type Result struct {
 	Errors      int64          `json:"errors"`
 	Statuses    map[string]int `json:"statuses"`
 	ErrorSample []string       `json:"error_sample,omitempty"`
+	Completed   int64          `json:"completed_total"` // responses in all phases, warm-up and probe included
+	ErrorsAll   int64          `json:"errors_total"`    // transport errors in all phases
 	Conns       int64          `json:"conns"`
 	Dropped     int64          `json:"latencies_dropped"`
 	GOMAXPROCS  int            `json:"loader_gomaxprocs"`
@@ -192,6 +196,9 @@ func run(c config) (*Result, error) {
 	if err := probe(client, c, auth, body); err != nil {
 		return nil, err
 	}
+	// Start the run with no connection open, so conns counts the run's own.
+	tr.CloseIdleConnections()
+	dials.Store(0)
 
 	start := time.Now()
 	measureFrom := start.Add(c.warmup)
@@ -272,6 +279,14 @@ func (w *worker) loop(client *http.Client, c config, auth string, body []byte, m
 			resp.Body.Close()
 		}
 		t1 := time.Now()
+		if err == nil {
+			w.total++
+		} else {
+			w.errsAll++
+			if len(w.errMsgs) < 5 {
+				w.errMsgs[err.Error()]++
+			}
+		}
 		if t0.Before(measureFrom) || t1.After(end) {
 			if err != nil {
 				// Errors outside the window still slow the loop down a little so a dead
@@ -307,15 +322,12 @@ func (w *worker) fail(t0, measureFrom, end time.Time, err error) {
 		return
 	}
 	w.errs++
-	if len(w.errMsgs) < 5 {
-		w.errMsgs[err.Error()]++
-	}
 }
 
 func merge(c config, ws []*worker, dials int64) *Result {
 	r := &Result{Label: c.label, Method: c.method, URL: c.url, Concurrency: c.conc,
 		WarmupS: c.warmup.Seconds(), DurationS: c.dur.Seconds(), Protocol: "HTTP/1.1 keep-alive (HTTP/2 off)",
-		Statuses: map[string]int{}, Conns: dials, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+		Statuses: map[string]int{}, Conns: dials, Completed: 1, GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	n := 0
 	for _, w := range ws {
 		n += len(w.lat)
@@ -330,6 +342,8 @@ func merge(c config, ws []*worker, dials int64) *Result {
 			status[i] += v
 		}
 		r.Errors += w.errs
+		r.Completed += w.total
+		r.ErrorsAll += w.errsAll
 		r.Dropped += w.dropped
 		protoBad += w.protoBad
 		for m, k := range w.errMsgs {
@@ -393,6 +407,9 @@ func humanLine(r *Result) string {
 		}
 		sort.Strings(codes)
 		fmt.Fprintf(&b, " (%s)", strings.Join(codes, " "))
+	}
+	if r.ErrorsAll > r.Errors {
+		fmt.Fprintf(&b, " (%d transport errors with the warm-up's)", r.ErrorsAll)
 	}
 	fmt.Fprintf(&b, " | c=%d warmup %gs, %s, %s, %d conns", r.Concurrency, r.WarmupS, r.Protocol, r.TLS, r.Conns)
 	if r.Dropped > 0 {
