@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -44,13 +45,21 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	now     func() time.Time
+
+	// Prepared statements by query text: parsing and planning a query cost more than
+	// running it on the hot paths (authentication). Bounded by maxStmts; queries beyond it
+	// run unprepared.
+	stmtMu sync.RWMutex
+	stmts  map[string]*sql.Stmt
 }
+
+const maxStmts = 512
 
 // Open opens the store named by dsn: "postgres://..." or "postgresql://..." selects
 // PostgreSQL; anything else is a SQLite file path (or "file:" URI). Migrations are
 // applied before Open returns.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db := &DB{now: time.Now}
+	db := &DB{now: time.Now, stmts: map[string]*sql.Stmt{}}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		db.dialect = Postgres
@@ -90,7 +99,15 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	for _, st := range db.stmts {
+		st.Close()
+	}
+	db.stmts = map[string]*sql.Stmt{}
+	db.stmtMu.Unlock()
+	return db.sql.Close()
+}
 
 // Dialect reports which SQL flavour is in use.
 func (db *DB) Dialect() Dialect { return db.dialect }
@@ -120,15 +137,49 @@ func (db *DB) Rebind(q string) string {
 	return b.String()
 }
 
+// stmt returns the prepared statement for q, preparing it on first use; nil when the
+// cache is full or preparing failed (the caller then runs q unprepared and gets the
+// error, if any, from there).
+func (db *DB) stmt(ctx context.Context, q string) *sql.Stmt {
+	db.stmtMu.RLock()
+	st := db.stmts[q]
+	n := len(db.stmts)
+	db.stmtMu.RUnlock()
+	if st != nil || n >= maxStmts {
+		return st
+	}
+	st, err := db.sql.PrepareContext(ctx, db.Rebind(q))
+	if err != nil {
+		return nil
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if prev := db.stmts[q]; prev != nil {
+		st.Close()
+		return prev
+	}
+	db.stmts[q] = st
+	return st
+}
+
 func (db *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := db.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return db.sql.ExecContext(ctx, db.Rebind(q), args...)
 }
 
 func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := db.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return db.sql.QueryContext(ctx, db.Rebind(q), args...)
 }
 
 func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := db.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return db.sql.QueryRowContext(ctx, db.Rebind(q), args...)
 }
 
