@@ -43,12 +43,19 @@ type Service struct {
 	ring    *keys.Ring
 	now     func() time.Time
 	overlap time.Duration
+	cache   *authCache
+	bus     Bus
 }
 
 // Options configure a Service.
 type Options struct {
 	Overlap time.Duration    // default DefaultOverlap
 	Now     func() time.Time // default time.Now
+	// CacheTTL is how long authentication data may be served from memory; 0 means the
+	// default (1 s), negative disables the cache.
+	CacheTTL time.Duration
+	// Bus, when set, carries invalidations to other nodes (see Invalidate).
+	Bus Bus
 }
 
 // New returns a Service.
@@ -59,7 +66,11 @@ func New(st Store, ring *keys.Ring, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{st: st, ring: ring, now: o.Now, overlap: o.Overlap}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = time.Second
+	}
+	return &Service{st: st, ring: ring, now: o.Now, overlap: o.Overlap, bus: o.Bus,
+		cache: &authCache{ttl: o.CacheTTL, max: 100_000, entries: map[string]*authEntry{}}}
 }
 
 // Overlap is the configured default rotation overlap.
@@ -165,35 +176,27 @@ func (s *Service) Authenticate(ctx context.Context, authID, token string) (*stor
 	if !ValidAuthID(authID) {
 		return nil, "", ErrBadCredentials
 	}
-	a, err := s.st.Account(ctx, authID)
+	e, err := s.load(ctx, authID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, "", ErrBadCredentials
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	creds, err := s.st.Credentials(ctx, authID, s.now())
-	if err != nil {
-		return nil, "", err
-	}
+	now := s.now()
 	match := ""
-	for _, c := range creds {
-		// Compare against every live credential, not stopping early.
-		if hmac.Equal(mac, c.TokenMAC) && match == "" {
+	for _, c := range e.creds {
+		// Compare against every credential, not stopping early.
+		if hmac.Equal(mac, c.TokenMAC) && c.LiveAt(now) && match == "" {
 			match = c.ID
 		}
 	}
-	if match == "" || !a.Enabled {
+	// A disabled main account disables its subaccounts too.
+	if match == "" || !e.acct.Enabled || !e.parentEnabled {
 		return nil, "", ErrBadCredentials
 	}
-	if a.IsSub() {
-		// A disabled main account disables its subaccounts too.
-		p, err := s.st.Account(ctx, a.ParentID)
-		if err != nil || !p.Enabled {
-			return nil, "", ErrBadCredentials
-		}
-	}
-	return a, match, nil
+	a := *e.acct // callers may keep it; the cached one stays untouched
+	return &a, match, nil
 }
 
 // Rotated is the result of a rotation.
@@ -223,6 +226,7 @@ func (s *Service) Rotate(ctx context.Context, accountID string, overlap time.Dur
 	if err != nil {
 		return nil, err
 	}
+	s.Invalidate(accountID)
 	return &Rotated{CredentialID: c.ID, Token: token, Retired: retired, OldValidTill: end}, nil
 }
 
@@ -236,7 +240,9 @@ func (s *Service) RevokeOthers(ctx context.Context, accountID string) ([]string,
 	if len(creds) == 0 {
 		return nil, nil
 	}
-	return s.st.RevokeCredentials(ctx, accountID, creds[0].ID)
+	ids, err := s.st.RevokeCredentials(ctx, accountID, creds[0].ID)
+	s.Invalidate(accountID)
+	return ids, err
 }
 
 // Token returns the account's current token in clear, for signing webhooks.

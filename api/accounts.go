@@ -107,6 +107,7 @@ func (s *Server) updateAccount(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	s.opts.Accounts.Invalidate(r.acct.ID) // the cached copy would show the old name
 	r.acct = a
 	return http.StatusAccepted, map[string]any{"message": "changed"}, nil
 }
@@ -211,6 +212,7 @@ func (s *Server) updateSubaccount(r *request) (int, map[string]any, error) {
 	if _, err := s.opts.DB.UpdateAccount(r.Context(), r.vars["sub_id"], u); err != nil {
 		return 0, nil, err
 	}
+	s.opts.Accounts.Invalidate(r.vars["sub_id"]) // enabling or disabling takes effect at once
 	return http.StatusAccepted, map[string]any{"message": "changed"}, nil
 }
 
@@ -228,6 +230,7 @@ func (s *Server) deleteSubaccount(r *request) (int, map[string]any, error) {
 		}
 		return 0, nil, err
 	}
+	s.opts.Accounts.Invalidate(r.vars["sub_id"])
 	return http.StatusNoContent, nil, nil
 }
 

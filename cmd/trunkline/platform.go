@@ -12,6 +12,7 @@ import (
 
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/bus"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
@@ -27,6 +28,7 @@ type platform struct {
 	audit    *audit.Log
 	verifier note.Verifier
 	accounts *account.Service
+	bus      *bus.Local
 	// webhooks is the one client for customer callbacks (signed, SSRF-safe, retried,
 	// each attempt recorded); messaging and voice use it.
 	webhooks *webhook.Client
@@ -56,7 +58,16 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	p.verifier = verifier
 	host, _ := os.Hostname()
 	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier})
-	p.accounts = account.New(p.db, p.ring, account.Options{Overlap: c.Auth.TokenOverlap.Duration})
+	// The bus is in-process on a single node; wake-ups, events and live-call commands go
+	// over it, and the cluster puts NATS behind the same interface. Today it carries
+	// authentication-cache invalidations.
+	p.bus = bus.NewLocal()
+	p.closers = append(p.closers, p.bus.Close)
+	p.accounts = account.New(p.db, p.ring, account.Options{Overlap: c.Auth.TokenOverlap.Duration, Bus: p.bus})
+	if _, err := p.bus.Subscribe(account.InvalidateSubject, func(m bus.Msg) { p.accounts.DropCached(string(m.Data)) }); err != nil {
+		p.Close()
+		return nil, err
+	}
 	p.webhooks = webhook.New(webhook.Options{Allow: c.WebhookAllow(), Timeout: c.Webhook.Timeout.Duration,
 		MaxAttempts: c.Webhook.MaxAttempts, Recorder: p.db, Logger: logger})
 	p.closers = append(p.closers, func() error { p.webhooks.Close(); return nil })

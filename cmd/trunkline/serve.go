@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline/api"
-	"github.com/trunkline/trunkline/bus"
 	"github.com/trunkline/trunkline/certs"
 	"github.com/trunkline/trunkline/config"
 )
@@ -47,11 +46,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer p.Close()
-
-	// The bus is in-process on a single node; wake-ups, events and live-call commands
-	// of later features go over it, and the cluster puts NATS behind the same interface.
-	b := bus.NewLocal()
-	defer b.Close()
 
 	tlsConfig, caPath, err := serverTLS(c)
 	if err != nil {
