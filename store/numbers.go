@@ -255,3 +255,9 @@ func (db *DB) UnrentNumber(ctx context.Context, s Scope, number string) error {
 	}
 	return nil
 }
+
+// NumberRentedBy returns a rented number whoever rents it (inbound traffic finds its
+// account this way); ErrNotFound when nobody does.
+func (db *DB) NumberRentedBy(ctx context.Context, number string) (*Number, error) {
+	return scanNumber(db.queryRow(ctx, `SELECT `+numberCols+` FROM numbers WHERE number = ? AND account_id IS NOT NULL`, number))
+}

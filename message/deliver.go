@@ -1,0 +1,208 @@
+package message
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/trunkline/trunkline/plivoxml"
+	"github.com/trunkline/trunkline/smpp/charset"
+	"github.com/trunkline/trunkline/smpp/pdu"
+	"github.com/trunkline/trunkline/store"
+)
+
+// receiptKeys are the correlation keys of an SMSC message id (see pdu.MessageIDKeys).
+func receiptKeys(id string) []string { return pdu.MessageIDKeys(id) }
+
+// receiptState maps a receipt's stat to a segment state and Plivo error code; ok is false
+// for intermediate states (ENROUTE, ACCEPTD), which change nothing.
+func receiptState(stat string) (state, code string, ok bool) {
+	switch strings.ToUpper(stat) {
+	case "DELIVRD":
+		return store.MsgDelivered, "000", true
+	case "EXPIRED":
+		return store.MsgUndelivered, ErrTemporary, true
+	case "UNDELIV":
+		return store.MsgUndelivered, ErrPermanent, true
+	case "REJECTD":
+		return store.MsgUndelivered, ErrProhibited, true
+	case "DELETED", "UNKNOWN":
+		return store.MsgUndelivered, ErrUnknown, true
+	}
+	return "", "", false
+}
+
+// stateFromTLV maps the message_state TLV (used when the receipt text is missing).
+func stateFromTLV(s pdu.MessageState) string {
+	switch s {
+	case pdu.StateDelivered:
+		return "DELIVRD"
+	case pdu.StateExpired:
+		return "EXPIRED"
+	case pdu.StateUndeliverable:
+		return "UNDELIV"
+	case pdu.StateRejected:
+		return "REJECTD"
+	case pdu.StateDeleted:
+		return "DELETED"
+	case pdu.StateUnknown:
+		return "UNKNOWN"
+	}
+	return ""
+}
+
+// HandleDeliver takes a deliver_sm that carrier received: a delivery receipt or an
+// inbound message. It returns the command_status to answer with: ESME_ROK once what it
+// carries is durably stored, ESME_RX_T_APPN (try again) when storing failed — so the SMSC
+// keeps it and nothing is lost — and ESME_RX_R_APPN for messages to numbers nobody rents.
+func (s *Service) HandleDeliver(ctx context.Context, carrier string, d *pdu.DeliverSM) pdu.Status {
+	if d.ESMClass&0x3C == pdu.ESMClassReceipt || d.ESMClass&0x3C == 0x08 /* SME ack */ {
+		return s.handleReceipt(ctx, carrier, d)
+	}
+	return s.handleInbound(ctx, carrier, d)
+}
+
+func (s *Service) handleReceipt(ctx context.Context, carrier string, d *pdu.DeliverSM) pdu.Status {
+	var id, stat, errCode string
+	if r, err := pdu.ParseReceipt(d.Message()); err == nil {
+		id, stat, errCode = r.ID, r.Stat, r.Err
+	}
+	// The TLVs, when present, are authoritative (SMPP 3.4 §5.3.2.12, .35).
+	if v, ok := d.TLVs.ReceiptedMessageID(); ok && v != "" {
+		id = v
+	}
+	if v, ok := d.TLVs.MessageState(); ok {
+		if st := stateFromTLV(v); st != "" {
+			stat = st
+		}
+	}
+	if id == "" {
+		s.log.Warn("receipt without a message id", "carrier", carrier)
+		return pdu.ESME_ROK // nothing to correlate; retrying would not help
+	}
+	state, code, final := receiptState(stat)
+	if !final {
+		return pdu.ESME_ROK
+	}
+	_ = errCode // the network error is carrier-specific; Plivo's code comes from the state
+	out, err := s.o.DB.ApplyReceipt(ctx, carrier, receiptKeys(id), state, code, true, s.statusCallback)
+	if err != nil {
+		s.log.Error("store receipt", "carrier", carrier, "err", err)
+		return pdu.ESME_RX_T_APPN
+	}
+	if out.Final {
+		s.log.Debug("message final", "message_uuid", out.Message.UUID, "state", out.Message.State)
+	}
+	return pdu.ESME_ROK
+}
+
+func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.DeliverSM) pdu.Status {
+	body := d.Message()
+	coding := d.DataCoding
+	src, dst := normalizeSender(d.SourceAddr), normalizeSender(d.DestinationAddr)
+	// Concatenated: UDH (esm_class UDHI) or sar_* TLVs; join before anything else.
+	key := carrier + "|" + src + "|" + dst
+	if d.ESMClass&0x40 != 0 {
+		ref, total, seq, rest, ok := charset.ParseUDH(body)
+		if !ok {
+			return pdu.ESME_RINVESMCLASS
+		}
+		whole, done := s.joiner.Add(key, ref, total, seq, rest)
+		if !done {
+			return pdu.ESME_ROK
+		}
+		body = whole
+	} else if ref, total, seq, ok := d.TLVs.SAR(); ok && total > 1 {
+		whole, done := s.joiner.Add(key, int(ref), int(total), int(seq), body)
+		if !done {
+			return pdu.ESME_ROK
+		}
+		body = whole
+	}
+	text, ok := charset.Decode(coding, body)
+	if !ok {
+		s.log.Warn("inbound message in an unsupported data_coding", "carrier", carrier, "coding", coding)
+	}
+	n, err := s.o.DB.NumberRentedBy(ctx, dst)
+	if errors.Is(err, store.ErrNotFound) {
+		return pdu.ESME_RX_R_APPN
+	}
+	if err != nil {
+		return pdu.ESME_RX_T_APPN
+	}
+	logIt, msgURL, method := true, "", "POST"
+	if n.AppID != "" {
+		if app, err := s.o.DB.Application(ctx, store.Scope{AccountID: n.AccountID}, n.AppID); err == nil {
+			logIt, msgURL, method = app.LogIncomingMessages, app.MessageURL, app.MessageMethod
+		}
+	}
+	id := uuid.NewString()
+	units := charset.Units(text)
+	m := &store.Message{UUID: id, AccountID: n.AccountID, Direction: "inbound", Type: "sms", LogMode: LogAll,
+		From: src, To: dst, Body: text, Coding: int(coding), Units: units, State: store.MsgReceived, Carrier: carrier,
+		ExpiresAt: s.o.Now()}
+	if !logIt {
+		// log_incoming_messages=false: the text is not kept and the sender is masked.
+		m.LogMode, m.From, m.Body = LogNone, MaskNumber(src), RedactedText
+	}
+	var cbs []*store.Callback
+	if msgURL != "" {
+		// The application gets the real values; the outbox keeps them encrypted and
+		// drops them once delivered.
+		cb := s.callback(n.AccountID, "message_inbound", id, msgURL, method, map[string]string{
+			"From": src, "To": dst, "Text": text, "Type": "sms", "MessageUUID": id, "Units": fmt.Sprint(units),
+			"TotalRate": "0.00000", "TotalAmount": "0.00000", "MessageIntent": intent(text), "PowerpackUUID": "",
+		})
+		if cb != nil {
+			cbs = append(cbs, cb)
+		}
+	}
+	if err := s.o.DB.InsertMessages(ctx, []*store.Message{m}, cbs); err != nil {
+		s.log.Error("store inbound message", "carrier", carrier, "err", err)
+		return pdu.ESME_RX_T_APPN
+	}
+	return pdu.ESME_ROK
+}
+
+// intent classifies opt-out/opt-in/help keywords as Plivo's MessageIntent does.
+func intent(text string) string {
+	switch strings.ToUpper(strings.TrimSpace(text)) {
+	case "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT":
+		return "optout"
+	case "START", "YES", "UNSTOP":
+		return "optin"
+	case "HELP", "INFO":
+		return "help"
+	}
+	return ""
+}
+
+// replyFromXML sends the <Message> elements an application returned for an inbound
+// message, from the account that owns the number.
+func (s *Service) replyFromXML(ctx context.Context, c *store.Callback, body []byte) {
+	ms, err := plivoxml.ParseMessageResponse(body)
+	if err != nil {
+		s.log.Warn("message_url reply is not valid Plivo XML; no reply sent", "message_uuid", c.ObjectID, "err", err)
+		return
+	}
+	for _, x := range ms {
+		src := normalizeSender(x.Src)
+		if _, err := s.o.DB.RentedNumber(ctx, store.Scope{AccountID: c.AccountID}, src); err != nil {
+			s.log.Warn("reply Message src is not a number of the account; not sent", "message_uuid", c.ObjectID)
+			continue
+		}
+		var dsts []string
+		for _, d := range strings.Split(x.Dst, "<") {
+			if d = normalizeSender(d); d != "" {
+				dsts = append(dsts, d)
+			}
+		}
+		if _, err := s.Send(ctx, Request{AccountID: c.AccountID, Src: src, Dsts: dsts, Text: x.Text, LogMode: LogAll,
+			URL: x.CallbackURL, Method: x.CallbackMethod}); err != nil {
+			s.log.Error("send reply message", "message_uuid", c.ObjectID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,319 @@
+// Package message is Trunkline's SMS service: it accepts messages from the API (stored
+// durably before the 202), sends them through carriers with a worker that claims work
+// from the store, turns delivery receipts into states, takes inbound messages to the
+// number's application, and delivers status and inbound callbacks from an outbox through
+// the webhook client. Privacy modes (log=false, number_only, content_only) decide what is
+// ever written in clear.
+package message
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/smpp/charset"
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/webhook"
+)
+
+// Plivo's SMS error codes (plivo-api.md §5).
+const (
+	ErrInvalidMessage     = "10"
+	ErrNetwork            = "20"
+	ErrInvalidSource      = "40"
+	ErrInvalidDestination = "50"
+	ErrPermanent          = "70"
+	ErrTemporary          = "80"
+	ErrNoRoute            = "90"
+	ErrProhibited         = "100"
+	ErrTooLong            = "110"
+	ErrExpired            = "420"
+	ErrUnknown            = "1000"
+)
+
+// RedactedText replaces message content that must not be kept (Plivo's wording).
+const RedactedText = "***Text Content Redacted***"
+
+// Log modes of a message.
+const (
+	LogAll         = "true"
+	LogNone        = "false"
+	LogNumberOnly  = "number_only"
+	LogContentOnly = "content_only"
+)
+
+// Submission is one message as a carrier sends it.
+type Submission struct {
+	MessageUUID string
+	AccountID   string
+	Src, Dst    string
+	Coding      byte     // SMPP data_coding
+	Parts       [][]byte // encoded segments, without concatenation headers
+	Expires     time.Time
+}
+
+// SendResult is a successful send: the carrier that took it and the SMSC's id per part.
+type SendResult struct {
+	Carrier  string
+	IDs      []string
+	Attempts []store.Attempt
+}
+
+// SendError is a failed send. Retry says the failure is transient for every carrier
+// (e.g. none is bound): the message stays queued and is tried again.
+type SendError struct {
+	Code     string // Plivo error code when final
+	Retry    bool
+	Reason   string
+	Attempts []store.Attempt
+}
+
+func (e *SendError) Error() string { return "send failed: " + e.Reason }
+
+// Sender sends messages through carriers (package carrier's router).
+type Sender interface {
+	// Routable reports whether any carrier serves dst (E.164 digits).
+	Routable(dst string) bool
+	Send(ctx context.Context, s *Submission) (*SendResult, error)
+}
+
+// Tokens gives the account tokens that sign callbacks.
+type Tokens interface {
+	Token(ctx context.Context, accountID string) (string, error)
+}
+
+// Bus carries the "work queued" wake-up between API and workers, possibly across nodes.
+type Bus interface {
+	Publish(subject string, data []byte) error
+}
+
+// WakeSubject is published when messages are queued.
+const WakeSubject = "message.queued"
+
+// Options configure the service.
+type Options struct {
+	DB       *store.DB
+	Ring     *keys.Ring
+	Sender   Sender
+	Tokens   Tokens
+	Webhooks *webhook.Client
+	Bus      Bus
+	Logger   *slog.Logger
+	Now      func() time.Time
+
+	Workers       int           // concurrent sends (default 256)
+	Lease         time.Duration // how long a claimed message is ours (default 60 s)
+	SendTimeout   time.Duration // per send through the carriers (default 30 s)
+	DefaultExpiry time.Duration // message_expiry default (Plivo: 3 h)
+}
+
+// Service is the SMS service.
+type Service struct {
+	o      Options
+	log    *slog.Logger
+	wake   chan struct{}
+	joiner *charset.Joiner
+	wg     sync.WaitGroup
+}
+
+// New returns the service; Run starts its workers.
+func New(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Workers == 0 {
+		o.Workers = 256
+	}
+	if o.Lease == 0 {
+		o.Lease = time.Minute
+	}
+	if o.SendTimeout == 0 {
+		o.SendTimeout = 30 * time.Second
+	}
+	if o.DefaultExpiry == 0 {
+		o.DefaultExpiry = 3 * time.Hour
+	}
+	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1),
+		joiner: charset.NewJoiner(charset.JoinerOptions{Now: o.Now})}
+}
+
+// Wake tells the workers there is work (the bus subscriber calls it).
+func (s *Service) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// payload is what is kept encrypted until the message is sent.
+type payload struct {
+	Dst  string `json:"d"`
+	Text string `json:"t"`
+}
+
+func payloadAAD(uuid string) []byte { return []byte("message:" + uuid) }
+
+// Redact applies a log mode to a number and a text for storage and display.
+func Redact(mode, number, text string) (string, string) {
+	switch mode {
+	case LogNone:
+		return MaskNumber(number), RedactedText
+	case LogNumberOnly:
+		return number, RedactedText
+	case LogContentOnly:
+		return MaskNumber(number), text
+	}
+	return number, text
+}
+
+// MaskNumber replaces the last three digits with *** (Plivo: +12025550***).
+func MaskNumber(n string) string {
+	if len(n) <= 3 {
+		return "***"
+	}
+	return n[:len(n)-3] + "***"
+}
+
+// Request is a validated send request from the API.
+type Request struct {
+	AccountID   string
+	Src         string
+	Dsts        []string
+	Text        string
+	LogMode     string
+	URL, Method string
+	Expiry      time.Duration
+	RequesterIP string
+}
+
+// Accepted is the outcome of Send: one uuid per destination.
+type Accepted struct{ UUIDs []string }
+
+// Send stores one message per destination; when it returns, they are durable.
+// Destinations no carrier serves are stored as failed with error 90 (and get their
+// status callback) rather than silently dropped.
+func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
+	coding, parts, err := charset.Split(r.Text)
+	if err != nil {
+		return nil, err
+	}
+	now := s.o.Now()
+	if r.Expiry == 0 {
+		r.Expiry = s.o.DefaultExpiry
+	}
+	var ms []*store.Message
+	var cbs []*store.Callback
+	out := &Accepted{}
+	for _, dst := range r.Dsts {
+		id := uuid.NewString()
+		to, body := Redact(r.LogMode, dst, r.Text)
+		m := &store.Message{UUID: id, AccountID: r.AccountID, Direction: "outbound", Type: "sms", LogMode: r.LogMode,
+			From: r.Src, To: to, Body: body, Coding: int(coding), Units: len(parts), State: store.MsgQueued,
+			CallbackURL: r.URL, CallbackMethod: r.Method, RequesterIP: r.RequesterIP, ExpiresAt: now.Add(r.Expiry)}
+		if s.o.Sender == nil || !s.o.Sender.Routable(dst) {
+			m.State, m.ErrorCode = store.MsgFailed, ErrNoRoute
+			if cb := s.statusCallback(m); cb != nil {
+				cbs = append(cbs, cb)
+			}
+		} else {
+			b, _ := json.Marshal(payload{Dst: dst, Text: r.Text})
+			if m.PayloadEnc, err = s.o.Ring.Seal(b, payloadAAD(id)); err != nil {
+				return nil, err
+			}
+		}
+		ms = append(ms, m)
+		out.UUIDs = append(out.UUIDs, id)
+	}
+	if err := s.o.DB.InsertMessages(ctx, ms, cbs); err != nil {
+		return nil, err
+	}
+	s.Wake()
+	if s.o.Bus != nil {
+		s.o.Bus.Publish(WakeSubject, nil)
+	}
+	return out, nil
+}
+
+// plivoTime is the time form of Plivo's callbacks.
+func plivoTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") }
+
+// statusCallback builds the status callback of m (nil without a url). Its parameters
+// carry the message as stored, so redactions hold in callbacks too.
+func (s *Service) statusCallback(m *store.Message) *store.Callback {
+	if m.CallbackURL == "" {
+		return nil
+	}
+	p := map[string]string{
+		"MessageUUID": m.UUID, "To": m.To, "From": m.From, "Type": m.Type, "Status": m.State,
+		"Units": fmt.Sprint(m.Units), "TotalRate": "0.00000", "TotalAmount": "0.00000", "MCC": "", "MNC": "",
+		"ParentMessageUUID": m.UUID, "PartInfo": fmt.Sprintf("1 of %d", m.Units), "Sequence": "1",
+		"MessageTime": plivoTime(m.CreatedAt), "QueuedTime": plivoTime(m.CreatedAt), "PowerpackUUID": "",
+		"requester_ip": m.RequesterIP,
+	}
+	if m.SentAt != nil {
+		p["SentTime"] = plivoTime(*m.SentAt)
+	}
+	if m.State == store.MsgDelivered || m.State == store.MsgUndelivered {
+		p["DeliveryReportTime"] = plivoTime(m.UpdatedAt)
+	}
+	if m.State == store.MsgFailed || m.State == store.MsgUndelivered {
+		p["ErrorCode"] = m.ErrorCode
+	}
+	return s.callback(m.AccountID, "message_status", m.UUID, m.CallbackURL, m.CallbackMethod, p)
+}
+
+func (s *Service) callback(accountID, kind, objectID, url, method string, params map[string]string) *store.Callback {
+	b, _ := json.Marshal(params)
+	enc, err := s.o.Ring.Seal(b, []byte("callback:"+objectID))
+	if err != nil {
+		s.log.Error("seal callback", "err", err)
+		return nil
+	}
+	if method == "" {
+		method = "POST"
+	}
+	return &store.Callback{AccountID: accountID, Kind: kind, ObjectID: objectID, URL: url, Method: method, ParamsEnc: enc}
+}
+
+// Run starts the send and callback workers; they stop when ctx ends (Wait waits).
+func (s *Service) Run(ctx context.Context) {
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.sendLoop(ctx) }()
+	go func() { defer s.wg.Done(); s.callbackLoop(ctx) }()
+}
+
+// Wait waits for the workers to stop after Run's context ended.
+func (s *Service) Wait() { s.wg.Wait() }
+
+var errNoPayload = errors.New("message has no payload")
+
+func (s *Service) openPayload(m *store.Message) (*payload, error) {
+	if m.PayloadEnc == nil {
+		return nil, errNoPayload
+	}
+	b, err := s.o.Ring.Open(m.PayloadEnc, payloadAAD(m.UUID))
+	if err != nil {
+		return nil, err
+	}
+	var p payload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// normalizeSender cleans a source like Plivo: digits for numbers, alphanumerics for IDs.
+func normalizeSender(src string) string {
+	return strings.TrimPrefix(strings.TrimSpace(src), "+")
+}

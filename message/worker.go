@@ -1,0 +1,216 @@
+package message
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/trunkline/trunkline/smpp/charset"
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/webhook"
+)
+
+// pollEvery bounds how long queued work waits if a wake-up is lost (another node
+// queued it, or a retry came due).
+const pollEvery = time.Second
+
+// sendLoop claims due messages and sends them with at most Workers in flight.
+func (s *Service) sendLoop(ctx context.Context) {
+	sem := make(chan struct{}, s.o.Workers)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// Let in-flight sends finish recording; their leases cover a crash anyway.
+			for i := 0; i < cap(sem); i++ {
+				sem <- struct{}{}
+			}
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+		for ctx.Err() == nil {
+			free := cap(sem) - len(sem)
+			if free == 0 {
+				// Wait for a slot, then look again.
+				sem <- struct{}{}
+				<-sem
+				continue
+			}
+			ms, err := s.o.DB.ClaimMessages(ctx, s.o.Lease, min(free, 128))
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Error("claim messages", "err", err)
+				}
+				break
+			}
+			if len(ms) == 0 {
+				break
+			}
+			for _, m := range ms {
+				sem <- struct{}{}
+				go func(m *store.Message) {
+					defer func() { <-sem }()
+					s.process(context.WithoutCancel(ctx), m)
+				}(m)
+			}
+		}
+		next := pollEvery
+		if due, err := s.o.DB.NextMessageDue(ctx); err == nil && !due.IsZero() {
+			if d := due.Sub(s.o.Now()); d < next {
+				next = max(d, 10*time.Millisecond)
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// process sends one claimed message and records the outcome.
+func (s *Service) process(ctx context.Context, m *store.Message) {
+	now := s.o.Now()
+	fail := func(code string, attempts []store.Attempt) {
+		_, err := s.o.DB.RecordSend(ctx, m.UUID, store.SendOutcome{State: store.MsgFailed, ErrorCode: code, Attempts: attempts,
+			Erase: true, Callback: s.statusCallback, RetryAt: now})
+		if err != nil {
+			s.log.Error("record failed message", "message_uuid", m.UUID, "err", err)
+		}
+	}
+	if now.After(m.ExpiresAt) {
+		fail(ErrExpired, nil)
+		return
+	}
+	p, err := s.openPayload(m)
+	if err != nil {
+		s.log.Error("message payload unreadable", "message_uuid", m.UUID, "err", err)
+		fail(ErrUnknown, nil)
+		return
+	}
+	coding, parts, err := charset.Split(p.Text)
+	if err != nil {
+		fail(ErrTooLong, nil)
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.o.SendTimeout)
+	res, err := s.o.Sender.Send(sctx, &Submission{MessageUUID: m.UUID, AccountID: m.AccountID, Src: m.From, Dst: p.Dst,
+		Coding: coding, Parts: parts, Expires: m.ExpiresAt})
+	cancel()
+	if err != nil {
+		var se *SendError
+		if !errors.As(err, &se) {
+			se = &SendError{Retry: true, Reason: err.Error()}
+		}
+		if se.Retry && s.o.Now().Add(backoff(m.Attempts)).Before(m.ExpiresAt) {
+			_, rerr := s.o.DB.RecordSend(ctx, m.UUID, store.SendOutcome{State: store.MsgQueued, Attempts: se.Attempts,
+				RetryAt: s.o.Now().Add(backoff(m.Attempts))})
+			if rerr != nil {
+				s.log.Error("requeue message", "message_uuid", m.UUID, "err", rerr)
+			}
+			return
+		}
+		code := se.Code
+		if code == "" {
+			code = ErrNetwork
+		}
+		fail(code, se.Attempts)
+		return
+	}
+	var ps []store.Part
+	for i, id := range res.IDs {
+		ps = append(ps, store.Part{Seq: i + 1, Keys: receiptKeys(id)})
+	}
+	_, err = s.o.DB.RecordSend(ctx, m.UUID, store.SendOutcome{State: store.MsgSent, Carrier: res.Carrier, Parts: ps,
+		Attempts: res.Attempts, Erase: true, Callback: s.statusCallback, RetryAt: now})
+	if err != nil {
+		// The SMSC has it; if this record is lost the lease runs out and it is sent
+		// again: the at-least-once window the issue allows.
+		s.log.Error("record sent message", "message_uuid", m.UUID, "err", err)
+	}
+}
+
+// backoff is the wait before retrying a message no carrier could take.
+func backoff(attempt int) time.Duration {
+	d := time.Second << min(attempt, 6)
+	return min(d, time.Minute)
+}
+
+// callbackLoop delivers the outbox.
+func (s *Service) callbackLoop(ctx context.Context) {
+	sem := make(chan struct{}, 64)
+	ticker := time.NewTicker(200 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for i := 0; i < cap(sem); i++ {
+				sem <- struct{}{}
+			}
+			return
+		case <-ticker.C:
+		}
+		for ctx.Err() == nil {
+			free := cap(sem) - len(sem)
+			if free == 0 {
+				break
+			}
+			cbs, err := s.o.DB.ClaimCallbacks(ctx, 3*time.Minute, free)
+			if err != nil || len(cbs) == 0 {
+				break
+			}
+			for _, c := range cbs {
+				sem <- struct{}{}
+				go func(c *store.Callback) {
+					defer func() { <-sem }()
+					s.deliver(context.WithoutCancel(ctx), c)
+				}(c)
+			}
+		}
+	}
+}
+
+// maxCallbackRounds bounds how often a callback is retried (each round is itself up to
+// the webhook client's attempts).
+const maxCallbackRounds = 5
+
+func (s *Service) deliver(ctx context.Context, c *store.Callback) {
+	b, err := s.o.Ring.Open(c.ParamsEnc, []byte("callback:"+c.ObjectID))
+	var params map[string]string
+	if err == nil {
+		err = json.Unmarshal(b, &params)
+	}
+	if err != nil {
+		s.log.Error("callback unreadable; dropped", "id", c.ID, "err", err)
+		s.o.DB.FinishCallback(ctx, c.ID)
+		return
+	}
+	req := webhook.Request{AccountID: c.AccountID, Kind: c.Kind, ObjectID: c.ObjectID, URL: c.URL, Method: c.Method, Params: url.Values{}}
+	for k, v := range params {
+		req.Params.Set(k, v)
+	}
+	if req.AuthToken, err = s.o.Tokens.Token(ctx, c.AccountID); err != nil {
+		s.log.Error("callback: no token to sign with", "account", c.AccountID, "err", err)
+		s.o.DB.RetryCallback(ctx, c.ID, s.o.Now().Add(time.Minute))
+		return
+	}
+	if a, err := s.o.DB.Account(ctx, c.AccountID); err == nil && a.IsSub() {
+		req.MainAuthToken, _ = s.o.Tokens.Token(ctx, a.ParentID)
+	}
+	resp, err := s.o.Webhooks.Do(ctx, req)
+	if err == nil {
+		if c.Kind == "message_inbound" && resp != nil {
+			s.replyFromXML(ctx, c, resp.Body)
+		}
+		s.o.DB.FinishCallback(ctx, c.ID)
+		return
+	}
+	var we *webhook.Error
+	retry := errors.As(err, &we) && (we.Class == "timeout" || we.Class == "network" || we.Class == "http_5xx" || we.Class == "http_429")
+	if retry && c.Attempts < maxCallbackRounds {
+		s.o.DB.RetryCallback(ctx, c.ID, s.o.Now().Add(time.Duration(c.Attempts)*30*time.Second))
+		return
+	}
+	s.log.Warn("callback abandoned", "kind", c.Kind, "object", c.ObjectID, "err", err)
+	s.o.DB.FinishCallback(ctx, c.ID)
+}

@@ -1,0 +1,522 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Message states (Plivo's).
+const (
+	MsgQueued      = "queued"
+	MsgSent        = "sent"
+	MsgFailed      = "failed"
+	MsgDelivered   = "delivered"
+	MsgUndelivered = "undelivered"
+	MsgReceived    = "received"
+)
+
+// Message is one SMS, outbound or inbound.
+type Message struct {
+	UUID           string
+	AccountID      string
+	Direction      string // outbound | inbound
+	Type           string
+	LogMode        string // true | false | number_only | content_only
+	From, To       string // as shown (To may be redacted)
+	Body           string // as shown (may be redacted)
+	PayloadEnc     []byte // encrypted send payload; nil once erased
+	Coding, Units  int
+	State          string
+	ErrorCode      string
+	Carrier        string
+	CallbackURL    string
+	CallbackMethod string
+	RequesterIP    string
+	CreatedAt      time.Time
+	SentAt         *time.Time
+	UpdatedAt      time.Time
+	ExpiresAt      time.Time
+	NextAttemptAt  time.Time
+	Attempts       int
+}
+
+const messageCols = `uuid, account_id, direction, message_type, log_mode, from_number, to_number, body_text, payload_enc,
+	coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip, created_at, sent_at,
+	updated_at, expires_at, next_attempt_at, attempts`
+
+func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
+	var m Message
+	var created, updated, expires, next int64
+	var sent sql.NullInt64
+	err := row.Scan(&m.UUID, &m.AccountID, &m.Direction, &m.Type, &m.LogMode, &m.From, &m.To, &m.Body, &m.PayloadEnc,
+		&m.Coding, &m.Units, &m.State, &m.ErrorCode, &m.Carrier, &m.CallbackURL, &m.CallbackMethod, &m.RequesterIP,
+		&created, &sent, &updated, &expires, &next, &m.Attempts)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	m.CreatedAt, m.UpdatedAt, m.ExpiresAt, m.NextAttemptAt = fromMicros(created), fromMicros(updated), fromMicros(expires), fromMicros(next)
+	m.SentAt = nullMicros(sent)
+	return &m, nil
+}
+
+// Callback is a customer callback waiting in the outbox.
+type Callback struct {
+	ID            int64
+	AccountID     string
+	Kind          string // message_status, message_inbound ...
+	ObjectID      string
+	URL, Method   string
+	ParamsEnc     []byte
+	Attempts      int
+	NextAttemptAt time.Time
+}
+
+func insertCallback(ctx context.Context, tx *Tx, c *Callback, now time.Time) error {
+	if c == nil || c.URL == "" {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc, created_at, next_attempt_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.AccountID, c.Kind, c.ObjectID, c.URL, c.Method, c.ParamsEnc, micros(now), micros(now))
+	return err
+}
+
+// InsertMessages stores accepted messages (and any callbacks already due, e.g. for
+// messages that failed at once) in one transaction: when it returns nil they are durable.
+func (db *DB) InsertMessages(ctx context.Context, ms []*Message, cbs []*Callback) error {
+	now := db.now()
+	return db.InTx(ctx, func(tx *Tx) error {
+		for _, m := range ms {
+			m.CreatedAt = now.UTC().Truncate(time.Microsecond)
+			m.UpdatedAt = m.CreatedAt
+			if m.NextAttemptAt.IsZero() {
+				m.NextAttemptAt = m.CreatedAt
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO messages (uuid, account_id, direction, message_type, log_mode, from_number, to_number,
+				body_text, payload_enc, coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip,
+				created_at, updated_at, expires_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				m.UUID, m.AccountID, m.Direction, m.Type, m.LogMode, m.From, m.To, m.Body, m.PayloadEnc, m.Coding, m.Units,
+				m.State, m.ErrorCode, m.Carrier, m.CallbackURL, m.CallbackMethod, m.RequesterIP, micros(now), micros(now),
+				micros(m.ExpiresAt), micros(m.NextAttemptAt))
+			if err != nil {
+				return err
+			}
+		}
+		for _, c := range cbs {
+			if err := insertCallback(ctx, tx, c, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Message returns one message visible in scope.
+func (db *DB) Message(ctx context.Context, s Scope, uuid string) (*Message, error) {
+	w, args := s.where("account_id")
+	return scanMessage(db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ? AND `+w, append([]any{uuid}, args...)...))
+}
+
+// MessageByUUID returns a message whoever owns it (workers).
+func (db *DB) MessageByUUID(ctx context.Context, uuid string) (*Message, error) {
+	return scanMessage(db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid))
+}
+
+// MessageFilter narrows a listing (Plivo's filters).
+type MessageFilter struct {
+	Subaccount string
+	Direction  string
+	State      string
+	Type       string
+	ErrorCode  string
+	From, To   string
+	Since      time.Time // inclusive
+	Until      time.Time // exclusive; zero = open
+	Limit      int
+	Offset     int
+}
+
+// ListMessages lists messages in scope, newest first, with the total count.
+func (db *DB) ListMessages(ctx context.Context, s Scope, f MessageFilter) ([]*Message, int, error) {
+	w, args := s.where("account_id")
+	add := func(cond string, v any) {
+		w += " AND " + cond
+		args = append(args, v)
+	}
+	if f.Subaccount != "" {
+		add("account_id = ?", f.Subaccount)
+	}
+	if f.Direction != "" {
+		add("direction = ?", f.Direction)
+	}
+	if f.State != "" {
+		add("state = ?", f.State)
+	}
+	if f.Type != "" {
+		add("message_type = ?", f.Type)
+	}
+	if f.ErrorCode != "" {
+		add("error_code = ?", f.ErrorCode)
+	}
+	if f.From != "" {
+		add("from_number = ?", f.From)
+	}
+	if f.To != "" {
+		add("to_number = ?", f.To)
+	}
+	if !f.Since.IsZero() {
+		add("created_at >= ?", micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("created_at < ?", micros(f.Until))
+	}
+	var total int
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM messages WHERE `+w, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := db.query(ctx, `SELECT `+messageCols+` FROM messages WHERE `+w+` ORDER BY created_at DESC, uuid LIMIT ? OFFSET ?`,
+		append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, m)
+	}
+	return out, total, rows.Err()
+}
+
+// ClaimMessages leases up to limit queued messages that are due, for lease. A message
+// whose lease runs out (its worker died) is claimed again: at-least-once, which is why
+// duplicates at the SMSC are limited to messages in flight at a crash.
+func (db *DB) ClaimMessages(ctx context.Context, lease time.Duration, limit int) ([]*Message, error) {
+	now := db.now()
+	lock := ""
+	if db.dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	rows, err := db.query(ctx, `UPDATE messages SET lease_until = ?, attempts = attempts + 1
+		WHERE uuid IN (SELECT uuid FROM messages WHERE state = 'queued' AND next_attempt_at <= ? AND lease_until <= ?
+			ORDER BY next_attempt_at LIMIT ?`+lock+`) AND lease_until <= ?
+		RETURNING `+messageCols, micros(now.Add(lease)), micros(now), micros(now), limit, micros(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// NextMessageDue reports when the earliest queued message is due (zero when none).
+func (db *DB) NextMessageDue(ctx context.Context) (time.Time, error) {
+	var v sql.NullInt64
+	err := db.queryRow(ctx, `SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END)
+		FROM messages WHERE state = 'queued'`).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, err
+	}
+	return fromMicros(v.Int64), nil
+}
+
+// Part is one submitted segment and the keys its SMSC id answers to.
+type Part struct {
+	Seq  int
+	Keys []string
+}
+
+// Attempt is one carrier attempt of a message.
+type Attempt struct {
+	Carrier string
+	Status  string // "ok" or a failure class/status name
+	Latency time.Duration
+	At      time.Time
+}
+
+// SendOutcome is what a worker records after trying to send a message.
+type SendOutcome struct {
+	State     string // MsgSent, MsgFailed or MsgQueued (retry later)
+	ErrorCode string
+	Carrier   string
+	Parts     []Part
+	Attempts  []Attempt
+	RetryAt   time.Time // for MsgQueued
+	Erase     bool      // drop the encrypted payload (final, or the log mode says so)
+	Callback  func(m *Message) *Callback
+}
+
+// RecordSend applies a worker's outcome to a message it leased. Receipts that arrived
+// before this (early_receipts) are applied in the same transaction. It returns the
+// message as it now stands.
+func (db *DB) RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Message, error) {
+	now := db.now()
+	var m *Message
+	err := db.InTx(ctx, func(tx *Tx) error {
+		for _, a := range o.Attempts {
+			if _, err := tx.Exec(ctx, `INSERT INTO message_attempts (message_uuid, carrier, status, latency_us, at) VALUES (?, ?, ?, ?, ?)`,
+				uuid, a.Carrier, a.Status, a.Latency.Microseconds(), micros(a.At)); err != nil {
+				return err
+			}
+		}
+		var sent any
+		if o.State == MsgSent {
+			sent = micros(now)
+		}
+		erase := ""
+		if o.Erase {
+			erase = ", payload_enc = NULL"
+		}
+		_, err := tx.Exec(ctx, `UPDATE messages SET state = ?, error_code = ?, carrier = ?, sent_at = COALESCE(sent_at, ?),
+			updated_at = ?, next_attempt_at = ?, lease_until = 0`+erase+` WHERE uuid = ? AND state = 'queued'`,
+			o.State, o.ErrorCode, o.Carrier, sent, micros(now), micros(o.RetryAt), uuid)
+		if err != nil {
+			return err
+		}
+		for _, p := range o.Parts {
+			for _, k := range p.Keys {
+				if _, err := tx.Exec(ctx, `INSERT INTO message_parts (message_uuid, seq, carrier, smsc_key) VALUES (?, ?, ?, ?)
+					ON CONFLICT DO NOTHING`, uuid, p.Seq, o.Carrier, k); err != nil {
+					return err
+				}
+			}
+		}
+		if m, err = scanMessage(tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid)); err != nil {
+			return err
+		}
+		if o.Callback != nil {
+			if err := insertCallback(ctx, tx, o.Callback(m), now); err != nil {
+				return err
+			}
+		}
+		// Receipts that overtook the submit_sm_resp.
+		for _, p := range o.Parts {
+			for _, k := range p.Keys {
+				var state, code string
+				err := tx.QueryRow(ctx, `SELECT state, error_code FROM early_receipts WHERE carrier = ? AND smsc_key = ?`, o.Carrier, k).Scan(&state, &code)
+				if errors.Is(err, sql.ErrNoRows) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, `DELETE FROM early_receipts WHERE carrier = ? AND smsc_key = ?`, o.Carrier, k); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, `UPDATE message_parts SET state = ?, error_code = ? WHERE message_uuid = ? AND seq = ?`, state, code, uuid, p.Seq); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return m, err
+}
+
+// ReceiptOutcome is how a receipt changed a message.
+type ReceiptOutcome struct {
+	Message *Message // nil when no part matched (kept as an early receipt)
+	Final   bool     // the message reached delivered/undelivered with this receipt
+}
+
+// ApplyReceipt records a delivery receipt for the segment a carrier knows by one of keys.
+// When every segment of the message has a final receipt the message becomes delivered
+// (all delivered) or undelivered, and callback(m) is queued in the same transaction. A
+// receipt that matches nothing yet is kept until its submit is recorded.
+func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, state, errorCode string, erase bool,
+	callback func(m *Message) *Callback) (ReceiptOutcome, error) {
+	now := db.now()
+	var out ReceiptOutcome
+	err := db.InTx(ctx, func(tx *Tx) error {
+		out = ReceiptOutcome{}
+		var uuid string
+		var seq int
+		var found bool
+		for _, k := range keys {
+			err := tx.QueryRow(ctx, `SELECT message_uuid, seq FROM message_parts WHERE carrier = ? AND smsc_key = ? LIMIT 1`, carrier, k).Scan(&uuid, &seq)
+			if err == nil {
+				found = true
+				break
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if !found {
+			if len(keys) == 0 {
+				return nil
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO early_receipts (carrier, smsc_key, state, error_code, received_at) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (carrier, smsc_key) DO UPDATE SET state = excluded.state, error_code = excluded.error_code`,
+				carrier, keys[0], state, errorCode, micros(now))
+			if err != nil {
+				return err
+			}
+			for _, k := range keys[1:] {
+				if _, err := tx.Exec(ctx, `INSERT INTO early_receipts (carrier, smsc_key, state, error_code, received_at) VALUES (?, ?, ?, ?, ?)
+					ON CONFLICT (carrier, smsc_key) DO UPDATE SET state = excluded.state, error_code = excluded.error_code`,
+					carrier, k, state, errorCode, micros(now)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE message_parts SET state = ?, error_code = ? WHERE message_uuid = ? AND seq = ?`, state, errorCode, uuid, seq); err != nil {
+			return err
+		}
+		m, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid))
+		if err != nil {
+			return err
+		}
+		out.Message = m
+		if m.State != MsgSent {
+			return nil // already final (a duplicate receipt), or failed
+		}
+		// Final when every segment has a final state.
+		var total, delivered, pending int
+		rows, err := tx.Query(ctx, `SELECT seq, MIN(state), MAX(state) FROM message_parts WHERE message_uuid = ? GROUP BY seq`, uuid)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var s int
+			var lo, hi string
+			if err := rows.Scan(&s, &lo, &hi); err != nil {
+				rows.Close()
+				return err
+			}
+			total++
+			// All key rows of a segment carry the same state; sent = not yet final.
+			switch {
+			case lo == MsgSent && hi == MsgSent:
+				pending++
+			case lo == MsgDelivered && hi == MsgDelivered:
+				delivered++
+			}
+		}
+		rows.Close()
+		if pending > 0 || total < m.Units {
+			return nil
+		}
+		final, code := MsgUndelivered, errorCode
+		if delivered == total {
+			final, code = MsgDelivered, "000"
+		}
+		eraseSQL := ""
+		if erase {
+			eraseSQL = ", payload_enc = NULL"
+		}
+		if _, err := tx.Exec(ctx, `UPDATE messages SET state = ?, error_code = ?, updated_at = ?`+eraseSQL+` WHERE uuid = ?`, final, code, micros(now), uuid); err != nil {
+			return err
+		}
+		m.State, m.ErrorCode, m.UpdatedAt = final, code, now.UTC().Truncate(time.Microsecond)
+		out.Final = true
+		if callback != nil {
+			return insertCallback(ctx, tx, callback(m), now)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MessageAttempts lists a message's carrier attempts, oldest first.
+func (db *DB) MessageAttempts(ctx context.Context, uuid string) ([]Attempt, error) {
+	rows, err := db.query(ctx, `SELECT carrier, status, latency_us, at FROM message_attempts WHERE message_uuid = ? ORDER BY id`, uuid)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		var a Attempt
+		var lat, at int64
+		if err := rows.Scan(&a.Carrier, &a.Status, &lat, &at); err != nil {
+			return nil, err
+		}
+		a.Latency, a.At = time.Duration(lat)*time.Microsecond, fromMicros(at)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ClaimCallbacks leases up to limit due callbacks.
+func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int) ([]*Callback, error) {
+	now := db.now()
+	lock := ""
+	if db.dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	rows, err := db.query(ctx, `UPDATE callbacks SET lease_until = ?, attempts = attempts + 1
+		WHERE id IN (SELECT id FROM callbacks WHERE next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at LIMIT ?`+lock+`)
+		AND lease_until <= ?
+		RETURNING id, account_id, kind, object_id, url, method, params_enc, attempts, next_attempt_at`,
+		micros(now.Add(lease)), micros(now), micros(now), limit, micros(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Callback
+	for rows.Next() {
+		var c Callback
+		var next int64
+		if err := rows.Scan(&c.ID, &c.AccountID, &c.Kind, &c.ObjectID, &c.URL, &c.Method, &c.ParamsEnc, &c.Attempts, &next); err != nil {
+			return nil, err
+		}
+		c.NextAttemptAt = fromMicros(next)
+		out = append(out, &c)
+	}
+	return out, rows.Err()
+}
+
+// FinishCallback removes a delivered (or abandoned) callback; RetryCallback reschedules it.
+func (db *DB) FinishCallback(ctx context.Context, id int64) error {
+	_, err := db.exec(ctx, `DELETE FROM callbacks WHERE id = ?`, id)
+	return err
+}
+
+// RetryCallback makes a callback due again at t.
+func (db *DB) RetryCallback(ctx context.Context, id int64, t time.Time) error {
+	_, err := db.exec(ctx, `UPDATE callbacks SET next_attempt_at = ?, lease_until = 0 WHERE id = ?`, micros(t), id)
+	return err
+}
+
+// PendingCallbacks counts callbacks not yet delivered (tests, metrics).
+func (db *DB) PendingCallbacks(ctx context.Context) (int, error) {
+	var n int
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM callbacks`).Scan(&n)
+	return n, err
+}
+
+// MessageCounts counts messages by state (tests, metrics, the crash test).
+func (db *DB) MessageCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := db.query(ctx, `SELECT state, COUNT(*) FROM messages GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[strings.ToLower(s)] = n
+	}
+	return out, rows.Err()
+}
