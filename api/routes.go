@@ -84,6 +84,14 @@ func (s *Server) routeTable() []*route {
 			allowed: set("app_id", "subaccount", "alias", "cnam_lookup", "cnam", "cnam_callback_url", "cnam_callback_method")},
 		{Method: "DELETE", Pattern: acct + "/Number/{number}", action: "number.unrent", object: "number", idVar: "number", handler: s.unrentNumber},
 
+		{Method: "POST", Pattern: acct + "/Message", action: "message.send", object: "message", handler: s.sendMessage,
+			allowed: set(messageParams...)},
+		{Method: "GET", Pattern: acct + "/Message", action: "message.list", object: "message", handler: s.listMessages,
+			allowed: set(append([]string{"subaccount", "message_direction", "message_time", "message_time__gt", "message_time__gte",
+				"message_time__lt", "message_time__lte", "message_state", "message_type", "error_code", "powerpack_id",
+				"from_number", "to_number"}, pageParams...)...)},
+		{Method: "GET", Pattern: acct + "/Message/{message_uuid}", action: "message.get", object: "message", idVar: "message_uuid", handler: s.getMessage},
+
 		{Method: "GET", Pattern: acct + "/AuditLog", action: "auditlog.list", object: "audit", handler: s.listAudit,
 			allowed: set(append([]string{"action", "subaccount", "time__gt", "time__gte", "time__lt", "time__lte"}, pageParams...)...)},
 	}

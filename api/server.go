@@ -44,6 +44,7 @@ type Options struct {
 	DB       *store.DB
 	Accounts *account.Service
 	Audit    Auditor
+	Messages Messages // nil: messaging answers 503
 	Logger   *slog.Logger
 
 	// Rate limit per account: Burst requests per Period (Plivo: 300 per 5 s).

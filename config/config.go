@@ -41,13 +41,51 @@ type Config struct {
 	// public address, webhook allowlists that open private ranges, ...).
 	Production bool `toml:"production"`
 
-	Log      Log      `toml:"log"`
-	API      API      `toml:"api"`
-	Database Database `toml:"database"`
-	Auth     Auth     `toml:"auth"`
-	Audit    Audit    `toml:"audit"`
-	Webhook  Webhook  `toml:"webhook"`
-	SIP      SIP      `toml:"sip"`
+	Log       Log       `toml:"log"`
+	API       API       `toml:"api"`
+	Database  Database  `toml:"database"`
+	Auth      Auth      `toml:"auth"`
+	Audit     Audit     `toml:"audit"`
+	Webhook   Webhook   `toml:"webhook"`
+	SIP       SIP       `toml:"sip"`
+	Messaging Messaging `toml:"messaging"`
+}
+
+// Messaging configures SMS carriers and routes. With no carrier configured the server
+// runs the sandbox carrier: an in-process SMSC that accepts every message and returns a
+// delivery receipt, so a new install can send its first message at once.
+type Messaging struct {
+	Carriers []Carrier `toml:"carriers"`
+	Routes   []Route   `toml:"routes"`
+	Workers  int       `toml:"workers"` // concurrent sends (default 256)
+}
+
+// Carrier is one SMPP carrier (SMSC) Trunkline binds to as an ESME.
+type Carrier struct {
+	Name         string  `toml:"name"`
+	Address      string  `toml:"address"` // host:port
+	TLS          bool    `toml:"tls"`
+	SystemID     string  `toml:"system_id"`
+	Password     string  `toml:"password"`      // or password_file, to keep it out of this file
+	PasswordFile string  `toml:"password_file"` // read at start; trailing newline ignored
+	SystemType   string  `toml:"system_type"`
+	Binds        int     `toml:"binds"`  // transceiver binds (default 1)
+	Window       int     `toml:"window"` // outstanding submits per bind (default 10)
+	TPS          float64 `toml:"tps"`    // submits per second per bind; 0 = unlimited
+}
+
+// Route sends destinations matching Prefix (E.164 digits) or Country (ISO code) to hops.
+type Route struct {
+	Prefix   string `toml:"prefix"`
+	Country  string `toml:"country"`
+	Carriers []Hop  `toml:"carriers"`
+}
+
+// Hop is a carrier of a route: lower priority first; weight spreads load within one.
+type Hop struct {
+	Name     string `toml:"name"`
+	Priority int    `toml:"priority"`
+	Weight   int    `toml:"weight"`
 }
 
 // Log configures the server's own log.
@@ -175,6 +213,9 @@ func walk(v reflect.Value, prefix string, fn func(string, reflect.Value)) {
 			name = prefix + "_" + tag
 		}
 		fv := v.Field(i)
+		if fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct {
+			continue // lists of tables (carriers, routes) are set in the file only
+		}
 		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(Duration{}) {
 			walk(fv, name, fn)
 			continue
@@ -324,7 +365,72 @@ func (c *Config) Validate() (problems, warnings []string) {
 	if c.Webhook.MaxAttempts < 1 || c.Webhook.MaxAttempts > 10 {
 		add("webhook.max_attempts must be between 1 and 10")
 	}
+	c.validateMessaging(add, warn)
 	return problems, warnings
+}
+
+// validateMessaging checks carriers and routes. The whitepaper's rule — at least two
+// carriers per country — is a warning on a laptop and an error in production.
+func (c *Config) validateMessaging(add, warn func(string, ...any)) {
+	names := map[string]bool{}
+	for i, cr := range c.Messaging.Carriers {
+		where := fmt.Sprintf("messaging.carriers[%d]", i)
+		if cr.Name == "" {
+			add("%s has no name", where)
+		} else if names[cr.Name] {
+			add("carrier name %q is used twice", cr.Name)
+		}
+		names[cr.Name] = true
+		if _, _, err := net.SplitHostPort(cr.Address); err != nil {
+			add("carrier %q: address %q is not host:port", cr.Name, cr.Address)
+		}
+		if cr.SystemID == "" || len(cr.SystemID) > 15 {
+			add("carrier %q: system_id must be 1 to 15 characters", cr.Name)
+		}
+		if len(cr.Password) > 8 {
+			add("carrier %q: SMPP passwords are at most 8 characters", cr.Name)
+		}
+		if cr.Password != "" && cr.PasswordFile != "" {
+			add("carrier %q: give password or password_file, not both", cr.Name)
+		}
+		if cr.PasswordFile != "" {
+			if _, err := os.Stat(cr.PasswordFile); err != nil {
+				add("carrier %q: password_file %s cannot be read", cr.Name, cr.PasswordFile)
+			}
+		}
+		if cr.Binds < 0 || cr.Binds > 64 || cr.Window < 0 || cr.Window > 10000 || cr.TPS < 0 {
+			add("carrier %q: binds (0–64), window (0–10000) and tps (≥ 0) are out of range", cr.Name)
+		}
+	}
+	if len(c.Messaging.Carriers) > 0 && len(c.Messaging.Routes) == 0 {
+		add("messaging.carriers are configured but no messaging.routes send anything to them")
+	}
+	for i, r := range c.Messaging.Routes {
+		where := fmt.Sprintf("messaging.routes[%d]", i)
+		if r.Country != "" {
+			if _, ok := CallingCode(r.Country); !ok {
+				add("%s: country %q is not a known ISO code (use prefix)", where, r.Country)
+			}
+			where += " (" + strings.ToUpper(r.Country) + ")"
+		} else if r.Prefix != "" && strings.Trim(r.Prefix, "0123456789") != "" {
+			add("%s: prefix %q must be digits", where, r.Prefix)
+		} else {
+			where += fmt.Sprintf(" (prefix %q)", r.Prefix)
+		}
+		distinct := map[string]bool{}
+		for _, h := range r.Carriers {
+			if !names[h.Name] {
+				add("%s names carrier %q, which is not configured", where, h.Name)
+			}
+			if h.Weight < 0 {
+				add("%s: carrier %q has a negative weight", where, h.Name)
+			}
+			distinct[h.Name] = true
+		}
+		if len(distinct) < 2 {
+			warn("%s has %d carrier(s): the whitepaper asks for at least two per country, so one carrier's outage stops traffic", where, len(distinct))
+		}
+	}
 }
 
 // WebhookAllow parses Webhook.Allow (call after Validate).

@@ -93,3 +93,50 @@ func TestValidateProblems(t *testing.T) {
 		t.Fatalf("plain public listener outside production should warn only: %v %v", p, w)
 	}
 }
+
+func TestMessagingRules(t *testing.T) {
+	two := func(c *Config) {
+		c.Messaging.Carriers = []Carrier{{Name: "a", Address: "127.0.0.1:2775", SystemID: "x"}, {Name: "b", Address: "127.0.0.1:2776", SystemID: "y"}}
+	}
+	c := Default()
+	two(&c)
+	c.Messaging.Routes = []Route{{Country: "US", Carriers: []Hop{{Name: "a", Weight: 3}, {Name: "b", Weight: 1}}}}
+	if p, w := c.Validate(); len(p) != 0 || len(w) != 0 {
+		t.Fatalf("two carriers: %v %v", p, w)
+	}
+	if c.Messaging.Routes[0].RoutePrefix() != "1" {
+		t.Fatal("US should route prefix 1")
+	}
+	c.Messaging.Routes = []Route{{Prefix: "44", Carriers: []Hop{{Name: "a", Weight: 1}}}}
+	if p, w := c.Validate(); len(p) != 0 || len(w) != 1 || !strings.Contains(w[0], "at least two") {
+		t.Fatalf("one carrier should warn: %v %v", p, w)
+	}
+	c.Production = true
+	if p, _ := c.Validate(); len(p) != 1 || !strings.Contains(p[0], "production") {
+		t.Fatalf("one carrier in production should be refused: %v", p)
+	}
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"unknown carrier", func(c *Config) { c.Messaging.Routes = []Route{{Prefix: "1", Carriers: []Hop{{Name: "zz"}}}} }, `"zz"`},
+		{"unknown country", func(c *Config) { c.Messaging.Routes = []Route{{Country: "XX"}} }, "XX"},
+		{"bad prefix", func(c *Config) { c.Messaging.Routes = []Route{{Prefix: "1a"}} }, "digits"},
+		{"duplicate name", func(c *Config) { c.Messaging.Carriers[1].Name = "a" }, "used twice"},
+		{"long password", func(c *Config) { c.Messaging.Carriers[0].Password = "123456789" }, "at most 8"},
+		{"no routes", func(c *Config) { c.Messaging.Routes = nil }, "no messaging.routes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			two(&c)
+			c.Messaging.Routes = []Route{{Prefix: "1", Carriers: []Hop{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}}}}
+			tc.mutate(&c)
+			p, _ := c.Validate()
+			if !strings.Contains(strings.Join(p, "\n"), tc.want) {
+				t.Fatalf("problems %q do not mention %q", p, tc.want)
+			}
+		})
+	}
+}
