@@ -65,6 +65,7 @@ func newEnv(t *testing.T, db *store.DB, opts Options) *env {
 		t.Fatal(err)
 	}
 	al := audit.New(db, signer, audit.Options{Now: clock.Now, Verifier: verifier})
+	t.Cleanup(func() { al.Close() })
 	acc := account.New(db, ring, account.Options{Now: clock.Now})
 	opts.DB, opts.Accounts, opts.Audit, opts.Now = db, acc, al, clock.Now
 	srv := New(opts)

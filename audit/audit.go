@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -59,9 +60,10 @@ type Entry struct {
 
 // Store is what the log needs from the database; *store.DB implements it.
 type Store interface {
-	// AppendAudit appends atomically: build gets the head and the stored tree hashes
-	// inside the transaction, and the head moves by compare-and-swap (retried on conflict).
-	AppendAudit(ctx context.Context, build func(store.AuditHead, tlog.HashReader) (*store.AuditAppend, error)) (int64, error)
+	// AppendAuditBatch appends a batch atomically, all or none: build gets the head and
+	// the stored tree hashes inside the transaction, and the head moves by compare-and-swap
+	// (retried on conflict, calling build again). It returns the first new seq.
+	AppendAuditBatch(ctx context.Context, build func(store.AuditHead, tlog.HashReader) ([]*store.AuditAppend, error)) (int64, error)
 	AuditHead(ctx context.Context) (store.AuditHead, error)
 	// AuditRecords reads entries with seq > afterSeq in seq order, in batches.
 	AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]store.AuditRecord, error)
@@ -77,7 +79,7 @@ var _ Store = (*store.DB)(nil)
 
 // Options configure a Log.
 type Options struct {
-	Now    func() time.Time // clock; time.Now when nil
+	Now    func() time.Time // clock, safe for concurrent use; time.Now when nil
 	Node   string           // recorded as Entry.Node when the caller leaves it empty
 	Logger *slog.Logger     // for failures in Run; slog.Default() when nil
 	// Verifier, when set, checks the previous checkpoint's signature before Checkpoint
@@ -85,7 +87,34 @@ type Options struct {
 	Verifier note.Verifier
 }
 
-// Log appends to and checkpoints the audit log.
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit: log is closed")
+
+// Group commit: Append hands its entry to one writer goroutine per Log, which takes
+// whatever entries are waiting (up to maxBatch) and appends them in one transaction, so
+// concurrent appends share the transaction's fixed cost and do not queue on the
+// database's write lock. Entries are chained in the order the writer receives them.
+const (
+	maxBatch = 256
+	// commitTimeout bounds one batch's transaction. It runs on its own context, not a
+	// caller's (one caller giving up must not fail the others), so this is what stops a
+	// stalled database from holding the writer forever.
+	commitTimeout = time.Minute
+)
+
+// appendReq is one entry waiting for the writer; the result goes to done (buffered, so
+// the writer never blocks on a caller that stopped waiting).
+type appendReq struct {
+	e    Entry
+	done chan appendResult
+}
+
+type appendResult struct {
+	seq int64
+	err error
+}
+
+// Log appends to and checkpoints the audit log. Its methods are safe for concurrent use.
 type Log struct {
 	st     Store
 	signer note.Signer
@@ -93,11 +122,21 @@ type Log struct {
 	now    func() time.Time
 	node   string
 	log    *slog.Logger
+
+	reqs    chan *appendReq // to the writer; closed by Close
+	start   sync.Once       // starts the writer on first use
+	stopped chan struct{}   // closed when the writer has finished
+	// mu guards closed, and is held for reading while sending on reqs so that Close
+	// (which takes it for writing) never closes reqs under a sender.
+	mu     sync.RWMutex
+	closed bool
 }
 
-// New returns a log writing to st and signing checkpoints with signer.
+// New returns a log writing to st and signing checkpoints with signer. The writer
+// goroutine starts with the first Append; Close stops it.
 func New(st Store, signer note.Signer, opts Options) *Log {
-	l := &Log{st: st, signer: signer, v: opts.Verifier, now: opts.Now, node: opts.Node, log: opts.Logger}
+	l := &Log{st: st, signer: signer, v: opts.Verifier, now: opts.Now, node: opts.Node, log: opts.Logger,
+		reqs: make(chan *appendReq, maxBatch), stopped: make(chan struct{})}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -107,9 +146,34 @@ func New(st Store, signer note.Signer, opts Options) *Log {
 	return l
 }
 
+// Close stops the writer after it has written every entry already handed to it, and
+// waits for that. Append returns ErrClosed afterwards; the read, verify and checkpoint
+// methods keep working. Close is idempotent and always returns nil.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	already := l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if !already {
+		close(l.reqs) // no sender can be in flight: they send under mu.RLock after checking closed
+		// If the writer never started there is nothing to wait for.
+		l.start.Do(func() { close(l.stopped) })
+	}
+	<-l.stopped
+	return nil
+}
+
 // Append records e and returns its seq. Seq and At are assigned here (At from the log's
 // clock, inside the appending transaction); fields are cleaned, capped and redacted (see
-// Clean). Any error means the entry was not recorded: the caller must refuse the action.
+// Clean). It returns only once the entry is committed. Any error means the entry may not
+// have been recorded: the caller must refuse the action.
+//
+// Concurrent appends are committed together in one transaction (group commit); if that
+// transaction fails, every append in it fails with the error and none of its entries is
+// recorded. If ctx ends while Append waits, it returns ctx.Err(); an entry that had
+// already been handed to the writer is still written (it cannot be pulled out of its
+// batch), so after a ctx error the entry may or may not be in the log. After Close,
+// Append returns ErrClosed.
 func (l *Log) Append(ctx context.Context, e Entry) (int64, error) {
 	if e.Node == "" {
 		e.Node = l.node
@@ -118,28 +182,165 @@ func (l *Log) Append(ctx context.Context, e Entry) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	seq, err := l.st.AppendAudit(ctx, func(head store.AuditHead, tree tlog.HashReader) (*store.AuditAppend, error) {
-		if len(head.ChainHash) != tlog.HashSize {
-			return nil, errors.New("audit: the stored chain head is malformed")
+	req := &appendReq{e: e, done: make(chan appendResult, 1)}
+	if err := l.send(ctx, req); err != nil {
+		return 0, err
+	}
+	select {
+	case res := <-req.done:
+		return res.seq, res.err
+	case <-ctx.Done():
+		// Prefer a result that is already there to an unknown outcome.
+		select {
+		case res := <-req.done:
+			return res.seq, res.err
+		default:
+			return 0, ctx.Err()
 		}
-		e.Seq = head.Size + 1
+	}
+}
+
+// send hands req to the writer, starting it if need be.
+func (l *Log) send(ctx context.Context, req *appendReq) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.start.Do(func() { go l.writer() })
+	select {
+	case l.reqs <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writer commits batches until Close closes reqs and everything sent is written.
+func (l *Log) writer() {
+	defer close(l.stopped)
+	batch := make([]*appendReq, 0, maxBatch)
+	for req := range l.reqs {
+		// Take the first entry, then whatever else is already waiting, without waiting
+		// for more: a lone append is committed at once, and under load the batch is
+		// whatever arrived during the previous commit.
+		batch = append(batch[:0], req)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case req, ok := <-l.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, req)
+			default:
+				break drain
+			}
+		}
+		l.commit(batch)
+		clear(batch) // drop references to finished requests
+	}
+}
+
+// commit appends batch in one transaction and reports to every request in it: each its
+// own seq, or all the same error.
+func (l *Log) commit(batch []*appendReq) {
+	first, err := l.appendBatch(batch)
+	for i, req := range batch {
+		if err != nil {
+			req.done <- appendResult{err: fmt.Errorf("audit: record %s: %w", req.e.Action, err)}
+		} else {
+			req.done <- appendResult{seq: first + int64(i)}
+		}
+	}
+}
+
+// appendBatch runs the batch's transaction. A panic (a bug in a Store, say) fails the
+// batch rather than the process: the transaction is rolled back when ctx is cancelled.
+func (l *Log) appendBatch(batch []*appendReq) (first int64, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			l.log.Error("audit append panicked", "panic", p)
+			first, err = 0, fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return l.st.AppendAuditBatch(ctx, func(head store.AuditHead, tree tlog.HashReader) ([]*store.AuditAppend, error) {
+		return l.build(batch, head, tree)
+	})
+}
+
+// build turns batch into the rows that follow head: seqs, times, record and chain
+// hashes, and the Merkle tree hashes each entry adds. It is called again from scratch if
+// the store retries the transaction, so it changes nothing outside its result.
+func (l *Log) build(batch []*appendReq, head store.AuditHead, tree tlog.HashReader) ([]*store.AuditAppend, error) {
+	if len(head.ChainHash) != tlog.HashSize {
+		return nil, errors.New("audit: the stored chain head is malformed")
+	}
+	var chain tlog.Hash
+	copy(chain[:], head.ChainHash)
+	// The tree hashes of entry n depend on those of entries before it, including the
+	// ones earlier in this batch, which are not stored yet: read those from here.
+	reader := &batchHashReader{stored: tree, added: make(map[int64]tlog.Hash)}
+	out := make([]*store.AuditAppend, len(batch))
+	for i, req := range batch {
+		e := req.e
+		n := head.Size + int64(i) // entries before e
+		e.Seq = n + 1
 		e.At = l.now().UTC().Truncate(time.Microsecond)
 		rh := RecordHash(e)
-		hashes, err := tlog.StoredHashesForRecordHash(head.Size, rh, tree)
+		hashes, err := tlog.StoredHashesForRecordHash(n, rh, reader)
 		if err != nil {
 			return nil, err
 		}
-		var prev tlog.Hash
-		copy(prev[:], head.ChainHash)
-		chain := chainHash(prev, rh)
+		idx := tlog.StoredHashIndex(0, n)
+		for j, h := range hashes {
+			reader.added[idx+int64(j)] = h
+		}
+		chain = chainHash(chain, rh)
 		rec := toRecord(e)
-		rec.RecordHash, rec.ChainHash = rh[:], chain[:]
-		return &store.AuditAppend{Record: rec, TreeIndex: tlog.StoredHashIndex(0, head.Size), TreeHashes: hashes}, nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("audit: record %s: %w", e.Action, err)
+		rec.RecordHash, rec.ChainHash = rh[:], append([]byte(nil), chain[:]...)
+		out[i] = &store.AuditAppend{Record: rec, TreeIndex: idx, TreeHashes: hashes}
 	}
-	return seq, nil
+	return out, nil
+}
+
+// batchHashReader reads tree hashes computed earlier in the batch from added, and the
+// rest from the store.
+type batchHashReader struct {
+	stored tlog.HashReader
+	added  map[int64]tlog.Hash
+}
+
+func (r *batchHashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var missing []int64 // indexes to read from the store
+	var at []int        // their positions in out
+	for i, idx := range indexes {
+		if h, ok := r.added[idx]; ok {
+			out[i] = h
+		} else {
+			missing = append(missing, idx)
+			at = append(at, i)
+		}
+	}
+	if len(missing) > 0 {
+		hs, err := r.stored.ReadHashes(missing)
+		if err != nil {
+			return nil, err
+		}
+		if len(hs) != len(missing) {
+			return nil, fmt.Errorf("audit: read %d tree hashes, want %d", len(hs), len(missing))
+		}
+		for k, h := range hs {
+			out[at[k]] = h
+		}
+	}
+	return out, nil
 }
 
 // Filter selects entries for List. Empty AccountIDs means every account (an operator's

@@ -49,6 +49,7 @@ func eachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
 			}
 			clk := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 			l := New(db, signer, Options{Now: clk.Now, Node: "node-a", Verifier: v})
+			t.Cleanup(func() { l.Close() }) // before the store closes (cleanups run last first)
 			fn(t, &fixture{db: db, log: l, v: v, clk: clk})
 		})
 	}

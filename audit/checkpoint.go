@@ -180,7 +180,9 @@ func ParseCheckpoint(msg []byte, v note.Verifier) (*Checkpoint, error) {
 // returns the new checkpoint (nil when there was nothing new). Before signing it checks
 // that the log still matches the last checkpoint and that the entries since then hash
 // to their stored hashes and to the head, so a signature never blesses a log that was
-// altered behind our back: it returns an error instead.
+// altered behind our back: it returns an error instead. It may run while entries are
+// being appended: a batch moves the head in the same transaction that adds its entries,
+// so Checkpoint signs the head as of some commit and the entries it covers are there.
 func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	if l.signer == nil {
 		return nil, errors.New("audit: no signing key")

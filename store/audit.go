@@ -74,14 +74,33 @@ type AuditCheckpoint struct {
 // bound means something is wrong and the append fails closed.
 const auditAppendAttempts = 50
 
-// AppendAudit appends one audit entry atomically. In one transaction it reads the head,
-// calls build with it and with a reader of the stored tree hashes (within the same
-// transaction), inserts the record and its tree hashes and moves the head by a
-// compare-and-swap on its size. If another writer moved the head first the transaction
-// is rolled back and build is called again with the new head. It returns the new seq.
+// maxInsertParams bounds the bound parameters of one multi-row INSERT, well inside
+// both dialects' limits (SQLite 32766, PostgreSQL 65535).
+const maxInsertParams = 1000
+
+// AppendAudit appends one audit entry atomically; it is AppendAuditBatch for a batch of
+// one. It returns the new seq.
 func (db *DB) AppendAudit(ctx context.Context, build func(head AuditHead, tree tlog.HashReader) (*AuditAppend, error)) (int64, error) {
+	return db.AppendAuditBatch(ctx, func(head AuditHead, tree tlog.HashReader) ([]*AuditAppend, error) {
+		a, err := build(head, tree)
+		if err != nil || a == nil {
+			return nil, err
+		}
+		return []*AuditAppend{a}, nil
+	})
+}
+
+// AppendAuditBatch appends audit entries atomically, all or none. In one transaction it
+// reads the head, calls build with it and with a reader of the stored tree hashes
+// (within the same transaction; it does not see the hashes of the batch being built, so
+// build must supply those itself), inserts the records and their tree hashes and moves
+// the head to the last record by a compare-and-swap on its size. The records' seqs must
+// run on from the head (head.Size+1, head.Size+2, ...). If another writer moved the
+// head first the transaction is rolled back and build is called again with the new
+// head, so build must not keep state between calls. It returns the first new seq.
+func (db *DB) AppendAuditBatch(ctx context.Context, build func(head AuditHead, tree tlog.HashReader) ([]*AuditAppend, error)) (int64, error) {
 	for attempt := 1; ; attempt++ {
-		var seq int64
+		var first int64
 		err := db.InTx(ctx, func(tx *Tx) error {
 			q := `SELECT size, chain_hash FROM audit_head WHERE id = 1`
 			if db.dialect == Postgres {
@@ -95,20 +114,32 @@ func (db *DB) AppendAudit(ctx context.Context, build func(head AuditHead, tree t
 				}
 				return err
 			}
-			a, err := build(h, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			batch, err := build(h, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 				return readTreeHashes(ctx, tx.Query, idx)
 			}))
 			if err != nil {
 				return err
 			}
-			if a == nil {
+			if len(batch) == 0 {
 				return errors.New("store: audit append built nothing")
 			}
-			r := a.Record
-			if r.Seq != h.Size+1 {
-				return fmt.Errorf("store: audit append seq %d does not follow head %d", r.Seq, h.Size)
+			var entries, tree []any
+			for i, a := range batch {
+				if a == nil {
+					return errors.New("store: audit append built nothing")
+				}
+				r := a.Record
+				if r.Seq != h.Size+1+int64(i) {
+					return fmt.Errorf("store: audit append seq %d does not follow head %d", r.Seq, h.Size+int64(i))
+				}
+				entries = append(entries, r.Seq, micros(r.At), r.AccountID, r.Actor, r.CredentialID, r.Action, r.ObjectType,
+					r.ObjectID, r.Source, r.Node, r.Outcome, r.Detail, r.RecordHash, r.ChainHash)
+				for j, th := range a.TreeHashes {
+					tree = append(tree, a.TreeIndex+int64(j), th[:])
+				}
 			}
-			res, err := tx.Exec(ctx, `UPDATE audit_head SET size = ?, chain_hash = ? WHERE id = 1 AND size = ?`, r.Seq, r.ChainHash, h.Size)
+			last := batch[len(batch)-1].Record
+			res, err := tx.Exec(ctx, `UPDATE audit_head SET size = ?, chain_hash = ? WHERE id = 1 AND size = ?`, last.Seq, last.ChainHash, h.Size)
 			if err != nil {
 				return conflictOr(err)
 			}
@@ -117,32 +148,17 @@ func (db *DB) AppendAudit(ctx context.Context, build func(head AuditHead, tree t
 			} else if n != 1 {
 				return ErrConflict
 			}
-			_, err = tx.Exec(ctx, `INSERT INTO audit_entries(seq, at, account_id, actor, credential_id, action, object_type, object_id, source, node, outcome, detail, record_hash, chain_hash)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				r.Seq, micros(r.At), r.AccountID, r.Actor, r.CredentialID, r.Action, r.ObjectType, r.ObjectID, r.Source, r.Node, r.Outcome, r.Detail, r.RecordHash, r.ChainHash)
-			if err != nil {
-				return conflictOr(err)
+			if err := insertRows(ctx, tx, `INSERT INTO audit_entries(`+auditCols+`) VALUES `, 14, entries); err != nil {
+				return err
 			}
-			if len(a.TreeHashes) > 0 {
-				var b strings.Builder
-				args := make([]any, 0, 2*len(a.TreeHashes))
-				b.WriteString(`INSERT INTO audit_tree(idx, hash) VALUES `)
-				for i, th := range a.TreeHashes {
-					if i > 0 {
-						b.WriteString(", ")
-					}
-					b.WriteString("(?, ?)")
-					args = append(args, a.TreeIndex+int64(i), th[:])
-				}
-				if _, err := tx.Exec(ctx, b.String(), args...); err != nil {
-					return conflictOr(err)
-				}
+			if err := insertRows(ctx, tx, `INSERT INTO audit_tree(idx, hash) VALUES `, 2, tree); err != nil {
+				return err
 			}
-			seq = r.Seq
+			first = h.Size + 1
 			return nil
 		})
 		if err == nil {
-			return seq, nil
+			return first, nil
 		}
 		if !errors.Is(err, ErrConflict) || attempt >= auditAppendAttempts {
 			return 0, err
@@ -154,6 +170,22 @@ func (db *DB) AppendAudit(ctx context.Context, build func(head AuditHead, tree t
 		case <-time.After(time.Duration(rand.IntN(2000*attempt)) * time.Microsecond):
 		}
 	}
+}
+
+// insertRows runs insert (ending in "VALUES ") for the rows in args, cols values each,
+// as few multi-row statements as maxInsertParams allows.
+func insertRows(ctx context.Context, tx *Tx, insert string, cols int, args []any) error {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	per := max(1, maxInsertParams/cols) * cols
+	for len(args) > 0 {
+		n := min(per, len(args))
+		q := insert + row + strings.Repeat(", "+row, n/cols-1)
+		if _, err := tx.Exec(ctx, q, args[:n]...); err != nil {
+			return conflictOr(err)
+		}
+		args = args[n:]
+	}
+	return nil
 }
 
 // conflictOr maps errors that mean "another writer got there first" to ErrConflict.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,98 @@ func TestListAuditManyAccounts(t *testing.T) {
 			recs, total, err := db.ListAudit(ctx, AuditFilter{AccountIDs: ids, Action: "x.y", Limit: 5})
 			if err != nil || total != 1 || len(recs) != 1 {
 				t.Fatalf("%v %d %v", recs, total, err)
+			}
+		})
+	}
+}
+
+func TestAuditAppendBatch(t *testing.T) {
+	for _, db := range OpenTest(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			ctx := context.Background()
+			if _, err := appendRaw(ctx, db, "a.one", tlog.Hash{1}); err != nil {
+				t.Fatal(err)
+			}
+			// batch builds n records after h, each with four made-up tree hashes: enough
+			// rows that both inserts take more than one statement.
+			batch := func(h AuditHead, n int) []*AuditAppend {
+				out := make([]*AuditAppend, n)
+				for i := range out {
+					seq := h.Size + 1 + int64(i)
+					out[i] = &AuditAppend{
+						Record: AuditRecord{Seq: seq, At: time.UnixMicro(seq).UTC(), Action: fmt.Sprintf("b.%d", seq), Outcome: "success",
+							RecordHash: []byte{byte(seq)}, ChainHash: []byte{byte(seq), 1}},
+						TreeIndex:  1 + 4*int64(seq-2),
+						TreeHashes: []tlog.Hash{{byte(seq), 1}, {byte(seq), 2}, {byte(seq), 3}, {byte(seq), 4}},
+					}
+				}
+				return out
+			}
+			const n = 150
+			first, err := db.AppendAuditBatch(ctx, func(h AuditHead, _ tlog.HashReader) ([]*AuditAppend, error) {
+				return batch(h, n), nil
+			})
+			if err != nil || first != 2 {
+				t.Fatalf("batch: first %d, %v", first, err)
+			}
+			check := func() {
+				t.Helper()
+				h, err := db.AuditHead(ctx)
+				if err != nil || h.Size != n+1 || !bytes.Equal(h.ChainHash, []byte{byte(n + 1), 1}) {
+					t.Fatalf("head %+v %v", h, err)
+				}
+				recs, err := db.AuditRecords(ctx, 0, 1000)
+				if err != nil || len(recs) != n+1 {
+					t.Fatalf("%d records, %v", len(recs), err)
+				}
+				for i, r := range recs[1:] {
+					if r.Seq != int64(i+2) || r.Action != fmt.Sprintf("b.%d", i+2) {
+						t.Fatalf("record %d: %+v", i+2, r)
+					}
+				}
+				idx := make([]int64, 4*n+2)
+				for i := range idx {
+					idx[i] = int64(i)
+				}
+				hs, err := db.AuditTreeHashes(ctx, idx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, h := range hs {
+					if (i <= 4*n) != (h != nil) {
+						t.Fatalf("tree hash %d: %x", i, h)
+					}
+				}
+				if hs[4*n][0] != byte(n+1) || hs[4*n][1] != 4 {
+					t.Fatalf("last tree hash %x", hs[4*n])
+				}
+			}
+			check()
+
+			tests := []struct {
+				name string
+				edit func([]*AuditAppend) []*AuditAppend
+				err  string
+			}{
+				{"empty batch", func([]*AuditAppend) []*AuditAppend { return nil }, "built nothing"},
+				{"gap in seqs", func(b []*AuditAppend) []*AuditAppend { b[5].Record.Seq++; return b }, "does not follow"},
+				// Fails in the middle of the transaction, after the head moved and rows
+				// were inserted: all of it must be rolled back.
+				{"last record rejected by the database", func(b []*AuditAppend) []*AuditAppend {
+					b[len(b)-1].Record.RecordHash = nil
+					return b
+				}, "record_hash"},
+			}
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					_, err := db.AppendAuditBatch(ctx, func(h AuditHead, _ tlog.HashReader) ([]*AuditAppend, error) {
+						return tc.edit(batch(h, n)), nil
+					})
+					if err == nil || !strings.Contains(err.Error(), tc.err) {
+						t.Fatalf("err = %v, want %q", err, tc.err)
+					}
+					check()
+				})
 			}
 		})
 	}

@@ -58,6 +58,7 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	p.verifier = verifier
 	host, _ := os.Hostname()
 	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier})
+	p.closers = append(p.closers, p.audit.Close) // runs before the database closes: flushes pending entries
 	// The bus is in-process on a single node; wake-ups, events and live-call commands go
 	// over it, and the cluster puts NATS behind the same interface. Today it carries
 	// authentication-cache invalidations.
