@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sort"
 	"strings"
 	"time"
 )
@@ -268,6 +269,13 @@ func (db *DB) RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Mess
 	now := db.now()
 	var m *Message
 	err := db.InTx(ctx, func(tx *Tx) error {
+		var all []string
+		for _, p := range o.Parts {
+			all = append(all, p.Keys...)
+		}
+		if err := lockKeys(ctx, tx, o.Carrier, all); err != nil {
+			return err
+		}
 		for _, a := range o.Attempts {
 			if _, err := tx.Exec(ctx, `INSERT INTO message_attempts (message_uuid, carrier, status, latency_us, at) VALUES (?, ?, ?, ?, ?)`,
 				uuid, a.Carrier, a.Status, a.Latency.Microseconds(), micros(a.At)); err != nil {
@@ -305,6 +313,7 @@ func (db *DB) RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Mess
 			}
 		}
 		// Receipts that overtook the submit_sm_resp.
+		early := ""
 		for _, p := range o.Parts {
 			for _, k := range p.Keys {
 				var state, code string
@@ -321,11 +330,35 @@ func (db *DB) RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Mess
 				if _, err := tx.Exec(ctx, `UPDATE message_parts SET state = ?, error_code = ? WHERE message_uuid = ? AND seq = ?`, state, code, uuid, p.Seq); err != nil {
 					return err
 				}
+				early = code
 			}
+		}
+		if early != "" && m.State == MsgSent {
+			_, err := finalize(ctx, tx, m, early, o.Erase, o.Callback, now)
+			return err
 		}
 		return nil
 	})
 	return m, err
+}
+
+// lockKeys serialises, on PostgreSQL, the transactions that record a submit and apply a
+// receipt for the same SMSC id, so a receipt racing its own submit_sm_resp is either seen
+// by the submit's transaction or finds the submit's parts — never neither. SQLite already
+// runs one writer at a time. Keys are locked in sorted order, so no two transactions can
+// wait on each other in a cycle.
+func lockKeys(ctx context.Context, tx *Tx, carrier string, keys []string) error {
+	if tx.db.dialect != Postgres || len(keys) == 0 {
+		return nil
+	}
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, carrier+"|"+k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ReceiptOutcome is how a receipt changed a message.
@@ -344,6 +377,9 @@ func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, s
 	var out ReceiptOutcome
 	err := db.InTx(ctx, func(tx *Tx) error {
 		out = ReceiptOutcome{}
+		if err := lockKeys(ctx, tx, carrier, keys); err != nil {
+			return err
+		}
 		var uuid string
 		var seq int
 		var found bool
@@ -387,51 +423,58 @@ func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, s
 		if m.State != MsgSent {
 			return nil // already final (a duplicate receipt), or failed
 		}
-		// Final when every segment has a final state.
-		var total, delivered, pending int
-		rows, err := tx.Query(ctx, `SELECT seq, MIN(state), MAX(state) FROM message_parts WHERE message_uuid = ? GROUP BY seq`, uuid)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var s int
-			var lo, hi string
-			if err := rows.Scan(&s, &lo, &hi); err != nil {
-				rows.Close()
-				return err
-			}
-			total++
-			// All key rows of a segment carry the same state; sent = not yet final.
-			switch {
-			case lo == MsgSent && hi == MsgSent:
-				pending++
-			case lo == MsgDelivered && hi == MsgDelivered:
-				delivered++
-			}
-		}
-		rows.Close()
-		if pending > 0 || total < m.Units {
-			return nil
-		}
-		final, code := MsgUndelivered, errorCode
-		if delivered == total {
-			final, code = MsgDelivered, "000"
-		}
-		eraseSQL := ""
-		if erase {
-			eraseSQL = ", payload_enc = NULL"
-		}
-		if _, err := tx.Exec(ctx, `UPDATE messages SET state = ?, error_code = ?, updated_at = ?`+eraseSQL+` WHERE uuid = ?`, final, code, micros(now), uuid); err != nil {
-			return err
-		}
-		m.State, m.ErrorCode, m.UpdatedAt = final, code, now.UTC().Truncate(time.Microsecond)
-		out.Final = true
-		if callback != nil {
-			return insertCallback(ctx, tx, callback(m), now)
-		}
-		return nil
+		out.Final, err = finalize(ctx, tx, m, errorCode, erase, callback, now)
+		return err
 	})
 	return out, err
+}
+
+// finalize makes a sent message delivered or undelivered once every segment has a final
+// receipt, queuing callback(m) in the same transaction. It reports whether it did.
+func finalize(ctx context.Context, tx *Tx, m *Message, errorCode string, erase bool, callback func(*Message) *Callback, now time.Time) (bool, error) {
+	uuid := m.UUID
+	// Final when every segment has a final state.
+	var total, delivered, pending int
+	rows, err := tx.Query(ctx, `SELECT seq, MIN(state), MAX(state) FROM message_parts WHERE message_uuid = ? GROUP BY seq`, uuid)
+	if err != nil {
+		return false, err
+	}
+	for rows.Next() {
+		var s int
+		var lo, hi string
+		if err := rows.Scan(&s, &lo, &hi); err != nil {
+			rows.Close()
+			return false, err
+		}
+		total++
+		// All key rows of a segment carry the same state; sent = not yet final.
+		switch {
+		case lo == MsgSent && hi == MsgSent:
+			pending++
+		case lo == MsgDelivered && hi == MsgDelivered:
+			delivered++
+		}
+	}
+	rows.Close()
+	if pending > 0 || total < m.Units {
+		return false, nil
+	}
+	final, code := MsgUndelivered, errorCode
+	if delivered == total {
+		final, code = MsgDelivered, "000"
+	}
+	eraseSQL := ""
+	if erase {
+		eraseSQL = ", payload_enc = NULL"
+	}
+	if _, err := tx.Exec(ctx, `UPDATE messages SET state = ?, error_code = ?, updated_at = ?`+eraseSQL+` WHERE uuid = ?`, final, code, micros(now), uuid); err != nil {
+		return false, err
+	}
+	m.State, m.ErrorCode, m.UpdatedAt = final, code, now.UTC().Truncate(time.Microsecond)
+	if callback != nil {
+		return true, insertCallback(ctx, tx, callback(m), now)
+	}
+	return true, nil
 }
 
 // MessageAttempts lists a message's carrier attempts, oldest first.

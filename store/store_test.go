@@ -264,3 +264,34 @@ func TestDeleteSubaccount(t *testing.T) {
 		}
 	})
 }
+
+// TestReceiptBeforeSubmit: a receipt that arrives before its submit_sm_resp was recorded
+// (and spells the id differently) is kept and applied when the submit is recorded.
+func TestReceiptBeforeSubmit(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		m := &Message{UUID: "m1", AccountID: "MA1", Direction: "outbound", Type: "sms", LogMode: "true", From: "1", To: "2",
+			State: MsgQueued, Units: 1, PayloadEnc: []byte("x"), ExpiresAt: time.Now().Add(time.Hour)}
+		if err := db.InsertMessages(ctx, []*Message{m}, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Receipt quotes the id in decimal; the resp gave it in hex.
+		out, err := db.ApplyReceipt(ctx, "c1", []string{"s:169552957", "n:169552957"}, MsgDelivered, "000", true, nil)
+		if err != nil || out.Message != nil {
+			t.Fatalf("early receipt: %+v %v", out, err)
+		}
+		got, err := db.RecordSend(ctx, "m1", SendOutcome{State: MsgSent, Carrier: "c1", Erase: true,
+			Parts: []Part{{Seq: 1, Keys: []string{"s:0a1b2c3d", "n:169552957"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != MsgDelivered || got.ErrorCode != "000" {
+			t.Fatalf("after the late resp: %s %s", got.State, got.ErrorCode)
+		}
+		// A receipt for another carrier's id does not touch it.
+		if out, _ := db.ApplyReceipt(ctx, "c2", []string{"s:0a1b2c3d"}, MsgUndelivered, "70", true, nil); out.Message != nil {
+			t.Fatal("a receipt matched another carrier's message")
+		}
+	})
+}

@@ -51,12 +51,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	msg, err := startMessaging(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer msg.stop()
+	if msg.sandbox != nil {
+		fmt.Fprintln(stdout, "trunkline: no carrier configured: messages go to the sandbox carrier (delivered locally, nothing leaves this machine)")
+	}
 	opts := api.Options{
 		DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: logger,
 		RateBurst: c.API.RateLimit, RatePeriod: c.API.RatePeriod.Duration,
 		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
 		MaxLockout: c.API.MaxLockout.Duration, MaxBody: c.API.MaxBody, MaxOverlap: c.Auth.MaxOverlap.Duration,
-		SIPDomain: c.SIP.Domain,
+		SIPDomain: c.SIP.Domain, Messages: msg.svc,
 	}
 	srv := api.New(opts)
 	defer srv.Close()

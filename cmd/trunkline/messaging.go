@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/bus"
+	"github.com/trunkline/trunkline/carrier"
+	"github.com/trunkline/trunkline/message"
+	"github.com/trunkline/trunkline/sandbox"
+	"github.com/trunkline/trunkline/smpp/pdu"
+	"github.com/trunkline/trunkline/smpp/session"
+)
+
+// messaging is the running SMS stack: carrier binds, router, service, sandbox.
+type messaging struct {
+	svc     *message.Service
+	router  *carrier.Router
+	clients []*session.Client
+	sandbox *sandbox.SMSC
+	cancel  context.CancelFunc
+}
+
+// startMessaging binds to the configured carriers (or starts the sandbox carrier when
+// none is configured) and starts the message workers.
+func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
+	c := p.cfg
+	m := &messaging{}
+	var svc *message.Service // set below; carriers' deliver callbacks use it
+	deliver := func(name string) func(context.Context, *pdu.DeliverSM) pdu.Status {
+		return func(ctx context.Context, d *pdu.DeliverSM) pdu.Status {
+			if svc == nil {
+				return pdu.ESME_RX_T_APPN // not ready yet: the SMSC tries again
+			}
+			return svc.HandleDeliver(ctx, name, d)
+		}
+	}
+	var carriers []*carrier.Carrier
+	var routes []carrier.Route
+	if len(c.Messaging.Carriers) == 0 {
+		m.sandbox = sandbox.New(sandbox.Options{Logger: p.log})
+		if err := m.sandbox.Start("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("sandbox carrier: %w", err)
+		}
+		cl := session.NewClient(session.ClientOptions{Name: sandbox.Name, Addr: m.sandbox.Addr().String(),
+			SystemID: m.sandbox.SystemID, Password: m.sandbox.Password, Window: 64, OnDeliver: deliver(sandbox.Name), Logger: p.log})
+		m.clients = append(m.clients, cl)
+		carriers = append(carriers, &carrier.Carrier{Name: sandbox.Name, Transport: &carrier.Pool{Clients: []*session.Client{cl}}})
+		routes = append(routes, carrier.Route{Prefix: "", Hops: []carrier.Hop{{Carrier: sandbox.Name, Weight: 1}}})
+	}
+	for _, cc := range c.Messaging.Carriers {
+		password := cc.Password
+		if cc.PasswordFile != "" {
+			b, err := os.ReadFile(cc.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("carrier %s: %w", cc.Name, err)
+			}
+			password = strings.TrimRight(string(b), "\r\n")
+		}
+		var tlsConf *tls.Config
+		if cc.TLS {
+			tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		binds := max(cc.Binds, 1)
+		pool := &carrier.Pool{}
+		car := &carrier.Carrier{Name: cc.Name, Transport: pool}
+		for i := 0; i < binds; i++ {
+			cl := session.NewClient(session.ClientOptions{Name: cc.Name, Addr: cc.Address, TLS: tlsConf, SystemID: cc.SystemID,
+				Password: password, SystemType: cc.SystemType, Window: cc.Window, TPS: cc.TPS, OnDeliver: deliver(cc.Name),
+				OnState: func(s session.State) {
+					if s == session.StateDown && car.Health != nil && car.Health.Unbound("bind lost: "+s.String()) {
+						recordCarrierEvent(p, carrier.Event{Kind: "carrier.down", Carrier: car.Name, Reason: "bind lost"})
+					}
+				}, Logger: p.log})
+			pool.Clients = append(pool.Clients, cl)
+			m.clients = append(m.clients, cl)
+		}
+		carriers = append(carriers, car)
+	}
+	for _, r := range c.Messaging.Routes {
+		rt := carrier.Route{Prefix: r.RoutePrefix()}
+		for _, h := range r.Carriers {
+			rt.Hops = append(rt.Hops, carrier.Hop{Carrier: h.Name, Priority: h.Priority, Weight: max(h.Weight, 1)})
+		}
+		routes = append(routes, rt)
+	}
+	var err error
+	m.router, err = carrier.New(carrier.Options{Carriers: carriers, Routes: routes, Logger: p.log,
+		OnEvent: func(e carrier.Event) { recordCarrierEvent(p, e) }})
+	if err != nil {
+		m.stop()
+		return nil, err
+	}
+	svc = message.New(message.Options{DB: p.db, Ring: p.ring, Sender: m.router, Tokens: p.accounts, Webhooks: p.webhooks,
+		Bus: p.bus, Logger: p.log, Workers: c.Messaging.Workers})
+	m.svc = svc
+	if _, err := p.bus.Subscribe(message.WakeSubject, func(bus.Msg) { svc.Wake() }); err != nil {
+		m.stop()
+		return nil, err
+	}
+	for _, cl := range m.clients {
+		if err := cl.Start(); err != nil {
+			m.stop()
+			return nil, err
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	m.cancel = cancel
+	svc.Run(runCtx)
+	return m, nil
+}
+
+// recordCarrierEvent logs and audits a carrier going down or up, or a failover.
+func recordCarrierEvent(p *platform, e carrier.Event) {
+	p.log.Warn("carrier event", "event", e.Kind, "carrier", e.Carrier, "reason", e.Reason, "message_uuid", e.Message)
+	detail := map[string]string{"reason": e.Reason}
+	if e.Message != "" {
+		detail["message_uuid"] = e.Message
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.audit.Append(ctx, audit.Entry{Actor: "system", Action: e.Kind, ObjectType: "carrier", ObjectID: e.Carrier,
+		Outcome: audit.Success, Detail: detail}); err != nil {
+		p.log.Error("audit carrier event", "err", err)
+	}
+}
+
+// stop drains: workers finish what they hold, binds unbind, the sandbox closes.
+func (m *messaging) stop() {
+	if m.cancel != nil {
+		m.cancel()
+		m.svc.Wait()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, cl := range m.clients {
+		cl.Shutdown(ctx)
+	}
+	if m.sandbox != nil {
+		m.sandbox.Close()
+	}
+}

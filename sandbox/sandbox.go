@@ -1,0 +1,191 @@
+// Package sandbox is the carrier a fresh install sends through: an in-process SMSC (the
+// same SMPP server code that tests and customer binds use) that accepts every message,
+// "delivers" it and returns a DELIVRD receipt, so the quickstart's first message reaches
+// status delivered without any carrier contract. It keeps the last messages it took in
+// memory for the operator (and tests) to read; nothing leaves the machine.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trunkline/trunkline/smpp/charset"
+	"github.com/trunkline/trunkline/smpp/pdu"
+	"github.com/trunkline/trunkline/smpp/session"
+)
+
+// Name is the sandbox carrier's name in routes and records.
+const Name = "sandbox"
+
+// Message is one message the sandbox took.
+type Message struct {
+	ID       string
+	Src, Dst string
+	Text     string // decoded; segments are kept as sent
+	At       time.Time
+}
+
+// Options configure the sandbox SMSC.
+type Options struct {
+	Keep   int // messages remembered (default 1000)
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// SMSC is the sandbox carrier.
+type SMSC struct {
+	SystemID, Password string // the credentials its one ESME binds with
+
+	o      Options
+	srv    *session.Server
+	seq    atomic.Uint64
+	mu     sync.Mutex
+	recent []Message
+	wg     sync.WaitGroup
+	stop   chan struct{}
+}
+
+// New makes a sandbox SMSC with fresh random credentials.
+func New(o Options) *SMSC {
+	if o.Keep == 0 {
+		o.Keep = 1000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	s := &SMSC{SystemID: "sandbox", Password: hex.EncodeToString(b[:]), o: o, stop: make(chan struct{})}
+	s.srv = session.NewServer(session.ServerOptions{
+		Authenticate: s.authenticate,
+		OnSubmit:     s.onSubmit,
+		Logger:       o.Logger,
+		Now:          o.Now,
+	})
+	return s
+}
+
+func (s *SMSC) authenticate(systemID, password string, _ session.BindType, _ net.Addr) pdu.Status {
+	if systemID != s.SystemID || password != s.Password {
+		return pdu.ESME_RINVPASWD
+	}
+	return pdu.ESME_ROK
+}
+
+// Start listens on addr (use 127.0.0.1:0: the sandbox is for this machine only).
+func (s *SMSC) Start(addr string) error { return s.srv.Start(addr) }
+
+// Addr is the listening address.
+func (s *SMSC) Addr() net.Addr { return s.srv.Addr() }
+
+// Close stops the SMSC.
+func (s *SMSC) Close() error {
+	close(s.stop)
+	err := s.srv.Close()
+	s.wg.Wait()
+	return err
+}
+
+func (s *SMSC) onSubmit(ctx context.Context, sess *session.Session, m *pdu.SubmitSM) (string, pdu.Status) {
+	id := strconv.FormatUint(s.seq.Add(1), 16)
+	body := m.Message()
+	if m.ESMClass&pdu.ESMClassUDHI != 0 {
+		if _, _, _, rest, ok := charset.ParseUDH(body); ok {
+			body = rest
+		}
+	}
+	text, _ := charset.Decode(m.DataCoding, body)
+	now := s.o.Now()
+	s.mu.Lock()
+	s.recent = append(s.recent, Message{ID: id, Src: m.SourceAddr, Dst: m.DestinationAddr, Text: text, At: now})
+	if len(s.recent) > s.o.Keep {
+		s.recent = s.recent[len(s.recent)-s.o.Keep:]
+	}
+	s.mu.Unlock()
+	if m.RegisteredDelivery&0x03 != 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.receipt(sess, m, id, now)
+		}()
+	}
+	return id, pdu.ESME_ROK
+}
+
+// receipt sends the DELIVRD receipt, retrying briefly if the ESME is busy reconnecting.
+func (s *SMSC) receipt(sess *session.Session, m *pdu.SubmitSM, id string, at time.Time) {
+	d := &pdu.DeliverSM{SourceAddrTON: m.DestAddrTON, SourceAddrNPI: m.DestAddrNPI, SourceAddr: m.DestinationAddr,
+		DestAddrTON: m.SourceAddrTON, DestAddrNPI: m.SourceAddrNPI, DestinationAddr: m.SourceAddr, ESMClass: pdu.ESMClassReceipt,
+		ShortMessage: pdu.FormatReceipt(pdu.Receipt{ID: id, Sub: 1, Dlvrd: 1, SubmitDate: at, DoneDate: s.o.Now(), Stat: "DELIVRD", Err: "000"})}
+	d.TLVs.SetReceiptedMessageID(id)
+	d.TLVs.SetMessageState(pdu.StateDelivered)
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		status, err := sess.Deliver(ctx, d)
+		cancel()
+		if err == nil && status == pdu.ESME_ROK {
+			return
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+	s.o.Logger.Warn("sandbox: receipt not delivered", "id", id)
+}
+
+// Recent returns the messages taken, oldest first.
+func (s *SMSC) Recent() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.recent...)
+}
+
+// Inbound makes the sandbox deliver an SMS from src to dst (a rented number) to the bound
+// ESME, as a carrier delivers a message from a phone: the operator's and the tests' way
+// to exercise inbound messaging without a phone network. Long texts go as concatenated
+// segments. It returns the deliver_sm_resp status of the last segment.
+func (s *SMSC) Inbound(ctx context.Context, src, dst, text string) (pdu.Status, error) {
+	var sess *session.Session
+	for _, ss := range s.srv.Sessions(s.SystemID) {
+		if ss.Bind().CanReceive() {
+			sess = ss
+			break
+		}
+	}
+	if sess == nil {
+		return 0, session.ErrNotBound
+	}
+	coding, parts, err := charset.Split(text)
+	if err != nil {
+		return 0, err
+	}
+	ref := byte(s.seq.Add(1))
+	var status pdu.Status
+	for i, part := range parts {
+		d := &pdu.DeliverSM{SourceAddrTON: 1, SourceAddrNPI: 1, SourceAddr: src, DestAddrTON: 1, DestAddrNPI: 1,
+			DestinationAddr: dst, DataCoding: coding, ShortMessage: part}
+		if len(parts) > 1 {
+			d.ESMClass = pdu.ESMClassUDHI
+			d.ShortMessage = append(charset.ConcatUDH8(ref, byte(len(parts)), byte(i+1)), part...)
+		}
+		if status, err = sess.Deliver(ctx, d); err != nil {
+			return status, err
+		}
+		if status != pdu.ESME_ROK {
+			return status, nil
+		}
+	}
+	return status, nil
+}
