@@ -126,6 +126,18 @@ func TestBadInput(t *testing.T) {
 			{"bad timezone", "POST", acctPath(a, ""), "application/json", `{"timezone":"Mars/Olympus"}`, 400, "timezone"},
 			{"empty name", "POST", acctPath(a, ""), "application/json", `{"name":"  "}`, 400, "name"},
 			{"overlap too long", "POST", acctPath(a, "AuthToken/"), "application/json", `{"overlap":99999999}`, 400, "overlap"},
+			{"message without src", "POST", acctPath(a, "Message/"), "application/json", `{"dst":"447700900123","text":"x"}`, 400, "src"},
+			{"message src not owned", "POST", acctPath(a, "Message/"), "application/json", `{"src":"14155550199","dst":"447700900123","text":"x"}`, 400, "one of your numbers"},
+			{"message bad sender id", "POST", acctPath(a, "Message/"), "application/json", `{"src":"Way Too Long Sender","dst":"447700900123","text":"x"}`, 400, "sender ID"},
+			{"message bad dst", "POST", acctPath(a, "Message/"), "application/json", `{"src":"ACME","dst":"44770<abc","text":"x"}`, 400, "dst"},
+			{"message no text", "POST", acctPath(a, "Message/"), "application/json", `{"src":"ACME","dst":"447700900123"}`, 400, "text"},
+			{"message too long", "POST", acctPath(a, "Message/"), "application/json", `{"src":"ACME","dst":"447700900123","text":"` + strings.Repeat("a", 1601) + `"}`, 400, "too long"},
+			{"message ucs2 too long", "POST", acctPath(a, "Message/"), "application/json", `{"src":"ACME","dst":"447700900123","text":"` + strings.Repeat("ж", 738) + `"}`, 400, "too long"},
+			{"message bad log", "POST", acctPath(a, "Message/"), "application/json", `{"src":"ACME","dst":"447700900123","text":"x","log":"sometimes"}`, 400, "log"},
+			{"message mms", "POST", acctPath(a, "Message/"), "application/json", `{"src":"ACME","dst":"447700900123","text":"x","type":"mms"}`, 400, "only sms"},
+			{"message bad expiry", "POST", acctPath(a, "Message/"), "application/json", `{"src":"ACME","dst":"447700900123","text":"x","message_expiry":99999}`, 400, "message_expiry"},
+			{"message bad url", "POST", acctPath(a, "Message/"), "application/json", `{"src":"ACME","dst":"447700900123","text":"x","url":"ftp://x"}`, 400, "url"},
+			{"message bad direction filter", "GET", acctPath(a, "Message/?message_direction=sideways"), "", nil, 400, "message_direction"},
 			{"audit bad time", "GET", acctPath(a, "AuditLog/?time__gt=yesterday"), "", nil, 400, "time__gt"},
 		}
 		for _, c := range cases {

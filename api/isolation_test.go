@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/trunkline/trunkline/store"
 )
 
 // TestTenantIsolation is generated from the route table: every route that names an
@@ -26,7 +29,12 @@ func TestTenantIsolation(t *testing.T) {
 		own := func(c cred, number string) {
 			app := mustStatus(t, e.do(c, "POST", acctPath(c, "Application/"), map[string]any{"app_name": "app-" + c.id, "answer_url": "https://example.com/" + c.id}), 201).str("app_id")
 			mustStatus(t, e.do(c, "POST", acctPath(c, "PhoneNumber/"+number+"/"), map[string]any{"app_id": app}), 201)
-			objects[c.id] = map[string]string{"app_id": app, "number": number}
+			msg := &store.Message{UUID: "msg-" + c.id, AccountID: c.id, Direction: "outbound", Type: "sms", LogMode: "true",
+				From: number, To: "447700900123", Body: "secret of " + c.id, State: store.MsgDelivered, Units: 1}
+			if err := e.db.InsertMessages(context.Background(), []*store.Message{msg}, nil); err != nil {
+				t.Fatal(err)
+			}
+			objects[c.id] = map[string]string{"app_id": app, "number": number, "message_uuid": msg.UUID}
 		}
 		own(a, "14155550100")
 		own(a1, "14155550101")

@@ -25,9 +25,6 @@ var messageParams = []string{"src", "dst", "text", "type", "url", "method", "log
 const maxDestinations = 1000
 
 func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
-	if s.opts.Messages == nil {
-		return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "messaging is not enabled on this server"}
-	}
 	p := r.p
 	switch t := strings.ToLower(p.Get("type")); t {
 	case "", "sms":
@@ -86,7 +83,7 @@ func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
 	coding, n := charset.Length(text)
 	limit := 1600
 	if coding == charset.UCS2 {
-		limit = 737 * 2 // UCS-2 code units (Plivo: 737 characters; a surrogate pair is two)
+		limit = 737 // UCS-2 code units (Plivo: 737 characters; an emoji's surrogate pair counts two)
 	}
 	if n > limit || utf8.RuneCountInString(text) > 1600 {
 		return 0, nil, badRequest("text is too long: at most 1600 GSM characters or 737 Unicode characters")
@@ -123,6 +120,9 @@ func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
 	}
 	if _, err := p.Bool("trackable", false); err != nil {
 		return 0, nil, err
+	}
+	if s.opts.Messages == nil {
+		return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "messaging is not enabled on this server"}
 	}
 	acc, err := s.opts.Messages.Send(r.Context(), message.Request{AccountID: r.acct.ID, Src: src, Dsts: dsts, Text: text,
 		LogMode: logMode, URL: url, Method: method, Expiry: time.Duration(expiry) * time.Second, RequesterIP: r.source})
