@@ -72,6 +72,10 @@ type Carrier struct {
 	Binds        int     `toml:"binds"`  // transceiver binds (default 1)
 	Window       int     `toml:"window"` // outstanding submits per bind (default 10)
 	TPS          float64 `toml:"tps"`    // submits per second per bind; 0 = unlimited
+	// ResponseTimeout is how long a submit waits for its resp before the message fails
+	// over to the next carrier (default 10s); EnquireLink the keep-alive interval (30s).
+	ResponseTimeout Duration `toml:"response_timeout"`
+	EnquireLink     Duration `toml:"enquire_link"`
 }
 
 // Route sends destinations matching Prefix (E.164 digits) or Country (ISO code) to hops.

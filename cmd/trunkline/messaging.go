@@ -72,6 +72,7 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 		for i := 0; i < binds; i++ {
 			cl := session.NewClient(session.ClientOptions{Name: cc.Name, Addr: cc.Address, TLS: tlsConf, SystemID: cc.SystemID,
 				Password: password, SystemType: cc.SystemType, Window: cc.Window, TPS: cc.TPS, OnDeliver: deliver(cc.Name),
+				ResponseTimeout: cc.ResponseTimeout.Duration, EnquireLink: cc.EnquireLink.Duration,
 				OnState: func(s session.State) {
 					if s == session.StateDown && car.Health != nil && car.Health.Unbound("bind lost: "+s.String()) {
 						recordCarrierEvent(p, carrier.Event{Kind: "carrier.down", Carrier: car.Name, Reason: "bind lost"})
