@@ -91,7 +91,7 @@ func insertCallback(ctx context.Context, tx *Tx, c *Callback, now time.Time) err
 // messages that failed at once) in one transaction: when it returns nil they are durable.
 func (db *DB) InsertMessages(ctx context.Context, ms []*Message, cbs []*Callback) error {
 	now := db.now()
-	return db.InTx(ctx, func(tx *Tx) error {
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		for _, m := range ms {
 			m.CreatedAt = now.UTC().Truncate(time.Microsecond)
 			m.UpdatedAt = m.CreatedAt
@@ -268,7 +268,7 @@ type SendOutcome struct {
 func (db *DB) RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Message, error) {
 	now := db.now()
 	var m *Message
-	err := db.InTx(ctx, func(tx *Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var all []string
 		for _, p := range o.Parts {
 			all = append(all, p.Keys...)
@@ -375,7 +375,7 @@ func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, s
 	callback func(m *Message) *Callback) (ReceiptOutcome, error) {
 	now := db.now()
 	var out ReceiptOutcome
-	err := db.InTx(ctx, func(tx *Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = ReceiptOutcome{}
 		if err := lockKeys(ctx, tx, carrier, keys); err != nil {
 			return err
@@ -528,14 +528,18 @@ func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int
 
 // FinishCallback removes a delivered (or abandoned) callback; RetryCallback reschedules it.
 func (db *DB) FinishCallback(ctx context.Context, id int64) error {
-	_, err := db.exec(ctx, `DELETE FROM callbacks WHERE id = ?`, id)
-	return err
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM callbacks WHERE id = ?`, id)
+		return err
+	})
 }
 
 // RetryCallback makes a callback due again at t.
 func (db *DB) RetryCallback(ctx context.Context, id int64, t time.Time) error {
-	_, err := db.exec(ctx, `UPDATE callbacks SET next_attempt_at = ?, lease_until = 0 WHERE id = ?`, micros(t), id)
-	return err
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE callbacks SET next_attempt_at = ?, lease_until = 0 WHERE id = ?`, micros(t), id)
+		return err
+	})
 }
 
 // PendingCallbacks counts callbacks not yet delivered (tests, metrics).

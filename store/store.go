@@ -51,6 +51,8 @@ type DB struct {
 	// run unprepared.
 	stmtMu sync.RWMutex
 	stmts  map[string]*sql.Stmt
+
+	batch batcher // group commit of hot writes (batch.go)
 }
 
 const maxStmts = 512

@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// TestGroupCommit: concurrent writes share transactions; a failing write is rolled back
+// alone and gets its own error; every other write is stored.
+func TestGroupCommit(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		boom := errors.New("boom")
+		var wg sync.WaitGroup
+		errs := make([]error, 200)
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs[i] = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+					if _, err := tx.Exec(ctx, `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc, created_at, next_attempt_at)
+						VALUES (?, 'k', ?, 'u', 'POST', ?, 0, 0)`, "MA1", fmt.Sprint(i), []byte{1}); err != nil {
+						return err
+					}
+					if i%10 == 0 {
+						return boom // after its insert: the savepoint must undo it
+					}
+					return nil
+				})
+			}(i)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if (i%10 == 0) != errors.Is(err, boom) || (i%10 != 0 && err != nil) {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+		n, err := db.PendingCallbacks(ctx)
+		if err != nil || n != 180 {
+			t.Fatalf("%d rows stored, want 180 (%v)", n, err)
+		}
+	})
+}
