@@ -94,7 +94,7 @@ func (s *Service) handleReceipt(ctx context.Context, carrier string, d *pdu.Deli
 		return pdu.ESME_RX_T_APPN
 	}
 	if out.Final {
-		s.log.Debug("message final", "message_uuid", out.Message.UUID, "state", out.Message.State)
+		s.wakeCallbacks()
 	}
 	return pdu.ESME_ROK
 }
@@ -164,6 +164,7 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 		s.log.Error("store inbound message", "carrier", carrier, "err", err)
 		return pdu.ESME_RX_T_APPN
 	}
+	s.wakeCallbacks()
 	return pdu.ESME_ROK
 }
 

@@ -120,6 +120,7 @@ type Service struct {
 	o      Options
 	log    *slog.Logger
 	wake   chan struct{}
+	cbWake chan struct{}
 	joiner *charset.Joiner
 	wg     sync.WaitGroup
 }
@@ -144,7 +145,7 @@ func New(o Options) *Service {
 	if o.DefaultExpiry == 0 {
 		o.DefaultExpiry = 3 * time.Hour
 	}
-	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1),
+	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
 		joiner: charset.NewJoiner(charset.JoinerOptions{Now: o.Now})}
 }
 
@@ -239,6 +240,9 @@ func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
 		return nil, err
 	}
 	s.Wake()
+	if len(cbs) > 0 {
+		s.wakeCallbacks()
+	}
 	if s.o.Bus != nil {
 		s.o.Bus.Publish(WakeSubject, nil)
 	}

@@ -77,6 +77,7 @@ func (s *Service) process(ctx context.Context, m *store.Message) {
 		if err != nil {
 			s.log.Error("record failed message", "message_uuid", m.UUID, "err", err)
 		}
+		s.wakeCallbacks()
 	}
 	if now.After(m.ExpiresAt) {
 		fail(ErrExpired, nil)
@@ -128,6 +129,7 @@ func (s *Service) process(ctx context.Context, m *store.Message) {
 		// again: the at-least-once window the issue allows.
 		s.log.Error("record sent message", "message_uuid", m.UUID, "err", err)
 	}
+	s.wakeCallbacks()
 }
 
 // backoff is the wait before retrying a message no carrier could take.
@@ -136,10 +138,11 @@ func backoff(attempt int) time.Duration {
 	return min(d, time.Minute)
 }
 
-// callbackLoop delivers the outbox.
+// callbackLoop delivers the outbox, at most callbackWorkers at once; it is woken when
+// callbacks are queued and polls as a fallback.
 func (s *Service) callbackLoop(ctx context.Context) {
-	sem := make(chan struct{}, 64)
-	ticker := time.NewTicker(200 * time.Millisecond)
+	sem := make(chan struct{}, callbackWorkers)
+	ticker := time.NewTicker(pollEvery)
 	defer ticker.Stop()
 	for {
 		select {
@@ -148,14 +151,17 @@ func (s *Service) callbackLoop(ctx context.Context) {
 				sem <- struct{}{}
 			}
 			return
+		case <-s.cbWake:
 		case <-ticker.C:
 		}
 		for ctx.Err() == nil {
 			free := cap(sem) - len(sem)
 			if free == 0 {
-				break
+				sem <- struct{}{} // wait for a slot
+				<-sem
+				continue
 			}
-			cbs, err := s.o.DB.ClaimCallbacks(ctx, 3*time.Minute, free)
+			cbs, err := s.o.DB.ClaimCallbacks(ctx, 3*time.Minute, min(free, 128))
 			if err != nil || len(cbs) == 0 {
 				break
 			}
@@ -167,6 +173,17 @@ func (s *Service) callbackLoop(ctx context.Context) {
 				}(c)
 			}
 		}
+	}
+}
+
+// callbackWorkers bounds concurrent callback deliveries.
+const callbackWorkers = 256
+
+// wakeCallbacks tells the callback loop there is work.
+func (s *Service) wakeCallbacks() {
+	select {
+	case s.cbWake <- struct{}{}:
+	default:
 	}
 }
 
