@@ -39,12 +39,18 @@ type Auditor interface {
 	List(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error)
 }
 
+// Metrics receives a count of each request.
+type Metrics interface {
+	Request(route string, code int, d time.Duration)
+}
+
 // Options configure the API server.
 type Options struct {
 	DB       *store.DB
 	Accounts *account.Service
 	Audit    Auditor
 	Messages Messages // nil: messaging answers 503
+	Metrics  Metrics  // optional
 	Logger   *slog.Logger
 
 	// Rate limit per account: Burst requests per Period (Plivo: 300 per 5 s).
@@ -183,6 +189,8 @@ type request struct {
 	credID string
 	vars   map[string]string
 	p      Params
+	route  string // matched pattern, for metrics
+	status int    // answered status, for metrics
 	// set by handlers for the audit entry
 	objectType, objectID string
 	detail               map[string]string
@@ -192,7 +200,11 @@ func (r *request) scope() store.Scope { return store.ScopeOf(r.acct) }
 
 // ServeHTTP runs the pipeline described in the package comment.
 func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
-	r := &request{Request: hr, w: w, s: s, apiID: uuid.NewString(), source: sourceAddr(hr)}
+	r := &request{Request: hr, w: w, s: s, apiID: uuid.NewString(), source: sourceAddr(hr), route: "unmatched"}
+	if s.opts.Metrics != nil {
+		start := time.Now()
+		defer func() { s.opts.Metrics.Request(r.route, r.status, time.Since(start)) }()
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("panic serving API request", "api_id", r.apiID, "method", hr.Method, "path", hr.URL.Path, "panic", v, "stack", string(debug.Stack()))
@@ -219,7 +231,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		s.writeError(r, err)
 		return
 	}
-	r.vars = vars
+	r.vars, r.route = vars, rt.Method+" "+rt.Pattern
 	// The account comes from the credential; a path naming another account is as
 	// unknown to this caller as a path that does not exist.
 	if vars["auth_id"] != r.acct.ID {
@@ -342,6 +354,7 @@ func (s *Server) auditRequest(r *request, rt *route, status int, herr error) err
 }
 
 func (s *Server) writeJSON(r *request, status int, body map[string]any) {
+	r.status = status
 	if status == http.StatusNoContent {
 		r.w.WriteHeader(status)
 		return
@@ -372,6 +385,7 @@ func (s *Server) writeError(r *request, err error) {
 	if ue.Status == http.StatusUnauthorized {
 		r.w.Header().Set("WWW-Authenticate", `Basic realm="trunkline"`)
 	}
+	r.status = ue.Status
 	b, _ := json.Marshal(map[string]string{"api_id": r.apiID, "error": ue.Msg})
 	r.w.Header().Set("Content-Type", "application/json")
 	r.w.WriteHeader(ue.Status)

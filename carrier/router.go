@@ -70,10 +70,24 @@ type Options struct {
 	Routes   []Route
 	Health   HealthOptions // used for carriers without a Health
 	OnEvent  func(Event)   // called synchronously; keep it quick
+	Metrics  Metrics       // optional
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Rand     *rand.Rand // for weighted choice; seeded randomly when nil
 }
+
+// Metrics receives what the router counts.
+type Metrics interface {
+	Attempt(carrier, outcome string, latency time.Duration)
+	Failover(carrier string)
+	CarrierState(carrier string, up bool)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Attempt(string, string, time.Duration) {}
+func (noMetrics) Failover(string)                       {}
+func (noMetrics) CarrierState(string, bool)             {}
 
 // Router implements message.Sender.
 type Router struct {
@@ -100,12 +114,16 @@ func New(o Options) (*Router, error) {
 	if o.Health.Now == nil {
 		o.Health.Now = o.Now
 	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
 	r := &Router{o: o, carriers: map[string]*Carrier{}}
 	for _, c := range o.Carriers {
 		if c.Health == nil {
 			c.Health = newHealth(o.Health)
 		}
 		r.carriers[c.Name] = c
+		o.Metrics.CarrierState(c.Name, true)
 	}
 	for _, rt := range o.Routes {
 		for _, h := range rt.Hops {
@@ -191,16 +209,23 @@ func (r *Router) Send(ctx context.Context, s *message.Submission) (*message.Send
 			last = session.ErrNotBound
 			continue
 		}
-		if i > 0 && r.o.OnEvent != nil && last != nil {
-			r.o.OnEvent(Event{Kind: "carrier.failover", Carrier: c.Name, Reason: errString(last), Message: s.MessageUUID})
+		if i > 0 && last != nil {
+			r.o.Metrics.Failover(c.Name)
+			if r.o.OnEvent != nil {
+				r.o.OnEvent(Event{Kind: "carrier.failover", Carrier: c.Name, Reason: errString(last), Message: s.MessageUUID})
+			}
 		}
 		start := r.o.Now()
 		ids, err := r.submitAll(ctx, c, s)
 		a := store.Attempt{Carrier: c.Name, Status: "ok", Latency: r.o.Now().Sub(start), At: start}
+		r.o.Metrics.Attempt(c.Name, outcome(err), a.Latency)
 		if err == nil {
 			c.sent.Add(1)
-			if c.Health.Success() && r.o.OnEvent != nil {
-				r.o.OnEvent(Event{Kind: "carrier.up", Carrier: c.Name, Reason: "trial traffic succeeded"})
+			if c.Health.Success() {
+				r.o.Metrics.CarrierState(c.Name, true)
+				if r.o.OnEvent != nil {
+					r.o.OnEvent(Event{Kind: "carrier.up", Carrier: c.Name, Reason: "trial traffic succeeded"})
+				}
 			}
 			return &message.SendResult{Carrier: c.Name, IDs: ids, Attempts: append(attempts, a)}, nil
 		}
@@ -216,8 +241,11 @@ func (r *Router) Send(ctx context.Context, s *message.Submission) (*message.Send
 			return nil, &message.SendError{Code: plivoCode(err), Reason: errString(err), Attempts: attempts}
 		}
 		timeout := errors.Is(err, session.ErrTimeout)
-		if c.Health.Failure(timeout, errString(err)) && r.o.OnEvent != nil {
-			r.o.OnEvent(Event{Kind: "carrier.down", Carrier: c.Name, Reason: errString(err)})
+		if c.Health.Failure(timeout, errString(err)) {
+			r.o.Metrics.CarrierState(c.Name, false)
+			if r.o.OnEvent != nil {
+				r.o.OnEvent(Event{Kind: "carrier.down", Carrier: c.Name, Reason: errString(err)})
+			}
 		}
 	}
 	return nil, &message.SendError{Retry: true, Reason: "no carrier took the message: " + errString(last), Attempts: attempts}
@@ -251,6 +279,13 @@ func (r *Router) submitAll(ctx context.Context, c *Carrier, s *message.Submissio
 		ids = append(ids, resp.MessageID)
 	}
 	return ids, nil
+}
+
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return errString(err)
 }
 
 func isDigits(s string) bool {

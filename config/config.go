@@ -49,6 +49,12 @@ type Config struct {
 	Webhook   Webhook   `toml:"webhook"`
 	SIP       SIP       `toml:"sip"`
 	Messaging Messaging `toml:"messaging"`
+	Metrics   Metrics   `toml:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint, on its own listener apart from the API.
+type Metrics struct {
+	Listen string `toml:"listen"` // e.g. 127.0.0.1:9464; empty = off
 }
 
 // Messaging configures SMS carriers and routes. With no carrier configured the server
@@ -368,6 +374,14 @@ func (c *Config) Validate() (problems, warnings []string) {
 	}
 	if c.Webhook.MaxAttempts < 1 || c.Webhook.MaxAttempts > 10 {
 		add("webhook.max_attempts must be between 1 and 10")
+	}
+	if c.Metrics.Listen != "" {
+		checkAddr("metrics.listen", c.Metrics.Listen)
+		if host, _, err := net.SplitHostPort(c.Metrics.Listen); err == nil {
+			if ip, perr := netip.ParseAddr(host); host != "localhost" && (perr != nil || !ip.IsLoopback()) {
+				warn("metrics.listen %q exposes metrics beyond this machine without authentication", c.Metrics.Listen)
+			}
+		}
 	}
 	c.validateMessaging(add, warn)
 	return problems, warnings

@@ -94,6 +94,7 @@ func (s *Service) handleReceipt(ctx context.Context, carrier string, d *pdu.Deli
 		return pdu.ESME_RX_T_APPN
 	}
 	if out.Final {
+		s.o.Metrics.MessageState(out.Message.State)
 		s.wakeCallbacks()
 	}
 	return pdu.ESME_ROK
@@ -164,6 +165,7 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 		s.log.Error("store inbound message", "carrier", carrier, "err", err)
 		return pdu.ESME_RX_T_APPN
 	}
+	s.o.Metrics.MessageState(store.MsgReceived)
 	s.wakeCallbacks()
 	return pdu.ESME_ROK
 }

@@ -98,6 +98,13 @@ type Bus interface {
 // WakeSubject is published when messages are queued.
 const WakeSubject = "message.queued"
 
+// Metrics receives message state changes.
+type Metrics interface{ MessageState(state string) }
+
+type noMetrics struct{}
+
+func (noMetrics) MessageState(string) {}
+
 // Options configure the service.
 type Options struct {
 	DB       *store.DB
@@ -106,6 +113,7 @@ type Options struct {
 	Tokens   Tokens
 	Webhooks *webhook.Client
 	Bus      Bus
+	Metrics  Metrics // optional
 	Logger   *slog.Logger
 	Now      func() time.Time
 
@@ -144,6 +152,9 @@ func New(o Options) *Service {
 	}
 	if o.DefaultExpiry == 0 {
 		o.DefaultExpiry = 3 * time.Hour
+	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
 	}
 	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
 		joiner: charset.NewJoiner(charset.JoinerOptions{Now: o.Now})}
@@ -238,6 +249,9 @@ func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
 	}
 	if err := s.o.DB.InsertMessages(ctx, ms, cbs); err != nil {
 		return nil, err
+	}
+	for _, m := range ms {
+		s.o.Metrics.MessageState(m.State)
 	}
 	s.Wake()
 	if len(cbs) > 0 {

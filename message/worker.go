@@ -77,6 +77,7 @@ func (s *Service) process(ctx context.Context, m *store.Message) {
 		if err != nil {
 			s.log.Error("record failed message", "message_uuid", m.UUID, "err", err)
 		}
+		s.o.Metrics.MessageState(store.MsgFailed)
 		s.wakeCallbacks()
 	}
 	if now.After(m.ExpiresAt) {
@@ -129,6 +130,7 @@ func (s *Service) process(ctx context.Context, m *store.Message) {
 		// again: the at-least-once window the issue allows.
 		s.log.Error("record sent message", "message_uuid", m.UUID, "err", err)
 	}
+	s.o.Metrics.MessageState(store.MsgSent)
 	s.wakeCallbacks()
 }
 

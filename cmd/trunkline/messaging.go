@@ -75,6 +75,7 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 				ResponseTimeout: cc.ResponseTimeout.Duration, EnquireLink: cc.EnquireLink.Duration,
 				OnState: func(s session.State) {
 					if s == session.StateDown && car.Health != nil && car.Health.Unbound("bind lost: "+s.String()) {
+						p.metrics.CarrierState(car.Name, false)
 						recordCarrierEvent(p, carrier.Event{Kind: "carrier.down", Carrier: car.Name, Reason: "bind lost"})
 					}
 				}, Logger: p.log})
@@ -91,14 +92,14 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 		routes = append(routes, rt)
 	}
 	var err error
-	m.router, err = carrier.New(carrier.Options{Carriers: carriers, Routes: routes, Logger: p.log,
+	m.router, err = carrier.New(carrier.Options{Carriers: carriers, Routes: routes, Logger: p.log, Metrics: p.metrics,
 		OnEvent: func(e carrier.Event) { recordCarrierEvent(p, e) }})
 	if err != nil {
 		m.stop()
 		return nil, err
 	}
 	svc = message.New(message.Options{DB: p.db, Ring: p.ring, Sender: m.router, Tokens: p.accounts, Webhooks: p.webhooks,
-		Bus: p.bus, Logger: p.log, Workers: c.Messaging.Workers})
+		Bus: p.bus, Metrics: p.metrics, Logger: p.log, Workers: c.Messaging.Workers})
 	m.svc = svc
 	if _, err := p.bus.Subscribe(message.WakeSubject, func(bus.Msg) { svc.Wake() }); err != nil {
 		m.stop()

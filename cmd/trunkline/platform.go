@@ -15,6 +15,7 @@ import (
 	"github.com/trunkline/trunkline/bus"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/metrics"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/webhook"
 )
@@ -32,6 +33,7 @@ type platform struct {
 	// webhooks is the one client for customer callbacks (signed, SSRF-safe, retried,
 	// each attempt recorded); messaging and voice use it.
 	webhooks *webhook.Client
+	metrics  *metrics.Metrics
 	closers  []func() error
 }
 
@@ -69,8 +71,9 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		p.Close()
 		return nil, err
 	}
+	p.metrics = metrics.New()
 	p.webhooks = webhook.New(webhook.Options{Allow: c.WebhookAllow(), Timeout: c.Webhook.Timeout.Duration,
-		MaxAttempts: c.Webhook.MaxAttempts, Recorder: p.db, Logger: logger})
+		MaxAttempts: c.Webhook.MaxAttempts, Recorder: countingRecorder{p.db, p.metrics}, Logger: logger})
 	p.closers = append(p.closers, func() error { p.webhooks.Close(); return nil })
 	return p, nil
 }
@@ -109,4 +112,19 @@ func newLogger(c *config.Config, stderr io.Writer) (*slog.Logger, func() error, 
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(h), closeFn, nil
+}
+
+// countingRecorder stores each webhook attempt and counts it in the metrics.
+type countingRecorder struct {
+	db *store.DB
+	m  *metrics.Metrics
+}
+
+func (r countingRecorder) RecordAttempt(ctx context.Context, a webhook.Attempt) error {
+	class := a.ErrorClass
+	if class == "" {
+		class = "ok"
+	}
+	r.m.Webhook(a.Kind, class)
+	return r.db.RecordAttempt(ctx, a)
 }

@@ -64,7 +64,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		RateBurst: c.API.RateLimit, RatePeriod: c.API.RatePeriod.Duration,
 		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
 		MaxLockout: c.API.MaxLockout.Duration, MaxBody: c.API.MaxBody, MaxOverlap: c.Auth.MaxOverlap.Duration,
-		SIPDomain: c.SIP.Domain, Messages: msg.svc,
+		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics,
 	}
 	srv := api.New(opts)
 	defer srv.Close()
@@ -85,6 +85,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "trunkline: API listening on http://%s (plain HTTP, as configured)\n", displayAddr(srv.Addr()))
+	}
+
+	if c.Metrics.Listen != "" {
+		if err := p.metrics.Start(c.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics listen on %s: %w", c.Metrics.Listen, err)
+		}
+		defer p.metrics.Close()
+		fmt.Fprintf(stdout, "trunkline: metrics on http://%s/metrics\n", displayAddr(p.metrics.Addr()))
 	}
 
 	runCtx, stopRun := context.WithCancel(ctx)

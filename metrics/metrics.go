@@ -1,0 +1,120 @@
+// Package metrics exposes Trunkline's Prometheus metrics: API requests, carrier attempts
+// and failovers, carrier health, message states and webhook deliveries. The server serves
+// them on their own listener (metrics.listen), apart from the customer-facing API.
+package metrics
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	APIRequests    *prometheus.CounterVec   // route, code
+	APILatency     *prometheus.HistogramVec // route
+	CarrierSubmits *prometheus.CounterVec   // carrier, outcome
+	CarrierLatency *prometheus.HistogramVec // carrier
+	Failovers      *prometheus.CounterVec   // to carrier
+	CarrierUp      *prometheus.GaugeVec     // carrier
+	Messages       *prometheus.CounterVec   // state
+	Webhooks       *prometheus.CounterVec   // kind, class
+
+	srv *http.Server
+	ln  net.Listener
+}
+
+// New registers every collector on a fresh registry (with the Go and process collectors).
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{Registry: r,
+		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_api_requests_total",
+			Help: "API requests by route and status code."}, []string{"route", "code"}),
+		APILatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "trunkline_api_request_seconds",
+			Help: "API request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"}),
+		CarrierSubmits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_carrier_submits_total",
+			Help: "Message submit attempts by carrier and outcome (ok or the failure)."}, []string{"carrier", "outcome"}),
+		CarrierLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "trunkline_carrier_submit_seconds",
+			Help: "Submit latency by carrier.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"carrier"}),
+		Failovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_carrier_failovers_total",
+			Help: "Messages sent on to the next carrier of their route, by the carrier failed over to."}, []string{"carrier"}),
+		CarrierUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "trunkline_carrier_up",
+			Help: "1 while a carrier takes traffic, 0 while it is marked down."}, []string{"carrier"}),
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_messages_total",
+			Help: "Messages reaching a state."}, []string{"state"}),
+		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_webhook_attempts_total",
+			Help: "Callback delivery attempts by kind and result class."}, []string{"kind", "class"}),
+	}
+	r.MustRegister(m.APIRequests, m.APILatency, m.CarrierSubmits, m.CarrierLatency, m.Failovers, m.CarrierUp, m.Messages,
+		m.Webhooks, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Start serves /metrics on addr (binding synchronously).
+func (m *Metrics) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	m.ln = ln
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err
+		}
+	}()
+	return nil
+}
+
+// Addr is the metrics listener's address.
+func (m *Metrics) Addr() net.Addr { return m.ln.Addr() }
+
+// Close stops the listener.
+func (m *Metrics) Close() error {
+	if m.srv == nil {
+		return nil
+	}
+	return m.srv.Close()
+}
+
+// The methods below are the small interfaces other packages declare for what they report.
+
+// Request counts an API request.
+func (m *Metrics) Request(route string, code int, d time.Duration) {
+	m.APIRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.APILatency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Attempt counts a carrier submit attempt.
+func (m *Metrics) Attempt(carrier, outcome string, latency time.Duration) {
+	m.CarrierSubmits.WithLabelValues(carrier, outcome).Inc()
+	m.CarrierLatency.WithLabelValues(carrier).Observe(latency.Seconds())
+}
+
+// Failover counts a message sent on to carrier after another failed it.
+func (m *Metrics) Failover(carrier string) { m.Failovers.WithLabelValues(carrier).Inc() }
+
+// CarrierState records whether a carrier takes traffic.
+func (m *Metrics) CarrierState(carrier string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.CarrierUp.WithLabelValues(carrier).Set(v)
+}
+
+// MessageState counts a message reaching state.
+func (m *Metrics) MessageState(state string) { m.Messages.WithLabelValues(state).Inc() }
+
+// Webhook counts a callback delivery attempt.
+func (m *Metrics) Webhook(kind, class string) { m.Webhooks.WithLabelValues(kind, class).Inc() }
