@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -117,6 +118,7 @@ type Options struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 
+	Node          string        // this node's name: owner of its leases (default: host name)
 	Workers       int           // concurrent sends (default 256)
 	Lease         time.Duration // how long a claimed message is ours (default 60 s)
 	SendTimeout   time.Duration // per send through the carriers (default 30 s)
@@ -155,6 +157,9 @@ func New(o Options) *Service {
 	}
 	if o.Metrics == nil {
 		o.Metrics = noMetrics{}
+	}
+	if o.Node == "" {
+		o.Node, _ = os.Hostname()
 	}
 	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
 		joiner: charset.NewJoiner(charset.JoinerOptions{Now: o.Now})}
@@ -306,6 +311,12 @@ func (s *Service) callback(accountID, kind, objectID, url, method string, params
 
 // Run starts the send and callback workers; they stop when ctx ends (Wait waits).
 func (s *Service) Run(ctx context.Context) {
+	// Messages our previous run had claimed when it died are free again at once.
+	if n, err := s.o.DB.ReleaseLeases(ctx, s.o.Node); err != nil {
+		s.log.Error("release old leases", "err", err)
+	} else if n > 0 {
+		s.log.Warn("messages claimed by this node's previous run are queued again", "count", n)
+	}
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.sendLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.callbackLoop(ctx) }()

@@ -40,7 +40,7 @@ func (s *Service) sendLoop(ctx context.Context) {
 				<-sem
 				continue
 			}
-			ms, err := s.o.DB.ClaimMessages(ctx, s.o.Lease, min(free, 128))
+			ms, err := s.o.DB.ClaimMessages(ctx, s.o.Node, s.o.Lease, min(free, 128))
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.Error("claim messages", "err", err)

@@ -200,16 +200,16 @@ func (db *DB) ListMessages(ctx context.Context, s Scope, f MessageFilter) ([]*Me
 // ClaimMessages leases up to limit queued messages that are due, for lease. A message
 // whose lease runs out (its worker died) is claimed again: at-least-once, which is why
 // duplicates at the SMSC are limited to messages in flight at a crash.
-func (db *DB) ClaimMessages(ctx context.Context, lease time.Duration, limit int) ([]*Message, error) {
+func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Duration, limit int) ([]*Message, error) {
 	now := db.now()
 	lock := ""
 	if db.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	rows, err := db.query(ctx, `UPDATE messages SET lease_until = ?, attempts = attempts + 1
+	rows, err := db.query(ctx, `UPDATE messages SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
 		WHERE uuid IN (SELECT uuid FROM messages WHERE state = 'queued' AND next_attempt_at <= ? AND lease_until <= ?
 			ORDER BY next_attempt_at LIMIT ?`+lock+`) AND lease_until <= ?
-		RETURNING `+messageCols, micros(now.Add(lease)), micros(now), micros(now), limit, micros(now))
+		RETURNING `+messageCols, micros(now.Add(lease)), owner, micros(now), micros(now), limit, micros(now))
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +223,17 @@ func (db *DB) ClaimMessages(ctx context.Context, lease time.Duration, limit int)
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// ReleaseLeases frees the leases owner held: called when a node starts, since whatever
+// its previous run claimed died with it (a crash), and waiting for the leases to run out
+// would only delay those messages.
+func (db *DB) ReleaseLeases(ctx context.Context, owner string) (int64, error) {
+	res, err := db.exec(ctx, `UPDATE messages SET lease_until = 0 WHERE state = 'queued' AND lease_owner = ? AND lease_until > 0`, owner)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // NextMessageDue reports when the earliest queued message is due (zero when none).

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -292,6 +293,39 @@ func TestReceiptBeforeSubmit(t *testing.T) {
 		// A receipt for another carrier's id does not touch it.
 		if out, _ := db.ApplyReceipt(ctx, "c2", []string{"s:0a1b2c3d"}, MsgUndelivered, "70", true, nil); out.Message != nil {
 			t.Fatal("a receipt matched another carrier's message")
+		}
+	})
+}
+
+func TestClaimLeases(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		var ms []*Message
+		for i := 0; i < 5; i++ {
+			ms = append(ms, &Message{UUID: fmt.Sprint("m", i), AccountID: "MA1", Direction: "outbound", Type: "sms", LogMode: "true",
+				From: "1", To: "2", State: MsgQueued, Units: 1, ExpiresAt: time.Now().Add(time.Hour)})
+		}
+		if err := db.InsertMessages(ctx, ms, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.ClaimMessages(ctx, "node-a", time.Minute, 3)
+		if err != nil || len(got) != 3 {
+			t.Fatalf("first claim: %d %v", len(got), err)
+		}
+		got2, _ := db.ClaimMessages(ctx, "node-b", time.Minute, 10)
+		if len(got2) != 2 {
+			t.Fatalf("second claim took %d, want the 2 unleased", len(got2))
+		}
+		if more, _ := db.ClaimMessages(ctx, "node-b", time.Minute, 10); len(more) != 0 {
+			t.Fatalf("leased messages claimed twice: %d", len(more))
+		}
+		// node-a restarts: its leases are freed, node-b's are not.
+		if n, err := db.ReleaseLeases(ctx, "node-a"); err != nil || n != 3 {
+			t.Fatalf("release: %d %v", n, err)
+		}
+		if again, _ := db.ClaimMessages(ctx, "node-a", time.Minute, 10); len(again) != 3 || again[0].Attempts != 2 {
+			t.Fatalf("after release: %d", len(again))
 		}
 	})
 }

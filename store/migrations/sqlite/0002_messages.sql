@@ -26,6 +26,7 @@ CREATE TABLE messages (
     expires_at      BIGINT NOT NULL,
     next_attempt_at BIGINT NOT NULL,
     lease_until     BIGINT NOT NULL DEFAULT 0,
+    lease_owner     TEXT NOT NULL DEFAULT '',
     attempts        INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX messages_work ON messages(state, next_attempt_at);
