@@ -52,14 +52,16 @@ type ClientOptions struct {
 	// attempts (defaults 500ms and 30s). Each wait is jittered.
 	ReconnectMin, ReconnectMax time.Duration
 	// ThrottlePause is the pause after the SMSC answers ESME_RTHROTTLED or
-	// ESME_RMSGQFUL (default 250ms), doubled while throttling persists.
+	// ESME_RMSGQFUL (default 250ms), doubled while throttling persists
+	// (up to 32 times that, and 10s).
 	ThrottlePause time.Duration
 	// ThrottleCooldown is the quiet time after which the halved window
 	// and rate grow one step back towards Window and TPS (default 2s).
 	ThrottleCooldown time.Duration
 
 	// OnDeliver receives every deliver_sm (delivery receipts and MO
-	// messages; a data_sm from the SMSC is passed as a DeliverSM too). Its
+	// messages; a data_sm from the SMSC is passed as a DeliverSM too, with
+	// Hdr.ID still saying data_sm, and answered with data_sm_resp). Its
 	// result is the command_status of the deliver_sm_resp: return
 	// ESME_RX_T_APPN when the message could not be stored, so the SMSC
 	// delivers it again later. Calls run concurrently (up to 64 per
@@ -263,17 +265,18 @@ func (c *Client) Submit(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSMResp
 		if err := c.win.acquire(ctx, c.closing); err != nil {
 			return nil, giveUp(err)
 		}
-		resp, status, err := c.submitOnce(ctx, m)
+		resp, status, sent, err := c.submitOnce(ctx, m)
 		c.win.release()
 		switch {
 		case err == nil:
 		case throttledBy != 0 && errors.Is(err, ErrNotBound):
 			continue // reconnecting: wait for the bind and retry
-		case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			// Gave up before sending: the last answer is what counts.
+		case !sent:
+			// Gave up before sending again: the last answer is what
+			// counts.
 			return nil, giveUp(err)
 		default:
-			return nil, err
+			return nil, err // sent: this error tells what is known
 		}
 		if status == pdu.ESME_ROK {
 			return resp, nil
@@ -286,15 +289,16 @@ func (c *Client) Submit(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSMResp
 }
 
 // submitOnce sends m once, holding a window slot. A throttling status is
-// recorded with the pacer here.
-func (c *Client) submitOnce(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSMResp, pdu.Status, error) {
+// recorded with the pacer here. sent reports whether m may have reached
+// the SMSC.
+func (c *Client) submitOnce(ctx context.Context, m *pdu.SubmitSM) (resp *pdu.SubmitSMResp, status pdu.Status, sent bool, err error) {
 	for {
 		wait, ok := c.pace.next()
 		if err := sleep(ctx, c.closing, wait); err != nil {
 			if ok {
 				c.pace.refund()
 			}
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 		if ok {
 			break
@@ -304,7 +308,7 @@ func (c *Client) submitOnce(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSM
 	cn := c.cur
 	c.mu.Unlock()
 	if cn == nil {
-		return nil, 0, ErrNotBound
+		return nil, 0, false, ErrNotBound
 	}
 	epoch := c.pace.currentEpoch()
 	sm := *m
@@ -318,11 +322,11 @@ func (c *Client) submitOnce(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSM
 				cn.closeWith(fmt.Errorf("%d consecutive response timeouts", n))
 			}
 		}
-		return nil, 0, err
+		var se *StatusError
+		local := errors.As(err, &se) && se.Local
+		return nil, 0, !local, err
 	}
 	cn.timeouts.Store(0)
-	var status pdu.Status
-	var resp *pdu.SubmitSMResp
 	switch v := p.(type) {
 	case *pdu.SubmitSMResp:
 		status, resp = v.Hdr.Status, v
@@ -332,7 +336,7 @@ func (c *Client) submitOnce(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSM
 			status = pdu.ESME_RUNKNOWNERR
 		}
 	default:
-		return nil, 0, fmt.Errorf("%w: submit_sm answered with %v", ErrProtocol, p.CommandID())
+		return nil, 0, true, fmt.Errorf("%w: submit_sm answered with %v", ErrProtocol, p.CommandID())
 	}
 	c.respMu.Lock()
 	c.resps[status]++
@@ -348,7 +352,7 @@ func (c *Client) submitOnce(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSM
 			c.log.Info("smpp: SMSC throttles; slowing down", "status", status, "window", win, "tps", rate)
 		}
 	}
-	return resp, status, nil
+	return resp, status, true, nil
 }
 
 // Shutdown stops the client gracefully: new submits fail with ErrClosed,
@@ -356,11 +360,13 @@ func (c *Client) submitOnce(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSM
 // unbinds, waits briefly for unbind_resp, and closes the connection.
 func (c *Client) Shutdown(ctx context.Context) error {
 	c.closeOnce.Do(func() {
+		// Under c.mu, so that a concurrent Start sees either a client it
+		// must run or one that is closed, never both.
 		c.mu.Lock()
 		c.shutdownCtx = ctx
+		close(c.closing)
 		started := c.started
 		c.mu.Unlock()
-		close(c.closing)
 		c.runCancel()
 		if !started {
 			close(c.done)
@@ -398,8 +404,13 @@ func (c *Client) closingNow() bool {
 	}
 }
 
-func (c *Client) setState(s State) {
+// setState records s, running with (if not nil) under the same lock so
+// that Bound, WaitBound and Stats agree, then tells OnState.
+func (c *Client) setState(s State, with func()) {
 	c.mu.Lock()
+	if with != nil {
+		with()
+	}
 	changed := c.state != s
 	c.state = s
 	c.mu.Unlock()
@@ -421,10 +432,10 @@ func (c *Client) setErr(err error, bindStatus pdu.Status) {
 // to end and does it again, with back-off, until Shutdown.
 func (c *Client) run() {
 	defer close(c.done)
-	defer c.setState(StateClosed)
+	defer c.setState(StateClosed, nil)
 	backoff := c.opts.ReconnectMin
 	for !c.closingNow() {
-		c.setState(StateConnecting)
+		c.setState(StateConnecting, nil)
 		cn, err := c.connect()
 		if err != nil {
 			if c.closingNow() {
@@ -438,7 +449,7 @@ func (c *Client) run() {
 			}
 			c.setErr(err, st)
 			c.log.Warn("smpp: cannot bind", "addr", c.opts.Addr, "err", err, "retry_in", backoff)
-			c.setState(StateDown)
+			c.setState(StateDown, nil)
 			if sleep(context.Background(), c.closing, jitter(backoff)) != nil {
 				return
 			}
@@ -446,12 +457,11 @@ func (c *Client) run() {
 			continue
 		}
 		boundAt := time.Now()
-		c.mu.Lock()
-		c.cur = cn
-		close(c.bound)
-		c.mu.Unlock()
 		c.log.Info("smpp: bound", "addr", c.opts.Addr, "bind", c.opts.Bind)
-		c.setState(StateBound)
+		c.setState(StateBound, func() {
+			c.cur = cn
+			close(c.bound)
+		})
 		go c.enquireLoop(cn)
 
 		select {
@@ -459,18 +469,19 @@ func (c *Client) run() {
 		case <-c.closing:
 			c.drain(cn)
 		}
-		c.mu.Lock()
-		c.cur = nil
-		c.bound = make(chan struct{})
-		c.mu.Unlock()
+		unbind := func() {
+			c.cur = nil
+			c.bound = make(chan struct{})
+		}
 		if c.closingNow() {
+			c.setState(StateClosed, unbind)
 			return
 		}
 		c.reconnects.Add(1)
 		err = cn.cause()
 		c.setErr(fmt.Errorf("connection lost: %w", err), 0)
 		c.log.Warn("smpp: connection lost; reconnecting", "addr", c.opts.Addr, "err", err)
-		c.setState(StateDown)
+		c.setState(StateDown, unbind)
 		// A connection that stayed up a good while resets the back-off; one
 		// that keeps dying right after binding backs off further.
 		if time.Since(boundAt) > c.opts.ReconnectMax {
@@ -665,7 +676,7 @@ type Stats struct {
 	LastError      string
 	// Delivers counts deliver_sm (and data_sm) received.
 	Delivers uint64
-	// WindowInUse is the submits awaiting responses now; Window and TPS
+	// WindowInUse is the submits holding a window slot now; Window and TPS
 	// the effective limits (below the configured ones while recovering
 	// from throttling).
 	WindowInUse, Window int

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -237,6 +238,7 @@ func (c *conn) writeLoop() {
 		if !write(f) {
 			return
 		}
+		yielded := false
 	drain:
 		for {
 			select {
@@ -245,7 +247,15 @@ func (c *conn) writeLoop() {
 					return
 				}
 			default:
-				break drain
+				// Before paying for a syscall, let the goroutines that are
+				// about to queue something run once: under load this
+				// roughly triples the PDUs per write; when idle nothing
+				// else is runnable and Gosched returns at once.
+				if yielded {
+					break drain
+				}
+				yielded = true
+				runtime.Gosched()
 			}
 		}
 		if err := bw.Flush(); err != nil {

@@ -6,9 +6,13 @@ import (
 	"time"
 )
 
-// maxThrottlePause caps the pause after repeated throttling answers, so a
+// The pause after a throttling answer doubles while throttling persists,
+// at most maxPauseDoublings times and to at most maxThrottlePause, so a
 // client recovers within seconds once the SMSC has capacity again.
-const maxThrottlePause = 10 * time.Second
+const (
+	maxPauseDoublings = 5
+	maxThrottlePause  = 10 * time.Second
+)
 
 // pacer decides when the next submit may go: it keeps the TPS limit (a
 // token bucket in its GCRA form, which needs no ticking) and reacts to
@@ -116,7 +120,7 @@ func (p *pacer) throttled(epoch uint64) bool {
 	if p.maxRate > 0 {
 		p.rate = max(min(1, p.maxRate), p.rate/2)
 	}
-	d := p.pause << min(p.strikes-1, 16)
+	d := p.pause << min(p.strikes-1, maxPauseDoublings)
 	if d <= 0 || d > maxThrottlePause {
 		d = maxThrottlePause
 	}

@@ -10,9 +10,11 @@
 // stays on (Go's default): with Nagle's algorithm a windowed SMPP session
 // stalls on delayed ACKs, which is what makes stock Kannel slow.
 //
-// Nothing a peer sends can make a session panic: malformed PDUs are answered
-// with the command_status the codec chose, and a stream whose framing
-// cannot be trusted is closed (the client then reconnects).
+// Nothing a peer sends can make a session panic: a malformed PDU is
+// answered with the command_status the codec chose, in the PDU's own
+// response type as SMPP 3.4 (4.3) asks, or in a generic_nack when its
+// command_id is unknown; a stream whose framing cannot be trusted gets a
+// generic_nack (ESME_RINVCMDLEN) and is closed, and the client reconnects.
 //
 // Message content is never logged, so privacy modes hold in the logs too.
 package session
@@ -137,8 +139,8 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
-// Errors of sessions. All but ErrBindType say nothing about the message
-// itself, so Retryable reports them as retryable (on another carrier).
+// Errors of sessions. None says anything against the message itself, so
+// Retryable reports them all as retryable (later, or on another carrier).
 var (
 	// ErrClosed: the client or session was closed; nothing was sent.
 	ErrClosed = errors.New("smpp: session closed")
