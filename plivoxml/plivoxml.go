@@ -1,7 +1,10 @@
 // Package plivoxml parses Plivo's XML documents: the <Response> an application returns
-// from its message_url (today), and later the voice call-control XML. Parsing is strict in
-// the ways Plivo is strict (element and attribute names are case-sensitive; unknown ones
-// are errors) and bounded (documents over MaxSize are refused).
+// from its message_url (ParseMessageResponse), and the call-control <Response> of an
+// answer_url, action URL or Redirect (ParseResponse), which it validates into typed
+// elements for the voice interpreter. Parsing is strict in the ways Plivo and its SDKs
+// are strict (element and attribute names are case-sensitive; unknown ones are errors;
+// nesting and attribute values are checked) and bounded (documents over MaxSize, DTDs
+// and entity declarations are refused).
 package plivoxml
 
 import (
