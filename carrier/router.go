@@ -236,7 +236,7 @@ func (r *Router) Send(ctx context.Context, s *message.Submission) (*message.Send
 		if ctx.Err() != nil {
 			break
 		}
-		if !session.Retryable(err) {
+		if !session.Retryable(err) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			// The message itself was refused: another carrier would refuse it too.
 			return nil, &message.SendError{Code: plivoCode(err), Reason: errString(err), Attempts: attempts}
 		}

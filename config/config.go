@@ -82,6 +82,9 @@ type Carrier struct {
 	// over to the next carrier (default 10s); EnquireLink the keep-alive interval (30s).
 	ResponseTimeout Duration `toml:"response_timeout"`
 	EnquireLink     Duration `toml:"enquire_link"`
+	// ThrottleFailover is how long a message waits on a carrier that answers
+	// "throttled" (0x58/0x14) before it goes to the next carrier (default 2s).
+	ThrottleFailover Duration `toml:"throttle_failover"`
 }
 
 // Route sends destinations matching Prefix (E.164 digits) or Country (ISO code) to hops.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -73,6 +74,7 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 			cl := session.NewClient(session.ClientOptions{Name: cc.Name, Addr: cc.Address, TLS: tlsConf, SystemID: cc.SystemID,
 				Password: password, SystemType: cc.SystemType, Window: cc.Window, TPS: cc.TPS, OnDeliver: deliver(cc.Name),
 				ResponseTimeout: cc.ResponseTimeout.Duration, EnquireLink: cc.EnquireLink.Duration,
+				MaxThrottleWait: cmp.Or(cc.ThrottleFailover.Duration, 2*time.Second),
 				OnState: func(s session.State) {
 					if s == session.StateDown && car.Health != nil && car.Health.Unbound("bind lost: "+s.String()) {
 						p.metrics.CarrierState(car.Name, false)

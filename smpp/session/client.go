@@ -58,6 +58,11 @@ type ClientOptions struct {
 	// ThrottleCooldown is the quiet time after which the halved window
 	// and rate grow one step back towards Window and TPS (default 2s).
 	ThrottleCooldown time.Duration
+	// MaxThrottleWait bounds how long one Submit keeps retrying a throttled
+	// message before giving up with the (retryable) throttling status, so a
+	// router can send it through another carrier instead (0 = as long as
+	// the caller's ctx allows).
+	MaxThrottleWait time.Duration
 
 	// OnDeliver receives every deliver_sm (delivery receipts and MO
 	// messages; a data_sm from the SMSC is passed as a DeliverSM too, with
@@ -262,11 +267,31 @@ func (c *Client) Submit(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSMResp
 				return nil, giveUp(err)
 			}
 		}
-		if err := c.win.acquire(ctx, c.closing); err != nil {
+		// Waiting for a window slot or the pacer is bounded by MaxThrottleWait
+		// too: a carrier so congested (or slowed by throttling) that a message
+		// cannot even be sent in that time should not hold it from another.
+		qctx, qcancel := ctx, context.CancelFunc(func() {})
+		if c.opts.MaxThrottleWait > 0 {
+			qctx, qcancel = context.WithTimeout(ctx, c.opts.MaxThrottleWait)
+		}
+		if err := c.win.acquire(qctx, c.closing); err != nil {
+			qcancel()
+			if ctx.Err() == nil && qctx.Err() != nil {
+				return nil, giveUp(ErrBusy)
+			}
 			return nil, giveUp(err)
 		}
-		resp, status, sent, err := c.submitOnce(ctx, m)
+		resp, status, sent, err := c.submitOnce(qctx, ctx, m)
+		qcancel()
 		c.win.release()
+		if err != nil && !sent && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, giveUp(ErrBusy)
+		}
+		if err != nil && throttledBy != 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil && sent {
+			// The throttle wait ran out while a retry was in flight: its
+			// outcome is unknown, which a router treats as retryable.
+			return nil, ErrTimeout
+		}
 		switch {
 		case err == nil:
 		case throttledBy != 0 && errors.Is(err, ErrNotBound):
@@ -284,6 +309,11 @@ func (c *Client) Submit(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSMResp
 		if !throttling(status) {
 			return nil, &StatusError{Status: status}
 		}
+		if throttledBy == 0 && c.opts.MaxThrottleWait > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.opts.MaxThrottleWait)
+			defer cancel()
+		}
 		throttledBy = status
 	}
 }
@@ -291,10 +321,10 @@ func (c *Client) Submit(ctx context.Context, m *pdu.SubmitSM) (*pdu.SubmitSMResp
 // submitOnce sends m once, holding a window slot. A throttling status is
 // recorded with the pacer here. sent reports whether m may have reached
 // the SMSC.
-func (c *Client) submitOnce(ctx context.Context, m *pdu.SubmitSM) (resp *pdu.SubmitSMResp, status pdu.Status, sent bool, err error) {
+func (c *Client) submitOnce(qctx, ctx context.Context, m *pdu.SubmitSM) (resp *pdu.SubmitSMResp, status pdu.Status, sent bool, err error) {
 	for {
 		wait, ok := c.pace.next()
-		if err := sleep(ctx, c.closing, wait); err != nil {
+		if err := sleep(qctx, c.closing, wait); err != nil {
 			if ok {
 				c.pace.refund()
 			}

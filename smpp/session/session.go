@@ -148,6 +148,10 @@ var (
 	// was sent. Submit does not wait for a bind, so that a router can pick
 	// another carrier at once; call WaitBound to wait.
 	ErrNotBound = errors.New("smpp: not bound")
+
+	// ErrBusy: the message waited longer than MaxThrottleWait for a window
+	// slot or the pace of a throttled SMSC, and was not sent.
+	ErrBusy = errors.New("smpp: carrier busy; not sent")
 	// ErrConnectionLost: the connection dropped while the request was
 	// outstanding. The outcome is UNKNOWN: the peer may or may not have
 	// accepted the request before the connection went away, so a resend
@@ -213,7 +217,7 @@ func Retryable(err error) bool {
 	}
 	switch {
 	case errors.Is(err, ErrConnectionLost), errors.Is(err, ErrTimeout),
-		errors.Is(err, ErrNotBound), errors.Is(err, ErrClosed),
+		errors.Is(err, ErrNotBound), errors.Is(err, ErrClosed), errors.Is(err, ErrBusy),
 		errors.Is(err, ErrBindType), errors.Is(err, ErrProtocol):
 		return true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
