@@ -193,7 +193,19 @@ func (s *Server) getMessage(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, notFound(err)
 	}
-	return http.StatusOK, s.messageObject(r, m), nil
+	obj := s.messageObject(r, m)
+	// Our extension: every carrier attempt of the message, so failovers are visible.
+	attempts, err := s.opts.DB.MessageAttempts(r.Context(), m.UUID)
+	if err != nil {
+		return 0, nil, err
+	}
+	list := make([]map[string]any, len(attempts))
+	for i, a := range attempts {
+		list[i] = map[string]any{"carrier": a.Carrier, "status": a.Status, "latency_ms": float64(a.Latency.Microseconds()) / 1000,
+			"time": plivoDateTime(a.At)}
+	}
+	obj["carrier_attempts"] = list
+	return http.StatusOK, obj, nil
 }
 
 func (s *Server) listMessages(r *request) (int, map[string]any, error) {

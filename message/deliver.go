@@ -17,6 +17,12 @@ import (
 // receiptKeys are the correlation keys of an SMSC message id (see pdu.MessageIDKeys).
 func receiptKeys(id string) []string { return pdu.MessageIDKeys(id) }
 
+// exactIDs reports whether carrier is known to quote ids in receipts as it gave them.
+func (s *Service) exactIDs(carrier string) bool {
+	_, ok := s.exact.Load(carrier)
+	return ok
+}
+
 // receiptState maps a receipt's stat to a segment state and Plivo error code; ok is false
 // for intermediate states (ENROUTE, ACCEPTD), which change nothing.
 func receiptState(stat string) (state, code string, ok bool) {
@@ -88,10 +94,21 @@ func (s *Service) handleReceipt(ctx context.Context, carrier string, d *pdu.Deli
 		return pdu.ESME_ROK
 	}
 	_ = errCode // the network error is carrier-specific; Plivo's code comes from the state
-	out, err := s.o.DB.ApplyReceipt(ctx, carrier, receiptKeys(id), state, code, true, s.statusCallback)
+	keys := receiptKeys(id)
+	// A digits-only id reads as decimal and as hex, so numeric keys of different
+	// messages can meet ("10" read as hex is 16). Once a carrier's receipts have matched
+	// a submit by the id as spelled, only that spelling is used for it, so an early
+	// receipt can never be taken for another message.
+	if s.exactIDs(carrier) {
+		keys = keys[:1]
+	}
+	out, err := s.o.DB.ApplyReceipt(ctx, carrier, keys, state, code, true, s.statusCallback)
 	if err != nil {
 		s.log.Error("store receipt", "carrier", carrier, "err", err)
 		return pdu.ESME_RX_T_APPN
+	}
+	if out.Exact {
+		s.exact.Store(carrier, true)
 	}
 	if out.Final {
 		s.o.Metrics.MessageState(out.Message.State)

@@ -132,6 +132,7 @@ type Service struct {
 	wake   chan struct{}
 	cbWake chan struct{}
 	joiner *charset.Joiner
+	exact  sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
 	wg     sync.WaitGroup
 }
 

@@ -152,7 +152,7 @@ func TestSendDeliverAndCallbacks(t *testing.T) {
 			ctx := context.Background()
 			tok := func() string { v, _ := s.accounts.Token(ctx, s.acct.Account.ID); return v }
 			rcv := newReceiver(t, tok)
-			long := strings.Repeat("Grüße {x} € ", 100)[:1500]
+			long := string([]rune(strings.Repeat("Grüße {x} € ", 200))[:1600]) // Plivo's longest: 1,600 characters
 			cases := []struct {
 				name, text string
 				units      int
@@ -163,7 +163,11 @@ func TestSendDeliverAndCallbacks(t *testing.T) {
 				{"ucs2 emoji", "Hi 👋 ünïcödé ✓", 1},
 				{"70 ucs2", strings.Repeat("ж", 70), 1},
 				{"71 ucs2", strings.Repeat("ж", 71), 2},
-				{"long", long, 0},
+				{"1600 characters", long, 0},
+				{"153 boundary", strings.Repeat("b", 306), 2},
+				{"153 boundary plus one", strings.Repeat("b", 307), 3},
+				{"67 boundary", strings.Repeat("ж", 134), 2},
+				{"67 boundary plus one", strings.Repeat("ж", 135), 3},
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {

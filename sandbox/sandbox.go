@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,7 +98,8 @@ func (s *SMSC) Close() error {
 }
 
 func (s *SMSC) onSubmit(ctx context.Context, sess *session.Session, m *pdu.SubmitSM) (string, pdu.Status) {
-	id := strconv.FormatUint(s.seq.Add(1), 16)
+	// "SB" + hex: never all digits, so the id has one reading and receipts match it exactly.
+	id := "SB" + strings.ToUpper(strconv.FormatUint(s.seq.Add(1), 16))
 	body := m.Message()
 	if m.ESMClass&pdu.ESMClassUDHI != 0 {
 		if _, _, _, rest, ok := charset.ParseUDH(body); ok {

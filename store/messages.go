@@ -375,6 +375,7 @@ func lockKeys(ctx context.Context, tx *Tx, carrier string, keys []string) error 
 // ReceiptOutcome is how a receipt changed a message.
 type ReceiptOutcome struct {
 	Message *Message // nil when no part matched (kept as an early receipt)
+	Exact   bool     // matched by the id as spelled (keys[0]), not a numeric reading
 	Final   bool     // the message reached delivered/undelivered with this receipt
 }
 
@@ -394,10 +395,10 @@ func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, s
 		var uuid string
 		var seq int
 		var found bool
-		for _, k := range keys {
+		for i, k := range keys {
 			err := tx.QueryRow(ctx, `SELECT message_uuid, seq FROM message_parts WHERE carrier = ? AND smsc_key = ? LIMIT 1`, carrier, k).Scan(&uuid, &seq)
 			if err == nil {
-				found = true
+				found, out.Exact = true, i == 0
 				break
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
