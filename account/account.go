@@ -245,21 +245,42 @@ func (s *Service) RevokeOthers(ctx context.Context, accountID string) ([]string,
 	return ids, err
 }
 
-// Token returns the account's current token in clear, for signing webhooks.
+// Token returns the account's current token in clear, for signing webhooks. It reads
+// through the authentication cache: callbacks come two per message.
 func (s *Service) Token(ctx context.Context, accountID string) (string, error) {
-	creds, err := s.st.Credentials(ctx, accountID, s.now())
+	e, err := s.load(ctx, accountID)
 	if err != nil {
 		return "", err
 	}
-	if len(creds) == 0 {
-		return "", errors.New("account has no live credential")
+	now := s.now()
+	for _, c := range e.creds { // the current credential first
+		if !c.LiveAt(now) {
+			continue
+		}
+		pt, err := s.ring.Open(c.TokenEnc, credentialAAD(c.ID))
+		if err != nil {
+			return "", err
+		}
+		return string(pt), nil
 	}
-	c := creds[0]
-	pt, err := s.ring.Open(c.TokenEnc, credentialAAD(c.ID))
+	return "", errors.New("account has no live credential")
+}
+
+// SigningTokens returns the tokens that sign a callback of accountID: its own, and its
+// main account's (the same for a main account), as Plivo's X-Plivo-Signature-Ma-V3 needs.
+func (s *Service) SigningTokens(ctx context.Context, accountID string) (own, main string, err error) {
+	e, err := s.load(ctx, accountID)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return string(pt), nil
+	if own, err = s.Token(ctx, accountID); err != nil {
+		return "", "", err
+	}
+	if e.acct.ParentID == "" {
+		return own, own, nil
+	}
+	main, err = s.Token(ctx, e.acct.ParentID)
+	return own, main, err
 }
 
 // CurrentCredential returns the id of the account's newest live credential.

@@ -86,9 +86,10 @@ type Sender interface {
 	Send(ctx context.Context, s *Submission) (*SendResult, error)
 }
 
-// Tokens gives the account tokens that sign callbacks.
+// Tokens gives the account tokens that sign callbacks: the account's own and its main
+// account's.
 type Tokens interface {
-	Token(ctx context.Context, accountID string) (string, error)
+	SigningTokens(ctx context.Context, accountID string) (own, main string, err error)
 }
 
 // Bus carries the "work queued" wake-up between API and workers, possibly across nodes.
@@ -131,6 +132,7 @@ type Service struct {
 	log    *slog.Logger
 	wake   chan struct{}
 	cbWake chan struct{}
+	direct chan *store.Message // new messages handed straight to this node's workers
 	joiner *charset.Joiner
 	exact  sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
 	wg     sync.WaitGroup
@@ -163,6 +165,7 @@ func New(o Options) *Service {
 		o.Node, _ = os.Hostname()
 	}
 	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
+		direct: make(chan *store.Message, 4096),
 		joiner: charset.NewJoiner(charset.JoinerOptions{Now: o.Now})}
 }
 
@@ -249,6 +252,9 @@ func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
 			if m.PayloadEnc, err = s.o.Ring.Seal(b, payloadAAD(id)); err != nil {
 				return nil, err
 			}
+			// Stored already leased to this node, and handed to its workers below: no
+			// claim query. If this node dies, the lease frees it for any node.
+			m.LeaseOwner, m.LeaseUntil, m.Attempts = s.o.Node, now.Add(s.o.Lease), 1
 		}
 		ms = append(ms, m)
 		out.UUIDs = append(out.UUIDs, id)
@@ -256,15 +262,30 @@ func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
 	if err := s.o.DB.InsertMessages(ctx, ms, cbs); err != nil {
 		return nil, err
 	}
+	handedOff := true
 	for _, m := range ms {
 		s.o.Metrics.MessageState(m.State)
+		if m.LeaseOwner == "" {
+			continue
+		}
+		select {
+		case s.direct <- m:
+		default:
+			// Workers are saturated: free the lease so the claim loop takes it.
+			if err := s.o.DB.ReleaseLease(ctx, m.UUID); err != nil {
+				s.log.Warn("release lease of a queued message; it waits for its lease to run out", "message_uuid", m.UUID, "err", err)
+			}
+			handedOff = false
+		}
 	}
-	s.Wake()
+	if !handedOff {
+		s.Wake()
+		if s.o.Bus != nil {
+			s.o.Bus.Publish(WakeSubject, nil) // other nodes may have idle workers
+		}
+	}
 	if len(cbs) > 0 {
 		s.wakeCallbacks()
-	}
-	if s.o.Bus != nil {
-		s.o.Bus.Publish(WakeSubject, nil)
 	}
 	return out, nil
 }

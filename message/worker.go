@@ -29,6 +29,13 @@ func (s *Service) sendLoop(ctx context.Context) {
 				sem <- struct{}{}
 			}
 			return
+		case m := <-s.direct:
+			sem <- struct{}{}
+			go func(m *store.Message) {
+				defer func() { <-sem }()
+				s.process(context.WithoutCancel(ctx), m)
+			}(m)
+			continue
 		case <-s.wake:
 		case <-timer.C:
 		}
@@ -208,13 +215,10 @@ func (s *Service) deliver(ctx context.Context, c *store.Callback) {
 	for k, v := range params {
 		req.Params.Set(k, v)
 	}
-	if req.AuthToken, err = s.o.Tokens.Token(ctx, c.AccountID); err != nil {
+	if req.AuthToken, req.MainAuthToken, err = s.o.Tokens.SigningTokens(ctx, c.AccountID); err != nil {
 		s.log.Error("callback: no token to sign with", "account", c.AccountID, "err", err)
 		s.o.DB.RetryCallback(ctx, c.ID, s.o.Now().Add(time.Minute))
 		return
-	}
-	if a, err := s.o.DB.Account(ctx, c.AccountID); err == nil && a.IsSub() {
-		req.MainAuthToken, _ = s.o.Tokens.Token(ctx, a.ParentID)
 	}
 	resp, err := s.o.Webhooks.Do(ctx, req)
 	if err == nil {

@@ -42,6 +42,10 @@ type Message struct {
 	ExpiresAt      time.Time
 	NextAttemptAt  time.Time
 	Attempts       int
+	// Set by the sender that hands a new message straight to its own workers: the
+	// message is inserted already leased, so no claim query is needed for it.
+	LeaseOwner string
+	LeaseUntil time.Time
 }
 
 const messageCols = `uuid, account_id, direction, message_type, log_mode, from_number, to_number, body_text, payload_enc,
@@ -100,10 +104,11 @@ func (db *DB) InsertMessages(ctx context.Context, ms []*Message, cbs []*Callback
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO messages (uuid, account_id, direction, message_type, log_mode, from_number, to_number,
 				body_text, payload_enc, coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip,
-				created_at, updated_at, expires_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				created_at, updated_at, expires_at, next_attempt_at, lease_owner, lease_until, attempts)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				m.UUID, m.AccountID, m.Direction, m.Type, m.LogMode, m.From, m.To, m.Body, m.PayloadEnc, m.Coding, m.Units,
 				m.State, m.ErrorCode, m.Carrier, m.CallbackURL, m.CallbackMethod, m.RequesterIP, micros(now), micros(now),
-				micros(m.ExpiresAt), micros(m.NextAttemptAt))
+				micros(m.ExpiresAt), micros(m.NextAttemptAt), m.LeaseOwner, leaseMicros(m.LeaseUntil), m.Attempts)
 			if err != nil {
 				return err
 			}
@@ -114,6 +119,21 @@ func (db *DB) InsertMessages(ctx context.Context, ms []*Message, cbs []*Callback
 			}
 		}
 		return nil
+	})
+}
+
+func leaseMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
+// ReleaseLease frees a message's lease (a hand-off to workers that did not happen).
+func (db *DB) ReleaseLease(ctx context.Context, uuid string) error {
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE messages SET lease_until = 0 WHERE uuid = ? AND state = 'queued'`, uuid)
+		return err
 	})
 }
 
@@ -323,25 +343,41 @@ func (db *DB) RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Mess
 				return err
 			}
 		}
-		// Receipts that overtook the submit_sm_resp.
+		// Receipts that overtook the submit_sm_resp: one look-up for all keys.
 		early := ""
-		for _, p := range o.Parts {
-			for _, k := range p.Keys {
-				var state, code string
-				err := tx.QueryRow(ctx, `SELECT state, error_code FROM early_receipts WHERE carrier = ? AND smsc_key = ?`, o.Carrier, k).Scan(&state, &code)
-				if errors.Is(err, sql.ErrNoRows) {
-					continue
+		if len(all) > 0 {
+			keyPart := map[string]int{}
+			args := []any{o.Carrier}
+			for _, p := range o.Parts {
+				for _, k := range p.Keys {
+					keyPart[k] = p.Seq
+					args = append(args, k)
 				}
-				if err != nil {
+			}
+			rows, err := tx.Query(ctx, `SELECT smsc_key, state, error_code FROM early_receipts WHERE carrier = ? AND smsc_key IN (?`+
+				strings.Repeat(", ?", len(args)-2)+`)`, args...)
+			if err != nil {
+				return err
+			}
+			type hit struct{ key, state, code string }
+			var hits []hit
+			for rows.Next() {
+				var h hit
+				if err := rows.Scan(&h.key, &h.state, &h.code); err != nil {
+					rows.Close()
 					return err
 				}
-				if _, err := tx.Exec(ctx, `DELETE FROM early_receipts WHERE carrier = ? AND smsc_key = ?`, o.Carrier, k); err != nil {
+				hits = append(hits, h)
+			}
+			rows.Close()
+			for _, h := range hits {
+				if _, err := tx.Exec(ctx, `DELETE FROM early_receipts WHERE carrier = ? AND smsc_key = ?`, o.Carrier, h.key); err != nil {
 					return err
 				}
-				if _, err := tx.Exec(ctx, `UPDATE message_parts SET state = ?, error_code = ? WHERE message_uuid = ? AND seq = ?`, state, code, uuid, p.Seq); err != nil {
+				if _, err := tx.Exec(ctx, `UPDATE message_parts SET state = ?, error_code = ? WHERE message_uuid = ? AND seq = ?`, h.state, h.code, uuid, keyPart[h.key]); err != nil {
 					return err
 				}
-				early = code
+				early = h.code
 			}
 		}
 		if early != "" && m.State == MsgSent {

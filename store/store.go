@@ -81,7 +81,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		// write lock up front so two writers never deadlock upgrading a read lock.
 		// synchronous=NORMAL in WAL mode survives a process crash (kill -9); only an OS
 		// crash may lose the last commits.
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 		db.sql, err = sql.Open("sqlite", "file:"+filepath.ToSlash(path)+q)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
@@ -147,7 +147,8 @@ func (db *DB) stmt(ctx context.Context, q string) *sql.Stmt {
 	st := db.stmts[q]
 	n := len(db.stmts)
 	db.stmtMu.RUnlock()
-	if st != nil || n >= maxStmts {
+	if st != nil || n >= maxStmts || strings.Count(q, "?") > 64 {
+		// Multi-row inserts vary with their row count: not worth a cache slot each.
 		return st
 	}
 	st, err := db.sql.PrepareContext(ctx, db.Rebind(q))
@@ -191,18 +192,40 @@ type Tx struct {
 	db *DB
 }
 
+// Statements in transactions use the DB's prepared statements too (database/sql reuses
+// the one prepared on the transaction's connection), so hot writes are not re-parsed.
+// Savepoint and other dynamic statements are not worth caching.
+func (t *Tx) prepared(ctx context.Context, q string) *sql.Stmt {
+	if strings.HasPrefix(q, "SAVEPOINT") || strings.HasPrefix(q, "RELEASE") || strings.HasPrefix(q, "ROLLBACK") {
+		return nil
+	}
+	if st := t.db.stmt(ctx, q); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	return nil
+}
+
 // Exec runs a statement in the transaction.
 func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.prepared(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, t.db.Rebind(q), args...)
 }
 
 // QueryRow runs a single-row query in the transaction.
 func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.prepared(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, t.db.Rebind(q), args...)
 }
 
 // Query runs a query in the transaction.
 func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := t.prepared(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, t.db.Rebind(q), args...)
 }
 

@@ -9,10 +9,13 @@ import (
 // RecordAttempt stores one webhook delivery attempt (the webhook client's Recorder). The
 // URL has no query string and no parameter values: nothing secret reaches this table.
 func (db *DB) RecordAttempt(ctx context.Context, a webhook.Attempt) error {
-	_, err := db.exec(ctx, `INSERT INTO webhook_attempts (account_id, kind, object_id, url, attempt, status, error_class, latency_us, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.AccountID, a.Kind, a.ObjectID, a.URL, a.Number, a.Status, a.ErrorClass,
-		a.Latency.Microseconds(), micros(a.Time))
-	return err
+	// Through the group-commit writer: callbacks come two per message.
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (account_id, kind, object_id, url, attempt, status, error_class, latency_us, at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.AccountID, a.Kind, a.ObjectID, a.URL, a.Number, a.Status, a.ErrorClass,
+			a.Latency.Microseconds(), micros(a.Time))
+		return err
+	})
 }
 
 // WebhookAttempt is a stored delivery attempt.

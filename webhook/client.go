@@ -218,8 +218,10 @@ func New(opts Options) *Client {
 		TLSClientConfig:        opts.TLSConfig,
 		TLSHandshakeTimeout:    opts.ConnectTimeout,
 		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           100,
-		MaxIdleConnsPerHost:    4,
+		// Customers' receivers get many callbacks at once (two per message): keep
+		// connections to reuse rather than pay a TCP (and TLS) set-up for most of them.
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    64,
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
