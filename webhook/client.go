@@ -213,11 +213,11 @@ func New(opts Options) *Client {
 		Control:   guard{allow: opts.Allow}.control,
 	}
 	tr := &http.Transport{
-		Proxy:                  nil, // never HTTP(S)_PROXY from the environment: it would bypass the guard
-		DialContext:            dialer.DialContext,
-		TLSClientConfig:        opts.TLSConfig,
-		TLSHandshakeTimeout:    opts.ConnectTimeout,
-		ForceAttemptHTTP2:      true,
+		Proxy:               nil, // never HTTP(S)_PROXY from the environment: it would bypass the guard
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     opts.TLSConfig,
+		TLSHandshakeTimeout: opts.ConnectTimeout,
+		ForceAttemptHTTP2:   true,
 		// Customers' receivers get many callbacks at once (two per message): keep
 		// connections to reuse rather than pay a TCP (and TLS) set-up for most of them.
 		MaxIdleConns:           1024,
