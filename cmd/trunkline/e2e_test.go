@@ -287,11 +287,24 @@ func (s *e2eServer) stopDuringRequest(t *testing.T, pool *x509.CertPool, authID,
 	}
 	defer conn.Close()
 	body := `{"city": "Drained"}`
+	// "Expect: 100-continue" makes the server say when the handler has started reading
+	// the body: only then is the request in flight (a request whose headers the server
+	// has not read yet is not, and may be refused by a draining server).
 	head := "POST /v1/Account/" + authID + "/ HTTP/1.1\r\nHost: " + u.Host + "\r\n" +
 		"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(authID+":"+token)) + "\r\n" +
-		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n"
-	// Headers and half the body: the handler is now waiting for the rest.
-	if _, err := io.WriteString(conn, head+body[:len(body)/2]); err != nil {
+		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n" +
+		"Expect: 100-continue\r\n\r\n"
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatalf("write the request headers: %v", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(e2eStopTimeout))
+	br := bufio.NewReader(conn)
+	if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, "100") {
+		t.Fatalf("no 100 Continue from the server (%q, %v)", line, err)
+	}
+	br.ReadString('\n') // the blank line after the interim status
+	// Half the body: the handler is now waiting for the rest.
+	if _, err := io.WriteString(conn, body[:len(body)/2]); err != nil {
 		t.Fatalf("write the first half of the request: %v", err)
 	}
 
@@ -319,7 +332,7 @@ func (s *e2eServer) stopDuringRequest(t *testing.T, pool *x509.CertPool, authID,
 	conn.SetDeadline(time.Now().Add(e2eStopTimeout))
 	if _, err := io.WriteString(conn, body[len(body)/2:]); err != nil {
 		t.Errorf("write the rest of the in-flight request: %v", err)
-	} else if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil {
+	} else if resp, err := http.ReadResponse(br, nil); err != nil {
 		t.Errorf("the request in flight at SIGTERM got no reply: %v", err)
 	} else {
 		b, _ := io.ReadAll(resp.Body)
