@@ -221,7 +221,7 @@ func New(opts Options) *Client {
 		// Customers' receivers get many callbacks at once (two per message): keep
 		// connections to reuse rather than pay a TCP (and TLS) set-up for most of them.
 		MaxIdleConns:           1024,
-		MaxIdleConnsPerHost:    64,
+		MaxIdleConnsPerHost:    256, // as many as message callbacks in flight
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
