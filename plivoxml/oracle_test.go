@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trunkline/trunkline/internal/peer"
 )
 
 // oracle runs test/node/xml-oracle.js: documents built by Plivo's official
@@ -19,23 +19,7 @@ import (
 // missing, unless TRUNKLINE_REQUIRE_PEERS asks for the real peers.
 func oracle(t *testing.T) oracleOutput {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "test", "node"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	missing := ""
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing = "node is not on PATH"
-	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "plivo", "package.json")); err != nil {
-		missing = "the plivo npm package is not installed (run `npm ci` in test/node)"
-	}
-	if missing != "" {
-		if v := os.Getenv("TRUNKLINE_REQUIRE_PEERS"); v != "" && v != "0" {
-			t.Fatalf("TRUNKLINE_REQUIRE_PEERS=%s but %s", v, missing)
-		}
-		t.Skipf("skipping the Plivo Node SDK oracle: %s (set TRUNKLINE_REQUIRE_PEERS=1 to make this a failure)", missing)
-	}
+	node, dir := peer.Node(t, "plivo")
 	cmd := exec.Command(node, "xml-oracle.js")
 	cmd.Dir = dir
 	var stderr bytes.Buffer

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/trunkline/trunkline/internal/peer"
 )
 
 // nodeCase is one signature for test/node/validate-signature.js to check
@@ -42,23 +44,7 @@ func nodeParams(v url.Values) map[string]any {
 // are missing unless TRUNKLINE_REQUIRE_PEERS asks for the real peers.
 func nodePeer(t *testing.T) (node, dir string) {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "test", "node"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	missing := ""
-	node, err = exec.LookPath("node")
-	if err != nil {
-		missing = "node is not on PATH"
-	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "plivo", "package.json")); err != nil {
-		missing = "the plivo npm package is not installed (run `npm ci` in test/node)"
-	}
-	if missing != "" {
-		if v := os.Getenv("TRUNKLINE_REQUIRE_PEERS"); v != "" && v != "0" {
-			t.Fatalf("TRUNKLINE_REQUIRE_PEERS=%s but %s", v, missing)
-		}
-		t.Skipf("skipping the Plivo Node SDK peer test: %s (set TRUNKLINE_REQUIRE_PEERS=1 to make this a failure)", missing)
-	}
+	node, dir = peer.Node(t, "plivo")
 	var pkg struct{ Version string }
 	if b, err := os.ReadFile(filepath.Join(dir, "node_modules", "plivo", "package.json")); err == nil && json.Unmarshal(b, &pkg) == nil {
 		t.Logf("plivo (Node SDK) %s", pkg.Version)

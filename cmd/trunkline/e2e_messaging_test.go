@@ -41,6 +41,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline/internal/peer"
+
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -682,14 +684,7 @@ type smsHarness struct{ bin, node, dir string }
 // TRUNKLINE_REQUIRE_PEERS.
 func smsPeers(t *testing.T) *smsHarness {
 	t.Helper()
-	node, dir := e2eNodePeer(t)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "smpp", "package.json")); err != nil {
-		msg := "test/node/node_modules has no smpp (run `npm ci` in test/node, or scripts/test)"
-		if v := os.Getenv("TRUNKLINE_REQUIRE_PEERS"); v != "" && v != "0" {
-			t.Fatalf("TRUNKLINE_REQUIRE_PEERS=%s but %s", v, msg)
-		}
-		t.Skipf("skipping the messaging end-to-end tests: %s", msg)
-	}
+	node, dir := peer.Node(t, "plivo", "smpp")
 	return &smsHarness{node: node, dir: dir}
 }
 

@@ -32,6 +32,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline/internal/peer"
+
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -141,23 +143,7 @@ func e2eRunNodeSDK(t *testing.T, bin, node, nodeDir, dsn string) {
 // TRUNKLINE_REQUIRE_PEERS asks for the real peers (scripts/test sets it).
 func e2eNodePeer(t *testing.T) (node, dir string) {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "node"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	missing := ""
-	if node, err = exec.LookPath("node"); err != nil {
-		missing = "node is not on PATH"
-	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "plivo", "package.json")); err != nil {
-		missing = "test/node/node_modules is not installed (run `npm ci` in test/node, or scripts/test)"
-	}
-	if missing != "" {
-		if v := os.Getenv("TRUNKLINE_REQUIRE_PEERS"); v != "" && v != "0" {
-			t.Fatalf("TRUNKLINE_REQUIRE_PEERS=%s but %s", v, missing)
-		}
-		t.Skipf("skipping the Plivo Node SDK end-to-end test: %s (set TRUNKLINE_REQUIRE_PEERS=1 to make this a failure)", missing)
-	}
-	return node, dir
+	return peer.Node(t, "plivo")
 }
 
 // e2eBuild builds the trunkline binary from this package.

@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trunkline/trunkline/internal/peer"
 
 	"github.com/trunkline/trunkline/smpp/pdu"
 )
@@ -44,23 +45,7 @@ type nodeSMSC struct {
 // asks for the real peers.
 func startNodeSMSC(t *testing.T, env ...string) *nodeSMSC {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "node"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	missing := ""
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing = "node is not on PATH"
-	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "smpp", "package.json")); err != nil {
-		missing = "the smpp npm package is not installed (run `npm ci` in test/node, or scripts/test)"
-	}
-	if missing != "" {
-		if v := os.Getenv("TRUNKLINE_REQUIRE_PEERS"); v != "" && v != "0" {
-			t.Fatalf("TRUNKLINE_REQUIRE_PEERS=%s but %s", v, missing)
-		}
-		t.Skipf("skipping the node-smpp SMSC test: %s (set TRUNKLINE_REQUIRE_PEERS=1 to make this a failure)", missing)
-	}
+	node, dir := peer.Node(t, "smpp")
 
 	cmd := exec.Command(node, "smsc.js")
 	cmd.Dir = dir

@@ -7,8 +7,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"testing"
+
+	"github.com/trunkline/trunkline/internal/peer"
 )
 
 // Sine returns seconds of a sine at freq Hz sampled at rate, with peak amp.
@@ -115,15 +116,7 @@ func ZeroCrossingFreq(pcm []int16, rate int) float64 {
 // installs the program, so a missing one there is a setup error.
 func NeedProgram(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("TRUNKLINE_REQUIRE_PEERS") == "1" {
-		t.Fatalf("%s is not installed and TRUNKLINE_REQUIRE_PEERS=1", name)
-	}
-	t.Skipf("%s is not installed", name)
-	return ""
+	return peer.Program(t, name)
 }
 
 // NeedFile is NeedProgram for a file a package installs.
@@ -132,8 +125,5 @@ func NeedFile(t testing.TB, path, pkg string) {
 	if _, err := os.Stat(path); err == nil {
 		return
 	}
-	if os.Getenv("TRUNKLINE_REQUIRE_PEERS") == "1" {
-		t.Fatalf("%s (Debian %s) is missing and TRUNKLINE_REQUIRE_PEERS=1", path, pkg)
-	}
-	t.Skipf("%s (Debian %s) is missing", path, pkg)
+	peer.Missing(t, path+" (Debian "+pkg+") is missing")
 }
