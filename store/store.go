@@ -199,10 +199,19 @@ func (t *Tx) prepared(ctx context.Context, q string) *sql.Stmt {
 	if strings.HasPrefix(q, "SAVEPOINT") || strings.HasPrefix(q, "RELEASE") || strings.HasPrefix(q, "ROLLBACK") {
 		return nil
 	}
-	if st := t.db.stmt(ctx, q); st != nil {
-		return t.tx.StmtContext(ctx, st)
+	t.db.stmtMu.RLock()
+	st := t.db.stmts[q]
+	t.db.stmtMu.RUnlock()
+	if st == nil {
+		// Never prepare on the pool from inside a transaction: with every pooled
+		// connection held by transactions waiting for SQLite's write lock, the one
+		// holding it would wait for a connection forever. Prepare in the background;
+		// later transactions find it.
+		go t.db.stmt(context.Background(), q)
+		return nil
 	}
-	return nil
+	// Re-prepared on the transaction's own connection when needed: no pool connection.
+	return t.tx.StmtContext(ctx, st)
 }
 
 // Exec runs a statement in the transaction.
