@@ -114,7 +114,7 @@ type AccountUpdate struct {
 // UpdateAccount changes an account's descriptive fields.
 func (db *DB) UpdateAccount(ctx context.Context, id string, u AccountUpdate) (*Account, error) {
 	var a *Account
-	err := db.InTx(ctx, func(tx *Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var err error
 		a, err = scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 		if err != nil {

@@ -78,7 +78,7 @@ func appArgs(a *Application) []any {
 func (db *DB) CreateApplication(ctx context.Context, a *Application) error {
 	now := db.now().UTC().Truncate(time.Microsecond)
 	a.CreatedAt, a.ModifiedAt = now, now
-	return db.InTx(ctx, func(tx *Tx) error {
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		if err := clearDefaults(ctx, tx, a); err != nil {
 			return err
 		}
@@ -115,7 +115,7 @@ func (db *DB) Application(ctx context.Context, s Scope, id string) (*Application
 // UpdateApplication applies fn to the application and saves it, atomically.
 func (db *DB) UpdateApplication(ctx context.Context, s Scope, id string, fn func(*Application) error) (*Application, error) {
 	var a *Application
-	err := db.InTx(ctx, func(tx *Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := s.where("account_id")
 		var err error
 		a, err = scanApp(tx.QueryRow(ctx, `SELECT `+appCols+` FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...))
@@ -140,7 +140,7 @@ func (db *DB) UpdateApplication(ctx context.Context, s Scope, id string, fn func
 
 // DeleteApplication removes an application; numbers that used it are left without one.
 func (db *DB) DeleteApplication(ctx context.Context, s Scope, id string) error {
-	return db.InTx(ctx, func(tx *Tx) error {
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := s.where("account_id")
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...).Scan(&one); err != nil {

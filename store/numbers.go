@@ -160,7 +160,7 @@ func (db *DB) RentNumber(ctx context.Context, number, accountID, appID string) (
 	now := db.now()
 	renewal := now.AddDate(0, 1, 0)
 	var n *Number
-	err := db.InTx(ctx, func(tx *Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var app any
 		if appID != "" {
 			app = appID
@@ -222,7 +222,7 @@ func (db *DB) RentedNumber(ctx context.Context, s Scope, number string) (*Number
 // (application, alias, owning subaccount).
 func (db *DB) UpdateRented(ctx context.Context, s Scope, number string, fn func(*Number) error) (*Number, error) {
 	var n *Number
-	err := db.InTx(ctx, func(tx *Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := s.where("account_id")
 		var err error
 		n, err = scanNumber(tx.QueryRow(ctx, `SELECT `+numberCols+` FROM numbers WHERE number = ? AND `+w, append([]any{number}, args...)...))
