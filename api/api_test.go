@@ -370,3 +370,35 @@ func TestNumbersAndAudit(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+func TestMessageTimeFilters(t *testing.T) {
+	forEachStore(t, Options{}, func(t *testing.T, e *env) {
+		a := e.mainAccount("times")
+		for i, at := range []time.Duration{-2 * time.Hour, -time.Hour, 0} {
+			e.db.SetClock(func() time.Time { return e.clock.Now().Add(at) })
+			m := &store.Message{UUID: fmt.Sprint("m", i), AccountID: a.id, Direction: "outbound", Type: "sms", LogMode: "true",
+				From: "1", To: "2", State: store.MsgDelivered, Units: 1}
+			if err := e.db.InsertMessages(context.Background(), []*store.Message{m}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.db.SetClock(e.clock.Now)
+		f := func(d time.Duration) string {
+			return strings.ReplaceAll(e.clock.Now().Add(d).UTC().Format("2006-01-02 15:04:05"), " ", "%20")
+		}
+		count := func(q string) float64 {
+			r := mustStatus(t, e.do(a, "GET", acctPath(a, "Message/?"+q), nil), 200)
+			return r.body["meta"].(map[string]any)["total_count"].(float64)
+		}
+		if n := count("message_time__gt=" + f(-90*time.Minute)); n != 2 {
+			t.Fatalf("__gt: %v, want 2", n)
+		}
+		if n := count("message_time__lt=" + f(-30*time.Minute)); n != 2 {
+			t.Fatalf("__lt: %v, want 2", n)
+		}
+		if n := count("message_time__gte=" + f(-90*time.Minute) + "&message_time__lte=" + f(-30*time.Minute)); n != 1 {
+			t.Fatalf("range: %v, want 1", n)
+		}
+		mustStatus(t, e.do(a, "GET", acctPath(a, "Message/?message_time=yesterday"), nil), 400)
+	})
+}

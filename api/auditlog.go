@@ -19,6 +19,26 @@ func parseFilterTime(name, v string) (time.Time, error) {
 	return time.Time{}, badRequest(name + " must be a time like 2026-01-31 13:45[:05] (UTC) or RFC 3339")
 }
 
+// timeRange reads the filters field__gte, __gt, __lt and __lte (Plivo's convention) as a
+// half-open range [from, to); zero times leave a side open. Strict bounds shift by 1 µs,
+// the stores' time resolution.
+func (p Params) timeRange(field string) (from, to time.Time, err error) {
+	for _, b := range []struct {
+		suffix string
+		dst    *time.Time
+		add    time.Duration
+	}{{"__gte", &from, 0}, {"__gt", &from, time.Microsecond}, {"__lt", &to, 0}, {"__lte", &to, time.Microsecond}} {
+		if v := p.Get(field + b.suffix); v != "" {
+			t, err := parseFilterTime(field+b.suffix, v)
+			if err != nil {
+				return time.Time{}, time.Time{}, err
+			}
+			*b.dst = t.Add(b.add)
+		}
+	}
+	return from, to, nil
+}
+
 // listAudit serves the caller's own audit entries (a main account also sees its
 // subaccounts'), newest first, filterable by time and action.
 func (s *Server) listAudit(r *request) (int, map[string]any, error) {
@@ -45,18 +65,8 @@ func (s *Server) listAudit(r *request) (int, map[string]any, error) {
 		ids = []string{sub}
 	}
 	f := audit.Filter{AccountIDs: ids, Action: r.p.Get("action"), Limit: limit, Offset: offset}
-	for _, b := range []struct {
-		name string
-		dst  *time.Time
-		add  time.Duration // From is inclusive, To exclusive: shift strict bounds by 1µs
-	}{{"time__gte", &f.From, 0}, {"time__gt", &f.From, time.Microsecond}, {"time__lt", &f.To, 0}, {"time__lte", &f.To, time.Microsecond}} {
-		if v := r.p.Get(b.name); v != "" {
-			t, err := parseFilterTime(b.name, v)
-			if err != nil {
-				return 0, nil, err
-			}
-			*b.dst = t.Add(b.add)
-		}
+	if f.From, f.To, err = r.p.timeRange("time"); err != nil {
+		return 0, nil, err
 	}
 	recs, total, err := s.opts.Audit.List(r.Context(), f)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -130,7 +131,7 @@ func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	r.objectType, r.objectID = "message", acc.UUIDs[0]
-	r.detail = map[string]string{"count": itoa(len(acc.UUIDs)), "log": logMode}
+	r.detail = map[string]string{"count": strconv.Itoa(len(acc.UUIDs)), "log": logMode}
 	return http.StatusAccepted, map[string]any{"message": "message(s) queued", "message_uuid": acc.UUIDs}, nil
 }
 
@@ -220,22 +221,15 @@ func (s *Server) listMessages(r *request) (int, map[string]any, error) {
 	if f.Direction != "" && f.Direction != "inbound" && f.Direction != "outbound" {
 		return 0, nil, badRequest("message_direction must be inbound or outbound")
 	}
-	for _, b := range []struct {
-		name string
-		dst  *time.Time
-		add  time.Duration
-	}{{"message_time", &f.Since, 0}, {"message_time__gte", &f.Since, 0}, {"message_time__gt", &f.Since, time.Microsecond},
-		{"message_time__lt", &f.Until, 0}, {"message_time__lte", &f.Until, time.Microsecond}} {
-		if v := p.Get(b.name); v != "" {
-			t, err := parseFilterTime(b.name, v)
-			if err != nil {
-				return 0, nil, err
-			}
-			*b.dst = t.Add(b.add)
-			if b.name == "message_time" {
-				f.Until = t.Add(time.Second)
-			}
+	if f.Since, f.Until, err = p.timeRange("message_time"); err != nil {
+		return 0, nil, err
+	}
+	if v := p.Get("message_time"); v != "" { // an exact time: that second
+		t, err := parseFilterTime("message_time", v)
+		if err != nil {
+			return 0, nil, err
 		}
+		f.Since, f.Until = t, t.Add(time.Second)
 	}
 	ms, total, err := s.opts.DB.ListMessages(r.Context(), r.scope(), f)
 	if err != nil {
@@ -246,18 +240,4 @@ func (s *Server) listMessages(r *request) (int, map[string]any, error) {
 		objs[i] = s.messageObject(r, m)
 	}
 	return http.StatusOK, r.listBody("Message/", limit, offset, total, objs), nil
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	if n == 0 {
-		return "0"
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }
