@@ -16,38 +16,52 @@ import (
 // queued it, or a retry came due).
 const pollEvery = time.Second
 
+// pool runs at most cap(pool) jobs at once.
+type pool chan struct{}
+
+// run starts f once a slot is free.
+func (p pool) run(f func()) {
+	p <- struct{}{}
+	go func() {
+		defer func() { <-p }()
+		f()
+	}()
+}
+
+// free waits until at least one slot is free and reports how many are.
+func (p pool) free() int {
+	p <- struct{}{}
+	<-p
+	return cap(p) - len(p)
+}
+
+// wait waits for every running job to finish.
+func (p pool) wait() {
+	for i := 0; i < cap(p); i++ {
+		p <- struct{}{}
+	}
+}
+
 // sendLoop claims due messages and sends them with at most Workers in flight.
 func (s *Service) sendLoop(ctx context.Context) {
-	sem := make(chan struct{}, s.o.Workers)
+	jobs := make(pool, s.o.Workers)
+	// Sends run on past ctx's end: they finish recording (leases cover a crash anyway).
+	work := context.WithoutCancel(ctx)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			// Let in-flight sends finish recording; their leases cover a crash anyway.
-			for i := 0; i < cap(sem); i++ {
-				sem <- struct{}{}
-			}
+			jobs.wait()
 			return
 		case m := <-s.direct:
-			sem <- struct{}{}
-			go func(m *store.Message) {
-				defer func() { <-sem }()
-				s.process(context.WithoutCancel(ctx), m)
-			}(m)
+			jobs.run(func() { s.process(work, m) })
 			continue
 		case <-s.wake:
 		case <-timer.C:
 		}
 		for ctx.Err() == nil {
-			free := cap(sem) - len(sem)
-			if free == 0 {
-				// Wait for a slot, then look again.
-				sem <- struct{}{}
-				<-sem
-				continue
-			}
-			ms, err := s.o.DB.ClaimMessages(ctx, s.o.Node, s.o.Lease, min(free, 128))
+			ms, err := s.o.DB.ClaimMessages(ctx, s.o.Node, s.o.Lease, min(jobs.free(), 128))
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.Error("claim messages", "err", err)
@@ -58,11 +72,7 @@ func (s *Service) sendLoop(ctx context.Context) {
 				break
 			}
 			for _, m := range ms {
-				sem <- struct{}{}
-				go func(m *store.Message) {
-					defer func() { <-sem }()
-					s.process(context.WithoutCancel(ctx), m)
-				}(m)
+				jobs.run(func() { s.process(work, m) })
 			}
 		}
 		next := pollEvery
@@ -150,36 +160,25 @@ func backoff(attempt int) time.Duration {
 // callbackLoop delivers the outbox, at most callbackWorkers at once; it is woken when
 // callbacks are queued and polls as a fallback.
 func (s *Service) callbackLoop(ctx context.Context) {
-	sem := make(chan struct{}, callbackWorkers)
+	jobs := make(pool, callbackWorkers)
+	work := context.WithoutCancel(ctx)
 	ticker := time.NewTicker(pollEvery)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			for i := 0; i < cap(sem); i++ {
-				sem <- struct{}{}
-			}
+			jobs.wait()
 			return
 		case <-s.cbWake:
 		case <-ticker.C:
 		}
 		for ctx.Err() == nil {
-			free := cap(sem) - len(sem)
-			if free == 0 {
-				sem <- struct{}{} // wait for a slot
-				<-sem
-				continue
-			}
-			cbs, err := s.o.DB.ClaimCallbacks(ctx, 3*time.Minute, min(free, 128))
+			cbs, err := s.o.DB.ClaimCallbacks(ctx, 3*time.Minute, min(jobs.free(), 128))
 			if err != nil || len(cbs) == 0 {
 				break
 			}
 			for _, c := range cbs {
-				sem <- struct{}{}
-				go func(c *store.Callback) {
-					defer func() { <-sem }()
-					s.deliver(context.WithoutCancel(ctx), c)
-				}(c)
+				jobs.run(func() { s.deliver(work, c) })
 			}
 		}
 	}
