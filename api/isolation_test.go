@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trunkline/trunkline/store"
 )
@@ -14,7 +15,8 @@ import (
 // another account's Auth ID in the path. All of it must answer 404 with nothing but
 // api_id and error, and collections must not show foreign objects.
 func TestTenantIsolation(t *testing.T) {
-	forEachStore(t, Options{RateBurst: 100000}, func(t *testing.T, e *env) {
+	files := newMemRecordings()
+	forEachStore(t, Options{RateBurst: 100000, Recordings: files}, func(t *testing.T, e *env) {
 		a, b := e.mainAccount("tenant-a"), e.mainAccount("tenant-b")
 		importNumbers(t, e.db, "14155550100", "14155550101", "14155550102", "14155550103", "14155550104")
 
@@ -34,8 +36,22 @@ func TestTenantIsolation(t *testing.T) {
 			if err := e.db.InsertMessages(context.Background(), []*store.Message{msg}, nil); err != nil {
 				t.Fatal(err)
 			}
-			objects[c.id] = map[string]string{"app_id": app, "number": number, "message_uuid": msg.UUID}
+			end := e.clock.Now().Add(-time.Minute)
+			call := &store.Call{UUID: "call-" + c.id, AccountID: c.id, Direction: "inbound", From: "447700900123", To: number,
+				State: store.CallCompleted, EndedAt: &end, HangupCauseName: "Normal Hangup"}
+			if err := e.db.InsertCall(context.Background(), call); err != nil {
+				t.Fatal(err)
+			}
+			rec := &store.Recording{ID: "rec-" + c.id, AccountID: c.id, CallUUID: call.UUID, Format: "wav", From: call.From, To: number}
+			if err := e.db.InsertRecording(context.Background(), rec); err != nil {
+				t.Fatal(err)
+			}
+			files.put(c.id, rec.ID, []byte("audio of "+c.id))
+			objects[c.id] = map[string]string{"app_id": app, "number": number, "message_uuid": msg.UUID, "call_uuid": call.UUID,
+				"recording_id": rec.ID}
 		}
+		// Path variables that name no object (the audio's file extension).
+		fixed := strings.NewReplacer("{format}", "wav")
 		own(a, "14155550100")
 		own(a1, "14155550101")
 		own(a2, "14155550102")
@@ -116,7 +132,7 @@ func TestTenantIsolation(t *testing.T) {
 				if obj == "" {
 					continue
 				}
-				path := strings.NewReplacer("{auth_id}", m.caller.id, "{"+rt.IDVar+"}", obj).Replace(rt.Pattern) + "/"
+				path := fixed.Replace(strings.NewReplacer("{auth_id}", m.caller.id, "{"+rt.IDVar+"}", obj).Replace(rt.Pattern)) + "/"
 				t.Run(m.name+"/"+rt.Method+" "+rt.Pattern, func(t *testing.T) {
 					var body any
 					if rt.Method != "GET" {
@@ -132,6 +148,7 @@ func TestTenantIsolation(t *testing.T) {
 			for v, id := range objects[a.id] {
 				path = strings.Replace(path, "{"+v+"}", id, 1)
 			}
+			path = fixed.Replace(path)
 			t.Run("foreign auth id/"+rt.Method+" "+rt.Pattern, func(t *testing.T) {
 				var body any
 				if rt.Method != "GET" {
@@ -154,6 +171,14 @@ func TestTenantIsolation(t *testing.T) {
 			r := mustStatus(t, e.do(c, "GET", acctPath(c, "Number/"+objects[c.id]["number"]+"/"), nil), 200)
 			if r.str("application") == "" {
 				t.Fatalf("%s's number lost its application: %s", c.id, r.raw)
+			}
+		}
+		for _, c := range []cred{a, a1, a2} {
+			mustStatus(t, e.do(c, "GET", acctPath(c, "Call/"+objects[c.id]["call_uuid"]+"/"), nil), 200)
+			mustStatus(t, e.do(c, "GET", acctPath(c, "Recording/"+objects[c.id]["recording_id"]+"/"), nil), 200)
+			// The audio the probes asked for is there for its owner, by the same path form.
+			if status, _, body := e.fetch(c, acctPath(c, "Recording/"+objects[c.id]["recording_id"]+".wav/")); status != 200 || body != "audio of "+c.id {
+				t.Fatalf("%s's recording audio: %d %q", c.id, status, body)
 			}
 		}
 		mustStatus(t, e.do(a, "GET", acctPath(a, "Subaccount/"+a1.id+"/"), nil), 200)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -16,6 +17,12 @@ type route struct {
 	action  string // audit action
 	object  string // object type for audit entries
 	idVar   string // path variable naming the object, if any
+	// auditRead makes a GET audited like a change: reads of customer content (audio).
+	auditRead bool
+	// subPath lets a main account name one of its subaccounts' Auth IDs in the path, for
+	// URLs built under the owning account (recording audio) that the main account must
+	// also be able to fetch.
+	subPath bool
 	allowed map[string]bool
 	handler handlerFunc
 	segs    []string
@@ -92,6 +99,21 @@ func (s *Server) routeTable() []*route {
 				"from_number", "to_number"}, pageParams...)...)},
 		{Method: "GET", Pattern: acct + "/Message/{message_uuid}", action: "message.get", object: "message", idVar: "message_uuid", handler: s.getMessage},
 
+		{Method: "GET", Pattern: acct + "/Call", action: "call.list", object: "call", handler: s.listCalls,
+			allowed: set(callListParams...)},
+		{Method: "GET", Pattern: acct + "/Call/{call_uuid}", action: "call.get", object: "call", idVar: "call_uuid", handler: s.getCall,
+			allowed: set("status")},
+
+		{Method: "GET", Pattern: acct + "/Recording", action: "recording.list", object: "recording", handler: s.listRecordings,
+			allowed: set(recordingListParams...)},
+		// The audio comes before Recording/{recording_id}, which would take "id.wav" as an id.
+		{Method: "GET", Pattern: acct + "/Recording/{recording_id}.{format}", action: "recording.audio", object: "recording",
+			idVar: "recording_id", handler: s.recordingAudio, auditRead: true, subPath: true},
+		{Method: "GET", Pattern: acct + "/Recording/{recording_id}", action: "recording.get", object: "recording", idVar: "recording_id",
+			handler: s.getRecording},
+		{Method: "DELETE", Pattern: acct + "/Recording/{recording_id}", action: "recording.delete", object: "recording",
+			idVar: "recording_id", handler: s.deleteRecording},
+
 		{Method: "GET", Pattern: acct + "/AuditLog", action: "auditlog.list", object: "audit", handler: s.listAudit,
 			allowed: set(append([]string{"action", "subaccount", "time__gt", "time__gte", "time__lt", "time__lte"}, pageParams...)...)},
 	}
@@ -149,6 +171,7 @@ func (s *Server) match(method, path string) (*route, map[string]string, error) {
 	}
 	if len(allow) > 0 {
 		sort.Strings(allow)
+		allow = slices.Compact(allow) // two shapes may match one path ("Recording/x.wav")
 		return nil, nil, &Error{Status: http.StatusMethodNotAllowed, Msg: "method " + method + " is not allowed here; use " + strings.Join(allow, ", ")}
 	}
 	return nil, nil, errNotFound
@@ -161,7 +184,17 @@ func matchSegs(pattern, segs []string) (map[string]string, bool) {
 	vars := map[string]string{}
 	for i, p := range pattern {
 		if strings.HasPrefix(p, "{") {
-			vars[p[1:len(p)-1]] = segs[i]
+			name := p[1 : len(p)-1]
+			// "{a}.{b}" splits a segment at its last dot ("id.wav"); both parts non-empty.
+			if a, b, ok := strings.Cut(name, "}.{"); ok {
+				dot := strings.LastIndexByte(segs[i], '.')
+				if dot <= 0 || dot == len(segs[i])-1 {
+					return nil, false
+				}
+				vars[a], vars[b] = segs[i][:dot], segs[i][dot+1:]
+				continue
+			}
+			vars[name] = segs[i]
 			continue
 		}
 		if p != segs[i] {

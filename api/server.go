@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,6 +53,10 @@ type Options struct {
 	Messages Messages // nil: messaging answers 503
 	Metrics  Metrics  // optional
 	Logger   *slog.Logger
+
+	// Recordings serves and removes recording audio; nil: audio URLs answer 404 and
+	// deleting a recording removes only its record.
+	Recordings RecordingFiles
 
 	// Rate limit per account: Burst requests per Period (Plivo: 300 per 5 s).
 	RateBurst  int
@@ -194,6 +199,14 @@ type request struct {
 	// set by handlers for the audit entry
 	objectType, objectID string
 	detail               map[string]string
+	// stream, set by a handler, is sent instead of a JSON body (after the audit entry).
+	stream *stream
+}
+
+// stream is a non-JSON reply body, e.g. recording audio.
+type stream struct {
+	contentType string
+	body        io.ReadCloser
 }
 
 func (r *request) scope() store.Scope { return store.ScopeOf(r.acct) }
@@ -235,23 +248,74 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	// The account comes from the credential; a path naming another account is as
 	// unknown to this caller as a path that does not exist.
 	if vars["auth_id"] != r.acct.ID {
-		s.writeError(r, errNotFound)
-		return
+		ok, err := s.ownSubPath(r, rt, vars["auth_id"])
+		if err == nil && !ok {
+			err = errNotFound
+		}
+		if err != nil {
+			s.writeError(r, err)
+			return
+		}
 	}
 	status, body, err := s.run(r, rt)
-	if rt.Method != http.MethodGet {
+	if r.stream != nil && err != nil {
+		r.stream.body.Close()
+	}
+	if rt.Method != http.MethodGet || rt.auditRead {
 		if aerr := s.auditRequest(r, rt, status, err); aerr != nil && err == nil {
 			// The change happened but could not be recorded: say so rather than
 			// pretend all is well (the operator's alert is the logged error).
 			status, body, err = 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "the change was made but could not be recorded in the audit log; contact the operator"}
+			if r.stream != nil {
+				// An unrecorded read is not served.
+				r.stream.body.Close()
+				err = &Error{Status: http.StatusServiceUnavailable, Msg: "the audit log is not available; try again later"}
+			}
 		}
 	}
 	if err != nil {
 		s.writeError(r, err)
 		return
 	}
+	if r.stream != nil {
+		s.writeStream(r, status)
+		return
+	}
 	s.writeJSON(r, status, body)
 }
+
+// ownSubPath reports whether a path naming auth_id is allowed for r's main account on
+// rt: only on subPath routes, and only for one of its own subaccounts.
+func (s *Server) ownSubPath(r *request, rt *route, authID string) (bool, error) {
+	if !rt.subPath || r.acct.IsSub() || !account.ValidAuthID(authID) {
+		return false, nil
+	}
+	a, err := s.opts.DB.Account(r.Context(), authID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return a.ParentID == r.acct.ID, nil
+}
+
+// writeStream sends a handler's stream. Once the header is out a failure can only cut
+// the body short, so it is logged.
+func (s *Server) writeStream(r *request, status int) {
+	defer r.stream.body.Close()
+	r.status = status
+	// Long recordings may take longer than the server's write timeout on slow links.
+	http.NewResponseController(r.w).SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	r.w.Header().Set("Content-Type", r.stream.contentType)
+	r.w.WriteHeader(status)
+	if _, err := io.Copy(r.w, r.stream.body); err != nil {
+		s.log.Warn("stream cut short", "api_id", r.apiID, "path", r.URL.Path, "err", err)
+	}
+}
+
+// streamWriteTimeout bounds one streamed reply.
+const streamWriteTimeout = 15 * time.Minute
 
 func (s *Server) run(r *request, rt *route) (status int, body map[string]any, err error) {
 	r.p, err = decodeParams(r.w, r.Request, s.opts.MaxBody)

@@ -143,7 +143,7 @@ stop "$CEIL_PID"
 export TRUNKLINE_API_RATE_LIMIT=100000000
 log "TRUNKLINE_API_RATE_LIMIT=$TRUNKLINE_API_RATE_LIMIT (rate limiter raised out of the way)"
 mkfifo "$TMP/trunkline.fifo"
-"$TMP/trunkline" serve --data-dir "$DATA" --listen 127.0.0.1:0 --log-level warn \
+"$TMP/trunkline" serve --data-dir "$DATA" --listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 --log-level warn \
 	>"$TMP/trunkline.fifo" 2>"$TMP/trunkline.err" &
 TL_PID=$!
 PIDS+=("$TL_PID")

@@ -211,7 +211,7 @@ run_trunkline() {
 	# The API limiter (300 per 5 s per account by default) is raised out of the way;
 	# callbacks may reach the loader's receiver on 127.0.0.1.
 	env TRUNKLINE_API_RATE_LIMIT=100000000 TRUNKLINE_WEBHOOK_ALLOW=127.0.0.0/8 ${TL_EXTRA_ENV:-} \
-		"$TL_BIN" serve --config "$TMP/$name.toml" --data-dir "$data" --listen 127.0.0.1:0 --log-level warn \
+		"$TL_BIN" serve --config "$TMP/$name.toml" --data-dir "$data" --listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 --log-level warn \
 		>"$TMP/$name.fifo" 2>"$TMP/$name.err" &
 	pid=$!
 	PIDS+=("$pid")

@@ -36,7 +36,9 @@ type HealthOptions struct {
 	Now               func() time.Time
 }
 
-func newHealth(o HealthOptions) *Health {
+// NewHealth returns a Health that starts up. Voice trunks use it too, fed by OPTIONS
+// probes and call outcomes.
+func NewHealth(o HealthOptions) *Health {
 	if o.Window == 0 {
 		o.Window = 20
 	}

@@ -7,7 +7,7 @@ import (
 
 func TestHealthHysteresis(t *testing.T) {
 	now := time.Unix(1000, 0)
-	h := newHealth(HealthOptions{Now: func() time.Time { return now }})
+	h := NewHealth(HealthOptions{Now: func() time.Time { return now }})
 	// A few failures among successes do not take it down (ratio under 50%).
 	for i := 0; i < 10; i++ {
 		h.Success()

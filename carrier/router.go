@@ -120,7 +120,7 @@ func New(o Options) (*Router, error) {
 	r := &Router{o: o, carriers: map[string]*Carrier{}}
 	for _, c := range o.Carriers {
 		if c.Health == nil {
-			c.Health = newHealth(o.Health)
+			c.Health = NewHealth(o.Health)
 		}
 		r.carriers[c.Name] = c
 		o.Metrics.CarrierState(c.Name, true)

@@ -49,8 +49,45 @@ type Config struct {
 	Webhook   Webhook   `toml:"webhook"`
 	SIP       SIP       `toml:"sip"`
 	Messaging Messaging `toml:"messaging"`
+	Voice     Voice     `toml:"voice"`
 	Metrics   Metrics   `toml:"metrics"`
 }
+
+// Voice configures the SIP side: where it listens, the media port range, and the voice
+// trunks (SIP carriers) with their routes.
+type Voice struct {
+	Listen       string  `toml:"listen"`        // SIP over UDP and TCP; port 0 picks a free port (tests)
+	TLSListen    string  `toml:"tls_listen"`    // SIP over TLS; empty = off
+	ExternalHost string  `toml:"external_host"` // advertised in Contact and SDP; empty = the listen host
+	RTPPortMin   int     `toml:"rtp_port_min"`
+	RTPPortMax   int     `toml:"rtp_port_max"`
+	MaxCalls     int     `toml:"max_calls"` // concurrent calls; INVITEs beyond it get 503
+	Trunks       []Trunk `toml:"trunks"`
+	// Routes are the same as messaging routes; each hop's name is a trunk.
+	Routes []Route `toml:"routes"`
+}
+
+// Trunk is one SIP carrier: where outbound calls and OPTIONS probes go, and which
+// addresses inbound INVITEs from it may come from.
+type Trunk struct {
+	Name      string `toml:"name"`
+	Address   string `toml:"address"`   // host:port
+	Transport string `toml:"transport"` // udp (default), tcp or tls
+	// Allow lists the addresses or CIDR ranges the trunk's INVITEs may come from; empty
+	// means the address(es) Address's host resolves to at start.
+	Allow []string `toml:"allow"`
+	// ProbeInterval is the OPTIONS keep-alive period. LoadFile sets 30s where the file
+	// leaves it out; zero (e.g. "0s") turns probing off.
+	ProbeInterval Duration `toml:"probe_interval"`
+	// Digest credentials for outbound calls; password_file keeps the password out of
+	// this file (read at start; trailing newline ignored).
+	Username     string `toml:"username"`
+	Password     string `toml:"password"`
+	PasswordFile string `toml:"password_file"`
+}
+
+// DefaultProbeInterval is a trunk's OPTIONS keep-alive period when the file gives none.
+const DefaultProbeInterval = 30 * time.Second
 
 // Metrics configures the Prometheus endpoint, on its own listener apart from the API.
 type Metrics struct {
@@ -167,13 +204,18 @@ func Default() Config {
 		Audit:   Audit{CheckpointInterval: Duration{time.Minute}},
 		Webhook: Webhook{Timeout: Duration{10 * time.Second}, MaxAttempts: 3},
 		SIP:     SIP{Domain: "localhost"},
+		Voice:   Voice{Listen: "0.0.0.0:5060", RTPPortMin: 10000, RTPPortMax: 20000, MaxCalls: 2000},
 	}
 }
 
 // LoadFile overlays a TOML file on c. Unknown keys are errors: a typo must not silently
 // leave a security setting at its default.
 func (c *Config) LoadFile(path string) error {
-	md, err := toml.DecodeFile(path, c)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	md, err := toml.Decode(string(b), c)
 	if err != nil {
 		return fmt.Errorf("config file %s: %w", path, err)
 	}
@@ -183,6 +225,20 @@ func (c *Config) LoadFile(path string) error {
 			keys[i] = k.String()
 		}
 		return fmt.Errorf("config file %s: unknown setting(s): %s", path, strings.Join(keys, ", "))
+	}
+	// Elements of lists of tables start from zero values, so a default that differs from
+	// zero is filled in where the file leaves the key out.
+	var given struct {
+		Voice struct {
+			Trunks []map[string]any `toml:"trunks"`
+		} `toml:"voice"`
+	}
+	if _, err := toml.Decode(string(b), &given); err == nil && len(given.Voice.Trunks) == len(c.Voice.Trunks) {
+		for i, t := range given.Voice.Trunks {
+			if _, ok := t["probe_interval"]; !ok {
+				c.Voice.Trunks[i].ProbeInterval = Duration{DefaultProbeInterval}
+			}
+		}
 	}
 	return nil
 }
@@ -386,7 +442,9 @@ func (c *Config) Validate() (problems, warnings []string) {
 			}
 		}
 	}
+	note := func(msg string, a ...any) { warnings = append(warnings, fmt.Sprintf(msg, a...)) }
 	c.validateMessaging(add, warn)
+	c.validateVoice(add, warn, note)
 	return problems, warnings
 }
 
@@ -426,8 +484,14 @@ func (c *Config) validateMessaging(add, warn func(string, ...any)) {
 	if len(c.Messaging.Carriers) > 0 && len(c.Messaging.Routes) == 0 {
 		add("messaging.carriers are configured but no messaging.routes send anything to them")
 	}
-	for i, r := range c.Messaging.Routes {
-		where := fmt.Sprintf("messaging.routes[%d]", i)
+	validateRoutes("messaging.routes", "carrier", c.Messaging.Routes, names, add, warn)
+}
+
+// validateRoutes checks routes of either kind (messaging: carriers; voice: trunks)
+// against the configured names, with the at-least-two rule.
+func validateRoutes(section, noun string, routes []Route, names map[string]bool, add, warn func(string, ...any)) {
+	for i, r := range routes {
+		where := fmt.Sprintf("%s[%d]", section, i)
 		if r.Country != "" {
 			if _, ok := CallingCode(r.Country); !ok {
 				add("%s: country %q is not a known ISO code (use prefix)", where, r.Country)
@@ -441,17 +505,166 @@ func (c *Config) validateMessaging(add, warn func(string, ...any)) {
 		distinct := map[string]bool{}
 		for _, h := range r.Carriers {
 			if !names[h.Name] {
-				add("%s names carrier %q, which is not configured", where, h.Name)
+				add("%s names %s %q, which is not configured", where, noun, h.Name)
 			}
 			if h.Weight < 0 {
-				add("%s: carrier %q has a negative weight", where, h.Name)
+				add("%s: %s %q has a negative weight", where, noun, h.Name)
 			}
 			distinct[h.Name] = true
 		}
 		if len(distinct) < 2 {
-			warn("%s has %d carrier(s): the whitepaper asks for at least two per country, so one carrier's outage stops traffic", where, len(distinct))
+			warn("%s has %d %s(s): the whitepaper asks for at least two per country, so one %s's outage stops traffic", where, len(distinct), noun, noun)
 		}
 	}
+}
+
+// validateVoice checks the SIP listeners, the media port range, trunks and voice routes.
+// note records a warning that production does not refuse.
+func (c *Config) validateVoice(add, warn, note func(string, ...any)) {
+	v := &c.Voice
+	listenPort := -1
+	if v.Listen == "" {
+		add("voice.listen is empty: say where SIP listens (e.g. 0.0.0.0:5060)")
+	} else if host, port, err := splitListen(v.Listen); err != nil {
+		add("voice.listen %q is not an address like 0.0.0.0:5060 (%v)", v.Listen, err)
+	} else {
+		listenPort = port
+		if v.ExternalHost == "" && len(v.Trunks) > 0 && (!host.IsValid() || host.IsUnspecified()) {
+			note("voice.listen %q binds every interface and voice.external_host is empty: Contact and SDP will carry a guessed address, which carriers behind NAT cannot reach", v.Listen)
+		}
+	}
+	if v.TLSListen != "" {
+		if _, port, err := splitListen(v.TLSListen); err != nil {
+			add("voice.tls_listen %q is not an address like 0.0.0.0:5061 (%v)", v.TLSListen, err)
+		} else if port != 0 && port == listenPort {
+			add("voice.tls_listen %q uses the same port as voice.listen (SIP over TCP listens there too)", v.TLSListen)
+		}
+	}
+	if h := v.ExternalHost; h != "" {
+		if ip, err := netip.ParseAddr(h); err == nil {
+			if ip.IsUnspecified() {
+				add("voice.external_host %q is not an address peers can reach", h)
+			}
+		} else if !isHostname(h) {
+			add("voice.external_host %q must be an IP address or a host name, without a port", h)
+		}
+	}
+	switch {
+	case v.RTPPortMin < 1024 || v.RTPPortMax > 65535 || v.RTPPortMin >= v.RTPPortMax:
+		add("voice.rtp_port_min %d and voice.rtp_port_max %d must satisfy 1024 ≤ min < max ≤ 65535", v.RTPPortMin, v.RTPPortMax)
+	case v.RTPPortMin%2 != 0:
+		add("voice.rtp_port_min %d must be even: RTP takes the even port of each pair and RTCP the odd one above it", v.RTPPortMin)
+	default:
+		if listenPort >= v.RTPPortMin && listenPort <= v.RTPPortMax {
+			add("voice.listen port %d lies inside the RTP port range %d–%d", listenPort, v.RTPPortMin, v.RTPPortMax)
+		}
+		if pairs := (v.RTPPortMax - v.RTPPortMin + 1) / 2; v.MaxCalls > 0 && pairs < v.MaxCalls {
+			note("voice.rtp_port_min–rtp_port_max gives %d RTP port pairs, fewer than voice.max_calls (%d): calls beyond that fail to get media", pairs, v.MaxCalls)
+		}
+	}
+	if v.MaxCalls < 1 || v.MaxCalls > 1000000 {
+		add("voice.max_calls %d must be between 1 and 1000000", v.MaxCalls)
+	}
+	names := map[string]bool{}
+	for i, t := range v.Trunks {
+		if t.Name == "" {
+			add("voice.trunks[%d] has no name", i)
+		} else if names[t.Name] {
+			add("trunk name %q is used twice", t.Name)
+		}
+		names[t.Name] = true
+		if host, port, err := net.SplitHostPort(t.Address); err != nil || host == "" {
+			add("trunk %q: address %q is not host:port", t.Name, t.Address)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			add("trunk %q: address %q has no valid port", t.Name, t.Address)
+		}
+		switch strings.ToLower(t.Transport) {
+		case "", "udp", "tcp", "tls":
+		default:
+			add("trunk %q: transport %q must be udp, tcp or tls", t.Name, t.Transport)
+		}
+		for _, a := range t.Allow {
+			p, err := ParseAllow(a)
+			if err != nil {
+				add("trunk %q: allow %q is not an IP address or a range like 203.0.113.0/24", t.Name, a)
+				continue
+			}
+			if (p.Addr().Is4() && p.Bits() < 16) || (!p.Addr().Is4() && p.Bits() < 32) {
+				warn("trunk %q: allow %s is a very wide range: anyone in it could place calls as this trunk", t.Name, p)
+			}
+		}
+		if t.ProbeInterval.Duration < 0 || (t.ProbeInterval.Duration > 0 && t.ProbeInterval.Duration < time.Second) {
+			add("trunk %q: probe_interval %s must be 0s (off) or at least 1s", t.Name, t.ProbeInterval.Duration)
+		}
+		if t.Password != "" && t.PasswordFile != "" {
+			add("trunk %q: give password or password_file, not both", t.Name)
+		}
+		if (t.Password != "" || t.PasswordFile != "") && t.Username == "" {
+			add("trunk %q: a password needs a username", t.Name)
+		}
+		if t.PasswordFile != "" {
+			if _, err := os.Stat(t.PasswordFile); err != nil {
+				add("trunk %q: password_file %s cannot be read", t.Name, t.PasswordFile)
+			}
+		}
+	}
+	if len(v.Trunks) > 0 && len(v.Routes) == 0 {
+		note("voice.trunks are configured but no voice.routes send calls to them: they take inbound calls only")
+	}
+	validateRoutes("voice.routes", "trunk", v.Routes, names, add, warn)
+}
+
+// splitListen parses a listen address; an empty host (invalid Addr) means every
+// interface.
+func splitListen(s string) (host netip.Addr, port int, err error) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.Addr{}, 0, errors.New("not host:port")
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return netip.Addr{}, 0, errors.New("bad port")
+	}
+	switch h {
+	case "":
+		return netip.Addr{}, port, nil
+	case "localhost":
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), port, nil
+	}
+	if host, err = netip.ParseAddr(h); err != nil {
+		return netip.Addr{}, 0, errors.New("the host must be an IP address or localhost")
+	}
+	return host, port, nil
+}
+
+func isHostname(s string) bool {
+	if len(s) == 0 || len(s) > 253 || strings.HasPrefix(s, "-") || strings.HasPrefix(s, ".") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseAllow parses an allow-list entry: an address range, or one address (a range of
+// just that address). IPv4-mapped IPv6 addresses become IPv4.
+func ParseAllow(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	ip = ip.Unmap().WithZone("")
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }
 
 // WebhookAllow parses Webhook.Allow (call after Validate).

@@ -140,3 +140,197 @@ func TestMessagingRules(t *testing.T) {
 		})
 	}
 }
+
+func TestVoiceDefaultsAndLayering(t *testing.T) {
+	c := Default()
+	if c.Voice.Listen != "0.0.0.0:5060" || c.Voice.RTPPortMin != 10000 || c.Voice.RTPPortMax != 20000 || c.Voice.MaxCalls != 2000 {
+		t.Fatalf("voice defaults: %+v", c.Voice)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "v.toml")
+	os.WriteFile(file, []byte(`[voice]
+listen = "127.0.0.1:5070"
+external_host = "sip.example.com"
+
+[[voice.trunks]]
+name = "a"
+address = "192.0.2.10:5060"
+allow = ["192.0.2.0/28", "2001:db8::1"]
+
+[[voice.trunks]]
+name = "b"
+address = "sip.carrier-b.example:5061"
+transport = "tls"
+probe_interval = "0s"
+
+[[voice.trunks]]
+name = "c"
+address = "198.51.100.7:5060"
+probe_interval = "10s"
+
+[[voice.routes]]
+country = "US"
+carriers = [{name = "a", priority = 1, weight = 2}, {name = "b", priority = 2}]
+`), 0o600)
+	if err := c.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TRUNKLINE_VOICE_LISTEN": "127.0.0.1:5080", "TRUNKLINE_VOICE_MAX_CALLS": "50",
+		"TRUNKLINE_VOICE_RTP_PORT_MIN": "30000", "TRUNKLINE_VOICE_RTP_PORT_MAX": "40000", "TRUNKLINE_VOICE_TLS_LISTEN": "127.0.0.1:5081"}
+	if err := c.LoadEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	v := c.Voice
+	if v.Listen != "127.0.0.1:5080" || v.TLSListen != "127.0.0.1:5081" || v.MaxCalls != 50 || v.RTPPortMin != 30000 || v.ExternalHost != "sip.example.com" {
+		t.Fatalf("file and env not applied: %+v", v)
+	}
+	if len(v.Trunks) != 3 || v.Trunks[1].Transport != "tls" || len(v.Trunks[0].Allow) != 2 {
+		t.Fatalf("trunks: %+v", v.Trunks)
+	}
+	// probe_interval: 30s where left out, "0s" keeps probing off, explicit values stay.
+	for i, want := range []time.Duration{DefaultProbeInterval, 0, 10 * time.Second} {
+		if got := v.Trunks[i].ProbeInterval.Duration; got != want {
+			t.Errorf("trunk %s probe_interval %s, want %s", v.Trunks[i].Name, got, want)
+		}
+	}
+	if len(v.Routes) != 1 || v.Routes[0].RoutePrefix() != "1" || len(v.Routes[0].Carriers) != 2 {
+		t.Fatalf("routes: %+v", v.Routes)
+	}
+	if p, w := c.Validate(); len(p) != 0 || len(w) != 0 {
+		t.Fatalf("problems %v, warnings %v", p, w)
+	}
+	for _, k := range []string{"voice_listen", "voice_tls_listen", "voice_external_host", "voice_rtp_port_min", "voice_rtp_port_max", "voice_max_calls"} {
+		if !strings.Contains(strings.Join(c.Keys(), " "), k) {
+			t.Errorf("key %s not listed", k)
+		}
+	}
+}
+
+func TestVoiceRules(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("secret\n"), 0o600)
+	two := func(c *Config) {
+		c.Voice.ExternalHost = "203.0.113.5"
+		c.Voice.Trunks = []Trunk{
+			{Name: "a", Address: "192.0.2.10:5060", Allow: []string{"192.0.2.0/28"}, ProbeInterval: Duration{30 * time.Second}},
+			{Name: "b", Address: "carrier-b.example:5061", Transport: "tls", Username: "u", PasswordFile: pw},
+		}
+		c.Voice.Routes = []Route{{Prefix: "44", Carriers: []Hop{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}}}}
+	}
+	c := Default()
+	two(&c)
+	if p, w := c.Validate(); len(p) != 0 || len(w) != 0 {
+		t.Fatalf("two trunks: %v %v", p, w)
+	}
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"bad listen", func(c *Config) { c.Voice.Listen = "nowhere" }, "voice.listen"},
+		{"empty listen", func(c *Config) { c.Voice.Listen = "" }, "voice.listen is empty"},
+		{"listen host name", func(c *Config) { c.Voice.Listen = "sip.example.com:5060" }, "voice.listen"},
+		{"bad tls listen", func(c *Config) { c.Voice.TLSListen = "5061" }, "voice.tls_listen"},
+		{"tls on the sip port", func(c *Config) { c.Voice.TLSListen = ":5060" }, "same port"},
+		{"external host with port", func(c *Config) { c.Voice.ExternalHost = "sip.example.com:5060" }, "voice.external_host"},
+		{"external host unspecified", func(c *Config) { c.Voice.ExternalHost = "0.0.0.0" }, "voice.external_host"},
+		{"rtp below 1024", func(c *Config) { c.Voice.RTPPortMin = 100 }, "1024"},
+		{"rtp above 65535", func(c *Config) { c.Voice.RTPPortMax = 70000 }, "65535"},
+		{"rtp min over max", func(c *Config) { c.Voice.RTPPortMin, c.Voice.RTPPortMax = 20000, 10000 }, "min < max"},
+		{"rtp odd min", func(c *Config) { c.Voice.RTPPortMin = 10001 }, "must be even"},
+		{"sip port in rtp range", func(c *Config) { c.Voice.Listen = ":15060" }, "inside the RTP port range"},
+		{"max calls", func(c *Config) { c.Voice.MaxCalls = 0 }, "voice.max_calls"},
+		{"no name", func(c *Config) { c.Voice.Trunks[0].Name = "" }, "has no name"},
+		{"duplicate name", func(c *Config) { c.Voice.Trunks[1].Name = "a" }, `trunk name "a" is used twice`},
+		{"address without port", func(c *Config) { c.Voice.Trunks[0].Address = "192.0.2.10" }, "not host:port"},
+		{"address port 0", func(c *Config) { c.Voice.Trunks[0].Address = "192.0.2.10:0" }, "no valid port"},
+		{"transport", func(c *Config) { c.Voice.Trunks[0].Transport = "sctp" }, "udp, tcp or tls"},
+		{"allow junk", func(c *Config) { c.Voice.Trunks[0].Allow = []string{"carrier.example"} }, `allow "carrier.example"`},
+		{"allow bad cidr", func(c *Config) { c.Voice.Trunks[0].Allow = []string{"192.0.2.0/33"} }, "192.0.2.0/33"},
+		{"allow wide in production", func(c *Config) { c.Production = true; c.Voice.Trunks[0].Allow = []string{"0.0.0.0/0"} }, "very wide"},
+		{"probe too often", func(c *Config) { c.Voice.Trunks[0].ProbeInterval.Duration = time.Millisecond }, "probe_interval"},
+		{"password and file", func(c *Config) { c.Voice.Trunks[1].Password = "x" }, "not both"},
+		{"password without user", func(c *Config) { c.Voice.Trunks[1].Username = "" }, "needs a username"},
+		{"password file missing", func(c *Config) { c.Voice.Trunks[1].PasswordFile = pw + ".missing" }, "cannot be read"},
+		{"unknown trunk", func(c *Config) { c.Voice.Routes[0].Carriers[1].Name = "zz" }, `names trunk "zz", which is not configured`},
+		{"unknown country", func(c *Config) { c.Voice.Routes[0].Country = "XX" }, `country "XX"`},
+		{"bad prefix", func(c *Config) { c.Voice.Routes[0].Prefix = "4a" }, "digits"},
+		{"negative weight", func(c *Config) { c.Voice.Routes[0].Carriers[0].Weight = -1 }, "negative weight"},
+		{"one trunk in production", func(c *Config) { c.Production = true; c.Voice.Routes[0].Carriers = c.Voice.Routes[0].Carriers[:1] }, "at least two"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			two(&c)
+			tc.mutate(&c)
+			p, _ := c.Validate()
+			if !strings.Contains(strings.Join(p, "\n"), tc.want) {
+				t.Fatalf("problems %q do not mention %q", p, tc.want)
+			}
+		})
+	}
+	warnings := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"one trunk", func(c *Config) { c.Voice.Routes[0].Carriers = c.Voice.Routes[0].Carriers[:1] }, "(prefix \"44\") has 1 trunk(s): the whitepaper asks for at least two"},
+		{"one trunk for a country", func(c *Config) {
+			c.Voice.Routes[0] = Route{Country: "gb", Carriers: []Hop{{Name: "b"}, {Name: "b", Priority: 1}}}
+		}, "voice.routes[0] (GB) has 1 trunk(s)"},
+		{"wide allow", func(c *Config) { c.Voice.Trunks[0].Allow = []string{"10.0.0.0/8"} }, "very wide"},
+		{"wide v6 allow", func(c *Config) { c.Voice.Trunks[0].Allow = []string{"2001:db8::/16"} }, "very wide"},
+		{"unspecified listen", func(c *Config) { c.Voice.ExternalHost = "" }, "voice.external_host is empty"},
+		{"unspecified v6 listen", func(c *Config) { c.Voice.ExternalHost = ""; c.Voice.Listen = "[::]:5060" }, "voice.external_host is empty"},
+		{"few rtp ports", func(c *Config) { c.Voice.RTPPortMax = 10100 }, "fewer than voice.max_calls"},
+		{"inbound only", func(c *Config) { c.Voice.Routes = nil }, "inbound calls only"},
+	}
+	for _, tc := range warnings {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			two(&c)
+			tc.mutate(&c)
+			p, w := c.Validate()
+			if len(p) != 0 || len(w) != 1 || !strings.Contains(w[0], tc.want) {
+				t.Fatalf("want one warning mentioning %q; problems %q, warnings %q", tc.want, p, w)
+			}
+		})
+	}
+	// Production refuses the two-trunk and wide-allow warnings, not the advisory ones.
+	c = Default()
+	two(&c)
+	c.Production = true
+	c.Voice.ExternalHost = ""
+	c.Voice.Routes = nil
+	if p, w := c.Validate(); len(p) != 0 || len(w) != 2 {
+		t.Fatalf("advisory voice warnings in production: problems %q, warnings %q", p, w)
+	}
+	// Without trunks, the default listener on every interface is not worth a warning.
+	c = Default()
+	if _, w := c.Validate(); len(w) != 0 {
+		t.Fatalf("defaults warn: %q", w)
+	}
+}
+
+func TestParseAllow(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"192.0.2.1", "192.0.2.1/32"},
+		{"192.0.2.77/24", "192.0.2.0/24"},
+		{"2001:db8::1", "2001:db8::1/128"},
+		{"2001:db8::/32", "2001:db8::/32"},
+		{"::ffff:192.0.2.1", "192.0.2.1/32"},
+		{"::ffff:192.0.2.0/120", "192.0.2.0/24"},
+		{" 198.51.100.0/30 ", "198.51.100.0/30"},
+	}
+	for _, tc := range cases {
+		p, err := ParseAllow(tc.in)
+		if err != nil || p.String() != tc.want {
+			t.Errorf("ParseAllow(%q) = %v, %v; want %s", tc.in, p, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "carrier.example", "192.0.2.0/40", "192.0.2.1:5060"} {
+		if _, err := ParseAllow(bad); err == nil {
+			t.Errorf("ParseAllow(%q) accepted", bad)
+		}
+	}
+}

@@ -51,6 +51,9 @@ type DB struct {
 	// run unprepared.
 	stmtMu sync.RWMutex
 	stmts  map[string]*sql.Stmt
+	// prep counts background prepares (Tx.prepared): Close waits for them, or one could
+	// still hold a connection (and SQLite's files) after Close returned.
+	prep sync.WaitGroup
 
 	batch batcher // group commit of hot writes (batch.go)
 }
@@ -102,6 +105,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.prep.Wait()
 	db.stmtMu.Lock()
 	for _, st := range db.stmts {
 		st.Close()
@@ -207,7 +211,11 @@ func (t *Tx) prepared(ctx context.Context, q string) *sql.Stmt {
 		// connection held by transactions waiting for SQLite's write lock, the one
 		// holding it would wait for a connection forever. Prepare in the background;
 		// later transactions find it.
-		go t.db.stmt(context.Background(), q)
+		t.db.prep.Add(1)
+		go func() {
+			defer t.db.prep.Done()
+			t.db.stmt(context.Background(), q)
+		}()
 		return nil
 	}
 	// Re-prepared on the transaction's own connection when needed: no pool connection.

@@ -543,3 +543,29 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// Fetch GETs a media file (a <Play> URL) through the same guarded transport
+// as callbacks: the SSRF check on the dialled address, no redirects, no
+// proxies. Unlike Do it streams the body (the caller bounds how much it
+// reads) and does not retry or sign. Errors name at most the host.
+func (c *Client) Fetch(ctx context.Context, raw string) (io.ReadCloser, error) {
+	u, err := checkURL(raw, c.opts.Allow, false)
+	if err != nil {
+		return nil, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot build request", ErrInvalidRequest)
+	}
+	hreq.Header.Set("User-Agent", "Trunkline")
+	res, err := c.http.Do(hreq)
+	if err != nil {
+		_, cause := classify(ctx, err)
+		return nil, fmt.Errorf("fetch from %s: %w", u.Host, cause)
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		return nil, fmt.Errorf("fetch from %s: HTTP %d", u.Host, res.StatusCode)
+	}
+	return res.Body, nil
+}

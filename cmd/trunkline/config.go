@@ -13,8 +13,8 @@ import (
 
 // configFlags are the flags every command shares, plus the serve-only overrides.
 type configFlags struct {
-	file, dataDir, listen, plainListen, dsn, logLevel, allow string
-	asJSON                                                   bool
+	file, dataDir, listen, plainListen, dsn, logLevel, allow, sipListen string
+	asJSON                                                              bool
 }
 
 func (f *configFlags) register(fs *flag.FlagSet, serve bool) {
@@ -24,6 +24,7 @@ func (f *configFlags) register(fs *flag.FlagSet, serve bool) {
 	if serve {
 		fs.StringVar(&f.listen, "listen", "", "HTTPS API address (default :8443)")
 		fs.StringVar(&f.plainListen, "plain-listen", "", "plain-HTTP API address (off unless set)")
+		fs.StringVar(&f.sipListen, "sip-listen", "", "SIP address for UDP and TCP (default 0.0.0.0:5060)")
 		fs.StringVar(&f.dsn, "db", "", "PostgreSQL DSN (default: SQLite in the data dir)")
 		fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
 		fs.StringVar(&f.allow, "webhook-allow", "", "comma-separated address ranges callbacks may reach (development)")
@@ -56,6 +57,9 @@ func (f *configFlags) load(fs *flag.FlagSet, stderr io.Writer) (*config.Config, 
 	}
 	if set["plain-listen"] {
 		c.API.PlainListen = f.plainListen
+	}
+	if set["sip-listen"] {
+		c.Voice.Listen = f.sipListen
 	}
 	if set["db"] {
 		c.Database.DSN = f.dsn
@@ -101,7 +105,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	if f.asJSON {
 		return printJSON(stdout, map[string]any{"ok": true, "data_dir": c.DataDir, "database": dbKind(c)})
 	}
-	fmt.Fprintf(stdout, "The configuration is valid.\n  data dir: %s\n  database: %s\n  API:      %s\n", c.DataDir, dbKind(c), apiDesc(c))
+	fmt.Fprintf(stdout, "The configuration is valid.\n  data dir: %s\n  database: %s\n  API:      %s\n  SIP:      %s\n", c.DataDir, dbKind(c), apiDesc(c), sipDesc(c))
 	return nil
 }
 
@@ -121,6 +125,22 @@ func apiDesc(c *config.Config) string {
 		parts = append(parts, "plain http on "+c.API.PlainListen)
 	}
 	return strings.Join(parts, ", ")
+}
+
+func sipDesc(c *config.Config) string {
+	s := "udp and tcp on " + c.Voice.Listen
+	if c.Voice.TLSListen != "" {
+		s += ", tls on " + c.Voice.TLSListen
+	}
+	switch n := len(c.Voice.Trunks); n {
+	case 0:
+		s += ", no trunks"
+	case 1:
+		s += ", 1 trunk"
+	default:
+		s += fmt.Sprintf(", %d trunks", n)
+	}
+	return s
 }
 
 func printJSON(w io.Writer, v any) error {

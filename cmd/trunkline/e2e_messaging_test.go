@@ -1374,7 +1374,7 @@ type smsServer struct {
 func smsStartServer(t *testing.T, bin string, env []string, dataDir, cfgPath string) *smsServer {
 	t.Helper()
 	s := &smsServer{exited: make(chan struct{}), out: &smsBuf{notify: make(chan struct{}, 1)}, errb: &smsBuf{}}
-	s.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--config", cfgPath, "--listen", "127.0.0.1:0",
+	s.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--config", cfgPath, "--listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0",
 		"--webhook-allow", "127.0.0.0/8")
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.errb

@@ -218,7 +218,7 @@ func e2eStartServer(t *testing.T, bin string, env []string, dataDir string) *e2e
 	s := &e2eServer{exited: make(chan struct{})}
 	s.stdout = &e2eLines{t: t, prefix: "serve: ", notify: make(chan struct{}, 1)}
 	stderr := &e2eLines{t: t, prefix: "serve(stderr): "}
-	s.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
+	s.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0")
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, stderr
 	if err := s.cmd.Start(); err != nil {

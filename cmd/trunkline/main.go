@@ -19,7 +19,7 @@ var version = "dev"
 const usage = `trunkline — self-hosted, security-first communications platform (Plivo-compatible API)
 
 Usage:
-  trunkline serve        [--data-dir DIR] [--config FILE] [--listen ADDR] [--plain-listen ADDR] [--db DSN]
+  trunkline serve        [--data-dir DIR] [--config FILE] [--listen ADDR] [--plain-listen ADDR] [--sip-listen ADDR] [--db DSN]
   trunkline check-config [same flags as serve]
   trunkline account create --name NAME [--parent AUTH_ID] [--json]
   trunkline account list [--parent AUTH_ID] [--json]
@@ -28,6 +28,7 @@ Usage:
   trunkline number import FILE.csv [--json]
   trunkline number add --number E164 --country ISO [--type local] [--carrier NAME] [--region R] [--json]
   trunkline audit verify [--json]
+  trunkline call --to NUMBER [--server 127.0.0.1:5060] [--digits 1234] [--save heard.wav]
   trunkline version
 
 Every command takes --data-dir (default ./trunkline-data, or $TRUNKLINE_DATA_DIR) and
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdNumber(ctx, rest, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, rest, stdout, stderr)
+	case "call":
+		err = cmdCall(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "trunkline", version)
 	case "help", "--help", "-h":

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,12 +60,23 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if msg.sandbox != nil {
 		fmt.Fprintln(stdout, "trunkline: no carrier configured: messages go to the sandbox carrier (delivered locally, nothing leaves this machine)")
 	}
+	var apiBase atomic.Value // set once the API listens; read by calls that record
+	apiBase.Store("")
+	vs, err := startVoice(ctx, p, msg.svc, func() string { return apiBase.Load().(string) })
+	if err != nil {
+		return fmt.Errorf("voice: %w", err)
+	}
+	defer vs.stop()
+	fmt.Fprintf(stdout, "trunkline: SIP listening on %s (udp, tcp)\n", vs.srv.Addr())
+	if vs.sandbox {
+		fmt.Fprintln(stdout, "trunkline: no trunk configured: the sandbox trunk takes calls from this machine only (try: trunkline call --to NUMBER)")
+	}
 	opts := api.Options{
 		DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: logger,
 		RateBurst: c.API.RateLimit, RatePeriod: c.API.RatePeriod.Duration,
 		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
 		MaxLockout: c.API.MaxLockout.Duration, MaxBody: c.API.MaxBody, MaxOverlap: c.Auth.MaxOverlap.Duration,
-		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics,
+		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics, Recordings: vs.recordings,
 	}
 	srv := api.New(opts)
 	defer srv.Close()
@@ -72,6 +84,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := srv.Start(c.API.Listen, tlsConfig); err != nil {
 			return err
 		}
+		apiBase.Store("https://" + displayAddr(srv.Addr()))
 		fmt.Fprintf(stdout, "trunkline: API listening on https://%s\n", displayAddr(srv.Addr()))
 		if caPath != "" {
 			if abs, err := filepath.Abs(caPath); err == nil {
@@ -83,6 +96,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if c.API.PlainListen != "" {
 		if err := srv.Start(c.API.PlainListen, nil); err != nil {
 			return err
+		}
+		if apiBase.Load().(string) == "" {
+			apiBase.Store("http://" + displayAddr(srv.Addr()))
 		}
 		fmt.Fprintf(stdout, "trunkline: API listening on http://%s (plain HTTP, as configured)\n", displayAddr(srv.Addr()))
 	}
@@ -122,10 +138,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		os.Exit(1)
 	}()
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), c.API.DrainTime.Duration)
+	// Calls and API requests drain together: running calls may still need the
+	// API (recordings) and the API no longer starts new work.
+	voiceDone := make(chan struct{})
+	go func() { vs.stop(); close(voiceDone) }()
 	if err := srv.Shutdown(drainCtx); err != nil {
 		logger.Warn("drain timed out; closing remaining connections", "err", err)
 	}
 	cancelDrain()
+	<-voiceDone
 	stopRun()
 	// A last checkpoint covers whatever the drained requests appended.
 	if _, err := p.audit.Checkpoint(context.Background()); err != nil {

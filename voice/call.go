@@ -1,0 +1,362 @@
+package voice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+
+	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/store"
+)
+
+// Call states (Plivo's CallStatus values).
+const (
+	StateRinging    = "ringing"
+	StateInProgress = "in-progress"
+	StateCompleted  = "completed"
+)
+
+// Call is one call and the owner of its state: ringing → in-progress →
+// completed, with the cause and source of the hang-up decided once, by
+// whoever ended it first. Later features (outbound legs, Dial, live-call
+// control) act on a call through its methods.
+type Call struct {
+	s   *Server
+	d   *diago.DialogServerSession
+	ad  *admission
+	rec store.Call
+
+	ctx    context.Context // ends when the call ends, whoever ends it
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	state    string
+	med      *diago.DialogMedia
+	ch       *Channel
+	early    bool // media is up as early media (183), not yet answered
+	cause    Cause
+	reason   string
+	causeSet bool
+
+	docURL, docMethod string // the document running, for actions without a URL
+	bg                sync.WaitGroup
+}
+
+func (s *Server) handle(d *diago.DialogServerSession) {
+	v, ok := s.pending.LoadAndDelete(pendingKey(d.InviteRequest))
+	if !ok {
+		// Not admitted through the middleware (cannot happen for new INVITEs).
+		d.Respond(sip.StatusInternalServerError, "Server Internal Error", nil)
+		return
+	}
+	ad := v.(*admission)
+	s.active.Add(1)
+	defer s.active.Add(-1)
+
+	now := s.o.Now().UTC()
+	c := &Call{s: s, d: d, ad: ad, state: StateRinging}
+	c.rec = store.Call{
+		UUID: uuid.NewString(), AccountID: ad.number.AccountID, Direction: "inbound",
+		From: callerNumber(d), To: ad.number.Number, State: store.CallRinging,
+		Trunk: ad.trunk, AppID: ad.app.ID, InitiatedAt: now,
+	}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	defer c.cancel()
+	s.calls.Store(c.rec.UUID, c)
+	cid := ""
+	if h := d.InviteRequest.CallID(); h != nil {
+		cid = h.Value()
+		s.byCID.Store(cid, c)
+	}
+	defer func() {
+		s.calls.Delete(c.rec.UUID)
+		if cid != "" {
+			s.byCID.Delete(cid)
+		}
+	}()
+	// The caller's BYE or CANCEL ends the dialog context.
+	go func() {
+		select {
+		case <-d.Context().Done():
+			c.hangup(CauseNormal.With(SourceCaller), "caller hung up")
+		case <-c.ctx.Done():
+		}
+	}()
+	c.run()
+}
+
+func callerNumber(d *diago.DialogServerSession) string {
+	if n := normalizeNumber(d.FromUser()); n != "" {
+		return n
+	}
+	return d.FromUser()
+}
+
+// UUID is the call's Plivo CallUUID.
+func (c *Call) UUID() string { return c.rec.UUID }
+
+func (c *Call) channel() *Channel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ch
+}
+
+// hangup ends the call with cause unless it has ended already; the first
+// cause wins.
+func (c *Call) hangup(cause Cause, reason string) {
+	c.mu.Lock()
+	if !c.causeSet {
+		c.cause, c.reason, c.causeSet = cause, reason, true
+	}
+	c.mu.Unlock()
+	c.cancel()
+}
+
+func (c *Call) run() {
+	ctx := c.ctx
+	log := c.s.log.With("call", c.rec.UUID)
+	if err := c.s.o.DB.InsertCall(ctx, &c.rec); err != nil {
+		log.Error("store call", "err", err)
+		c.d.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		return
+	}
+	c.d.Trying()
+	c.d.Ringing()
+
+	c.interpret(ctx)
+
+	// Tear down: BYE an answered call, answer an unanswered one with a
+	// final status that says why.
+	c.mu.Lock()
+	if !c.causeSet {
+		c.cause, c.reason, c.causeSet = CauseEndOfXML, "", true
+	}
+	cause, answered := c.cause, c.rec.AnsweredAt != nil
+	ch, med := c.ch, c.med
+	c.ch = nil
+	c.mu.Unlock()
+	if ch != nil {
+		ch.close()
+		c.s.pacer.remove(ch)
+	}
+	c.bg.Wait()
+	byeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	switch {
+	case cause.Source == SourceCaller:
+		// The caller already ended the dialog.
+	case answered:
+		if err := c.d.Hangup(byeCtx); err != nil && c.d.Context().Err() == nil {
+			log.Debug("bye", "err", err)
+		}
+	default:
+		code, reason := sip.StatusTemporarilyUnavailable, "Temporarily Unavailable"
+		switch cause {
+		case CauseBusy:
+			code, reason = sip.StatusBusyHere, "Busy Here"
+		case CauseRejected:
+			code, reason = 603, "Decline"
+		}
+		if err := c.d.Respond(code, reason, nil); err != nil {
+			log.Debug("final response", "err", err)
+		}
+	}
+	if med != nil {
+		med.Close()
+	}
+	if ch != nil {
+		// The reader ends when the media session closes; wait for it so no
+		// goroutine outlives the call.
+		select {
+		case <-ch.Done():
+		case <-time.After(2 * time.Second):
+			log.Warn("rtp reader did not stop")
+		}
+	}
+	c.finish(cause)
+}
+
+// finish writes the CDR, tells the application, and audits the call.
+func (c *Call) finish(cause Cause) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	end := c.s.o.Now().UTC()
+	c.mu.Lock()
+	c.state = StateCompleted
+	r := c.rec
+	reason := c.reason
+	c.mu.Unlock()
+	r.EndedAt = &end
+	r.State = store.CallCompleted
+	r.Duration = int(end.Sub(r.InitiatedAt).Round(time.Second) / time.Second)
+	if r.AnsweredAt != nil {
+		r.BillDuration = int(end.Sub(*r.AnsweredAt).Round(time.Second) / time.Second)
+	}
+	r.HangupCauseCode, r.HangupCauseName, r.HangupSource, r.HangupReason = cause.Code, cause.Name, cause.Source, reason
+	if err := c.s.o.DB.FinishCall(ctx, &r); err != nil {
+		c.s.log.Error("store call end", "call", r.UUID, "err", err)
+	}
+	if u := c.ad.app.HangupURL; u != "" {
+		p := c.params(StateCompleted)
+		p.Set("Event", "Hangup")
+		p.Set("HangupCause", cause.Telephony)
+		p.Set("HangupCauseName", cause.Name)
+		p.Set("HangupCauseCode", strconv.Itoa(cause.Code))
+		p.Set("HangupSource", cause.Source)
+		p.Set("Duration", strconv.Itoa(r.Duration))
+		p.Set("BillDuration", strconv.Itoa(r.BillDuration))
+		p.Set("StartTime", plivoTime(&r.InitiatedAt))
+		p.Set("AnswerTime", plivoTime(r.AnsweredAt))
+		p.Set("EndTime", plivoTime(r.EndedAt))
+		p.Set("TotalCost", "0.00000")
+		p.Set("BillRate", "0.00000")
+		if _, err := c.callback(ctx, "hangup", u, c.ad.app.HangupMethod, p); err != nil {
+			c.s.log.Warn("hangup_url", "call", r.UUID, "err", err)
+		}
+	}
+	if c.s.o.Audit != nil {
+		// Numbers and timings only: never digits, never prompts.
+		e := audit.Entry{AccountID: r.AccountID, Actor: "sip:" + r.Trunk, Action: "call.inbound",
+			ObjectType: "call", ObjectID: r.UUID, Source: c.d.InviteRequest.Source(), Outcome: audit.Success,
+			Detail: map[string]string{"from": r.From, "to": r.To, "app_id": r.AppID,
+				"hangup_cause": cause.Name, "hangup_source": cause.Source, "bill_duration": strconv.Itoa(r.BillDuration)}}
+		if _, err := c.s.o.Audit.Append(ctx, e); err != nil {
+			c.s.log.Error("audit call", "call", r.UUID, "err", err)
+		}
+	}
+}
+
+// plivoTime formats like Plivo's CDR times; "" for unset.
+func plivoTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+// params are what every request about this call carries.
+func (c *Call) params(status string) url.Values {
+	v := url.Values{}
+	v.Set("CallUUID", c.rec.UUID)
+	v.Set("From", c.rec.From)
+	v.Set("To", c.rec.To)
+	v.Set("Direction", c.rec.Direction)
+	v.Set("CallStatus", status)
+	v.Set("ALegUUID", c.rec.UUID)
+	v.Set("ALegRequestUUID", "")
+	v.Set("CallerName", c.d.InviteRequest.From().DisplayName)
+	v.Set("ForwardedFrom", "")
+	v.Set("SessionStart", plivoTime(&c.rec.InitiatedAt))
+	return v
+}
+
+// answer takes the call off hook (200 OK with SDP), or turns early media into
+// an answered call.
+func (c *Call) answer() error {
+	c.mu.Lock()
+	if c.rec.AnsweredAt != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	early, med := c.early, c.med
+	c.mu.Unlock()
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	var err error
+	if early {
+		err = c.d.AnswerEarlyMedia(med, diago.AnswerOptions{Codecs: c.codecs()})
+	} else if c.ad.late {
+		med, err = c.d.AnswerLate()
+	} else {
+		med, err = c.d.Answer(diago.AnswerOptions{Codecs: c.codecs()})
+	}
+	if err != nil {
+		if c.ctx.Err() == nil {
+			c.hangup(CauseMediaFailure, "answer failed: "+err.Error())
+		}
+		return err
+	}
+	now := c.s.o.Now().UTC()
+	c.mu.Lock()
+	c.rec.AnsweredAt, c.state = &now, StateInProgress
+	c.mu.Unlock()
+	if !early {
+		c.startMedia(med)
+	}
+	if err := c.s.o.DB.MarkCallAnswered(c.ctx, c.rec.UUID, now); err != nil {
+		c.s.log.Warn("store call answer", "call", c.rec.UUID, "err", err)
+	}
+	return nil
+}
+
+// preAnswer opens early media (183 Session Progress).
+func (c *Call) preAnswer() error {
+	c.mu.Lock()
+	if c.med != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	if c.ad.late {
+		return errors.New("PreAnswer needs an SDP offer in the INVITE")
+	}
+	med, err := c.d.ProgressMedia(diago.ProgressMediaOptions{Codecs: c.codecs()})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.early = true
+	c.mu.Unlock()
+	c.startMedia(med)
+	return nil
+}
+
+func (c *Call) codecs() []media.Codec {
+	audioCodec := media.CodecAudioUlaw
+	if c.ad.offer.Codec == "PCMA" {
+		audioCodec = media.CodecAudioAlaw
+	}
+	cs := []media.Codec{audioCodec}
+	if c.ad.offer.PayloadTEL >= 0 {
+		te := media.CodecTelephoneEvent8000
+		te.PayloadType = uint8(c.ad.offer.PayloadTEL)
+		cs = append(cs, te)
+	}
+	return cs
+}
+
+func (c *Call) startMedia(med *diago.DialogMedia) {
+	codec := c.ad.offer.Codec
+	pt := -1
+	if ms := med.MediaSession(); ms != nil {
+		ac := media.CodecAudioFromSession(ms)
+		if ac.PayloadType == 8 {
+			codec = "PCMA"
+		} else {
+			codec = "PCMU"
+		}
+		for _, cd := range ms.CommonCodecs() {
+			if cd.Matches(media.CodecTelephoneEvent8000) {
+				pt = int(cd.PayloadTypeRecv())
+			}
+		}
+	}
+	ch := newChannel(med.RTPSession(), codec, pt)
+	c.mu.Lock()
+	c.med, c.ch = med, ch
+	c.mu.Unlock()
+	go ch.read()
+	c.s.pacer.add(ch)
+}
+
+func (c *Call) String() string { return fmt.Sprintf("call %s", c.rec.UUID) }

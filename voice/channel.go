@@ -1,0 +1,391 @@
+package voice
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/emiago/diago/media"
+	"github.com/pion/rtp"
+
+	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/audio/dtmf"
+)
+
+// frameSamples is one 20 ms frame at 8 kHz: the packet size every G.711
+// carrier expects.
+const frameSamples = 160
+
+// rtpIO is the part of diago's RTP session a channel uses.
+type rtpIO interface {
+	ReadRTP(b []byte, p *rtp.Packet) (int, error)
+	WriteRTP(p *rtp.Packet) error
+}
+
+// Channel is the media of one call: one reader that fans the caller's RTP out
+// to the DTMF detector and to whoever listens (recorder, silence detector),
+// and a writer the shared Pacer drives every 20 ms, which sends the current
+// prompt, queued key presses, or comfort noise when nothing plays, so the line
+// never goes silent on the wire (voice-notes traps 7 and 8).
+type Channel struct {
+	io      rtpIO
+	alaw    bool
+	ptAudio uint8
+	ptEvent int // telephone-event payload type we send and detect; -1 none
+
+	mu       sync.Mutex
+	ssrc     uint32
+	seq      uint16
+	ts       uint32
+	play     *playback
+	events   []dtmf.Outgoing // key presses being sent, one packet per tick
+	evBase   uint32
+	noise    *audio.ComfortNoise
+	frame    [frameSamples]int16
+	payload  [frameSamples]byte
+	pkt      rtp.Packet
+	closed   bool
+	sent     int64
+	received int64
+
+	tapMu sync.Mutex
+	taps  map[int]func([]int16)
+	tapID int
+
+	digits chan rune
+	done   chan struct{}
+}
+
+type playback struct {
+	pcm  []int16
+	pos  int
+	done chan struct{}
+}
+
+// newChannel starts the reader; the caller registers the channel with a Pacer.
+func newChannel(io rtpIO, codec string, ptEvent int) *Channel {
+	c := &Channel{
+		io: io, alaw: codec == "PCMA", ptEvent: ptEvent,
+		ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32(),
+		noise:  audio.NewComfortNoise(audio.DefaultComfortNoiseLevel, rand.Uint64()),
+		taps:   map[int]func([]int16){},
+		digits: make(chan rune, 64),
+		done:   make(chan struct{}),
+	}
+	if c.alaw {
+		c.ptAudio = 8
+	}
+	return c
+}
+
+// Done is closed when the reader stops: the media session ended.
+func (c *Channel) Done() <-chan struct{} { return c.done }
+
+// Digits delivers detected key presses (RFC 4733 and SIP INFO).
+func (c *Channel) Digits() <-chan rune { return c.digits }
+
+// FlushDigits drops key presses nobody asked for yet.
+func (c *Channel) FlushDigits() {
+	for {
+		select {
+		case <-c.digits:
+		default:
+			return
+		}
+	}
+}
+
+// PushDigit adds a key press that arrived out of band (SIP INFO).
+func (c *Channel) PushDigit(d rune) {
+	select {
+	case c.digits <- d:
+	default: // a caller mashing keys faster than anyone reads them
+	}
+}
+
+// Tap registers f to receive every decoded 20 ms frame of the caller's audio,
+// on the reader goroutine (keep it quick); the returned func removes it.
+func (c *Channel) Tap(f func([]int16)) (remove func()) {
+	c.tapMu.Lock()
+	c.tapID++
+	id := c.tapID
+	c.taps[id] = f
+	c.tapMu.Unlock()
+	return func() {
+		c.tapMu.Lock()
+		delete(c.taps, id)
+		c.tapMu.Unlock()
+	}
+}
+
+// read is the call's one RTP reader.
+func (c *Channel) read() {
+	defer close(c.done)
+	buf := make([]byte, 1500)
+	var (
+		pkt    rtp.Packet
+		det    *dtmf.Detector
+		events []dtmf.Event
+		pcm    = make([]int16, 0, frameSamples*2)
+	)
+	if c.ptEvent >= 0 {
+		det = dtmf.NewDetector(uint8(c.ptEvent))
+	}
+	for {
+		if _, err := c.io.ReadRTP(buf, &pkt); err != nil {
+			if det != nil {
+				for _, e := range det.Flush(events[:0]) {
+					c.PushDigit(e.Digit)
+				}
+			}
+			return
+		}
+		c.mu.Lock()
+		c.received++
+		c.mu.Unlock()
+		if det != nil {
+			events = det.Feed(events[:0], dtmf.Packet{PayloadType: pkt.PayloadType, Marker: pkt.Marker,
+				SSRC: pkt.SSRC, Timestamp: pkt.Timestamp, Payload: pkt.Payload}, time.Now())
+			for _, e := range events {
+				c.PushDigit(e.Digit)
+			}
+		}
+		var frame []int16
+		switch pkt.PayloadType {
+		case 0:
+			frame = audio.DecodeMulaw(pcm[:0], pkt.Payload)
+		case 8:
+			frame = audio.DecodeAlaw(pcm[:0], pkt.Payload)
+		default:
+			continue
+		}
+		c.tapMu.Lock()
+		for _, f := range c.taps {
+			f(frame)
+		}
+		c.tapMu.Unlock()
+	}
+}
+
+// tick sends the next 20 ms: a key-press packet, a prompt frame, or comfort
+// noise. The Pacer calls it; it never blocks on anything but the socket.
+func (c *Channel) tick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if len(c.events) > 0 {
+		ev := c.events[0]
+		c.events = c.events[1:]
+		c.write(ev.Payload, uint8(c.ptEvent), ev.Marker, c.evBase+ev.Timestamp)
+		if len(c.events) == 0 {
+			// Audio resumes where the press ended (dtmf.Generate's contract);
+			// later ticks keep advancing from there.
+			c.ts = c.evBase + ev.Timestamp + dtmfDuration
+		}
+		return
+	}
+	f := c.frame[:]
+	if p := c.play; p != nil {
+		n := copy(f, p.pcm[p.pos:])
+		p.pos += n
+		clear(f[n:])
+		if p.pos >= len(p.pcm) {
+			close(p.done)
+			c.play = nil
+		}
+	} else {
+		c.noise.Fill(f)
+	}
+	if c.alaw {
+		audio.EncodeAlaw(c.payload[:0], f)
+	} else {
+		audio.EncodeMulaw(c.payload[:0], f)
+	}
+	c.write(c.payload[:], c.ptAudio, false, c.ts)
+	c.ts += frameSamples
+}
+
+func (c *Channel) write(payload []byte, pt uint8, marker bool, ts uint32) {
+	c.pkt.Header = rtp.Header{Version: 2, PayloadType: pt, Marker: marker, SequenceNumber: c.seq, Timestamp: ts, SSRC: c.ssrc}
+	c.pkt.Payload = payload
+	c.seq++
+	c.sent++
+	// A write error means the session is closing; the reader sees it too.
+	_ = c.io.WriteRTP(&c.pkt)
+}
+
+// Play sends pcm (8 kHz mono) and returns when it has all been sent, or when
+// ctx ends (barge-in, hang-up), in which case the prompt stops at once.
+func (c *Channel) Play(ctx context.Context, pcm []int16) error {
+	p := &playback{pcm: pcm, done: make(chan struct{})}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errChannelClosed
+	}
+	if old := c.play; old != nil {
+		close(old.done)
+	}
+	c.play = p
+	c.mu.Unlock()
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		if c.play == p {
+			c.play = nil
+			close(p.done)
+		}
+		c.mu.Unlock()
+		return ctx.Err()
+	case <-c.done:
+		return errChannelClosed
+	}
+}
+
+// dtmfDuration is how long each sent key press lasts (100 ms, a common
+// carrier default) in samples.
+const dtmfDuration = 800
+
+// SendDigits queues RFC 4733 key presses; 'w' waits 0.5 s and 'W' 1 s. It
+// returns once they are all on the wire or ctx ends.
+func (c *Channel) SendDigits(ctx context.Context, digits string) error {
+	if c.ptEvent < 0 {
+		return errors.New("the caller did not offer telephone-event")
+	}
+	for _, d := range digits {
+		switch d {
+		case 'w', 'W':
+			wait := 500 * time.Millisecond
+			if d == 'W' {
+				wait = time.Second
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+			continue
+		}
+		pkts, err := dtmf.Generate(d, 0, dtmfDuration, dtmf.GenerateOptions{PayloadType: uint8(c.ptEvent)})
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.evBase = c.ts
+		c.events = pkts
+		c.mu.Unlock()
+		// Wait until the press is sent (one packet per tick), bounded.
+		deadline := time.NewTimer(time.Duration(len(pkts)+5) * 20 * time.Millisecond * 3)
+		tk := time.NewTicker(20 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case <-tk.C:
+				c.mu.Lock()
+				n := len(c.events)
+				c.mu.Unlock()
+				if n == 0 {
+					break wait
+				}
+			case <-deadline.C:
+				break wait
+			case <-ctx.Done():
+				tk.Stop()
+				deadline.Stop()
+				return ctx.Err()
+			}
+		}
+		tk.Stop()
+		deadline.Stop()
+	}
+	return nil
+}
+
+// Stats returns RTP packets sent and received.
+func (c *Channel) Stats() (sent, received int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sent, c.received
+}
+
+func (c *Channel) close() {
+	c.mu.Lock()
+	c.closed = true
+	if p := c.play; p != nil {
+		c.play = nil
+		close(p.done)
+	}
+	c.events = nil
+	c.mu.Unlock()
+}
+
+var errChannelClosed = errors.New("media closed")
+
+// Pacer drives every channel's writer from one clock: one goroutine for all
+// calls instead of a ticker and a goroutine per call, which is what keeps a
+// thousand held calls cheap.
+type Pacer struct {
+	mu    sync.Mutex
+	chans map[*Channel]struct{}
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// NewPacer starts the clock.
+func NewPacer() *Pacer {
+	p := &Pacer{chans: map[*Channel]struct{}{}, stop: make(chan struct{})}
+	p.wg.Add(1)
+	go p.run()
+	return p
+}
+
+func (p *Pacer) add(c *Channel) {
+	p.mu.Lock()
+	p.chans[c] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *Pacer) remove(c *Channel) {
+	p.mu.Lock()
+	delete(p.chans, c)
+	p.mu.Unlock()
+}
+
+func (p *Pacer) run() {
+	defer p.wg.Done()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	var batch []*Channel
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		batch = batch[:0]
+		for c := range p.chans {
+			batch = append(batch, c)
+		}
+		p.mu.Unlock()
+		for _, c := range batch {
+			c.tick()
+		}
+	}
+}
+
+// Stop ends the clock.
+func (p *Pacer) Stop() {
+	close(p.stop)
+	p.wg.Wait()
+}
+
+var _ = media.CodecAudioUlaw

@@ -1,0 +1,214 @@
+package voice_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/diago"
+
+	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/audio/tts"
+	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/voice"
+	"github.com/trunkline/trunkline/webhook"
+)
+
+// app is a customer application on loopback: it serves XML per path and
+// records every request it gets.
+type app struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	xml map[string]string // path → reply body
+	hit map[string][]url.Values
+	ch  chan hit
+}
+
+type hit struct {
+	path   string
+	params url.Values
+}
+
+func newApp(t *testing.T) *app {
+	a := &app{xml: map[string]string{}, hit: map[string][]url.Values{}, ch: make(chan hit, 100)}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		a.mu.Lock()
+		a.hit[r.URL.Path] = append(a.hit[r.URL.Path], r.Form)
+		body, ok := a.xml[r.URL.Path]
+		a.mu.Unlock()
+		select {
+		case a.ch <- hit{r.URL.Path, r.Form}:
+		default:
+		}
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		if body == "500" {
+			w.WriteHeader(500)
+			return
+		}
+		if body == "hang" {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *app) set(path, body string) {
+	a.mu.Lock()
+	a.xml[path] = body
+	a.mu.Unlock()
+}
+
+func (a *app) url(path string) string { return a.srv.URL + path }
+
+// wait returns the next request to path (bounded).
+func (a *app) wait(t *testing.T, path string, d time.Duration) url.Values {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case h := <-a.ch:
+			if h.path == path {
+				return h.params
+			}
+		case <-deadline:
+			t.Fatalf("no request to %s within %v", path, d)
+			return nil
+		}
+	}
+}
+
+// stack is a voice server with an account, a rented number and an application.
+type stack struct {
+	db       *store.DB
+	srv      *voice.Server
+	app      *app
+	accounts *account.Service
+	acct     *account.Created
+	number   string
+	appRow   *store.Application
+	phones   *diago.Diago // the test's SIP phone stack, made on first call
+	webhooks *webhook.Client
+}
+
+// quiesce closes idle HTTP keep-alive connections on both ends, so counts of
+// goroutines and sockets measure calls and not the connection pool.
+func (s *stack) quiesce() {
+	s.webhooks.Close()
+	s.app.srv.CloseClientConnections()
+}
+
+type memRecordings struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+type memWriter struct {
+	m   *memRecordings
+	key string
+	buf bytes.Buffer
+}
+
+func (w *memWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
+func (w *memWriter) Close() error {
+	w.m.mu.Lock()
+	w.m.files[w.key] = w.buf.Bytes()
+	w.m.mu.Unlock()
+	return nil
+}
+func (w *memWriter) Abort() {}
+
+func (m *memRecordings) Create(ctx context.Context, acct, id string) (voice.RecordingWriter, error) {
+	return &memWriter{m: m, key: acct + "/" + id}, nil
+}
+
+type stackOptions struct {
+	recordings     voice.Recordings
+	acl            func(netip.Addr) (string, bool)
+	webhookTimeout time.Duration
+}
+
+func newStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	return newStackDB(t, store.OpenTest(t)[0], o)
+}
+
+func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
+	t.Helper()
+	ctx := context.Background()
+	ring, _ := keys.NewRing(bytes.Repeat([]byte{7}, 32))
+	acc := account.New(db, ring, account.Options{})
+	created, err := acc.CreateMain(ctx, "voice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t)
+	appRow := &store.Application{ID: "42", AccountID: created.Account.ID, Name: "ivr", AnswerURL: a.url("/answer"), AnswerMethod: "POST",
+		HangupURL: a.url("/hangup"), HangupMethod: "POST", FallbackAnswerURL: a.url("/fallback"), FallbackMethod: "POST", Enabled: true}
+	if err := db.CreateApplication(ctx, appRow); err != nil {
+		t.Fatal(err)
+	}
+	number := "14155550123"
+	if _, err := db.ImportNumbers(ctx, []*store.Number{{Number: number, CountryISO: "US", Type: "local", VoiceEnabled: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RentNumber(ctx, number, created.Account.ID, appRow.ID); err != nil {
+		t.Fatal(err)
+	}
+	to := o.webhookTimeout
+	if to == 0 {
+		to = 5 * time.Second
+	}
+	wh := webhook.New(webhook.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Recorder: db,
+		Timeout: to, MaxAttempts: 2, BackoffBase: 10 * time.Millisecond})
+	t.Cleanup(wh.Close)
+	speech, err := tts.NewCache(tts.NewEspeak(tts.EspeakOptions{}), tts.CacheOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acl := o.acl
+	if acl == nil {
+		acl = func(a netip.Addr) (string, bool) { return "loopback", a.IsLoopback() }
+	}
+	mp3, _ := audio.NewMP3Encoder()
+	var mp3Enc audio.Encoder
+	if mp3 != nil {
+		mp3Enc = mp3
+	}
+	srv, err := voice.New(voice.Options{Listen: "127.0.0.1:0", ACL: acl, DB: db, Tokens: acc, Webhooks: wh,
+		Audio: audio.NewCache(wh, audio.CacheOptions{}), TTS: speech, Recordings: o.recordings, MP3: mp3Enc,
+		RecordingURL: func(acct, id, f string) string {
+			return "https://api.example/v1/Account/" + acct + "/Recording/" + id + "." + f
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	})
+	return &stack{db: db, srv: srv, app: a, accounts: acc, acct: created, number: number, appRow: appRow, webhooks: wh}
+}

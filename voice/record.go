@@ -1,0 +1,180 @@
+package voice
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/plivoxml"
+	"github.com/trunkline/trunkline/store"
+)
+
+// record captures the caller's audio until maxLength, a silence of timeout,
+// a finishOnKey press, or the caller hanging up, and stores it encrypted.
+// A recording cut short by a hang-up is kept: for voicemail it is the
+// message.
+func (c *Call) record(ctx context.Context, r plivoxml.Record) (*plivoxml.Response, error) {
+	ch := c.channel()
+	if ch == nil || c.s.o.Recordings == nil {
+		if c.s.o.Recordings == nil {
+			c.s.log.Warn("<Record> skipped: recordings are off", "call", c.rec.UUID)
+		}
+		return nil, nil
+	}
+	maxLen := r.MaxLength
+	if maxLen <= 0 {
+		maxLen = 60 * time.Second
+	}
+	silence := r.Timeout
+	if silence <= 0 {
+		silence = 15 * time.Second
+	}
+	if r.PlayBeep {
+		if ch.Play(ctx, beep) != nil {
+			return nil, errStop
+		}
+	}
+	ch.FlushDigits()
+
+	var (
+		mu     sync.Mutex
+		pcm    = make([]int16, 0, 8000*10)
+		limit  = int(maxLen.Seconds() * audio.SampleRate)
+		st     audio.SilenceTimer
+		full   = make(chan struct{})
+		quiet  = make(chan struct{})
+		closed bool
+	)
+	start := c.s.o.Now()
+	remove := ch.Tap(func(f []int16) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		n := min(len(f), limit-len(pcm))
+		pcm = append(pcm, f[:n]...)
+		if len(pcm) >= limit {
+			closed = true
+			close(full)
+			return
+		}
+		if st.Add(f) >= silence {
+			closed = true
+			close(quiet)
+		}
+	})
+	deadline := time.NewTimer(maxLen + time.Second) // also ends a recording with no RTP at all
+	var finishKey string
+loop:
+	for {
+		select {
+		case <-full:
+			break loop
+		case <-quiet:
+			break loop
+		case <-deadline.C:
+			break loop
+		case <-ctx.Done():
+			break loop
+		case d := <-ch.Digits():
+			if r.FinishOnKey != "" && r.FinishOnKey != "none" && strings.ContainsRune(r.FinishOnKey, d) {
+				finishKey = string(d)
+				break loop
+			}
+		}
+	}
+	deadline.Stop()
+	remove()
+	end := c.s.o.Now()
+	mu.Lock()
+	closed = true
+	got := pcm
+	mu.Unlock()
+
+	// Store it, even if the caller has gone (a background context).
+	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id := uuid.NewString()
+	var enc audio.Encoder = audio.WAVEncoder{}
+	if r.FileFormat != "wav" && c.s.o.MP3 != nil {
+		enc = c.s.o.MP3
+	}
+	var buf bytes.Buffer
+	if err := enc.Encode(sctx, &buf, got); err != nil {
+		c.s.log.Error("recording encode", "call", c.rec.UUID, "err", err)
+		return nil, nil
+	}
+	w, err := c.s.o.Recordings.Create(sctx, c.rec.AccountID, id)
+	if err != nil {
+		c.s.log.Error("recording create", "call", c.rec.UUID, "err", err)
+		return nil, nil
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		w.Abort()
+		c.s.log.Error("recording write", "call", c.rec.UUID, "err", err)
+		return nil, nil
+	}
+	if err := w.Close(); err != nil {
+		c.s.log.Error("recording close", "call", c.rec.UUID, "err", err)
+		return nil, nil
+	}
+	durMs := int64(len(got)) * 1000 / audio.SampleRate
+	rec := &store.Recording{ID: id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Format: enc.Format(),
+		Type: "call", DurationMs: durMs, StartMs: start.UnixMilli(), EndMs: end.UnixMilli(),
+		Size: int64(buf.Len()), From: c.rec.From, To: c.rec.To, CreatedAt: end.UTC()}
+	if err := c.s.o.DB.InsertRecording(sctx, rec); err != nil {
+		c.s.log.Error("recording store", "call", c.rec.UUID, "err", err)
+		return nil, nil
+	}
+	p := c.params(c.status())
+	recURL := ""
+	if c.s.o.RecordingURL != nil {
+		recURL = c.s.o.RecordingURL(c.rec.AccountID, id, enc.Format())
+	}
+	p.Set("RecordUrl", recURL)
+	p.Set("RecordingID", id)
+	p.Set("RecordingDuration", strconv.FormatInt((durMs+500)/1000, 10))
+	p.Set("RecordingDurationMs", strconv.FormatInt(durMs, 10))
+	p.Set("RecordingStartMs", strconv.FormatInt(rec.StartMs, 10))
+	p.Set("RecordingEndMs", strconv.FormatInt(rec.EndMs, 10))
+	if finishKey != "" {
+		p.Set("Digits", finishKey)
+	}
+	if r.CallbackURL != "" {
+		cp := make(map[string][]string, len(p))
+		for k, v := range p {
+			cp[k] = v
+		}
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if _, err := c.callback(cctx, "record_callback", r.CallbackURL, r.CallbackMethod, cp); err != nil {
+				c.s.log.Warn("record callbackUrl", "call", c.rec.UUID, "err", err)
+			}
+		}()
+	}
+	if r.Action == "" {
+		return nil, nil
+	}
+	if ctx.Err() != nil || !r.Redirect {
+		// The caller is gone (or the app asked for no redirect): tell the
+		// action URL anyway, and ignore any XML it returns.
+		if _, err := c.callback(sctx, "record", r.Action, r.Method, p); err != nil {
+			c.s.log.Warn("record action", "call", c.rec.UUID, "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil, errStop
+		}
+		return nil, nil
+	}
+	return c.fetch(ctx, "record", r.Action, r.Method, p)
+}

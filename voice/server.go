@@ -1,0 +1,486 @@
+package voice
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/diago/media"
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/audio/tts"
+	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/webhook"
+)
+
+// Tokens gives the tokens that sign an account's callbacks.
+type Tokens interface {
+	SigningTokens(ctx context.Context, accountID string) (own, main string, err error)
+}
+
+// Recordings stores recording files encrypted (package recording).
+type Recordings interface {
+	Create(ctx context.Context, accountID, recordingID string) (RecordingWriter, error)
+}
+
+// RecordingWriter is one recording file being written.
+type RecordingWriter interface {
+	io.Writer
+	Close() error
+	Abort()
+}
+
+// Messenger sends the SMS of a <Message> element.
+type Messenger interface {
+	SendSMS(ctx context.Context, accountID, src, dst, text, url, method string) error
+}
+
+// Auditor appends to the security log.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) (int64, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	Listen       string      // host:port for UDP and TCP; port 0 picks one
+	TLSListen    string      // host:port for TLS; "" = off
+	TLSConfig    *tls.Config // server certificate for TLSListen
+	ExternalHost string      // advertised in Contact and SDP; "" = the listen host
+	RTPPortMin   int
+	RTPPortMax   int
+	MaxCalls     int // concurrent calls; more get 503 (default 2000)
+
+	// ACL names the trunk an INVITE's source address belongs to; false means
+	// the address is no trunk of ours and gets 403 with no detail.
+	ACL func(netip.Addr) (trunk string, ok bool)
+
+	DB         *store.DB
+	Tokens     Tokens
+	Webhooks   *webhook.Client
+	Audio      *audio.Cache
+	TTS        tts.Synthesizer
+	Recordings Recordings
+	MP3        audio.Encoder // nil: fileFormat="mp3" records fall back to WAV
+	Messages   Messenger
+	Audit      Auditor
+	// RecordingURL gives the API address of a recording, for callbacks.
+	RecordingURL func(accountID, recordingID, format string) string
+
+	Logger *slog.Logger
+	Now    func() time.Time
+	Node   string
+}
+
+// Server is Trunkline's SIP side: it takes calls from trunks and runs their
+// applications' XML.
+type Server struct {
+	o   Options
+	log *slog.Logger
+
+	ua    *sipgo.UserAgent
+	dg    *diago.Diago
+	srv   *sipgo.Server
+	pacer *Pacer
+
+	udp   net.PacketConn
+	tcp   net.Listener
+	tlsLn net.Listener
+	addr  netip.AddrPort
+
+	pending sync.Map // pendingKey → *admission, from the middleware to the handler
+	byCID   sync.Map // SIP Call-ID → *Call (for INFO)
+	calls   sync.Map // uuid → *Call
+	active  atomic.Int64
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	draining atomic.Bool
+	wg       sync.WaitGroup
+}
+
+// admission is what the checks before a call found out.
+type admission struct {
+	trunk  string
+	offer  Offer
+	late   bool // INVITE without SDP
+	number *store.Number
+	app    *store.Application
+}
+
+// New checks the options; Start binds.
+func New(o Options) (*Server, error) {
+	if o.DB == nil || o.Webhooks == nil || o.Tokens == nil {
+		return nil, errors.New("voice: DB, Webhooks and Tokens are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxCalls <= 0 {
+		o.MaxCalls = 2000
+	}
+	if o.ACL == nil {
+		o.ACL = func(netip.Addr) (string, bool) { return "", false }
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:5060"
+	}
+	return &Server{o: o, log: o.Logger.With("component", "voice")}, nil
+}
+
+// Start binds the SIP listeners (UDP and TCP on one port) and serves.
+func (s *Server) Start(ctx context.Context) error {
+	host, portStr, err := net.SplitHostPort(s.o.Listen)
+	if err != nil {
+		return fmt.Errorf("voice: listen %q: %w", s.o.Listen, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	// UDP and TCP share the port number. With port 0, take what UDP got and
+	// retry a few times if TCP finds it taken.
+	for try := 0; ; try++ {
+		s.udp, err = net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("voice: %w", err)
+		}
+		p := s.udp.LocalAddr().(*net.UDPAddr).Port
+		s.tcp, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err == nil {
+			ap, _ := netip.ParseAddrPort(s.udp.LocalAddr().String())
+			s.addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			break
+		}
+		s.udp.Close()
+		if port != 0 || try >= 20 {
+			return fmt.Errorf("voice: %w", err)
+		}
+	}
+	if s.o.RTPPortMin > 0 && s.o.RTPPortMax > s.o.RTPPortMin {
+		// diago keeps the range in package globals; one server per process.
+		media.RTPPortStart, media.RTPPortEnd = s.o.RTPPortMin, s.o.RTPPortMax
+	}
+	ext := s.o.ExternalHost
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("Trunkline"))
+	if err != nil {
+		return err
+	}
+	s.srv, err = sipgo.NewServer(s.ua)
+	if err != nil {
+		return err
+	}
+	bindHost := s.addr.Addr().String()
+	opts := []diago.DiagoOption{
+		diago.WithServer(s.srv),
+		diago.WithLogger(quietLogger(s.log)),
+		diago.WithServerRequestMiddleware(s.middleware),
+		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: bindHost, BindPort: int(s.addr.Port()), ExternalHost: ext}),
+		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: bindHost, BindPort: int(s.addr.Port()), ExternalHost: ext}),
+	}
+	if s.o.TLSListen != "" && s.o.TLSConfig != nil {
+		s.tlsLn, err = tls.Listen("tcp", s.o.TLSListen, s.o.TLSConfig)
+		if err != nil {
+			s.udp.Close()
+			s.tcp.Close()
+			return fmt.Errorf("voice: tls: %w", err)
+		}
+		tp := s.tlsLn.Addr().(*net.TCPAddr).Port
+		opts = append(opts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: bindHost, BindPort: tp,
+			ExternalHost: ext, TLSConf: s.o.TLSConfig, TLSURINoSIPS: true}))
+	}
+	s.dg = diago.NewDiago(s.ua, opts...)
+	s.dg.HandleFunc(s.handle)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.pacer = NewPacer()
+	serve := func(f func() error) {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("sip listener stopped", "err", err)
+			}
+		}()
+	}
+	serve(func() error { return s.srv.ServeUDP(s.udp) })
+	serve(func() error { return s.srv.ServeTCP(s.tcp) })
+	if s.tlsLn != nil {
+		serve(func() error { return s.srv.ServeTLS(s.tlsLn) })
+	}
+	s.log.Info("sip listening", "udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String())
+	return nil
+}
+
+// Addr is the bound UDP/TCP address.
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// TLSAddr is the bound TLS address, if any.
+func (s *Server) TLSAddr() string {
+	if s.tlsLn == nil {
+		return ""
+	}
+	return s.tlsLn.Addr().String()
+}
+
+// Active is the number of calls in progress.
+func (s *Server) Active() int { return int(s.active.Load()) }
+
+// Shutdown stops taking calls (new INVITEs get 503), waits for running calls
+// to end until ctx ends, then hangs up the rest and closes the listeners.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	s.draining.Store(true)
+	tk := time.NewTicker(50 * time.Millisecond)
+	defer tk.Stop()
+wait:
+	for s.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-tk.C:
+		}
+	}
+	s.calls.Range(func(_, v any) bool {
+		v.(*Call).hangup(CauseShutdown, "server shutting down")
+		return true
+	})
+	// Give the hang-ups a bounded moment to go out.
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+end:
+	for s.active.Load() > 0 {
+		select {
+		case <-deadline.C:
+			break end
+		case <-tk.C:
+		}
+	}
+	s.cancel()
+	s.pacer.Stop()
+	s.srv.Close()
+	s.udp.Close()
+	s.tcp.Close()
+	if s.tlsLn != nil {
+		s.tlsLn.Close()
+	}
+	s.ua.Close()
+	s.wg.Wait()
+	return nil
+}
+
+// middleware answers what must not reach a dialog: INVITEs from outside
+// the trunks (403, no detail), over capacity (503), with bad or
+// incompatible SDP (400/488) or to numbers nobody rents (404); and SIP INFO
+// key presses, which diago refuses.
+func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		switch req.Method {
+		case sip.INVITE:
+			if req.To() != nil && req.To().Params.Has("tag") {
+				next(req, tx) // re-INVITE in a dialog
+				return
+			}
+			if code, reason := s.admit(req); code != 0 {
+				res := sip.NewResponseFromRequest(req, code, reason, nil)
+				if err := tx.Respond(res); err != nil {
+					s.log.Debug("respond", "code", code, "err", err)
+				}
+				return
+			}
+		case sip.INFO:
+			if s.info(req, tx) {
+				return
+			}
+		}
+		next(req, tx)
+	}
+}
+
+func sourceAddr(req *sip.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		host = req.Source()
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func (s *Server) admit(req *sip.Request) (int, string) {
+	trunk, ok := s.o.ACL(sourceAddr(req))
+	if !ok {
+		return sip.StatusForbidden, "Forbidden"
+	}
+	if s.draining.Load() || s.active.Load() >= int64(s.o.MaxCalls) {
+		return sip.StatusServiceUnavailable, "Service Unavailable"
+	}
+	ad := &admission{trunk: trunk}
+	if body := req.Body(); len(body) == 0 {
+		ad.late, ad.offer = true, Offer{Audio: true, Codec: "PCMU", PayloadTEL: 101}
+	} else {
+		if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/sdp") {
+			return sip.StatusUnsupportedMediaType, "Unsupported Media Type"
+		}
+		o, err := CheckOffer(body)
+		switch {
+		case errors.Is(err, ErrNoCommonCode):
+			return sip.StatusNotAcceptableHere, "Not Acceptable Here"
+		case err != nil:
+			return sip.StatusBadRequest, "Bad Request (SDP)"
+		}
+		if o.SRTP {
+			// SDES-SRTP arrives with the TLS work; refuse rather than answer in the clear.
+			return sip.StatusNotAcceptableHere, "Not Acceptable Here"
+		}
+		ad.offer = o
+	}
+	dst := normalizeNumber(req.Recipient.User)
+	if dst == "" {
+		return sip.StatusNotFound, "Not Found"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := s.o.DB.NumberRentedBy(ctx, dst)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && n.AccountID == "") {
+		return sip.StatusNotFound, "Not Found"
+	}
+	if err != nil {
+		s.log.Error("number lookup", "err", err)
+		return sip.StatusServiceUnavailable, "Service Unavailable"
+	}
+	if n.AppID == "" {
+		return sip.StatusNotFound, "Not Found"
+	}
+	app, err := s.o.DB.Application(ctx, store.Scope{AccountID: n.AccountID}, n.AppID)
+	if err != nil || !app.Enabled || app.AnswerURL == "" {
+		return sip.StatusNotFound, "Not Found"
+	}
+	ad.number, ad.app = n, app
+	key := pendingKey(req)
+	s.pending.Store(key, ad)
+	// Dropped if the dialog layer never hands the INVITE over (a malformed
+	// request it refuses): no entry outlives the INVITE transaction.
+	time.AfterFunc(64*500*time.Millisecond, func() { s.pending.Delete(key) })
+	return 0, ""
+}
+
+// pendingKey identifies an INVITE between the middleware and the handler
+// (diago hands the handler its own copy of the request).
+func pendingKey(req *sip.Request) string {
+	k := ""
+	if h := req.CallID(); h != nil {
+		k = h.Value()
+	}
+	if f := req.From(); f != nil {
+		k += "|" + f.Params.GetOr("tag", "")
+	}
+	if v := req.Via(); v != nil {
+		k += "|" + v.Params.GetOr("branch", "")
+	}
+	return k
+}
+
+// normalizeNumber keeps the digits of a dialled user part ("+1415…", "1415…").
+func normalizeNumber(user string) string {
+	user = strings.TrimPrefix(user, "+")
+	if user == "" || len(user) > 20 || strings.Trim(user, "0123456789") != "" {
+		return ""
+	}
+	return user
+}
+
+// info takes a SIP INFO key press (application/dtmf-relay "Signal=5" or
+// application/dtmf "5") for one of our calls.
+func (s *Server) info(req *sip.Request, tx sip.ServerTransaction) bool {
+	ct := req.ContentType()
+	if ct == nil {
+		return false
+	}
+	kind := strings.ToLower(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]))
+	if kind != "application/dtmf-relay" && kind != "application/dtmf" {
+		return false
+	}
+	cid := req.CallID()
+	if cid == nil {
+		return false
+	}
+	v, ok := s.byCID.Load(cid.Value())
+	if !ok {
+		return false
+	}
+	d, ok := ParseINFODigit(kind, req.Body())
+	if !ok {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad Request", nil))
+		return true
+	}
+	if ch := v.(*Call).channel(); ch != nil {
+		ch.PushDigit(d)
+	}
+	tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	return true
+}
+
+// ParseINFODigit reads the key of a SIP INFO body.
+func ParseINFODigit(kind string, body []byte) (rune, bool) {
+	if len(body) > 1024 {
+		return 0, false
+	}
+	val := strings.TrimSpace(string(body))
+	if kind == "application/dtmf-relay" {
+		val = ""
+		for _, line := range strings.Split(string(body), "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "Signal") {
+				val = strings.TrimSpace(v)
+			}
+		}
+	}
+	switch {
+	case len(val) == 1 && strings.ContainsRune("0123456789*#ABCDabcd", rune(val[0])):
+		return rune(strings.ToUpper(val)[0]), true
+	case val == "10":
+		return '*', true
+	case val == "11":
+		return '#', true
+	}
+	return 0, false
+}
+
+// quietLogger keeps diago's per-packet chatter out of the server log: a
+// caller's hang-up surfaces there as "use of closed network connection"
+// (voice-notes trap 13).
+func quietLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(levelFloor{l.Handler(), slog.LevelError})
+}
+
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+func (h levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(a), h.min}
+}
+func (h levelFloor) WithGroup(n string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(n), h.min}
+}
