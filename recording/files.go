@@ -54,6 +54,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -67,7 +68,7 @@ const Purpose = "recording"
 
 var (
 	// ErrNotFound: no such recording (or its account's data key is gone, see ErrKeyNotFound).
-	ErrNotFound = errors.New("recording: not found")
+	ErrNotFound = fmt.Errorf("recording: not found: %w", fs.ErrNotExist)
 	// ErrCorrupt: the file failed authentication, was truncated or extended, or belongs to
 	// another account or recording. It carries no detail on purpose (no oracle).
 	ErrCorrupt = errors.New("recording: corrupt file")

@@ -2,6 +2,7 @@ package voice_test
 
 import (
 	"bytes"
+	"log/slog"
 	"context"
 	"io"
 	"net/http"
@@ -145,6 +146,8 @@ type stackOptions struct {
 	recordings     voice.Recordings
 	acl            func(netip.Addr) (string, bool)
 	webhookTimeout time.Duration
+	logger         *slog.Logger
+	audit          voice.Auditor
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -179,7 +182,7 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 		to = 5 * time.Second
 	}
 	wh := webhook.New(webhook.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Recorder: db,
-		Timeout: to, MaxAttempts: 2, BackoffBase: 10 * time.Millisecond})
+		Timeout: to, MaxAttempts: 2, BackoffBase: 10 * time.Millisecond, Logger: o.logger})
 	t.Cleanup(wh.Close)
 	speech, err := tts.NewCache(tts.NewEspeak(tts.EspeakOptions{}), tts.CacheOptions{})
 	if err != nil {
@@ -198,7 +201,8 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 		Audio: audio.NewCache(wh, audio.CacheOptions{}), TTS: speech, Recordings: o.recordings, MP3: mp3Enc,
 		RecordingURL: func(acct, id, f string) string {
 			return "https://api.example/v1/Account/" + acct + "/Recording/" + id + "." + f
-		}})
+		},
+		Logger: o.logger, Audit: o.audit})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,3 +101,14 @@ func sdpOffer(formats string, rtpmaps ...string) string {
 	}
 	return s
 }
+
+// rawSIPNoWait sends bytes and does not wait for an answer.
+func rawSIPNoWait(t *testing.T, addr, msg string) {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte(msg))
+}

@@ -40,8 +40,13 @@ import (
 //     read/cache rtpstream file ..."); 97 the global timeout ended a run
 //     that completed no call; 254 a port could not be bound; 255 a fatal
 //     error, including -timeout_error's "... timed out after ...".
-//   - Signals: SIGUSR1 stops placing calls and waits for the open ones;
-//     SIGTERM and SIGINT exit at once after writing the final statistics.
+//   - Stopping: the control socket takes the keys of SIPp's screen as UDP
+//     datagrams: "q" stops placing calls and waits for the open ones, "Q"
+//     aborts them and exits; either way SIPp writes its final statistics
+//     and screen, and the exit code counts the calls. (SIGUSR1 is "q".
+//     SIGTERM and SIGINT run the exit path inside the signal handler,
+//     which is not async-signal-safe: here it sometimes hung, or died in a
+//     glibc malloc assertion. The runner does not use them.)
 //   - -timeout has a resolution of one second (alarm(2)).
 //   - -key NAME VALUE defines [NAME] for every message of the scenario
 //     (and for the exec attributes play_pcap_audio, rtp_stream only when
@@ -249,14 +254,15 @@ type SIPpRun struct {
 const (
 	sippStartAttempts = 5
 	sippReadyLimit    = 30 * time.Second // on top of ctx, in case it has no deadline
-	sippKillDelay     = 5 * time.Second  // SIGTERM → SIGKILL
+	sippKillDelay     = 5 * time.Second  // Terminate → SIGKILL
 	sippLogCap        = 4 << 20          // per stdout/stderr file
 	sippMaxLogSize    = 16 << 20         // -max_log_size: error and message traces
 	sippExitBind      = 254              // exit(-2): a socket could not be bound
 )
 
 // RunSIPp runs SIPp to the end (the calls are done, Timeout passed, or ctx
-// ended, which stops it with SIGTERM) and returns its statistics. A run
+// ended, which makes it abort its calls and exit) and returns its
+// statistics. A run
 // whose calls failed is not an error: look at the result (ExitCode 1,
 // Failed). The error reports a SIPp that could not run (see SIPpError) or
 // a context that ended first; the result is then as complete as SIPp
@@ -271,9 +277,9 @@ func RunSIPp(ctx context.Context, t testing.TB, opts SIPpOptions) (*SIPpResult, 
 }
 
 // StartSIPp starts SIPp and returns once its sockets are bound, so a UAS
-// can be called at once. ctx bounds the whole run: when it ends, SIPp gets
-// SIGTERM (and SIGKILL 5 s later). The test's cleanup stops a run still
-// going.
+// can be called at once. ctx bounds the whole run: when it ends, SIPp is
+// told to abort its calls and exit (see Terminate), and killed 5 s later
+// if it has not. The test's cleanup ends a run still going the same way.
 func StartSIPp(ctx context.Context, t testing.TB, opts SIPpOptions) (*SIPpRun, error) {
 	t.Helper()
 	bin := SIPp(t)
@@ -387,7 +393,7 @@ func startSIPpOnce(ctx context.Context, t testing.TB, bin, dir string, opts SIPp
 	cmd.Stdin = nil
 	cmd.Stdout = &capWriter{w: r.stdoutW, left: sippLogCap}
 	cmd.Stderr = io.MultiWriter(&capWriter{w: r.stderrW, left: sippLogCap}, r.stderr)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.Cancel = r.Terminate // then SIGKILL after WaitDelay
 	cmd.WaitDelay = sippKillDelay
 	r.cmd = cmd
 	r.started = time.Now()
@@ -509,8 +515,7 @@ func (r *SIPpRun) waitReady() error {
 			<-r.done
 			return fmt.Errorf("sipp: not ready: %w", r.ctx.Err())
 		case <-limit.C:
-			r.cmd.Process.Signal(syscall.SIGTERM)
-			<-r.done
+			r.close()
 			return &SIPpError{Errors: sippErrors(r.stderr.String()), Stderr: r.stderr.String(),
 				Msg: fmt.Sprintf("not ready after %v", sippReadyLimit)}
 		case <-tick.C:
@@ -568,27 +573,32 @@ func (r *SIPpRun) Addr() string {
 func (r *SIPpRun) Done() <-chan struct{} { return r.done }
 
 // Stop asks SIPp to place no new calls and exit when the open ones end
-// (SIGUSR1).
-func (r *SIPpRun) Stop() error { return r.signal(syscall.SIGUSR1) }
+// ("q" on its control socket).
+func (r *SIPpRun) Stop() error { return r.control("q") }
 
-// Terminate makes SIPp write its final statistics and exit at once
-// (SIGTERM); open calls are abandoned.
-func (r *SIPpRun) Terminate() error { return r.signal(syscall.SIGTERM) }
+// Terminate makes SIPp abort the open calls, write its final statistics
+// and exit ("Q" on its control socket).
+func (r *SIPpRun) Terminate() error { return r.control("Q") }
 
-func (r *SIPpRun) signal(s os.Signal) error {
+func (r *SIPpRun) control(key string) error {
 	select {
 	case <-r.done:
 		return nil
 	default:
 	}
-	err := r.cmd.Process.Signal(s)
-	if errors.Is(err, os.ErrProcessDone) {
-		return nil
+	c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(r.LocalIP), Port: r.ControlPort})
+	if err != nil {
+		return fmt.Errorf("sipp control socket: %w", err)
 	}
-	return err
+	defer c.Close()
+	if _, err := c.Write([]byte(key)); err != nil {
+		return fmt.Errorf("sipp control socket: %w", err)
+	}
+	return nil
 }
 
-// close is the test cleanup: SIGTERM, then SIGKILL if it lingers.
+// close is the test cleanup, and ends a SIPp that never got ready:
+// Terminate, then SIGKILL if it lingers.
 func (r *SIPpRun) close() {
 	select {
 	case <-r.done:
