@@ -43,7 +43,9 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError("--server must be host:port")
 	}
 	port, _ := strconv.Atoi(portStr)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunkline-call"))
+	// diago puts the user agent's name in the From user part: that is how the
+	// caller's number gets there.
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(*from))
 	if err != nil {
 		return err
 	}
@@ -57,7 +59,7 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "calling %s at %s ...\n", *to, *server)
 	start := time.Now()
 	d, med, err := dg.Invite(cctx, sip.Uri{User: *to, Host: host, Port: port},
-		diago.InviteOptions{Headers: []sip.Header{sip.NewHeader("From", fmt.Sprintf("<sip:%s@127.0.0.1>", *from))}})
+		diago.InviteOptions{})
 	if err != nil {
 		var re *sipgo.ErrDialogResponse
 		if errors.As(err, &re) {

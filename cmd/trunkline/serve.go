@@ -62,12 +62,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var apiBase atomic.Value // set once the API listens; read by calls that record
 	apiBase.Store("")
-	vs, err := startVoice(ctx, p, msg.svc, func() string { return apiBase.Load().(string) })
+	vs, err := startVoice(ctx, p, msg.svc, tlsConfig, func() string { return apiBase.Load().(string) })
 	if err != nil {
 		return fmt.Errorf("voice: %w", err)
 	}
 	defer vs.stop()
 	fmt.Fprintf(stdout, "trunkline: SIP listening on %s (udp, tcp)\n", vs.srv.Addr())
+	if a := vs.srv.TLSAddr(); a != "" {
+		fmt.Fprintf(stdout, "trunkline: SIP over TLS on %s\n", a)
+	}
 	if vs.sandbox {
 		fmt.Fprintln(stdout, "trunkline: no trunk configured: the sandbox trunk takes calls from this machine only (try: trunkline call --to NUMBER)")
 	}

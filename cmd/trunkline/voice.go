@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -29,7 +30,7 @@ type voiceSide struct {
 // trunk: calls from this machine's loopback), the XML interpreter's engines
 // (espeak-ng, the prompt cache, the MP3 encoder) and encrypted recordings.
 // apiBase is the API's own address, for recording URLs.
-func startVoice(ctx context.Context, p *platform, msgs *message.Service, apiBase func() string) (*voiceSide, error) {
+func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConfig *tls.Config, apiBase func() string) (*voiceSide, error) {
 	c := p.cfg
 	set, err := trunk.New(c.Voice.Trunks, c.Voice.Routes, trunk.Options{})
 	if err != nil {
@@ -73,6 +74,14 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, apiBase
 	}
 	if msgs != nil {
 		opts.Messages = smsSender{msgs}
+	}
+	if c.Voice.TLSListen != "" {
+		// SIP over TLS uses the API's certificate (the operator's, or the
+		// self-signed one under data_dir/tls).
+		if tlsConfig == nil {
+			return nil, fmt.Errorf("voice.tls_listen needs a TLS certificate: set api.listen or api.tls_cert")
+		}
+		opts.TLSListen, opts.TLSConfig = c.Voice.TLSListen, tlsConfig
 	}
 	srv, err := voice.New(opts)
 	if err != nil {
