@@ -2,9 +2,9 @@ package voice_test
 
 import (
 	"bytes"
-	"log/slog"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"

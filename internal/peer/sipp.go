@@ -48,12 +48,15 @@ import (
 //     which is not async-signal-safe: here it sometimes hung, or died in a
 //     glibc malloc assertion. The runner does not use them.)
 //   - -timeout has a resolution of one second (alarm(2)).
-//   - -key NAME VALUE defines [NAME] for every message of the scenario
-//     (and for the exec attributes play_pcap_audio, rtp_stream only when
-//     "[NAME]" is the whole value). A [NAME] the scenario uses and the
-//     command line does not define is a load error. SIPp's own keywords
-//     ([service], [media_port], ...) win over -key. -set only assigns
-//     global variables the scenario declares with <Global>.
+//   - -key NAME VALUE defines [NAME] wherever SIPp substitutes keywords:
+//     messages, <assignstr value>, <exec play_dtmf>; the attributes
+//     play_pcap_audio and rtp_stream take a key only as their whole value
+//     ("[NAME]"), and a <pause> cannot take one (scenarios copy it into a
+//     variable with assignstr + todouble and use <pause variable>). A
+//     [NAME] the scenario uses and the command line does not define is a
+//     load error. SIPp's own keywords ([service], [media_port], ...) win
+//     over -key. -set only assigns global variables the scenario declares
+//     with <Global>.
 
 // SIPpPcapDir is where Debian's sip-tester installs the pcaps SIPp ships:
 // dtmf_2833_0..9, _star and _pound (RFC 2833 digits, payload type 101) and
@@ -144,8 +147,8 @@ type SIPpOptions struct {
 
 // SIPpResult is what a finished SIPp run reports.
 type SIPpResult struct {
-	// ExitCode is SIPp's exit status (see the package notes above); -1
-	// when a signal ended it.
+	// ExitCode is SIPp's exit status (see the notes at the top of this
+	// file); -1 when it was killed.
 	ExitCode int
 	// Counters from the last row of the statistics file, cumulative.
 	Created         int // calls created, incoming and outgoing
@@ -231,24 +234,28 @@ func (e *SIPpError) Error() string {
 
 // SIPpRun is a SIPp process that is up: its sockets are bound.
 type SIPpRun struct {
-	// Ports in use and the directory of its files.
+	// Where it listens, and the directory of its files.
 	LocalIP                         string
 	SIPPort, MediaPort, ControlPort int
 	Dir                             string
-	Args                            []string
+	// Args is its command line, for logs.
+	Args []string
+
 	statFile, screenFile, errFile   string
 	msgFile, stdoutFile, stderrFile string
 	cmd                             *exec.Cmd
 	ctx                             context.Context
 	started                         time.Time
-	done                            chan struct{}
-	waitErr                         error
-	ctxErr                          error // the context had ended when SIPp exited
 	stderr                          *tailWriter
 	stdoutW, stderrW                *os.File
-	resultOnce                      sync.Once
-	result                          *SIPpResult
-	resultErr                       error
+
+	done    chan struct{} // closed when the process has exited and these are set:
+	waitErr error
+	ctxErr  error // the context had ended when SIPp exited
+
+	resultOnce sync.Once
+	result     *SIPpResult
+	resultErr  error
 }
 
 const (
@@ -262,9 +269,8 @@ const (
 
 // RunSIPp runs SIPp to the end (the calls are done, Timeout passed, or ctx
 // ended, which makes it abort its calls and exit) and returns its
-// statistics. A run
-// whose calls failed is not an error: look at the result (ExitCode 1,
-// Failed). The error reports a SIPp that could not run (see SIPpError) or
+// statistics. A run whose calls failed is not an error: look at the
+// result (ExitCode 1, Failed). The error reports a SIPp that could not run (see SIPpError) or
 // a context that ended first; the result is then as complete as SIPp
 // left it.
 func RunSIPp(ctx context.Context, t testing.TB, opts SIPpOptions) (*SIPpResult, error) {
@@ -605,12 +611,21 @@ func (r *SIPpRun) close() {
 		return
 	default:
 	}
-	r.Terminate()
-	select {
-	case <-r.done:
-	case <-time.After(sippKillDelay):
-		r.cmd.Process.Kill()
-		<-r.done
+	kill := time.NewTimer(sippKillDelay)
+	defer kill.Stop()
+	again := time.NewTicker(500 * time.Millisecond)
+	defer again.Stop()
+	for {
+		r.Terminate() // again on each tick: a datagram is cheap, and "Q" twice only quits harder
+		select {
+		case <-r.done:
+			return
+		case <-again.C:
+		case <-kill.C:
+			r.cmd.Process.Kill()
+			<-r.done
+			return
+		}
 	}
 }
 

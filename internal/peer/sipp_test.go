@@ -311,7 +311,7 @@ func TestSIPpIVRDigits(t *testing.T) {
 	uac, err := RunSIPp(ctx, t, SIPpOptions{
 		Scenario: SIPpScenario(t, "uac_ivr.xml"), Remote: uas.Addr(), Service: "ivr",
 		Calls: 1, Timeout: 30 * time.Second, TraceMessages: true,
-		Keys: map[string]string{"obs_ip": sink.IP(), "obs_port": port(sink.Port()), "pre_dtmf_ms": "100", "hold_ms": "200"},
+		Keys: map[string]string{"obs_ip": sink.IP(), "obs_port": port(sink.Port()), "pre_dtmf_ms": "100", "hold_ms": "300"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func TestSIPpIVRDigits(t *testing.T) {
 		t.Errorf("uas: %v %s", err, res)
 	}
 	// The last end packets may still be in flight when BYE is answered.
-	if err := obs.Wait(ctx, func() bool { return obs.Packets() >= 40 }); err != nil {
+	if err := obs.Wait(sippCtx(t, 10*time.Second), func() bool { return obs.Packets() >= 40 }); err != nil {
 		t.Fatalf("%v: %d packets", err, obs.Packets())
 	}
 	if got := obs.Digits(); got != "1234" {
@@ -370,7 +370,7 @@ func TestSIPpDigitsKey(t *testing.T) {
 		Scenario: SIPpScenario(t, "uac_digits.xml"), Remote: uas.Addr(), Service: "ivr",
 		Calls: 1, Timeout: 30 * time.Second,
 		Keys: map[string]string{"obs_ip": obs.IP(), "obs_port": port(obs.Port()),
-			"pre_dtmf_ms": "0", "digits": "42#,60", "dtmf_ms": "1000", "hold_ms": "100"},
+			"pre_dtmf_ms": "0", "digits": "42#,60", "hold_ms": "1200"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -379,7 +379,7 @@ func TestSIPpDigitsKey(t *testing.T) {
 		t.Fatalf("uac: %s", uac)
 	}
 	// 20 warm-up packets, then per digit 3 updates (60 ms) and 3 ends.
-	if err := obs.Wait(ctx, func() bool { return obs.Packets() >= 20+3*6 }); err != nil {
+	if err := obs.Wait(sippCtx(t, 10*time.Second), func() bool { return obs.Packets() >= 20+3*6 }); err != nil {
 		t.Fatalf("%v: %d packets %v", err, obs.Packets(), obs.PayloadTypes())
 	}
 	if got := obs.DigitsPT(96); got != "42#" {
@@ -413,7 +413,7 @@ func TestSIPpRecordAndPlay(t *testing.T) {
 			Scenario: SIPpScenario(t, "uac_record.xml"), Remote: uas.Addr(), Service: "record",
 			Calls: 1, Timeout: 30 * time.Second,
 			Keys: map[string]string{"obs_ip": obs.IP(), "obs_port": port(obs.Port()), "pre_audio_ms": "0",
-				"caller_stream": tone + ",-1,0", "audio_ms": "600", "pound": "1", "hold_ms": "100"},
+				"caller_stream": tone + ",-1,0", "audio_ms": "600", "pound": "1", "hold_ms": "300"},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -421,7 +421,7 @@ func TestSIPpRecordAndPlay(t *testing.T) {
 		if uac.ExitCode != 0 || uac.Successful != 1 {
 			t.Fatalf("uac: %s", uac)
 		}
-		if err := obs.Wait(ctx, func() bool { return obs.PayloadTypes()[rtpobs.TelephoneEvent] >= 10 }); err != nil {
+		if err := obs.Wait(sippCtx(t, 10*time.Second), func() bool { return obs.PayloadTypes()[rtpobs.TelephoneEvent] >= 10 }); err != nil {
 			t.Fatalf("%v: %v", err, obs.PayloadTypes())
 		}
 		pts := obs.PayloadTypes()
