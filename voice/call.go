@@ -277,6 +277,12 @@ func (c *Call) answer() error {
 		err = c.d.AnswerEarlyMedia(med, diago.AnswerOptions{Codecs: c.codecs()})
 	} else if c.ad.late {
 		med, err = c.d.AnswerLate()
+		if err != nil && med != nil && med.RTPSession() != nil && c.d.LoadState() >= sip.DialogStateConfirmed {
+			// diago v0.42.1 applies the ACK's SDP to a fresh RTP session (already
+			// monitored) and then fails to start monitoring the first one, which
+			// never learnt the remote address: the call itself is fine.
+			err = nil
+		}
 	} else {
 		med, err = c.d.Answer(diago.AnswerOptions{Codecs: c.codecs()})
 	}
@@ -352,6 +358,12 @@ func (c *Call) startMedia(med *diago.DialogMedia) {
 		}
 	}
 	ch := newChannel(med.RTPSession(), codec, pt)
+	ch.resume = func() {
+		if ms := med.MediaSession(); ms != nil {
+			ms.StartRTP(1)
+		}
+	}
+	ch.resume()
 	c.mu.Lock()
 	c.med, c.ch = med, ch
 	c.mu.Unlock()

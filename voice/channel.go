@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
@@ -56,6 +57,7 @@ type Channel struct {
 
 	digits chan rune
 	done   chan struct{}
+	resume func() // clears a read deadline on the RTP socket; may be nil
 }
 
 type playback struct {
@@ -125,16 +127,26 @@ func (c *Channel) read() {
 	defer close(c.done)
 	buf := make([]byte, 1500)
 	var (
-		pkt    rtp.Packet
-		det    *dtmf.Detector
-		events []dtmf.Event
-		pcm    = make([]int16, 0, frameSamples*2)
+		pkt      rtp.Packet
+		det      *dtmf.Detector
+		events   []dtmf.Event
+		pcm      = make([]int16, 0, frameSamples*2)
+		timeouts int
 	)
 	if c.ptEvent >= 0 {
 		det = dtmf.NewDetector(uint8(c.ptEvent))
 	}
 	for {
 		if _, err := c.io.ReadRTP(buf, &pkt); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && c.resume != nil && timeouts < 3 {
+				// A read deadline left on the shared socket by diago when it
+				// replaced the RTP session (late offer, re-INVITE): clear it
+				// and go on reading.
+				timeouts++
+				c.resume()
+				continue
+			}
 			if det != nil {
 				for _, e := range det.Flush(events[:0]) {
 					c.PushDigit(e.Digit)
@@ -142,6 +154,7 @@ func (c *Channel) read() {
 			}
 			return
 		}
+		timeouts = 0
 		c.mu.Lock()
 		c.received++
 		c.mu.Unlock()

@@ -325,3 +325,45 @@ func openFDs(t *testing.T) int {
 }
 
 var _ = netip.Addr{}
+
+func newFiles(t *testing.T, db *store.DB, dir string) *recording.Files {
+	t.Helper()
+	ring, _ := keys.NewRing(bytes.Repeat([]byte{9}, 32))
+	files, err := recording.New(filepath.Join(dir, "recordings"), ring, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// checkRecording: the file on disk is not audio; decrypted it holds about
+// wantLoud seconds of the caller's tone.
+func checkRecording(t *testing.T, files *recording.Files, rec *store.Recording, dir string, wantLoud float64) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "recordings", rec.AccountID, rec.ID+".rec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.HasPrefix(raw, []byte("RIFF")) || bytes.Contains(raw, []byte("WAVE")) || bytes.HasPrefix(raw, []byte("ID3")) {
+		t.Fatal("recording on disk is readable audio")
+	}
+	rc, err := files.Open(context.Background(), rec.AccountID, rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(rc)
+	rc.Close()
+	pcm, err := audio.Decode(bytes.NewReader(plain), 1<<24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loud := 0
+	for f := range audio.Frames(pcm) {
+		if audio.Level(f) > -30 {
+			loud++
+		}
+	}
+	if sec := float64(loud) * 0.02; sec < wantLoud-0.4 || sec > wantLoud+0.4 {
+		t.Fatalf("%.2f s of loud audio in the recording (%d ms long); the caller sent %.1f s", sec, rec.DurationMs, wantLoud)
+	}
+}
