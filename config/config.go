@@ -92,6 +92,9 @@ const DefaultProbeInterval = 30 * time.Second
 // Metrics configures the Prometheus endpoint, on its own listener apart from the API.
 type Metrics struct {
 	Listen string `toml:"listen"` // e.g. 127.0.0.1:9464; empty = off
+	// Pprof adds Go's profiler (/debug/pprof/) to the metrics listener, for
+	// operators measuring the server (bench/voice.sh uses it). Off by default.
+	Pprof bool `toml:"pprof"`
 }
 
 // Messaging configures SMS carriers and routes. With no carrier configured the server

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 // Metrics holds the collectors.
 type Metrics struct {
 	Registry *prometheus.Registry
+	// Pprof serves Go's profiler on the listener too; set before Start.
+	Pprof bool
 
 	APIRequests    *prometheus.CounterVec   // route, code
 	APILatency     *prometheus.HistogramVec // route
@@ -66,6 +69,12 @@ func (m *Metrics) Start(addr string) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	if m.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	m.ln = ln
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

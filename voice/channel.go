@@ -43,7 +43,7 @@ type Channel struct {
 	play     *playback
 	events   []dtmf.Outgoing // key presses being sent, one packet per tick
 	evBase   uint32
-	noise    *audio.ComfortNoise
+	noiseAt  int
 	frame    [frameSamples]int16
 	payload  [frameSamples]byte
 	pkt      rtp.Packet
@@ -71,10 +71,10 @@ func newChannel(io rtpIO, codec string, ptEvent int) *Channel {
 	c := &Channel{
 		io: io, alaw: codec == "PCMA", ptEvent: ptEvent,
 		ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32(),
-		noise:  audio.NewComfortNoise(audio.DefaultComfortNoiseLevel, rand.Uint64()),
-		taps:   map[int]func([]int16){},
-		digits: make(chan rune, 64),
-		done:   make(chan struct{}),
+		noiseAt: rand.IntN(len(noiseFrames[0])),
+		taps:    map[int]func([]int16){},
+		digits:  make(chan rune, 64),
+		done:    make(chan struct{}),
 	}
 	if c.alaw {
 		c.ptAudio = 8
@@ -165,6 +165,12 @@ func (c *Channel) read() {
 				c.PushDigit(e.Digit)
 			}
 		}
+		c.tapMu.Lock()
+		tapped := len(c.taps) > 0
+		c.tapMu.Unlock()
+		if !tapped {
+			continue // nobody listens: no need to decode
+		}
 		var frame []int16
 		switch pkt.PayloadType {
 		case 0:
@@ -201,8 +207,8 @@ func (c *Channel) tick() {
 		}
 		return
 	}
-	f := c.frame[:]
 	if p := c.play; p != nil {
+		f := c.frame[:]
 		n := copy(f, p.pcm[p.pos:])
 		p.pos += n
 		clear(f[n:])
@@ -210,15 +216,20 @@ func (c *Channel) tick() {
 			close(p.done)
 			c.play = nil
 		}
+		if c.alaw {
+			audio.EncodeAlaw(c.payload[:0], f)
+		} else {
+			audio.EncodeMulaw(c.payload[:0], f)
+		}
+		c.write(c.payload[:], c.ptAudio, false, c.ts)
 	} else {
-		c.noise.Fill(f)
+		codec := 0
+		if c.alaw {
+			codec = 1
+		}
+		c.noiseAt = (c.noiseAt + 1) % len(noiseFrames[codec])
+		c.write(noiseFrames[codec][c.noiseAt][:], c.ptAudio, false, c.ts)
 	}
-	if c.alaw {
-		audio.EncodeAlaw(c.payload[:0], f)
-	} else {
-		audio.EncodeMulaw(c.payload[:0], f)
-	}
-	c.write(c.payload[:], c.ptAudio, false, c.ts)
 	c.ts += frameSamples
 }
 
@@ -341,6 +352,20 @@ func (c *Channel) close() {
 }
 
 var errChannelClosed = errors.New("media closed")
+
+// noiseFrames is a second of comfort noise, encoded once per codec and shared
+// by every call: between prompts each call sends these (starting at a random
+// frame) instead of generating and encoding noise 50 times a second.
+var noiseFrames = func() (f [2][50][frameSamples]byte) {
+	cn := audio.NewComfortNoise(audio.DefaultComfortNoiseLevel, 1)
+	var pcm [frameSamples]int16
+	for i := range f[0] {
+		cn.Fill(pcm[:])
+		audio.EncodeMulaw(f[0][i][:0], pcm[:])
+		audio.EncodeAlaw(f[1][i][:0], pcm[:])
+	}
+	return f
+}()
 
 // Pacer drives every channel's writer from one clock: one goroutine for all
 // calls instead of a ticker and a goroutine per call, which is what keeps a

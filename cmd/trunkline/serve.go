@@ -107,6 +107,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	if c.Metrics.Listen != "" {
+		p.metrics.Pprof = c.Metrics.Pprof
 		if err := p.metrics.Start(c.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics listen on %s: %w", c.Metrics.Listen, err)
 		}
