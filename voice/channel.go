@@ -5,10 +5,11 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/emiago/diago/media"
 	"github.com/pion/rtp"
 
 	"github.com/trunkline/trunkline/audio"
@@ -50,6 +51,8 @@ type Channel struct {
 	closed   bool
 	sent     int64
 	received int64
+
+	shard *pacerShard // set by Pacer.add
 
 	tapMu sync.Mutex
 	taps  map[int]func([]int16)
@@ -367,63 +370,91 @@ var noiseFrames = func() (f [2][50][frameSamples]byte) {
 	return f
 }()
 
-// Pacer drives every channel's writer from one clock: one goroutine for all
-// calls instead of a ticker and a goroutine per call, which is what keeps a
-// thousand held calls cheap.
+// Pacer drives every channel's writer from a few clocks: one goroutine per
+// CPU for all calls, instead of a ticker and a goroutine per call, which is
+// what keeps a thousand held calls cheap. Each clock keeps real time: when a
+// round runs late (a busy machine), the next one sends the frames that are
+// due, up to maxCatchUp, so streams do not drift behind the wall clock.
 type Pacer struct {
-	mu    sync.Mutex
-	chans map[*Channel]struct{}
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	shards []*pacerShard
+	next   atomic.Uint32
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
-// NewPacer starts the clock.
+type pacerShard struct {
+	mu    sync.Mutex
+	chans map[*Channel]struct{}
+	batch []*Channel
+}
+
+// maxCatchUp bounds the frames one late round sends per channel; beyond it
+// the stream skips ahead (a gap is better than a burst).
+const maxCatchUp = 3
+
+// NewPacer starts the clocks.
 func NewPacer() *Pacer {
-	p := &Pacer{chans: map[*Channel]struct{}{}, stop: make(chan struct{})}
-	p.wg.Add(1)
-	go p.run()
+	p := &Pacer{stop: make(chan struct{})}
+	for range runtime.GOMAXPROCS(0) {
+		sh := &pacerShard{chans: map[*Channel]struct{}{}}
+		p.shards = append(p.shards, sh)
+		p.wg.Add(1)
+		go p.run(sh)
+	}
 	return p
 }
 
 func (p *Pacer) add(c *Channel) {
-	p.mu.Lock()
-	p.chans[c] = struct{}{}
-	p.mu.Unlock()
+	sh := p.shards[int(p.next.Add(1))%len(p.shards)]
+	sh.mu.Lock()
+	sh.chans[c] = struct{}{}
+	sh.mu.Unlock()
+	c.shard = sh
 }
 
 func (p *Pacer) remove(c *Channel) {
-	p.mu.Lock()
-	delete(p.chans, c)
-	p.mu.Unlock()
+	if sh := c.shard; sh != nil {
+		sh.mu.Lock()
+		delete(sh.chans, c)
+		sh.mu.Unlock()
+	}
 }
 
-func (p *Pacer) run() {
+func (p *Pacer) run(sh *pacerShard) {
 	defer p.wg.Done()
-	t := time.NewTicker(20 * time.Millisecond)
+	const frame = 20 * time.Millisecond
+	t := time.NewTicker(frame)
 	defer t.Stop()
-	var batch []*Channel
+	start := time.Now()
+	var sent int64 // rounds done since start
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-t.C:
 		}
-		p.mu.Lock()
-		batch = batch[:0]
-		for c := range p.chans {
-			batch = append(batch, c)
+		due := int64(time.Since(start) / frame)
+		n := due - sent
+		if n > maxCatchUp {
+			n = maxCatchUp
 		}
-		p.mu.Unlock()
-		for _, c := range batch {
-			c.tick()
+		sent = due
+		sh.mu.Lock()
+		sh.batch = sh.batch[:0]
+		for c := range sh.chans {
+			sh.batch = append(sh.batch, c)
+		}
+		sh.mu.Unlock()
+		for range n {
+			for _, c := range sh.batch {
+				c.tick()
+			}
 		}
 	}
 }
 
-// Stop ends the clock.
+// Stop ends the clocks.
 func (p *Pacer) Stop() {
 	close(p.stop)
 	p.wg.Wait()
 }
-
-var _ = media.CodecAudioUlaw
