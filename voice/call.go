@@ -87,7 +87,11 @@ func (s *Server) handle(d *diago.DialogServerSession) {
 	go func() {
 		select {
 		case <-d.Context().Done():
-			c.hangup(CauseNormal.With(SourceCaller), "caller hung up")
+			if c.answered() {
+				c.hangup(CauseNormal.With(SourceCaller), "caller hung up")
+			} else {
+				c.hangup(CauseCanceled, "caller hung up before the answer")
+			}
 		case <-c.ctx.Done():
 		}
 	}()
@@ -152,7 +156,7 @@ func (c *Call) run() {
 	byeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	switch {
-	case cause.Source == SourceCaller:
+	case cause.Source == SourceCaller || cause == CauseCanceled:
 		// The caller already ended the dialog.
 	case answered:
 		if err := c.d.Hangup(byeCtx); err != nil && c.d.Context().Err() == nil {

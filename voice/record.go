@@ -15,6 +15,10 @@ import (
 	"github.com/trunkline/trunkline/store"
 )
 
+// silenceDBov is the level at or below which a frame counts as silence for
+// <Record timeout>: line noise and comfort noise stay under it, speech does not.
+const silenceDBov = -45
+
 // record captures the caller's audio until maxLength, a silence of timeout,
 // a finishOnKey press, or the caller hanging up, and stores it encrypted.
 // A recording cut short by a hang-up is kept: for voicemail it is the
@@ -43,13 +47,12 @@ func (c *Call) record(ctx context.Context, r plivoxml.Record) (*plivoxml.Respons
 	ch.FlushDigits()
 
 	var (
-		mu     sync.Mutex
-		pcm    = make([]int16, 0, 8000*10)
-		limit  = int(maxLen.Seconds() * audio.SampleRate)
-		st     audio.SilenceTimer
-		full   = make(chan struct{})
-		quiet  = make(chan struct{})
-		closed bool
+		mu       sync.Mutex
+		pcm      = make([]int16, 0, 8000*10)
+		limit    = int(maxLen.Seconds() * audio.SampleRate)
+		full     = make(chan struct{})
+		closed   bool
+		lastLoud = c.s.o.Now()
 	)
 	start := c.s.o.Now()
 	remove := ch.Tap(func(f []int16) {
@@ -60,25 +63,32 @@ func (c *Call) record(ctx context.Context, r plivoxml.Record) (*plivoxml.Respons
 		}
 		n := min(len(f), limit-len(pcm))
 		pcm = append(pcm, f[:n]...)
+		if audio.Level(f) > silenceDBov {
+			lastLoud = c.s.o.Now()
+		}
 		if len(pcm) >= limit {
 			closed = true
 			close(full)
-			return
-		}
-		if st.Add(f) >= silence {
-			closed = true
-			close(quiet)
 		}
 	})
-	deadline := time.NewTimer(maxLen + time.Second) // also ends a recording with no RTP at all
+	// Silence is measured on the wall clock since the last loud frame, so a
+	// caller who stops sending RTP altogether is silent too.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(maxLen + time.Second) // maxLength even without any RTP
 	var finishKey string
 loop:
 	for {
 		select {
 		case <-full:
 			break loop
-		case <-quiet:
-			break loop
+		case <-tick.C:
+			mu.Lock()
+			quiet := c.s.o.Now().Sub(lastLoud) >= silence
+			mu.Unlock()
+			if quiet {
+				break loop
+			}
 		case <-deadline.C:
 			break loop
 		case <-ctx.Done():

@@ -53,7 +53,8 @@ func TestVoiceE2E(t *testing.T) {
 			fmt.Fprintf(w, `<Response><Speak>Please leave a message</Speak><Record action="http://%s/recorded" fileFormat="wav" maxLength="30" timeout="5"/></Response>`, r.Host)
 		case "/recorded":
 			recorded <- r.Form
-			io.WriteString(w, `<Response><Hangup/></Response>`)
+			// <Message> goes out through messaging (the sandbox SMSC here).
+			io.WriteString(w, `<Response><Message src="14155550123" dst="14155550999">We got your voicemail</Message><Hangup/></Response>`)
 		case "/hangup":
 			select {
 			case hungup <- r.Form:
@@ -181,6 +182,23 @@ func TestVoiceE2E(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Error("hangup_url was not called")
+	}
+
+	// The <Message> of the action's XML was sent.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, msgs, raw := api(owner, "GET", "Message/?message_direction=outbound", nil)
+		if objs, _ := msgs["objects"].([]any); len(objs) == 1 {
+			m := objs[0].(map[string]any)
+			if m["to_number"] != "14155550999" || m["from_number"] != number {
+				t.Fatalf("the <Message>: %s", raw)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no outbound message from <Message>: %s", raw)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// Plivo's Node SDK reads the CDR and the recording.
