@@ -2,6 +2,7 @@ package voice_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"context"
 	"io"
 	"log/slog"
@@ -148,6 +149,7 @@ type stackOptions struct {
 	webhookTimeout time.Duration
 	logger         *slog.Logger
 	audit          voice.Auditor
+	tls            *tls.Config // serve SIP over TLS on 127.0.0.1:0 too
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -202,7 +204,7 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 		RecordingURL: func(acct, id, f string) string {
 			return "https://api.example/v1/Account/" + acct + "/Recording/" + id + "." + f
 		},
-		Logger: o.logger, Audit: o.audit})
+		Logger: o.logger, Audit: o.audit, TLSConfig: o.tls, TLSListen: tlsListen(o.tls)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,4 +217,11 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 		srv.Shutdown(sctx)
 	})
 	return &stack{db: db, srv: srv, app: a, accounts: acc, acct: created, number: number, appRow: appRow, webhooks: wh}
+}
+
+func tlsListen(c *tls.Config) string {
+	if c == nil {
+		return ""
+	}
+	return "127.0.0.1:0"
 }
