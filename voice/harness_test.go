@@ -2,8 +2,8 @@ package voice_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net/http"
