@@ -49,6 +49,12 @@ type Messenger interface {
 	SendSMS(ctx context.Context, accountID, src, dst, text, url, method string) error
 }
 
+// Registrar answers SIP REGISTER requests (package voice/registrar): digest
+// authentication of an account's endpoints and where they can be reached.
+type Registrar interface {
+	HandleRegister(req *sip.Request, tx sip.ServerTransaction)
+}
+
 // Auditor appends to the security log.
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (int64, error)
@@ -77,6 +83,7 @@ type Options struct {
 	MP3        audio.Encoder // nil: fileFormat="mp3" records fall back to WAV
 	Messages   Messenger
 	Audit      Auditor
+	Registrar  Registrar // nil: REGISTER gets 405
 	// RecordingURL gives the API address of a recording, for callbacks.
 	RecordingURL func(accountID, recordingID, format string) string
 
@@ -204,6 +211,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.dg = diago.NewDiago(s.ua, opts...)
 	s.dg.HandleFunc(s.handle)
+	if s.o.Registrar != nil {
+		// diago has no REGISTER handler; ours goes on the same server.
+		s.srv.OnRegister(s.o.Registrar.HandleRegister)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.pacer = NewPacer()
 	serve := func(f func() error) {
