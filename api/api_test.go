@@ -230,7 +230,7 @@ func TestTokenRotation(t *testing.T) {
 // assertNoSecretStored scans every text and blob column of every table for the secrets.
 func assertNoSecretStored(t *testing.T, db *store.DB, secrets ...string) {
 	t.Helper()
-	for _, table := range []string{"accounts", "credentials", "applications", "numbers", "audit_entries", "audit_checkpoints"} {
+	for _, table := range []string{"accounts", "credentials", "applications", "numbers", "endpoints", "audit_entries", "audit_checkpoints"} {
 		rows, err := db.SQL().Query("SELECT * FROM " + table)
 		if err != nil {
 			t.Fatal(err)

@@ -8,8 +8,8 @@ import (
 	"github.com/trunkline/trunkline/store"
 )
 
-// Call detail records (CDRs): completed calls, as Plivo's Call API lists them. Live and
-// queued calls (?status=live|queued) are not served yet.
+// Call detail records (CDRs): completed calls, as Plivo's Call API lists them. With
+// ?status=live|queued the same routes list calls in progress (callcontrol.go).
 
 var callListParams = []string{"subaccount", "call_direction", "from_number", "to_number", "parent_call_uuid",
 	"bill_duration", "bill_duration__gt", "bill_duration__gte", "bill_duration__lt", "bill_duration__lte",
@@ -23,23 +23,21 @@ const (
 	maxCallWindow     = 30 * 24 * time.Hour
 )
 
-// refuseStatus answers the live/queued forms of the Call API (Node SDK: Call/?status=live,
-// Call/{uuid}?status=live) with a clear 400 until they exist.
-func refuseStatus(p Params) error {
-	if !p.Has("status") {
+// checkStatus: ?status= selects live or queued calls instead of CDRs.
+func checkStatus(p Params) error {
+	switch p.Get("status") {
+	case "live", "queued":
 		return nil
 	}
-	switch v := p.Get("status"); v {
-	case "live", "queued":
-		return badRequest("status=" + v + " is not supported yet")
-	default:
-		return badRequest("status must be live or queued (neither is supported yet); leave it out for call detail records")
-	}
+	return badRequest("status must be live or queued; leave it out for call detail records")
 }
 
 func (s *Server) getCall(r *request) (int, map[string]any, error) {
-	if err := refuseStatus(r.p); err != nil {
-		return 0, nil, err
+	if r.p.Has("status") {
+		if err := checkStatus(r.p); err != nil {
+			return 0, nil, err
+		}
+		return s.liveCall(r)
 	}
 	c, err := s.opts.DB.GetCall(r.Context(), r.scope(), r.vars["call_uuid"])
 	if err != nil {
@@ -54,8 +52,11 @@ func (s *Server) getCall(r *request) (int, map[string]any, error) {
 }
 
 func (s *Server) listCalls(r *request) (int, map[string]any, error) {
-	if err := refuseStatus(r.p); err != nil {
-		return 0, nil, err
+	if r.p.Has("status") {
+		if err := checkStatus(r.p); err != nil {
+			return 0, nil, err
+		}
+		return s.liveCalls(r)
 	}
 	limit, offset, err := r.page()
 	if err != nil {

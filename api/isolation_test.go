@@ -37,7 +37,7 @@ func TestTenantIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			end := e.clock.Now().Add(-time.Minute)
-			call := &store.Call{UUID: "call-" + c.id, AccountID: c.id, Direction: "inbound", From: "447700900123", To: number,
+			call := &store.Call{UUID: "call-" + c.id, RequestUUID: "req-" + c.id, AccountID: c.id, Direction: "inbound", From: "447700900123", To: number,
 				State: store.CallCompleted, EndedAt: &end, HangupCauseName: "Normal Hangup"}
 			if err := e.db.InsertCall(context.Background(), call); err != nil {
 				t.Fatal(err)
@@ -47,8 +47,12 @@ func TestTenantIsolation(t *testing.T) {
 				t.Fatal(err)
 			}
 			files.put(c.id, rec.ID, []byte("audio of "+c.id))
+			ep := mustStatus(t, e.do(c, "POST", acctPath(c, "Endpoint/"), map[string]any{"username": "phone", "password": "pw-" + c.id,
+				"alias": "phone of " + c.id, "app_id": app}), 201)
 			objects[c.id] = map[string]string{"app_id": app, "number": number, "message_uuid": msg.UUID, "call_uuid": call.UUID,
-				"recording_id": rec.ID}
+				"recording_id": rec.ID, "request_uuid": call.RequestUUID, "endpoint_id": ep.str("endpoint_id"),
+				// Not a path variable: checked for leaks in every reply.
+				"endpoint_username": ep.str("username")}
 		}
 		// Path variables that name no object (the audio's file extension).
 		fixed := strings.NewReplacer("{format}", "wav")
@@ -57,6 +61,7 @@ func TestTenantIsolation(t *testing.T) {
 		own(a2, "14155550102")
 		own(b, "14155550103")
 		objects[a.id]["sub_id"] = a1.id
+		objects[a1.id]["sub_id"] = a1.id
 		objects[a2.id]["sub_id"] = a2.id
 		objects[b.id]["sub_id"] = newSub(b, "b-one").id
 
@@ -100,6 +105,18 @@ func TestTenantIsolation(t *testing.T) {
 			{"main on other tenant's sub", a, b},
 		}
 		routes := e.srv.Routes()
+		// The matrix covers every route: each object a route names exists for every victim,
+		// so no route is skipped for want of one (a new route needs an object above).
+		for _, rt := range routes {
+			if rt.IDVar == "" {
+				continue
+			}
+			for _, m := range matrix {
+				if objects[m.victim.id][rt.IDVar] == "" {
+					t.Fatalf("no %s object of %s for %s %s: add one to the matrix", rt.IDVar, m.name, rt.Method, rt.Pattern)
+				}
+			}
+		}
 		// Collections as each caller sees them, before any probing (the caller's own
 		// audit entries of the probes would name what it probed).
 		for _, m := range matrix {
@@ -176,6 +193,9 @@ func TestTenantIsolation(t *testing.T) {
 		for _, c := range []cred{a, a1, a2} {
 			mustStatus(t, e.do(c, "GET", acctPath(c, "Call/"+objects[c.id]["call_uuid"]+"/"), nil), 200)
 			mustStatus(t, e.do(c, "GET", acctPath(c, "Recording/"+objects[c.id]["recording_id"]+"/"), nil), 200)
+			if r := mustStatus(t, e.do(c, "GET", acctPath(c, "Endpoint/"+objects[c.id]["endpoint_id"]+"/"), nil), 200); r.str("alias") != "phone of "+c.id || r.str("application") == "" {
+				t.Fatalf("%s's endpoint changed: %s", c.id, r.raw)
+			}
 			// The audio the probes asked for is there for its owner, by the same path form.
 			if status, _, body := e.fetch(c, acctPath(c, "Recording/"+objects[c.id]["recording_id"]+".wav/")); status != 200 || body != "audio of "+c.id {
 				t.Fatalf("%s's recording audio: %d %q", c.id, status, body)

@@ -78,6 +78,17 @@ func (s *Server) routeTable() []*route {
 		{Method: "DELETE", Pattern: acct + "/Application/{app_id}", action: "application.delete", object: "application", idVar: "app_id", handler: s.deleteApplication,
 			allowed: set("cascade", "new_endpoint_application")},
 
+		{Method: "POST", Pattern: acct + "/Endpoint", action: "endpoint.create", object: "endpoint", handler: s.createEndpoint,
+			allowed: set(endpointParams...)},
+		{Method: "GET", Pattern: acct + "/Endpoint", action: "endpoint.list", object: "endpoint", handler: s.listEndpoints,
+			allowed: set(pageParams...)},
+		{Method: "GET", Pattern: acct + "/Endpoint/{endpoint_id}", action: "endpoint.get", object: "endpoint", idVar: "endpoint_id",
+			handler: s.getEndpoint},
+		{Method: "POST", Pattern: acct + "/Endpoint/{endpoint_id}", action: "endpoint.update", object: "endpoint", idVar: "endpoint_id",
+			handler: s.updateEndpoint, allowed: set("password", "alias", "app_id")},
+		{Method: "DELETE", Pattern: acct + "/Endpoint/{endpoint_id}", action: "endpoint.delete", object: "endpoint", idVar: "endpoint_id",
+			handler: s.deleteEndpoint},
+
 		{Method: "GET", Pattern: acct + "/PhoneNumber", action: "phonenumber.search", object: "phonenumber", handler: s.searchNumbers,
 			allowed: set(append([]string{"country_iso", "type", "pattern", "region", "services", "npanxx", "local_calling_area", "city", "lata", "rate_center"}, pageParams...)...)},
 		{Method: "POST", Pattern: acct + "/PhoneNumber/{number}", action: "number.rent", object: "number", idVar: "number", handler: s.rentNumber,
@@ -99,6 +110,10 @@ func (s *Server) routeTable() []*route {
 				"from_number", "to_number"}, pageParams...)...)},
 		{Method: "GET", Pattern: acct + "/Message/{message_uuid}", action: "message.get", object: "message", idVar: "message_uuid", handler: s.getMessage},
 
+		{Method: "POST", Pattern: acct + "/Call", action: "call.create", object: "call", handler: s.makeCall,
+			allowed: set(callParams...)},
+		{Method: "DELETE", Pattern: acct + "/Call/{call_uuid}", action: "call.hangup", object: "call", idVar: "call_uuid", handler: s.hangupCall},
+		{Method: "DELETE", Pattern: acct + "/Request/{request_uuid}", action: "call.cancel", object: "call", idVar: "request_uuid", handler: s.cancelRequest},
 		{Method: "GET", Pattern: acct + "/Call", action: "call.list", object: "call", handler: s.listCalls,
 			allowed: set(callListParams...)},
 		{Method: "GET", Pattern: acct + "/Call/{call_uuid}", action: "call.get", object: "call", idVar: "call_uuid", handler: s.getCall,

@@ -51,6 +51,7 @@ type Options struct {
 	Accounts *account.Service
 	Audit    Auditor
 	Messages Messages // nil: messaging answers 503
+	Calls    Calls    // nil: POST Call/ answers 503 and no call is live
 	Metrics  Metrics  // optional
 	Logger   *slog.Logger
 

@@ -169,8 +169,8 @@ func (db *DB) ListAccounts(ctx context.Context, parentID string, limit, offset i
 	return out, total, rows.Err()
 }
 
-// DeleteSubaccount removes a subaccount. With cascade its applications go too; without
-// it they move to the parent (Plivo's behaviour). Its rented numbers return to the parent.
+// DeleteSubaccount removes a subaccount. With cascade its applications and endpoints go
+// too; without it they move to the parent (Plivo's behaviour). Its rented numbers return to the parent.
 func (db *DB) DeleteSubaccount(ctx context.Context, parentID, id string, cascade bool) error {
 	return db.InTx(ctx, func(tx *Tx) error {
 		var one int
@@ -190,8 +190,14 @@ func (db *DB) DeleteSubaccount(ctx context.Context, parentID, id string, cascade
 			if _, err := tx.Exec(ctx, `DELETE FROM applications WHERE account_id = ?`, id); err != nil {
 				return err
 			}
-		} else if _, err := tx.Exec(ctx, `UPDATE applications SET account_id = ? WHERE account_id = ?`, parentID, id); err != nil {
-			return err
+		} else {
+			if _, err := tx.Exec(ctx, `UPDATE applications SET account_id = ? WHERE account_id = ?`, parentID, id); err != nil {
+				return err
+			}
+			// Its SIP endpoints too (with cascade they go with the account row).
+			if _, err := tx.Exec(ctx, `UPDATE endpoints SET account_id = ? WHERE account_id = ?`, parentID, id); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM credentials WHERE account_id = ?`, id); err != nil {
 			return err

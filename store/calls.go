@@ -147,11 +147,13 @@ func (db *DB) FinishCall(ctx context.Context, c *Call) error {
 	}
 	ended, answered := truncTime(ended), truncTime(c.AnsweredAt)
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		// The trunk is known only once an outbound call has found one that
+		// answered (or the last one tried).
 		res, err := tx.Exec(ctx, `UPDATE calls SET state = ?, answered_at = COALESCE(?, answered_at), ended_at = ?,
 			duration_s = ?, bill_duration_s = ?, hangup_cause_code = ?, hangup_cause_name = ?, hangup_source = ?,
-			hangup_reason = ? WHERE uuid = ? AND state <> ?`,
+			hangup_reason = ?, trunk = CASE WHEN ? = '' THEN trunk ELSE ? END WHERE uuid = ? AND state <> ?`,
 			CallCompleted, toNullMicros(answered), micros(*ended), c.Duration, c.BillDuration, c.HangupCauseCode,
-			c.HangupCauseName, c.HangupSource, c.HangupReason, c.UUID, CallCompleted)
+			c.HangupCauseName, c.HangupSource, c.HangupReason, c.Trunk, c.Trunk, c.UUID, CallCompleted)
 		if err != nil {
 			return err
 		}

@@ -31,9 +31,16 @@ const (
 // control) act on a call through its methods.
 type Call struct {
 	s   *Server
-	d   *diago.DialogServerSession
+	d   *diago.DialogServerSession // inbound: the caller's dialog
+	out *diago.DialogClientSession // outbound: the callee's dialog, once answered
 	ad  *admission
 	rec store.Call
+
+	callerName string
+	source     string // the peer's address, for the audit entry
+	firstState string // CallStatus of the first answer_url request
+	ringURL    string // outbound: told when the callee rings
+	ringMethod string
 
 	ctx    context.Context // ends when the call ends, whoever ends it
 	cancel context.CancelFunc
@@ -47,7 +54,8 @@ type Call struct {
 	reason   string
 	causeSet bool
 
-	docURL, docMethod string // the document running, for actions without a URL
+	docURL, docMethod string    // the document running, for actions without a URL
+	attempts          []Attempt // outbound: one per target tried
 	bg                sync.WaitGroup
 }
 
@@ -63,9 +71,10 @@ func (s *Server) handle(d *diago.DialogServerSession) {
 	defer s.active.Add(-1)
 
 	now := s.o.Now().UTC()
-	c := &Call{s: s, d: d, ad: ad, state: StateRinging}
+	c := &Call{s: s, d: d, ad: ad, state: StateRinging, firstState: StateRinging,
+		callerName: d.InviteRequest.From().DisplayName, source: d.InviteRequest.Source()}
 	c.rec = store.Call{
-		UUID: uuid.NewString(), AccountID: ad.number.AccountID, Direction: "inbound",
+		UUID: newUUID(), AccountID: ad.number.AccountID, Direction: "inbound",
 		From: callerNumber(d), To: ad.number.Number, State: store.CallRinging,
 		Trunk: ad.trunk, AppID: ad.app.ID, InitiatedAt: now,
 	}
@@ -97,6 +106,8 @@ func (s *Server) handle(d *diago.DialogServerSession) {
 	}()
 	c.run()
 }
+
+func newUUID() string { return uuid.NewString() }
 
 func callerNumber(d *diago.DialogServerSession) string {
 	if n := normalizeNumber(d.FromUser()); n != "" {
@@ -137,9 +148,14 @@ func (c *Call) run() {
 	c.d.Ringing()
 
 	c.interpret(ctx)
+	c.end()
+}
 
-	// Tear down: BYE an answered call, answer an unanswered one with a
-	// final status that says why.
+// end tears the call down: BYE an answered call, answer an unanswered
+// inbound one with a final status that says why; then the CDR, the
+// hangup_url and the audit entry.
+func (c *Call) end() {
+	log := c.s.log.With("call", c.rec.UUID)
 	c.mu.Lock()
 	if !c.causeSet {
 		c.cause, c.reason, c.causeSet = CauseEndOfXML, "", true
@@ -156,8 +172,14 @@ func (c *Call) run() {
 	byeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	switch {
-	case cause.Source == SourceCaller || cause == CauseCanceled:
-		// The caller already ended the dialog.
+	case cause.Source == SourceCaller || cause.Source == SourceCallee || cause == CauseCanceled:
+		// The other side already ended the dialog.
+	case c.out != nil:
+		if err := c.out.Hangup(byeCtx); err != nil && c.out.Context().Err() == nil {
+			log.Debug("bye", "err", err)
+		}
+	case c.d == nil:
+		// An outbound call that was never answered: nothing to end.
 	case answered:
 		if err := c.d.Hangup(byeCtx); err != nil && c.d.Context().Err() == nil {
 			log.Debug("bye", "err", err)
@@ -229,8 +251,8 @@ func (c *Call) finish(cause Cause) {
 	}
 	if c.s.o.Audit != nil {
 		// Numbers and timings only: never digits, never prompts.
-		e := audit.Entry{AccountID: r.AccountID, Actor: "sip:" + r.Trunk, Action: "call.inbound",
-			ObjectType: "call", ObjectID: r.UUID, Source: c.d.InviteRequest.Source(), Outcome: audit.Success,
+		e := audit.Entry{AccountID: r.AccountID, Actor: "sip:" + r.Trunk, Action: "call." + r.Direction,
+			ObjectType: "call", ObjectID: r.UUID, Source: c.source, Outcome: audit.Success,
 			Detail: map[string]string{"from": r.From, "to": r.To, "app_id": r.AppID,
 				"hangup_cause": cause.Name, "hangup_source": cause.Source, "bill_duration": strconv.Itoa(r.BillDuration)}}
 		if _, err := c.s.o.Audit.Append(ctx, e); err != nil {
@@ -257,7 +279,11 @@ func (c *Call) params(status string) url.Values {
 	v.Set("CallStatus", status)
 	v.Set("ALegUUID", c.rec.UUID)
 	v.Set("ALegRequestUUID", "")
-	v.Set("CallerName", c.d.InviteRequest.From().DisplayName)
+	v.Set("CallerName", c.callerName)
+	if c.rec.RequestUUID != "" {
+		v.Set("RequestUUID", c.rec.RequestUUID)
+		v.Set("ALegRequestUUID", c.rec.RequestUUID)
+	}
 	v.Set("ForwardedFrom", "")
 	v.Set("SessionStart", plivoTime(&c.rec.InitiatedAt))
 	return v
@@ -267,7 +293,7 @@ func (c *Call) params(status string) url.Values {
 // an answered call.
 func (c *Call) answer() error {
 	c.mu.Lock()
-	if c.rec.AnsweredAt != nil {
+	if c.rec.AnsweredAt != nil || c.d == nil {
 		c.mu.Unlock()
 		return nil
 	}
@@ -312,7 +338,7 @@ func (c *Call) answer() error {
 // preAnswer opens early media (183 Session Progress).
 func (c *Call) preAnswer() error {
 	c.mu.Lock()
-	if c.med != nil {
+	if c.med != nil || c.d == nil {
 		c.mu.Unlock()
 		return nil
 	}

@@ -38,6 +38,9 @@ var (
 	CauseMediaFailure  = Cause{7020, "Media Failure", "MEDIA_TIMEOUT", SourceError}
 	CauseNoApplication = Cause{2000, "Invalid Destination Address", "UNALLOCATED_NUMBER", SourcePlatform}
 	CauseShutdown      = Cause{7030, "Server Shutdown", "SYSTEM_SHUTDOWN", SourcePlatform}
+	CauseNoAnswer      = Cause{3020, "No Answer", "NO_ANSWER", SourcePlatform}
+	CauseRoutingError  = Cause{3060, "Routing Error", "NORMAL_TEMPORARY_FAILURE", SourceCarrier}
+	CauseTimeLimit     = Cause{7040, "Time Limit Reached", "ALLOTTED_TIMEOUT", SourcePlatform}
 )
 
 // With returns c with its source set.

@@ -150,6 +150,7 @@ type stackOptions struct {
 	logger         *slog.Logger
 	audit          voice.Auditor
 	tls            *tls.Config // serve SIP over TLS on 127.0.0.1:0 too
+	route          func(dst string) []voice.Target
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -204,7 +205,8 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 		RecordingURL: func(acct, id, f string) string {
 			return "https://api.example/v1/Account/" + acct + "/Recording/" + id + "." + f
 		},
-		Logger: o.logger, Audit: o.audit, TLSConfig: o.tls, TLSListen: tlsListen(o.tls)})
+		Logger: o.logger, Audit: o.audit, TLSConfig: o.tls, TLSListen: tlsListen(o.tls),
+		Route: o.route, TrunkTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

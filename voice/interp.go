@@ -26,10 +26,10 @@ var errStop = errors.New("stop")
 // then execute documents until one ends the call or runs out.
 func (c *Call) interpret(ctx context.Context) {
 	app := c.ad.app
-	doc, err := c.fetch(ctx, "answer", app.AnswerURL, app.AnswerMethod, c.params(StateRinging))
+	doc, err := c.fetch(ctx, "answer", app.AnswerURL, app.AnswerMethod, c.params(c.firstState))
 	if err != nil && app.FallbackAnswerURL != "" && ctx.Err() == nil {
 		c.s.log.Info("answer_url failed; using fallback_answer_url", "call", c.rec.UUID, "err", err)
-		fdoc, ferr := c.fetch(ctx, "fallback", app.FallbackAnswerURL, app.FallbackMethod, c.params(StateRinging))
+		fdoc, ferr := c.fetch(ctx, "fallback", app.FallbackAnswerURL, app.FallbackMethod, c.params(c.firstState))
 		if ferr == nil {
 			doc, err = fdoc, nil
 		}

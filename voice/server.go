@@ -84,6 +84,12 @@ type Options struct {
 	Messages   Messenger
 	Audit      Auditor
 	Registrar  Registrar // nil: REGISTER gets 405
+	// Route gives the targets an outbound call to dst tries, in order
+	// (trunks by route, priority, weight and health).
+	Route func(dst string) []Target
+	// TrunkTimeout is how long an outbound INVITE waits for any answer from
+	// a trunk before trying the next (default 5 s).
+	TrunkTimeout time.Duration
 	// RecordingURL gives the API address of a recording, for callbacks.
 	RecordingURL func(accountID, recordingID, format string) string
 
@@ -108,10 +114,11 @@ type Server struct {
 	tlsLn net.Listener
 	addr  netip.AddrPort
 
-	pending sync.Map // pendingKey → *admission, from the middleware to the handler
-	byCID   sync.Map // SIP Call-ID → *Call (for INFO)
-	calls   sync.Map // uuid → *Call
-	active  atomic.Int64
+	pending  sync.Map // pendingKey → *admission, from the middleware to the handler
+	byCID    sync.Map // SIP Call-ID → *Call (for INFO)
+	calls    sync.Map // uuid → *Call
+	requests sync.Map // request_uuid → *Call (outbound, until it ends)
+	active   atomic.Int64
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -138,6 +145,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.TrunkTimeout <= 0 {
+		o.TrunkTimeout = 5 * time.Second
 	}
 	if o.MaxCalls <= 0 {
 		o.MaxCalls = 2000
@@ -231,8 +241,40 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.tlsLn != nil {
 		serve(func() error { return s.srv.ServeTLS(s.tlsLn) })
 	}
+	if err := s.awaitUDP(); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
 	s.log.Info("sip listening", "udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String())
 	return nil
+}
+
+// awaitUDP returns once the UDP serve loop answers an OPTIONS: only then is
+// the socket in sipgo's transport pool, so outbound requests (BYE, outbound
+// INVITEs) go out from it instead of failing to bind its port a second time.
+func (s *Server) awaitUDP() error {
+	c, err := net.ListenPacket("udp", net.JoinHostPort(s.addr.Addr().String(), "0"))
+	if err != nil {
+		return fmt.Errorf("voice: readiness probe: %w", err)
+	}
+	defer c.Close()
+	local := c.LocalAddr().String()
+	to := net.UDPAddrFromAddrPort(s.addr)
+	req := "OPTIONS sip:ready@" + s.addr.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local +
+		";branch=z9hG4bKready" + strconv.FormatInt(time.Now().UnixNano(), 36) + "\r\nFrom: <sip:ready@" + local +
+		">;tag=ready\r\nTo: <sip:ready@" + s.addr.String() + ">\r\nCall-ID: ready-" + local +
+		"\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	buf := make([]byte, 2048)
+	for try := 0; try < 50; try++ {
+		if _, err := c.WriteTo([]byte(req), to); err != nil {
+			return fmt.Errorf("voice: readiness probe: %w", err)
+		}
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, _, err := c.ReadFrom(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
+			return nil
+		}
+	}
+	return errors.New("voice: the SIP UDP listener did not answer its readiness probe within 5 s")
 }
 
 // Addr is the bound UDP/TCP address.

@@ -80,6 +80,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
 		MaxLockout: c.API.MaxLockout.Duration, MaxBody: c.API.MaxBody, MaxOverlap: c.Auth.MaxOverlap.Duration,
 		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics, Recordings: vs.recordings,
+		Calls: callControl{vs.srv},
 	}
 	srv := api.New(opts)
 	defer srv.Close()

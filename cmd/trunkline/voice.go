@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo"
 
+	"github.com/trunkline/trunkline/api"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/message"
@@ -75,6 +77,21 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 	if msgs != nil {
 		opts.Messages = smsSender{msgs}
 	}
+	opts.Route = func(dst string) []voice.Target {
+		var out []voice.Target
+		for _, t := range set.Pick(dst) {
+			t := t
+			out = append(out, voice.Target{Name: t.Name, URI: t.URI(dst), Username: t.Username, Password: t.Password,
+				Report: func(ok, timeout bool) {
+					if ok {
+						t.Health.Success()
+					} else {
+						t.Health.Failure(timeout, "outbound call")
+					}
+				}})
+		}
+		return out
+	}
 	if c.Voice.TLSListen != "" {
 		// SIP over TLS uses the API's certificate (the operator's, or the
 		// self-signed one under data_dir/tls).
@@ -128,3 +145,40 @@ func (m smsSender) SendSMS(ctx context.Context, acct, src, dst, text, url, metho
 		LogMode: message.LogAll, URL: url, Method: method})
 	return err
 }
+
+// callControl adapts the voice server to the API's Calls.
+type callControl struct{ s *voice.Server }
+
+func (cc callControl) Place(ctx context.Context, c api.PlaceCall) error {
+	app := c.App
+	_, err := cc.s.Originate(voice.Outbound{AccountID: c.AccountID, RequestUUID: c.RequestUUID, From: c.From, To: c.To,
+		CallerName: c.CallerName, App: &app, RingURL: c.RingURL, RingMethod: c.RingMethod, RingTimeout: c.RingTimeout,
+		TimeLimit: c.TimeLimit, SendDigits: c.SendDigits, SIPHeaders: c.SIPHeaders, ParentUUID: c.ParentUUID})
+	if errors.Is(err, voice.ErrNoRoute) {
+		return api.ErrNoRoute
+	}
+	return err
+}
+
+func liveOf(l voice.Live) api.LiveCall {
+	return api.LiveCall{AccountID: l.AccountID, CallUUID: l.CallUUID, RequestUUID: l.RequestUUID, Direction: l.Direction,
+		From: l.From, To: l.To, CallerName: l.CallerName, Status: l.Status, SessionStart: l.SessionStart}
+}
+
+func (cc callControl) Live(visible func(string) bool, queued bool) []api.LiveCall {
+	var out []api.LiveCall
+	for _, l := range cc.s.LiveCalls(func(l voice.Live) bool {
+		return visible(l.AccountID) && queued == (l.Status != voice.StateInProgress)
+	}) {
+		out = append(out, liveOf(l))
+	}
+	return out
+}
+
+func (cc callControl) Get(uuid string) (api.LiveCall, bool) {
+	l, ok := cc.s.LiveCall(uuid)
+	return liveOf(l), ok
+}
+
+func (cc callControl) Hangup(uuid string) bool        { return cc.s.HangupCall(uuid) }
+func (cc callControl) Cancel(requestUUID string) bool { return cc.s.CancelRequest(requestUUID) }

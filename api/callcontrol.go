@@ -1,0 +1,241 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/trunkline/trunkline/store"
+)
+
+// Calls places and controls live calls (the voice server). It is declared
+// here, not in voice, so a later implementation can reach the node that owns
+// a call over the bus without the API changing.
+type Calls interface {
+	Place(ctx context.Context, c PlaceCall) error
+	// Live lists the calls of the accounts visible() accepts: answered ones,
+	// or (queued) outbound ones not answered yet.
+	Live(visible func(accountID string) bool, queued bool) []LiveCall
+	Get(uuid string) (LiveCall, bool)
+	Hangup(uuid string) bool        // false: no such live call
+	Cancel(requestUUID string) bool // false: no such request (or already answered)
+}
+
+// PlaceCall is a validated make-a-call request for one destination.
+type PlaceCall struct {
+	AccountID, RequestUUID string
+	From, To, CallerName   string
+	App                    store.Application // answer, hangup and fallback URLs and methods
+	RingURL, RingMethod    string
+	RingTimeout, TimeLimit time.Duration
+	SendDigits, ParentUUID string
+	SIPHeaders             []string
+}
+
+// LiveCall is what the API shows of a call in progress.
+type LiveCall struct {
+	AccountID, CallUUID, RequestUUID string
+	Direction, From, To, CallerName  string
+	Status                           string // in-progress, ringing
+	SessionStart                     time.Time
+}
+
+var callParams = []string{"from", "to", "answer_url", "answer_method", "ring_url", "ring_method", "hangup_url",
+	"hangup_method", "fallback_url", "fallback_method", "caller_name", "send_digits", "send_on_preanswer",
+	"time_limit", "hangup_on_ring", "ring_timeout", "sip_headers", "parent_call_uuid", "machine_detection",
+	"machine_detection_time", "machine_detection_url", "machine_detection_method", "callback_url", "callback_method"}
+
+// makeCall is POST Call/: one request per destination ("to" may list several
+// with "<"); the reply carries the request_uuid(s) and the XML runs when the
+// callee answers.
+func (s *Server) makeCall(r *request) (int, map[string]any, error) {
+	if s.opts.Calls == nil {
+		return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "voice is not available on this server"}
+	}
+	p := r.p
+	if p.Get("machine_detection") != "" {
+		return 0, nil, badRequest("machine_detection is not supported yet")
+	}
+	from := strings.TrimPrefix(strings.TrimSpace(p.Get("from")), "+")
+	if from == "" {
+		return 0, nil, badRequest("from is required")
+	}
+	if !isAllDigits(from) || len(from) > 20 {
+		return 0, nil, badRequest("from must be a phone number (digits)")
+	}
+	pc := PlaceCall{AccountID: r.acct.ID, From: from, CallerName: p.Get("caller_name"),
+		SendDigits: p.Get("send_digits"), ParentUUID: p.Get("parent_call_uuid")}
+	if len(pc.CallerName) > 50 {
+		return 0, nil, badRequest("caller_name is at most 50 characters")
+	}
+	if strings.Trim(pc.SendDigits, "0123456789*#wW") != "" {
+		return 0, nil, badRequest("send_digits takes 0-9, *, #, w and W")
+	}
+	if p.Get("answer_url") == "" {
+		return 0, nil, badRequest("answer_url is required")
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"answer_url", &pc.App.AnswerURL}, {"hangup_url", &pc.App.HangupURL}, {"fallback_url", &pc.App.FallbackAnswerURL}, {"ring_url", &pc.RingURL}} {
+		if v := p.Get(f.name); v != "" {
+			if err := checkURL(f.name, v); err != nil {
+				return 0, nil, err
+			}
+			*f.dst = v
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"answer_method", &pc.App.AnswerMethod}, {"hangup_method", &pc.App.HangupMethod}, {"fallback_method", &pc.App.FallbackMethod}, {"ring_method", &pc.RingMethod}} {
+		m, err := checkMethod(f.name, p.Get(f.name))
+		if err != nil {
+			return 0, nil, err
+		}
+		*f.dst = m
+	}
+	if p.Get("time_limit") != "" {
+		n, err := p.Int("time_limit", 0, 1, 86400*30)
+		if err != nil {
+			return 0, nil, err
+		}
+		pc.TimeLimit = time.Duration(min(n, 86400)) * time.Second // Plivo: ≥ 86400 is cut at 24 h
+	}
+	if p.Get("ring_timeout") != "" {
+		n, err := p.Int("ring_timeout", 0, 1, 86400)
+		if err != nil {
+			return 0, nil, err
+		}
+		pc.RingTimeout = time.Duration(n) * time.Second
+	}
+	if h := p.Get("sip_headers"); h != "" {
+		for _, kv := range strings.Split(h, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" || strings.Trim(strings.ToLower(k), "abcdefghijklmnopqrstuvwxyz0123456789-") != "" ||
+				strings.ContainsAny(v, "\r\n") || len(kv) > 256 {
+				return 0, nil, badRequest("sip_headers must be name=value pairs separated by commas")
+			}
+			pc.SIPHeaders = append(pc.SIPHeaders, "X-PH-"+k+": "+strings.TrimSpace(v))
+		}
+	}
+	var tos []string
+	for _, t := range strings.Split(p.Get("to"), "<") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "+")
+		if t == "" {
+			continue
+		}
+		if !isAllDigits(t) || len(t) > 20 {
+			return 0, nil, badRequest("to " + safeName(t) + " is not a valid number: use E.164 digits")
+		}
+		tos = append(tos, t)
+	}
+	if len(tos) == 0 {
+		return 0, nil, badRequest("to is required")
+	}
+	if len(tos) > maxDestinations {
+		return 0, nil, badRequest("to lists more than 1000 destinations")
+	}
+	pc.App.AccountID = r.acct.ID
+	var ids []string
+	for _, to := range tos {
+		c := pc
+		c.To, c.RequestUUID = to, uuid.NewString()
+		if err := s.opts.Calls.Place(r.Context(), c); err != nil {
+			if errors.Is(err, ErrNoRoute) {
+				return 0, nil, badRequest("no route to " + safeName(to) + ": no trunk serves it")
+			}
+			return 0, nil, err
+		}
+		ids = append(ids, c.RequestUUID)
+	}
+	r.objectType, r.objectID = "call", ids[0]
+	body := map[string]any{"message": "call fired"}
+	if len(ids) == 1 {
+		body["request_uuid"] = ids[0]
+	} else {
+		body["request_uuid"] = ids
+	}
+	return http.StatusCreated, body, nil
+}
+
+// ErrNoRoute is what Calls.Place returns when no trunk serves a destination.
+var ErrNoRoute = errors.New("no route")
+
+// visible says whether a call's account is the caller's or (for a main
+// account) one of its subaccounts'.
+func (s *Server) visible(r *request) func(string) bool {
+	sc := r.scope()
+	subs := map[string]bool{}
+	if sc.IncludeSubs {
+		if ids, err := s.opts.DB.SubaccountIDs(r.Context(), sc.AccountID); err == nil {
+			for _, id := range ids {
+				subs[id] = true
+			}
+		}
+	}
+	return func(id string) bool { return id == sc.AccountID || subs[id] }
+}
+
+func liveObject(c LiveCall) map[string]any {
+	return map[string]any{"call_status": c.Status, "call_uuid": c.CallUUID, "caller_name": c.CallerName,
+		"direction": c.Direction, "from": c.From, "to": c.To, "request_uuid": c.RequestUUID,
+		"session_start": c.SessionStart.UTC().Format("2006-01-02 15:04:05.000000")}
+}
+
+// liveCalls answers GET Call/?status=live|queued.
+func (s *Server) liveCalls(r *request) (int, map[string]any, error) {
+	if s.opts.Calls == nil {
+		return http.StatusOK, map[string]any{"calls": []string{}}, nil
+	}
+	calls := s.opts.Calls.Live(s.visible(r), r.p.Get("status") == "queued")
+	ids := make([]string, 0, len(calls))
+	for _, c := range calls {
+		ids = append(ids, c.CallUUID)
+	}
+	return http.StatusOK, map[string]any{"calls": ids}, nil
+}
+
+// liveCall answers GET Call/{uuid}/?status=live|queued.
+func (s *Server) liveCall(r *request) (int, map[string]any, error) {
+	if s.opts.Calls == nil {
+		return 0, nil, errNotFound
+	}
+	c, ok := s.opts.Calls.Get(r.vars["call_uuid"])
+	if !ok || !s.visible(r)(c.AccountID) {
+		return 0, nil, errNotFound
+	}
+	if queued := r.p.Get("status") == "queued"; queued != (c.Status != "in-progress") {
+		return 0, nil, errNotFound
+	}
+	return http.StatusOK, liveObject(c), nil
+}
+
+// hangupCall is DELETE Call/{uuid}/.
+func (s *Server) hangupCall(r *request) (int, map[string]any, error) {
+	id := r.vars["call_uuid"]
+	if s.opts.Calls != nil {
+		if c, ok := s.opts.Calls.Get(id); ok && s.visible(r)(c.AccountID) && s.opts.Calls.Hangup(id) {
+			return http.StatusNoContent, nil, nil
+		}
+	}
+	return 0, nil, errNotFound
+}
+
+// cancelRequest is DELETE Request/{request_uuid}/: a call not answered yet.
+func (s *Server) cancelRequest(r *request) (int, map[string]any, error) {
+	id := r.vars["request_uuid"]
+	if s.opts.Calls != nil {
+		for _, c := range s.opts.Calls.Live(s.visible(r), true) {
+			if c.RequestUUID == id && s.opts.Calls.Cancel(id) {
+				return http.StatusNoContent, nil, nil
+			}
+		}
+	}
+	return 0, nil, errNotFound
+}

@@ -1,0 +1,400 @@
+package voice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/trunkline/trunkline/store"
+)
+
+// Target is one way out for a call: a trunk (or a registered phone) and
+// its address. Report tells the trunk's health what happened.
+type Target struct {
+	Name               string
+	URI                sip.Uri // sip:{number}@host:port;transport=…
+	Username, Password string  // digest credentials, if the trunk asks
+	Report             func(ok, timeout bool)
+}
+
+// Outbound is a call to place (the Call API; Dial builds on it).
+type Outbound struct {
+	AccountID   string
+	RequestUUID string
+	From, To    string // digits; To may also be a sip: URI
+	CallerName  string
+	App         *store.Application // answer, hangup and fallback URLs
+	RingURL     string
+	RingMethod  string
+	RingTimeout time.Duration // default 120 s
+	TimeLimit   time.Duration // default 4 h
+	SendDigits  string        // after the answer; w = 0.5 s, W = 1 s
+	SIPHeaders  []string      // "Name: value" lines, names starting X-PH-
+	ParentUUID  string
+}
+
+// Attempt is one try of a call on one target.
+type Attempt struct {
+	Target  string
+	Status  int    // final SIP status; 0 when none arrived
+	Outcome string // answered, failover, busy, no-answer, rejected, failed
+	Early   bool   // early media was received
+	Took    time.Duration
+}
+
+// ErrNoRoute: no trunk serves the destination.
+var ErrNoRoute = errors.New("no route to the destination")
+
+// failoverStatus says whether a final status lets the call try the next
+// trunk: timeouts, 408 and 5xx do (the trunk failed); 404, 486, 603 and
+// other 4xx end the attempt (the callee answered for itself).
+func failoverStatus(code int) bool {
+	return code == 0 || code == 408 || (code >= 500 && code <= 599)
+}
+
+// Originate places an outbound call: it returns once the call is queued
+// and runs it in the background (trying the targets in order), then the
+// application's XML once the callee answers.
+func (s *Server) Originate(o Outbound) (*Call, error) {
+	if s.draining.Load() {
+		return nil, errors.New("the server is shutting down")
+	}
+	if s.o.Route == nil {
+		return nil, ErrNoRoute
+	}
+	targets := s.o.Route(o.To)
+	if len(targets) == 0 {
+		return nil, ErrNoRoute
+	}
+	if o.RingTimeout <= 0 {
+		o.RingTimeout = 120 * time.Second
+	}
+	if o.TimeLimit <= 0 {
+		o.TimeLimit = 4 * time.Hour
+	}
+	now := s.o.Now().UTC()
+	c := &Call{s: s, state: StateRinging, firstState: StateInProgress, callerName: o.CallerName,
+		ringURL: o.RingURL, ringMethod: o.RingMethod,
+		ad: &admission{app: o.App, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
+	c.rec = store.Call{UUID: newUUID(), AccountID: o.AccountID, Direction: "outbound", From: o.From, To: o.To,
+		RequestUUID: o.RequestUUID, ParentUUID: o.ParentUUID, State: store.CallRinging, AppID: o.App.ID, InitiatedAt: now}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	if err := s.o.DB.InsertCall(c.ctx, &c.rec); err != nil {
+		c.cancel()
+		return nil, fmt.Errorf("store call: %w", err)
+	}
+	s.active.Add(1)
+	s.calls.Store(c.rec.UUID, c)
+	if o.RequestUUID != "" {
+		s.requests.Store(o.RequestUUID, c)
+	}
+	go func() {
+		defer s.active.Add(-1)
+		defer func() {
+			s.calls.Delete(c.rec.UUID)
+			if o.RequestUUID != "" {
+				s.requests.Delete(o.RequestUUID)
+			}
+			c.cancel()
+		}()
+		c.runOutbound(o, targets)
+	}()
+	return c, nil
+}
+
+func (c *Call) runOutbound(o Outbound, targets []Target) {
+	limit := time.AfterFunc(o.TimeLimit, func() { c.hangup(CauseTimeLimit, "time_limit reached") })
+	defer limit.Stop()
+	answered := false
+	for i, t := range targets {
+		if c.ctx.Err() != nil {
+			break
+		}
+		a, cause, reason, failover := c.try(o, t)
+		c.mu.Lock()
+		c.attempts = append(c.attempts, a)
+		c.mu.Unlock()
+		c.s.log.Info("outbound attempt", "call", c.rec.UUID, "trunk", t.Name, "status", a.Status, "outcome", a.Outcome, "why", reason)
+		if a.Outcome == "answered" {
+			answered = true
+			break
+		}
+		if !failover || i == len(targets)-1 {
+			c.hangup(cause, reason)
+			break
+		}
+	}
+	if answered {
+		if o.SendDigits != "" {
+			if ch := c.channel(); ch != nil {
+				ch.SendDigits(c.ctx, o.SendDigits)
+			}
+		}
+		c.interpret(c.ctx)
+	}
+	c.end()
+}
+
+// try places the call on one target.
+func (c *Call) try(o Outbound, t Target) (a Attempt, cause Cause, reason string, failover bool) {
+	a = Attempt{Target: t.Name}
+	start := time.Now()
+	defer func() { a.Took = time.Since(start) }()
+	// The ring context lives as long as the call (diago ties the dialog to
+	// the context its INVITE was sent with); the ring timeout cancels it
+	// only while the callee has not answered.
+	ringCtx, cancelRing := context.WithCancel(c.ctx)
+	var (
+		mu       sync.Mutex
+		ringing  bool
+		answered bool
+	)
+	var responded bool
+	timer := time.AfterFunc(o.RingTimeout, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !answered {
+			cancelRing()
+		}
+	})
+	defer timer.Stop()
+	// A trunk that does not answer at all (not even 100 Trying) within
+	// TrunkTimeout is down: the call moves on instead of waiting for the
+	// INVITE transaction's 32 s.
+	gaveUp := make(chan struct{})
+	silent := time.AfterFunc(c.s.o.TrunkTimeout, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !responded && !answered {
+			close(gaveUp)
+			cancelRing()
+		}
+	})
+	defer silent.Stop()
+	d, err := c.s.dg.NewDialog(t.URI, diago.NewDialogOptions{Transport: t.URI.UriParams.GetOr("transport", "udp")})
+	if err != nil {
+		cancelRing()
+		return a, CauseMediaFailure, "cannot create the dialog: " + err.Error(), false
+	}
+	opts := diago.InviteClientOptions{Username: t.Username, Password: t.Password}
+	host := c.s.o.ExternalHost
+	if host == "" {
+		host = c.s.addr.Addr().String()
+	}
+	opts.WithCaller(o.CallerName, o.From, host)
+	for _, h := range o.SIPHeaders {
+		if k, v, ok := strings.Cut(h, ":"); ok {
+			opts.Headers = append(opts.Headers, sip.NewHeader(strings.TrimSpace(k), strings.TrimSpace(v)))
+		}
+	}
+	opts.OnResponse = func(res *sip.Response) error {
+		mu.Lock()
+		responded = true
+		mu.Unlock()
+		if res.StatusCode == 180 || res.StatusCode == 183 {
+			mu.Lock()
+			first := !ringing
+			ringing = true
+			if res.StatusCode == 183 && len(res.Body()) > 0 {
+				a.Early = true
+			}
+			mu.Unlock()
+			if first && c.ringURL != "" {
+				c.bg.Add(1)
+				go func() {
+					defer c.bg.Done()
+					if _, err := c.callback(c.ctx, "ring", c.ringURL, c.ringMethod, c.params(StateRinging)); err != nil {
+						c.s.log.Warn("ring_url", "call", c.rec.UUID, "err", err)
+					}
+				}()
+			}
+		}
+		return nil
+	}
+	type result struct {
+		med *diago.DialogMedia
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		med, err := d.Invite(ringCtx, opts)
+		done <- result{med, err}
+	}()
+	var med *diago.DialogMedia
+	select {
+	case r := <-done:
+		med, err = r.med, r.err
+	case <-gaveUp:
+		// sipgo waits out the INVITE transaction (up to 32 s) before it
+		// returns; the call moves on now. Should the trunk answer after all,
+		// that late call is ended at once.
+		err = errors.New("no response within the trunk timeout")
+		go func() {
+			if r := <-done; r.err == nil {
+				hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				d.Ack(hctx)
+				d.Hangup(hctx)
+			}
+			d.Close()
+		}()
+	}
+	if err == nil {
+		mu.Lock()
+		answered = true
+		mu.Unlock()
+		err = d.Ack(ringCtx)
+	}
+	if err != nil {
+		select {
+		case <-gaveUp:
+		default:
+			d.Close()
+		}
+		mu.Lock()
+		rang, early := ringing, a.Early
+		mu.Unlock()
+		var re *sipgo.ErrDialogResponse
+		switch {
+		case errors.As(err, &re):
+			a.Status = re.Res.StatusCode
+		case c.ctx.Err() != nil:
+			a.Outcome = "canceled"
+			return a, CauseCanceled.With(SourceAPI), "canceled before the answer", false
+		case ringCtx.Err() != nil && rang:
+			a.Outcome = "no-answer"
+			return a, CauseNoAnswer, "no answer within ring_timeout", false
+		}
+		timeout := a.Status == 0 || a.Status == 408
+		if t.Report != nil && failoverStatus(a.Status) {
+			t.Report(false, timeout)
+		}
+		switch {
+		case failoverStatus(a.Status) && !early:
+			a.Outcome = "failover"
+			return a, CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(a.Status, err)), true
+		case a.Status == 486 || a.Status == 600:
+			a.Outcome = "busy"
+			return a, CauseBusy.With(SourceCallee), "busy", false
+		case a.Status == 603:
+			a.Outcome = "rejected"
+			return a, CauseRejected.With(SourceCallee), "declined", false
+		case a.Status == 404 || a.Status == 484:
+			a.Outcome = "failed"
+			return a, CauseNoApplication.With(SourceCarrier), "the carrier does not know the number", false
+		case a.Status == 480 || a.Status == 487:
+			a.Outcome = "no-answer"
+			return a, CauseNoAnswer.With(SourceCallee), "no answer", false
+		default:
+			a.Outcome = "failed"
+			return a, CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(a.Status, err)), false
+		}
+	}
+	if t.Report != nil {
+		t.Report(true, false)
+	}
+	a.Status, a.Outcome = 200, "answered"
+	now := c.s.o.Now().UTC()
+	c.mu.Lock()
+	c.out = d
+	c.rec.AnsweredAt, c.state, c.rec.Trunk = &now, StateInProgress, t.Name
+	c.source = t.URI.HostPort()
+	c.mu.Unlock()
+	c.startMedia(med)
+	if err := c.s.o.DB.MarkCallAnswered(c.ctx, c.rec.UUID, now); err != nil {
+		c.s.log.Warn("store call answer", "call", c.rec.UUID, "err", err)
+	}
+	// The callee's BYE ends the call.
+	go func() {
+		select {
+		case <-d.Context().Done():
+			c.hangup(CauseNormal.With(SourceCallee), "callee hung up")
+		case <-c.ctx.Done():
+		}
+	}()
+	return a, Cause{}, "", false
+}
+
+func statusText(code int, err error) string {
+	if code == 0 {
+		return "no answer from the trunk (" + err.Error() + ")"
+	}
+	return fmt.Sprintf("SIP %d", code)
+}
+
+// Live is what the Call API shows of a call in progress.
+type Live struct {
+	AccountID, CallUUID, RequestUUID string
+	Direction, From, To, CallerName  string
+	Status                           string // ringing or in-progress
+	SessionStart                     time.Time
+}
+
+func (c *Call) live() Live {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Live{AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, RequestUUID: c.rec.RequestUUID,
+		Direction: c.rec.Direction, From: c.rec.From, To: c.rec.To, CallerName: c.callerName,
+		Status: c.state, SessionStart: c.rec.InitiatedAt}
+}
+
+// LiveCalls lists the calls running on this server for which keep is true.
+func (s *Server) LiveCalls(keep func(Live) bool) []Live {
+	var out []Live
+	s.calls.Range(func(_, v any) bool {
+		if l := v.(*Call).live(); l.Status != StateCompleted && keep(l) {
+			out = append(out, l)
+		}
+		return true
+	})
+	return out
+}
+
+// LiveCall returns a running call.
+func (s *Server) LiveCall(uuid string) (Live, bool) {
+	v, ok := s.calls.Load(uuid)
+	if !ok {
+		return Live{}, false
+	}
+	l := v.(*Call).live()
+	return l, l.Status != StateCompleted
+}
+
+// HangupCall ends a running call (the Call API's DELETE Call/{uuid}/).
+func (s *Server) HangupCall(uuid string) bool {
+	v, ok := s.calls.Load(uuid)
+	if !ok {
+		return false
+	}
+	v.(*Call).hangup(CauseNormal.With(SourceAPI), "hung up by an API request")
+	return true
+}
+
+// CancelRequest ends an outbound call that has not been answered yet
+// (DELETE Request/{request_uuid}/).
+func (s *Server) CancelRequest(requestUUID string) bool {
+	v, ok := s.requests.Load(requestUUID)
+	if !ok {
+		return false
+	}
+	c := v.(*Call)
+	if c.answered() {
+		return false
+	}
+	c.hangup(CauseCanceled.With(SourceAPI), "canceled by an API request")
+	return true
+}
+
+// Attempts lists the targets a call tried.
+func (c *Call) Attempts() []Attempt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Attempt(nil), c.attempts...)
+}
