@@ -93,11 +93,14 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 		name string
 		dst  *string
 	}{{"answer_method", &pc.App.AnswerMethod}, {"hangup_method", &pc.App.HangupMethod}, {"fallback_method", &pc.App.FallbackMethod}, {"ring_method", &pc.RingMethod}} {
-		m, err := checkMethod(f.name, p.Get(f.name))
-		if err != nil {
-			return 0, nil, err
+		*f.dst = "POST"
+		if v := p.Get(f.name); v != "" {
+			m, err := checkMethod(f.name, v)
+			if err != nil {
+				return 0, nil, err
+			}
+			*f.dst = m
 		}
-		*f.dst = m
 	}
 	if p.Get("time_limit") != "" {
 		n, err := p.Int("time_limit", 0, 1, 86400*30)

@@ -213,12 +213,12 @@ var e2eListenRE = regexp.MustCompile(`(?m)^trunkline: API listening on (https://
 
 // e2eStartServer starts `trunkline serve` on a free loopback port and waits (bounded,
 // no sleeps) for its readiness lines.
-func e2eStartServer(t *testing.T, bin string, env []string, dataDir string) *e2eServer {
+func e2eStartServer(t *testing.T, bin string, env []string, dataDir string, extra ...string) *e2eServer {
 	t.Helper()
 	s := &e2eServer{exited: make(chan struct{})}
 	s.stdout = &e2eLines{t: t, prefix: "serve: ", notify: make(chan struct{}, 1)}
 	stderr := &e2eLines{t: t, prefix: "serve(stderr): "}
-	s.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0")
+	s.cmd = exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0"}, extra...)...)
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, stderr
 	if err := s.cmd.Start(); err != nil {
