@@ -314,9 +314,6 @@ carriers = [{name = "sipp"}]
 	case <-time.After(15 * time.Second):
 		t.Fatal("hangup_url was not called")
 	}
-	// Media flowed to the callee (the SDK hangs up as soon as it sees the call live,
-	// so how much of the prompt was heard varies).
-	if n := obs.Packets(); n < 5 {
-		t.Errorf("the callee got %d RTP packets", n)
-	}
+	// (What the callee hears is checked in voice's TestOutboundAnsweredRunsXML: here
+	// the SDK hangs up as soon as it sees the call live.)
 }
