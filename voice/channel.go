@@ -53,6 +53,7 @@ type Channel struct {
 	received int64
 
 	shard *pacerShard // set by Pacer.add
+	feed  *fifo       // bridged: the other leg's audio, sent when no prompt plays
 
 	tapMu sync.Mutex
 	taps  map[int]func([]int16)
@@ -210,7 +211,9 @@ func (c *Channel) tick() {
 		}
 		return
 	}
-	if p := c.play; p != nil {
+	if p := c.play; p == nil && c.feed != nil && c.feed.pop(c.frame[:]) {
+		c.encodeWrite(c.frame[:])
+	} else if p != nil {
 		f := c.frame[:]
 		n := copy(f, p.pcm[p.pos:])
 		p.pos += n
@@ -243,6 +246,54 @@ func (c *Channel) write(payload []byte, pt uint8, marker bool, ts uint32) {
 	c.sent++
 	// A write error means the session is closing; the reader sees it too.
 	_ = c.io.WriteRTP(&c.pkt)
+}
+
+func (c *Channel) encodeWrite(f []int16) {
+	if c.alaw {
+		audio.EncodeAlaw(c.payload[:0], f)
+	} else {
+		audio.EncodeMulaw(c.payload[:0], f)
+	}
+	c.write(c.payload[:], c.ptAudio, false, c.ts)
+}
+
+// setFeed makes the channel send f's audio whenever no prompt plays (a
+// bridge); nil ends it.
+func (c *Channel) setFeed(f *fifo) {
+	c.mu.Lock()
+	c.feed = f
+	c.mu.Unlock()
+}
+
+// fifo carries one leg's audio to the other leg's writer. It holds at most
+// maxFIFO samples: when the reader runs ahead, the oldest audio goes, so
+// the delay through a bridge stays under 100 ms.
+type fifo struct {
+	mu  sync.Mutex
+	buf []int16
+}
+
+const maxFIFO = 800
+
+func (q *fifo) push(f []int16) {
+	q.mu.Lock()
+	q.buf = append(q.buf, f...)
+	if over := len(q.buf) - maxFIFO; over > 0 {
+		q.buf = append(q.buf[:0], q.buf[over:]...)
+	}
+	q.mu.Unlock()
+}
+
+// pop fills dst if a whole frame is there.
+func (q *fifo) pop(dst []int16) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.buf) < len(dst) {
+		return false
+	}
+	copy(dst, q.buf)
+	q.buf = append(q.buf[:0], q.buf[len(dst):]...)
+	return true
 }
 
 // Play sends pcm (8 kHz mono) and returns when it has all been sent, or when

@@ -200,6 +200,12 @@ func (c *Call) exec(ctx context.Context, el plivoxml.Element, inPre bool) (*pliv
 		}
 	case plivoxml.Message:
 		c.message(ctx, e)
+	case plivoxml.Dial:
+		if inPre {
+			c.hangup(CauseUnsupported, "<Dial> is not allowed inside <PreAnswer>")
+			return nil, errStop
+		}
+		return c.dial(ctx, e)
 	default:
 		c.hangup(CauseUnsupported, fmt.Sprintf("<%s> is not available on this server yet", el.Name()))
 		return nil, errStop
@@ -232,6 +238,8 @@ func deref(el plivoxml.Element) plivoxml.Element {
 	case *plivoxml.DTMF:
 		return *e
 	case *plivoxml.Message:
+		return *e
+	case *plivoxml.Dial:
 		return *e
 	}
 	return el

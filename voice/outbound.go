@@ -112,7 +112,20 @@ func (s *Server) Originate(o Outbound) (*Call, error) {
 func (c *Call) runOutbound(o Outbound, targets []Target) {
 	limit := time.AfterFunc(o.TimeLimit, func() { c.hangup(CauseTimeLimit, "time_limit reached") })
 	defer limit.Stop()
-	answered := false
+	if c.connect(o, targets) {
+		if o.SendDigits != "" {
+			if ch := c.channel(); ch != nil {
+				ch.SendDigits(c.ctx, o.SendDigits)
+			}
+		}
+		c.interpret(c.ctx)
+	}
+	c.end()
+}
+
+// connect tries the targets in order until one answers (true), the call is
+// refused in a way that ends it, or they run out; the cause is then set.
+func (c *Call) connect(o Outbound, targets []Target) bool {
 	for i, t := range targets {
 		if c.ctx.Err() != nil {
 			break
@@ -123,23 +136,14 @@ func (c *Call) runOutbound(o Outbound, targets []Target) {
 		c.mu.Unlock()
 		c.s.log.Info("outbound attempt", "call", c.rec.UUID, "trunk", t.Name, "status", a.Status, "outcome", a.Outcome, "why", reason)
 		if a.Outcome == "answered" {
-			answered = true
-			break
+			return true
 		}
 		if !failover || i == len(targets)-1 {
 			c.hangup(cause, reason)
-			break
+			return false
 		}
 	}
-	if answered {
-		if o.SendDigits != "" {
-			if ch := c.channel(); ch != nil {
-				ch.SendDigits(c.ctx, o.SendDigits)
-			}
-		}
-		c.interpret(c.ctx)
-	}
-	c.end()
+	return false
 }
 
 // try places the call on one target.

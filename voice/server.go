@@ -87,6 +87,8 @@ type Options struct {
 	// Route gives the targets an outbound call to dst tries, in order
 	// (trunks by route, priority, weight and health).
 	Route func(dst string) []Target
+	// Locate finds a registered endpoint for <Dial><User>sip:name@…</User>.
+	Locate func(uri string) (Target, bool)
 	// TrunkTimeout is how long an outbound INVITE waits for any answer from
 	// a trunk before trying the next (default 5 s).
 	TrunkTimeout time.Duration

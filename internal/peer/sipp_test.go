@@ -326,7 +326,7 @@ var sippKeywords = strings.Fields(`remote_ip remote_host remote_port transport l
 	local_port server_ip media_ip auto_media_port rtpstream_audio_port rtpstream_video_port media_port
 	media_ip_type call_number dynamic_id call_id cseq pid service branch msg_index next_url len
 	peer_tag_param last_Request_URI last_cseq_number last_message routes tdmmap clock_tick users userid
-	timestamp date sipp_version`)
+	timestamp date sipp_version authentication`)
 
 // usedKeys returns the [names] a scenario uses outside its header
 // comment that are not SIPp keywords.

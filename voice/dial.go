@@ -1,0 +1,325 @@
+package voice
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/plivoxml"
+	"github.com/trunkline/trunkline/store"
+)
+
+// dial runs <Dial>: it rings every Number (through the trunks, with
+// failover) and User at once, bridges the first to answer with this call
+// (audio both ways through our own pipeline, key presses regenerated as
+// RFC 4733 on the other leg), cancels the rest, and reports the outcome to
+// the action URL and callbackUrl.
+func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, error) {
+	a := c.channel()
+	if a == nil {
+		return nil, nil
+	}
+	callerID := d.CallerID
+	if callerID == "" {
+		callerID = c.rec.From
+	}
+	ring := d.Timeout
+	if ring <= 0 {
+		ring = 120 * time.Second
+	}
+	limit := d.TimeLimit
+	if limit <= 0 {
+		limit = 4 * time.Hour
+	}
+	type child struct {
+		to      string
+		targets []Target
+		digits  string
+	}
+	var children []child
+	for _, n := range d.Numbers {
+		to := strings.TrimPrefix(n.Digits, "+")
+		var targets []Target
+		if c.s.o.Route != nil {
+			targets = c.s.o.Route(to)
+		}
+		children = append(children, child{to: to, targets: targets, digits: n.SendDigits})
+	}
+	for _, u := range d.Users {
+		var targets []Target
+		if c.s.o.Locate != nil {
+			if t, ok := c.s.o.Locate(u.URI); ok {
+				targets = []Target{t}
+			}
+		}
+		children = append(children, child{to: u.URI, targets: targets, digits: u.SendDigits})
+	}
+
+	// Ring them all; the first answer wins.
+	dctx, stopRinging := context.WithCancel(ctx)
+	defer stopRinging()
+	var (
+		mu     sync.Mutex
+		winner *Call
+		legs   []*Call
+		wg     sync.WaitGroup
+	)
+	won := make(chan *Call, 1)
+	for _, ch := range children {
+		if len(ch.targets) == 0 {
+			continue
+		}
+		leg := c.s.newLeg(c, ch.to, callerID, d.CallerName)
+		if leg == nil {
+			continue
+		}
+		legs = append(legs, leg)
+		wg.Add(1)
+		go func(leg *Call, ch child) {
+			defer wg.Done()
+			stop := context.AfterFunc(dctx, func() {
+				mu.Lock()
+				lost := winner != leg
+				mu.Unlock()
+				if lost {
+					leg.hangup(CauseCanceled.With(SourcePlatform), "another leg answered first, or the caller hung up")
+				}
+			})
+			defer stop()
+			o := Outbound{AccountID: c.rec.AccountID, From: callerID, To: ch.to, CallerName: d.CallerName, RingTimeout: ring}
+			if leg.connect(o, ch.targets) {
+				mu.Lock()
+				first := winner == nil
+				if first {
+					winner = leg
+				}
+				mu.Unlock()
+				if first {
+					won <- leg
+					return
+				}
+				leg.hangup(CauseCanceled.With(SourcePlatform), "another leg answered first")
+			}
+			leg.end()
+		}(leg, ch)
+	}
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+
+	var music context.CancelFunc
+	if d.DialMusic != "" {
+		var mctx context.Context
+		mctx, music = context.WithCancel(ctx)
+		go c.ringback(mctx, a, d.DialMusic)
+	}
+	var b *Call
+	select {
+	case b = <-won:
+	case <-allDone:
+	case <-ctx.Done():
+	}
+	if music != nil {
+		music()
+	}
+	stopRinging() // cancels the legs still ringing (winner excluded)
+
+	status, cause := "failed", ""
+	if b != nil {
+		status = "completed"
+		if d.CallbackURL != "" {
+			c.dialEvent(d, "DialAnswer", b, "")
+		}
+		cause = c.bridge(ctx, a, b, d, limit)
+		b.end()
+	} else {
+		status = dialStatus(legs)
+		if len(legs) > 0 {
+			cause = legs[len(legs)-1].causeName()
+		}
+	}
+	<-allDone
+	if b != nil && d.CallbackURL != "" {
+		c.dialEvent(d, "DialHangup", b, cause)
+	}
+	if d.Action == "" {
+		return nil, nil
+	}
+	p := c.params(c.status())
+	p.Set("DialStatus", status)
+	p.Set("DialRingStatus", strconv.FormatBool(b != nil || anyRang(legs)))
+	p.Set("DialHangupCause", cause)
+	p.Set("DialALegUUID", c.rec.UUID)
+	if b != nil {
+		p.Set("DialBLegUUID", b.rec.UUID)
+	} else {
+		p.Set("DialBLegUUID", "")
+	}
+	if !d.Redirect || ctx.Err() != nil {
+		// The action hears how the Dial ended even when the caller has gone;
+		// its XML runs only on a live call.
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := c.callback(cctx, "dial", d.Action, d.Method, p); err != nil {
+			c.s.log.Warn("dial action", "call", c.rec.UUID, "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil, errStop
+		}
+		return nil, nil
+	}
+	return c.fetch(ctx, "dial", d.Action, d.Method, p)
+}
+
+// newLeg makes the B leg of a Dial: an outbound call with the A leg as
+// parent and no XML of its own.
+func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
+	now := s.o.Now().UTC()
+	c := &Call{s: s, state: StateRinging, callerName: callerName,
+		ad: &admission{app: &store.Application{AccountID: parent.rec.AccountID}, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
+	c.rec = store.Call{UUID: newUUID(), AccountID: parent.rec.AccountID, Direction: "outbound", From: from, To: to,
+		ParentUUID: parent.rec.UUID, State: store.CallRinging, InitiatedAt: now}
+	c.ctx, c.cancel = context.WithCancel(parent.ctx)
+	if err := s.o.DB.InsertCall(c.ctx, &c.rec); err != nil {
+		s.log.Error("store call", "err", err)
+		c.cancel()
+		return nil
+	}
+	s.calls.Store(c.rec.UUID, c)
+	context.AfterFunc(c.ctx, func() { s.calls.Delete(c.rec.UUID) })
+	return c
+}
+
+// bridge connects the two legs until one hangs up or the time limit; it
+// returns the B leg's hangup cause name.
+func (c *Call) bridge(ctx context.Context, a *Channel, bc *Call, d plivoxml.Dial, limit time.Duration) string {
+	b := bc.channel()
+	if b == nil {
+		bc.hangup(CauseMediaFailure, "the answered leg has no media")
+		return bc.causeName()
+	}
+	fa, fb := &fifo{}, &fifo{}
+	b.setFeed(fa)
+	a.setFeed(fb)
+	offA := a.Tap(fa.push)
+	offB := b.Tap(fb.push)
+	defer func() {
+		offA()
+		offB()
+		a.setFeed(nil)
+		b.setFeed(nil)
+	}()
+	a.FlushDigits()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			bc.hangup(CauseNormal.With(SourceCaller), "the caller hung up")
+			return bc.causeName()
+		case <-bc.ctx.Done():
+			return bc.causeName()
+		case <-t.C:
+			bc.hangup(CauseTimeLimit, "Dial timeLimit reached")
+			return bc.causeName()
+		case k := <-a.Digits():
+			if d.HangupOnStar && k == '*' {
+				bc.hangup(CauseNormal.With(SourceCaller), "the caller pressed * (hangupOnStar)")
+				return bc.causeName()
+			}
+			go b.SendDigits(bc.ctx, string(k))
+		case k := <-b.Digits():
+			go a.SendDigits(ctx, string(k))
+		}
+	}
+}
+
+// ringback plays dialMusic while the legs ring: "real" is a ringing tone;
+// a URL names XML whose Play and Speak prompts loop.
+func (c *Call) ringback(ctx context.Context, a *Channel, music string) {
+	if music == "real" || music == "true" {
+		tone := append(audio.Tone(425, 1000, -16), make([]int16, 8000*4)...)
+		for ctx.Err() == nil {
+			if a.Play(ctx, tone) != nil {
+				return
+			}
+		}
+		return
+	}
+	doc, err := c.fetch(ctx, "dial_music", music, "POST", c.params(c.status()))
+	if err != nil {
+		return
+	}
+	for ctx.Err() == nil {
+		played := false
+		for _, el := range doc.Elements {
+			switch deref(el).(type) {
+			case plivoxml.Play, plivoxml.Speak, plivoxml.Wait:
+				c.prompt(ctx, el)
+				played = true
+			}
+		}
+		if !played {
+			return
+		}
+	}
+}
+
+func (c *Call) dialEvent(d plivoxml.Dial, event string, b *Call, cause string) {
+	p := c.params(c.status())
+	p.Set("DialAction", strings.TrimPrefix(event, "Dial"))
+	p.Set("Event", event)
+	p.Set("DialALegUUID", c.rec.UUID)
+	p.Set("DialBLegUUID", b.rec.UUID)
+	p.Set("DialBLegTo", b.rec.To)
+	if cause != "" {
+		p.Set("DialBLegHangupCause", cause)
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c.callback(cctx, "dial_callback", d.CallbackURL, d.CallbackMethod, p)
+	}()
+}
+
+func (c *Call) causeName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.causeSet {
+		return ""
+	}
+	return c.cause.Telephony
+}
+
+// dialStatus is Plivo's DialStatus for a Dial nobody answered.
+func dialStatus(legs []*Call) string {
+	status := "failed"
+	for _, l := range legs {
+		for _, a := range l.Attempts() {
+			switch a.Outcome {
+			case "busy":
+				status = "busy"
+			case "no-answer":
+				if status != "busy" {
+					status = "no-answer"
+				}
+			}
+		}
+	}
+	return status
+}
+
+func anyRang(legs []*Call) bool {
+	for _, l := range legs {
+		for _, a := range l.Attempts() {
+			if a.Outcome == "no-answer" || a.Outcome == "busy" || a.Early {
+				return true
+			}
+		}
+	}
+	return false
+}

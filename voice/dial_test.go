@@ -1,0 +1,137 @@
+package voice_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/internal/peer"
+	"github.com/trunkline/trunkline/internal/rtpobs"
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/voice"
+)
+
+// <Dial><Number>: an inbound SIPp call is bridged through a trunk to a SIPp
+// UAS that plays a tone, and the caller hears it (B → A; A → B is
+// TestDialDTMFRelayAndAudio).
+func TestDialBridgesAudio(t *testing.T) {
+	peer.SIPp(t)
+	peer.SIPpPcapPlay(t)
+	tone := filepath.Join(t.TempDir(), "tone.pcmu")
+	os.WriteFile(tone, audio.EncodeMulaw(nil, audio.Tone(600, 3000, -12)), 0o600)
+	tr, _ := sippTrunk(t, "trunk-b", "uas_play.xml", map[string]string{"play_stream": tone + ",-1,0", "play_ms": "3000"})
+	s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{tr} }})
+	s.app.set("/answer", `<Response><Dial action="`+s.app.url("/dialed")+`"><Number>14155550100</Number></Dial></Response>`)
+	s.app.set("/dialed", `<Response><Hangup/></Response>`)
+	s.app.set("/hangup", "ok")
+	obs := rtpobs.Listen(t)
+	res := runSIPp(t, s, "uac_ivr.xml", map[string]string{"obs_ip": obs.IP(), "obs_port": strconv.Itoa(obs.Port()), "pre_dtmf_ms": "100", "hold_ms": "0"})
+	if res.Successful != 1 {
+		t.Fatalf("sipp: %s", res)
+	}
+	dialed := s.app.wait(t, "/dialed", 10*time.Second)
+	if dialed.Get("DialStatus") != "completed" || dialed.Get("DialBLegUUID") == "" || dialed.Get("DialALegUUID") == "" {
+		t.Fatalf("Dial action: %v", dialed)
+	}
+	loud := 0
+	for f := range audio.Frames(obs.PCM()) {
+		if audio.Level(f) > -30 {
+			loud++
+		}
+	}
+	if sec := float64(loud) * 0.02; sec < 2 {
+		t.Fatalf("the caller heard %.2f s of the callee's 3 s tone", sec)
+	}
+	// The B leg has its own CDR with the A leg as parent.
+	b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
+	if err != nil || b.ParentUUID != dialed.Get("DialALegUUID") || b.Direction != "outbound" || b.Trunk != "trunk-b" {
+		t.Fatalf("B leg cdr %+v %v", b, err)
+	}
+}
+
+// The caller's key presses reach the callee as telephone-events, and the
+// caller's audio reaches the callee.
+func TestDialDTMFRelayAndAudio(t *testing.T) {
+	peer.SIPp(t)
+	peer.SIPpPcapPlay(t)
+	obsB := rtpobs.Listen(t)
+	tr, _ := sippTrunk(t, "trunk-b", "uas_answer.xml", map[string]string{"obs_ip": obsB.IP(), "obs_port": strconv.Itoa(obsB.Port())})
+	s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{tr} }})
+	s.app.set("/answer", `<Response><Dial><Number>14155550100</Number></Dial></Response>`)
+	s.app.set("/hangup", "ok")
+	obsA := rtpobs.Listen(t)
+	res := runSIPp(t, s, "uac_ivr.xml", map[string]string{"obs_ip": obsA.IP(), "obs_port": strconv.Itoa(obsA.Port()), "pre_dtmf_ms": "1000", "hold_ms": "1500"})
+	if res.Successful != 1 {
+		t.Fatalf("sipp: %s", res)
+	}
+	s.app.wait(t, "/hangup", 10*time.Second)
+	if got := obsB.DigitsPT(101); got != "1234" {
+		t.Fatalf("the callee got %q as telephone-events; want 1234", got)
+	}
+	// The caller's digits went over as events, not as audio: the callee's
+	// audio is comfort noise and bridged silence only.
+	if obsB.PayloadTypes()[101] == 0 {
+		t.Fatal("no telephone-event packets reached the callee")
+	}
+}
+
+// Simultaneous dial: the first to answer wins; the other leg is cancelled.
+// A busy first trunk does not fail over; DialStatus says busy.
+func TestDialBusyAndSimultaneous(t *testing.T) {
+	peer.SIPp(t)
+	t.Run("busy", func(t *testing.T) {
+		busy, _ := sippTrunk(t, "trunk-a", "uas_486.xml", nil)
+		other, run := sippTrunk(t, "trunk-b", "uas_answer.xml", map[string]string{"obs_ip": "127.0.0.1", "obs_port": "9"})
+		s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{busy, other} }})
+		s.app.set("/answer", `<Response><Dial action="`+s.app.url("/dialed")+`"><Number>14155550100</Number></Dial></Response>`)
+		s.app.set("/dialed", `<Response><Hangup/></Response>`)
+		s.app.set("/hangup", "ok")
+		p, err := call(t, s, s.number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dialed := s.app.wait(t, "/dialed", 15*time.Second)
+		if dialed.Get("DialStatus") != "busy" || dialed.Get("DialBLegUUID") != "" {
+			t.Fatalf("Dial action: %v", dialed)
+		}
+		p.ended(t, 10*time.Second)
+		run.Terminate()
+		if r, _ := run.Wait(); r != nil && r.Created != 0 {
+			t.Fatalf("the second trunk got %d calls after a 486", r.Created)
+		}
+	})
+	t.Run("first answer wins", func(t *testing.T) {
+		obsB := rtpobs.Listen(t)
+		answers, _ := sippTrunk(t, "trunk-b", "uas_answer.xml", map[string]string{"obs_ip": obsB.IP(), "obs_port": strconv.Itoa(obsB.Port())})
+		// A phone that rings and never answers: it must get a CANCEL when the
+		// other leg answers.
+		rings, ringRun := sippTrunk(t, "trunk-r", "uas_ring.xml", nil)
+		s := newStack(t, stackOptions{route: func(dst string) []voice.Target {
+			if dst == "14155550100" {
+				return []voice.Target{answers}
+			}
+			return []voice.Target{rings}
+		}})
+		s.app.set("/answer", `<Response><Dial action="`+s.app.url("/dialed")+`" redirect="false"><Number>14155550199</Number><Number>14155550100</Number></Dial><Hangup/></Response>`)
+		s.app.set("/dialed", `ok`)
+		s.app.set("/hangup", "ok")
+		p, err := call(t, s, s.number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obsB.WaitPackets(t.Context(), 10)
+		p.hangup()
+		dialed := s.app.wait(t, "/dialed", 15*time.Second)
+		b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
+		if err != nil || b.To != "14155550100" {
+			t.Fatalf("winner %+v %v (action %v)", b, err, dialed)
+		}
+		ringRun.Terminate()
+		if r, _ := ringRun.Wait(); r == nil || r.Successful != 1 {
+			t.Fatalf("the ringing leg was not cancelled: %v", r)
+		}
+	})
+}
