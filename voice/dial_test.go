@@ -1,12 +1,19 @@
 package voice_test
 
 import (
+	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/emiago/diago"
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
@@ -134,4 +141,81 @@ func TestDialBusyAndSimultaneous(t *testing.T) {
 			t.Fatalf("the ringing leg was not cancelled: %v", r)
 		}
 	})
+}
+
+// <Dial><User>: the call reaches a SIP phone registered as an endpoint of
+// the account (digest REGISTER through the server's registrar).
+func TestDialUserRegisteredPhone(t *testing.T) {
+	s := newStack(t, stackOptions{registrar: true})
+	user := "alice" + "123456789012"
+	sec, err := account.SealEndpointPassword(s.ring, user, "localhost", "alice-Pass-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.CreateEndpoint(t.Context(), &store.Endpoint{ID: "90000000000001", AccountID: s.acct.Account.ID, Username: user,
+		Alias: "alice", Realm: sec.Realm, HA1Enc: sec.HA1Enc, PasswordMD5Enc: sec.PasswordMD5Enc}); err != nil {
+		t.Fatal(err)
+	}
+	// The phone: registers, then answers whatever rings and listens.
+	answered := make(chan []int16, 1)
+	ua, _ := sipgo.NewUA(sipgo.WithUserAgent(user))
+	t.Cleanup(func() { ua.Close() })
+	conn, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	srv, _ := sipgo.NewServer(ua)
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	phone := diago.NewDiago(ua, diago.WithServer(srv), diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: port}))
+	phone.HandleFunc(func(d *diago.DialogServerSession) {
+		med, err := d.Answer(diago.AnswerOptions{})
+		if err != nil {
+			return
+		}
+		r, _ := med.AudioReader()
+		var pcm []int16
+		buf := make([]byte, 1500)
+		for len(pcm) < 8000 {
+			n, err := r.Read(buf)
+			if err != nil {
+				break
+			}
+			pcm = audio.DecodeMulaw(pcm, buf[:n])
+		}
+		answered <- pcm
+		<-d.Context().Done()
+	})
+	go srv.ServeUDP(conn)
+	t.Cleanup(func() { srv.Close(); conn.Close() })
+	if code := rawSIP(t, conn.LocalAddr().String(), optionsRequest(conn.LocalAddr().String())); code != 200 {
+		t.Fatalf("phone not ready: %d", code)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	registered := make(chan struct{})
+	go phone.Register(ctx, sip.Uri{User: user, Host: "127.0.0.1", Port: int(s.srv.Addr().Port())},
+		diago.RegisterOptions{Username: user, Password: "alice-Pass-1", Expiry: 300 * time.Second, OnRegistered: func() { close(registered) }})
+	select {
+	case <-registered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone did not register")
+	}
+
+	s.app.set("/answer", `<Response><Speak>Connecting you</Speak><Dial action="`+s.app.url("/dialed")+`" redirect="false"><User>sip:`+user+`@localhost</User></Dial></Response>`)
+	s.app.set("/dialed", "ok")
+	s.app.set("/hangup", "ok")
+	caller, err := call(t, s, s.number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller.talk(t, audio.Tone(500, 1500, -12)) // the caller speaks while bridged
+	select {
+	case pcm := <-answered:
+		if speechFraction(pcm) < 0.3 {
+			t.Fatalf("the phone heard speech in %.0f%% of 1 s; want the caller's tone", speechFraction(pcm)*100)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the registered phone was not called")
+	}
+	caller.hangup()
+	if dialed := s.app.wait(t, "/dialed", 10*time.Second); dialed.Get("DialStatus") != "completed" {
+		t.Fatalf("Dial action %v", dialed)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/emiago/diago"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audio"
@@ -22,6 +23,7 @@ import (
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/voice"
+	"github.com/trunkline/trunkline/voice/registrar"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -110,6 +112,14 @@ type stack struct {
 	appRow   *store.Application
 	phones   *diago.Diago // the test's SIP phone stack, made on first call
 	webhooks *webhook.Client
+	ring     *keys.Ring
+}
+
+func registrarOrNil(r *registrar.Registrar) voice.Registrar {
+	if r == nil {
+		return nil
+	}
+	return r
 }
 
 // quiesce closes idle HTTP keep-alive connections on both ends, so counts of
@@ -151,6 +161,7 @@ type stackOptions struct {
 	audit          voice.Auditor
 	tls            *tls.Config // serve SIP over TLS on 127.0.0.1:0 too
 	route          func(dst string) []voice.Target
+	registrar      bool // run the registrar (endpoints) too
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -200,13 +211,26 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 	if mp3 != nil {
 		mp3Enc = mp3
 	}
+	var reg *registrar.Registrar
+	var locate func(string) (voice.Target, bool)
+	if o.registrar {
+		reg = registrar.New(registrar.Options{Store: db, Ring: ring, Realm: "localhost"})
+		locate = func(uri string) (voice.Target, bool) {
+			var u sip.Uri
+			if sip.ParseUri(uri, &u) != nil {
+				return voice.Target{}, false
+			}
+			b, ok := reg.Binding(context.Background(), u.User)
+			return voice.Target{Name: "endpoint", URI: b.Contact, Destination: b.Source}, ok
+		}
+	}
 	srv, err := voice.New(voice.Options{Listen: "127.0.0.1:0", ACL: acl, DB: db, Tokens: acc, Webhooks: wh,
 		Audio: audio.NewCache(wh, audio.CacheOptions{}), TTS: speech, Recordings: o.recordings, MP3: mp3Enc,
 		RecordingURL: func(acct, id, f string) string {
 			return "https://api.example/v1/Account/" + acct + "/Recording/" + id + "." + f
 		},
 		Logger: o.logger, Audit: o.audit, TLSConfig: o.tls, TLSListen: tlsListen(o.tls),
-		Route: o.route, TrunkTimeout: time.Second})
+		Route: o.route, TrunkTimeout: time.Second, Locate: locate, Registrar: registrarOrNil(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +242,7 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 		defer cancel()
 		srv.Shutdown(sctx)
 	})
-	return &stack{db: db, srv: srv, app: a, accounts: acc, acct: created, number: number, appRow: appRow, webhooks: wh}
+	return &stack{db: db, srv: srv, app: a, accounts: acc, acct: created, number: number, appRow: appRow, webhooks: wh, ring: ring}
 }
 
 func tlsListen(c *tls.Config) string {

@@ -21,7 +21,10 @@ type Target struct {
 	Name               string
 	URI                sip.Uri // sip:{number}@host:port;transport=…
 	Username, Password string  // digest credentials, if the trunk asks
-	Report             func(ok, timeout bool)
+	// Destination ("host:port") overrides where the INVITE is sent: a phone
+	// behind NAT registered a private Contact from a public address.
+	Destination string
+	Report      func(ok, timeout bool)
 }
 
 // Outbound is a call to place (the Call API; Dial builds on it).
@@ -186,6 +189,9 @@ func (c *Call) try(o Outbound, t Target) (a Attempt, cause Cause, reason string,
 	if err != nil {
 		cancelRing()
 		return a, CauseMediaFailure, "cannot create the dialog: " + err.Error(), false
+	}
+	if t.Destination != "" {
+		d.InviteRequest.SetDestination(t.Destination)
 	}
 	opts := diago.InviteClientOptions{Username: t.Username, Password: t.Password}
 	host := c.s.o.ExternalHost

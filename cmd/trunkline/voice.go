@@ -8,8 +8,10 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/trunkline/trunkline/api"
 	"github.com/trunkline/trunkline/audio"
@@ -17,6 +19,7 @@ import (
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/recording"
 	"github.com/trunkline/trunkline/voice"
+	"github.com/trunkline/trunkline/voice/registrar"
 	"github.com/trunkline/trunkline/voice/trunk"
 )
 
@@ -99,6 +102,21 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 			return nil, fmt.Errorf("voice.tls_listen needs a TLS certificate: set api.listen or api.tls_cert")
 		}
 		opts.TLSListen, opts.TLSConfig = c.Voice.TLSListen, tlsConfig
+	}
+	reg := registrar.New(registrar.Options{Store: p.db, Ring: p.ring, Realm: c.SIP.Domain, Audit: p.audit, Logger: p.log})
+	opts.Registrar = reg
+	opts.Locate = func(uri string) (voice.Target, bool) {
+		var u sip.Uri
+		if err := sip.ParseUri(uri, &u); err != nil || u.User == "" {
+			return voice.Target{}, false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		b, ok := reg.Binding(ctx, u.User)
+		if !ok {
+			return voice.Target{}, false
+		}
+		return voice.Target{Name: "endpoint:" + b.Username, URI: b.Contact, Destination: b.Source}, true
 	}
 	srv, err := voice.New(opts)
 	if err != nil {
