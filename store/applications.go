@@ -112,6 +112,13 @@ func (db *DB) Application(ctx context.Context, s Scope, id string) (*Application
 	return scanApp(db.queryRow(ctx, `SELECT `+appCols+` FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...))
 }
 
+// ApplicationByID returns an application whatever its account: for the SIP
+// side, where a call to sip:{app_id}@… names the application itself. Callers
+// decide who may reach it (public_uri).
+func (db *DB) ApplicationByID(ctx context.Context, id string) (*Application, error) {
+	return scanApp(db.queryRow(ctx, `SELECT `+appCols+` FROM applications WHERE id = ?`, id))
+}
+
 // UpdateApplication applies fn to the application and saves it, atomically.
 func (db *DB) UpdateApplication(ctx context.Context, s Scope, id string, fn func(*Application) error) (*Application, error) {
 	var a *Application

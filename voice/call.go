@@ -74,8 +74,8 @@ func (s *Server) handle(d *diago.DialogServerSession) {
 	c := &Call{s: s, d: d, ad: ad, state: StateRinging, firstState: StateRinging,
 		callerName: d.InviteRequest.From().DisplayName, source: d.InviteRequest.Source()}
 	c.rec = store.Call{
-		UUID: newUUID(), AccountID: ad.number.AccountID, Direction: "inbound",
-		From: callerNumber(d), To: ad.number.Number, State: store.CallRinging,
+		UUID: newUUID(), AccountID: ad.accountID, Direction: "inbound",
+		From: callerNumber(d), To: ad.to, State: store.CallRinging,
 		Trunk: ad.trunk, AppID: ad.app.ID, InitiatedAt: now,
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)

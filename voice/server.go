@@ -130,11 +130,13 @@ type Server struct {
 
 // admission is what the checks before a call found out.
 type admission struct {
-	trunk  string
-	offer  Offer
-	late   bool // INVITE without SDP
-	number *store.Number
-	app    *store.Application
+	accountID string // whose call it is
+	to        string // the number or application called
+	trunk     string
+	offer     Offer
+	late      bool // INVITE without SDP
+	number    *store.Number
+	app       *store.Application
 }
 
 // New checks the options; Start binds.
@@ -379,11 +381,11 @@ func sourceAddr(req *sip.Request) netip.Addr {
 }
 
 func (s *Server) admit(req *sip.Request) (int, string) {
-	trunk, ok := s.o.ACL(sourceAddr(req))
-	if !ok {
-		return sip.StatusForbidden, "Forbidden"
-	}
+	trunk, fromTrunk := s.o.ACL(sourceAddr(req))
 	if s.draining.Load() || s.active.Load() >= int64(s.o.MaxCalls) {
+		if !fromTrunk {
+			return sip.StatusForbidden, "Forbidden"
+		}
 		return sip.StatusServiceUnavailable, "Service Unavailable"
 	}
 	ad := &admission{trunk: trunk}
@@ -391,43 +393,59 @@ func (s *Server) admit(req *sip.Request) (int, string) {
 		ad.late, ad.offer = true, Offer{Audio: true, Codec: "PCMU", PayloadTEL: 101}
 	} else {
 		if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/sdp") {
-			return sip.StatusUnsupportedMediaType, "Unsupported Media Type"
+			return refuse(fromTrunk, sip.StatusUnsupportedMediaType, "Unsupported Media Type")
 		}
 		o, err := CheckOffer(body)
 		switch {
 		case errors.Is(err, ErrNoCommonCode):
-			return sip.StatusNotAcceptableHere, "Not Acceptable Here"
+			return refuse(fromTrunk, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		case err != nil:
-			return sip.StatusBadRequest, "Bad Request (SDP)"
+			return refuse(fromTrunk, sip.StatusBadRequest, "Bad Request (SDP)")
 		}
 		if o.SRTP {
 			// SDES-SRTP arrives with the TLS work; refuse rather than answer in the clear.
-			return sip.StatusNotAcceptableHere, "Not Acceptable Here"
+			return refuse(fromTrunk, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		}
 		ad.offer = o
 	}
-	dst := normalizeNumber(req.Recipient.User)
-	if dst == "" {
-		return sip.StatusNotFound, "Not Found"
+	user := normalizeNumber(req.Recipient.User)
+	if user == "" {
+		return refuse(fromTrunk, sip.StatusNotFound, "Not Found")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	n, err := s.o.DB.NumberRentedBy(ctx, dst)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && n.AccountID == "") {
-		return sip.StatusNotFound, "Not Found"
-	}
-	if err != nil {
+	// A rented number: only from a trunk.
+	n, err := s.o.DB.NumberRentedBy(ctx, user)
+	switch {
+	case err == nil && n.AccountID != "":
+		if !fromTrunk {
+			return sip.StatusForbidden, "Forbidden"
+		}
+		if n.AppID == "" {
+			return sip.StatusNotFound, "Not Found"
+		}
+		app, err := s.o.DB.Application(ctx, store.Scope{AccountID: n.AccountID}, n.AppID)
+		if err != nil || !app.Enabled || app.AnswerURL == "" {
+			return sip.StatusNotFound, "Not Found"
+		}
+		ad.number, ad.app, ad.accountID, ad.to = n, app, n.AccountID, n.Number
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		s.log.Error("number lookup", "err", err)
 		return sip.StatusServiceUnavailable, "Service Unavailable"
+	default:
+		// sip:{app_id}@…: the application itself. Anyone may call it only
+		// when its public_uri is true (the whitepaper's HIPAA advice keeps it
+		// false); otherwise only our trunks. Everyone else gets the same 403,
+		// so the answer says nothing about which applications exist.
+		app, err := s.o.DB.ApplicationByID(ctx, user)
+		if err != nil || !app.Enabled || app.AnswerURL == "" || (!app.PublicURI && !fromTrunk) {
+			return refuse(fromTrunk, sip.StatusNotFound, "Not Found")
+		}
+		ad.app, ad.accountID, ad.to = app, app.AccountID, user
+		if !fromTrunk {
+			ad.trunk = "public-uri"
+		}
 	}
-	if n.AppID == "" {
-		return sip.StatusNotFound, "Not Found"
-	}
-	app, err := s.o.DB.Application(ctx, store.Scope{AccountID: n.AccountID}, n.AppID)
-	if err != nil || !app.Enabled || app.AnswerURL == "" {
-		return sip.StatusNotFound, "Not Found"
-	}
-	ad.number, ad.app = n, app
 	key := pendingKey(req)
 	s.pending.Store(key, ad)
 	// Dropped if the dialog layer never hands the INVITE over (a malformed
@@ -450,6 +468,15 @@ func pendingKey(req *sip.Request) string {
 		k += "|" + v.Params.GetOr("branch", "")
 	}
 	return k
+}
+
+// refuse answers a trunk with the real reason and anyone else with 403 and
+// no detail: a stranger learns nothing about our numbers or applications.
+func refuse(fromTrunk bool, code int, reason string) (int, string) {
+	if !fromTrunk {
+		return sip.StatusForbidden, "Forbidden"
+	}
+	return code, reason
 }
 
 // normalizeNumber keeps the digits of a dialled user part ("+1415…", "1415…").

@@ -105,7 +105,11 @@ func newEnv(t *testing.T, db *store.DB, o Options) *env {
 }
 
 // serveSIP runs a sipgo server with the registrar's handler on a loopback UDP socket.
-// The socket is bound before this returns, so the server is ready.
+// The socket is bound before this returns, so the server is ready. INVITEs go through
+// AuthenticateRequest, as the voice server's admission does for sources that are not
+// trunks; one that gets through is answered 486 Busy Here with the endpoint in
+// X-Endpoint (user name, endpoint ID, account ID, alias, app ID), so that a test sees who
+// was admitted without setting up a call.
 func serveSIP(t *testing.T, r *Registrar) *net.UDPAddr {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunkline-test"))
@@ -117,6 +121,15 @@ func serveSIP(t *testing.T, r *Registrar) *net.UDPAddr {
 		t.Fatal(err)
 	}
 	srv.OnRegister(r.HandleRegister)
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		ep, ok := r.AuthenticateRequest(req, tx)
+		if !ok {
+			return
+		}
+		res := sip.NewResponseFromRequest(req, 486, "Busy Here", nil)
+		res.AppendHeader(sip.NewHeader("X-Endpoint", strings.Join([]string{ep.Username, ep.EndpointID, ep.AccountID, ep.Alias, ep.AppID}, " ")))
+		tx.Respond(res)
+	})
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -285,8 +298,13 @@ func md5s(s string) string {
 // digest is an Authorization value for a REGISTER to server (written out here, apart
 // from the code under test: RFC 2617 with qop=auth, or RFC 2069 when nc is "").
 func digest(user, realm, password, nonce, uri, nc string) string {
+	return digestFor("REGISTER", user, realm, password, nonce, uri, nc)
+}
+
+// digestFor is digest for a request of any method.
+func digestFor(method, user, realm, password, nonce, uri, nc string) string {
 	ha1 := md5s(user + ":" + realm + ":" + password)
-	ha2 := md5s("REGISTER:" + uri)
+	ha2 := md5s(method + ":" + uri)
 	if nc == "" {
 		return fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5`,
 			user, realm, nonce, uri, md5s(ha1+":"+nonce+":"+ha2))

@@ -1,6 +1,7 @@
 // Package registrar is Trunkline's SIP registrar: it authenticates REGISTER requests from
 // an account's endpoints (SIP users, Plivo's Endpoint API) with RFC 3261 digest
-// authentication and remembers where each endpoint can be reached, for calls to it.
+// authentication and remembers where each endpoint can be reached, for calls to it; and
+// it authenticates the calls those endpoints place (AuthenticateRequest).
 //
 // Authentication:
 //   - The challenge is 401 with WWW-Authenticate: realm (the SIP domain, the one the API
@@ -29,6 +30,12 @@
 // address is locked out by someone else's failures (its own failures for that user are
 // counted and limited separately); a success resets only that pair's count, never the
 // source's count for other users.
+//
+// Calls from endpoints: AuthenticateRequest checks an INVITE (or another request) the
+// same way, with 407 Proxy Authentication Required and Proxy-Authenticate instead of 401
+// and WWW-Authenticate, the same nonces, the same identical answers and the same
+// throttles: failures of either kind count toward one limit per source and per user.
+// The identity is the digest user name; see AuthenticateRequest for the From rule.
 //
 // Bindings: one contact per endpoint (the last REGISTER wins), expiry clamped to
 // [MinExpires, MaxExpires] (no 423), Expires: 0 or a "*" contact unregisters. Each is
@@ -201,6 +208,7 @@ func (r *Registrar) Realm() string { return r.o.Realm }
 type outcome struct {
 	action   string // audit action; "" for none
 	ep       *store.Endpoint
+	method   string // of the request: "REGISTER", "INVITE" ...
 	user     string
 	source   string
 	lockout  bool
@@ -215,6 +223,7 @@ func (r *Registrar) HandleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, out := r.register(ctx, req)
+	out.method = req.Method.String()
 	if err := tx.Respond(res); err != nil {
 		r.log.Debug("register: cannot send the answer", "source", out.source, "err", err)
 	}
@@ -228,13 +237,42 @@ func respond(req *sip.Request, code int, reason string) *sip.Response {
 // challenge is the one 401 of this registrar: for a first REGISTER, an unknown user, a
 // wrong password, a stale nonce (stale=true) alike.
 func (r *Registrar) challenge(req *sip.Request, stale bool) *sip.Response {
-	res := respond(req, 401, "Unauthorized")
+	return r.challengeWith(req, 401, "Unauthorized", "WWW-Authenticate", stale)
+}
+
+// proxyChallenge is challenge's 407 for requests other than REGISTER (calls), which
+// phones answer with Proxy-Authorization.
+func (r *Registrar) proxyChallenge(req *sip.Request, stale bool) *sip.Response {
+	return r.challengeWith(req, 407, "Proxy Authentication Required", "Proxy-Authenticate", stale)
+}
+
+func (r *Registrar) challengeWith(req *sip.Request, code int, reason, header string, stale bool) *sip.Response {
+	res := respond(req, code, reason)
 	v := `Digest realm="` + r.o.Realm + `", nonce="` + r.newNonce(r.o.Now()) + `", algorithm=MD5, qop="auth"`
 	if stale {
 		v += ", stale=true"
 	}
-	res.AppendHeader(sip.NewHeader("WWW-Authenticate", v))
+	res.AppendHeader(sip.NewHeader(header, v))
 	return res
+}
+
+// ourCredentials returns the first Digest credentials for our realm in the headers
+// named, in that order; nil when there are none (no header, or only other realms'). Any
+// header that does not parse is an error.
+func (r *Registrar) ourCredentials(req *sip.Request, names ...string) (*credentials, error) {
+	var found *credentials
+	for _, name := range names {
+		for _, h := range req.GetHeaders(name) {
+			c, err := parseAuthorization(h.Value())
+			if err != nil {
+				return nil, err
+			}
+			if found == nil && c.Realm == r.o.Realm {
+				found = c
+			}
+		}
+	}
+	return found, nil
 }
 
 func sourceIP(req *sip.Request) (ip, addr string) {
@@ -285,23 +323,12 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 		return respond(req, 403, "Forbidden"), out
 	}
 
-	hs := req.GetHeaders("Authorization")
-	if len(hs) == 0 {
-		return r.challenge(req, false), out
-	}
-	var cred *credentials
-	for _, h := range hs {
-		c, err := parseAuthorization(h.Value())
-		if err != nil {
-			return respond(req, 400, "Malformed Authorization"), out
-		}
-		if c.Realm == r.o.Realm {
-			cred = c
-			break
-		}
+	cred, err := r.ourCredentials(req, "Authorization")
+	if err != nil {
+		return respond(req, 400, "Malformed Authorization"), out
 	}
 	if cred == nil {
-		// Credentials for some other realm: nothing to verify, ask for ours.
+		// No credentials, or some other realm's: nothing to verify, ask for ours.
 		return r.challenge(req, false), out
 	}
 	if err := cred.check(); err != nil {
@@ -644,23 +671,23 @@ func cleanUserAgent(s string) string {
 	return s
 }
 
-// after logs and audits a REGISTER's outcome once its answer has been sent.
+// after logs and audits a request's outcome once its answer has been sent.
 func (r *Registrar) after(ctx context.Context, out outcome) {
 	user := out.user
 	if len(user) > 64 {
 		user = user[:64] + "…"
 	}
 	if out.internal != nil {
-		r.log.Error("register failed", "username", user, "source", out.source, "err", out.internal)
+		r.log.Error("endpoint request failed", "method", out.method, "username", user, "source", out.source, "err", out.internal)
 	}
 	if out.lockout {
-		r.log.Warn("SIP registration locked out after failed attempts", "username", user, "source", out.source)
+		r.log.Warn("SIP endpoint authentication locked out after failed attempts", "username", user, "source", out.source, "method", out.method)
 	}
 	switch out.action {
 	case "":
 		return
 	case "endpoint.auth_failed":
-		r.log.Debug("register: authentication failed", "username", user, "source", out.source)
+		r.log.Debug("endpoint authentication failed", "username", user, "source", out.source, "method", out.method)
 	case "endpoint.register":
 		r.log.Info("endpoint registered", "username", out.ep.Username, "contact", out.contact, "expires", out.expires, "source", out.source)
 	case "endpoint.unregister":
@@ -670,7 +697,7 @@ func (r *Registrar) after(ctx context.Context, out outcome) {
 		return
 	}
 	e := audit.Entry{Actor: "sip", Action: out.action, ObjectType: "endpoint", Source: out.source, Node: r.o.Node,
-		Outcome: "success", Detail: map[string]string{"username": user}}
+		Outcome: "success", Detail: map[string]string{"username": user, "method": out.method}}
 	if out.ep != nil {
 		// Attributed to the account only when the endpoint exists, so its owner sees
 		// attempts on it; the SIP answer was the same either way.
