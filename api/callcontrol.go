@@ -23,6 +23,9 @@ type Calls interface {
 	Get(uuid string) (LiveCall, bool)
 	Hangup(uuid string) bool        // false: no such live call
 	Cancel(requestUUID string) bool // false: no such request (or already answered)
+	// Command runs a live-call command (transfer, play, speak, dtmf, record
+	// and their stops); ErrNoLiveCall when the call is not running.
+	Command(ctx context.Context, uuid string, c CallCommand) (CommandResult, error)
 }
 
 // PlaceCall is a validated make-a-call request for one destination.
@@ -241,4 +244,215 @@ func (s *Server) cancelRequest(r *request) (int, map[string]any, error) {
 		}
 	}
 	return 0, nil, errNotFound
+}
+
+// CallCommand is a validated live-call command.
+type CallCommand struct {
+	Kind                        string // transfer, play, stop_play, speak, stop_speak, dtmf, record, stop_record
+	URL, Method                 string
+	URLs                        []string
+	Text, Voice, Language       string
+	Loop                        bool
+	Digits                      string
+	TimeLimit                   time.Duration
+	FileFormat                  string
+	CallbackURL, CallbackMethod string
+}
+
+// CommandResult is what a command reports back.
+type CommandResult struct{ RecordingID, URL string }
+
+// ErrNoLiveCall: the command's call is not running (404).
+var ErrNoLiveCall = errors.New("no such live call")
+
+var (
+	transferParams = []string{"legs", "aleg_url", "aleg_method", "bleg_url", "bleg_method"}
+	playParams     = []string{"urls", "length", "legs", "loop", "mix"}
+	speakParams    = []string{"text", "voice", "language", "legs", "loop", "mix"}
+	dtmfParams     = []string{"digits", "leg"}
+	recordParams   = []string{"time_limit", "file_format", "transcription_type", "transcription_url", "transcription_method",
+		"callback_url", "callback_method", "record_channel_type"}
+)
+
+// callCommand runs a live-call command on a visible call.
+func (s *Server) callCommand(r *request, cmd CallCommand) (CommandResult, error) {
+	id := r.vars["call_uuid"]
+	if s.opts.Calls == nil {
+		return CommandResult{}, errNotFound
+	}
+	c, ok := s.opts.Calls.Get(id)
+	if !ok || !s.visible(r)(c.AccountID) {
+		return CommandResult{}, errNotFound
+	}
+	res, err := s.opts.Calls.Command(r.Context(), id, cmd)
+	if errors.Is(err, ErrNoLiveCall) {
+		return res, errNotFound
+	}
+	return res, err
+}
+
+// ownLiveCall answers 404 unless the path names a running call the caller
+// may see: first, so a stranger learns nothing from validation errors.
+func (s *Server) ownLiveCall(r *request) error {
+	if s.opts.Calls == nil {
+		return errNotFound
+	}
+	c, ok := s.opts.Calls.Get(r.vars["call_uuid"])
+	if !ok || !s.visible(r)(c.AccountID) {
+		return errNotFound
+	}
+	return nil
+}
+
+func legsOnlyA(p Params, name string) error {
+	if v := p.Get(name); v != "" && v != "aleg" {
+		return badRequest(name + "=" + safeName(v) + " is not supported yet: only aleg")
+	}
+	return nil
+}
+
+func methodOr(p Params, name string) (string, error) {
+	if v := p.Get(name); v != "" {
+		return checkMethod(name, v)
+	}
+	return "POST", nil
+}
+
+// transferCall is POST Call/{uuid}/: the A leg runs aleg_url's XML.
+func (s *Server) transferCall(r *request) (int, map[string]any, error) {
+	if err := s.ownLiveCall(r); err != nil {
+		return 0, nil, err
+	}
+	if err := legsOnlyA(r.p, "legs"); err != nil {
+		return 0, nil, err
+	}
+	u := r.p.Get("aleg_url")
+	if u == "" {
+		return 0, nil, badRequest("aleg_url is required")
+	}
+	if err := checkURL("aleg_url", u); err != nil {
+		return 0, nil, err
+	}
+	m, err := methodOr(r.p, "aleg_method")
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := s.callCommand(r, CallCommand{Kind: "transfer", URL: u, Method: m}); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, map[string]any{"message": "call transferred"}, nil
+}
+
+func (s *Server) playOnCall(r *request) (int, map[string]any, error) {
+	if err := s.ownLiveCall(r); err != nil {
+		return 0, nil, err
+	}
+	if err := legsOnlyA(r.p, "legs"); err != nil {
+		return 0, nil, err
+	}
+	var urls []string
+	for _, u := range strings.Split(r.p.Get("urls"), ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			if err := checkURL("urls", u); err != nil {
+				return 0, nil, err
+			}
+			urls = append(urls, u)
+		}
+	}
+	if len(urls) == 0 {
+		return 0, nil, badRequest("urls is required")
+	}
+	if _, err := s.callCommand(r, CallCommand{Kind: "play", URLs: urls, Loop: r.p.Get("loop") == "true"}); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, map[string]any{"message": "play started"}, nil
+}
+
+func (s *Server) speakOnCall(r *request) (int, map[string]any, error) {
+	if err := s.ownLiveCall(r); err != nil {
+		return 0, nil, err
+	}
+	if err := legsOnlyA(r.p, "legs"); err != nil {
+		return 0, nil, err
+	}
+	text := r.p.Get("text")
+	if strings.TrimSpace(text) == "" {
+		return 0, nil, badRequest("text is required")
+	}
+	if len(text) > 4096 {
+		return 0, nil, badRequest("text is at most 4096 bytes")
+	}
+	voiceName, lang := r.p.Get("voice"), r.p.Get("language")
+	if voiceName == "" {
+		voiceName = "WOMAN"
+	}
+	if lang == "" {
+		lang = "en-US"
+	}
+	if _, err := s.callCommand(r, CallCommand{Kind: "speak", Text: text, Voice: voiceName, Language: lang, Loop: r.p.Get("loop") == "true"}); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, map[string]any{"message": "speak started"}, nil
+}
+
+func (s *Server) stopMedia(kind string) handlerFunc {
+	return func(r *request) (int, map[string]any, error) {
+		if _, err := s.callCommand(r, CallCommand{Kind: kind}); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusNoContent, nil, nil
+	}
+}
+
+func (s *Server) dtmfOnCall(r *request) (int, map[string]any, error) {
+	if err := s.ownLiveCall(r); err != nil {
+		return 0, nil, err
+	}
+	if err := legsOnlyA(r.p, "leg"); err != nil {
+		return 0, nil, err
+	}
+	d := r.p.Get("digits")
+	if d == "" || len(d) > 64 || strings.Trim(d, "0123456789*#ABCDwW") != "" {
+		return 0, nil, badRequest("digits takes 1 to 64 of 0-9, *, #, A-D, w and W")
+	}
+	if _, err := s.callCommand(r, CallCommand{Kind: "dtmf", Digits: d}); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, map[string]any{"message": "digits sent"}, nil
+}
+
+func (s *Server) recordCall(r *request) (int, map[string]any, error) {
+	if err := s.ownLiveCall(r); err != nil {
+		return 0, nil, err
+	}
+	cmd := CallCommand{Kind: "record", TimeLimit: 60 * time.Second, FileFormat: "mp3"}
+	if r.p.Get("time_limit") != "" {
+		n, err := r.p.Int("time_limit", 0, 1, 86400)
+		if err != nil {
+			return 0, nil, err
+		}
+		cmd.TimeLimit = time.Duration(n) * time.Second
+	}
+	switch f := r.p.Get("file_format"); f {
+	case "", "mp3":
+	case "wav":
+		cmd.FileFormat = "wav"
+	default:
+		return 0, nil, badRequest("file_format must be mp3 or wav")
+	}
+	if u := r.p.Get("callback_url"); u != "" {
+		if err := checkURL("callback_url", u); err != nil {
+			return 0, nil, err
+		}
+		m, err := methodOr(r.p, "callback_method")
+		if err != nil {
+			return 0, nil, err
+		}
+		cmd.CallbackURL, cmd.CallbackMethod = u, m
+	}
+	res, err := s.callCommand(r, cmd)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, map[string]any{"message": "call recording started", "recording_id": res.RecordingID, "url": res.URL}, nil
 }

@@ -56,6 +56,9 @@ type Call struct {
 
 	docURL, docMethod string    // the document running, for actions without a URL
 	attempts          []Attempt // outbound: one per target tried
+	stopDoc           context.CancelFunc
+	transfer          *redirectTo
+	recs              []*liveRecording
 	bg                sync.WaitGroup
 }
 

@@ -54,6 +54,11 @@ type Channel struct {
 
 	shard *pacerShard // set by Pacer.add
 	feed  *fifo       // bridged: the other leg's audio, sent when no prompt plays
+	over  *playback   // live-call play/speak, mixed over whatever else is sent
+	loop  bool        // over repeats until stopped
+	outs  map[int]func([]int16)
+	outID int
+	mix   [frameSamples]int16
 
 	tapMu sync.Mutex
 	taps  map[int]func([]int16)
@@ -211,6 +216,11 @@ func (c *Channel) tick() {
 		}
 		return
 	}
+	if c.over != nil || len(c.outs) > 0 {
+		c.tickMixed()
+		c.ts += frameSamples
+		return
+	}
 	if p := c.play; p == nil && c.feed != nil && c.feed.pop(c.frame[:]) {
 		c.encodeWrite(c.frame[:])
 	} else if p != nil {
@@ -246,6 +256,71 @@ func (c *Channel) write(payload []byte, pt uint8, marker bool, ts uint32) {
 	c.sent++
 	// A write error means the session is closing; the reader sees it too.
 	_ = c.io.WriteRTP(&c.pkt)
+}
+
+// tickMixed is the slower path of tick, in PCM: the frame (prompt, bridged
+// audio or silence) plus the overlay, shown to the outgoing taps (live
+// recordings). Called with c.mu held.
+func (c *Channel) tickMixed() {
+	f := c.mix[:]
+	clear(f)
+	if p := c.play; p != nil {
+		n := copy(f, p.pcm[p.pos:])
+		p.pos += n
+		if p.pos >= len(p.pcm) {
+			close(p.done)
+			c.play = nil
+		}
+	} else if c.feed != nil {
+		c.feed.pop(f)
+	}
+	if o := c.over; o != nil {
+		for i := range f {
+			if o.pos >= len(o.pcm) {
+				if !c.loop {
+					c.over = nil
+					break
+				}
+				o.pos = 0
+			}
+			s := int32(f[i]) + int32(o.pcm[o.pos])
+			f[i] = int16(max(-32768, min(32767, s)))
+			o.pos++
+		}
+	}
+	for _, t := range c.outs {
+		t(f)
+	}
+	c.encodeWrite(f)
+}
+
+// Overlay mixes pcm over whatever the call sends (the Call API's Play and
+// Speak with mix=true); nil stops it.
+func (c *Channel) Overlay(pcm []int16, loop bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(pcm) == 0 {
+		c.over = nil
+		return
+	}
+	c.over, c.loop = &playback{pcm: pcm}, loop
+}
+
+// TapOut registers f to see every frame the call sends (as PCM).
+func (c *Channel) TapOut(f func([]int16)) (remove func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.outs == nil {
+		c.outs = map[int]func([]int16){}
+	}
+	c.outID++
+	id := c.outID
+	c.outs[id] = f
+	return func() {
+		c.mu.Lock()
+		delete(c.outs, id)
+		c.mu.Unlock()
+	}
 }
 
 func (c *Channel) encodeWrite(f []int16) {

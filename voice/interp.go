@@ -54,7 +54,20 @@ func (c *Call) interpret(ctx context.Context) {
 			c.hangup(CauseInvalidXML, fmt.Sprintf("more than %d XML documents in one call", maxDocuments))
 			return
 		}
-		doc, err = c.runDocument(ctx, doc)
+		// Each document runs under its own context, so a transfer (the Call
+		// API) can stop it wherever it is and start the new URL's XML.
+		dctx, stop := context.WithCancel(ctx)
+		c.mu.Lock()
+		c.stopDoc = stop
+		c.mu.Unlock()
+		doc, err = c.runDocument(dctx, doc)
+		stop()
+		if t := c.takeTransfer(); t != nil && ctx.Err() == nil {
+			doc, err = c.fetch(ctx, "transfer", t.url, t.method, c.params(c.status()))
+			if err != nil {
+				err = fmt.Errorf("transfer: %w", err)
+			}
+		}
 	}
 }
 

@@ -275,12 +275,20 @@ carriers = [{name = "sipp"}]
 	env := e2eEnv(map[string]string{"TRUNKLINE_WEBHOOK_ALLOW": "127.0.0.0/8"})
 	owner := e2eAccount(t, bin, env, dataDir, "Caller")
 	hungup := make(chan url.Values, 1)
+	moved := make(chan struct{}, 1)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		switch r.URL.Path {
 		case "/answer":
 			w.Header().Set("Content-Type", "text/xml")
 			io.WriteString(w, `<Response><Speak>Hello from an outbound call</Speak><Wait length="60"/></Response>`)
+		case "/moved":
+			select {
+			case moved <- struct{}{}:
+			default:
+			}
+			w.Header().Set("Content-Type", "text/xml")
+			io.WriteString(w, `<Response><Wait length="60"/></Response>`)
 		case "/hangup":
 			select {
 			case hungup <- r.Form:
@@ -297,15 +305,28 @@ carriers = [{name = "sipp"}]
 	cmd.Dir = nodeDir
 	cmd.Env = append(e2eEnv(nil), "PLIVO_TEST_BASE="+srv.base, "NODE_EXTRA_CA_CERTS="+caPath,
 		"PLIVO_AUTH_ID="+owner.AuthID, "PLIVO_AUTH_TOKEN="+owner.AuthToken,
-		"CALL_FROM=14155550123", "CALL_TO=14155550100", "ANSWER_URL="+app.URL+"/answer", "HANGUP_URL="+app.URL+"/hangup")
+		"CALL_FROM=14155550123", "CALL_TO=14155550100", "ANSWER_URL="+app.URL+"/answer", "HANGUP_URL="+app.URL+"/hangup",
+		"TRANSFER_URL="+app.URL+"/moved")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("node voice-calls.js: %v\n%s%s", err, out.String(), errOut.String())
 	}
-	var res struct{ RequestUUID, CallUUID string }
+	var res struct{ RequestUUID, CallUUID, RecordingID string }
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	json.Unmarshal([]byte(lines[len(lines)-1]), &res)
+	select {
+	case <-moved:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the transfer URL was not fetched")
+	}
+	// The digits sent from the API reached the callee as telephone-events.
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	obs.Wait(wctx, func() bool { return obs.DigitsPT(101) == "42" })
+	if got := obs.DigitsPT(101); got != "42" {
+		t.Errorf("the callee got %q as telephone-events; want 42", got)
+	}
 	select {
 	case hp := <-hungup:
 		if hp.Get("HangupSource") != "API Request" || hp.Get("CallUUID") != res.CallUUID || hp.Get("Direction") != "outbound" {

@@ -200,3 +200,13 @@ func (cc callControl) Get(uuid string) (api.LiveCall, bool) {
 
 func (cc callControl) Hangup(uuid string) bool        { return cc.s.HangupCall(uuid) }
 func (cc callControl) Cancel(requestUUID string) bool { return cc.s.CancelRequest(requestUUID) }
+
+func (cc callControl) Command(ctx context.Context, uuid string, c api.CallCommand) (api.CommandResult, error) {
+	res, err := cc.s.Command(ctx, uuid, voice.Command{Kind: c.Kind, URL: c.URL, Method: c.Method, URLs: c.URLs,
+		Text: c.Text, Voice: c.Voice, Language: c.Language, Loop: c.Loop, Digits: c.Digits, TimeLimit: c.TimeLimit,
+		FileFormat: c.FileFormat, CallbackURL: c.CallbackURL, CallbackMethod: c.CallbackMethod})
+	if errors.Is(err, voice.ErrNoCall) {
+		return api.CommandResult{}, api.ErrNoLiveCall
+	}
+	return api.CommandResult{RecordingID: res.RecordingID, URL: res.URL}, err
+}

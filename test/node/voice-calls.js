@@ -1,6 +1,7 @@
 'use strict';
 // Plivo's official Node SDK places an outbound call through a real `trunkline serve`
-// (calls.create), finds it live (listLiveCalls, getLiveCall) and hangs it up (hangup).
+// (calls.create), finds it live (listLiveCalls, getLiveCall), speaks, sends digits,
+// records, transfers and hangs it up.
 // Run by cmd/trunkline/e2e_voice_test.go (TestOutboundCallSDK), which points the server's
 // trunk at a SIPp UAS. Prints one JSON line; exits non-zero when a check fails.
 //
@@ -30,6 +31,16 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   assert.equal(call.callStatus, 'in-progress');
   assert.equal(call.direction, 'outbound');
   assert.equal(call.requestUuid, created.requestUuid);
+  // Live-call control, each checked by the Go test on the wire or in the app.
+  const spoke = await client.calls.speakText(live[0], 'This is a live announcement');
+  assert.match(String(spoke.message), /speak started/);
+  const dtmf = await client.calls.sendDigits(live[0], '42');
+  assert.match(String(dtmf.message), /digits sent/);
+  const rec = await client.calls.record(live[0], { fileFormat: 'wav' });
+  assert.ok(rec.recordingId, 'record returned no recording_id');
+  await client.calls.stopRecording(live[0]);
+  const moved = await client.calls.transfer(live[0], { legs: 'aleg', alegUrl: process.env.TRANSFER_URL, alegMethod: 'POST' });
+  assert.match(String(moved.message), /transferred/);
   await client.calls.hangup(live[0]);
   // Once hung up it is no longer live, and a second hang-up is a clean 404.
   let after = live;
@@ -41,7 +52,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   let second = null;
   try { await client.calls.hangup(live[0]); } catch (e) { second = e; }
   assert.ok(second && /not found/i.test(String(second.message || second)), 'a second hangup should be "not found": ' + second);
-  console.log(JSON.stringify({ requestUuid: created.requestUuid, callUuid: live[0], live: call }));
+  console.log(JSON.stringify({ requestUuid: created.requestUuid, callUuid: live[0], live: call, recordingId: rec.recordingId }));
 })().catch((e) => {
   console.error('voice-calls failed:', e && (e.stack || e));
   process.exit(1);

@@ -108,8 +108,8 @@ func newEnv(t *testing.T, db *store.DB, o Options) *env {
 // The socket is bound before this returns, so the server is ready. INVITEs go through
 // AuthenticateRequest, as the voice server's admission does for sources that are not
 // trunks; one that gets through is answered 486 Busy Here with the endpoint in
-// X-Endpoint (user name, endpoint ID, account ID, alias, app ID), so that a test sees who
-// was admitted without setting up a call.
+// X-Endpoint (user name, endpoint ID, account ID, alias, app ID; "-" for none), so a
+// test sees who was admitted without setting up a call.
 func serveSIP(t *testing.T, r *Registrar) *net.UDPAddr {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunkline-test"))
@@ -127,7 +127,13 @@ func serveSIP(t *testing.T, r *Registrar) *net.UDPAddr {
 			return
 		}
 		res := sip.NewResponseFromRequest(req, 486, "Busy Here", nil)
-		res.AppendHeader(sip.NewHeader("X-Endpoint", strings.Join([]string{ep.Username, ep.EndpointID, ep.AccountID, ep.Alias, ep.AppID}, " ")))
+		f := []string{ep.Username, ep.EndpointID, ep.AccountID, ep.Alias, ep.AppID}
+		for i := range f {
+			if f[i] == "" {
+				f[i] = "-"
+			}
+		}
+		res.AppendHeader(sip.NewHeader("X-Endpoint", strings.Join(f, " ")))
 		tx.Respond(res)
 	})
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")

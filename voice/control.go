@@ -1,0 +1,280 @@
+package voice
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/store"
+)
+
+// Live-call control: what the Call API does to a running call. Every
+// command goes through Server.Command by call UUID, so a later version can
+// carry it over the bus to the node that holds the call.
+
+// Command is one live-call operation.
+type Command struct {
+	Kind string // transfer, play, stop_play, speak, stop_speak, dtmf, record, stop_record
+
+	URL, Method string // transfer: the A leg's new XML
+
+	URLs     []string // play
+	Text     string   // speak
+	Voice    string
+	Language string
+	Loop     bool
+
+	Digits string // dtmf
+
+	TimeLimit      time.Duration // record
+	FileFormat     string
+	CallbackURL    string
+	CallbackMethod string
+}
+
+// Result is what a command reports back.
+type Result struct {
+	RecordingID string
+	URL         string
+}
+
+// Errors of Command.
+var (
+	ErrNoCall   = errors.New("no such live call")
+	ErrNoMedia  = errors.New("the call has no media yet")
+	ErrBadInput = errors.New("bad command")
+)
+
+type redirectTo struct{ url, method string }
+
+// Command runs a live-call command on a call of this server.
+func (s *Server) Command(ctx context.Context, uuid string, cmd Command) (Result, error) {
+	v, ok := s.calls.Load(uuid)
+	if !ok {
+		return Result{}, ErrNoCall
+	}
+	c := v.(*Call)
+	if c.ctx.Err() != nil {
+		return Result{}, ErrNoCall
+	}
+	if cmd.Kind == "transfer" {
+		return Result{}, c.transferTo(cmd.URL, cmd.Method)
+	}
+	ch := c.channel()
+	if ch == nil {
+		return Result{}, ErrNoMedia
+	}
+	switch cmd.Kind {
+	case "play":
+		var pcm []int16
+		for _, u := range cmd.URLs {
+			if s.o.Audio == nil {
+				return Result{}, ErrBadInput
+			}
+			p, err := s.o.Audio.Get(ctx, u)
+			if err != nil {
+				return Result{}, err
+			}
+			pcm = append(pcm, p...)
+		}
+		ch.Overlay(pcm, cmd.Loop)
+	case "speak":
+		if s.o.TTS == nil {
+			return Result{}, ErrBadInput
+		}
+		pcm, err := s.o.TTS.Synthesize(ctx, cmd.Text, cmd.Voice, cmd.Language)
+		if err != nil {
+			return Result{}, err
+		}
+		ch.Overlay(pcm, cmd.Loop)
+	case "stop_play", "stop_speak":
+		ch.Overlay(nil, false)
+	case "dtmf":
+		// The answer ("digits sent") comes once they are on the wire; about
+		// 150 ms a key, bounded by the request and the call.
+		dctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(c.ctx, cancel)
+		err := ch.SendDigits(dctx, cmd.Digits)
+		stop()
+		cancel()
+		if err != nil && c.ctx.Err() != nil {
+			return Result{}, ErrNoCall
+		}
+	case "record":
+		return c.startRecording(ch, cmd)
+	case "stop_record":
+		c.stopRecordings()
+	default:
+		return Result{}, ErrBadInput
+	}
+	return Result{}, nil
+}
+
+// transferTo stops the running document and runs url's XML instead.
+func (c *Call) transferTo(url, method string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rec.AnsweredAt == nil {
+		return ErrNoMedia
+	}
+	if method == "" {
+		method = "POST"
+	}
+	c.transfer = &redirectTo{url, method}
+	if c.stopDoc != nil {
+		c.stopDoc()
+	}
+	return nil
+}
+
+func (c *Call) takeTransfer() *redirectTo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.transfer
+	c.transfer = nil
+	return t
+}
+
+// liveRecording records both directions of a call, mixed on the wall
+// clock: each 20 ms frame, heard or sent, is added at the sample position
+// its time gives, so the two sides line up.
+type liveRecording struct {
+	id, format          string
+	cb, cbMethod        string
+	start               time.Time
+	mu                  sync.Mutex
+	pcm                 []int16
+	limit               int
+	stopOnce            sync.Once
+	done                chan struct{}
+	removeIn, removeOut func()
+}
+
+func (r *liveRecording) add(f []int16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pos := int(time.Since(r.start) * audio.SampleRate / time.Second)
+	if pos < 0 || pos+len(f) > r.limit {
+		return
+	}
+	if need := pos + len(f); need > len(r.pcm) {
+		r.pcm = append(r.pcm, make([]int16, need-len(r.pcm))...)
+	}
+	for i, v := range f {
+		s := int32(r.pcm[pos+i]) + int32(v)
+		r.pcm[pos+i] = int16(max(-32768, min(32767, s)))
+	}
+}
+
+func (c *Call) startRecording(ch *Channel, cmd Command) (Result, error) {
+	if c.s.o.Recordings == nil {
+		return Result{}, ErrBadInput
+	}
+	limit := cmd.TimeLimit
+	if limit <= 0 {
+		limit = 60 * time.Second
+	}
+	format := "mp3"
+	if cmd.FileFormat == "wav" || c.s.o.MP3 == nil {
+		format = "wav"
+	}
+	r := &liveRecording{id: newUUID(), format: format, cb: cmd.CallbackURL, cbMethod: cmd.CallbackMethod,
+		start: c.s.o.Now(), limit: int(limit.Seconds() * audio.SampleRate), done: make(chan struct{})}
+	r.removeIn = ch.Tap(r.add)
+	r.removeOut = ch.TapOut(r.add)
+	c.mu.Lock()
+	c.recs = append(c.recs, r)
+	c.mu.Unlock()
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.done:
+		case <-c.ctx.Done():
+		}
+		c.finishRecording(r)
+	}()
+	res := Result{RecordingID: r.id}
+	if c.s.o.RecordingURL != nil {
+		res.URL = c.s.o.RecordingURL(c.rec.AccountID, r.id, format)
+	}
+	return res, nil
+}
+
+func (c *Call) stopRecordings() {
+	c.mu.Lock()
+	recs := c.recs
+	c.recs = nil
+	c.mu.Unlock()
+	for _, r := range recs {
+		r.stopOnce.Do(func() { close(r.done) })
+	}
+}
+
+// finishRecording stores a live recording and calls its callback_url with
+// Plivo's fields.
+func (c *Call) finishRecording(r *liveRecording) {
+	r.removeIn()
+	r.removeOut()
+	end := c.s.o.Now()
+	r.mu.Lock()
+	pcm := r.pcm
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var enc audio.Encoder = audio.WAVEncoder{}
+	if r.format == "mp3" {
+		enc = c.s.o.MP3
+	}
+	var buf bytes.Buffer
+	if err := enc.Encode(ctx, &buf, pcm); err != nil {
+		c.s.log.Error("live recording encode", "call", c.rec.UUID, "err", err)
+		return
+	}
+	w, err := c.s.o.Recordings.Create(ctx, c.rec.AccountID, r.id)
+	if err != nil {
+		c.s.log.Error("live recording create", "call", c.rec.UUID, "err", err)
+		return
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		w.Abort()
+		return
+	}
+	if err := w.Close(); err != nil {
+		return
+	}
+	durMs := int64(len(pcm)) * 1000 / audio.SampleRate
+	rec := &store.Recording{ID: r.id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Format: r.format, Type: "call",
+		DurationMs: durMs, StartMs: r.start.UnixMilli(), EndMs: end.UnixMilli(), Size: int64(buf.Len()),
+		From: c.rec.From, To: c.rec.To, CreatedAt: end.UTC()}
+	if err := c.s.o.DB.InsertRecording(ctx, rec); err != nil {
+		c.s.log.Error("live recording store", "call", c.rec.UUID, "err", err)
+		return
+	}
+	if r.cb == "" {
+		return
+	}
+	p := c.params(c.status())
+	url := ""
+	if c.s.o.RecordingURL != nil {
+		url = c.s.o.RecordingURL(c.rec.AccountID, r.id, r.format)
+	}
+	p.Set("record_url", url)
+	p.Set("call_uuid", c.rec.UUID)
+	p.Set("recording_id", r.id)
+	p.Set("recording_duration", strconv.FormatInt((durMs+500)/1000, 10))
+	p.Set("recording_duration_ms", strconv.FormatInt(durMs, 10))
+	p.Set("recording_start_ms", strconv.FormatInt(rec.StartMs, 10))
+	p.Set("recording_end_ms", strconv.FormatInt(rec.EndMs, 10))
+	if _, err := c.callback(ctx, "record_callback", r.cb, strings.ToUpper(r.cbMethod), p); err != nil {
+		c.s.log.Warn("recording callback_url", "call", c.rec.UUID, "err", err)
+	}
+}
