@@ -81,6 +81,9 @@ func (s *Server) handle(d *diago.DialogServerSession) {
 		From: callerNumber(d), To: ad.to, State: store.CallRinging,
 		Trunk: ad.trunk, AppID: ad.app.ID, InitiatedAt: now,
 	}
+	if ad.from != "" {
+		c.rec.From = ad.from // the authenticated endpoint, never the From header
+	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	defer c.cancel()
 	s.calls.Store(c.rec.UUID, c)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +120,64 @@ func TestOutboundFailover(t *testing.T) {
 			run.Terminate()
 		})
 	}
+}
+
+// A callee that never answers: the call ends at ring_timeout with No
+// Answer, and the phone gets a CANCEL.
+func TestOutboundRingTimeout(t *testing.T) {
+	peer.SIPp(t)
+	tr, run := sippTrunk(t, "trunk-a", "uas_ring.xml", nil)
+	s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{tr} }})
+	s.app.set("/out", `<Response><Speak>never</Speak></Response>`)
+	s.app.set("/hangup", "ok")
+	c, err := s.srv.Originate(voice.Outbound{AccountID: s.acct.Account.ID, RequestUUID: "req-r", From: "14155550123", To: "14155550100",
+		App: &store.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), HangupURL: s.app.url("/hangup")}, RingTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp := s.app.wait(t, "/hangup", 15*time.Second)
+	if hp.Get("HangupCauseName") != "No Answer" || hp.Get("CallUUID") != c.UUID() || hp.Get("AnswerTime") != "" {
+		t.Fatalf("hangup %v", hp)
+	}
+	run.Terminate()
+	if r, _ := run.Wait(); r == nil || r.Successful != 1 {
+		t.Fatalf("the ringing phone did not get a CANCEL: %v", r)
+	}
+}
+
+// A transfer to a URL that does not answer ends the call cleanly with the
+// reason on the CDR.
+func TestTransferToUnreachableURL(t *testing.T) {
+	s := newStack(t, stackOptions{webhookTimeout: 500 * time.Millisecond})
+	s.app.set("/answer", `<Response><Wait length="30"/></Response>`)
+	s.app.set("/hangup", "ok")
+	p, err := call(t, s, s.number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uuid string
+	for _, l := range s.srv.LiveCalls(func(voice.Live) bool { return true }) {
+		uuid = l.CallUUID
+	}
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := dead.Addr().String()
+	dead.Close() // nothing listens there now
+	// The callee's 200 can arrive a moment before the server has marked the
+	// call answered: retry while it says so (bounded).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, err := s.srv.Command(t.Context(), uuid, voice.Command{Kind: "transfer", URL: "http://" + addr + "/gone"})
+		if err == nil {
+			break
+		}
+		if err != voice.ErrNoMedia || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.ended(t, 15*time.Second)
+	c := lastCall(t, s)
+	if c.HangupCauseCode != 7010 || !strings.Contains(c.HangupReason, "transfer") {
+		t.Fatalf("cdr %+v", c)
+	}
+	waitIdle(t, s)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/voice/registrar"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -53,6 +54,9 @@ type Messenger interface {
 // authentication of an account's endpoints and where they can be reached.
 type Registrar interface {
 	HandleRegister(req *sip.Request, tx sip.ServerTransaction)
+	// AuthenticateRequest checks a phone's INVITE; when it returns false it
+	// has answered the request itself (407 challenge, 403).
+	AuthenticateRequest(req *sip.Request, tx sip.ServerTransaction) (registrar.Endpoint, bool)
 }
 
 // Auditor appends to the security log.
@@ -130,6 +134,7 @@ type Server struct {
 
 // admission is what the checks before a call found out.
 type admission struct {
+	from      string // the caller, when the registrar says who (an endpoint)
 	accountID string // whose call it is
 	to        string // the number or application called
 	trunk     string
@@ -352,7 +357,11 @@ func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 				next(req, tx) // re-INVITE in a dialog
 				return
 			}
-			if code, reason := s.admit(req); code != 0 {
+			code, reason, answered := s.admit(req, tx)
+			if answered {
+				return
+			}
+			if code != 0 {
 				res := sip.NewResponseFromRequest(req, code, reason, nil)
 				if err := tx.Respond(res); err != nil {
 					s.log.Debug("respond", "code", code, "err", err)
@@ -380,15 +389,43 @@ func sourceAddr(req *sip.Request) netip.Addr {
 	return a.Unmap()
 }
 
-func (s *Server) admit(req *sip.Request) (int, string) {
+func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction) (int, string, bool) {
 	trunk, fromTrunk := s.o.ACL(sourceAddr(req))
+	ad := &admission{trunk: trunk}
+	var ep *registrar.Endpoint
+	if !fromTrunk && s.o.Registrar != nil && !s.publicApp(req) {
+		// Not a trunk and not a public application: a phone of one of our
+		// endpoints, or nobody. The registrar answers what fails (407, 403).
+		e, ok := s.o.Registrar.AuthenticateRequest(req, tx)
+		if !ok {
+			return 0, "", true
+		}
+		ep = &e
+	}
+	code, reason := s.admitChecked(req, ad, fromTrunk || ep != nil, ep)
+	return code, reason, false
+}
+
+// publicApp says whether the Request-URI names an application whose
+// public_uri lets anyone call it.
+func (s *Server) publicApp(req *sip.Request) bool {
+	user := normalizeNumber(req.Recipient.User)
+	if user == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	app, err := s.o.DB.ApplicationByID(ctx, user)
+	return err == nil && app.PublicURI && app.Enabled
+}
+
+func (s *Server) admitChecked(req *sip.Request, ad *admission, fromTrunk bool, ep *registrar.Endpoint) (int, string) {
 	if s.draining.Load() || s.active.Load() >= int64(s.o.MaxCalls) {
 		if !fromTrunk {
 			return sip.StatusForbidden, "Forbidden"
 		}
 		return sip.StatusServiceUnavailable, "Service Unavailable"
 	}
-	ad := &admission{trunk: trunk}
 	if body := req.Body(); len(body) == 0 {
 		ad.late, ad.offer = true, Offer{Audio: true, Codec: "PCMU", PayloadTEL: 101}
 	} else {
@@ -408,12 +445,26 @@ func (s *Server) admit(req *sip.Request) (int, string) {
 		}
 		ad.offer = o
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if ep != nil {
+		// A call from an endpoint runs the endpoint's application, whatever
+		// it dials; the application decides (e.g. <Dial> the number).
+		if ep.AppID == "" {
+			return sip.StatusNotFound, "Not Found"
+		}
+		app, err := s.o.DB.Application(ctx, store.Scope{AccountID: ep.AccountID}, ep.AppID)
+		if err != nil || !app.Enabled || app.AnswerURL == "" {
+			return sip.StatusNotFound, "Not Found"
+		}
+		ad.app, ad.accountID, ad.to, ad.from = app, ep.AccountID, req.Recipient.User, ep.Username
+		ad.trunk = "endpoint:" + ep.Username
+		return s.pend(req, ad)
+	}
 	user := normalizeNumber(req.Recipient.User)
 	if user == "" {
 		return refuse(fromTrunk, sip.StatusNotFound, "Not Found")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	// A rented number: only from a trunk.
 	n, err := s.o.DB.NumberRentedBy(ctx, user)
 	switch {
@@ -446,6 +497,11 @@ func (s *Server) admit(req *sip.Request) (int, string) {
 			ad.trunk = "public-uri"
 		}
 	}
+	return s.pend(req, ad)
+}
+
+// pend hands an admitted INVITE's admission to the dialog handler.
+func (s *Server) pend(req *sip.Request, ad *admission) (int, string) {
 	key := pendingKey(req)
 	s.pending.Store(key, ad)
 	// Dropped if the dialog layer never hands the INVITE over (a malformed
