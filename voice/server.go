@@ -225,8 +225,11 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("voice: tls: %w", err)
 		}
 		tp := s.tlsLn.Addr().(*net.TCPAddr).Port
+		// SDES-SRTP on TLS only: the keys travel in the SDP, which only TLS
+		// keeps secret. A plain RTP/AVP offer over TLS is still answered plain
+		// (unless the account requires SRTP, checked at admission).
 		opts = append(opts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: bindHost, BindPort: tp,
-			ExternalHost: ext, TLSConf: s.o.TLSConfig, TLSURINoSIPS: true}))
+			ExternalHost: ext, TLSConf: s.o.TLSConfig, TLSURINoSIPS: true, MediaSRTP: 1}))
 	}
 	s.dg = diago.NewDiago(s.ua, opts...)
 	s.dg.HandleFunc(s.handle)
@@ -439,8 +442,8 @@ func (s *Server) admitChecked(req *sip.Request, ad *admission, fromTrunk bool, e
 		case err != nil:
 			return refuse(fromTrunk, sip.StatusBadRequest, "Bad Request (SDP)")
 		}
-		if o.SRTP {
-			// SDES-SRTP arrives with the TLS work; refuse rather than answer in the clear.
+		if o.SRTP && !isTLS(req) {
+			// SDES keys sent in the clear protect nothing: SRTP only over TLS.
 			return refuse(fromTrunk, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		}
 		ad.offer = o
@@ -524,6 +527,11 @@ func pendingKey(req *sip.Request) string {
 		k += "|" + v.Params.GetOr("branch", "")
 	}
 	return k
+}
+
+func isTLS(req *sip.Request) bool {
+	t := strings.ToUpper(req.Transport())
+	return t == "TLS" || t == "WSS"
 }
 
 // refuse answers a trunk with the real reason and anyone else with 403 and
