@@ -80,6 +80,7 @@ func (s *Server) getAccount(r *request) (int, map[string]any, error) {
 		"resource_uri":  accountURI(a.ID),
 		"state":         a.State,
 		"timezone":      a.Timezone,
+		"secure_voice":  a.SecureVoice, // extension: calls must use SIP over TLS with SRTP
 	}, nil
 }
 
@@ -97,6 +98,13 @@ func (s *Server) updateAccount(r *request) (int, map[string]any, error) {
 	}
 	if u.Name != nil && strings.TrimSpace(*u.Name) == "" {
 		return 0, nil, badRequest("name must not be empty")
+	}
+	if r.p.Has("secure_voice") {
+		v, err := r.p.Bool("secure_voice", false)
+		if err != nil {
+			return 0, nil, err
+		}
+		u.SecureVoice = &v
 	}
 	if u.Timezone != nil {
 		if _, err := time.LoadLocation(*u.Timezone); err != nil || *u.Timezone == "" {
@@ -205,6 +213,13 @@ func (s *Server) updateSubaccount(r *request) (int, map[string]any, error) {
 	}
 	if u.Name != nil && strings.TrimSpace(*u.Name) == "" {
 		return 0, nil, badRequest("name must not be empty")
+	}
+	if r.p.Has("secure_voice") {
+		v, err := r.p.Bool("secure_voice", false)
+		if err != nil {
+			return 0, nil, err
+		}
+		u.SecureVoice = &v
 	}
 	if u.Enabled, err = r.p.BoolPtr("enabled"); err != nil {
 		return 0, nil, err

@@ -50,7 +50,7 @@ func (s *Server) routeTable() []*route {
 	rs := []*route{
 		{Method: "GET", Pattern: acct, action: "account.get", object: "account", handler: s.getAccount},
 		{Method: "POST", Pattern: acct, action: "account.update", object: "account", handler: s.updateAccount,
-			allowed: set("name", "city", "address", "state", "timezone")},
+			allowed: set("name", "city", "address", "state", "timezone", "secure_voice")},
 		{Method: "POST", Pattern: acct + "/AuthToken", action: "credential.rotate", object: "account", handler: s.rotateOwnToken,
 			allowed: set("overlap", "revoke_old")},
 		{Method: "DELETE", Pattern: acct + "/AuthToken", action: "credential.revoke_old", object: "account", handler: s.revokeOwnOld},

@@ -19,6 +19,8 @@ type Account struct {
 	Timezone   string
 	CreatedAt  time.Time
 	ModifiedAt time.Time
+	// SecureVoice requires SIP over TLS with SRTP for the account's calls.
+	SecureVoice bool
 }
 
 // IsSub reports whether the account is a subaccount.
@@ -53,12 +55,12 @@ func (c *Credential) LiveAt(t time.Time) bool {
 	return c.ExpiresAt == nil || t.Before(*c.ExpiresAt)
 }
 
-const accountCols = `id, COALESCE(parent_id, ''), name, enabled, city, address, state, timezone, created_at, modified_at`
+const accountCols = `id, COALESCE(parent_id, ''), name, enabled, city, address, state, timezone, created_at, modified_at, secure_voice`
 
 func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	var a Account
 	var created, modified int64
-	if err := row.Scan(&a.ID, &a.ParentID, &a.Name, &a.Enabled, &a.City, &a.Address, &a.State, &a.Timezone, &created, &modified); err != nil {
+	if err := row.Scan(&a.ID, &a.ParentID, &a.Name, &a.Enabled, &a.City, &a.Address, &a.State, &a.Timezone, &created, &modified, &a.SecureVoice); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -108,7 +110,7 @@ func (db *DB) Account(ctx context.Context, id string) (*Account, error) {
 // AccountUpdate names the fields to change; nil leaves a field alone.
 type AccountUpdate struct {
 	Name, City, Address, State, Timezone *string
-	Enabled                              *bool
+	Enabled, SecureVoice                 *bool
 }
 
 // UpdateAccount changes an account's descriptive fields.
@@ -128,9 +130,10 @@ func (db *DB) UpdateAccount(ctx context.Context, id string, u AccountUpdate) (*A
 		if u.Enabled != nil {
 			a.Enabled = *u.Enabled
 		}
+		set(&a.SecureVoice, u.SecureVoice)
 		a.ModifiedAt = db.now().UTC().Truncate(time.Microsecond)
-		_, err = tx.Exec(ctx, `UPDATE accounts SET name = ?, city = ?, address = ?, state = ?, timezone = ?, enabled = ?, modified_at = ? WHERE id = ?`,
-			a.Name, a.City, a.Address, a.State, a.Timezone, a.Enabled, micros(a.ModifiedAt), id)
+		_, err = tx.Exec(ctx, `UPDATE accounts SET name = ?, city = ?, address = ?, state = ?, timezone = ?, enabled = ?, secure_voice = ?, modified_at = ? WHERE id = ?`,
+			a.Name, a.City, a.Address, a.State, a.Timezone, a.Enabled, a.SecureVoice, micros(a.ModifiedAt), id)
 		return err
 	})
 	return a, err

@@ -40,18 +40,22 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 		digits  string
 	}
 	var children []child
+	secure := c.s.secureAccount(c.rec.AccountID)
 	for _, n := range d.Numbers {
 		to := strings.TrimPrefix(n.Digits, "+")
 		var targets []Target
 		if c.s.o.Route != nil {
 			targets = c.s.o.Route(to)
 		}
+		if secure {
+			targets = secureTargets(targets)
+		}
 		children = append(children, child{to: to, targets: targets, digits: n.SendDigits})
 	}
 	for _, u := range d.Users {
 		var targets []Target
 		if c.s.o.Locate != nil {
-			if t, ok := c.s.o.Locate(u.URI); ok {
+			if t, ok := c.s.o.Locate(u.URI); ok && (!secure || len(secureTargets([]Target{t})) == 1) {
 				targets = []Target{t}
 			}
 		}

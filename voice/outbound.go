@@ -73,6 +73,9 @@ func (s *Server) Originate(o Outbound) (*Call, error) {
 		return nil, ErrNoRoute
 	}
 	targets := s.o.Route(o.To)
+	if s.secureAccount(o.AccountID) {
+		targets = secureTargets(targets)
+	}
 	if len(targets) == 0 {
 		return nil, ErrNoRoute
 	}

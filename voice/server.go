@@ -505,6 +505,10 @@ func (s *Server) admitChecked(req *sip.Request, ad *admission, fromTrunk bool, e
 
 // pend hands an admitted INVITE's admission to the dialog handler.
 func (s *Server) pend(req *sip.Request, ad *admission) (int, string) {
+	if s.secureAccount(ad.accountID) && (!isTLS(req) || !ad.offer.SRTP || ad.late) {
+		// The account requires SIP over TLS with SRTP (secure_voice).
+		return sip.StatusNotAcceptableHere, "Not Acceptable Here"
+	}
 	key := pendingKey(req)
 	s.pending.Store(key, ad)
 	// Dropped if the dialog layer never hands the INVITE over (a malformed
@@ -527,6 +531,34 @@ func pendingKey(req *sip.Request) string {
 		k += "|" + v.Params.GetOr("branch", "")
 	}
 	return k
+}
+
+// secureAccount says whether the account (or its main account) requires
+// SIP over TLS with SRTP for all its calls. Unknown accounts count as
+// requiring it: failing closed.
+func (s *Server) secureAccount(id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, err := s.o.DB.Account(ctx, id)
+	if err != nil {
+		return true
+	}
+	if a.SecureVoice || !a.IsSub() {
+		return a.SecureVoice
+	}
+	m, err := s.o.DB.Account(ctx, a.ParentID)
+	return err != nil || m.SecureVoice
+}
+
+// secureTargets keeps the targets reached over TLS (whose calls offer SRTP).
+func secureTargets(ts []Target) []Target {
+	var out []Target
+	for _, t := range ts {
+		if strings.EqualFold(t.URI.UriParams.GetOr("transport", ""), "tls") {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func isTLS(req *sip.Request) bool {

@@ -21,6 +21,7 @@ import (
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/certs"
 	"github.com/trunkline/trunkline/internal/rtpobs"
+	"github.com/trunkline/trunkline/store"
 )
 
 // SIP over TLS with SDES-SRTP: the server answers an RTP/SAVP offer with its
@@ -51,6 +52,16 @@ func TestTLSWithSRTP(t *testing.T) {
 	// Over UDP the SRTP offer is refused.
 	if got := rawSIP(t, s.srv.Addr().String(), inviteRequest(s.srv.Addr().String(), s.number, "application/sdp", offer)); got != 488 {
 		t.Fatalf("SRTP offer over UDP: %d, want 488", got)
+	}
+	// The account requires TLS + SRTP (secure_voice): a plain call is refused;
+	// the encrypted one below goes through.
+	on := true
+	if _, err := s.db.UpdateAccount(t.Context(), s.acct.Account.ID, store.AccountUpdate{SecureVoice: &on}); err != nil {
+		t.Fatal(err)
+	}
+	plainOffer := strings.Replace(strings.Replace(offer, "RTP/SAVP", "RTP/AVP", 1), "a=crypto", "a=x-crypto", 1)
+	if got := rawSIP(t, s.srv.Addr().String(), inviteRequest(s.srv.Addr().String(), s.number, "application/sdp", plainOffer)); got != 488 {
+		t.Fatalf("plain call to a secure_voice account: %d, want 488", got)
 	}
 
 	caPEM, _ := os.ReadFile(gen.CAPath)
