@@ -122,12 +122,20 @@ sipp_pick_ports() {
 
 # sipp_start_server NAME SCENARIO [SIPP OPTIONS...]: starts a SIPp UAS in the background
 # and waits until it is ready. Sets SIPP_SERVER_PID, SIPP_SERVER_ADDR (127.0.0.1:port),
-# SIPP_SERVER_CTRL. Output goes to $SIPP_TMP/NAME.out and .err.
+# SIPP_SERVER_CTRL. Output goes to $SIPP_TMP/NAME.out and .err. With SIPP_SERVER_PORT set,
+# SIPp's SIP port is that one (a trunk address written in a configuration beforehand).
 sipp_start_server() {
 	local name=$1 scenario=$2 attempt
 	shift 2
 	for ((attempt = 1; attempt <= 5; attempt++)); do
 		sipp_pick_ports || return 1
+		if [[ -n ${SIPP_SERVER_PORT:-} ]]; then
+			SIPP_PORT=$SIPP_SERVER_PORT
+			while ((SIPP_PORT == SIPP_MPORT || SIPP_PORT == SIPP_MPORT + 2 || SIPP_PORT == SIPP_CPORT ||
+				SIPP_CPORT == SIPP_MPORT || SIPP_CPORT == SIPP_MPORT + 2)); do
+				SIPP_MPORT=$(sipp_free_port 1) && SIPP_CPORT=$(sipp_free_port) || return 1
+			done
+		fi
 		sipp_args "$name"
 		"$SIPP_BIN" -sf "$scenario" "${SIPP_ARGS[@]}" "$@" >"$SIPP_TMP/$name.out" 2>"$SIPP_TMP/$name.err" &
 		SIPP_SERVER_PID=$!

@@ -405,6 +405,27 @@ func (c *Call) startMedia(med *diago.DialogMedia) {
 	c.mu.Unlock()
 	go ch.read()
 	c.s.pacer.add(ch)
+	if t := c.s.o.RTPTimeout; t > 0 {
+		// A peer that stops sending RTP (a trunk that died or reset, a NAT
+		// pinhole gone) would otherwise hold the call forever.
+		go func() {
+			tk := time.NewTicker(min(t/4, time.Second))
+			defer tk.Stop()
+			for {
+				select {
+				case <-ch.Done():
+					return
+				case <-c.ctx.Done():
+					return
+				case now := <-tk.C:
+					if ch.Silent(now) >= t {
+						c.hangup(CauseMediaTimeout, fmt.Sprintf("no RTP from the other side for %v", t))
+						return
+					}
+				}
+			}
+		}()
+	}
 }
 
 func (c *Call) String() string { return fmt.Sprintf("call %s", c.rec.UUID) }

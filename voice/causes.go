@@ -41,6 +41,7 @@ var (
 	CauseNoAnswer      = Cause{3020, "No Answer", "NO_ANSWER", SourcePlatform}
 	CauseRoutingError  = Cause{3060, "Routing Error", "NORMAL_TEMPORARY_FAILURE", SourceCarrier}
 	CauseTimeLimit     = Cause{7040, "Time Limit Reached", "ALLOTTED_TIMEOUT", SourcePlatform}
+	CauseMediaTimeout  = Cause{7050, "Media Timeout", "MEDIA_TIMEOUT", SourceCarrier}
 )
 
 // With returns c with its source set.

@@ -51,6 +51,7 @@ type Channel struct {
 	closed   bool
 	sent     int64
 	received int64
+	lastRx   time.Time // last RTP packet from the peer
 
 	shard *pacerShard // set by Pacer.add
 	feed  *fifo       // bridged: the other leg's audio, sent when no prompt plays
@@ -166,6 +167,7 @@ func (c *Channel) read() {
 		timeouts = 0
 		c.mu.Lock()
 		c.received++
+		c.lastRx = time.Now()
 		c.mu.Unlock()
 		if det != nil {
 			events = det.Feed(events[:0], dtmf.Packet{PayloadType: pkt.PayloadType, Marker: pkt.Marker,
@@ -460,6 +462,14 @@ func (c *Channel) SendDigits(ctx context.Context, digits string) error {
 		deadline.Stop()
 	}
 	return nil
+}
+
+// Silent says how long the peer has sent no RTP (since the channel started
+// when it never has).
+func (c *Channel) Silent(now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return now.Sub(c.lastRx)
 }
 
 // Stats returns RTP packets sent and received.

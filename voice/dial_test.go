@@ -219,3 +219,36 @@ func TestDialUserRegisteredPhone(t *testing.T) {
 		t.Fatalf("Dial action %v", dialed)
 	}
 }
+
+// A trunk that dies mid-call (its RTP stops, no BYE ever comes): the B leg
+// ends on the RTP timeout with a media-timeout cause, and the caller goes
+// on with the XML after <Dial>.
+func TestDialTrunkDiesMidCall(t *testing.T) {
+	peer.SIPp(t)
+	tone := filepath.Join(t.TempDir(), "tone.pcmu")
+	os.WriteFile(tone, audio.EncodeMulaw(nil, audio.Tone(600, 1000, -12)), 0o600)
+	tr, run := sippTrunk(t, "trunk-b", "uas_play.xml", map[string]string{"play_stream": tone + ",-1,0", "play_ms": "30000"})
+	s := newStack(t, stackOptions{rtpTimeout: 2 * time.Second, route: func(string) []voice.Target { return []voice.Target{tr} }})
+	s.app.set("/answer", `<Response><Dial action="`+s.app.url("/dialed")+`"><Number>14155550100</Number></Dial></Response>`)
+	s.app.set("/dialed", `<Response><Speak>The other side is gone</Speak><Hangup/></Response>`)
+	s.app.set("/hangup", "ok")
+	p, err := call(t, s, s.number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	talking := make(chan struct{})
+	go func() { defer close(talking); p.talk(t, audio.Tone(400, 8000, -20)) }() // the caller keeps sending RTP
+	p.listen(t, time.Second)                                                       // bridged: the trunk's tone
+	run.Terminate()                                                                // the trunk dies without a BYE
+	dialed := s.app.wait(t, "/dialed", 15*time.Second)
+	if dialed.Get("DialStatus") != "completed" || dialed.Get("DialHangupCause") != "MEDIA_TIMEOUT" {
+		t.Fatalf("Dial action %v", dialed)
+	}
+	p.ended(t, 15*time.Second)
+	<-talking
+	b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
+	if err != nil || b.HangupCauseName != "Media Timeout" {
+		t.Fatalf("B leg %+v %v", b, err)
+	}
+	waitIdle(t, s)
+}

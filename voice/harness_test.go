@@ -162,6 +162,7 @@ type stackOptions struct {
 	tls            *tls.Config // serve SIP over TLS on 127.0.0.1:0 too
 	route          func(dst string) []voice.Target
 	registrar      bool // run the registrar (endpoints) too
+	rtpTimeout     time.Duration
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -230,7 +231,7 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 			return "https://api.example/v1/Account/" + acct + "/Recording/" + id + "." + f
 		},
 		Logger: o.logger, Audit: o.audit, TLSConfig: o.tls, TLSListen: tlsListen(o.tls),
-		Route: o.route, TrunkTimeout: time.Second, Locate: locate, Registrar: registrarOrNil(reg)})
+		Route: o.route, TrunkTimeout: time.Second, Locate: locate, Registrar: registrarOrNil(reg), RTPTimeout: o.rtpTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,6 +93,9 @@ type Options struct {
 	Route func(dst string) []Target
 	// Locate finds a registered endpoint for <Dial><User>sip:name@…</User>.
 	Locate func(uri string) (Target, bool)
+	// RTPTimeout hangs up a call whose peer has sent no RTP for this long
+	// (default 60 s; negative: never).
+	RTPTimeout time.Duration
 	// TrunkTimeout is how long an outbound INVITE waits for any answer from
 	// a trunk before trying the next (default 5 s).
 	TrunkTimeout time.Duration
@@ -154,6 +157,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.RTPTimeout == 0 {
+		o.RTPTimeout = 60 * time.Second
 	}
 	if o.TrunkTimeout <= 0 {
 		o.TrunkTimeout = 5 * time.Second

@@ -6,7 +6,9 @@
 // with a -seconds long 440 Hz prompt (8 kHz mono WAV, served from memory),
 // and whose hangup_url counts completed calls by cause. Each call's answer
 // fetch is therefore part of what the benchmark measures. -hold switches the
-// answer to <Wait length="N"/> so calls stay up (concurrency runs).
+// answer to <Wait length="N"/> so calls stay up (concurrency runs); -dial
+// NUMBER to <Dial><Number>NUMBER</Number></Dial>, bridging the call to a trunk
+// (bench/calls.sh).
 //
 // It prints "voiceapp listening on http://ADDR" when ready and, on SIGTERM
 // or SIGINT, the counts: answers, hangups by HangupCauseName.
@@ -32,6 +34,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	seconds := flag.Float64("seconds", 3, "prompt length")
 	hold := flag.Int("hold", 0, "answer with <Wait length=N> instead of the prompt (seconds)")
+	dial := flag.String("dial", "", "answer with <Dial><Number>NUMBER</Number></Dial> instead of the prompt")
 	flag.Parse()
 
 	wav := tone(*seconds)
@@ -48,6 +51,10 @@ func main() {
 	mux.HandleFunc("/answer", func(w http.ResponseWriter, r *http.Request) {
 		answers.Add(1)
 		w.Header().Set("Content-Type", "text/xml")
+		if *dial != "" {
+			fmt.Fprintf(w, `<Response><Dial><Number>%s</Number></Dial></Response>`, *dial)
+			return
+		}
 		if *hold > 0 {
 			fmt.Fprintf(w, `<Response><Wait length="%d"/><Hangup/></Response>`, *hold)
 			return
