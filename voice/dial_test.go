@@ -238,8 +238,8 @@ func TestDialTrunkDiesMidCall(t *testing.T) {
 	}
 	talking := make(chan struct{})
 	go func() { defer close(talking); p.talk(t, audio.Tone(400, 8000, -20)) }() // the caller keeps sending RTP
-	p.listen(t, time.Second)                                                       // bridged: the trunk's tone
-	run.Terminate()                                                                // the trunk dies without a BYE
+	p.listen(t, time.Second)                                                    // bridged: the trunk's tone
+	run.Terminate()                                                             // the trunk dies without a BYE
 	dialed := s.app.wait(t, "/dialed", 15*time.Second)
 	if dialed.Get("DialStatus") != "completed" || dialed.Get("DialHangupCause") != "MEDIA_TIMEOUT" {
 		t.Fatalf("Dial action %v", dialed)
