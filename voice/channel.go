@@ -85,6 +85,7 @@ func newChannel(io rtpIO, codec string, ptEvent int) *Channel {
 		taps:    map[int]func([]int16){},
 		digits:  make(chan rune, 64),
 		done:    make(chan struct{}),
+		lastRx:  time.Now(),
 	}
 	if c.alaw {
 		c.ptAudio = 8

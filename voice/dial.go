@@ -94,7 +94,7 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 			})
 			defer stop()
 			o := Outbound{AccountID: c.rec.AccountID, From: callerID, To: ch.to, CallerName: d.CallerName, RingTimeout: ring}
-			if leg.connect(o, ch.targets) {
+			if leg.connect(o, ch.targets) && leg.sendDigits(ch.digits) && c.confirm(leg, d) {
 				mu.Lock()
 				first := winner == nil
 				if first {
@@ -177,6 +177,72 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 	return c.fetch(ctx, "dial", d.Action, d.Method, p)
 }
 
+// sendDigits sends a Number's sendDigits once the leg answers.
+func (leg *Call) sendDigits(digits string) bool {
+	if digits == "" {
+		return true
+	}
+	if ch := leg.channel(); ch != nil {
+		ch.SendDigits(leg.ctx, digits)
+	}
+	return leg.ctx.Err() == nil
+}
+
+// confirm plays confirmSound's prompts to the answered leg and, with a
+// confirmKey, waits for that key from it (confirmTimeout): a leg that does
+// not confirm is hung up and does not win.
+func (c *Call) confirm(leg *Call, d plivoxml.Dial) bool {
+	if d.ConfirmSound == "" && d.ConfirmKey == "" {
+		return true
+	}
+	ch := leg.channel()
+	if ch == nil {
+		return false
+	}
+	ctx := leg.ctx
+	timeout := d.ConfirmTimeout
+	if timeout <= 0 {
+		timeout = 120 * time.Second
+	}
+	ch.FlushDigits()
+	prompts := make(chan struct{})
+	go func() {
+		defer close(prompts)
+		if d.ConfirmSound == "" {
+			return
+		}
+		doc, err := c.fetch(ctx, "confirm_sound", d.ConfirmSound, "POST", leg.params(StateInProgress))
+		if err != nil {
+			return
+		}
+		for _, el := range doc.Elements {
+			switch deref(el).(type) {
+			case plivoxml.Play, plivoxml.Speak, plivoxml.Wait:
+				leg.prompt(ctx, el)
+			}
+		}
+	}()
+	if d.ConfirmKey == "" {
+		<-prompts
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case k := <-ch.Digits():
+			if strings.ContainsRune(d.ConfirmKey, k) {
+				return true
+			}
+		case <-t.C:
+			leg.hangup(CauseNoAnswer.With(SourcePlatform), "the called party did not press confirmKey")
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 // newLeg makes the B leg of a Dial: an outbound call with the A leg as
 // parent and no XML of its own.
 func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
@@ -216,6 +282,7 @@ func (c *Call) bridge(ctx context.Context, a *Channel, bc *Call, d plivoxml.Dial
 		b.setFeed(nil)
 	}()
 	a.FlushDigits()
+	var typedA, typedB string // keys typed so far, for digitsMatch
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	for {
@@ -233,8 +300,10 @@ func (c *Call) bridge(ctx context.Context, a *Channel, bc *Call, d plivoxml.Dial
 				bc.hangup(CauseNormal.With(SourceCaller), "the caller pressed * (hangupOnStar)")
 				return bc.causeName()
 			}
+			typedA = c.matchDigits(d, d.DigitsMatch, typedA+string(k), bc, "aleg")
 			go b.SendDigits(bc.ctx, string(k))
 		case k := <-b.Digits():
+			typedB = c.matchDigits(d, d.DigitsMatchBLeg, typedB+string(k), bc, "bleg")
 			go a.SendDigits(ctx, string(k))
 		}
 	}
@@ -271,8 +340,32 @@ func (c *Call) ringback(ctx context.Context, a *Channel, music string) {
 	}
 }
 
-func (c *Call) dialEvent(d plivoxml.Dial, event string, b *Call, cause string) {
+// matchDigits reports a digitsMatch pattern the typed keys end with to the
+// Dial's callbackUrl (Event=DialDigitsMatch) and returns the keys still
+// worth keeping. Keys are relayed to the other leg either way.
+func (c *Call) matchDigits(d plivoxml.Dial, patterns []string, typed string, b *Call, leg string) string {
+	if len(patterns) == 0 {
+		return ""
+	}
+	for _, p := range patterns {
+		if p != "" && strings.HasSuffix(typed, p) {
+			if d.CallbackURL != "" {
+				c.dialEvent(d, "DialDigitsMatch", b, "", "DialDigitsMatch", p, "DialDigitsMatchLeg", leg)
+			}
+			return ""
+		}
+	}
+	if len(typed) > 32 {
+		typed = typed[len(typed)-32:]
+	}
+	return typed
+}
+
+func (c *Call) dialEvent(d plivoxml.Dial, event string, b *Call, cause string, extra ...string) {
 	p := c.params(c.status())
+	for i := 0; i+1 < len(extra); i += 2 {
+		p.Set(extra[i], extra[i+1])
+	}
 	p.Set("DialAction", strings.TrimPrefix(event, "Dial"))
 	p.Set("Event", event)
 	p.Set("DialALegUUID", c.rec.UUID)
@@ -303,6 +396,17 @@ func (c *Call) causeName() string {
 func dialStatus(legs []*Call) string {
 	status := "failed"
 	for _, l := range legs {
+		l.mu.Lock()
+		cause := l.cause.Name
+		l.mu.Unlock()
+		switch cause {
+		case CauseBusy.Name:
+			status = "busy"
+		case CauseNoAnswer.Name:
+			if status != "busy" {
+				status = "no-answer"
+			}
+		}
 		for _, a := range l.Attempts() {
 			switch a.Outcome {
 			case "busy":

@@ -1,0 +1,105 @@
+package voice_test
+
+import (
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/sipgo"
+
+	"github.com/trunkline/trunkline/voice"
+)
+
+// phoneTrunk is a SIP phone (diago) reached as a trunk: it answers every
+// call and then does what onAnswer says.
+func phoneTrunk(t *testing.T, onAnswer func(d *diago.DialogServerSession, med *diago.DialogMedia)) voice.Target {
+	t.Helper()
+	ua, _ := sipgo.NewUA(sipgo.WithUserAgent("callee"))
+	t.Cleanup(func() { ua.Close() })
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := sipgo.NewServer(ua)
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	dg := diago.NewDiago(ua, diago.WithServer(srv), diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: port}))
+	dg.HandleFunc(func(d *diago.DialogServerSession) {
+		med, err := d.Answer(diago.AnswerOptions{})
+		if err != nil {
+			return
+		}
+		onAnswer(d, med)
+		<-d.Context().Done()
+	})
+	go srv.ServeUDP(conn)
+	t.Cleanup(func() { srv.Close(); conn.Close() })
+	if code := rawSIP(t, conn.LocalAddr().String(), optionsRequest(conn.LocalAddr().String())); code != 200 {
+		t.Fatalf("phone not ready: %d", code)
+	}
+	return target("phone", conn.LocalAddr().String())
+}
+
+// confirmKey: the called party must press it after confirmSound before the
+// call is bridged; one that does not is dropped (DialStatus no-answer).
+// digitsMatch: the caller's keys matching a pattern reach callbackUrl.
+func TestDialConfirmKeyAndDigitsMatch(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		presses bool
+		status  string
+	}{{"confirmed", true, "completed"}, {"not confirmed", false, "no-answer"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			phone := phoneTrunk(t, func(d *diago.DialogServerSession, med *diago.DialogMedia) {
+				if !tc.presses {
+					return
+				}
+				// Hear the confirm prompt start, then press 5.
+				r, _ := med.AudioReader()
+				buf := make([]byte, 1500)
+				for i := 0; i < 10; i++ {
+					r.Read(buf)
+				}
+				w, _ := med.AudioWriterDTMF()
+				w.WriteDTMF('5')
+				go func() {
+					for {
+						if _, err := r.Read(buf); err != nil {
+							return
+						}
+					}
+				}()
+			})
+			s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{phone} }})
+			s.app.set("/answer", `<Response><Dial action="`+s.app.url("/dialed")+`" redirect="false" confirmSound="`+s.app.url("/confirm")+
+				`" confirmKey="5" confirmTimeout="3" digitsMatch="12#" callbackUrl="`+s.app.url("/events")+`"><Number>14155550100</Number></Dial><Hangup/></Response>`)
+			s.app.set("/confirm", `<Response><Speak>Press 5 to take this call</Speak></Response>`)
+			s.app.set("/dialed", "ok")
+			s.app.set("/events", "ok")
+			s.app.set("/hangup", "ok")
+			p, err := call(t, s, s.number)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.presses {
+				var ev url.Values
+				for ev == nil || ev.Get("Event") != "DialAnswer" {
+					ev = s.app.wait(t, "/events", 15*time.Second)
+				}
+				p.press(t, "12#")
+				for ev.Get("Event") != "DialDigitsMatch" {
+					ev = s.app.wait(t, "/events", 15*time.Second)
+				}
+				if ev.Get("DialDigitsMatch") != "12#" {
+					t.Fatalf("digitsMatch event %v", ev)
+				}
+				p.hangup()
+			}
+			dialed := s.app.wait(t, "/dialed", 20*time.Second)
+			if dialed.Get("DialStatus") != tc.status {
+				t.Fatalf("DialStatus %q, want %q (%v)", dialed.Get("DialStatus"), tc.status, dialed)
+			}
+		})
+	}
+}
