@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -214,9 +215,15 @@ func optString(v string) any {
 }
 
 func (s *Server) callObject(r *request, c *store.Call) map[string]any {
+	// trunk_attempts (our extension): the trunks an outbound call tried, in order.
+	attempts := []any{}
+	if c.Attempts != "" {
+		json.Unmarshal([]byte(c.Attempts), &attempts)
+	}
 	return map[string]any{
-		"answer_time":   optTime(c.AnsweredAt),
-		"bill_duration": c.BillDuration,
+		"trunk_attempts": attempts,
+		"answer_time":    optTime(c.AnsweredAt),
+		"bill_duration":  c.BillDuration,
 		// Plivo rounds billed_duration up to the rate's billing increment; there are no
 		// rates yet, so it is the bill duration itself.
 		"billed_duration":   c.BillDuration,

@@ -160,7 +160,10 @@ func TestCallRecords(t *testing.T) {
 				t.Errorf("%s = %#v, want %#v", k, r.body[k], v)
 			}
 		}
-		if len(r.body) != len(want)+1 { // + api_id
+		if at, ok := r.body["trunk_attempts"].([]any); !ok || len(at) != 0 {
+			t.Errorf("trunk_attempts = %#v, want []", r.body["trunk_attempts"])
+		}
+		if len(r.body) != len(want)+2 { // + api_id, trunk_attempts
 			t.Errorf("unexpected fields: %s", r.raw)
 		}
 		r = mustStatus(t, e.do(a, "GET", acctPath(a, "Call/c2"), nil), 200)

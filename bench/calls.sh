@@ -39,7 +39,7 @@
 # Environment: RATES (20 50 100 200), DURATION (10 s of new calls per rate), CONC (500
 # bridged calls: each is two legs, 200 RTP packets/s through the server), CONC_RATE (50
 # calls/s while ramping up), HOLD (CONC/CONC_RATE + 15 s), FAILOVER_CALLS (6), PROBE_CALLS
-# (20 calls at 1/s after the second kill), BENCH_KEEP=1 keeps the files (logs, SIPp
+# (30 calls at 1/s after the second kill), BENCH_KEEP=1 keeps the files (logs, SIPp
 # statistics, per-call lines). Needs Go, SIPp (Debian sip-tester), curl, GNU date. Everything
 # listens on and calls 127.0.0.1; every wait is bounded.
 set -euo pipefail
@@ -53,7 +53,7 @@ CONC=${CONC:-500}
 CONC_RATE=${CONC_RATE:-50}
 HOLD=${HOLD:-$((CONC / CONC_RATE + 15))}
 FAILOVER_CALLS=${FAILOVER_CALLS:-6}
-PROBE_CALLS=${PROBE_CALLS:-20}
+PROBE_CALLS=${PROBE_CALLS:-30}
 log() { echo "bench: $*" >&2; }
 SIPP_LOG=log
 # shellcheck source=bench/lib-sipp.sh
@@ -82,6 +82,10 @@ wait_line() {
 	done
 	log "no line matching $2 in $1 within $3 s:"; tail -n 20 "$1" >&2; return 1
 }
+# udp_counters: the machine's UDP InDatagrams and InErrors so far (/proc/net/snmp).
+udp_counters() {
+	awk '$1 == "Udp:" { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next } print $c["InDatagrams"], $c["InErrors"]; exit }' /proc/net/snmp
+}
 sleep_s() { local i; for ((i = 0; i < $1 * 20; i++)); do sleep 0.05; done; }
 now_ms() { date +%s%3N; }
 # log_ms LINE: the time= of a server log line as Unix ms.
@@ -96,7 +100,14 @@ sipp_up() {
 	UAS_PID=$SIPP_SERVER_PID UAS_CTRL=$SIPP_SERVER_CTRL
 	SIPPS+=("$UAS_PID $UAS_CTRL")
 }
-# sipp_down PID CTRL: stops a SIPp started by sipp_up (q, then bounded).
+# sipp_down PID CTRL: stops a SIPp started by sipp_up (q, then bounded); sipp_kill PID
+# CTRL kills it at once (a trunk that dies; or one run with -aa, whose answered OPTIONS stay
+# open calls that q would wait for).
+sipp_kill() {
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	sipp_down "$@"
+}
 sipp_down() {
 	local keep=() s
 	sipp_stop "$1" "$2"
@@ -206,15 +217,26 @@ if [[ -z ${SKIP_BRIDGE:-} ]]; then
 	sleep_s $((CONC / CONC_RATE + 3))
 	up_a0=$(sipp_stat "$SDIR/caller.csv" CurrentCall)
 	up_b0=$(sipp_stat "$SDIR/bridge-uas.csv" CurrentCall)
+	t0=$(now_ms)
 	c0=$(proc_cpu_ticks "$SERVE_PID")
-	sleep_s 5
+	u0=$(udp_counters)
+	sleep 5
+	u1=$(udp_counters)
 	c1=$(proc_cpu_ticks "$SERVE_PID")
+	t1=$(now_ms)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1000 }')
 	rss=$(proc_kb "$SERVE_PID" VmRSS)
 	up_a=$(sipp_stat "$SDIR/caller.csv" CurrentCall)
 	up_b=$(sipp_stat "$SDIR/bridge-uas.csv" CurrentCall)
 	log "waiting for the caller to hang up (hold ${HOLD}s)"
 	rc=0
 	wait "$CALLER_PID" || rc=$?
+	# The caller's BYE ends the A leg; the server should then BYE every B leg.
+	for ((i = 0; i < 100; i++)); do
+		sleep 0.1
+		left=$(sipp_stat "$SDIR/bridge-uas.csv" CurrentCall)
+		((left == 0)) && ((i >= 20)) && break
+	done
 	sipp_down "$BUAS_PID" "$BUAS_CTRL"
 	ok=$(sipp_stat "$SDIR/caller.csv" 'SuccessfulCall(C)')
 	failed=$(sipp_stat "$SDIR/caller.csv" 'FailedCall(C)')
@@ -222,16 +244,19 @@ if [[ -z ${SKIP_BRIDGE:-} ]]; then
 	b_failed=$(sipp_stat "$SDIR/bridge-uas.csv" 'FailedCall(C)')
 	peak=$(sipp_peak caller)
 	b_peak=$(sipp_peak bridge-uas)
-	echo_a=$(sed -n 's/^ *\([0-9]*\) Total echo RTP pckts 1st stream.*/\1/p' "$SDIR/caller.screen" | tail -n 1)
-	echo_b=$(sed -n 's/^ *\([0-9]*\) Total echo RTP pckts 1st stream.*/\1/p' "$SDIR/bridge-uas.screen" | tail -n 1)
 	n=$((up_a < up_b ? up_a : up_b))
 	echo "calls up during the measurement: caller side $up_a0 -> $up_a, trunk side $up_b0 -> $up_b (peaks $peak and $b_peak)"
 	echo "caller: $ok completed, $failed failed (SIPp exit $rc); trunk sipp-a: $b_ok completed, $b_failed failed"
-	awk -v a="${echo_a:-0}" -v b="${echo_b:-0}" -v n="$CONC" -v h="$HOLD" 'BEGIN {
-		printf "RTP echoed by SIPp over the run: caller %d packets, trunk %d packets (%.1f and %.1f per call per second held; trunkline paces 50)\n",
-			a, b, n ? a / n / h : 0, n ? b / n / h : 0 }'
-	awk -v d=$((c1 - c0)) -v t="$tck" -v r0="$rss0" -v r="$rss" -v n="$n" 'BEGIN {
-		printf "server CPU while holding: %.0f%% of one core (%.2f ms/s per bridged call, %.2f per leg)\n", 100 * d / t / 5, n ? 1000 * d / t / 5 / n : 0, n ? 500 * d / t / 5 / n : 0
+	if ((left > 0)); then
+		echo "PROBLEM: $left B legs still up at trunk sipp-a 10 s after the caller hung up every A leg (no BYE from trunkline)"
+	fi
+	read -r i0 e0 <<<"$u0"
+	read -r i1 e1 <<<"$u1"
+	awk -v d=$((i1 - i0)) -v e=$((e1 - e0)) -v n="$n" -v s="$secs" 'BEGIN {
+		printf "UDP datagrams on the machine over %.2f s holding: %.0f/s, %.0f/s per bridged call (trunkline sends 50/s to each leg and both SIPps echo them: 200 expected, RTCP aside); receive errors %d\n",
+			s, d / s, n ? d / s / n : 0, e }'
+	awk -v d=$((c1 - c0)) -v t="$tck" -v r0="$rss0" -v r="$rss" -v n="$n" -v s="$secs" 'BEGIN {
+		printf "server CPU while holding: %.0f%% of one core (%.2f ms/s per bridged call, %.2f per leg)\n", 100 * d / t / s, n ? 1000 * d / t / s / n : 0, n ? 500 * d / t / s / n : 0
 		printf "server RSS: %.1f MB before, %.1f MB holding: %.1f KB per bridged call (two legs)\n", r0 / 1024, r / 1024, n ? (r - r0) / n : 0
 	}'
 	echo "trunkline RSS peak (VmHWM): $(awk -v k="$(proc_kb "$SERVE_PID" VmHWM)" 'BEGIN { printf "%.1f MB", k / 1024 }')"
@@ -300,7 +325,7 @@ if [[ -z ${SKIP_FAILOVER:-} ]]; then
 		"$(route 2 sipp-b)" "$(route 1 sipp-a-503 sipp-b)" "$(route 3 sipp-a-silent sipp-b)" \
 		"$(route 4 sipp-a-probe sipp-b)" "$(route 5 sipp-a-probe2 sipp-b)"
 	start_server failover "$TMP/failover.toml" info
-	sipp_up fo-b "$PORT_B" "$ROOT/test/sipp/uas_echo.xml" -aa -timeout 600s
+	sipp_up fo-b "$PORT_B" "$ROOT/test/sipp/uas_echo.xml" -timeout 600s
 	sipp_up fo-503 "$P503" "$ROOT/test/sipp/uas_503.xml" -timeout 600s
 	sipp_up fo-probe "$PPROBE" "$ROOT/test/sipp/uas_echo.xml" -aa -timeout 600s
 	FP=("$UAS_PID" "$UAS_CTRL")
@@ -352,9 +377,7 @@ if [[ -z ${SKIP_FAILOVER:-} ]]; then
 	# Let a few probes succeed first.
 	sleep_s 3
 	t_kill=$(now_ms)
-	kill -KILL "${FP[0]}"
-	wait "${FP[0]}" 2>/dev/null || true
-	sipp_down "${FP[@]}"
+	sipp_kill "${FP[@]}"
 	if line=$(wait_line "$SDIR/serve.err" 'msg="trunk down".* trunk=sipp-a-probe ' 60 2>/dev/null); then
 		echo "  SIPp killed, no traffic: trunk marked down $(awk -v a="$t_kill" -v b="$(log_ms "$line")" 'BEGIN { printf "%.1f", (b - a) / 1000 }') s later ($(sed -n 's/.*reason=\(.*\)/\1/p' <<<"$line"))"
 	else
@@ -375,33 +398,31 @@ if [[ -z ${SKIP_FAILOVER:-} ]]; then
 
 	echo "  under traffic: sipp-a-probe2 killed, then $PROBE_CALLS calls at 1/s:"
 	t_kill=$(now_ms)
-	kill -KILL "${FP2[0]}"
-	wait "${FP2[0]}" 2>/dev/null || true
-	sipp_down "${FP2[@]}"
+	sipp_kill "${FP2[@]}"
 	callload -to 54155550100 -rate 1 -n "$PROBE_CALLS" -hold 0 -wait 30s -calls >"$SDIR/probe2.calls"
-	last_dead="" first_direct="" tried=0
+	first_direct="" tried=0 retried=0
 	while read -r line; do
 		sent=$(sed -n 's/.* sent_unix_ms=\([0-9]*\).*/\1/p' <<<"$line")
 		uuid=$(sed -n 's/.* call_uuid=\([^ ]*\).*/\1/p' <<<"$line")
 		path=$(attempts "$uuid")
 		if [[ $path == sipp-a-probe2* ]]; then
 			tried=$((tried + 1))
-			last_dead=$((sent - t_kill))
-			first_direct=""
+			[[ -n $first_direct ]] && retried=$((retried + 1))
 		elif [[ -z $first_direct ]]; then
 			first_direct=$((sent - t_kill))
 		fi
 		echo "$(awk -v d=$((sent - t_kill)) 'BEGIN { printf "%.1f", d / 1000 }') s after the kill: $path" >>"$SDIR/probe2.paths"
 	done < <(grep '^call ' "$SDIR/probe2.calls")
 	sed 's/^/    /' "$SDIR/probe2.paths"
-	awk -v l="$last_dead" -v f="$first_direct" -v n="$tried" 'BEGIN {
-		printf "  %d calls tried the dead trunk first; the last was placed %s s after the kill; from %s s on, calls went straight to sipp-b\n",
-			n, l == "" ? "-" : sprintf("%.1f", l / 1000), f == "" ? "(never)" : sprintf("%.1f", f / 1000) }'
+	awk -v f="$first_direct" -v n="$tried" -v r="$retried" -v c="$PROBE_CALLS" 'BEGIN {
+		printf "  %d of %d calls tried the dead trunk first (each waiting out the trunk timeout); the first call straight to sipp-b was placed %s s after the kill; %d calls after it tried the dead trunk again (half-open after the 5 s cool-down)\n",
+			n, c, f == "" ? "(never)" : sprintf("%.1f", f / 1000), r }'
 	if line=$(grep -E 'msg="trunk down".* trunk=sipp-a-probe2 ' "$SDIR/serve.err" | head -n 1) && [[ -n $line ]]; then
 		echo "  prober's \"trunk down\" $(awk -v a="$t_kill" -v b="$(log_ms "$line")" 'BEGIN { printf "%.1f", (b - a) / 1000 }') s after the kill"
 	else
 		echo "  (no \"trunk down\" line from the prober for sipp-a-probe2: the calls' own failures took it down first)"
 	fi
+	sipp_kill "${FP[@]}"
 	server_warnings
 	stop_server
 fi

@@ -56,13 +56,18 @@ type Config struct {
 // Voice configures the SIP side: where it listens, the media port range, and the voice
 // trunks (SIP carriers) with their routes.
 type Voice struct {
-	Listen       string  `toml:"listen"`        // SIP over UDP and TCP; port 0 picks a free port (tests)
-	TLSListen    string  `toml:"tls_listen"`    // SIP over TLS; empty = off
-	ExternalHost string  `toml:"external_host"` // advertised in Contact and SDP; empty = the listen host
-	RTPPortMin   int     `toml:"rtp_port_min"`
-	RTPPortMax   int     `toml:"rtp_port_max"`
-	MaxCalls     int     `toml:"max_calls"` // concurrent calls; INVITEs beyond it get 503
-	Trunks       []Trunk `toml:"trunks"`
+	Listen       string `toml:"listen"`        // SIP over UDP and TCP; port 0 picks a free port (tests)
+	TLSListen    string `toml:"tls_listen"`    // SIP over TLS; empty = off
+	ExternalHost string `toml:"external_host"` // advertised in Contact and SDP; empty = the listen host
+	RTPPortMin   int    `toml:"rtp_port_min"`
+	RTPPortMax   int    `toml:"rtp_port_max"`
+	MaxCalls     int    `toml:"max_calls"` // concurrent calls; INVITEs beyond it get 503
+	// FailoverCodes are the final statuses after which an outbound call tries the
+	// next trunk; empty means 408 and every 5xx. Timeouts always fail over.
+	FailoverCodes []int `toml:"failover_codes"`
+	// RTPTimeout hangs up a call whose other side sends no RTP for this long.
+	RTPTimeout Duration `toml:"rtp_timeout"`
+	Trunks     []Trunk  `toml:"trunks"`
 	// Routes are the same as messaging routes; each hop's name is a trunk.
 	Routes []Route `toml:"routes"`
 }
@@ -525,6 +530,14 @@ func validateRoutes(section, noun string, routes []Route, names map[string]bool,
 // note records a warning that production does not refuse.
 func (c *Config) validateVoice(add, warn, note func(string, ...any)) {
 	v := &c.Voice
+	for _, code := range v.FailoverCodes {
+		if code < 300 || code > 699 {
+			add("voice.failover_codes: %d is not a final SIP failure status (300-699)", code)
+		}
+	}
+	if v.RTPTimeout.Duration < 0 {
+		add("voice.rtp_timeout must not be negative")
+	}
 	listenPort := -1
 	if v.Listen == "" {
 		add("voice.listen is empty: say where SIP listens (e.g. 0.0.0.0:5060)")

@@ -40,11 +40,13 @@ type Call struct {
 	// HangupReason is ours, in plain words (e.g. "answer_url returned invalid XML"): what
 	// a developer needs to see why a call ended, beside Plivo's cause code and name.
 	HangupReason string
+	// Attempts is the JSON list of the trunks an outbound call tried, in order.
+	Attempts string
 }
 
 const callCols = `uuid, account_id, direction, from_number, to_number, parent_uuid, request_uuid, state, trunk, app_id,
 	initiated_at, answered_at, ended_at, duration_s, bill_duration_s, hangup_cause_code, hangup_cause_name,
-	hangup_source, hangup_reason`
+	hangup_source, hangup_reason, attempts`
 
 func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 	var c Call
@@ -52,7 +54,7 @@ func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 	var answered, ended sql.NullInt64
 	err := row.Scan(&c.UUID, &c.AccountID, &c.Direction, &c.From, &c.To, &c.ParentUUID, &c.RequestUUID, &c.State,
 		&c.Trunk, &c.AppID, &initiated, &answered, &ended, &c.Duration, &c.BillDuration, &c.HangupCauseCode,
-		&c.HangupCauseName, &c.HangupSource, &c.HangupReason)
+		&c.HangupCauseName, &c.HangupSource, &c.HangupReason, &c.Attempts)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
@@ -95,10 +97,10 @@ func (db *DB) InsertCall(ctx context.Context, c *Call) error {
 	}
 	c.AnsweredAt, c.EndedAt = truncTime(c.AnsweredAt), truncTime(c.EndedAt)
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.Exec(ctx, `INSERT INTO calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.UUID, c.AccountID, c.Direction, c.From, c.To, c.ParentUUID, c.RequestUUID, c.State, c.Trunk, c.AppID,
 			micros(c.InitiatedAt), toNullMicros(c.AnsweredAt), toNullMicros(c.EndedAt), c.Duration, c.BillDuration,
-			c.HangupCauseCode, c.HangupCauseName, c.HangupSource, c.HangupReason)
+			c.HangupCauseCode, c.HangupCauseName, c.HangupSource, c.HangupReason, c.Attempts)
 		if isUniqueViolation(err) {
 			return ErrConflict
 		}
@@ -151,9 +153,9 @@ func (db *DB) FinishCall(ctx context.Context, c *Call) error {
 		// answered (or the last one tried).
 		res, err := tx.Exec(ctx, `UPDATE calls SET state = ?, answered_at = COALESCE(?, answered_at), ended_at = ?,
 			duration_s = ?, bill_duration_s = ?, hangup_cause_code = ?, hangup_cause_name = ?, hangup_source = ?,
-			hangup_reason = ?, trunk = CASE WHEN ? = '' THEN trunk ELSE ? END WHERE uuid = ? AND state <> ?`,
+			hangup_reason = ?, trunk = CASE WHEN ? = '' THEN trunk ELSE ? END, attempts = ? WHERE uuid = ? AND state <> ?`,
 			CallCompleted, toNullMicros(answered), micros(*ended), c.Duration, c.BillDuration, c.HangupCauseCode,
-			c.HangupCauseName, c.HangupSource, c.HangupReason, c.Trunk, c.Trunk, c.UUID, CallCompleted)
+			c.HangupCauseName, c.HangupSource, c.HangupReason, c.Trunk, c.Trunk, c.Attempts, c.UUID, CallCompleted)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package voice
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -234,6 +235,22 @@ func (c *Call) finish(cause Cause) {
 		r.BillDuration = int(end.Sub(*r.AnsweredAt).Round(time.Second) / time.Second)
 	}
 	r.HangupCauseCode, r.HangupCauseName, r.HangupSource, r.HangupReason = cause.Code, cause.Name, cause.Source, reason
+	if at := c.Attempts(); len(at) > 0 {
+		type attempt struct {
+			Trunk   string `json:"trunk"`
+			Status  int    `json:"status"`
+			Outcome string `json:"outcome"`
+			Early   bool   `json:"early_media,omitempty"`
+			Ms      int64  `json:"ms"`
+		}
+		list := make([]attempt, len(at))
+		for i, a := range at {
+			list[i] = attempt{a.Target, a.Status, a.Outcome, a.Early, a.Took.Milliseconds()}
+		}
+		if b, err := json.Marshal(list); err == nil {
+			r.Attempts = string(b)
+		}
+	}
 	if err := c.s.o.DB.FinishCall(ctx, &r); err != nil {
 		c.s.log.Error("store call end", "call", r.UUID, "err", err)
 	}

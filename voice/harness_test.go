@@ -163,6 +163,7 @@ type stackOptions struct {
 	route          func(dst string) []voice.Target
 	registrar      bool // run the registrar (endpoints) too
 	rtpTimeout     time.Duration
+	failoverCodes  []int
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -231,7 +232,7 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 			return "https://api.example/v1/Account/" + acct + "/Recording/" + id + "." + f
 		},
 		Logger: o.logger, Audit: o.audit, TLSConfig: o.tls, TLSListen: tlsListen(o.tls),
-		Route: o.route, TrunkTimeout: time.Second, Locate: locate, Registrar: registrarOrNil(reg), RTPTimeout: o.rtpTimeout})
+		Route: o.route, TrunkTimeout: time.Second, Locate: locate, Registrar: registrarOrNil(reg), RTPTimeout: o.rtpTimeout, FailoverCodes: o.failoverCodes})
 	if err != nil {
 		t.Fatal(err)
 	}

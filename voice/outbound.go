@@ -56,10 +56,22 @@ type Attempt struct {
 var ErrNoRoute = errors.New("no route to the destination")
 
 // failoverStatus says whether a final status lets the call try the next
-// trunk: timeouts, 408 and 5xx do (the trunk failed); 404, 486, 603 and
-// other 4xx end the attempt (the callee answered for itself).
-func failoverStatus(code int) bool {
-	return code == 0 || code == 408 || (code >= 500 && code <= 599)
+// trunk. No answer at all always does. By default 408 and 5xx do (the trunk
+// failed) and 404, 486, 603 and other 4xx end the attempt (the callee
+// answered for itself); Options.FailoverCodes replaces the default list.
+func (s *Server) failoverStatus(code int) bool {
+	if code == 0 {
+		return true
+	}
+	if s.o.FailoverCodes != nil {
+		for _, c := range s.o.FailoverCodes {
+			if c == code {
+				return true
+			}
+		}
+		return false
+	}
+	return code == 408 || (code >= 500 && code <= 599)
 }
 
 // Originate places an outbound call: it returns once the call is queued
@@ -286,11 +298,11 @@ func (c *Call) try(o Outbound, t Target) (a Attempt, cause Cause, reason string,
 			return a, CauseNoAnswer, "no answer within ring_timeout", false
 		}
 		timeout := a.Status == 0 || a.Status == 408
-		if t.Report != nil && failoverStatus(a.Status) {
+		if t.Report != nil && c.s.failoverStatus(a.Status) {
 			t.Report(false, timeout)
 		}
 		switch {
-		case failoverStatus(a.Status) && !early:
+		case c.s.failoverStatus(a.Status) && !early:
 			a.Outcome = "failover"
 			return a, CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(a.Status, err)), true
 		case a.Status == 486 || a.Status == 600:

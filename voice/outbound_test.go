@@ -79,27 +79,32 @@ func TestOutboundFailover(t *testing.T) {
 		wantFirst  string
 		secondUsed bool
 		cause      int
+		codes      []int
 	}{
+		{"486 fails over when configured", func(t *testing.T) voice.Target {
+			tr, _ := sippTrunk(t, "trunk-a", "uas_486.xml", nil)
+			return tr
+		}, "failover", true, 4000, []int{486, 503}},
 		{"503 fails over", func(t *testing.T) voice.Target {
 			tr, _ := sippTrunk(t, "trunk-a", "uas_503.xml", nil)
 			return tr
-		}, "failover", true, 4000},
+		}, "failover", true, 4000, nil},
 		{"unreachable fails over", func(t *testing.T) voice.Target {
 			c, _ := net.ListenPacket("udp", "127.0.0.1:0") // bound, never answers
 			t.Cleanup(func() { c.Close() })
 			return target("trunk-a", c.LocalAddr().String())
-		}, "failover", true, 4000},
+		}, "failover", true, 4000, nil},
 		{"486 does not", func(t *testing.T) voice.Target {
 			tr, _ := sippTrunk(t, "trunk-a", "uas_486.xml", nil)
 			return tr
-		}, "busy", false, 3000},
+		}, "busy", false, 3000, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			obs := rtpobs.Listen(t)
 			first := tc.first(t)
 			second, run := sippTrunk(t, "trunk-b", "uas_answer.xml", map[string]string{"obs_ip": obs.IP(), "obs_port": strconv.Itoa(obs.Port())})
-			s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{first, second} }})
+			s := newStack(t, stackOptions{failoverCodes: tc.codes, route: func(string) []voice.Target { return []voice.Target{first, second} }})
 			c := originate(t, s, `<Response><Speak>Through the second trunk</Speak><Hangup/></Response>`)
 			s.app.wait(t, "/hangup", 30*time.Second)
 			at := c.Attempts()
@@ -115,6 +120,9 @@ func TestOutboundFailover(t *testing.T) {
 			}
 			if tc.secondUsed && cdr.Trunk != "trunk-b" {
 				t.Fatalf("cdr trunk %q", cdr.Trunk)
+			}
+			if !strings.Contains(cdr.Attempts, `"trunk":"trunk-a"`) || !strings.Contains(cdr.Attempts, `"outcome":"`+tc.wantFirst+`"`) {
+				t.Fatalf("attempts on the CDR: %s", cdr.Attempts)
 			}
 			t.Logf("first attempt took %v", at[0].Took)
 			run.Terminate()

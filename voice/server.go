@@ -93,6 +93,10 @@ type Options struct {
 	Route func(dst string) []Target
 	// Locate finds a registered endpoint for <Dial><User>sip:name@…</User>.
 	Locate func(uri string) (Target, bool)
+	// FailoverCodes are the final SIP statuses after which an outbound call
+	// tries the next trunk; nil means 408 and 5xx. (No answer at all always
+	// fails over; after early media nothing does.)
+	FailoverCodes []int
 	// RTPTimeout hangs up a call whose peer has sent no RTP for this long
 	// (default 60 s; negative: never).
 	RTPTimeout time.Duration

@@ -24,6 +24,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -205,7 +206,13 @@ func run(c config) error {
 	mux.HandleFunc("/hangup", a.hangup)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
-	defer hs.Close()
+	defer func() {
+		// Let the last callbacks' responses go out: a callback cut off here would be
+		// retried by the server against a closed port.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+	}()
 	base := "http://" + ln.Addr().String()
 
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}

@@ -70,6 +70,7 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 	opts := voice.Options{
 		Listen: c.Voice.Listen, ExternalHost: c.Voice.ExternalHost,
 		RTPPortMin: c.Voice.RTPPortMin, RTPPortMax: c.Voice.RTPPortMax, MaxCalls: c.Voice.MaxCalls,
+		FailoverCodes: c.Voice.FailoverCodes, RTPTimeout: c.Voice.RTPTimeout.Duration,
 		ACL: acl, DB: p.db, Tokens: p.accounts, Webhooks: p.webhooks,
 		Audio: audio.NewCache(p.webhooks, audio.CacheOptions{}), TTS: speech,
 		Recordings: recordingSink{recs}, MP3: mp3, Audit: p.audit, Logger: p.log,
