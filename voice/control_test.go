@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -54,6 +55,21 @@ func TestLiveCallControl(t *testing.T) {
 	rec, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "record", FileFormat: "wav", CallbackURL: s.app.url("/rec"), CallbackMethod: "POST"})
 	if err != nil || rec.RecordingID == "" {
 		t.Fatalf("record: %+v %v", rec, err)
+	}
+	// Play a WAV over the call, then stop it: the caller hears the tone.
+	mux := http.NewServeMux()
+	mux.HandleFunc("/tone.wav", func(w http.ResponseWriter, r *http.Request) { audio.WriteWAV(w, audio.Tone(900, 3000, -10)) })
+	media := newMediaServer(t, mux)
+	mark := len(obs.PCM())
+	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "play", URLs: []string{media + "/tone.wav"}}); err != nil {
+		t.Fatal(err)
+	}
+	obs.Wait(ctx, func() bool { return len(obs.PCM()) > mark+8000 })
+	if f := speechFraction(obs.PCM()[mark:]); f < 0.5 {
+		t.Fatalf("the played tone is in %.0f%% of the caller's audio", f*100)
+	}
+	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "stop_play"}); err != nil {
+		t.Fatal(err)
 	}
 	before := len(obs.PCM())
 	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "speak", Text: "This is a live announcement", Language: "en-US"}); err != nil {
