@@ -249,7 +249,9 @@ func (s *Server) cancelRequest(r *request) (int, map[string]any, error) {
 // CallCommand is a validated live-call command.
 type CallCommand struct {
 	Kind                        string // transfer, play, stop_play, speak, stop_speak, dtmf, record, stop_record
+	Legs                        string // transfer: aleg, bleg or both
 	URL, Method                 string
+	BURL, BMethod               string
 	URLs                        []string
 	Text, Voice, Language       string
 	Loop                        bool
@@ -264,6 +266,9 @@ type CommandResult struct{ RecordingID, URL string }
 
 // ErrNoLiveCall: the command's call is not running (404).
 var ErrNoLiveCall = errors.New("no such live call")
+
+// ErrNoBridgedLeg: a bleg transfer on a call that is not bridged (400).
+var ErrNoBridgedLeg = errors.New("no bridged leg")
 
 var (
 	transferParams = []string{"legs", "aleg_url", "aleg_method", "bleg_url", "bleg_method"}
@@ -323,21 +328,37 @@ func (s *Server) transferCall(r *request) (int, map[string]any, error) {
 	if err := s.ownLiveCall(r); err != nil {
 		return 0, nil, err
 	}
-	if err := legsOnlyA(r.p, "legs"); err != nil {
-		return 0, nil, err
+	cmd := CallCommand{Kind: "transfer", Legs: r.p.Get("legs")}
+	switch cmd.Legs {
+	case "", "aleg", "bleg", "both":
+	default:
+		return 0, nil, badRequest("legs must be aleg, bleg or both")
 	}
-	u := r.p.Get("aleg_url")
-	if u == "" {
-		return 0, nil, badRequest("aleg_url is required")
+	for _, leg := range []struct {
+		name      string
+		url, meth *string
+		needed    bool
+	}{{"aleg", &cmd.URL, &cmd.Method, cmd.Legs != "bleg"}, {"bleg", &cmd.BURL, &cmd.BMethod, cmd.Legs == "bleg" || cmd.Legs == "both"}} {
+		if !leg.needed {
+			continue
+		}
+		u := r.p.Get(leg.name + "_url")
+		if u == "" {
+			return 0, nil, badRequest(leg.name + "_url is required")
+		}
+		if err := checkURL(leg.name+"_url", u); err != nil {
+			return 0, nil, err
+		}
+		m, err := methodOr(r.p, leg.name+"_method")
+		if err != nil {
+			return 0, nil, err
+		}
+		*leg.url, *leg.meth = u, m
 	}
-	if err := checkURL("aleg_url", u); err != nil {
-		return 0, nil, err
-	}
-	m, err := methodOr(r.p, "aleg_method")
-	if err != nil {
-		return 0, nil, err
-	}
-	if _, err := s.callCommand(r, CallCommand{Kind: "transfer", URL: u, Method: m}); err != nil {
+	if _, err := s.callCommand(r, cmd); err != nil {
+		if errors.Is(err, ErrNoBridgedLeg) {
+			return 0, nil, badRequest("the call has no bridged leg to transfer")
+		}
 		return 0, nil, err
 	}
 	return http.StatusAccepted, map[string]any{"message": "call transferred"}, nil

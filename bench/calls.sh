@@ -86,7 +86,12 @@ wait_line() {
 udp_counters() {
 	awk '$1 == "Udp:" { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next } print $c["InDatagrams"], $c["InErrors"]; exit }' /proc/net/snmp
 }
-sleep_s() { local i; for ((i = 0; i < $1 * 20; i++)); do sleep 0.05; done; }
+# udp_drops PID: datagrams dropped so far on PID's UDP sockets (the drops column of
+# /proc/net/udp, for the sockets among PID's descriptors).
+udp_drops() {
+	find "/proc/$1/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | sed 's/socket:\[\(.*\)\]/\1/' |
+		awk 'NR == FNR { want[$1] = 1; next } FNR > 1 && ($10 in want) { d += $13 } END { print d + 0 }' - /proc/net/udp
+}
 now_ms() { date +%s%3N; }
 # log_ms LINE: the time= of a server log line as Unix ms.
 log_ms() { date -d "$(sed -n 's/^time=\([^ ]*\).*/\1/p' <<<"$1")" +%s%3N; }
@@ -204,7 +209,7 @@ if [[ -z ${SKIP_BRIDGE:-} ]]; then
 	api -d "{\"app_id\":\"$app_id\"}" "$API/v1/Account/$ID/PhoneNumber/14155550101/" >/dev/null
 	sipp_up bridge-uas "$PORT_A" "$ROOT/test/sipp/uas_echo.xml" -rtp_echo -timeout $((HOLD + CONC / CONC_RATE + 120))s
 	BUAS_PID=$UAS_PID BUAS_CTRL=$UAS_CTRL
-	sleep_s 1
+	sleep 1
 	rss0=$(proc_kb "$SERVE_PID" VmRSS)
 	sipp_pick_ports
 	sipp_args caller
@@ -213,21 +218,29 @@ if [[ -z ${SKIP_BRIDGE:-} ]]; then
 		-timeout $((HOLD + CONC / CONC_RATE + 60))s >"$SDIR/caller.out" 2>"$SDIR/caller.err" &
 	CALLER_PID=$!
 	PIDS+=("$CALLER_PID")
-	# Measure after the ramp, over 5 s of everything held.
-	sleep_s $((CONC / CONC_RATE + 3))
-	up_a0=$(sipp_stat "$SDIR/caller.csv" CurrentCall)
-	up_b0=$(sipp_stat "$SDIR/bridge-uas.csv" CurrentCall)
+	# Measure once every call is up on both sides (SIPp writes its statistics every
+	# second; bounded by the ramp + 30 s), over 5 s of everything held.
+	for ((i = 0; i < (CONC / CONC_RATE + 30) * 2; i++)); do
+		sleep 0.5
+		up_a0=$(sipp_stat "$SDIR/caller.csv" CurrentCall)
+		up_b0=$(sipp_stat "$SDIR/bridge-uas.csv" CurrentCall)
+		((up_a0 >= CONC && up_b0 >= CONC)) && break
+	done
+	((up_a0 >= CONC && up_b0 >= CONC)) || log "not every call came up: caller side $up_a0, trunk side $up_b0; measuring anyway"
+	sleep 1
 	t0=$(now_ms)
 	c0=$(proc_cpu_ticks "$SERVE_PID")
 	u0=$(udp_counters)
+	d0=$(udp_drops "$SERVE_PID") da0=$(udp_drops "$CALLER_PID") db0=$(udp_drops "$BUAS_PID")
 	sleep 5
+	d1=$(udp_drops "$SERVE_PID") da1=$(udp_drops "$CALLER_PID") db1=$(udp_drops "$BUAS_PID")
 	u1=$(udp_counters)
 	c1=$(proc_cpu_ticks "$SERVE_PID")
 	t1=$(now_ms)
+	up_a1=$(sipp_stat "$SDIR/caller.csv" CurrentCall)
+	up_b1=$(sipp_stat "$SDIR/bridge-uas.csv" CurrentCall)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1000 }')
 	rss=$(proc_kb "$SERVE_PID" VmRSS)
-	up_a=$(sipp_stat "$SDIR/caller.csv" CurrentCall)
-	up_b=$(sipp_stat "$SDIR/bridge-uas.csv" CurrentCall)
 	log "waiting for the caller to hang up (hold ${HOLD}s)"
 	rc=0
 	wait "$CALLER_PID" || rc=$?
@@ -244,8 +257,10 @@ if [[ -z ${SKIP_BRIDGE:-} ]]; then
 	b_failed=$(sipp_stat "$SDIR/bridge-uas.csv" 'FailedCall(C)')
 	peak=$(sipp_peak caller)
 	b_peak=$(sipp_peak bridge-uas)
-	n=$((up_a < up_b ? up_a : up_b))
-	echo "calls up during the measurement: caller side $up_a0 -> $up_a, trunk side $up_b0 -> $up_b (peaks $peak and $b_peak)"
+	n=$((up_a1 < up_b1 ? up_a1 : up_b1))
+	n=$((n < up_a0 ? n : up_a0))
+	n=$((n < up_b0 ? n : up_b0))
+	echo "calls up at the start and end of the measurement: caller side $up_a0 -> $up_a1, trunk side $up_b0 -> $up_b1 (peaks $peak and $b_peak)"
 	echo "caller: $ok completed, $failed failed (SIPp exit $rc); trunk sipp-a: $b_ok completed, $b_failed failed"
 	if ((left > 0)); then
 		echo "PROBLEM: $left B legs still up at trunk sipp-a 10 s after the caller hung up every A leg (no BYE from trunkline)"
@@ -255,6 +270,7 @@ if [[ -z ${SKIP_BRIDGE:-} ]]; then
 	awk -v d=$((i1 - i0)) -v e=$((e1 - e0)) -v n="$n" -v s="$secs" 'BEGIN {
 		printf "UDP datagrams on the machine over %.2f s holding: %.0f/s, %.0f/s per bridged call (trunkline sends 50/s to each leg and both SIPps echo them: 200 expected, RTCP aside); receive errors %d\n",
 			s, d / s, n ? d / s / n : 0, e }'
+	echo "UDP datagrams dropped (socket receive buffer full) in those seconds: trunkline $((d1 - d0)), SIPp caller $((da1 - da0)), SIPp trunk $((db1 - db0))"
 	awk -v d=$((c1 - c0)) -v t="$tck" -v r0="$rss0" -v r="$rss" -v n="$n" -v s="$secs" 'BEGIN {
 		printf "server CPU while holding: %.0f%% of one core (%.2f ms/s per bridged call, %.2f per leg)\n", 100 * d / t / s, n ? 1000 * d / t / s / n : 0, n ? 500 * d / t / s / n : 0
 		printf "server RSS: %.1f MB before, %.1f MB holding: %.1f KB per bridged call (two legs)\n", r0 / 1024, r / 1024, n ? (r - r0) / n : 0
@@ -375,7 +391,7 @@ if [[ -z ${SKIP_FAILOVER:-} ]]; then
 	callload -to 44155550100 -n 1 -sequential -hold 0 -wait 20s -calls >"$SDIR/probe-before.calls"
 	echo "  before: $(calls_report probe-before | sed 's/^ *//')"
 	# Let a few probes succeed first.
-	sleep_s 3
+	sleep 3
 	t_kill=$(now_ms)
 	sipp_kill "${FP[@]}"
 	if line=$(wait_line "$SDIR/serve.err" 'msg="trunk down".* trunk=sipp-a-probe ' 60 2>/dev/null); then

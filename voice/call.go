@@ -58,6 +58,8 @@ type Call struct {
 	docURL, docMethod string    // the document running, for actions without a URL
 	attempts          []Attempt // outbound: one per target tried
 	stopDoc           context.CancelFunc
+	bridged           *Call         // the other leg while a Dial bridges this call
+	moveB             chan struct{} // B leg: closed when a transfer takes it out of its bridge
 	transfer          *redirectTo
 	recs              []*liveRecording
 	bg                sync.WaitGroup

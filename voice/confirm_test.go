@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 
+	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/voice"
 )
 
@@ -101,5 +102,58 @@ func TestDialConfirmKeyAndDigitsMatch(t *testing.T) {
 				t.Fatalf("DialStatus %q, want %q (%v)", dialed.Get("DialStatus"), tc.status, dialed)
 			}
 		})
+	}
+}
+
+// Transfer legs=bleg: the bridged B leg leaves the bridge and runs its own
+// XML; the A leg goes on after its Dial.
+func TestTransferBLeg(t *testing.T) {
+	heard := make(chan []int16, 1)
+	ended := make(chan struct{})
+	phone := phoneTrunk(t, func(d *diago.DialogServerSession, med *diago.DialogMedia) {
+		go func() {
+			defer close(ended)
+			r, _ := med.AudioReader()
+			var pcm []int16
+			buf := make([]byte, 1500)
+			for {
+				n, err := r.Read(buf)
+				if err != nil {
+					break
+				}
+				pcm = audio.DecodeMulaw(pcm, buf[:n])
+			}
+			heard <- pcm
+		}()
+	})
+	s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{phone} }})
+	s.app.set("/answer", `<Response><Dial callbackUrl="`+s.app.url("/events")+`"><Number>14155550100</Number></Dial><Speak>Back to you</Speak><Hangup/></Response>`)
+	s.app.set("/events", "ok")
+	s.app.set("/moved", `<Response><Speak>You have been transferred to a recording</Speak><Hangup/></Response>`)
+	s.app.set("/hangup", "ok")
+	p, err := call(t, s, s.number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := s.app.wait(t, "/events", 10*time.Second)
+	if ev.Get("Event") != "DialAnswer" {
+		t.Fatalf("event %v", ev)
+	}
+	if _, err := s.srv.Command(t.Context(), ev.Get("DialALegUUID"), voice.Command{Kind: "transfer", Legs: "bleg", BURL: s.app.url("/moved")}); err != nil {
+		t.Fatal(err)
+	}
+	s.app.wait(t, "/moved", 10*time.Second)
+	select {
+	case <-ended:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the B leg was not hung up after its XML")
+	}
+	if pcm := <-heard; speechFraction(pcm) < 0.2 {
+		t.Fatalf("the B leg heard speech in %.0f%%", speechFraction(pcm)*100)
+	}
+	p.ended(t, 15*time.Second) // the A leg ran "Back to you" and hung up
+	// A bleg transfer of a call that is not bridged says so.
+	if _, err := s.srv.Command(t.Context(), ev.Get("DialALegUUID"), voice.Command{Kind: "transfer", Legs: "bleg", BURL: s.app.url("/moved")}); err == nil {
+		t.Fatal("bleg transfer without a bridge succeeded")
 	}
 }

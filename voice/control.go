@@ -21,7 +21,9 @@ import (
 type Command struct {
 	Kind string // transfer, play, stop_play, speak, stop_speak, dtmf, record, stop_record
 
-	URL, Method string // transfer: the A leg's new XML
+	URL, Method   string // transfer: the A leg's new XML
+	BURL, BMethod string // transfer: the bridged B leg's new XML
+	Legs          string // transfer: aleg (default), bleg or both
 
 	URLs     []string // play
 	Text     string   // speak
@@ -48,7 +50,23 @@ var (
 	ErrNoCall   = errors.New("no such live call")
 	ErrNoMedia  = errors.New("the call has no media yet")
 	ErrBadInput = errors.New("bad command")
+	ErrNoBridge = errors.New("the call has no bridged leg")
 )
+
+// transferB takes a bridged B leg out of its bridge to run url's XML.
+func (c *Call) transferB(url, method string) error {
+	if method == "" {
+		method = "POST"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.moveB == nil || c.transfer != nil {
+		return ErrNoBridge
+	}
+	c.transfer = &redirectTo{url, method}
+	close(c.moveB)
+	return nil
+}
 
 type redirectTo struct{ url, method string }
 
@@ -63,7 +81,25 @@ func (s *Server) Command(ctx context.Context, uuid string, cmd Command) (Result,
 		return Result{}, ErrNoCall
 	}
 	if cmd.Kind == "transfer" {
-		return Result{}, c.transferTo(cmd.URL, cmd.Method)
+		switch cmd.Legs {
+		case "", "aleg":
+			return Result{}, c.transferTo(cmd.URL, cmd.Method)
+		case "bleg", "both":
+			c.mu.Lock()
+			b := c.bridged
+			c.mu.Unlock()
+			if b == nil {
+				return Result{}, ErrNoBridge
+			}
+			if err := b.transferB(cmd.BURL, cmd.BMethod); err != nil {
+				return Result{}, err
+			}
+			if cmd.Legs == "both" {
+				return Result{}, c.transferTo(cmd.URL, cmd.Method)
+			}
+			return Result{}, nil
+		}
+		return Result{}, ErrBadInput
 	}
 	ch := c.channel()
 	if ch == nil {

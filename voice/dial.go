@@ -136,8 +136,28 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 		if d.CallbackURL != "" {
 			c.dialEvent(d, "DialAnswer", b, "")
 		}
+		c.mu.Lock()
+		c.bridged = b
+		c.mu.Unlock()
+		b.mu.Lock()
+		b.moveB = make(chan struct{})
+		b.mu.Unlock()
 		cause = c.bridge(ctx, a, b, d, limit)
-		b.end()
+		c.mu.Lock()
+		c.bridged = nil
+		c.mu.Unlock()
+		if t := b.takeTransfer(); t != nil && b.ctx.Err() == nil {
+			// legs=bleg: the B leg leaves the bridge and runs its own XML; this
+			// call goes on with the XML after the Dial.
+			cause = "TRANSFERRED"
+			go func() {
+				doc, err := b.fetch(b.ctx, "transfer", t.url, t.method, b.params(StateInProgress))
+				b.runXML(b.ctx, doc, err)
+				b.end()
+			}()
+		} else {
+			b.end()
+		}
 	} else {
 		status = dialStatus(legs)
 		if len(legs) > 0 {
@@ -288,10 +308,17 @@ func (c *Call) bridge(ctx context.Context, a *Channel, bc *Call, d plivoxml.Dial
 	for {
 		select {
 		case <-ctx.Done():
-			bc.hangup(CauseNormal.With(SourceCaller), "the caller hung up")
+			select {
+			case <-bc.moveB: // legs=both: the B leg was transferred too
+				return ""
+			default:
+			}
+			bc.hangup(CauseNormal.With(SourceCaller), "the caller hung up or was transferred")
 			return bc.causeName()
 		case <-bc.ctx.Done():
 			return bc.causeName()
+		case <-bc.moveB:
+			return "" // a transfer took the B leg away
 		case <-t.C:
 			bc.hangup(CauseTimeLimit, "Dial timeLimit reached")
 			return bc.causeName()

@@ -35,6 +35,12 @@ func (c *Call) interpret(ctx context.Context) {
 		}
 		// When both fail, the answer_url's failure is the one to report.
 	}
+	c.runXML(ctx, doc, err)
+}
+
+// runXML executes documents, starting with doc (or ending at once on err),
+// until one ends the call or runs out.
+func (c *Call) runXML(ctx context.Context, doc *plivoxml.Response, err error) {
 	for n := 0; ; n++ {
 		if err != nil {
 			if ctx.Err() == nil {

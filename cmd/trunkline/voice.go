@@ -203,11 +203,15 @@ func (cc callControl) Hangup(uuid string) bool        { return cc.s.HangupCall(u
 func (cc callControl) Cancel(requestUUID string) bool { return cc.s.CancelRequest(requestUUID) }
 
 func (cc callControl) Command(ctx context.Context, uuid string, c api.CallCommand) (api.CommandResult, error) {
-	res, err := cc.s.Command(ctx, uuid, voice.Command{Kind: c.Kind, URL: c.URL, Method: c.Method, URLs: c.URLs,
+	res, err := cc.s.Command(ctx, uuid, voice.Command{Kind: c.Kind, Legs: c.Legs, URL: c.URL, Method: c.Method,
+		BURL: c.BURL, BMethod: c.BMethod, URLs: c.URLs,
 		Text: c.Text, Voice: c.Voice, Language: c.Language, Loop: c.Loop, Digits: c.Digits, TimeLimit: c.TimeLimit,
 		FileFormat: c.FileFormat, CallbackURL: c.CallbackURL, CallbackMethod: c.CallbackMethod})
-	if errors.Is(err, voice.ErrNoCall) {
+	switch {
+	case errors.Is(err, voice.ErrNoCall):
 		return api.CommandResult{}, api.ErrNoLiveCall
+	case errors.Is(err, voice.ErrNoBridge):
+		return api.CommandResult{}, api.ErrNoBridgedLeg
 	}
 	return api.CommandResult{RecordingID: res.RecordingID, URL: res.URL}, err
 }
