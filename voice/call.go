@@ -181,14 +181,19 @@ func (c *Call) end() {
 	byeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	switch {
-	case cause.Source == SourceCaller || cause.Source == SourceCallee || cause == CauseCanceled:
-		// The other side already ended the dialog.
 	case c.out != nil:
-		if err := c.out.Hangup(byeCtx); err != nil && c.out.Context().Err() == nil {
-			log.Debug("bye", "err", err)
+		// An answered outbound leg: BYE unless the far end already ended
+		// it (its dialog context is done then). The cause alone cannot
+		// say: a B leg ended because *our* caller hung up must get a BYE.
+		if c.out.Context().Err() == nil {
+			if err := c.out.Hangup(byeCtx); err != nil && c.out.Context().Err() == nil {
+				log.Debug("bye", "err", err)
+			}
 		}
 	case c.d == nil:
 		// An outbound call that was never answered: nothing to end.
+	case c.d.Context().Err() != nil || cause == CauseCanceled:
+		// The caller already ended the dialog (BYE or CANCEL).
 	case answered:
 		if err := c.d.Hangup(byeCtx); err != nil && c.d.Context().Err() == nil {
 			log.Debug("bye", "err", err)

@@ -157,3 +157,32 @@ func TestTransferBLeg(t *testing.T) {
 		t.Fatal("bleg transfer without a bridge succeeded")
 	}
 }
+
+// The caller hangs up a bridged call: the B leg gets a BYE.
+func TestDialCallerHangsUpByesBLeg(t *testing.T) {
+	byed := make(chan struct{})
+	phone := phoneTrunk(t, func(d *diago.DialogServerSession, med *diago.DialogMedia) {
+		go func() {
+			<-d.Context().Done()
+			close(byed)
+		}()
+	})
+	s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{phone} }})
+	s.app.set("/answer", `<Response><Dial callbackUrl="`+s.app.url("/events")+`"><Number>14155550100</Number></Dial></Response>`)
+	s.app.set("/events", "ok")
+	s.app.set("/hangup", "ok")
+	p, err := call(t, s, s.number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := s.app.wait(t, "/events", 10*time.Second); ev.Get("Event") != "DialAnswer" {
+		t.Fatalf("event %v", ev)
+	}
+	p.hangup()
+	select {
+	case <-byed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the B leg got no BYE after the caller hung up")
+	}
+	waitIdle(t, s)
+}
