@@ -156,6 +156,9 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 			if errors.Is(err, ErrNoRoute) {
 				return 0, nil, badRequest("no route to " + safeName(to) + ": no trunk serves it")
 			}
+			if errors.Is(err, ErrBusy) {
+				return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "too many calls in progress; retry later"}
+			}
 			return 0, nil, err
 		}
 		ids = append(ids, c.RequestUUID)
@@ -172,6 +175,9 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 
 // ErrNoRoute is what Calls.Place returns when no trunk serves a destination.
 var ErrNoRoute = errors.New("no route")
+
+// ErrBusy is what Calls.Place returns at the server's call limit (503).
+var ErrBusy = errors.New("too many calls")
 
 // visible says whether a call's account is the caller's or (for a main
 // account) one of its subaccounts'.

@@ -189,7 +189,7 @@ route() { # route PREFIX TRUNK...
 (cd "$ROOT" && go build -o "$TMP/trunkline" ./cmd/trunkline && go build -o "$TMP/voiceapp" ./bench/voiceapp &&
 	go build -o "$TMP/callload" ./bench/callload)
 tck=$(getconf CLK_TCK)
-echo "calls benchmark on $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+echo "calls benchmark on $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), trunkline $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?'); load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 
 # One configuration for parts 1 and 2: sipp-a first, sipp-b second for numbers 1…
 PORT_A=$(sipp_free_port)
@@ -228,15 +228,15 @@ if [[ -z ${SKIP_BRIDGE:-} ]]; then
 	done
 	((up_a0 >= CONC && up_b0 >= CONC)) || log "not every call came up: caller side $up_a0, trunk side $up_b0; measuring anyway"
 	sleep 1
+	d0=$(udp_drops "$SERVE_PID") da0=$(udp_drops "$CALLER_PID") db0=$(udp_drops "$BUAS_PID")
+	u0=$(udp_counters)
 	t0=$(now_ms)
 	c0=$(proc_cpu_ticks "$SERVE_PID")
-	u0=$(udp_counters)
-	d0=$(udp_drops "$SERVE_PID") da0=$(udp_drops "$CALLER_PID") db0=$(udp_drops "$BUAS_PID")
 	sleep 5
-	d1=$(udp_drops "$SERVE_PID") da1=$(udp_drops "$CALLER_PID") db1=$(udp_drops "$BUAS_PID")
-	u1=$(udp_counters)
 	c1=$(proc_cpu_ticks "$SERVE_PID")
 	t1=$(now_ms)
+	u1=$(udp_counters)
+	d1=$(udp_drops "$SERVE_PID") da1=$(udp_drops "$CALLER_PID") db1=$(udp_drops "$BUAS_PID")
 	up_a1=$(sipp_stat "$SDIR/caller.csv" CurrentCall)
 	up_b1=$(sipp_stat "$SDIR/bridge-uas.csv" CurrentCall)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1000 }')
@@ -268,9 +268,9 @@ if [[ -z ${SKIP_BRIDGE:-} ]]; then
 	read -r i0 e0 <<<"$u0"
 	read -r i1 e1 <<<"$u1"
 	awk -v d=$((i1 - i0)) -v e=$((e1 - e0)) -v n="$n" -v s="$secs" 'BEGIN {
-		printf "UDP datagrams on the machine over %.2f s holding: %.0f/s, %.0f/s per bridged call (trunkline sends 50/s to each leg and both SIPps echo them: 200 expected, RTCP aside); receive errors %d\n",
+		printf "UDP datagrams on the machine over %.2f s holding (about): %.0f/s, %.0f/s per bridged call (trunkline sends 50/s to each leg and both SIPps echo them: 200 expected, RTCP aside); receive errors %d\n",
 			s, d / s, n ? d / s / n : 0, e }'
-	echo "UDP datagrams dropped (socket receive buffer full) in those seconds: trunkline $((d1 - d0)), SIPp caller $((da1 - da0)), SIPp trunk $((db1 - db0))"
+	echo "UDP datagrams dropped (socket receive buffer full) around those seconds: trunkline $((d1 - d0)), SIPp caller $((da1 - da0)), SIPp trunk $((db1 - db0))"
 	awk -v d=$((c1 - c0)) -v t="$tck" -v r0="$rss0" -v r="$rss" -v n="$n" -v s="$secs" 'BEGIN {
 		printf "server CPU while holding: %.0f%% of one core (%.2f ms/s per bridged call, %.2f per leg)\n", 100 * d / t / s, n ? 1000 * d / t / s / n : 0, n ? 500 * d / t / s / n : 0
 		printf "server RSS: %.1f MB before, %.1f MB holding: %.1f KB per bridged call (two legs)\n", r0 / 1024, r / 1024, n ? (r - r0) / n : 0
@@ -287,18 +287,20 @@ if [[ -z ${SKIP_RATE:-} ]]; then
 	pcmu_tone "$TMP/tone.pcmu" 3000
 	rss0=$(proc_kb "$SERVE_PID" VmRSS)
 	best=0
-	printf '%6s %9s %8s %8s %8s %9s %9s %9s %7s %7s %6s | %11s %8s %12s\n' rate requested accepted 'API p50' 'API p99' \
-		'setup p50' 'setup p99' completed failed 'failed%' peak 'CPU ms/call' 'RSS MB' 'KB/peak call'
+	printf '%6s %9s %8s %8s %8s %9s %9s %9s %7s %7s %6s | %11s %8s %12s %9s\n' rate requested accepted 'API p50' 'API p99' \
+		'setup p50' 'setup p99' completed failed 'failed%' peak 'CPU ms/call' 'RSS MB' 'KB/peak call' 'UDP drops'
 	for rate in $RATES; do
 		n=$((rate * DURATION))
 		sipp_up "uas-$rate" "$PORT_A" "$ROOT/test/sipp/uas_play.xml" -key play_stream "$TMP/tone.pcmu,-1,0" -key play_ms 3000 \
 			-timeout $((DURATION + 120))s
 		c0=$(proc_cpu_ticks "$SERVE_PID")
+		d0=$(udp_drops "$SERVE_PID")
 		rc=0
 		timeout -k 5 $((DURATION * 3 + 120)) "$TMP/callload" -api "$API" -user "$ID" -pass "$TOKEN" -cacert "$CA" \
 			-to 14155550100 -rate "$rate" -n "$n" -hold 60 -wait 60s -json >"$SDIR/load-$rate.out" 2>"$SDIR/load-$rate.err" || rc=$?
 		sipp_down "$UAS_PID" "$UAS_CTRL"
 		c1=$(proc_cpu_ticks "$SERVE_PID")
+		d1=$(udp_drops "$SERVE_PID")
 		hwm=$(proc_kb "$SERVE_PID" VmHWM)
 		j=$(grep '^{' "$SDIR/load-$rate.out" || echo '{}')
 		f() { sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p" <<<"$j"; }
@@ -306,11 +308,11 @@ if [[ -z ${SKIP_RATE:-} ]]; then
 		peak=$(sipp_peak "uas-$rate")
 		failed=$((n - ok))
 		pct=$(awk -v f="$failed" -v n="$n" 'BEGIN { printf "%.2f", n ? 100 * f / n : 0 }')
-		printf '%6d %9d %8s %8.1f %8.1f %9.1f %9.1f %9d %7d %7s %6d | %11.2f %8.1f %12.1f\n' "$rate" "$n" "$(f accepted)" \
+		printf '%6d %9d %8s %8.1f %8.1f %9.1f %9.1f %9d %7d %7s %6d | %11.2f %8.1f %12.1f %9d\n' "$rate" "$n" "$(f accepted)" \
 			"$(f api_p50_ms)" "$(f api_p99_ms)" "$(f setup_p50_ms)" "$(f setup_p99_ms)" "$ok" "$failed" "$pct" "$peak" \
 			"$(awk -v d=$((c1 - c0)) -v t="$tck" -v n="$n" 'BEGIN { print n ? 1000 * d / t / n : 0 }')" \
 			"$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" \
-			"$(awk -v k="$hwm" -v r="$rss0" -v p="$peak" 'BEGIN { print p ? (k - r) / p : 0 }')"
+			"$(awk -v k="$hwm" -v r="$rss0" -v p="$peak" 'BEGIN { print p ? (k - r) / p : 0 }')" $((d1 - d0))
 		log "rate $rate: callload exit $rc: $(grep -v '^{' "$SDIR/load-$rate.out" | head -n 1)"
 		[[ -s $SDIR/load-$rate.err ]] && log "callload stderr: $(head -c 500 "$SDIR/load-$rate.err")"
 		if awk -v p="$pct" 'BEGIN { exit !(p < 1) }' && ((rate > best)); then best=$rate; fi
@@ -321,7 +323,8 @@ if [[ -z ${SKIP_RATE:-} ]]; then
 		echo "highest rate with <1% failed calls: none of $RATES"
 	fi
 	echo "(completed: SIPp's SuccessfulCall at the trunk; failed = requested - completed; setup: POST sent -> answer_url request;"
-	echo " CPU ms/call: server CPU from the first POST to the last hangup over calls requested; KB/peak call: VmHWM above the idle RSS over the UAS's peak calls)"
+	echo " CPU ms/call: server CPU from the first POST to the last hangup over calls requested; KB/peak call: VmHWM above the idle RSS over the UAS's peak calls;"
+	echo " UDP drops: datagrams the server's sockets dropped, receive buffer full; sipp-b, the second choice of route 1, is not running in this part)"
 	for rate in $RATES; do
 		echo "  $rate/s: $(grep -v '^{' "$SDIR/load-$rate.out" | head -n 1 | sed 's/.*| answered/answered/')"
 	done
@@ -442,3 +445,5 @@ if [[ -z ${SKIP_FAILOVER:-} ]]; then
 	server_warnings
 	stop_server
 fi
+echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -67,7 +67,10 @@ type Voice struct {
 	FailoverCodes []int `toml:"failover_codes"`
 	// RTPTimeout hangs up a call whose other side sends no RTP for this long.
 	RTPTimeout Duration `toml:"rtp_timeout"`
-	Trunks     []Trunk  `toml:"trunks"`
+	// TrunkTimeout is how long an outbound INVITE waits for any answer from a trunk
+	// before the call tries the next one (default 5s).
+	TrunkTimeout Duration `toml:"trunk_timeout"`
+	Trunks       []Trunk  `toml:"trunks"`
 	// Routes are the same as messaging routes; each hop's name is a trunk.
 	Routes []Route `toml:"routes"`
 }
@@ -537,6 +540,9 @@ func (c *Config) validateVoice(add, warn, note func(string, ...any)) {
 	}
 	if v.RTPTimeout.Duration < 0 {
 		add("voice.rtp_timeout must not be negative")
+	}
+	if v.TrunkTimeout.Duration < 0 || (v.TrunkTimeout.Duration > 0 && v.TrunkTimeout.Duration < 100*time.Millisecond) {
+		add("voice.trunk_timeout must be at least 100ms (or unset for 5s)")
 	}
 	listenPort := -1
 	if v.Listen == "" {

@@ -223,6 +223,7 @@ func (c *Call) end() {
 		}
 	}
 	c.finish(cause)
+	c.cancel() // the call's context ends with the call (B legs are counted until then)
 }
 
 // finish writes the CDR, tells the application, and audits the call.

@@ -76,6 +76,9 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 		if len(ch.targets) == 0 {
 			continue
 		}
+		if c.s.active.Load() >= int64(c.s.o.MaxCalls) {
+			continue // at max_calls: the leg is not placed (DialStatus failed)
+		}
 		leg := c.s.newLeg(c, ch.to, callerID, d.CallerName)
 		if leg == nil {
 			continue
@@ -278,7 +281,11 @@ func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
 		return nil
 	}
 	s.calls.Store(c.rec.UUID, c)
-	context.AfterFunc(c.ctx, func() { s.calls.Delete(c.rec.UUID) })
+	s.active.Add(1) // B legs count toward max_calls too
+	context.AfterFunc(c.ctx, func() {
+		s.calls.Delete(c.rec.UUID)
+		s.active.Add(-1)
+	})
 	return c
 }
 

@@ -55,6 +55,9 @@ type Attempt struct {
 // ErrNoRoute: no trunk serves the destination.
 var ErrNoRoute = errors.New("no route to the destination")
 
+// ErrBusy: the server holds max_calls calls already.
+var ErrBusy = errors.New("too many calls in progress")
+
 // failoverStatus says whether a final status lets the call try the next
 // trunk. No answer at all always does. By default 408 and 5xx do (the trunk
 // failed) and 404, 486, 603 and other 4xx end the attempt (the callee
@@ -80,6 +83,9 @@ func (s *Server) failoverStatus(code int) bool {
 func (s *Server) Originate(o Outbound) (*Call, error) {
 	if s.draining.Load() {
 		return nil, errors.New("the server is shutting down")
+	}
+	if s.active.Load() >= int64(s.o.MaxCalls) {
+		return nil, ErrBusy
 	}
 	if s.o.Route == nil {
 		return nil, ErrNoRoute

@@ -70,7 +70,7 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 	opts := voice.Options{
 		Listen: c.Voice.Listen, ExternalHost: c.Voice.ExternalHost,
 		RTPPortMin: c.Voice.RTPPortMin, RTPPortMax: c.Voice.RTPPortMax, MaxCalls: c.Voice.MaxCalls,
-		FailoverCodes: c.Voice.FailoverCodes, RTPTimeout: c.Voice.RTPTimeout.Duration,
+		FailoverCodes: c.Voice.FailoverCodes, RTPTimeout: c.Voice.RTPTimeout.Duration, TrunkTimeout: c.Voice.TrunkTimeout.Duration,
 		ACL: acl, DB: p.db, Tokens: p.accounts, Webhooks: p.webhooks,
 		Audio: audio.NewCache(p.webhooks, audio.CacheOptions{}), TTS: speech,
 		Recordings: recordingSink{recs}, MP3: mp3, Audit: p.audit, Logger: p.log,
@@ -173,8 +173,11 @@ func (cc callControl) Place(ctx context.Context, c api.PlaceCall) error {
 	_, err := cc.s.Originate(voice.Outbound{AccountID: c.AccountID, RequestUUID: c.RequestUUID, From: c.From, To: c.To,
 		CallerName: c.CallerName, App: &app, RingURL: c.RingURL, RingMethod: c.RingMethod, RingTimeout: c.RingTimeout,
 		TimeLimit: c.TimeLimit, SendDigits: c.SendDigits, SIPHeaders: c.SIPHeaders, ParentUUID: c.ParentUUID})
-	if errors.Is(err, voice.ErrNoRoute) {
+	switch {
+	case errors.Is(err, voice.ErrNoRoute):
 		return api.ErrNoRoute
+	case errors.Is(err, voice.ErrBusy):
+		return api.ErrBusy
 	}
 	return err
 }
