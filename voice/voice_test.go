@@ -271,8 +271,7 @@ func TestCallerHangsUpMidSpeakNoLeaks(t *testing.T) {
 	s.app.wait(t, "/hangup", 10*time.Second)
 	waitIdle(t, s)
 	s.quiesce()
-	time.Sleep(100 * time.Millisecond) // let closed connections' goroutines exit before the baseline
-	baseG, baseFD := runtime.NumGoroutine(), openFDs(t)
+	baseG, baseFD := settledGoroutines(), openFDs(t)
 
 	for i := 0; i < 3; i++ {
 		p, err := call(t, s, s.number)
@@ -303,6 +302,23 @@ func TestCallerHangsUpMidSpeakNoLeaks(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// settledGoroutines polls (bounded) until the goroutine count stops
+// falling, so closed connections' goroutines are gone from a baseline.
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	for i, same := 0, 0; i < 100 && same < 3; i++ {
+		time.Sleep(10 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m >= n {
+			same++
+		} else {
+			same = 0
+		}
+		n = m
+	}
+	return n
 }
 
 func waitIdle(t *testing.T, s *stack) {
