@@ -285,17 +285,10 @@ var (
 		"callback_url", "callback_method", "record_channel_type"}
 )
 
-// callCommand runs a live-call command on a visible call.
+// callCommand runs a live-call command on the path's call; the handler has
+// checked with ownLiveCall that the caller may see it.
 func (s *Server) callCommand(r *request, cmd CallCommand) (CommandResult, error) {
-	id := r.vars["call_uuid"]
-	if s.opts.Calls == nil {
-		return CommandResult{}, errNotFound
-	}
-	c, ok := s.opts.Calls.Get(id)
-	if !ok || !s.visible(r)(c.AccountID) {
-		return CommandResult{}, errNotFound
-	}
-	res, err := s.opts.Calls.Command(r.Context(), id, cmd)
+	res, err := s.opts.Calls.Command(r.Context(), r.vars["call_uuid"], cmd)
 	if errors.Is(err, ErrNoLiveCall) {
 		return res, errNotFound
 	}
@@ -424,6 +417,9 @@ func (s *Server) speakOnCall(r *request) (int, map[string]any, error) {
 
 func (s *Server) stopMedia(kind string) handlerFunc {
 	return func(r *request) (int, map[string]any, error) {
+		if err := s.ownLiveCall(r); err != nil {
+			return 0, nil, err
+		}
 		if _, err := s.callCommand(r, CallCommand{Kind: kind}); err != nil {
 			return 0, nil, err
 		}

@@ -235,12 +235,7 @@ func (c *Channel) tick() {
 			close(p.done)
 			c.play = nil
 		}
-		if c.alaw {
-			audio.EncodeAlaw(c.payload[:0], f)
-		} else {
-			audio.EncodeMulaw(c.payload[:0], f)
-		}
-		c.write(c.payload[:], c.ptAudio, false, c.ts)
+		c.encodeWrite(f)
 	} else {
 		codec := 0
 		if c.alaw {

@@ -1,7 +1,6 @@
 package voice
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline/audio"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Live-call control: what the Call API does to a running call. Every
@@ -215,10 +213,7 @@ func (c *Call) startRecording(ch *Channel, cmd Command) (Result, error) {
 	if limit <= 0 {
 		limit = 60 * time.Second
 	}
-	format := "mp3"
-	if cmd.FileFormat == "wav" || c.s.o.MP3 == nil {
-		format = "wav"
-	}
+	format := c.s.encoder(cmd.FileFormat).Format()
 	r := &liveRecording{id: newUUID(), format: format, cb: cmd.CallbackURL, cbMethod: cmd.CallbackMethod,
 		start: c.s.o.Now(), limit: int(limit.Seconds() * audio.SampleRate), done: make(chan struct{})}
 	r.removeIn = ch.Tap(r.add)
@@ -266,35 +261,12 @@ func (c *Call) finishRecording(r *liveRecording) {
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var enc audio.Encoder = audio.WAVEncoder{}
-	if r.format == "mp3" {
-		enc = c.s.o.MP3
-	}
-	var buf bytes.Buffer
-	if err := enc.Encode(ctx, &buf, pcm); err != nil {
-		c.s.log.Error("live recording encode", "call", c.rec.UUID, "err", err)
-		return
-	}
-	w, err := c.s.o.Recordings.Create(ctx, c.rec.AccountID, r.id)
+	rec, err := c.saveRecording(ctx, r.id, r.format, pcm, r.start, end)
 	if err != nil {
-		c.s.log.Error("live recording create", "call", c.rec.UUID, "err", err)
+		c.s.log.Error("live recording", "call", c.rec.UUID, "err", err)
 		return
 	}
-	if _, err := w.Write(buf.Bytes()); err != nil {
-		w.Abort()
-		return
-	}
-	if err := w.Close(); err != nil {
-		return
-	}
-	durMs := int64(len(pcm)) * 1000 / audio.SampleRate
-	rec := &store.Recording{ID: r.id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Format: r.format, Type: "call",
-		DurationMs: durMs, StartMs: r.start.UnixMilli(), EndMs: end.UnixMilli(), Size: int64(buf.Len()),
-		From: c.rec.From, To: c.rec.To, CreatedAt: end.UTC()}
-	if err := c.s.o.DB.InsertRecording(ctx, rec); err != nil {
-		c.s.log.Error("live recording store", "call", c.rec.UUID, "err", err)
-		return
-	}
+	durMs := rec.DurationMs
 	if r.cb == "" {
 		return
 	}

@@ -3,6 +3,7 @@ package voice
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,42 +112,16 @@ loop:
 	// Store it, even if the caller has gone (a background context).
 	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	id := uuid.NewString()
-	var enc audio.Encoder = audio.WAVEncoder{}
-	if r.FileFormat != "wav" && c.s.o.MP3 != nil {
-		enc = c.s.o.MP3
-	}
-	var buf bytes.Buffer
-	if err := enc.Encode(sctx, &buf, got); err != nil {
-		c.s.log.Error("recording encode", "call", c.rec.UUID, "err", err)
-		return nil, nil
-	}
-	w, err := c.s.o.Recordings.Create(sctx, c.rec.AccountID, id)
+	rec, err := c.saveRecording(sctx, uuid.NewString(), r.FileFormat, got, start, end)
 	if err != nil {
-		c.s.log.Error("recording create", "call", c.rec.UUID, "err", err)
+		c.s.log.Error("recording", "call", c.rec.UUID, "err", err)
 		return nil, nil
 	}
-	if _, err := w.Write(buf.Bytes()); err != nil {
-		w.Abort()
-		c.s.log.Error("recording write", "call", c.rec.UUID, "err", err)
-		return nil, nil
-	}
-	if err := w.Close(); err != nil {
-		c.s.log.Error("recording close", "call", c.rec.UUID, "err", err)
-		return nil, nil
-	}
-	durMs := int64(len(got)) * 1000 / audio.SampleRate
-	rec := &store.Recording{ID: id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Format: enc.Format(),
-		Type: "call", DurationMs: durMs, StartMs: start.UnixMilli(), EndMs: end.UnixMilli(),
-		Size: int64(buf.Len()), From: c.rec.From, To: c.rec.To, CreatedAt: end.UTC()}
-	if err := c.s.o.DB.InsertRecording(sctx, rec); err != nil {
-		c.s.log.Error("recording store", "call", c.rec.UUID, "err", err)
-		return nil, nil
-	}
+	id, durMs := rec.ID, rec.DurationMs
 	p := c.params(c.status())
 	recURL := ""
 	if c.s.o.RecordingURL != nil {
-		recURL = c.s.o.RecordingURL(c.rec.AccountID, id, enc.Format())
+		recURL = c.s.o.RecordingURL(c.rec.AccountID, id, rec.Format)
 	}
 	p.Set("RecordUrl", recURL)
 	p.Set("RecordingID", id)
@@ -187,4 +162,41 @@ loop:
 		return nil, nil
 	}
 	return c.fetch(ctx, "record", r.Action, r.Method, p)
+}
+
+// encoder is the recording encoder for a format: MP3 when asked for and
+// available, else WAV.
+func (s *Server) encoder(format string) audio.Encoder {
+	if format != "wav" && s.o.MP3 != nil {
+		return s.o.MP3
+	}
+	return audio.WAVEncoder{}
+}
+
+// saveRecording encodes pcm, stores it encrypted and records it: the one
+// path for <Record> and the Call API's recordings.
+func (c *Call) saveRecording(ctx context.Context, id, format string, pcm []int16, start, end time.Time) (*store.Recording, error) {
+	enc := c.s.encoder(format)
+	var buf bytes.Buffer
+	if err := enc.Encode(ctx, &buf, pcm); err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	w, err := c.s.o.Recordings.Create(ctx, c.rec.AccountID, id)
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("write: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("close: %w", err)
+	}
+	rec := &store.Recording{ID: id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Format: enc.Format(), Type: "call",
+		DurationMs: int64(len(pcm)) * 1000 / audio.SampleRate, StartMs: start.UnixMilli(), EndMs: end.UnixMilli(),
+		Size: int64(buf.Len()), From: c.rec.From, To: c.rec.To, CreatedAt: end.UTC()}
+	if err := c.s.o.DB.InsertRecording(ctx, rec); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return rec, nil
 }
