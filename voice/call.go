@@ -452,5 +452,3 @@ func (c *Call) startMedia(med *diago.DialogMedia) {
 		}()
 	}
 }
-
-func (c *Call) String() string { return fmt.Sprintf("call %s", c.rec.UUID) }

@@ -37,21 +37,19 @@ type Channel struct {
 	ptAudio uint8
 	ptEvent int // telephone-event payload type we send and detect; -1 none
 
-	mu       sync.Mutex
-	ssrc     uint32
-	seq      uint16
-	ts       uint32
-	play     *playback
-	events   []dtmf.Outgoing // key presses being sent, one packet per tick
-	evBase   uint32
-	noiseAt  int
-	frame    [frameSamples]int16
-	payload  [frameSamples]byte
-	pkt      rtp.Packet
-	closed   bool
-	sent     int64
-	received int64
-	lastRx   time.Time // last RTP packet from the peer
+	mu      sync.Mutex
+	ssrc    uint32
+	seq     uint16
+	ts      uint32
+	play    *playback
+	events  []dtmf.Outgoing // key presses being sent, one packet per tick
+	evBase  uint32
+	noiseAt int
+	frame   [frameSamples]int16
+	payload [frameSamples]byte
+	pkt     rtp.Packet
+	closed  bool
+	lastRx  time.Time // last RTP packet from the peer
 
 	shard *pacerShard // set by Pacer.add
 	feed  *fifo       // bridged: the other leg's audio, sent when no prompt plays
@@ -167,7 +165,6 @@ func (c *Channel) read() {
 		}
 		timeouts = 0
 		c.mu.Lock()
-		c.received++
 		c.lastRx = time.Now()
 		c.mu.Unlock()
 		if det != nil {
@@ -251,7 +248,6 @@ func (c *Channel) write(payload []byte, pt uint8, marker bool, ts uint32) {
 	c.pkt.Header = rtp.Header{Version: 2, PayloadType: pt, Marker: marker, SequenceNumber: c.seq, Timestamp: ts, SSRC: c.ssrc}
 	c.pkt.Payload = payload
 	c.seq++
-	c.sent++
 	// A write error means the session is closing; the reader sees it too.
 	_ = c.io.WriteRTP(&c.pkt)
 }
@@ -466,13 +462,6 @@ func (c *Channel) Silent(now time.Time) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return now.Sub(c.lastRx)
-}
-
-// Stats returns RTP packets sent and received.
-func (c *Channel) Stats() (sent, received int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sent, c.received
 }
 
 func (c *Channel) close() {
