@@ -21,6 +21,7 @@ import (
 // Store is what the service needs from storage.
 type Store interface {
 	CreateAccount(ctx context.Context, a *store.Account, c *store.Credential) error
+	CreateAccountWithOwner(ctx context.Context, a *store.Account, c *store.Credential, u *store.User) error
 	Account(ctx context.Context, id string) (*store.Account, error)
 	Credentials(ctx context.Context, accountID string, now time.Time) ([]*store.Credential, error)
 	RotateCredential(ctx context.Context, c *store.Credential, overlapEnd *time.Time) ([]string, error)
@@ -151,13 +152,33 @@ func (s *Service) CreateSub(ctx context.Context, parent *store.Account, name str
 	return s.create(ctx, &store.Account{ID: NewID("SA"), ParentID: parent.ID, Name: name, Enabled: enabled})
 }
 
+// CreateMainWithOwner creates a main account together with its first console user (the
+// owner), in one transaction: a signup makes both or neither. A taken email is
+// store.ErrConflict.
+func (s *Service) CreateMainWithOwner(ctx context.Context, name string, owner *store.User) (*Created, error) {
+	return s.createWith(ctx, &store.Account{ID: NewID("MA"), Name: name, Enabled: true}, owner)
+}
+
 func (s *Service) create(ctx context.Context, a *store.Account) (*Created, error) {
+	return s.createWith(ctx, a, nil)
+}
+
+func (s *Service) createWith(ctx context.Context, a *store.Account, owner *store.User) (*Created, error) {
 	for attempt := 0; ; attempt++ {
 		c, token, err := s.newCredential(a.ID)
 		if err != nil {
 			return nil, err
 		}
-		err = s.st.CreateAccount(ctx, a, c)
+		if owner != nil {
+			err = s.st.CreateAccountWithOwner(ctx, a, c, owner)
+			if errors.Is(err, store.ErrConflict) {
+				// The owner's email is the likelier conflict; an id collision is
+				// astronomically rare, so do not retry.
+				return nil, err
+			}
+		} else {
+			err = s.st.CreateAccount(ctx, a, c)
+		}
 		if errors.Is(err, store.ErrConflict) && attempt < 3 { // an id collision: astronomically rare
 			a.ID = a.ID[:2] + RandomString(upperDigits, 18)
 			continue

@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -25,8 +26,10 @@ type authCache struct {
 type authEntry struct {
 	acct          *store.Account
 	parentEnabled bool
-	creds         []*store.Credential
-	loaded        time.Time
+	// The API allowlists of the account and of its main account (nil: any address).
+	allow, parentAllow []netip.Prefix
+	creds              []*store.Credential
+	loaded             time.Time
 }
 
 func (c *authCache) get(id string, now time.Time) *authEntry {
@@ -78,12 +81,16 @@ func (s *Service) load(ctx context.Context, id string) (*authEntry, error) {
 		return nil, err
 	}
 	e := &authEntry{acct: a, parentEnabled: true, loaded: now}
+	// A stored list was validated when set; one that no longer parses admits nobody
+	// rather than everybody.
+	e.allow = storedAllowlist(a.APIAllow)
 	if a.IsSub() {
 		p, err := s.st.Account(ctx, a.ParentID)
 		if err != nil {
 			return nil, err
 		}
 		e.parentEnabled = p.Enabled
+		e.parentAllow = storedAllowlist(p.APIAllow)
 	}
 	// Credentials live now; each is checked again against the clock on use, since an
 	// overlap may end while the entry is cached.
@@ -114,3 +121,16 @@ func (s *Service) Invalidate(id string) {
 
 // DropCached forgets id on this node only (the bus subscriber calls it).
 func (s *Service) DropCached(id string) { s.cache.drop(id) }
+
+// storedAllowlist parses a stored allowlist; one that does not parse (it was checked when
+// set, so only a tampered row) admits no address.
+func storedAllowlist(v string) []netip.Prefix {
+	if v == "" {
+		return nil
+	}
+	l, _, err := ParseAllowlist(v)
+	if err != nil || len(l) == 0 {
+		return []netip.Prefix{netip.MustParsePrefix("255.255.255.255/32")}
+	}
+	return l
+}

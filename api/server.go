@@ -55,6 +55,10 @@ type Options struct {
 	Metrics  Metrics  // optional
 	Logger   *slog.Logger
 
+	// Console, when set, serves every path outside /v1/ (the web console shares the
+	// API's listeners and TLS certificate).
+	Console http.Handler
+
 	// Recordings serves and removes recording audio; nil: audio URLs answer 404 and
 	// deleting a recording removes only its record.
 	Recordings RecordingFiles
@@ -214,6 +218,10 @@ func (r *request) scope() store.Scope { return store.ScopeOf(r.acct) }
 
 // ServeHTTP runs the pipeline described in the package comment.
 func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	if s.opts.Console != nil && !strings.HasPrefix(hr.URL.Path, "/v1/") && !strings.HasPrefix(hr.URL.Path, "//v1/") {
+		s.opts.Console.ServeHTTP(w, hr)
+		return
+	}
 	r := &request{Request: hr, w: w, s: s, apiID: uuid.NewString(), source: sourceAddr(hr), route: "unmatched"}
 	if s.opts.Metrics != nil {
 		start := time.Now()
@@ -345,7 +353,7 @@ func (s *Server) authenticate(r *request) error {
 		err = account.ErrBadCredentials
 	}
 	if err == nil {
-		return nil
+		return s.checkSource(r)
 	}
 	if !errors.Is(err, account.ErrBadCredentials) {
 		return err
@@ -371,6 +379,22 @@ func (s *Server) authenticate(r *request) error {
 		s.log.Error("audit append failed", "action", e.Action, "err", aerr)
 	}
 	return errUnauthorized
+}
+
+// checkSource enforces the account's API allowlist (set in the console). A refusal is
+// recorded in the account's audit log; it does not count as a failed authentication,
+// since the token was right.
+func (s *Server) checkSource(r *request) error {
+	err := s.opts.Accounts.CheckSource(r.Context(), r.acct.ID, r.source)
+	if !errors.Is(err, account.ErrAddressNotAllowed) {
+		return err
+	}
+	e := audit.Entry{AccountID: r.acct.ID, Actor: "api", CredentialID: r.credID, Action: "auth.address_denied",
+		Source: r.source, Outcome: "failure", Detail: map[string]string{"method": r.Method, "path": truncate(r.URL.Path, 200)}}
+	if _, aerr := s.opts.Audit.Append(r.Context(), e); aerr != nil {
+		s.log.Error("audit append failed", "action", e.Action, "err", aerr)
+	}
+	return &Error{Status: http.StatusForbidden, Msg: account.ErrAddressNotAllowed.Error()}
 }
 
 func (s *Server) auditRequest(r *request, rt *route, status int, herr error) error {

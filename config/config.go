@@ -51,6 +51,21 @@ type Config struct {
 	Messaging Messaging `toml:"messaging"`
 	Voice     Voice     `toml:"voice"`
 	Metrics   Metrics   `toml:"metrics"`
+	Console   Console   `toml:"console"`
+}
+
+// Console configures the web console (served on the API's listeners under /console/)
+// and the phone verification it sends.
+type Console struct {
+	Disabled bool `toml:"disabled"`
+	// SMSFrom is the sender of verification texts; CallFrom the caller id of
+	// verification calls.
+	SMSFrom  string `toml:"sms_from"`
+	CallFrom string `toml:"call_from"`
+	// IdleTimeout logs a session out after this long without activity (HIPAA automatic
+	// logoff; at most 60 min); SessionLifetime ends it however active.
+	IdleTimeout     Duration `toml:"idle_timeout"`
+	SessionLifetime Duration `toml:"session_lifetime"`
 }
 
 // Voice configures the SIP side: where it listens, the media port range, and the voice
@@ -215,6 +230,8 @@ func Default() Config {
 		Audit:   Audit{CheckpointInterval: Duration{time.Minute}},
 		Webhook: Webhook{Timeout: Duration{10 * time.Second}, MaxAttempts: 3},
 		SIP:     SIP{Domain: "localhost"},
+		Console: Console{SMSFrom: "Trunkline", CallFrom: "10000", IdleTimeout: Duration{15 * time.Minute},
+			SessionLifetime: Duration{12 * time.Hour}},
 		Voice:   Voice{Listen: "0.0.0.0:5060", RTPPortMin: 10000, RTPPortMax: 20000, MaxCalls: 2000},
 	}
 }
@@ -355,6 +372,15 @@ func (c *Config) DSN() string {
 // operator should know; in production mode they are errors too.
 func (c *Config) Validate() (problems, warnings []string) {
 	add := func(msg string, a ...any) { problems = append(problems, fmt.Sprintf(msg, a...)) }
+	if d := c.Console.IdleTimeout.Duration; d < time.Minute || d > time.Hour {
+		add("console.idle_timeout must be between 1m and 60m (got %s)", d)
+	}
+	if d := c.Console.SessionLifetime.Duration; d < c.Console.IdleTimeout.Duration || d > 7*24*time.Hour {
+		add("console.session_lifetime must be between console.idle_timeout and 168h (got %s)", d)
+	}
+	if c.Console.SMSFrom == "" || c.Console.CallFrom == "" {
+		add("console.sms_from and console.call_from must not be empty")
+	}
 	warn := func(msg string, a ...any) {
 		if c.Production {
 			add(msg+" (refused because production = true)", a...)

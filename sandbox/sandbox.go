@@ -3,6 +3,11 @@
 // "delivers" it and returns a DELIVRD receipt, so the quickstart's first message reaches
 // status delivered without any carrier contract. It keeps the last messages it took in
 // memory for the operator (and tests) to read; nothing leaves the machine.
+//
+// Phone is the voice side: a SIP phone on loopback that outbound calls reach when no
+// trunk is configured. It answers every call, listens until the caller hangs up, and
+// keeps a record of each call (how much speech it heard, and what the platform said it
+// spoke), so a phone verification call can be checked without a phone network.
 package sandbox
 
 import (

@@ -21,6 +21,9 @@ type Account struct {
 	ModifiedAt time.Time
 	// SecureVoice requires SIP over TLS with SRTP for the account's calls.
 	SecureVoice bool
+	// APIAllow, when not empty, is the comma-separated addresses and CIDR ranges the
+	// account's API credentials are accepted from (set in the console).
+	APIAllow string
 }
 
 // IsSub reports whether the account is a subaccount.
@@ -55,12 +58,12 @@ func (c *Credential) LiveAt(t time.Time) bool {
 	return c.ExpiresAt == nil || t.Before(*c.ExpiresAt)
 }
 
-const accountCols = `id, COALESCE(parent_id, ''), name, enabled, city, address, state, timezone, created_at, modified_at, secure_voice`
+const accountCols = `id, COALESCE(parent_id, ''), name, enabled, city, address, state, timezone, created_at, modified_at, secure_voice, api_allow`
 
 func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	var a Account
 	var created, modified int64
-	if err := row.Scan(&a.ID, &a.ParentID, &a.Name, &a.Enabled, &a.City, &a.Address, &a.State, &a.Timezone, &created, &modified, &a.SecureVoice); err != nil {
+	if err := row.Scan(&a.ID, &a.ParentID, &a.Name, &a.Enabled, &a.City, &a.Address, &a.State, &a.Timezone, &created, &modified, &a.SecureVoice, &a.APIAllow); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -78,21 +81,25 @@ func (db *DB) CreateAccount(ctx context.Context, a *Account, c *Credential) erro
 		a.Timezone = "UTC"
 	}
 	return db.InTx(ctx, func(tx *Tx) error {
-		var parent any
-		if a.ParentID != "" {
-			parent = a.ParentID
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO accounts (id, parent_id, name, enabled, city, address, state, timezone, created_at, modified_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, parent, a.Name, a.Enabled, a.City, a.Address, a.State, a.Timezone, micros(now), micros(now))
-		if err != nil {
-			if isUniqueViolation(err) {
-				return ErrConflict
-			}
+		if err := insertAccount(ctx, tx, a, now); err != nil {
 			return err
 		}
 		c.AccountID = a.ID
 		return insertCredential(ctx, tx, c, now)
 	})
+}
+
+func insertAccount(ctx context.Context, tx *Tx, a *Account, now time.Time) error {
+	var parent any
+	if a.ParentID != "" {
+		parent = a.ParentID
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO accounts (id, parent_id, name, enabled, city, address, state, timezone, created_at, modified_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, parent, a.Name, a.Enabled, a.City, a.Address, a.State, a.Timezone, micros(now), micros(now))
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
 }
 
 func insertCredential(ctx context.Context, tx *Tx, c *Credential, now time.Time) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -42,6 +43,7 @@ type Call struct {
 	firstState string // CallStatus of the first answer_url request
 	ringURL    string // outbound: told when the callee rings
 	ringMethod string
+	doc        *plivoxml.Response // outbound: the XML to run instead of the answer_url's
 
 	ctx    context.Context // ends when the call ends, whoever ends it
 	cancel context.CancelFunc
@@ -262,7 +264,8 @@ func (c *Call) finish(cause Cause) {
 	if err := c.s.o.DB.FinishCall(ctx, &r); err != nil {
 		c.s.log.Error("store call end", "call", r.UUID, "err", err)
 	}
-	if u := c.ad.app.HangupURL; u != "" {
+	if app := c.ad.app; app != nil && app.HangupURL != "" {
+		u := app.HangupURL
 		p := c.params(StateCompleted)
 		p.Set("Event", "Hangup")
 		p.Set("HangupCause", cause.Telephony)
@@ -276,7 +279,7 @@ func (c *Call) finish(cause Cause) {
 		p.Set("EndTime", plivoTime(r.EndedAt))
 		p.Set("TotalCost", "0.00000")
 		p.Set("BillRate", "0.00000")
-		if _, err := c.callback(ctx, "hangup", u, c.ad.app.HangupMethod, p); err != nil {
+		if _, err := c.callback(ctx, "hangup", u, app.HangupMethod, p); err != nil {
 			c.s.log.Warn("hangup_url", "call", r.UUID, "err", err)
 		}
 	}

@@ -164,6 +164,7 @@ type stackOptions struct {
 	registrar      bool // run the registrar (endpoints) too
 	rtpTimeout     time.Duration
 	failoverCodes  []int
+	spoken         func(trunk, callUUID, to, text string)
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -232,7 +233,8 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 			return "https://api.example/v1/Account/" + acct + "/Recording/" + id + "." + f
 		},
 		Logger: o.logger, Audit: o.audit, TLSConfig: o.tls, TLSListen: tlsListen(o.tls),
-		Route: o.route, TrunkTimeout: time.Second, Locate: locate, Registrar: registrarOrNil(reg), RTPTimeout: o.rtpTimeout, FailoverCodes: o.failoverCodes})
+		Route: o.route, TrunkTimeout: time.Second, Locate: locate, Registrar: registrarOrNil(reg), RTPTimeout: o.rtpTimeout, FailoverCodes: o.failoverCodes,
+		Spoken: o.spoken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,16 @@ var errStop = errors.New("stop")
 // interpret runs the application: fetch the answer XML (or the fallback),
 // then execute documents until one ends the call or runs out.
 func (c *Call) interpret(ctx context.Context) {
+	if c.doc != nil {
+		// The platform's own document: nothing to fetch.
+		c.runXML(ctx, c.doc, nil)
+		return
+	}
 	app := c.ad.app
+	if app == nil {
+		c.hangup(CauseAnswerFailed, "no application to run")
+		return
+	}
 	doc, err := c.fetch(ctx, "answer", app.AnswerURL, app.AnswerMethod, c.params(c.firstState))
 	if err != nil && app.FallbackAnswerURL != "" && ctx.Err() == nil {
 		c.s.log.Info("answer_url failed; using fallback_answer_url", "call", c.rec.UUID, "err", err)
@@ -318,6 +327,12 @@ func (c *Call) prompt(ctx context.Context, el plivoxml.Element) {
 	}
 	if len(pcm) == 0 {
 		return
+	}
+	if sp, ok := deref(el).(plivoxml.Speak); ok && c.s.o.Spoken != nil {
+		c.mu.Lock()
+		trunk := c.rec.Trunk
+		c.mu.Unlock()
+		c.s.o.Spoken(trunk, c.rec.UUID, c.rec.To, sp.Text)
 	}
 	// loop 0 repeats until the call ends (or the prompt is barged in on).
 	for i := 0; loop == 0 || i < loop; i++ {

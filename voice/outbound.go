@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -33,7 +34,12 @@ type Outbound struct {
 	RequestUUID string
 	From, To    string // digits; To may also be a sip: URI
 	CallerName  string
-	App         *store.Application // answer, hangup and fallback URLs
+	App         *store.Application // answer, hangup and fallback URLs; optional with Document
+	// Document, when set, is the XML the answered call runs instead of
+	// fetching App's answer_url: for the platform's own calls (a phone
+	// verification whose XML carries a secret code), whose XML must never
+	// go to a URL or be stored. Without App no hangup_url is called.
+	Document    *plivoxml.Response
 	RingURL     string
 	RingMethod  string
 	RingTimeout time.Duration // default 120 s
@@ -84,6 +90,9 @@ func (s *Server) Originate(o Outbound) (*Call, error) {
 	if s.draining.Load() {
 		return nil, errors.New("the server is shutting down")
 	}
+	if o.App == nil && o.Document == nil {
+		return nil, errors.New("voice: an outbound call needs an application or a document")
+	}
 	if s.active.Load() >= int64(s.o.MaxCalls) {
 		return nil, ErrBusy
 	}
@@ -105,10 +114,13 @@ func (s *Server) Originate(o Outbound) (*Call, error) {
 	}
 	now := s.o.Now().UTC()
 	c := &Call{s: s, state: StateRinging, firstState: StateInProgress, callerName: o.CallerName,
-		ringURL: o.RingURL, ringMethod: o.RingMethod,
+		ringURL: o.RingURL, ringMethod: o.RingMethod, doc: o.Document,
 		ad: &admission{app: o.App, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
 	c.rec = store.Call{UUID: newUUID(), AccountID: o.AccountID, Direction: "outbound", From: o.From, To: o.To,
-		RequestUUID: o.RequestUUID, ParentUUID: o.ParentUUID, State: store.CallRinging, AppID: o.App.ID, InitiatedAt: now}
+		RequestUUID: o.RequestUUID, ParentUUID: o.ParentUUID, State: store.CallRinging, InitiatedAt: now}
+	if o.App != nil {
+		c.rec.AppID = o.App.ID
+	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	if err := s.o.DB.InsertCall(c.ctx, &c.rec); err != nil {
 		c.cancel()

@@ -103,6 +103,11 @@ type Options struct {
 	// TrunkTimeout is how long an outbound INVITE waits for any answer from
 	// a trunk before trying the next (default 5 s).
 	TrunkTimeout time.Duration
+	// Spoken, when set, is told the text of each Speak right before it
+	// plays (after synthesis succeeded), with the call's trunk, UUID and To:
+	// it lets the sandbox phone keep a transcript of what it was told. The
+	// text may be secret (a verification code): never log it.
+	Spoken func(trunk, callUUID, to, text string)
 	// RecordingURL gives the API address of a recording, for callbacks.
 	RecordingURL func(accountID, recordingID, format string) string
 

@@ -82,6 +82,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics, Recordings: vs.recordings,
 		Calls: callControl{vs.srv},
 	}
+	if opts.Console, err = startConsole(ctx, p, msg, vs); err != nil {
+		return err
+	}
 	srv := api.New(opts)
 	defer srv.Close()
 	if c.API.Listen != "" {
@@ -90,6 +93,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		apiBase.Store("https://" + displayAddr(srv.Addr()))
 		fmt.Fprintf(stdout, "trunkline: API listening on https://%s\n", displayAddr(srv.Addr()))
+		if opts.Console != nil {
+			fmt.Fprintf(stdout, "trunkline: console at https://%s/console/\n", displayAddr(srv.Addr()))
+		}
 		if caPath != "" {
 			if abs, err := filepath.Abs(caPath); err == nil {
 				caPath = abs

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/recording"
+	"github.com/trunkline/trunkline/sandbox"
 	"github.com/trunkline/trunkline/voice"
 	"github.com/trunkline/trunkline/voice/registrar"
 	"github.com/trunkline/trunkline/voice/trunk"
@@ -28,11 +31,13 @@ type voiceSide struct {
 	srv        *voice.Server
 	recordings *recording.Files
 	sandbox    bool
+	phone      *sandbox.Phone // with no trunk: where outbound calls go
 	stop       func()
 }
 
 // startVoice starts SIP: the trunks (or, with none configured, the sandbox
-// trunk: calls from this machine's loopback), the XML interpreter's engines
+// trunk: calls from this machine's loopback, and the sandbox phone that
+// outbound calls reach), the XML interpreter's engines
 // (espeak-ng, the prompt cache, the MP3 encoder) and encrypted recordings.
 // apiBase is the API's own address, for recording URLs.
 func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConfig *tls.Config, apiBase func() string) (*voiceSide, error) {
@@ -119,11 +124,38 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 		}
 		return voice.Target{Name: "endpoint:" + b.Username, URI: b.Contact, Destination: b.Source}, true
 	}
+	if vs.sandbox {
+		// No trunk: outbound calls ring the sandbox phone on loopback, which
+		// answers, listens and keeps a record, so phone verification works on
+		// a fresh install without a phone network.
+		phone := sandbox.NewPhone(sandbox.PhoneOptions{Logger: p.log})
+		if err := phone.Start(ctx, "127.0.0.1:0"); err != nil {
+			return nil, err
+		}
+		vs.phone = phone
+		host, port, _ := net.SplitHostPort(phone.Addr())
+		portNum, _ := strconv.Atoi(port)
+		opts.Route = func(dst string) []voice.Target {
+			return []voice.Target{{Name: sandbox.Name, URI: sip.Uri{Scheme: "sip", User: dst, Host: host, Port: portNum}}}
+		}
+		opts.Spoken = func(trunk, _, to, text string) {
+			if trunk == sandbox.Name {
+				phone.Spoken(to, text)
+			}
+		}
+	}
+	closePhone := func() {
+		if vs.phone != nil {
+			vs.phone.Close()
+		}
+	}
 	srv, err := voice.New(opts)
 	if err != nil {
+		closePhone()
 		return nil, err
 	}
 	if err := srv.Start(ctx); err != nil {
+		closePhone()
 		return nil, err
 	}
 	vs.srv = srv
@@ -144,6 +176,7 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 			sctx, cancel := context.WithTimeout(context.Background(), c.API.DrainTime.Duration)
 			defer cancel()
 			srv.Shutdown(sctx)
+			closePhone() // after the SIP server: its calls' BYEs reach the phone
 		})
 	}
 	return vs, nil

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/trunkline/trunkline/console"
+	"github.com/trunkline/trunkline/identity"
+	"github.com/trunkline/trunkline/message"
+	"github.com/trunkline/trunkline/plivoxml"
+	"github.com/trunkline/trunkline/sandbox"
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/voice"
+)
+
+// systemAccountSetting names the platform setting holding the account that sends
+// verification codes (its messages and calls are logged like any account's, with the
+// code redacted).
+const systemAccountSetting = "system_account"
+
+// systemAccount returns the platform's own account, creating it on first use.
+func systemAccount(ctx context.Context, p *platform) (string, error) {
+	id, err := p.db.Setting(ctx, systemAccountSetting)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	created, err := p.accounts.CreateMain(ctx, "Trunkline platform (verification codes)")
+	if err != nil {
+		return "", err
+	}
+	// Its token is never shown: nobody uses this account through the API.
+	if err := p.db.SetSetting(ctx, systemAccountSetting, created.Account.ID); err != nil {
+		return "", err
+	}
+	return created.Account.ID, nil
+}
+
+// codeSender sends verification codes through the platform's own messaging and voice.
+type codeSender struct {
+	account          string
+	msgs             *message.Service
+	voice            *voice.Server
+	smsFrom, callFrom string
+}
+
+func (c codeSender) SendCode(ctx context.Context, channel, phone, code string) error {
+	switch channel {
+	case "sms":
+		if c.msgs == nil {
+			return errors.New("messaging is not running")
+		}
+		// log=false: the stored copy is redacted, so the code never sits in the
+		// message log; the carrier gets it from the encrypted payload.
+		_, err := c.msgs.Send(ctx, message.Request{AccountID: c.account, Src: c.smsFrom, Dsts: []string{phone},
+			Text: fmt.Sprintf("Your Trunkline verification code is %s. It expires in 10 minutes. Do not share it.", code),
+			LogMode: message.LogNone})
+		return err
+	case "voice":
+		if c.voice == nil {
+			return errors.New("voice is not running")
+		}
+		spaced := strings.Join(strings.Split(code, ""), ", ")
+		// The XML runs in process: it is never fetched from or posted to a URL, and
+		// the call's record does not keep it.
+		doc, err := plivoxml.ParseResponse([]byte(`<Response><Wait length="1"/><Speak>Your Trunkline verification code is ` +
+			spaced + `.</Speak><Wait length="1"/><Speak>Again, your code is ` + spaced + `.</Speak></Response>`))
+		if err != nil {
+			return err
+		}
+		_, err = c.voice.Originate(voice.Outbound{AccountID: c.account, From: c.callFrom, To: phone, Document: doc,
+			RingTimeout: 45 * time.Second, TimeLimit: 2 * time.Minute})
+		return err
+	}
+	return fmt.Errorf("unknown channel %q", channel)
+}
+
+// sandboxView shows the sandbox carrier's messages and calls in the console.
+type sandboxView struct {
+	smsc  *sandbox.SMSC
+	phone *sandbox.Phone
+}
+
+func (v sandboxView) Messages() []sandbox.Message {
+	if v.smsc == nil {
+		return nil
+	}
+	return v.smsc.Recent()
+}
+
+func (v sandboxView) Calls() []sandbox.PhoneCall {
+	if v.phone == nil {
+		return nil
+	}
+	return v.phone.Recent()
+}
+
+// startConsole builds the identity service and the console handler.
+func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide) (http.Handler, error) {
+	c := p.cfg
+	if c.Console.Disabled {
+		return nil, nil
+	}
+	acct, err := systemAccount(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("console: system account: %w", err)
+	}
+	sender := codeSender{account: acct, msgs: msg.svc, voice: vs.srv, smsFrom: c.Console.SMSFrom, callFrom: c.Console.CallFrom}
+	id := identity.New(identity.Options{Store: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
+		Logger: p.log, IdleTimeout: c.Console.IdleTimeout.Duration, SessionLifetime: c.Console.SessionLifetime.Duration})
+	hosts := append([]string{"localhost"}, c.API.Hostnames...)
+	opts := console.Options{Identity: id, DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: p.log,
+		WebAuthn: console.NewWebAuthn(hosts, p.ring, p.db)}
+	if vs.recordings != nil {
+		files := vs.recordings
+		opts.Recordings = func(ctx context.Context, r *store.Recording, format string) (io.ReadCloser, string, error) {
+			body, err := files.Open(ctx, r.AccountID, r.ID)
+			if err != nil {
+				return nil, "", err
+			}
+			if r.Format == "mp3" {
+				return body, "audio/mpeg", nil
+			}
+			return body, "audio/wav", nil
+		}
+	}
+	if msg.sandbox != nil || vs.phone != nil {
+		opts.Sandbox = sandboxView{smsc: msg.sandbox, phone: vs.phone}
+	}
+	return console.New(opts)
+}

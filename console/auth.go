@@ -1,0 +1,205 @@
+package console
+
+import (
+	"errors"
+	"net/url"
+
+	"github.com/trunkline/trunkline/identity"
+)
+
+func (s *Server) routes() {
+	s.handle("GET /console/login", public, s.loginPage)
+	s.handle("POST /console/login", public, s.login)
+	s.handle("GET /console/login/2fa", pending, s.secondFactorPage)
+	s.handle("POST /console/login/2fa", pending, s.secondFactor)
+	s.handle("GET /console/signup", public, s.signupPage)
+	s.handle("POST /console/signup", public, s.signup)
+	s.handle("GET /console/verify", public, s.verifyPage)
+	s.handle("POST /console/verify", public, s.verify)
+	s.handle("POST /console/verify/resend", public, s.resend)
+	s.handle("POST /console/logout", member, s.logout)
+	s.handle("GET /console/sandbox", public, s.sandboxPage)
+	s.securityRoutes()
+	s.pageRoutes()
+}
+
+func (s *Server) loginPage(r *request) error {
+	if r.sess != nil && !r.sess.Pending() {
+		return &errRedirect{safeNext(r.URL.Query().Get("next"))}
+	}
+	data := map[string]any{"Title": "Log in", "Next": safeNext(r.URL.Query().Get("next"))}
+	if r.URL.Query().Get("ended") != "" {
+		data["Notice"] = "You have been logged out."
+	}
+	s.render(r, "login", 0, data)
+	return nil
+}
+
+func (s *Server) login(r *request) error {
+	next := safeNext(r.PostFormValue("next"))
+	data := map[string]any{"Title": "Log in", "Next": next}
+	sess, token, err := s.id.Login(r.Context(), r.PostFormValue("email"), r.PostFormValue("passphrase"), r.source, r.UserAgent())
+	if err != nil {
+		if _, msg, ok := userError(err); ok {
+			s.formError(r, "login", data, "form", msg)
+			return nil
+		}
+		return err
+	}
+	// The old session, if any, ends: a new id at every login.
+	if r.sess != nil {
+		s.id.Logout(r.Context(), r.sess)
+	}
+	s.setCookie(r, cookieSession, token)
+	s.clearCookie(r, cookiePre)
+	if sess.Pending() {
+		return &errRedirect{"/console/login/2fa?next=" + url.QueryEscape(next)}
+	}
+	return &errRedirect{next}
+}
+
+func (s *Server) secondFactorPage(r *request) error {
+	s.render(r, "login2fa", 0, s.secondFactorData(r, safeNext(r.URL.Query().Get("next"))))
+	return nil
+}
+
+func (s *Server) secondFactorData(r *request, next string) map[string]any {
+	data := map[string]any{"Title": "Second step", "Next": next}
+	if s.o.WebAuthn != nil {
+		if n, err := s.o.WebAuthn.count(r, r.sess.User.ID); err == nil && n > 0 {
+			data["Passkeys"] = true
+		}
+	}
+	return data
+}
+
+func (s *Server) secondFactor(r *request) error {
+	next := safeNext(r.PostFormValue("next"))
+	sess, token, err := s.id.SecondFactor(r.Context(), r.sess, r.PostFormValue("code"), r.UserAgent())
+	if err != nil {
+		if errors.Is(err, identity.ErrSession) {
+			return &errRedirect{"/console/login"}
+		}
+		if field, msg, ok := userError(err); ok {
+			s.formError(r, "login2fa", s.secondFactorData(r, next), field, msg)
+			return nil
+		}
+		return err
+	}
+	_ = sess
+	s.setCookie(r, cookieSession, token)
+	return &errRedirect{next}
+}
+
+func (s *Server) logout(r *request) error {
+	if err := s.id.Logout(r.Context(), r.sess); err != nil {
+		return err
+	}
+	s.clearCookie(r, cookieSession)
+	return &errRedirect{"/console/login?ended=1"}
+}
+
+func (s *Server) signupPage(r *request) error {
+	s.render(r, "signup", 0, map[string]any{"Title": "Create an account"})
+	return nil
+}
+
+func (s *Server) signup(r *request) error {
+	flow, err := s.id.StartSignup(r.Context(), identity.SignupRequest{
+		Email: r.PostFormValue("email"), Passphrase: r.PostFormValue("passphrase"), Phone: r.PostFormValue("phone"),
+		Channel: r.PostFormValue("channel"), AccountName: r.PostFormValue("account_name"), Source: r.source,
+	})
+	if err != nil {
+		if field, msg, ok := userError(err); ok {
+			s.formError(r, "signup", map[string]any{"Title": "Create an account"}, field, msg)
+			return nil
+		}
+		return err
+	}
+	s.setCookie(r, cookieFlow, flow.Token)
+	return &errRedirect{"/console/verify"}
+}
+
+func (s *Server) flowToken(r *request) string {
+	if c, err := r.Cookie(cookieFlow); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+func (s *Server) verifyData(r *request, flow *identity.Flow) map[string]any {
+	return map[string]any{"Title": "Enter your code", "Flow": flow, "Action": "/console/verify"}
+}
+
+func (s *Server) verifyPage(r *request) error {
+	flow, err := s.id.FlowState(r.Context(), s.flowToken(r))
+	if err != nil {
+		if _, _, ok := userError(err); ok {
+			return &errRedirect{"/console/signup"}
+		}
+		return err
+	}
+	if flow.Purpose != identity.PurposeSignup {
+		return &errRedirect{"/console/security/phone"}
+	}
+	s.render(r, "verify", 0, s.verifyData(r, flow))
+	return nil
+}
+
+func (s *Server) verify(r *request) error {
+	token := s.flowToken(r)
+	sess, stoken, err := s.id.CompleteSignup(r.Context(), token, r.PostFormValue("code"), r.source, r.UserAgent())
+	if err != nil {
+		field, msg, ok := userError(err)
+		if !ok {
+			return err
+		}
+		flow, ferr := s.id.FlowState(r.Context(), token)
+		if ferr != nil {
+			// The flow ended (used, or the account could not be made): back to signup.
+			s.clearCookie(r, cookieFlow)
+			s.formError(r, "signup", map[string]any{"Title": "Create an account"}, field, msg)
+			return nil
+		}
+		s.formError(r, "verify", s.verifyData(r, flow), field, msg)
+		return nil
+	}
+	_ = sess
+	s.clearCookie(r, cookieFlow)
+	s.clearCookie(r, cookiePre)
+	s.setCookie(r, cookieSession, stoken)
+	return &errRedirect{"/console/?welcome=1"}
+}
+
+func (s *Server) resend(r *request) error {
+	token := s.flowToken(r)
+	flow, err := s.id.Resend(r.Context(), token, r.PostFormValue("channel"), r.source)
+	if err != nil {
+		_, msg, ok := userError(err)
+		if !ok {
+			return err
+		}
+		cur, ferr := s.id.FlowState(r.Context(), token)
+		if ferr != nil {
+			return &errRedirect{"/console/signup"}
+		}
+		s.formError(r, "verify", s.verifyData(r, cur), "form", msg)
+		return nil
+	}
+	data := s.verifyData(r, flow)
+	data["Notice"] = "A new code is on its way; the previous one no longer works."
+	s.render(r, "verify", 0, data)
+	return nil
+}
+
+// sandboxPage shows the sandbox carrier's SMS inbox and phone calls. What it holds would
+// have reached real phones, so only this machine's own browser may look, and only while
+// the sandbox carrier runs.
+func (s *Server) sandboxPage(r *request) error {
+	if s.o.Sandbox == nil || !isLoopback(r.source) {
+		return errNotFound
+	}
+	s.render(r, "sandbox", 0, map[string]any{"Title": "Sandbox phone", "Messages": s.o.Sandbox.Messages(), "Calls": s.o.Sandbox.Calls()})
+	return nil
+}
+

@@ -1,0 +1,478 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Console user roles.
+const (
+	RoleOwner     = "owner"
+	RoleDeveloper = "developer"
+	RoleReadOnly  = "read-only"
+)
+
+// User is a person who logs in to the console for an account.
+type User struct {
+	ID              string
+	AccountID       string
+	Email           string // lower-cased
+	Role            string
+	PassHash        string // argon2id PHC string
+	Phone           string
+	PhoneVerifiedAt *time.Time
+	TOTPEnc         []byte // sealed TOTP secret; nil when TOTP is not enrolled
+	TOTPLastStep    int64
+	CreatedAt       time.Time
+	ModifiedAt      time.Time
+}
+
+const userCols = `id, account_id, email, role, pass_hash, phone, phone_verified_at, totp_enc, totp_last_step, created_at, modified_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*User, error) {
+	var u User
+	var verified sql.NullInt64
+	var created, modified int64
+	err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Role, &u.PassHash, &u.Phone, &verified, &u.TOTPEnc,
+		&u.TOTPLastStep, &created, &modified)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	u.PhoneVerifiedAt = nullMicros(verified)
+	u.CreatedAt, u.ModifiedAt = fromMicros(created), fromMicros(modified)
+	return &u, nil
+}
+
+func insertUser(ctx context.Context, tx *Tx, u *User, now time.Time) error {
+	u.CreatedAt, u.ModifiedAt = now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond)
+	_, err := tx.Exec(ctx, `INSERT INTO users (id, account_id, email, role, pass_hash, phone, phone_verified_at,
+		totp_enc, totp_last_step, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.AccountID, u.Email, u.Role, u.PassHash, u.Phone, toNullMicros(u.PhoneVerifiedAt), u.TOTPEnc,
+		u.TOTPLastStep, micros(now), micros(now))
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// CreateAccountWithOwner creates a main account, its first credential and its owner in
+// one transaction: a signup either makes all three or nothing. A taken email (or id) is
+// ErrConflict.
+func (db *DB) CreateAccountWithOwner(ctx context.Context, a *Account, c *Credential, u *User) error {
+	now := db.now()
+	a.CreatedAt, a.ModifiedAt = now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond)
+	if a.Timezone == "" {
+		a.Timezone = "UTC"
+	}
+	return db.InTx(ctx, func(tx *Tx) error {
+		if err := insertAccount(ctx, tx, a, now); err != nil {
+			return err
+		}
+		c.AccountID, u.AccountID = a.ID, a.ID
+		if err := insertCredential(ctx, tx, c, now); err != nil {
+			return err
+		}
+		return insertUser(ctx, tx, u, now)
+	})
+}
+
+// CreateUser adds a user to an existing account.
+func (db *DB) CreateUser(ctx context.Context, u *User) error {
+	return db.InTx(ctx, func(tx *Tx) error { return insertUser(ctx, tx, u, db.now()) })
+}
+
+// UserByEmail finds a user by (lower-cased) email.
+func (db *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
+	return scanUser(db.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
+}
+
+// User returns one user.
+func (db *DB) User(ctx context.Context, id string) (*User, error) {
+	return scanUser(db.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+}
+
+// AccountUsers lists an account's users, oldest first.
+func (db *DB) AccountUsers(ctx context.Context, accountID string) ([]*User, error) {
+	rows, err := db.query(ctx, `SELECT `+userCols+` FROM users WHERE account_id = ? ORDER BY created_at, id`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) updateUser(ctx context.Context, q string, args ...any) error {
+	res, err := db.exec(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetUserPassHash replaces a user's passphrase hash.
+func (db *DB) SetUserPassHash(ctx context.Context, id, hash string) error {
+	return db.updateUser(ctx, `UPDATE users SET pass_hash = ?, modified_at = ? WHERE id = ?`, hash, micros(db.now()), id)
+}
+
+// SetUserPhone records a verified phone number.
+func (db *DB) SetUserPhone(ctx context.Context, id, phone string, verifiedAt time.Time) error {
+	return db.updateUser(ctx, `UPDATE users SET phone = ?, phone_verified_at = ?, modified_at = ? WHERE id = ?`,
+		phone, micros(verifiedAt), micros(db.now()), id)
+}
+
+// SetUserRole changes a user's role.
+func (db *DB) SetUserRole(ctx context.Context, id, role string) error {
+	return db.updateUser(ctx, `UPDATE users SET role = ?, modified_at = ? WHERE id = ?`, role, micros(db.now()), id)
+}
+
+// DeleteUser removes a user (their sessions and factors go with them).
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	return db.updateUser(ctx, `DELETE FROM users WHERE id = ?`, id)
+}
+
+// SetUserTOTP stores a sealed TOTP secret (nil removes TOTP) and resets the replay guard
+// to step, the step of the code that proved the enrolment.
+func (db *DB) SetUserTOTP(ctx context.Context, id string, enc []byte, step int64) error {
+	return db.updateUser(ctx, `UPDATE users SET totp_enc = ?, totp_last_step = ?, modified_at = ? WHERE id = ?`,
+		enc, step, micros(db.now()), id)
+}
+
+// AdvanceTOTPStep is the TOTP replay guard: it records step as the last accepted one
+// only when it is newer than the stored one, atomically, so a code can be used once even
+// when two nodes see it at the same moment. It reports whether the step was accepted.
+func (db *DB) AdvanceTOTPStep(ctx context.Context, id string, step int64) (bool, error) {
+	res, err := db.exec(ctx, `UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, id, step)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ReplaceRecoveryCodes replaces a user's recovery codes by the given keyed hashes.
+func (db *DB) ReplaceRecoveryCodes(ctx context.Context, userID string, macs [][]byte) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
+			return err
+		}
+		for _, m := range macs {
+			if _, err := tx.Exec(ctx, `INSERT INTO recovery_codes (user_id, code_mac) VALUES (?, ?)`, userID, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// UseRecoveryCode spends a recovery code: true only the first time.
+func (db *DB) UseRecoveryCode(ctx context.Context, userID string, mac []byte) (bool, error) {
+	res, err := db.exec(ctx, `UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND code_mac = ? AND used_at IS NULL`,
+		micros(db.now()), userID, mac)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// RecoveryCodesLeft counts a user's unused recovery codes.
+func (db *DB) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
+	var n int
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL`, userID).Scan(&n)
+	return n, err
+}
+
+// WebAuthnCredential is a passkey or security key of a user: its id (base64url) and the
+// library's credential record (public key, sign count, flags) as JSON.
+type WebAuthnCredential struct {
+	ID         string
+	UserID     string
+	Name       string
+	Data       []byte
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// AddWebAuthn stores a new credential.
+func (db *DB) AddWebAuthn(ctx context.Context, c *WebAuthnCredential) error {
+	c.CreatedAt = db.now().UTC().Truncate(time.Microsecond)
+	_, err := db.exec(ctx, `INSERT INTO webauthn_credentials (id, user_id, name, data, created_at) VALUES (?, ?, ?, ?, ?)`,
+		c.ID, c.UserID, c.Name, c.Data, micros(c.CreatedAt))
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
+}
+
+// WebAuthnCredentials lists a user's credentials, oldest first.
+func (db *DB) WebAuthnCredentials(ctx context.Context, userID string) ([]*WebAuthnCredential, error) {
+	rows, err := db.query(ctx, `SELECT id, user_id, name, data, created_at, last_used_at FROM webauthn_credentials
+		WHERE user_id = ? ORDER BY created_at, id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*WebAuthnCredential
+	for rows.Next() {
+		var c WebAuthnCredential
+		var created int64
+		var used sql.NullInt64
+		if err := rows.Scan(&c.ID, &c.UserID, &c.Name, &c.Data, &created, &used); err != nil {
+			return nil, err
+		}
+		c.CreatedAt, c.LastUsedAt = fromMicros(created), nullMicros(used)
+		out = append(out, &c)
+	}
+	return out, rows.Err()
+}
+
+// UseWebAuthn updates a credential after a login (its sign counter moves).
+func (db *DB) UseWebAuthn(ctx context.Context, userID, id string, data []byte) error {
+	return db.updateUser(ctx, `UPDATE webauthn_credentials SET data = ?, last_used_at = ? WHERE id = ? AND user_id = ?`,
+		data, micros(db.now()), id, userID)
+}
+
+// DeleteWebAuthn removes one of a user's credentials.
+func (db *DB) DeleteWebAuthn(ctx context.Context, userID, id string) error {
+	return db.updateUser(ctx, `DELETE FROM webauthn_credentials WHERE id = ? AND user_id = ?`, id, userID)
+}
+
+// Session is a console login. ID is the keyed hash of the cookie's token.
+type Session struct {
+	ID         string
+	UserID     string
+	Level      int // 1: second factor pending; 2: logged in
+	CSRF       string
+	Source     string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute lifetime
+	MFAAt      *time.Time
+}
+
+const sessionCols = `id, user_id, level, csrf, source, user_agent, created_at, last_seen_at, expires_at, mfa_at`
+
+func scanSession(row interface{ Scan(...any) error }) (*Session, error) {
+	var s Session
+	var created, seen, expires int64
+	var mfa sql.NullInt64
+	if err := row.Scan(&s.ID, &s.UserID, &s.Level, &s.CSRF, &s.Source, &s.UserAgent, &created, &seen, &expires, &mfa); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.MFAAt = fromMicros(created), fromMicros(seen), fromMicros(expires), nullMicros(mfa)
+	return &s, nil
+}
+
+// CreateSession stores a session.
+func (db *DB) CreateSession(ctx context.Context, s *Session) error {
+	_, err := db.exec(ctx, `INSERT INTO console_sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.UserID, s.Level, s.CSRF, s.Source, s.UserAgent, micros(s.CreatedAt), micros(s.LastSeenAt),
+		micros(s.ExpiresAt), toNullMicros(s.MFAAt))
+	return err
+}
+
+// Session returns one session.
+func (db *DB) Session(ctx context.Context, id string) (*Session, error) {
+	return scanSession(db.queryRow(ctx, `SELECT `+sessionCols+` FROM console_sessions WHERE id = ?`, id))
+}
+
+// TouchSession records activity (the idle timeout counts from it).
+func (db *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
+	return db.updateUser(ctx, `UPDATE console_sessions SET last_seen_at = ? WHERE id = ?`, micros(at), id)
+}
+
+// SetSessionMFA records that a second factor was just presented in the session.
+func (db *DB) SetSessionMFA(ctx context.Context, id string, at time.Time) error {
+	return db.updateUser(ctx, `UPDATE console_sessions SET mfa_at = ? WHERE id = ?`, micros(at), id)
+}
+
+// DeleteSession ends one session of a user.
+func (db *DB) DeleteSession(ctx context.Context, userID, id string) error {
+	return db.updateUser(ctx, `DELETE FROM console_sessions WHERE id = ? AND user_id = ?`, id, userID)
+}
+
+// DeleteUserSessions ends every session of a user except keepID ("" keeps none) and
+// reports how many ended.
+func (db *DB) DeleteUserSessions(ctx context.Context, userID, keepID string) (int, error) {
+	res, err := db.exec(ctx, `DELETE FROM console_sessions WHERE user_id = ? AND id <> ?`, userID, keepID)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// UserSessions lists a user's sessions, newest activity first.
+func (db *DB) UserSessions(ctx context.Context, userID string) ([]*Session, error) {
+	rows, err := db.query(ctx, `SELECT `+sessionCols+` FROM console_sessions WHERE user_id = ? ORDER BY last_seen_at DESC`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// DeleteExpiredSessions removes sessions past their lifetime or idle longer than idle.
+func (db *DB) DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int, error) {
+	res, err := db.exec(ctx, `DELETE FROM console_sessions WHERE expires_at <= ? OR last_seen_at <= ?`,
+		micros(now), micros(now.Add(-idle)))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// Verification is a phone verification in progress.
+type Verification struct {
+	ID          string
+	FlowMAC     []byte
+	Purpose     string // "signup" or "phone"
+	UserID      string // for "phone": the user changing their number
+	Email       string // for "signup"
+	PassHash    string // for "signup"
+	AccountName string // for "signup"
+	Phone       string
+	Channel     string // "sms" or "voice"
+	CodeMAC     []byte
+	Sends       int
+	Checks      int
+	Source      string
+	CreatedAt   time.Time
+	SentAt      time.Time
+	ExpiresAt   time.Time
+	UsedAt      *time.Time
+}
+
+const verificationCols = `id, flow_mac, purpose, user_id, email, pass_hash, account_name, phone, channel, code_mac,
+	sends, checks, source, created_at, sent_at, expires_at, used_at`
+
+// CreateVerification stores a new verification.
+func (db *DB) CreateVerification(ctx context.Context, v *Verification) error {
+	_, err := db.exec(ctx, `INSERT INTO verifications (`+verificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, v.FlowMAC, v.Purpose, v.UserID, v.Email, v.PassHash, v.AccountName, v.Phone, v.Channel, v.CodeMAC,
+		v.Sends, v.Checks, v.Source, micros(v.CreatedAt), micros(v.SentAt), micros(v.ExpiresAt), toNullMicros(v.UsedAt))
+	return err
+}
+
+// VerificationByFlow finds the verification bound to a flow.
+func (db *DB) VerificationByFlow(ctx context.Context, flowMAC []byte) (*Verification, error) {
+	var v Verification
+	var created, sent, expires int64
+	var used sql.NullInt64
+	err := db.queryRow(ctx, `SELECT `+verificationCols+` FROM verifications WHERE flow_mac = ?`, flowMAC).Scan(
+		&v.ID, &v.FlowMAC, &v.Purpose, &v.UserID, &v.Email, &v.PassHash, &v.AccountName, &v.Phone, &v.Channel,
+		&v.CodeMAC, &v.Sends, &v.Checks, &v.Source, &created, &sent, &expires, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	v.CreatedAt, v.SentAt, v.ExpiresAt, v.UsedAt = fromMicros(created), fromMicros(sent), fromMicros(expires), nullMicros(used)
+	return &v, nil
+}
+
+// ResendVerification stores a new code, counting the send; it fails with ErrConflict
+// when maxSends were already made or the verification was used.
+func (db *DB) ResendVerification(ctx context.Context, id string, codeMAC []byte, channel string, sentAt, expiresAt time.Time, maxSends int) error {
+	res, err := db.exec(ctx, `UPDATE verifications SET code_mac = ?, channel = ?, sends = sends + 1, sent_at = ?, expires_at = ?
+		WHERE id = ? AND sends < ? AND used_at IS NULL`, codeMAC, channel, micros(sentAt), micros(expiresAt), id, maxSends)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// CountVerificationCheck counts one check of a code, atomically; it fails with
+// ErrConflict when maxChecks were already made or the verification was used.
+func (db *DB) CountVerificationCheck(ctx context.Context, id string, maxChecks int) error {
+	res, err := db.exec(ctx, `UPDATE verifications SET checks = checks + 1 WHERE id = ? AND checks < ? AND used_at IS NULL`, id, maxChecks)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// UseVerification marks a verification used: true only the first time (single use).
+func (db *DB) UseVerification(ctx context.Context, id string, at time.Time) (bool, error) {
+	res, err := db.exec(ctx, `UPDATE verifications SET used_at = ? WHERE id = ? AND used_at IS NULL`, micros(at), id)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// DeleteVerification removes a verification (after its flow finished, or failed).
+func (db *DB) DeleteVerification(ctx context.Context, id string) error {
+	_, err := db.exec(ctx, `DELETE FROM verifications WHERE id = ?`, id)
+	return err
+}
+
+// DeleteStaleVerifications removes verifications created before cutoff.
+func (db *DB) DeleteStaleVerifications(ctx context.Context, cutoff time.Time) error {
+	_, err := db.exec(ctx, `DELETE FROM verifications WHERE created_at < ?`, micros(cutoff))
+	return err
+}
+
+// Setting reads a platform setting; ErrNotFound when unset.
+func (db *DB) Setting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := db.queryRow(ctx, `SELECT value FROM platform_settings WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return v, err
+}
+
+// SetSetting writes a platform setting.
+func (db *DB) SetSetting(ctx context.Context, name, value string) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM platform_settings WHERE name = ?`, name); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO platform_settings (name, value) VALUES (?, ?)`, name, value)
+		return err
+	})
+}
+
+// SetAPIAllow sets an account's API allowlist (comma-separated addresses and CIDR
+// ranges; "" allows every address).
+func (db *DB) SetAPIAllow(ctx context.Context, accountID, allow string) error {
+	return db.updateUser(ctx, `UPDATE accounts SET api_allow = ?, modified_at = ? WHERE id = ?`, allow, micros(db.now()), accountID)
+}
