@@ -232,7 +232,7 @@ func Default() Config {
 		SIP:     SIP{Domain: "localhost"},
 		Console: Console{SMSFrom: "Trunkline", CallFrom: "10000", IdleTimeout: Duration{15 * time.Minute},
 			SessionLifetime: Duration{12 * time.Hour}},
-		Voice:   Voice{Listen: "0.0.0.0:5060", RTPPortMin: 10000, RTPPortMax: 20000, MaxCalls: 2000},
+		Voice: Voice{Listen: "0.0.0.0:5060", RTPPortMin: 10000, RTPPortMax: 20000, MaxCalls: 2000},
 	}
 }
 

@@ -202,4 +202,3 @@ func (s *Server) sandboxPage(r *request) error {
 	s.render(r, "sandbox", 0, map[string]any{"Title": "Sandbox phone", "Messages": s.o.Sandbox.Messages(), "Calls": s.o.Sandbox.Calls()})
 	return nil
 }
-

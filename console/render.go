@@ -29,10 +29,10 @@ func (s *Server) parseTemplates() error {
 			}
 			return ""
 		},
-		"ago": func(t time.Time) string { return ago(s.o.Now().Sub(t)) },
-		"add": func(a, b int) int { return a + b },
-		"sub": func(a, b int) int { return a - b },
-		"has": func(m map[string]string, k string) bool { _, ok := m[k]; return ok },
+		"ago":   func(t time.Time) string { return ago(s.o.Now().Sub(t)) },
+		"add":   func(a, b int) int { return a + b },
+		"sub":   func(a, b int) int { return a - b },
+		"has":   func(m map[string]string, k string) bool { _, ok := m[k]; return ok },
 		"upper": strings.ToUpper,
 		"money": func(v float64) string { return fmt.Sprintf("%.5f", v) },
 	}

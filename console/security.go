@@ -296,4 +296,3 @@ func (s *Server) phoneResend(r *request) error {
 	s.render(r, "verify", 0, data)
 	return nil
 }
-

@@ -210,7 +210,9 @@ func (s *Service) FactorRemoved(ctx context.Context, sess *Session, kind string)
 
 // RequireFresh returns ErrNeedFreshMFA unless the session presented a second factor
 // recently (or the user has none).
-func (s *Service) RequireFresh(ctx context.Context, sess *Session) error { return s.requireFresh(ctx, sess) }
+func (s *Service) RequireFresh(ctx context.Context, sess *Session) error {
+	return s.requireFresh(ctx, sess)
+}
 
 // PresentedFactor completes a pending login (a new session) or, for a full session,
 // records a fresh second factor, after a ceremony outside this service (a passkey)

@@ -207,7 +207,9 @@ func (s *Service) tokenMAC(kind, token string) []byte {
 	return s.ring.MAC([]byte(kind + ":" + token))
 }
 
-func (s *Service) sessionID(token string) string { return hex.EncodeToString(s.tokenMAC("session", token)) }
+func (s *Service) sessionID(token string) string {
+	return hex.EncodeToString(s.tokenMAC("session", token))
+}
 
 func (s *Service) codeMAC(verificationID, code string) []byte {
 	return s.ring.MAC([]byte("verify:" + verificationID + ":" + code))

@@ -45,9 +45,9 @@ func systemAccount(ctx context.Context, p *platform) (string, error) {
 
 // codeSender sends verification codes through the platform's own messaging and voice.
 type codeSender struct {
-	account          string
-	msgs             *message.Service
-	voice            *voice.Server
+	account           string
+	msgs              *message.Service
+	voice             *voice.Server
 	smsFrom, callFrom string
 }
 
@@ -60,7 +60,7 @@ func (c codeSender) SendCode(ctx context.Context, channel, phone, code string) e
 		// log=false: the stored copy is redacted, so the code never sits in the
 		// message log; the carrier gets it from the encrypted payload.
 		_, err := c.msgs.Send(ctx, message.Request{AccountID: c.account, Src: c.smsFrom, Dsts: []string{phone},
-			Text: fmt.Sprintf("Your Trunkline verification code is %s. It expires in 10 minutes. Do not share it.", code),
+			Text:    fmt.Sprintf("Your Trunkline verification code is %s. It expires in 10 minutes. Do not share it.", code),
 			LogMode: message.LogNone})
 		return err
 	case "voice":
