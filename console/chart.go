@@ -9,7 +9,7 @@ import (
 
 // barChart is a stacked bar chart drawn on the server as inline SVG (no script): one bar
 // per label, one segment per series, bottom-up in series order. The colours come from
-// CSS classes shared with the legend (k1…k5 in console.css); each segment also carries a
+// CSS classes shared with the legend (k-* in console.css); each segment also carries a
 // fill attribute so the chart stays readable if the stylesheet does not load.
 type barChart struct {
 	Title  string        // what it shows, e.g. "Messages per day, last 14 days"

@@ -79,7 +79,7 @@ type fixture struct {
 	ring  *keys.Ring
 }
 
-func newFixture(t *testing.T, db *store.DB) *fixture {
+func newFixture(t testing.TB, db *store.DB) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	db.SetClock(clk.now)
