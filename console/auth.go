@@ -199,6 +199,6 @@ func (s *Server) sandboxPage(r *request) error {
 	if s.o.Sandbox == nil || !isLoopback(r.source) {
 		return errNotFound
 	}
-	s.render(r, "sandbox", 0, map[string]any{"Title": "Sandbox phone", "Messages": s.o.Sandbox.Messages(), "Calls": s.o.Sandbox.Calls()})
+	s.render(r, "sandbox", 0, map[string]any{"Title": "Sandbox phone", "Wide": true, "Messages": s.o.Sandbox.Messages(), "Calls": s.o.Sandbox.Calls()})
 	return nil
 }

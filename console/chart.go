@@ -162,7 +162,7 @@ func (c *barChart) SVG() template.HTML {
 				num(barW), num(h), esc(se.Color))
 		}
 		b.WriteString(`</g>`)
-		if i%every == 0 {
+		if (n-1-i)%every == 0 { // the newest bar always has its label
 			fmt.Fprintf(&b, `<text class="axis" x="%s" y="%d" text-anchor="middle">%s</text>`, num(x+barW/2), chartH-8, esc(label))
 		}
 	}

@@ -208,6 +208,13 @@ func (s *Server) admit(r *request, level int) error {
 			s.clearCookie(r, cookieSession)
 		}
 	}
+	if r.sess != nil && !r.sess.Pending() {
+		a, err := s.db.Account(r.Context(), r.sess.User.AccountID)
+		if err != nil {
+			return err
+		}
+		r.acct = a
+	}
 	switch {
 	case level == public:
 	case level == pending:
@@ -222,11 +229,6 @@ func (s *Server) admit(r *request, level int) error {
 			}
 			return &errRedirect{"/console/login" + next}
 		}
-		a, err := s.db.Account(r.Context(), r.sess.User.AccountID)
-		if err != nil {
-			return err
-		}
-		r.acct = a
 		role := r.sess.User.Role
 		if level == writer && role == store.RoleReadOnly || level == owner && role != store.RoleOwner {
 			if r.Method != http.MethodGet {

@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -66,6 +67,9 @@ func newPager(u *url.URL, param string, offset, n, total int) *pager {
 	}
 	link := func(off int) string {
 		q := u.Query()
+		for _, k := range noticeParams {
+			q.Del(k)
+		}
 		if off == 0 {
 			q.Del(param)
 		} else {
@@ -84,6 +88,9 @@ func newPager(u *url.URL, param string, offset, n, total int) *pager {
 	}
 	return p
 }
+
+// noticeParams carry a one-time notice after a redirect; page links drop them.
+var noticeParams = []string{"welcome", "created", "rented", "revoked", "added"}
 
 // offsetParam reads a listing offset from the query; anything odd is 0.
 func offsetParam(q url.Values, name string) int {
@@ -135,7 +142,12 @@ func oneOf(q url.Values, name string, errs map[string]string, msg string, option
 
 // listData starts a listing page's data with the filter form's values.
 func listData(r *request, title, nav string) map[string]any {
-	return map[string]any{"Title": title, "Nav": nav, "Form": r.URL.Query()}
+	q := r.URL.Query()
+	filtered := false
+	for k, vs := range q {
+		filtered = filtered || k != "offset" && slices.ContainsFunc(vs, func(v string) bool { return v != "" })
+	}
+	return map[string]any{"Title": title, "Nav": nav, "Form": q, "Filtered": filtered}
 }
 
 // renderFilterErrors shows a listing whose filters were refused, without results.
@@ -464,7 +476,7 @@ func (s *Server) callPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	data["Recordings"] = recs
+	data["Recordings"] = recordingRows(recs)
 	data["Player"] = s.o.Recordings != nil
 	s.render(r, "call", 0, data)
 	return nil
@@ -819,10 +831,25 @@ func (s *Server) recordingsPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	data["Recordings"] = recs
+	data["Recordings"] = recordingRows(recs)
 	data["Pager"] = newPager(r.URL, "offset", f.Offset, len(recs), total)
 	s.render(r, "recordings", 0, data)
 	return nil
+}
+
+// recordingRow is a recording with its length in words, for the tables.
+type recordingRow struct {
+	*store.Recording
+	Length string
+}
+
+func recordingRows(recs []*store.Recording) []recordingRow {
+	out := make([]recordingRow, len(recs))
+	for i, rec := range recs {
+		d := (time.Duration(rec.DurationMs) * time.Millisecond).Round(time.Second)
+		out[i] = recordingRow{rec, fmt.Sprintf("%d:%02d", int(d.Minutes()), int(d.Seconds())%60)}
+	}
+	return out
 }
 
 // recordingAudio streams a recording's decrypted audio to a member of its account (or

@@ -100,6 +100,9 @@ func (s *Server) render(r *request, page string, status int, data map[string]any
 			data["NoFactor"] = true
 		}
 	}
+	if _, ok := data["Nav"]; !ok {
+		data["Nav"] = ""
+	}
 	if _, ok := data["Form"]; !ok {
 		data["Form"] = url.Values{}
 	}

@@ -108,7 +108,7 @@ func TestConsoleE2E(t *testing.T) {
 	b.Screenshot("signup")
 	for _, bad := range []struct{ email, pass, phone, field, want string }{
 		{"not-an-email", e2ePassphrase, "+" + phone, "#email-error", "email address"},
-		{email, "too short", "+" + phone, "#passphrase-error", "at least 15"},
+		{email, "tiny pw", "+" + phone, "#passphrase-error", "at least 15"},
 		{email, "passwordpassword", "+" + phone, "#passphrase-error", ""},
 		{email, e2ePassphrase, "12", "#phone-error", "international"},
 	} {
@@ -280,9 +280,12 @@ func TestConsoleE2E(t *testing.T) {
 	b.Screenshot("audit")
 
 	// The dashboard: its weight and time to first render, for the closing note.
-	b.Go(base + "/console/")
-	tm := b.Timing()
-	t.Logf("console dashboard timing: %s", tm)
+	// The first load fetches the stylesheet and script; the next ones come from the
+	// browser cache, as for a user moving around the console.
+	for i := 0; i < 5; i++ {
+		b.Go(base + "/console/")
+		t.Logf("console dashboard timing (load %d): %s", i+1, b.Timing())
+	}
 	b.Screenshot("dashboard")
 	if errs := b.ConsoleErrors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %v", errs)
@@ -353,5 +356,68 @@ func TestConsoleVoiceVerification(t *testing.T) {
 	b.Eval(`document.querySelector('#sandbox-calls tbody tr').cells[3].textContent`, &speech)
 	if strings.HasPrefix(speech, "0.0") {
 		t.Errorf("the sandbox phone heard no speech (%s)", speech)
+	}
+}
+
+// consoleSignup signs up through the browser with the code by SMS from the sandbox.
+func consoleSignup(t *testing.T, b *browser.Browser, base, email, phone string) {
+	t.Helper()
+	b.Go(base + "/console/signup")
+	b.Fill("#email", email)
+	b.Fill("#passphrase", e2ePassphrase)
+	b.Fill("#phone", "+"+phone)
+	b.ClickNav("#signup")
+	code := sandboxCode(t, b, base, phone, "sms")
+	b.Go(base + "/console/verify")
+	b.Fill("#code", code)
+	b.ClickNav("#verify")
+	if !b.Exists("#welcome") {
+		t.Fatalf("signup of %s did not finish (%s)", email, b.URL())
+	}
+}
+
+// TestConsolePasskey enrols a passkey (Chromium's virtual authenticator, a real WebAuthn
+// ceremony through navigator.credentials) and logs in with it.
+func TestConsolePasskey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	bin := e2eBuild(t)
+	srv := e2eStartServer(t, bin, e2eEnv(nil), t.TempDir())
+	base := consoleBase(t, srv)
+	b := browser.Start(t, browser.Options{})
+	const email = "passkey@example.com"
+	consoleSignup(t, b, base, email, "14155550103")
+	b.Go(base + "/console/security")
+	auth := b.AddVirtualAuthenticator()
+	b.Fill("#passkey-name", "Test laptop")
+	b.ClickNav("#passkey-add")
+	if !b.Exists("#recovery-codes") {
+		b.Screenshot("passkey-add-failed")
+		t.Fatalf("no recovery codes after the first passkey (%s): %s", b.URL(), b.Text("main"))
+	}
+	if n := b.Credentials(auth); n != 1 {
+		t.Fatalf("the authenticator holds %d credentials", n)
+	}
+	b.Screenshot("passkey-added")
+	b.ClickNav("#codes-done")
+	if !strings.Contains(b.Text("#passkeys"), "Test laptop") {
+		t.Fatalf("passkey not listed: %s", b.Text("#passkeys"))
+	}
+	b.ClickNav("#logout")
+	b.Fill("#email", email)
+	b.Fill("#passphrase", e2ePassphrase)
+	b.ClickNav("#login")
+	if !b.Exists("#use-passkey") {
+		t.Fatalf("no passkey option at the second step (%s)", b.URL())
+	}
+	b.Screenshot("login-passkey")
+	b.ClickNav("#use-passkey")
+	if strings.Contains(b.URL(), "/login") || b.Exists("#urge-mfa") {
+		b.Screenshot("login-passkey-failed")
+		t.Fatalf("passkey login failed: %s %s", b.URL(), b.Text("main"))
+	}
+	if errs := b.ConsoleErrors(); len(errs) > 0 {
+		t.Errorf("JavaScript errors: %v", errs)
 	}
 }
