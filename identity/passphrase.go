@@ -1,12 +1,12 @@
-// Package identity holds the security primitives for Trunkline console users:
-// the passphrase policy (NIST SP 800-63B-4 style: length and a blocklist, no
+// Package identity is who console users are and how they prove it: the
+// passphrase policy (NIST SP 800-63B-4 style: length and a blocklist, no
 // composition rules), argon2id passphrase hashing, one-time codes, recovery
-// codes and TOTP second factors.
+// codes and TOTP second factors, and the user service built on them.
 //
-// It is deliberately pure: no storage, no HTTP, no clock or randomness that a
-// caller cannot see. The user service, its store and the console build on it,
-// so the rules that decide whether an account is safe live in one small place
-// that can be reviewed and fuzzed on its own.
+// The primitives (passphrase.go, hash.go, codes.go, totp.go) are kept pure:
+// no storage, no HTTP, no clock or randomness a caller cannot see. The rules
+// that decide whether an account is safe thus live in one small place that
+// can be reviewed, tested and fuzzed without a database.
 package identity
 
 import (
