@@ -259,4 +259,3 @@ func TestBadFormsCreateNothing(t *testing.T) {
 		t.Error("a code was sent for a bad form")
 	}
 }
-

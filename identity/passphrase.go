@@ -4,9 +4,10 @@
 // codes and TOTP second factors, and the user service built on them.
 //
 // The primitives (passphrase.go, hash.go, codes.go, totp.go) are kept pure:
-// no storage, no HTTP, no clock or randomness a caller cannot see. The rules
-// that decide whether an account is safe thus live in one small place that
-// can be reviewed, tested and fuzzed without a database.
+// no storage, no HTTP, no reading of the clock (callers pass the time in),
+// and no state beyond the embedded blocklist. The rules that decide whether
+// an account is safe thus live in one small place that can be reviewed,
+// tested and fuzzed without a database.
 package identity
 
 import (
