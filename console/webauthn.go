@@ -121,6 +121,29 @@ func (w *WebAuthn) loadCeremony(r *request, kind string) (*webauthn.SessionData,
 	return &sd, nil
 }
 
+// finishing loads what finishing a ceremony needs: its sealed session data, the
+// relying party for this host, and the user with their passkeys.
+func (w *WebAuthn) finishing(r *request, kind string) (*webauthn.SessionData, *webauthn.WebAuthn, *waUser, error) {
+	sd, err := w.loadCeremony(r, kind)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := w.config(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u, err := w.user(r, r.sess.User)
+	return sd, cfg, u, err
+}
+
+// failOr shows a user's error with fail and returns any other error as is.
+func failOr(err error, fail func(error) error) error {
+	if _, _, ok := userError(err); ok {
+		return fail(err)
+	}
+	return err
+}
+
 func (s *Server) webauthnRoutes() {
 	s.handle("POST /console/security/passkey/options", member, s.passkeyRegisterOptions)
 	s.handle("POST /console/security/passkey", member, s.passkeyRegister)
@@ -171,21 +194,13 @@ func (s *Server) passkeyRegister(r *request) error {
 	if err := s.id.RequireFresh(r.Context(), r.sess); err != nil {
 		return fail(err)
 	}
-	sd, err := w.loadCeremony(r, "register")
+	sd, cfg, u, err := w.finishing(r, "register")
 	if err != nil {
-		return fail(err)
-	}
-	cfg, err := w.config(r)
-	if err != nil {
-		return err
+		return failOr(err, fail)
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBody(strings.NewReader(r.PostFormValue("credential")))
 	if err != nil {
 		return fail(errCeremony)
-	}
-	u, err := w.user(r, r.sess.User)
-	if err != nil {
-		return err
 	}
 	cred, err := cfg.CreateCredential(u, *sd, parsed)
 	if err != nil {
@@ -272,21 +287,13 @@ func (s *Server) passkeyLogin(r *request) error {
 		}
 		return s.securityResult(r, err, "")
 	}
-	sd, err := w.loadCeremony(r, "login")
+	sd, cfg, u, err := w.finishing(r, "login")
 	if err != nil {
-		return fail(err)
-	}
-	cfg, err := w.config(r)
-	if err != nil {
-		return err
+		return failOr(err, fail)
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBody(strings.NewReader(r.PostFormValue("credential")))
 	if err != nil {
 		return fail(errCeremony)
-	}
-	u, err := w.user(r, r.sess.User)
-	if err != nil {
-		return err
 	}
 	cred, err := cfg.ValidateLogin(u, *sd, parsed)
 	if err != nil {

@@ -99,17 +99,22 @@ func (db *DB) User(ctx context.Context, id string) (*User, error) {
 // AccountUsers lists an account's users, oldest first.
 func (db *DB) AccountUsers(ctx context.Context, accountID string) ([]*User, error) {
 	rows, err := db.query(ctx, `SELECT `+userCols+` FROM users WHERE account_id = ? ORDER BY created_at, id`, accountID)
+	return collect(rows, err, scanUser)
+}
+
+// collect scans every row of a query's result with scan.
+func collect[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*User
+	var out []T
 	for rows.Next() {
-		u, err := scanUser(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, u)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -224,22 +229,16 @@ func (db *DB) AddWebAuthn(ctx context.Context, c *WebAuthnCredential) error {
 func (db *DB) WebAuthnCredentials(ctx context.Context, userID string) ([]*WebAuthnCredential, error) {
 	rows, err := db.query(ctx, `SELECT id, user_id, name, data, created_at, last_used_at FROM webauthn_credentials
 		WHERE user_id = ? ORDER BY created_at, id`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*WebAuthnCredential
-	for rows.Next() {
+	return collect(rows, err, func(row interface{ Scan(...any) error }) (*WebAuthnCredential, error) {
 		var c WebAuthnCredential
 		var created int64
 		var used sql.NullInt64
-		if err := rows.Scan(&c.ID, &c.UserID, &c.Name, &c.Data, &created, &used); err != nil {
+		if err := row.Scan(&c.ID, &c.UserID, &c.Name, &c.Data, &created, &used); err != nil {
 			return nil, err
 		}
 		c.CreatedAt, c.LastUsedAt = fromMicros(created), nullMicros(used)
-		out = append(out, &c)
-	}
-	return out, rows.Err()
+		return &c, nil
+	})
 }
 
 // UseWebAuthn updates a credential after a login (its sign counter moves).
@@ -325,19 +324,7 @@ func (db *DB) DeleteUserSessions(ctx context.Context, userID, keepID string) (in
 // UserSessions lists a user's sessions, newest activity first.
 func (db *DB) UserSessions(ctx context.Context, userID string) ([]*Session, error) {
 	rows, err := db.query(ctx, `SELECT `+sessionCols+` FROM console_sessions WHERE user_id = ? ORDER BY last_seen_at DESC`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Session
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanSession)
 }
 
 // DeleteExpiredSessions removes sessions past their lifetime or idle longer than idle.
