@@ -447,3 +447,17 @@ func TestLoginThrottling(t *testing.T) {
 		}
 	})
 }
+
+func TestSweep(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		sess, _ := f.signup(t, "sweep@example.com", "+14155550150")
+		f.clk.add(16 * time.Minute)
+		if err := f.s.Sweep(ctx, f.db); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.db.Session(ctx, sess.Rec.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("idle session not swept: %v", err)
+		}
+	})
+}

@@ -319,3 +319,35 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// Sweeper is what Run needs to remove stale rows.
+type Sweeper interface {
+	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int, error)
+	DeleteStaleVerifications(ctx context.Context, cutoff time.Time) error
+}
+
+// Run sweeps (see Sweep) every interval until ctx ends.
+func (s *Service) Run(ctx context.Context, sw Sweeper, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := s.Sweep(ctx, sw); err != nil && ctx.Err() == nil {
+			s.o.Logger.Warn("sweeping console sessions and verifications", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep removes ended sessions and day-old verifications. Expired rows are refused
+// anyway; this keeps the tables small.
+func (s *Service) Sweep(ctx context.Context, sw Sweeper) error {
+	now := s.o.Now()
+	if _, err := sw.DeleteExpiredSessions(ctx, now, s.o.IdleTimeout); err != nil {
+		return err
+	}
+	return sw.DeleteStaleVerifications(ctx, now.Add(-24*time.Hour))
+}

@@ -102,15 +102,16 @@ func (v sandboxView) Calls() []sandbox.PhoneCall {
 	return v.phone.Recent()
 }
 
-// startConsole builds the identity service and the console handler.
-func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide) (http.Handler, error) {
+// startConsole builds the identity service and the console handler. The returned run
+// function sweeps ended sessions until its context ends.
+func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide) (http.Handler, func(context.Context), error) {
 	c := p.cfg
 	if c.Console.Disabled {
-		return nil, nil
+		return nil, func(context.Context) {}, nil
 	}
 	acct, err := systemAccount(ctx, p)
 	if err != nil {
-		return nil, fmt.Errorf("console: system account: %w", err)
+		return nil, nil, fmt.Errorf("console: system account: %w", err)
 	}
 	sender := codeSender{account: acct, msgs: msg.svc, voice: vs.srv, smsFrom: c.Console.SMSFrom, callFrom: c.Console.CallFrom}
 	id := identity.New(identity.Options{Store: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
@@ -134,5 +135,9 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 	if msg.sandbox != nil || vs.phone != nil {
 		opts.Sandbox = sandboxView{smsc: msg.sandbox, phone: vs.phone}
 	}
-	return console.New(opts)
+	h, err := console.New(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, func(ctx context.Context) { id.Run(ctx, p.db, 10*time.Minute) }, nil
 }

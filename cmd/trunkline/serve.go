@@ -82,8 +82,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics, Recordings: vs.recordings,
 		Calls: callControl{vs.srv},
 	}
-	if opts.Console, err = startConsole(ctx, p, msg, vs); err != nil {
+	consoleHandler, sweepSessions, err := startConsole(ctx, p, msg, vs)
+	if err != nil {
 		return err
+	}
+	if consoleHandler != nil {
+		opts.Console = consoleHandler
 	}
 	srv := api.New(opts)
 	defer srv.Close()
@@ -130,6 +134,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		logger.Error("audit checkpoint", "err", err)
 	}
 	go p.audit.Run(runCtx, c.Audit.CheckpointInterval.Duration)
+	go sweepSessions(runCtx)
 
 	logger.Info("trunkline serving", "data_dir", c.DataDir, "database", dbKind(c), "version", version)
 	fmt.Fprintln(stdout, "trunkline: ready")
