@@ -17,6 +17,7 @@ import (
 
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -395,6 +396,11 @@ func (s *Server) messagePage(r *request) error {
 	attempts, err := s.db.MessageAttempts(ctx, m.UUID)
 	if err != nil {
 		return err
+	}
+	if m.Body != "" && m.Body != message.RedactedText {
+		// A message's content is customer data: each read of it is in the audit log
+		// (HIPAA audit controls), like a recording's audio.
+		s.auditUser(r, "message.read", "message", m.UUID, nil)
 	}
 	s.render(r, "message", 0, map[string]any{"Title": "Message " + m.UUID, "Nav": "messages", "M": m,
 		"ErrorText": errorText[m.ErrorCode], "Attempts": attempts, "Redacted": m.LogMode != "" && m.LogMode != "true"})

@@ -271,9 +271,15 @@ func TestConsoleE2E(t *testing.T) {
 		t.Errorf("message %s not in the message log", sent.MessageUUID[0])
 	}
 	b.Screenshot("messages")
+	b.Go(base + "/console/messages/" + sent.MessageUUID[0])
+	if txt := b.Text("#message-text"); txt != "hello from the console test" {
+		t.Errorf("message detail shows %q", txt)
+	}
+	b.Screenshot("message")
 	b.Go(base + "/console/audit")
-	if txt := b.Text("#audit"); !strings.Contains(txt, "credential.rotate") || !strings.Contains(txt, "user.login") {
-		t.Errorf("audit log lacks the rotation or the login:\n%s", txt)
+	if txt := b.Text("#audit"); !strings.Contains(txt, "credential.rotate") || !strings.Contains(txt, "user.login") ||
+		!strings.Contains(txt, "message.read") {
+		t.Errorf("audit log lacks the rotation, the login or the read of the message:\n%s", txt)
 	}
 	if strings.Contains(b.Text("body"), token) {
 		t.Error("the audit log shows the token")
