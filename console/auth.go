@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
 
 	"github.com/trunkline/trunkline/identity"
@@ -17,6 +18,8 @@ func (s *Server) routes() {
 	s.handle("GET /console/verify", public, s.verifyPage)
 	s.handle("POST /console/verify", public, s.verify)
 	s.handle("POST /console/verify/resend", public, s.resend)
+	s.handle("GET /console/invite", public, s.invitePage)
+	s.handle("POST /console/invite", public, s.inviteStart)
 	s.handle("POST /console/logout", member, s.logout)
 	s.handle("GET /console/sandbox", public, s.sandboxPage)
 	s.securityRoutes()
@@ -139,7 +142,7 @@ func (s *Server) verifyPage(r *request) error {
 		}
 		return err
 	}
-	if flow.Purpose != identity.PurposeSignup {
+	if flow.Purpose == identity.PurposePhone {
 		return &errRedirect{"/console/security/phone"}
 	}
 	s.render(r, "verify", 0, s.verifyData(r, flow))
@@ -201,4 +204,52 @@ func (s *Server) sandboxPage(r *request) error {
 	}
 	s.render(r, "sandbox", 0, map[string]any{"Title": "Sandbox phone", "Wide": true, "Messages": s.o.Sandbox.Messages(), "Calls": s.o.Sandbox.Calls()})
 	return nil
+}
+
+// inviteData is the invitation page's content for the link's token.
+func (s *Server) inviteData(r *request, token string) (map[string]any, error) {
+	inv, err := s.id.InviteByToken(r.Context(), token)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.db.Account(r.Context(), inv.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Title": "Join " + a.Name, "Invite": inv, "AccountName": a.Name, "Token": token}, nil
+}
+
+func (s *Server) invitePage(r *request) error {
+	data, err := s.inviteData(r, r.URL.Query().Get("token"))
+	if err != nil {
+		if _, msg, ok := userError(err); ok {
+			return &pageError{status: http.StatusNotFound, msg: msg}
+		}
+		return err
+	}
+	s.render(r, "invite", 0, data)
+	return nil
+}
+
+func (s *Server) inviteStart(r *request) error {
+	token := r.PostFormValue("token")
+	flow, err := s.id.StartInvite(r.Context(), token, r.PostFormValue("passphrase"), r.PostFormValue("phone"),
+		r.PostFormValue("channel"), r.source)
+	if err != nil {
+		field, msg, ok := userError(err)
+		if !ok {
+			return err
+		}
+		data, derr := s.inviteData(r, token)
+		if derr != nil {
+			if _, msg, ok := userError(derr); ok {
+				return &pageError{status: http.StatusNotFound, msg: msg}
+			}
+			return derr
+		}
+		s.formError(r, "invite", data, field, msg)
+		return nil
+	}
+	s.setCookie(r, cookieFlow, flow.Token)
+	return &errRedirect{"/console/verify"}
 }

@@ -47,7 +47,8 @@ func (s *Server) pageRoutes() {
 	s.handle("POST /console/subaccounts", owner, s.subaccountCreate)
 	s.handle("GET /console/audit", member, s.auditPage)
 	s.handle("GET /console/members", owner, s.membersPage)
-	s.handle("POST /console/members", owner, s.memberAdd)
+	s.handle("POST /console/members", owner, s.memberInvite)
+	s.handle("POST /console/members/withdraw", owner, s.inviteWithdraw)
 }
 
 // pageSize is how many rows a listing shows (the API's largest page too).
@@ -1065,8 +1066,12 @@ func (s *Server) membersData(r *request) (map[string]any, error) {
 		}
 		rows[i] = memberRow{Email: u.Email, Role: u.Role, SecondStep: has, CreatedAt: u.CreatedAt, You: u.ID == r.sess.User.ID}
 	}
+	invites, err := s.db.AccountInvites(ctx, r.sess.User.AccountID)
+	if err != nil {
+		return nil, err
+	}
 	return map[string]any{"Title": "Members", "Nav": "members", "Members": rows, "Roles": roles,
-		"Fresh": s.id.Fresh(ctx, r.sess)}, nil
+		"Invites": invites, "Fresh": s.id.Fresh(ctx, r.sess)}, nil
 }
 
 func (s *Server) membersPage(r *request) error {
@@ -1078,17 +1083,18 @@ func (s *Server) membersPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	if r.URL.Query().Get("added") == "1" {
-		data["Notice"] = "The member was added. Give them their passphrase through a separate channel; they should change it and set up a second factor when they first log in."
+	if r.URL.Query().Get("withdrawn") == "1" {
+		data["Notice"] = "The invitation was withdrawn; its link no longer works."
 	}
 	s.render(r, "members", 0, data)
 	return nil
 }
 
-// memberAdd adds a console user to the account. The identity service checks the input,
-// requires a recent second factor and writes the audit entry (user.member_add).
-func (s *Server) memberAdd(r *request) error {
-	_, err := s.id.AddMember(r.Context(), r.sess, r.PostFormValue("email"), r.PostFormValue("passphrase"), r.PostFormValue("role"))
+// memberInvite invites a new member: the owner gets a link, shown once, to pass on; the
+// member sets their own passphrase and verifies their phone with it. The identity
+// service checks the input, requires a recent second factor and writes the audit entry.
+func (s *Server) memberInvite(r *request) error {
+	token, inv, err := s.id.Invite(r.Context(), r.sess, r.PostFormValue("email"), r.PostFormValue("role"))
 	if err != nil {
 		data, derr := s.membersData(r)
 		if derr != nil {
@@ -1096,5 +1102,18 @@ func (s *Server) memberAdd(r *request) error {
 		}
 		return s.userFail(r, "members", data, err)
 	}
-	return &errRedirect{"/console/members?added=1"}
+	link := "https://" + r.Host + "/console/invite?token=" + url.QueryEscape(token)
+	s.render(r, "invited", 0, map[string]any{"Title": "Invitation", "Nav": "members", "Invite": inv, "Link": link})
+	return nil
+}
+
+func (s *Server) inviteWithdraw(r *request) error {
+	if err := s.id.WithdrawInvite(r.Context(), r.sess, r.PostFormValue("invite")); err != nil {
+		data, derr := s.membersData(r)
+		if derr != nil {
+			return derr
+		}
+		return s.userFail(r, "members", data, err)
+	}
+	return &errRedirect{"/console/members?withdrawn=1"}
 }

@@ -269,8 +269,8 @@ func TestFormsRefuseBadInput(t *testing.T) {
 		{"/console/numbers/rent", pe.form("number", "12ab"), "rent-error"},
 		{"/console/numbers/rent", pe.form("number", "19995550100"), "rent-error"},
 		{"/console/subaccounts", pe.form("name", "  "), "name-error"},
-		{"/console/members", pe.form("email", "dev@example.com", "role", "developer", "passphrase", "short"), "passphrase-error"},
-		{"/console/members", pe.form("email", "dev@example.com", "role", "boss", "passphrase", "correct horse battery staple"), "role-error"},
+		{"/console/members", pe.form("email", "not-an-email", "role", "developer"), "email-error"},
+		{"/console/members", pe.form("email", "dev@example.com", "role", "boss"), "role-error"},
 	} {
 		resp, body := pe.post(t, c.path, c.form, "")
 		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="`+c.field+`"`) {
@@ -292,6 +292,9 @@ func TestFormsRefuseBadInput(t *testing.T) {
 	}
 	if users, _ := pe.db.AccountUsers(ctx, pe.mine); len(users) != 1 {
 		t.Errorf("%d users after bad member forms", len(users))
+	}
+	if invites, _ := pe.db.AccountInvites(ctx, pe.mine); len(invites) != 0 {
+		t.Errorf("%d invitations made by bad member forms", len(invites))
 	}
 }
 
@@ -342,25 +345,47 @@ func TestCreateAndRent(t *testing.T) {
 		t.Errorf("the subaccount token does not work: %v", err)
 	}
 
-	resp, _ = pe.post(t, "/console/members", pe.form("email", "ro@example.com", "role", "read-only",
-		"passphrase", "purple elephant dances quietly"), "")
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("add member: %d", resp.StatusCode)
+	// Invite a read-only member; they join through the link with their own passphrase
+	// and a verified phone.
+	resp, body = pe.post(t, "/console/members", pe.form("email", "ro@example.com", "role", "read-only"), "")
+	link := regexp.MustCompile(`id="invite-link">https://[^/]+(/console/invite\?token=[^<"]+)<`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || link == nil || pe.audited("user.invite") != 1 {
+		t.Fatalf("invite member: %d %v", resp.StatusCode, link)
 	}
-	if users, _ := pe.db.AccountUsers(ctx, pe.mine); len(users) != 2 {
-		t.Fatalf("%d users", len(users))
-	}
-
-	// The read-only member sees the pages but cannot change anything.
+	invitePath := strings.ReplaceAll(link[1], "&amp;", "&")
 	jar, _ := cookiejar.New(nil)
 	ro := *pe.env
 	ro.c = &http.Client{Transport: pe.c.Transport, Jar: jar, CheckRedirect: pe.c.CheckRedirect}
-	_, page = ro.get(t, "/console/login")
-	resp, _ = ro.post(t, "/console/login", url.Values{"csrf": {csrfOf(t, page)}, "email": {"ro@example.com"},
-		"passphrase": {"purple elephant dances quietly"}}, "")
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("read-only login: %d", resp.StatusCode)
+	_, page = ro.get(t, invitePath)
+	if !strings.Contains(page, "ro@example.com") {
+		t.Fatalf("invitation page: %s", page)
 	}
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(page)[1]
+	resp, _ = ro.post(t, "/console/invite", url.Values{"csrf": {csrfOf(t, page)}, "token": {token},
+		"passphrase": {"purple elephant dances quietly"}, "phone": {"+14155550177"}, "channel": {"sms"}}, "")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("accept invitation: %d", resp.StatusCode)
+	}
+	if users, _ := pe.db.AccountUsers(ctx, pe.mine); len(users) != 1 {
+		t.Fatalf("the member exists before verifying their phone (%d users)", len(users))
+	}
+	_, page = ro.get(t, "/console/verify")
+	pe.codes.mu.Lock()
+	code := pe.codes.last
+	pe.codes.mu.Unlock()
+	resp, _ = ro.post(t, "/console/verify", url.Values{"csrf": {csrfOf(t, page)}, "code": {code}}, "")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("member verification: %d", resp.StatusCode)
+	}
+	if users, _ := pe.db.AccountUsers(ctx, pe.mine); len(users) != 2 || users[1].Role != store.RoleReadOnly || users[1].PhoneVerifiedAt == nil {
+		t.Fatalf("members after joining: %+v", users)
+	}
+	// The link works once.
+	if resp, _ := ro.get(t, invitePath); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a used invitation link still works: %d", resp.StatusCode)
+	}
+
+	// The read-only member sees the pages but cannot change anything.
 	_, page = ro.get(t, "/console/applications")
 	if !strings.Contains(page, "my-app") || strings.Contains(page, `id="create-app"`) {
 		t.Error("read-only: applications page wrong")

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"strings"
 
-	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -148,44 +147,6 @@ func (s *Service) ChangePassphrase(ctx context.Context, sess *Session, current, 
 	n, _ := s.st.DeleteUserSessions(ctx, sess.User.ID, sess.Rec.ID)
 	s.audit(ctx, s.userEntry(sess, "user.passphrase_change", map[string]string{"other_sessions_ended": itoa(n)}))
 	return nil
-}
-
-// AddMember adds a user to the session user's account with a role; only an owner may.
-// The new member logs in with the passphrase given here (shared out of band) and is
-// urged to change it and enrol a second factor.
-func (s *Service) AddMember(ctx context.Context, sess *Session, email, passphrase, role string) (*store.User, error) {
-	if sess.User.Role != store.RoleOwner {
-		return nil, &Error{Msg: "Only the account's owner can add members."}
-	}
-	if err := s.requireFresh(ctx, sess); err != nil {
-		return nil, err
-	}
-	email, err := NormalizeEmail(email)
-	if err != nil {
-		return nil, err
-	}
-	if role != store.RoleOwner && role != store.RoleDeveloper && role != store.RoleReadOnly {
-		return nil, &Error{Field: "role", Msg: "Choose a role: owner, developer or read-only."}
-	}
-	if err := CheckPassphrase(passphrase, email, email[:strings.IndexByte(email, '@')]); err != nil {
-		if pe, ok := err.(*PassphraseError); ok {
-			return nil, &Error{Field: "passphrase", Msg: pe.Error()}
-		}
-		return nil, err
-	}
-	hash, err := s.o.Hasher.Hash(ctx, passphrase)
-	if err != nil {
-		return nil, err
-	}
-	u := &store.User{ID: account.NewID("US"), AccountID: sess.User.AccountID, Email: email, Role: role, PassHash: hash}
-	if err := s.st.CreateUser(ctx, u); err != nil {
-		if err == store.ErrConflict {
-			return nil, &Error{Field: "email", Msg: "This email already has a console user."}
-		}
-		return nil, err
-	}
-	s.audit(ctx, s.userEntry(sess, "user.member_add", map[string]string{"member": u.ID, "role": role}))
-	return u, nil
 }
 
 // FactorAdded records a newly enrolled second factor of kind ("passkey", ...) added by a

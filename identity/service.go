@@ -49,6 +49,11 @@ type Store interface {
 	CountVerificationCheck(ctx context.Context, id string, maxChecks int) error
 	UseVerification(ctx context.Context, id string, at time.Time) (bool, error)
 	DeleteVerification(ctx context.Context, id string) error
+	CreateInvite(ctx context.Context, i *store.Invite) error
+	InviteByToken(ctx context.Context, mac []byte) (*store.Invite, error)
+	Invite(ctx context.Context, id string) (*store.Invite, error)
+	AcceptInvite(ctx context.Context, inviteID string, u *store.User) (bool, error)
+	DeleteInvite(ctx context.Context, accountID, id string) error
 }
 
 // Accounts creates the account a signup makes.

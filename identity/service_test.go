@@ -461,3 +461,58 @@ func TestSweep(t *testing.T) {
 		}
 	})
 }
+
+func TestInvites(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		owner, _ := f.signup(t, "boss@example.com", "+14155550160")
+		for _, c := range []struct {
+			name, email, role, field string
+		}{
+			{"bad email", "nope", store.RoleDeveloper, "email"},
+			{"bad role", "x@example.com", "admin", "role"},
+			{"existing user", "boss@example.com", store.RoleDeveloper, "email"},
+		} {
+			if _, _, err := f.s.Invite(ctx, owner, c.email, c.role); err == nil {
+				t.Errorf("%s: invited", c.name)
+			} else if ie := (*Error)(nil); !errors.As(err, &ie) || ie.Field != c.field {
+				t.Errorf("%s: %v, want an error on %s", c.name, err, c.field)
+			}
+		}
+		token, inv, err := f.s.Invite(ctx, owner, "Dev@Example.com", store.RoleDeveloper)
+		if err != nil || inv.Email != "dev@example.com" {
+			t.Fatalf("invite: %v", err)
+		}
+		// Only a verified phone makes the user; the link then stops working.
+		flow, err := f.s.StartInvite(ctx, token, goodPass, "+14155550161", "sms", "192.0.2.30")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.db.UserByEmail(ctx, "dev@example.com"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatal("the member exists before verification")
+		}
+		dev, _, err := f.s.CompleteSignup(ctx, flow.Token, f.codes.last("14155550161"), "192.0.2.30", "")
+		if err != nil || dev.User.AccountID != owner.User.AccountID || dev.User.Role != store.RoleDeveloper {
+			t.Fatalf("accept: %v", err)
+		}
+		if _, err := f.s.InviteByToken(ctx, token); err == nil {
+			t.Fatal("a used invitation still works")
+		}
+		// A developer cannot invite; a withdrawn or expired invitation does not work.
+		if _, _, err := f.s.Invite(ctx, dev, "y@example.com", store.RoleOwner); err == nil {
+			t.Fatal("a developer invited a member")
+		}
+		t2, inv2, _ := f.s.Invite(ctx, owner, "w@example.com", store.RoleReadOnly)
+		if err := f.s.WithdrawInvite(ctx, owner, inv2.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.StartInvite(ctx, t2, goodPass, "+14155550162", "sms", ""); err == nil {
+			t.Fatal("a withdrawn invitation works")
+		}
+		t3, _, _ := f.s.Invite(ctx, owner, "late@example.com", store.RoleReadOnly)
+		f.clk.add(InviteTTL + time.Minute)
+		if _, err := f.s.StartInvite(ctx, t3, goodPass, "+14155550163", "sms", ""); err == nil {
+			t.Fatal("an expired invitation works")
+		}
+	})
+}

@@ -238,16 +238,21 @@ func (s *Service) checkCode(ctx context.Context, token, code, source string) (*s
 }
 
 // CompleteSignup checks the code and, when right, creates the account with its owner (in
-// one transaction) and logs the owner in. The session token is for the cookie.
+// one transaction) — or, for an invited member, their user in the inviting account — and
+// logs them in. The session token is for the cookie.
 func (s *Service) CompleteSignup(ctx context.Context, token, code, source, userAgent string) (*Session, string, error) {
 	v, err := s.checkCode(ctx, token, code, source)
 	if err != nil {
 		return nil, "", err
 	}
-	if v.Purpose != PurposeSignup {
+	defer s.st.DeleteVerification(context.WithoutCancel(ctx), v.ID)
+	switch v.Purpose {
+	case PurposeInvite:
+		return s.completeInvite(ctx, v, source, userAgent)
+	case PurposeSignup:
+	default:
 		return nil, "", errNoFlow
 	}
-	defer s.st.DeleteVerification(context.WithoutCancel(ctx), v.ID)
 	now := s.o.Now().UTC().Truncate(time.Microsecond)
 	u := &store.User{ID: account.NewID("US"), Email: v.Email, Role: store.RoleOwner, PassHash: v.PassHash,
 		Phone: v.Phone, PhoneVerifiedAt: &now}

@@ -347,6 +347,7 @@ type Verification struct {
 	Email       string // for "signup"
 	PassHash    string // for "signup"
 	AccountName string // for "signup"
+	InviteID    string // for "invite"
 	Phone       string
 	Channel     string // "sms" or "voice"
 	CodeMAC     []byte
@@ -359,13 +360,13 @@ type Verification struct {
 	UsedAt      *time.Time
 }
 
-const verificationCols = `id, flow_mac, purpose, user_id, email, pass_hash, account_name, phone, channel, code_mac,
-	sends, checks, source, created_at, sent_at, expires_at, used_at`
+const verificationCols = `id, flow_mac, purpose, user_id, email, pass_hash, account_name, invite_id, phone, channel,
+	code_mac, sends, checks, source, created_at, sent_at, expires_at, used_at`
 
 // CreateVerification stores a new verification.
 func (db *DB) CreateVerification(ctx context.Context, v *Verification) error {
-	_, err := db.exec(ctx, `INSERT INTO verifications (`+verificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		v.ID, v.FlowMAC, v.Purpose, v.UserID, v.Email, v.PassHash, v.AccountName, v.Phone, v.Channel, v.CodeMAC,
+	_, err := db.exec(ctx, `INSERT INTO verifications (`+verificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, v.FlowMAC, v.Purpose, v.UserID, v.Email, v.PassHash, v.AccountName, v.InviteID, v.Phone, v.Channel, v.CodeMAC,
 		v.Sends, v.Checks, v.Source, micros(v.CreatedAt), micros(v.SentAt), micros(v.ExpiresAt), toNullMicros(v.UsedAt))
 	return err
 }
@@ -376,7 +377,7 @@ func (db *DB) VerificationByFlow(ctx context.Context, flowMAC []byte) (*Verifica
 	var created, sent, expires int64
 	var used sql.NullInt64
 	err := db.queryRow(ctx, `SELECT `+verificationCols+` FROM verifications WHERE flow_mac = ?`, flowMAC).Scan(
-		&v.ID, &v.FlowMAC, &v.Purpose, &v.UserID, &v.Email, &v.PassHash, &v.AccountName, &v.Phone, &v.Channel,
+		&v.ID, &v.FlowMAC, &v.Purpose, &v.UserID, &v.Email, &v.PassHash, &v.AccountName, &v.InviteID, &v.Phone, &v.Channel,
 		&v.CodeMAC, &v.Sends, &v.Checks, &v.Source, &created, &sent, &expires, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -462,4 +463,81 @@ func (db *DB) SetSetting(ctx context.Context, name, value string) error {
 // ranges; "" allows every address).
 func (db *DB) SetAPIAllow(ctx context.Context, accountID, allow string) error {
 	return db.updateUser(ctx, `UPDATE accounts SET api_allow = ?, modified_at = ? WHERE id = ?`, allow, micros(db.now()), accountID)
+}
+
+// Invite is an invitation of a new member to an account's console.
+type Invite struct {
+	ID        string
+	AccountID string
+	Email     string
+	Role      string
+	TokenMAC  []byte
+	CreatedBy string // the inviting user's id
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+const inviteCols = `id, account_id, email, role, token_mac, created_by, created_at, expires_at, used_at`
+
+func scanInvite(row interface{ Scan(...any) error }) (*Invite, error) {
+	var i Invite
+	var created, expires int64
+	var used sql.NullInt64
+	if err := row.Scan(&i.ID, &i.AccountID, &i.Email, &i.Role, &i.TokenMAC, &i.CreatedBy, &created, &expires, &used); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	i.CreatedAt, i.ExpiresAt, i.UsedAt = fromMicros(created), fromMicros(expires), nullMicros(used)
+	return &i, nil
+}
+
+// CreateInvite stores an invitation.
+func (db *DB) CreateInvite(ctx context.Context, i *Invite) error {
+	_, err := db.exec(ctx, `INSERT INTO invites (`+inviteCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		i.ID, i.AccountID, i.Email, i.Role, i.TokenMAC, i.CreatedBy, micros(i.CreatedAt), micros(i.ExpiresAt), toNullMicros(i.UsedAt))
+	return err
+}
+
+// InviteByToken finds an invitation by its token's keyed hash.
+func (db *DB) InviteByToken(ctx context.Context, mac []byte) (*Invite, error) {
+	return scanInvite(db.queryRow(ctx, `SELECT `+inviteCols+` FROM invites WHERE token_mac = ?`, mac))
+}
+
+// Invite returns one invitation.
+func (db *DB) Invite(ctx context.Context, id string) (*Invite, error) {
+	return scanInvite(db.queryRow(ctx, `SELECT `+inviteCols+` FROM invites WHERE id = ?`, id))
+}
+
+// AccountInvites lists an account's unused invitations, newest first.
+func (db *DB) AccountInvites(ctx context.Context, accountID string) ([]*Invite, error) {
+	rows, err := db.query(ctx, `SELECT `+inviteCols+` FROM invites WHERE account_id = ? AND used_at IS NULL ORDER BY created_at DESC`, accountID)
+	return collect(rows, err, scanInvite)
+}
+
+// AcceptInvite marks the invitation used and creates its user, in one transaction: true
+// only the first time.
+func (db *DB) AcceptInvite(ctx context.Context, inviteID string, u *User) (bool, error) {
+	ok := false
+	err := db.InTx(ctx, func(tx *Tx) error {
+		now := db.now()
+		res, err := tx.Exec(ctx, `UPDATE invites SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?`,
+			micros(now), inviteID, micros(now))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		return insertUser(ctx, tx, u, now)
+	})
+	return ok, err
+}
+
+// DeleteInvite withdraws an account's unused invitation.
+func (db *DB) DeleteInvite(ctx context.Context, accountID, id string) error {
+	return db.updateUser(ctx, `DELETE FROM invites WHERE id = ? AND account_id = ? AND used_at IS NULL`, id, accountID)
 }

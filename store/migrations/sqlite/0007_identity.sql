@@ -69,6 +69,7 @@ CREATE TABLE verifications (
     email        TEXT NOT NULL DEFAULT '',
     pass_hash    TEXT NOT NULL DEFAULT '',
     account_name TEXT NOT NULL DEFAULT '',
+    invite_id    TEXT NOT NULL DEFAULT '',
     phone        TEXT NOT NULL,
     channel      TEXT NOT NULL,
     code_mac     BLOB NOT NULL,
@@ -80,6 +81,22 @@ CREATE TABLE verifications (
     expires_at   BIGINT NOT NULL,
     used_at      BIGINT
 );
+
+-- An invitation of a new member to an account's console: the link's token is kept as
+-- a keyed hash; it works once, until expires_at. The member sets their own passphrase
+-- and verifies their phone before the user exists.
+CREATE TABLE invites (
+    id         TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    email      TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    token_mac  BLOB NOT NULL UNIQUE,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at    BIGINT
+);
+CREATE INDEX invites_account ON invites(account_id);
 
 -- Platform-wide settings (e.g. the system account that sends verification codes).
 CREATE TABLE platform_settings (
