@@ -213,6 +213,12 @@ func (s *Server) admit(r *request, level int) error {
 		if err != nil {
 			return err
 		}
+		if !a.Enabled {
+			// The operator disabled the account: its users keep no console access,
+			// as its API credentials stop working.
+			s.clearCookie(r, cookieSession)
+			return &pageError{status: http.StatusForbidden, msg: "This account is disabled. Contact the operator of this Trunkline installation."}
+		}
 		r.acct = a
 	}
 	switch {

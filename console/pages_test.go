@@ -405,3 +405,21 @@ func TestCreateAndRent(t *testing.T) {
 		t.Errorf("read-only POSTs changed something: %d audit entries", n)
 	}
 }
+
+// TestDisabledAccount: when the operator disables an account, its users lose the
+// console at their next request.
+func TestDisabledAccount(t *testing.T) {
+	pe := newPagesEnv(t)
+	off := false
+	if _, err := pe.db.UpdateAccount(context.Background(), pe.mine, store.AccountUpdate{Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := pe.get(t, "/console/")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "disabled") {
+		t.Fatalf("disabled account: %d", resp.StatusCode)
+	}
+	// The session cookie is gone: the login page works again.
+	if resp, _ := pe.get(t, "/console/login"); resp.StatusCode != 200 {
+		t.Fatalf("login page after refusal: %d", resp.StatusCode)
+	}
+}

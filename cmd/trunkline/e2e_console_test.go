@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/internal/browser"
 )
@@ -294,6 +297,19 @@ func TestConsoleE2E(t *testing.T) {
 		t.Logf("console dashboard timing (load %d): %s", i+1, b.Timing())
 	}
 	b.Screenshot("dashboard")
+	// Keyboard use: the first Tab reaches the skip link, Enter moves to the content,
+	// and the next Tabs walk the navigation.
+	b.Run(chromedp.KeyEvent(kb.Tab))
+	var focus string
+	b.Eval(`document.activeElement.className`, &focus)
+	if focus != "skip" {
+		t.Errorf("first Tab focuses %q, want the skip link", focus)
+	}
+	b.Run(chromedp.KeyEvent(kb.Enter))
+	b.Eval(`document.activeElement.id`, &focus)
+	if focus != "main" {
+		t.Errorf("the skip link moves focus to %q, want main", focus)
+	}
 	if errs := b.ConsoleErrors(); len(errs) > 0 {
 		t.Errorf("JavaScript errors: %v", errs)
 	}
