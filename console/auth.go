@@ -2,8 +2,10 @@ package console
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/trunkline/trunkline/identity"
 )
@@ -199,7 +201,10 @@ func (s *Server) resend(r *request) error {
 // have reached real phones, so only this machine's own browser may look, and only while
 // the sandbox carrier runs.
 func (s *Server) sandboxPage(r *request) error {
-	if s.o.Sandbox == nil || !isLoopback(r.source) {
+	// Both the connection and the name the browser used must be this machine's: a
+	// reverse proxy on the same host makes every connection loopback, but forwards its
+	// public host name.
+	if s.o.Sandbox == nil || !isLoopback(r.source) || !loopbackHost(r.Host) {
 		return errNotFound
 	}
 	s.render(r, "sandbox", 0, map[string]any{"Title": "Sandbox phone", "Wide": true, "Messages": s.o.Sandbox.Messages(), "Calls": s.o.Sandbox.Calls()})
@@ -252,4 +257,13 @@ func (s *Server) inviteStart(r *request) error {
 	}
 	s.setCookie(r, cookieFlow, flow.Token)
 	return &errRedirect{"/console/verify"}
+}
+
+// loopbackHost reports whether a Host header names this machine.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	return strings.EqualFold(host, "localhost") || isLoopback(host)
 }

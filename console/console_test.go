@@ -259,3 +259,17 @@ func TestBadFormsCreateNothing(t *testing.T) {
 		t.Error("a code was sent for a bad form")
 	}
 }
+
+func TestSandboxPageLoopbackOnly(t *testing.T) {
+	for _, c := range []struct {
+		host string
+		want bool
+	}{
+		{"localhost:8443", true}, {"127.0.0.1:8443", true}, {"[::1]:8443", true}, {"LOCALHOST", true},
+		{"console.example.com", false}, {"10.0.0.1:8443", false}, {"localhost.example.com", false},
+	} {
+		if got := loopbackHost(c.host); got != c.want {
+			t.Errorf("loopbackHost(%q) = %v", c.host, got)
+		}
+	}
+}
