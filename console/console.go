@@ -75,6 +75,8 @@ type Options struct {
 	Recordings RecordingOpener
 	// Sandbox, when set, is shown at /console/sandbox to loopback clients.
 	Sandbox Sandbox
+	// MaxOverlap caps the rotation overlaps offered (0: no cap).
+	MaxOverlap time.Duration
 	// WebAuthn, when set, enables passkeys.
 	WebAuthn *WebAuthn
 	Logger   *slog.Logger

@@ -511,6 +511,17 @@ var overlapChoices = []overlapChoice{
 	{Value: "604800", Label: "7 days", Dur: 7 * 24 * time.Hour},
 }
 
+// overlaps are the rotation overlaps the operator allows (auth.max_token_overlap).
+func (s *Server) overlaps() []overlapChoice {
+	var out []overlapChoice
+	for _, c := range overlapChoices {
+		if s.o.MaxOverlap == 0 || c.Dur <= s.o.MaxOverlap {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (s *Server) credentialsData(r *request) (map[string]any, error) {
 	ctx := r.Context()
 	creds, err := s.db.Credentials(ctx, r.acct.ID, s.o.Now())
@@ -522,7 +533,7 @@ func (s *Server) credentialsData(r *request) (map[string]any, error) {
 		rows[i] = credentialRow{ID: c.ID, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt}
 	}
 	data := map[string]any{"Title": "API credentials", "Nav": "credentials", "Credentials": rows,
-		"Overlaps": overlapChoices, "Fresh": s.id.Fresh(ctx, r.sess), "Host": r.Host}
+		"Overlaps": s.overlaps(), "Fresh": s.id.Fresh(ctx, r.sess), "Host": r.Host}
 	return data, nil
 }
 
@@ -545,7 +556,8 @@ func (s *Server) credentialsPage(r *request) error {
 func (s *Server) credentialsRotate(r *request) error {
 	ctx := r.Context()
 	v := r.PostFormValue("overlap")
-	i := slices.IndexFunc(overlapChoices, func(c overlapChoice) bool { return c.Value == v })
+	choices := s.overlaps()
+	i := slices.IndexFunc(choices, func(c overlapChoice) bool { return c.Value == v })
 	if i < 0 {
 		data, err := s.credentialsData(r)
 		if err != nil {
@@ -554,7 +566,7 @@ func (s *Server) credentialsRotate(r *request) error {
 		s.formError(r, "credentials", data, "overlap", "Choose how long the old token keeps working.")
 		return nil
 	}
-	choice := overlapChoices[i]
+	choice := choices[i]
 	if err := s.id.RequireFresh(ctx, r.sess); err != nil {
 		data, derr := s.credentialsData(r)
 		if derr != nil {

@@ -118,6 +118,7 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 		Logger: p.log, IdleTimeout: c.Console.IdleTimeout.Duration, SessionLifetime: c.Console.SessionLifetime.Duration})
 	hosts := append([]string{"localhost"}, c.API.Hostnames...)
 	opts := console.Options{Identity: id, DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: p.log,
+		MaxOverlap: c.Auth.MaxOverlap.Duration,
 		WebAuthn: console.NewWebAuthn(hosts, p.ring, p.db)}
 	if vs.recordings != nil {
 		files := vs.recordings
