@@ -119,7 +119,7 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 	hosts := append([]string{"localhost"}, c.API.Hostnames...)
 	opts := console.Options{Identity: id, DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: p.log,
 		MaxOverlap: c.Auth.MaxOverlap.Duration,
-		WebAuthn: console.NewWebAuthn(hosts, p.ring, p.db)}
+		WebAuthn:   console.NewWebAuthn(hosts, p.ring, p.db)}
 	if vs.recordings != nil {
 		files := vs.recordings
 		opts.Recordings = func(ctx context.Context, r *store.Recording, format string) (io.ReadCloser, string, error) {
