@@ -19,6 +19,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/internal/sipready"
 )
 
 // PhoneCall is one call the sandbox phone took.
@@ -136,7 +137,9 @@ func (p *Phone) Start(ctx context.Context, addr string) error {
 			p.log.Debug("sandbox phone listener stopped", "err", err)
 		}
 	}()
-	if err := p.awaitReady(ctx); err != nil {
+	// Only once the serve loop answers is the socket in sipgo's pool, so the
+	// phone's own BYEs go out of it.
+	if err := sipready.Await(ctx, p.addr); err != nil {
 		p.cancel()
 		p.srv.Close()
 		conn.Close()
@@ -146,36 +149,6 @@ func (p *Phone) Start(ctx context.Context, addr string) error {
 	}
 	p.log.Debug("sandbox phone listening", "addr", p.addr)
 	return nil
-}
-
-// awaitReady returns once the serve loop answers an OPTIONS: only then is
-// the socket in sipgo's transport pool, so the phone's own BYEs go out of it.
-func (p *Phone) awaitReady(ctx context.Context) error {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	to, err := net.ResolveUDPAddr("udp", p.addr)
-	if err != nil {
-		return err
-	}
-	local := c.LocalAddr().String()
-	req := "OPTIONS sip:ready@" + p.addr + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local +
-		";branch=z9hG4bKready" + strconv.FormatInt(time.Now().UnixNano(), 36) + "\r\nFrom: <sip:ready@" + local +
-		">;tag=ready\r\nTo: <sip:ready@" + p.addr + ">\r\nCall-ID: ready-" + local +
-		"\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-	buf := make([]byte, 2048)
-	for try := 0; try < 50 && ctx.Err() == nil; try++ {
-		if _, err := c.WriteTo([]byte(req), to); err != nil {
-			return err
-		}
-		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if n, _, err := c.ReadFrom(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
-			return nil
-		}
-	}
-	return errors.New("the SIP listener did not answer its readiness probe")
 }
 
 // Addr is the bound SIP address (host:port, UDP).

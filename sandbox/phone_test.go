@@ -10,65 +10,15 @@ import (
 	"time"
 
 	"github.com/emiago/diago"
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/sandbox"
 )
 
 // uac is a SIP phone built on diago that calls the sandbox phone.
-func uac(t *testing.T) *diago.Diago {
-	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("test-caller"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ua.Close() })
-	// Our own socket, served before the first INVITE, so the phone's BYE
-	// comes back to a listener that knows the dialog.
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := conn.LocalAddr().(*net.UDPAddr).Port
-	dg := diago.NewDiago(ua, diago.WithServer(srv),
-		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: port}))
-	dg.HandleFunc(func(d *diago.DialogServerSession) {})
-	served := make(chan struct{})
-	go func() { defer close(served); srv.ServeUDP(conn) }()
-	t.Cleanup(func() { srv.Close(); conn.Close(); <-served })
-	ready(t, conn.LocalAddr().String())
-	return dg
-}
-
-// ready waits until addr answers an OPTIONS (bounded).
-func ready(t *testing.T, addr string) {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	to, _ := net.ResolveUDPAddr("udp", addr)
-	local := c.LocalAddr().String()
-	req := "OPTIONS sip:ready@" + addr + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bKtest" +
-		strconv.FormatInt(time.Now().UnixNano(), 36) + "\r\nFrom: <sip:t@" + local + ">;tag=t\r\nTo: <sip:ready@" + addr +
-		">\r\nCall-ID: ready-" + local + "\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-	buf := make([]byte, 2048)
-	for try := 0; try < 50; try++ {
-		c.WriteTo([]byte(req), to)
-		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if n, _, err := c.ReadFrom(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
-			return
-		}
-	}
-	t.Fatalf("%s does not answer OPTIONS", addr)
-}
+func uac(t *testing.T) *diago.Diago { return peer.DiagoPhone(t, "test-caller") }
 
 func startPhone(t *testing.T, o sandbox.PhoneOptions) *sandbox.Phone {
 	t.Helper()

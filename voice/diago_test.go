@@ -2,51 +2,21 @@ package voice_test
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/diago"
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/internal/peer"
 )
 
 // dialer is a SIP phone built on diago: a second, independent SIP stack
 // calling the server the way a trunk would.
-func dialer(t *testing.T) *diago.Diago {
-	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("test-phone"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ua.Close() })
-	// Our own socket (port 0, open before use) rather than diago's
-	// ephemeral-port path, whose client side can race for the port.
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sipgo.NewServer(ua)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := conn.LocalAddr().(*net.UDPAddr).Port
-	dg := diago.NewDiago(ua, diago.WithServer(srv),
-		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: port}))
-	dg.HandleFunc(func(d *diago.DialogServerSession) {})
-	go srv.ServeUDP(conn)
-	t.Cleanup(func() { srv.Close(); conn.Close() })
-	// Readiness: the serve loop answers an OPTIONS, so the socket is in
-	// sipgo's transport pool before the first INVITE goes out of it.
-	if code := rawSIP(t, conn.LocalAddr().String(), optionsRequest(conn.LocalAddr().String())); code != 200 {
-		t.Fatalf("dialer not ready: OPTIONS answered %d", code)
-	}
-	return dg
-}
+func dialer(t *testing.T) *diago.Diago { return peer.DiagoPhone(t, "test-phone") }
 
 func TestDiagoIVR(t *testing.T) {
 	s := newStack(t, stackOptions{})

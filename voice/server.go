@@ -23,6 +23,7 @@ import (
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/internal/sipready"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/voice/registrar"
 	"github.com/trunkline/trunkline/webhook"
@@ -268,40 +269,12 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.tlsLn != nil {
 		serve(func() error { return s.srv.ServeTLS(s.tlsLn) })
 	}
-	if err := s.awaitUDP(); err != nil {
+	if err := sipready.Await(ctx, s.addr.String()); err != nil {
 		s.Shutdown(context.Background())
-		return err
+		return fmt.Errorf("voice: %w", err)
 	}
 	s.log.Info("sip listening", "udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String())
 	return nil
-}
-
-// awaitUDP returns once the UDP serve loop answers an OPTIONS: only then is
-// the socket in sipgo's transport pool, so outbound requests (BYE, outbound
-// INVITEs) go out from it instead of failing to bind its port a second time.
-func (s *Server) awaitUDP() error {
-	c, err := net.ListenPacket("udp", net.JoinHostPort(s.addr.Addr().String(), "0"))
-	if err != nil {
-		return fmt.Errorf("voice: readiness probe: %w", err)
-	}
-	defer c.Close()
-	local := c.LocalAddr().String()
-	to := net.UDPAddrFromAddrPort(s.addr)
-	req := "OPTIONS sip:ready@" + s.addr.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local +
-		";branch=z9hG4bKready" + strconv.FormatInt(time.Now().UnixNano(), 36) + "\r\nFrom: <sip:ready@" + local +
-		">;tag=ready\r\nTo: <sip:ready@" + s.addr.String() + ">\r\nCall-ID: ready-" + local +
-		"\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-	buf := make([]byte, 2048)
-	for try := 0; try < 50; try++ {
-		if _, err := c.WriteTo([]byte(req), to); err != nil {
-			return fmt.Errorf("voice: readiness probe: %w", err)
-		}
-		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if n, _, err := c.ReadFrom(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
-			return nil
-		}
-	}
-	return errors.New("voice: the SIP UDP listener did not answer its readiness probe within 5 s")
 }
 
 // Addr is the bound UDP/TCP address.
