@@ -266,7 +266,7 @@ func (s *Server) checkCSRF(r *request) error {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return errBadCSRF
 	}
-	if err := r.ParseMultipartFormOrNot(); err != nil {
+	if err := r.parseForm(); err != nil {
 		return err
 	}
 	got := r.PostFormValue("csrf")
@@ -282,8 +282,8 @@ func (s *Server) checkCSRF(r *request) error {
 	return nil
 }
 
-// ParseMultipartFormOrNot parses a urlencoded form body with a size limit.
-func (r *request) ParseMultipartFormOrNot() error {
+// parseForm parses a urlencoded form body, at most 64 KiB.
+func (r *request) parseForm() error {
 	r.Body = http.MaxBytesReader(r.w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		return &pageError{status: http.StatusBadRequest, msg: "The form could not be read."}

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"encoding/base64"
+	"strconv"
 	"strings"
 
 	"github.com/trunkline/trunkline/store"
@@ -107,7 +108,7 @@ func (s *Service) newRecoveryCodes(ctx context.Context, sess *Session) ([]string
 	if err := s.st.ReplaceRecoveryCodes(ctx, sess.User.ID, macs); err != nil {
 		return nil, err
 	}
-	s.audit(ctx, s.userEntry(sess, "user.recovery_codes", map[string]string{"count": itoa(len(codes))}))
+	s.audit(ctx, s.userEntry(sess, "user.recovery_codes", map[string]string{"count": strconv.Itoa(len(codes))}))
 	return codes, nil
 }
 
@@ -145,7 +146,7 @@ func (s *Service) ChangePassphrase(ctx context.Context, sess *Session, current, 
 	}
 	sess.User.PassHash = hash
 	n, _ := s.st.DeleteUserSessions(ctx, sess.User.ID, sess.Rec.ID)
-	s.audit(ctx, s.userEntry(sess, "user.passphrase_change", map[string]string{"other_sessions_ended": itoa(n)}))
+	s.audit(ctx, s.userEntry(sess, "user.passphrase_change", map[string]string{"other_sessions_ended": strconv.Itoa(n)}))
 	return nil
 }
 

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -266,5 +265,3 @@ func roundWait(d time.Duration) string {
 	}
 	return fmt.Sprintf("%d minutes", int(d.Minutes()+0.5))
 }
-
-func (s *Service) constantEqual(a, b []byte) bool { return hmac.Equal(a, b) }

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -272,7 +273,7 @@ func (s *Service) Logout(ctx context.Context, sess *Session) error {
 // LogoutEverywhere ends every session of the user, this one included.
 func (s *Service) LogoutEverywhere(ctx context.Context, sess *Session) (int, error) {
 	n, err := s.st.DeleteUserSessions(ctx, sess.User.ID, "")
-	s.audit(ctx, s.userEntry(sess, "user.logout_all", map[string]string{"sessions": itoa(n)}))
+	s.audit(ctx, s.userEntry(sess, "user.logout_all", map[string]string{"sessions": strconv.Itoa(n)}))
 	return n, err
 }
 
@@ -306,18 +307,6 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
-}
-
-func itoa(n int) string {
-	const digits = "0123456789"
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{digits[n%10]}, b...)
-	}
-	return string(b)
 }
 
 // Sweeper is what Run needs to remove stale rows.

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"strings"
@@ -218,7 +219,7 @@ func (s *Service) checkCode(ctx context.Context, token, code, source string) (*s
 	if !now.Before(v.ExpiresAt) {
 		return nil, &Error{Field: "code", Msg: "The code has expired. Ask for a new one."}
 	}
-	if !s.constantEqual(s.codeMAC(v.ID, code), v.CodeMAC) {
+	if !hmac.Equal(s.codeMAC(v.ID, code), v.CodeMAC) {
 		left := s.o.MaxChecks - v.Checks - 1
 		s.audit(ctx, audit.Entry{AccountID: "", Actor: "console", Action: "verification.check", ObjectType: "verification",
 			ObjectID: v.ID, Source: source, Outcome: "failure"})
