@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/trunkline/trunkline/identity"
 )
@@ -207,8 +208,47 @@ func (s *Server) sandboxPage(r *request) error {
 	if s.o.Sandbox == nil || !isLoopback(r.source) || !loopbackHost(r.Host) {
 		return errNotFound
 	}
+	// ?wait=NUMBER holds the answer (at most sandboxWait) until a text to that number,
+	// or words spoken on a call to it, has arrived: a page, or a test, can wait for a
+	// verification code without polling.
+	if want := r.URL.Query().Get("wait"); want != "" {
+		timeout := time.NewTimer(sandboxWait)
+		defer timeout.Stop()
+		for {
+			// The channel is taken before looking, so a change in between is not missed.
+			changed := s.o.Sandbox.Changed()
+			if s.sandboxHas(want) {
+				break
+			}
+			select {
+			case <-changed:
+			case <-timeout.C:
+				return &pageError{status: http.StatusGatewayTimeout, msg: "Nothing has reached " + want + " yet."}
+			case <-r.Context().Done():
+				return nil
+			}
+		}
+	}
 	s.render(r, "sandbox", 0, map[string]any{"Title": "Sandbox phone", "Wide": true, "Messages": s.o.Sandbox.Messages(), "Calls": s.o.Sandbox.Calls()})
 	return nil
+}
+
+// sandboxWait bounds a ?wait= request to the sandbox page.
+const sandboxWait = 15 * time.Second
+
+// sandboxHas reports whether a text to number, or speech on a call to it, has arrived.
+func (s *Server) sandboxHas(number string) bool {
+	for _, m := range s.o.Sandbox.Messages() {
+		if m.Dst == number {
+			return true
+		}
+	}
+	for _, c := range s.o.Sandbox.Calls() {
+		if c.To == number && len(c.Spoken) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // inviteData is the invitation page's content for the link's token.

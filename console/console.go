@@ -63,6 +63,8 @@ type Auditor interface {
 type Sandbox interface {
 	Messages() []sandbox.Message
 	Calls() []sandbox.PhoneCall
+	// Changed is closed when a message or call arrives, or something is spoken.
+	Changed() <-chan struct{}
 }
 
 // Options configure the console.

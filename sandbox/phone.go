@@ -42,6 +42,7 @@ type PhoneCall struct {
 type PhoneOptions struct {
 	Keep        int           // calls remembered (default 200)
 	MaxCallTime time.Duration // the phone hangs up a call this long after answering it (default 2 min)
+	Notify      *Notifier     // optional: told of every new call and of what is spoken on one
 	Logger      *slog.Logger
 	Now         func() time.Time
 }
@@ -205,6 +206,7 @@ func (p *Phone) Spoken(to, text string) {
 		c := p.recent[i]
 		if c.To == to && (c.EndedAt.IsZero() || now.Sub(c.EndedAt) < spokenWindow) {
 			c.Spoken = append(c.Spoken, text)
+			p.o.Notify.notify()
 			return
 		}
 	}
@@ -237,6 +239,7 @@ func (p *Phone) handle(d *diago.DialogServerSession) {
 		p.recent = append([]*PhoneCall(nil), p.recent[len(p.recent)-p.o.Keep:]...)
 	}
 	p.mu.Unlock()
+	p.o.Notify.notify()
 	log := p.log.With("call", c.ID)
 	defer func() {
 		p.update(c, func(c *PhoneCall) { c.EndedAt = p.o.Now() })

@@ -40,7 +40,8 @@ type Message struct {
 
 // Options configure the sandbox SMSC.
 type Options struct {
-	Keep   int // messages remembered (default 1000)
+	Keep   int       // messages remembered (default 1000)
+	Notify *Notifier // optional: told of every message taken
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -119,6 +120,7 @@ func (s *SMSC) onSubmit(ctx context.Context, sess *session.Session, m *pdu.Submi
 		s.recent = s.recent[len(s.recent)-s.o.Keep:]
 	}
 	s.mu.Unlock()
+	s.o.Notify.notify()
 	if m.RegisteredDelivery&0x03 != 0 {
 		s.wg.Add(1)
 		go func() {

@@ -84,9 +84,12 @@ func (c codeSender) SendCode(ctx context.Context, channel, phone, code string) e
 
 // sandboxView shows the sandbox carrier's messages and calls in the console.
 type sandboxView struct {
-	smsc  *sandbox.SMSC
-	phone *sandbox.Phone
+	smsc   *sandbox.SMSC
+	phone  *sandbox.Phone
+	events *sandbox.Notifier
 }
+
+func (v sandboxView) Changed() <-chan struct{} { return v.events.Changed() }
 
 func (v sandboxView) Messages() []sandbox.Message {
 	if v.smsc == nil {
@@ -134,7 +137,7 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 		}
 	}
 	if msg.sandbox != nil || vs.phone != nil {
-		opts.Sandbox = sandboxView{smsc: msg.sandbox, phone: vs.phone}
+		opts.Sandbox = sandboxView{smsc: msg.sandbox, phone: vs.phone, events: p.sandboxEvents}
 	}
 	h, err := console.New(opts)
 	if err != nil {

@@ -54,43 +54,38 @@ func checkLabels(t *testing.T, b *browser.Browser) {
 
 // sandboxCode reads the newest verification code for the number from the sandbox page:
 // a text message (channel sms) or what the sandbox phone was told (channel voice). The
-// page is reloaded until it shows one, at most 60 times.
+// page's ?wait= holds the answer until something has reached the number (the sandbox's
+// own signal, no polling).
 func sandboxCode(t *testing.T, b *browser.Browser, base, phone, channel string) string {
 	t.Helper()
-	for i := 0; i < 60; i++ {
-		b.Go(base + "/console/sandbox")
-		var got struct {
-			Text   string
-			Speech string
-		}
-		if channel == "sms" {
-			b.Eval(`(() => { const r = Array.from(document.querySelectorAll('#sandbox-messages tbody tr'))
-				.find(r => (r.querySelector('.to')||{}).textContent === '`+phone+`');
-				return {text: r ? r.querySelector('.text').textContent : ''}; })()`, &got)
-			if m := sixDigits.FindString(got.Text); m != "" {
-				b.Screenshot("sandbox-sms")
-				return m
-			}
-		} else {
-			b.Eval(`(() => { const r = Array.from(document.querySelectorAll('#sandbox-calls tbody tr'))
-				.find(r => (r.querySelector('.to')||{}).textContent === '`+phone+`');
-				return r ? {text: r.querySelector('.spoken').textContent, speech: r.cells[3].textContent} : {}; })()`, &got)
-			digits := strings.Map(func(r rune) rune {
-				if r >= '0' && r <= '9' {
-					return r
-				}
-				return -1
-			}, strings.SplitN(got.Text, "Again", 2)[0])
-			if len(digits) == 6 {
-				b.Screenshot("sandbox-call")
-				return digits
-			}
-		}
-		// The code is on its way (the call must be answered first): wait for the
-		// next animation frames rather than a fixed sleep, then look again.
-		b.Eval(`new Promise(r => setTimeout(() => r(true), 250))`, new(bool))
+	if st := b.GoStatus(base + "/console/sandbox?wait=" + phone); st != 200 {
+		t.Fatalf("nothing reached %s in the sandbox (status %d)", phone, st)
 	}
-	t.Fatalf("no %s code for %s reached the sandbox", channel, phone)
+	var got struct{ Text string }
+	if channel == "sms" {
+		b.Eval(`(() => { const r = Array.from(document.querySelectorAll('#sandbox-messages tbody tr'))
+			.find(r => (r.querySelector('.to')||{}).textContent === '`+phone+`');
+			return {text: r ? r.querySelector('.text').textContent : ''}; })()`, &got)
+		b.Screenshot("sandbox-sms")
+		if m := sixDigits.FindString(got.Text); m != "" {
+			return m
+		}
+	} else {
+		b.Eval(`(() => { const r = Array.from(document.querySelectorAll('#sandbox-calls tbody tr'))
+			.find(r => (r.querySelector('.to')||{}).textContent === '`+phone+`');
+			return {text: r ? r.querySelector('.spoken').textContent : ''}; })()`, &got)
+		b.Screenshot("sandbox-call")
+		digits := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, strings.SplitN(got.Text, "Again", 2)[0])
+		if len(digits) == 6 {
+			return digits
+		}
+	}
+	t.Fatalf("no %s code for %s in the sandbox: %q", channel, phone, got.Text)
 	return ""
 }
 

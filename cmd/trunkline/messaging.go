@@ -44,7 +44,7 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 	var carriers []*carrier.Carrier
 	var routes []carrier.Route
 	if len(c.Messaging.Carriers) == 0 {
-		m.sandbox = sandbox.New(sandbox.Options{Logger: p.log})
+		m.sandbox = sandbox.New(sandbox.Options{Logger: p.log, Notify: p.sandboxEvents})
 		if err := m.sandbox.Start("127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("sandbox carrier: %w", err)
 		}

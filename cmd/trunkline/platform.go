@@ -16,6 +16,7 @@ import (
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/metrics"
+	"github.com/trunkline/trunkline/sandbox"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/webhook"
 )
@@ -34,7 +35,10 @@ type platform struct {
 	// each attempt recorded); messaging and voice use it.
 	webhooks *webhook.Client
 	metrics  *metrics.Metrics
-	closers  []func() error
+	// sandboxEvents wakes the console's sandbox page when the sandbox SMSC or phone
+	// takes something (used only when no carrier or trunk is configured).
+	sandboxEvents *sandbox.Notifier
+	closers       []func() error
 }
 
 // openPlatform opens the data dir: keys (created on first use), the store (migrated)
@@ -43,7 +47,7 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	p := &platform{cfg: c, log: logger}
+	p := &platform{cfg: c, log: logger, sandboxEvents: sandbox.NewNotifier()}
 	var err error
 	if p.ring, err = keys.LoadOrCreateKEK(c.KEKPath()); err != nil {
 		return nil, fmt.Errorf("key-encryption key: %w", err)

@@ -128,7 +128,7 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 		// No trunk: outbound calls ring the sandbox phone on loopback, which
 		// answers, listens and keeps a record, so phone verification works on
 		// a fresh install without a phone network.
-		phone := sandbox.NewPhone(sandbox.PhoneOptions{Logger: p.log})
+		phone := sandbox.NewPhone(sandbox.PhoneOptions{Logger: p.log, Notify: p.sandboxEvents})
 		if err := phone.Start(ctx, "127.0.0.1:0"); err != nil {
 			return nil, err
 		}
