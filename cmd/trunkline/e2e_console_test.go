@@ -24,6 +24,7 @@ import (
 
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/internal/browser"
+	"github.com/trunkline/trunkline/internal/peer"
 )
 
 const e2ePassphrase = "violet tractor sings at dawn"
@@ -347,30 +348,13 @@ func TestConsoleVoiceVerification(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		t.Skip("espeak-ng not installed")
+		peer.Missing(t, "espeak-ng (text to speech) is not installed")
 	}
 	bin := e2eBuild(t)
 	srv := e2eStartServer(t, bin, e2eEnv(nil), t.TempDir())
 	base := consoleBase(t, srv)
 	b := browser.Start(t, browser.Options{})
-	const phone = "14155550102"
-	b.Go(base + "/console/signup")
-	b.Fill("#email", "voice@example.com")
-	b.Fill("#passphrase", e2ePassphrase)
-	b.Fill("#phone", "+"+phone)
-	b.Click("#channel-voice")
-	b.ClickNav("#signup")
-	if !strings.Contains(b.Text("#sent-to"), "voice call") {
-		t.Fatalf("verify page: %q", b.Text("#sent-to"))
-	}
-	code := sandboxCode(t, b, base, phone, "voice")
-	b.Go(base + "/console/verify")
-	b.Fill("#code", code)
-	b.ClickNav("#verify")
-	if !b.Exists("#welcome") {
-		b.Screenshot("voice-verify-failed")
-		t.Fatalf("voice code %s did not activate the account (%s)", code, b.URL())
-	}
+	consoleSignup(t, b, base, "voice@example.com", "14155550102", "voice")
 	b.Screenshot("voice-dashboard")
 	// The call was heard as speech by the sandbox phone.
 	b.Go(base + "/console/sandbox")
@@ -381,20 +365,26 @@ func TestConsoleVoiceVerification(t *testing.T) {
 	}
 }
 
-// consoleSignup signs up through the browser with the code by SMS from the sandbox.
-func consoleSignup(t *testing.T, b *browser.Browser, base, email, phone string) {
+// consoleSignup signs up through the browser with the code by channel ("sms" or
+// "voice") from the sandbox.
+func consoleSignup(t *testing.T, b *browser.Browser, base, email, phone, channel string) {
 	t.Helper()
 	b.Go(base + "/console/signup")
 	b.Fill("#email", email)
 	b.Fill("#passphrase", e2ePassphrase)
 	b.Fill("#phone", "+"+phone)
+	b.Click("#channel-" + channel)
 	b.ClickNav("#signup")
-	code := sandboxCode(t, b, base, phone, "sms")
+	if sentBy := map[string]string{"sms": "text message", "voice": "voice call"}[channel]; !strings.Contains(b.Text("#sent-to"), sentBy) {
+		t.Fatalf("verify page: %q, want the code sent by %s", b.Text("#sent-to"), sentBy)
+	}
+	code := sandboxCode(t, b, base, phone, channel)
 	b.Go(base + "/console/verify")
 	b.Fill("#code", code)
 	b.ClickNav("#verify")
 	if !b.Exists("#welcome") {
-		t.Fatalf("signup of %s did not finish (%s)", email, b.URL())
+		b.Screenshot("signup-failed")
+		t.Fatalf("signup of %s with the %s code %s did not finish (%s)", email, channel, code, b.URL())
 	}
 }
 
@@ -409,7 +399,7 @@ func TestConsolePasskey(t *testing.T) {
 	base := consoleBase(t, srv)
 	b := browser.Start(t, browser.Options{})
 	const email = "passkey@example.com"
-	consoleSignup(t, b, base, email, "14155550103")
+	consoleSignup(t, b, base, email, "14155550103", "sms")
 	b.Go(base + "/console/security")
 	auth := b.AddVirtualAuthenticator()
 	b.Fill("#passkey-name", "Test laptop")
