@@ -130,11 +130,7 @@ func (s *Service) ChangePassphrase(ctx context.Context, sess *Session, current, 
 	if !ok {
 		return &Error{Field: "current", Msg: "The current passphrase is not right."}
 	}
-	email := sess.User.Email
-	if err := CheckPassphrase(next, email, email[:strings.IndexByte(email, '@')]); err != nil {
-		if pe, ok := err.(*PassphraseError); ok {
-			return &Error{Field: "passphrase", Msg: pe.Error()}
-		}
+	if err := checkNewPassphrase(next, sess.User.Email); err != nil {
 		return err
 	}
 	hash, err := s.o.Hasher.Hash(ctx, next)

@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/trunkline/trunkline/account"
@@ -90,11 +89,7 @@ func (s *Service) StartInvite(ctx context.Context, token, passphrase, phone, cha
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckPassphrase(passphrase, inv.Email, inv.Email[:strings.IndexByte(inv.Email, '@')]); err != nil {
-		var pe *PassphraseError
-		if errors.As(err, &pe) {
-			return nil, &Error{Field: "passphrase", Msg: pe.Error()}
-		}
+	if err := checkNewPassphrase(passphrase, inv.Email); err != nil {
 		return nil, err
 	}
 	phone, err = NormalizePhone(phone)

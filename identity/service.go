@@ -248,6 +248,18 @@ func NormalizePhone(p string) (string, error) {
 	return p, nil
 }
 
+// checkNewPassphrase applies the passphrase policy to a user's new passphrase (the
+// email, and so its local part, may not be in it); a refusal is the user's error on
+// the passphrase field.
+func checkNewPassphrase(p, email string) error {
+	err := CheckPassphrase(p, email)
+	var pe *PassphraseError
+	if errors.As(err, &pe) {
+		return &Error{Field: "passphrase", Msg: pe.Error()}
+	}
+	return err
+}
+
 func checkChannel(ch string) error {
 	if ch != "sms" && ch != "voice" {
 		return userErr("channel", "Choose how to receive the code: text message or voice call.")

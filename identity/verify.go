@@ -50,11 +50,7 @@ func (s *Service) StartSignup(ctx context.Context, r SignupRequest) (*Flow, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckPassphrase(r.Passphrase, email, email[:strings.IndexByte(email, '@')]); err != nil {
-		var pe *PassphraseError
-		if errors.As(err, &pe) {
-			return nil, &Error{Field: "passphrase", Msg: pe.Error()}
-		}
+	if err := checkNewPassphrase(r.Passphrase, email); err != nil {
 		return nil, err
 	}
 	phone, err := NormalizePhone(r.Phone)

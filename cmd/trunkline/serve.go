@@ -86,9 +86,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if consoleHandler != nil {
-		opts.Console = consoleHandler
-	}
+	opts.Console = consoleHandler
 	srv := api.New(opts)
 	defer srv.Close()
 	if c.API.Listen != "" {
