@@ -186,15 +186,20 @@ type failure struct {
 // callOutcome classifies a completed call as the calls chart does: completed (answered),
 // busy, no-answer or failed, from its hangup cause (the API's call_state rules).
 func callOutcome(c *store.Call) string {
-	if c.AnsweredAt != nil {
+	return outcome(c.AnsweredAt != nil, c.HangupCauseName, c.HangupCauseCode)
+}
+
+// outcome names how a call went from whether it was answered and its hangup cause.
+func outcome(answered bool, causeName string, causeCode int) string {
+	if answered {
 		return "completed"
 	}
-	name := strings.ToLower(c.HangupCauseName)
+	name := strings.ToLower(causeName)
 	switch {
 	case strings.Contains(name, "busy") || strings.Contains(name, "reject"):
 		return "busy"
 	case strings.Contains(name, "no answer") || strings.Contains(name, "no_answer") || strings.Contains(name, "timeout") ||
-		strings.Contains(name, "cancel") || (c.HangupCauseCode >= 1000 && c.HangupCauseCode < 2000):
+		strings.Contains(name, "cancel") || (causeCode >= 1000 && causeCode < 2000):
 		return "no-answer"
 	}
 	return "failed"
@@ -276,8 +281,7 @@ func (s *Server) dashboardPage(r *request) error {
 		if c.Day < 0 || c.Day >= chartDays {
 			continue
 		}
-		o := callOutcome(&store.Call{HangupCauseName: c.CauseName, HangupCauseCode: c.CauseCode, AnsweredAt: answeredMark(c.Answered)})
-		callChart.Series[idx[o]].Values[c.Day] += c.N
+		callChart.Series[idx[outcome(c.Answered, c.CauseName, c.CauseCode)]].Values[c.Day] += c.N
 	}
 
 	// The newest failed calls of the chart's period (a handful of rows).
@@ -322,14 +326,6 @@ func (s *Server) dashboardPage(r *request) error {
 		"Welcome": r.URL.Query().Get("welcome") == "1"}
 	s.render(r, "dashboard", 0, data)
 	return nil
-}
-
-// answeredMark stands for "answered" where only that fact is known.
-func answeredMark(answered bool) *time.Time {
-	if !answered {
-		return nil
-	}
-	return &time.Time{}
 }
 
 func joinNonEmpty(sep string, parts ...string) string {
