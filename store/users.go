@@ -541,3 +541,14 @@ func (db *DB) AcceptInvite(ctx context.Context, inviteID string, u *User) (bool,
 func (db *DB) DeleteInvite(ctx context.Context, accountID, id string) error {
 	return db.updateUser(ctx, `DELETE FROM invites WHERE id = ? AND account_id = ? AND used_at IS NULL`, id, accountID)
 }
+
+// DeleteAccountSessions ends every console session of an account's users (the account
+// was disabled) and reports how many ended.
+func (db *DB) DeleteAccountSessions(ctx context.Context, accountID string) (int, error) {
+	res, err := db.exec(ctx, `DELETE FROM console_sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = ?)`, accountID)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
