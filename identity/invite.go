@@ -19,6 +19,12 @@ var errNoInvite = &Error{Msg: "This invitation link does not work: it was used, 
 
 // Invite invites email to the session user's account with role (owner only, with a fresh
 // second factor). It returns the link's token, shown once.
+//
+// Whether the email already has a console user in another account is not told: the
+// owner gets a link either way (it stops at its acceptance, where the email's holder is
+// told to log in instead), so the form cannot be used to find out who uses this
+// installation. A member of the owner's own account is named, as the members page lists
+// them anyway.
 func (s *Service) Invite(ctx context.Context, sess *Session, email, role string) (string, *store.Invite, error) {
 	if sess.User.Role != store.RoleOwner {
 		return "", nil, &Error{Msg: "Only the account's owner can invite members."}
@@ -30,22 +36,57 @@ func (s *Service) Invite(ctx context.Context, sess *Session, email, role string)
 	if err != nil {
 		return "", nil, err
 	}
-	if role != store.RoleOwner && role != store.RoleDeveloper && role != store.RoleReadOnly {
-		return "", nil, &Error{Field: "role", Msg: "Choose a role: owner, developer or read-only."}
+	if err := checkRole(role); err != nil {
+		return "", nil, err
+	}
+	if u, err := s.st.UserByEmail(ctx, email); err == nil && u.AccountID == sess.User.AccountID {
+		return "", nil, &Error{Field: "email", Msg: "This email is already a member of this account."}
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", nil, err
+	}
+	token, inv, err := s.newInvite(ctx, sess.User.AccountID, email, role, sess.User.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	s.audit(ctx, s.userEntry(sess, "user.invite", map[string]string{"invite": inv.ID, "role": role}))
+	return token, inv, nil
+}
+
+// OperatorInvite is the operator's invitation of email into accountID (a main account)
+// with role: how accounts get their first owner on an invite-only installation, or a new
+// owner after the last one left. The operator is told when the email already has a user.
+// The caller audits it, with the operator as actor.
+func (s *Service) OperatorInvite(ctx context.Context, accountID, email, role string) (string, *store.Invite, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := checkRole(role); err != nil {
+		return "", nil, err
 	}
 	if _, err := s.st.UserByEmail(ctx, email); err == nil {
 		return "", nil, &Error{Field: "email", Msg: "This email already has a console user."}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return "", nil, err
 	}
+	return s.newInvite(ctx, accountID, email, role, "operator")
+}
+
+func checkRole(role string) error {
+	if role != store.RoleOwner && role != store.RoleDeveloper && role != store.RoleReadOnly {
+		return &Error{Field: "role", Msg: "Choose a role: owner, developer or read-only."}
+	}
+	return nil
+}
+
+func (s *Service) newInvite(ctx context.Context, accountID, email, role, createdBy string) (string, *store.Invite, error) {
 	token := randomToken()
 	now := s.o.Now().UTC().Truncate(time.Microsecond)
-	inv := &store.Invite{ID: account.NewID("IN"), AccountID: sess.User.AccountID, Email: email, Role: role,
-		TokenMAC: s.tokenMAC("invite", token), CreatedBy: sess.User.ID, CreatedAt: now, ExpiresAt: now.Add(InviteTTL)}
+	inv := &store.Invite{ID: account.NewID("IN"), AccountID: accountID, Email: email, Role: role,
+		TokenMAC: s.tokenMAC("invite", token), CreatedBy: createdBy, CreatedAt: now, ExpiresAt: now.Add(InviteTTL)}
 	if err := s.st.CreateInvite(ctx, inv); err != nil {
 		return "", nil, err
 	}
-	s.audit(ctx, s.userEntry(sess, "user.invite", map[string]string{"invite": inv.ID, "role": role}))
 	return token, inv, nil
 }
 
@@ -99,15 +140,8 @@ func (s *Service) StartInvite(ctx context.Context, token, passphrase, phone, cha
 	if err := checkChannel(channel); err != nil {
 		return nil, err
 	}
-	if err := s.allowSend(phone, source); err != nil {
-		return nil, err
-	}
-	hash, err := s.o.Hasher.Hash(ctx, passphrase)
-	if err != nil {
-		return nil, err
-	}
-	v := &store.Verification{Purpose: PurposeInvite, Email: inv.Email, PassHash: hash, InviteID: inv.ID}
-	return s.startVerification(ctx, v, phone, channel, source)
+	v := &store.Verification{Purpose: PurposeInvite, Email: inv.Email, InviteID: inv.ID}
+	return s.startVerification(ctx, v, passphrase, phone, channel, source)
 }
 
 // completeInvite makes the invited member's user once their phone is verified.

@@ -48,6 +48,9 @@ type Store interface {
 	CountVerificationCheck(ctx context.Context, id string, maxChecks int) error
 	UseVerification(ctx context.Context, id string, at time.Time) (bool, error)
 	DeleteVerification(ctx context.Context, id string) error
+	TakeSendBudgets(ctx context.Context, now time.Time, budgets []store.SendBudget) (int, error)
+	SetUserRole(ctx context.Context, accountID, id, role string) error
+	DeleteUser(ctx context.Context, accountID, id string) error
 	CreateInvite(ctx context.Context, i *store.Invite) error
 	InviteByToken(ctx context.Context, mac []byte) (*store.Invite, error)
 	Invite(ctx context.Context, id string) (*store.Invite, error)
@@ -97,6 +100,16 @@ type Options struct {
 	LoginMaxLockout time.Duration
 	// Code sends per phone number and per source address per hour.
 	SendsPerNumber, SendsPerAddress int
+	// Budgets bound the sends per source network, per destination prefix and for the
+	// whole installation (see admitSend).
+	Budgets Budgets
+	// VerifyPrefixes are the calling codes (E.164 digits, e.g. "1", "44") whose numbers
+	// may be sent codes; empty allows every country.
+	VerifyPrefixes []string
+	// Signup is SignupOpen (anyone may sign up on the console) or SignupInvite (new
+	// accounts come from the operator, with an owner invitation); default SignupOpen.
+	Signup  string
+	Metrics Metrics // counts refused sends; nil counts nothing
 
 	Issuer string // TOTP issuer shown in authenticator apps; default "Trunkline"
 }
@@ -133,10 +146,20 @@ func (o *Options) defaults() {
 	defInt(&o.LoginFails, 5)
 	defInt(&o.SendsPerNumber, 5)
 	defInt(&o.SendsPerAddress, 20)
+	o.Budgets.defaults()
+	if o.Signup == "" {
+		o.Signup = SignupOpen
+	}
 	if o.Issuer == "" {
 		o.Issuer = "Trunkline"
 	}
 }
+
+// Signup modes.
+const (
+	SignupOpen   = "open"
+	SignupInvite = "invite"
+)
 
 // Service runs signup, phone verification, login with second factors, and sessions.
 type Service struct {
@@ -148,17 +171,21 @@ type Service struct {
 	failMFA    *ratelimit.Failures
 	sendNumber *ratelimit.Bucket
 	sendAddr   *ratelimit.Bucket
+	// refusalAudit keeps refused sends from writing more than one audit entry a
+	// minute per limit and key.
+	refusalAudit *ratelimit.Bucket
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	o.defaults()
 	return &Service{o: o, st: o.Store, ring: o.Ring,
-		failEmail:  ratelimit.NewFailures(o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
-		failAddr:   ratelimit.NewFailures(4*o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
-		failMFA:    ratelimit.NewFailures(o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
-		sendNumber: ratelimit.NewBucket(o.SendsPerNumber, time.Hour, o.Now),
-		sendAddr:   ratelimit.NewBucket(o.SendsPerAddress, time.Hour, o.Now),
+		failEmail:    ratelimit.NewFailures(o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
+		failAddr:     ratelimit.NewFailures(4*o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
+		failMFA:      ratelimit.NewFailures(o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
+		sendNumber:   ratelimit.NewBucket(o.SendsPerNumber, time.Hour, o.Now),
+		sendAddr:     ratelimit.NewBucket(o.SendsPerAddress, time.Hour, o.Now),
+		refusalAudit: ratelimit.NewBucket(1, time.Minute, o.Now),
 	}
 }
 

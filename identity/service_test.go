@@ -80,14 +80,24 @@ type fixture struct {
 }
 
 func newFixture(t testing.TB, db *store.DB) *fixture {
+	// The send budgets are wide here: the tests that need them set their own.
+	return newFixtureWith(t, db, func(o *Options) {
+		o.Budgets = Budgets{PerHour: 1000, PerDay: 1000, PerPrefixHour: 1000, PerNetworkHour: 1000}
+	})
+}
+
+// newFixtureWith is newFixture with options adjusted by opt.
+func newFixtureWith(t testing.TB, db *store.DB, opt func(*Options)) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	db.SetClock(clk.now)
 	ring, _ := keys.NewRing(bytes.Repeat([]byte{7}, 32))
 	f := &fixture{db: db, clk: clk, codes: &codeBox{codes: map[string]string{}}, audit: &auditBox{}, ring: ring}
 	accts := account.New(db, ring, account.Options{Now: clk.now, CacheTTL: -1})
-	f.s = New(Options{Store: db, Ring: ring, Accounts: accts, Sender: f.codes, Audit: f.audit,
-		Hasher: NewHasher(testParams, 2), Now: clk.now})
+	o := Options{Store: db, Ring: ring, Accounts: accts, Sender: f.codes, Audit: f.audit,
+		Hasher: NewHasher(testParams, 2), Now: clk.now}
+	opt(&o)
+	f.s = New(o)
 	return f
 }
 

@@ -313,6 +313,7 @@ func shortID(id string) string {
 type Sweeper interface {
 	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int, error)
 	DeleteStaleVerifications(ctx context.Context, cutoff time.Time) error
+	DeleteOldSendBudgets(ctx context.Context, cutoff time.Time) error
 }
 
 // Run sweeps (see Sweep) every interval until ctx ends.
@@ -331,12 +332,16 @@ func (s *Service) Run(ctx context.Context, sw Sweeper, every time.Duration) {
 	}
 }
 
-// Sweep removes ended sessions and day-old verifications. Expired rows are refused
+// Sweep removes ended sessions, day-old verifications and past send budgets. Expired rows are refused
 // anyway; this keeps the tables small.
 func (s *Service) Sweep(ctx context.Context, sw Sweeper) error {
 	now := s.o.Now()
 	if _, err := sw.DeleteExpiredSessions(ctx, now, s.o.IdleTimeout); err != nil {
 		return err
 	}
-	return sw.DeleteStaleVerifications(ctx, now.Add(-24*time.Hour))
+	if err := sw.DeleteStaleVerifications(ctx, now.Add(-24*time.Hour)); err != nil {
+		return err
+	}
+	// The longest budget window is a day.
+	return sw.DeleteOldSendBudgets(ctx, now.Add(-48*time.Hour))
 }

@@ -43,9 +43,19 @@ func MaskPhone(p string) string {
 	return "+" + p[:len(p)-6] + strings.Repeat("•", 4) + p[len(p)-2:]
 }
 
+// ErrInviteOnly refuses a signup on an installation where accounts come from the
+// operator.
+var ErrInviteOnly = &Error{Msg: "New accounts on this installation are by invitation only. Ask its operator for an invitation link."}
+
+// SignupOpen reports whether anyone may sign up on the console.
+func (s *Service) SignupOpen() bool { return s.o.Signup == SignupOpen }
+
 // StartSignup checks the form, then sends a code to the phone. Nothing exists yet but the
 // verification, which holds the passphrase's hash until the code checks out.
 func (s *Service) StartSignup(ctx context.Context, r SignupRequest) (*Flow, error) {
+	if s.o.Signup != SignupOpen {
+		return nil, ErrInviteOnly
+	}
 	email, err := NormalizeEmail(r.Email)
 	if err != nil {
 		return nil, err
@@ -67,15 +77,8 @@ func (s *Service) StartSignup(ctx context.Context, r SignupRequest) (*Flow, erro
 	if len([]rune(name)) > 100 {
 		return nil, userErr("account_name", "The account name may be at most 100 characters.")
 	}
-	if err := s.allowSend(phone, r.Source); err != nil {
-		return nil, err
-	}
-	hash, err := s.o.Hasher.Hash(ctx, r.Passphrase)
-	if err != nil {
-		return nil, err
-	}
-	v := &store.Verification{Purpose: PurposeSignup, Email: email, PassHash: hash, AccountName: name}
-	return s.startVerification(ctx, v, phone, r.Channel, r.Source)
+	v := &store.Verification{Purpose: PurposeSignup, Email: email, AccountName: name}
+	return s.startVerification(ctx, v, r.Passphrase, phone, r.Channel, r.Source)
 }
 
 // StartPhoneChange sends a code to a user's new phone number. It needs a fresh second
@@ -91,24 +94,23 @@ func (s *Service) StartPhoneChange(ctx context.Context, sess *Session, phone, ch
 	if err := checkChannel(channel); err != nil {
 		return nil, err
 	}
-	if err := s.allowSend(phone, sess.Source); err != nil {
+	v := &store.Verification{Purpose: PurposePhone, UserID: sess.User.ID}
+	return s.startVerification(ctx, v, "", phone, channel, sess.Source)
+}
+
+// startVerification sends the first code of a verification. A passphrase, when given, is
+// hashed into it only once the send is admitted, so refused requests cost no hashing.
+func (s *Service) startVerification(ctx context.Context, v *store.Verification, passphrase, phone, channel, source string) (*Flow, error) {
+	if err := s.admitSend(ctx, v.Purpose, channel, phone, source); err != nil {
 		return nil, err
 	}
-	v := &store.Verification{Purpose: PurposePhone, UserID: sess.User.ID}
-	return s.startVerification(ctx, v, phone, channel, sess.Source)
-}
-
-func (s *Service) allowSend(phone, source string) error {
-	if ok, wait := s.sendAddr.Allow(source); !ok {
-		return throttled("codes sent from your address", wait)
+	if passphrase != "" {
+		hash, err := s.o.Hasher.Hash(ctx, passphrase)
+		if err != nil {
+			return nil, err
+		}
+		v.PassHash = hash
 	}
-	if ok, wait := s.sendNumber.Allow(phone); !ok {
-		return throttled("codes sent to this number", wait)
-	}
-	return nil
-}
-
-func (s *Service) startVerification(ctx context.Context, v *store.Verification, phone, channel, source string) (*Flow, error) {
 	now := s.o.Now().UTC()
 	token := randomToken()
 	code := NewCode()
@@ -172,7 +174,7 @@ func (s *Service) Resend(ctx context.Context, token, channel, source string) (*F
 	if v.Sends >= s.o.MaxSends {
 		return nil, &Error{Msg: fmt.Sprintf("%d codes have been sent; no more can be sent for this verification. Start again later.", v.Sends)}
 	}
-	if err := s.allowSend(v.Phone, source); err != nil {
+	if err := s.admitSend(ctx, v.Purpose, channel, v.Phone, source); err != nil {
 		return nil, err
 	}
 	code := NewCode()

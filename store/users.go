@@ -141,14 +141,59 @@ func (db *DB) SetUserPhone(ctx context.Context, id, phone string, verifiedAt tim
 		phone, micros(verifiedAt), micros(db.now()), id)
 }
 
-// SetUserRole changes a user's role.
-func (db *DB) SetUserRole(ctx context.Context, id, role string) error {
-	return db.updateUser(ctx, `UPDATE users SET role = ?, modified_at = ? WHERE id = ?`, role, micros(db.now()), id)
+// ErrLastOwner: the change would leave an account without an owner.
+var ErrLastOwner = errors.New("the account's last owner")
+
+// SetUserRole changes the role of a user of accountID. Taking the owner role from the
+// account's last owner is ErrLastOwner; a user of another account is ErrNotFound.
+func (db *DB) SetUserRole(ctx context.Context, accountID, id, role string) error {
+	return db.changeMember(ctx, accountID, id, role != RoleOwner, func(tx *Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE users SET role = ?, modified_at = ? WHERE id = ?`, role, micros(db.now()), id)
+		return err
+	})
 }
 
-// DeleteUser removes a user (their sessions and factors go with them).
-func (db *DB) DeleteUser(ctx context.Context, id string) error {
-	return db.updateUser(ctx, `DELETE FROM users WHERE id = ?`, id)
+// DeleteUser removes a user of accountID; their sessions, factors and recovery codes go
+// with them (ON DELETE CASCADE), so a session they still hold ends at its next request.
+// Removing the account's last owner is ErrLastOwner; a user of another account is
+// ErrNotFound.
+func (db *DB) DeleteUser(ctx context.Context, accountID, id string) error {
+	return db.changeMember(ctx, accountID, id, true, func(tx *Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM users WHERE id = ?`, id)
+		return err
+	})
+}
+
+// changeMember runs change on a user of accountID in a transaction that holds the
+// account's row, so two owners demoting or removing each other at the same moment cannot
+// both succeed and leave the account without an owner. dropsOwner says whether change
+// takes the user's owner role away.
+func (db *DB) changeMember(ctx context.Context, accountID, id string, dropsOwner bool, change func(*Tx) error) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		// A no-op write: it locks the account's row on PostgreSQL (SQLite's immediate
+		// transactions are serialized anyway).
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET modified_at = modified_at WHERE id = ?`, accountID); err != nil {
+			return err
+		}
+		var role string
+		err := tx.QueryRow(ctx, `SELECT role FROM users WHERE id = ? AND account_id = ?`, id, accountID).Scan(&role)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if role == RoleOwner && dropsOwner {
+			var owners int
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE account_id = ? AND role = ?`, accountID, RoleOwner).Scan(&owners); err != nil {
+				return err
+			}
+			if owners < 2 {
+				return ErrLastOwner
+			}
+		}
+		return change(tx)
+	})
 }
 
 // SetUserTOTP stores a sealed TOTP secret (nil removes TOTP) and resets the replay guard
