@@ -77,6 +77,7 @@ type fixture struct {
 	codes *codeBox
 	audit *auditBox
 	ring  *keys.Ring
+	accts *account.Service
 }
 
 func newFixture(t testing.TB, db *store.DB) *fixture {
@@ -94,6 +95,7 @@ func newFixtureWith(t testing.TB, db *store.DB, opt func(*Options)) *fixture {
 	ring, _ := keys.NewRing(bytes.Repeat([]byte{7}, 32))
 	f := &fixture{db: db, clk: clk, codes: &codeBox{codes: map[string]string{}}, audit: &auditBox{}, ring: ring}
 	accts := account.New(db, ring, account.Options{Now: clk.now, CacheTTL: -1})
+	f.accts = accts
 	o := Options{Store: db, Ring: ring, Accounts: accts, Sender: f.codes, Audit: f.audit,
 		Hasher: NewHasher(testParams, 2), Now: clk.now}
 	opt(&o)

@@ -30,6 +30,9 @@ type Metrics struct {
 	CarrierUp      *prometheus.GaugeVec     // carrier
 	Messages       *prometheus.CounterVec   // state
 	Webhooks       *prometheus.CounterVec   // kind, class
+	// VerificationRefusals counts verification codes not sent because a limit refused
+	// them (country, number, address, network, prefix, global_hour, global_day).
+	VerificationRefusals *prometheus.CounterVec // limit
 
 	srv *http.Server
 	ln  net.Listener
@@ -55,9 +58,11 @@ func New() *Metrics {
 			Help: "Messages reaching a state."}, []string{"state"}),
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_webhook_attempts_total",
 			Help: "Callback delivery attempts by kind and result class."}, []string{"kind", "class"}),
+		VerificationRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_verification_refused_total",
+			Help: "Verification codes (texts and calls) refused by a signup-abuse limit, by limit."}, []string{"limit"}),
 	}
 	r.MustRegister(m.APIRequests, m.APILatency, m.CarrierSubmits, m.CarrierLatency, m.Failovers, m.CarrierUp, m.Messages,
-		m.Webhooks, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.Webhooks, m.VerificationRefusals, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -127,3 +132,8 @@ func (m *Metrics) MessageState(state string) { m.Messages.WithLabelValues(state)
 
 // Webhook counts a callback delivery attempt.
 func (m *Metrics) Webhook(kind, class string) { m.Webhooks.WithLabelValues(kind, class).Inc() }
+
+// VerificationRefused counts a verification code refused by limit.
+func (m *Metrics) VerificationRefused(limit string) {
+	m.VerificationRefusals.WithLabelValues(limit).Inc()
+}

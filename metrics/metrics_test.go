@@ -21,6 +21,7 @@ func TestEndpoint(t *testing.T) {
 	m.CarrierState("carrier-a", false)
 	m.MessageState("delivered")
 	m.Webhook("message_status", "ok")
+	m.VerificationRefused("prefix")
 	resp, err := http.Get("http://" + m.Addr().String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +35,7 @@ func TestEndpoint(t *testing.T) {
 		`trunkline_carrier_up{carrier="carrier-a"} 0`,
 		`trunkline_messages_total{state="delivered"} 1`,
 		`trunkline_webhook_attempts_total{class="ok",kind="message_status"} 1`,
+		`trunkline_verification_refused_total{limit="prefix"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(b), want) {
