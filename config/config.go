@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,46 @@ type Console struct {
 	// logoff; at most 60 min); SessionLifetime ends it however active.
 	IdleTimeout     Duration `toml:"idle_timeout"`
 	SessionLifetime Duration `toml:"session_lifetime"`
+
+	// Signup is "open" (anyone may create an account on the console) or "invite" (the
+	// operator creates accounts and invites their owners: trunkline account create
+	// --owner EMAIL). Unset: open, or invite when production = true.
+	Signup string `toml:"signup"`
+	// VerifyCountries are the ISO codes of the countries verification codes may be
+	// texted or called to (countries sharing a calling code, like the +1 of the US and
+	// Canada, go together). Empty allows every country; production requires a list.
+	VerifyCountries []string `toml:"verify_countries"`
+	// Budgets of verification sends, texts and calls together: for the installation
+	// per hour and per day, per destination prefix (the first prefix_digits digits of
+	// the number) per hour, and per source network (IPv4 /24, IPv6 /64) per hour.
+	SendsPerHour        int `toml:"sends_per_hour"`
+	SendsPerDay         int `toml:"sends_per_day"`
+	SendsPerPrefixHour  int `toml:"sends_per_prefix_hour"`
+	PrefixDigits        int `toml:"prefix_digits"`
+	SendsPerNetworkHour int `toml:"sends_per_network_hour"`
+}
+
+// SignupMode is the console's effective signup mode: "open" or "invite".
+func (c *Config) SignupMode() string {
+	if c.Console.Signup != "" {
+		return c.Console.Signup
+	}
+	if c.Production {
+		return "invite"
+	}
+	return "open"
+}
+
+// VerifyPrefixes are the calling codes of console.verify_countries (nil: every
+// country); unknown codes are left out (Validate reports them).
+func (c *Console) VerifyPrefixes() []string {
+	var out []string
+	for _, iso := range c.VerifyCountries {
+		if code, ok := CallingCode(iso); ok && !slices.Contains(out, code) {
+			out = append(out, code)
+		}
+	}
+	return out
 }
 
 // Voice configures the SIP side: where it listens, the media port range, and the voice
@@ -231,7 +272,8 @@ func Default() Config {
 		Webhook: Webhook{Timeout: Duration{10 * time.Second}, MaxAttempts: 3},
 		SIP:     SIP{Domain: "localhost"},
 		Console: Console{SMSFrom: "Trunkline", CallFrom: "10000", IdleTimeout: Duration{15 * time.Minute},
-			SessionLifetime: Duration{12 * time.Hour}},
+			SessionLifetime: Duration{12 * time.Hour}, SendsPerHour: 100, SendsPerDay: 500, SendsPerPrefixHour: 10,
+			PrefixDigits: 6, SendsPerNetworkHour: 30},
 		Voice: Voice{Listen: "0.0.0.0:5060", RTPPortMin: 10000, RTPPortMax: 20000, MaxCalls: 2000},
 	}
 }
@@ -381,6 +423,7 @@ func (c *Config) Validate() (problems, warnings []string) {
 	if c.Console.SMSFrom == "" || c.Console.CallFrom == "" {
 		add("console.sms_from and console.call_from must not be empty")
 	}
+	c.validateSignup(add)
 	warn := func(msg string, a ...any) {
 		if c.Production {
 			add(msg+" (refused because production = true)", a...)
@@ -552,6 +595,35 @@ func validateRoutes(section, noun string, routes []Route, names map[string]bool,
 		if len(distinct) < 2 {
 			warn("%s has %d %s(s): the whitepaper asks for at least two per country, so one %s's outage stops traffic", where, len(distinct), noun, noun)
 		}
+	}
+}
+
+// validateSignup checks the console's signup mode, verification countries and send
+// budgets.
+func (c *Config) validateSignup(add func(string, ...any)) {
+	k := &c.Console
+	if k.Signup != "" && k.Signup != "open" && k.Signup != "invite" {
+		add("console.signup %q must be open or invite", k.Signup)
+	}
+	for _, iso := range k.VerifyCountries {
+		if _, ok := CallingCode(iso); !ok {
+			add("console.verify_countries: %q is not a country code Trunkline knows (ISO 3166 alpha-2, e.g. US, GB)", iso)
+		}
+	}
+	if c.Production && !k.Disabled && len(k.VerifyCountries) == 0 {
+		add("console.verify_countries is empty: with production = true, list the countries verification codes may be sent to (an open list invites SMS pumping and toll fraud)")
+	}
+	for _, b := range []struct {
+		name string
+		v    int
+	}{{"sends_per_hour", k.SendsPerHour}, {"sends_per_day", k.SendsPerDay}, {"sends_per_prefix_hour", k.SendsPerPrefixHour},
+		{"sends_per_network_hour", k.SendsPerNetworkHour}} {
+		if b.v < 1 {
+			add("console.%s must be at least 1 (got %d)", b.name, b.v)
+		}
+	}
+	if k.PrefixDigits < 1 || k.PrefixDigits > 15 {
+		add("console.prefix_digits must be between 1 and 15 (got %d)", k.PrefixDigits)
 	}
 }
 

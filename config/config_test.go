@@ -112,6 +112,7 @@ func TestMessagingRules(t *testing.T) {
 		t.Fatalf("one carrier should warn: %v %v", p, w)
 	}
 	c.Production = true
+	c.Console.VerifyCountries = []string{"GB"}
 	if p, _ := c.Validate(); len(p) != 1 || !strings.Contains(p[0], "production") {
 		t.Fatalf("one carrier in production should be refused: %v", p)
 	}
@@ -300,6 +301,7 @@ func TestVoiceRules(t *testing.T) {
 	c = Default()
 	two(&c)
 	c.Production = true
+	c.Console.VerifyCountries = []string{"GB"}
 	c.Voice.ExternalHost = ""
 	c.Voice.Routes = nil
 	if p, w := c.Validate(); len(p) != 0 || len(w) != 2 {
@@ -331,6 +333,44 @@ func TestParseAllow(t *testing.T) {
 	for _, bad := range []string{"", "carrier.example", "192.0.2.0/40", "192.0.2.1:5060"} {
 		if _, err := ParseAllow(bad); err == nil {
 			t.Errorf("ParseAllow(%q) accepted", bad)
+		}
+	}
+}
+
+func TestConsoleSignup(t *testing.T) {
+	c := Default()
+	if c.SignupMode() != "open" || c.Console.VerifyPrefixes() != nil {
+		t.Fatalf("sandbox defaults: signup %q, prefixes %v", c.SignupMode(), c.Console.VerifyPrefixes())
+	}
+	c.Production = true
+	if c.SignupMode() != "invite" {
+		t.Fatalf("production signup mode %q, want invite", c.SignupMode())
+	}
+	if p, _ := c.Validate(); len(p) != 1 || !strings.Contains(p[0], "console.verify_countries") {
+		t.Fatalf("production without verify_countries: %v", p)
+	}
+	c.Console.VerifyCountries = []string{"us", "CA", "GB"}
+	if p, _ := c.Validate(); len(p) != 0 {
+		t.Fatalf("production with verify_countries: %v", p)
+	}
+	if got := strings.Join(c.Console.VerifyPrefixes(), ","); got != "1,44" {
+		t.Fatalf("prefixes %q, want 1,44", got)
+	}
+	c.Console.Signup = "open"
+	if c.SignupMode() != "open" {
+		t.Fatal("an explicit signup mode is not kept in production")
+	}
+	for _, bad := range []func(*Config){
+		func(c *Config) { c.Console.Signup = "closed" },
+		func(c *Config) { c.Console.VerifyCountries = []string{"XX"} },
+		func(c *Config) { c.Console.SendsPerDay = 0 },
+		func(c *Config) { c.Console.SendsPerNetworkHour = -1 },
+		func(c *Config) { c.Console.PrefixDigits = 16 },
+	} {
+		c := Default()
+		bad(&c)
+		if p, _ := c.Validate(); len(p) != 1 || !strings.Contains(p[0], "console.") {
+			t.Errorf("problems %v, want one about the console", p)
 		}
 	}
 }

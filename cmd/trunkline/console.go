@@ -105,6 +105,17 @@ func (v sandboxView) Calls() []sandbox.PhoneCall {
 	return v.phone.Recent()
 }
 
+// newIdentity builds the identity service from the configuration; the server and the
+// operator CLI (invitations) share it.
+func newIdentity(p *platform, sender identity.CodeSender) *identity.Service {
+	k := p.cfg.Console
+	return identity.New(identity.Options{Store: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
+		Logger: p.log, Metrics: p.metrics, IdleTimeout: k.IdleTimeout.Duration, SessionLifetime: k.SessionLifetime.Duration,
+		Signup: p.cfg.SignupMode(), VerifyPrefixes: k.VerifyPrefixes(),
+		Budgets: identity.Budgets{PerHour: k.SendsPerHour, PerDay: k.SendsPerDay, PerPrefixHour: k.SendsPerPrefixHour,
+			PrefixDigits: k.PrefixDigits, PerNetworkHour: k.SendsPerNetworkHour}})
+}
+
 // startConsole builds the identity service and the console handler. The returned run
 // function sweeps ended sessions until its context ends.
 func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide) (http.Handler, func(context.Context), error) {
@@ -117,8 +128,7 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 		return nil, nil, fmt.Errorf("console: system account: %w", err)
 	}
 	sender := codeSender{account: acct, msgs: msg.svc, voice: vs.srv, smsFrom: c.Console.SMSFrom, callFrom: c.Console.CallFrom}
-	id := identity.New(identity.Options{Store: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
-		Logger: p.log, IdleTimeout: c.Console.IdleTimeout.Duration, SessionLifetime: c.Console.SessionLifetime.Duration})
+	id := newIdentity(p, sender)
 	hosts := append([]string{"localhost"}, c.API.Hostnames...)
 	opts := console.Options{Identity: id, DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: p.log,
 		MaxOverlap: c.Auth.MaxOverlap.Duration,

@@ -1,5 +1,5 @@
 // Command trunkline is the one binary of Trunkline: the server (serve) and the operator
-// CLI (account, number, audit, check-config, version). It is the only place that wires
+// CLI (account, user, number, audit, check-config, version). It is the only place that wires
 // the packages together.
 package main
 
@@ -21,10 +21,15 @@ const usage = `trunkline — self-hosted, security-first communications platform
 Usage:
   trunkline serve        [--data-dir DIR] [--config FILE] [--listen ADDR] [--plain-listen ADDR] [--sip-listen ADDR] [--db DSN]
   trunkline check-config [same flags as serve]
-  trunkline account create --name NAME [--parent AUTH_ID] [--json]
+  trunkline account create --name NAME [--parent AUTH_ID | --owner EMAIL [--url URL]] [--json]
   trunkline account list [--parent AUTH_ID] [--json]
+  trunkline account invite --id AUTH_ID --email EMAIL [--role owner|developer|read-only] [--url URL] [--json]
+  trunkline account disable|enable --id AUTH_ID [--json]
   trunkline account rotate --id AUTH_ID [--overlap 24h] [--revoke-old] [--json]
   trunkline account revoke-old --id AUTH_ID [--json]
+  trunkline user list --account AUTH_ID [--json]
+  trunkline user remove --email EMAIL [--json]
+  trunkline user role --email EMAIL --role owner|developer|read-only [--json]
   trunkline number import FILE.csv [--json]
   trunkline number add --number E164 --country ISO [--type local] [--carrier NAME] [--region R] [--json]
   trunkline audit verify [--json]
@@ -57,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAccount(ctx, rest, stdout, stderr)
 	case "number":
 		err = cmdNumber(ctx, rest, stdout, stderr)
+	case "user":
+		err = cmdUser(ctx, rest, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, rest, stdout, stderr)
 	case "call":

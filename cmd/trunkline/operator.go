@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"os/user"
 	"strings"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/config"
+	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/inventory"
 	"github.com/trunkline/trunkline/store"
 )
@@ -61,17 +65,26 @@ func record(ctx context.Context, p *platform, e audit.Entry) error {
 
 func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError("account needs a subcommand: create, list, rotate, revoke-old")
+		return usageError("account needs a subcommand: create, list, invite, disable, enable, rotate, revoke-old")
 	}
 	sub, args := args[0], args[1:]
 	o := newOperatorCmd("account "+sub, stderr)
-	var name, parent, id string
+	var name, parent, id, email, role, base string
 	var overlap time.Duration
 	var revokeOld bool
 	switch sub {
 	case "create":
 		o.fs.StringVar(&name, "name", "", "account name (required)")
 		o.fs.StringVar(&parent, "parent", "", "make a subaccount of this main account")
+		o.fs.StringVar(&email, "owner", "", "invite this email as the new main account's owner (prints a one-time console link)")
+		o.fs.StringVar(&base, "url", "", "the console's address for the link, e.g. https://trunkline.example.com (default: from api.hostnames and api.listen)")
+	case "invite":
+		o.fs.StringVar(&id, "id", "", "Auth ID of the main account (required)")
+		o.fs.StringVar(&email, "email", "", "the person's email (required)")
+		o.fs.StringVar(&role, "role", "owner", "owner, developer or read-only")
+		o.fs.StringVar(&base, "url", "", "the console's address for the link (default: from api.hostnames and api.listen)")
+	case "disable", "enable":
+		o.fs.StringVar(&id, "id", "", "Auth ID (required)")
 	case "list":
 		o.fs.StringVar(&parent, "parent", "", "list this main account's subaccounts")
 	case "rotate":
@@ -100,6 +113,9 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if strings.TrimSpace(name) == "" {
 			return usageError("account create needs --name")
 		}
+		if email != "" && parent != "" {
+			return usageError("--owner is for main accounts: subaccounts have no console users")
+		}
 		var cr *account.Created
 		if parent != "" {
 			pa, err := p.db.Account(ctx, parent)
@@ -123,11 +139,82 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			Outcome: audit.Success, Detail: map[string]string{"credential": cr.CredentialID}}); err != nil {
 			return err
 		}
+		var link string
+		if email != "" {
+			if link, err = operatorInvite(ctx, p, cr.Account.ID, email, store.RoleOwner, base); err != nil {
+				return fmt.Errorf("account %s was created, but its owner could not be invited: %w", cr.Account.ID, err)
+			}
+		}
 		if asJSON {
-			return printJSON(stdout, map[string]any{"auth_id": cr.Account.ID, "auth_token": cr.Token, "name": cr.Account.Name,
-				"parent": cr.Account.ParentID, "credential_id": cr.CredentialID})
+			out := map[string]any{"auth_id": cr.Account.ID, "auth_token": cr.Token, "name": cr.Account.Name,
+				"parent": cr.Account.ParentID, "credential_id": cr.CredentialID}
+			if link != "" {
+				out["owner_invite_link"] = link
+			}
+			return printJSON(stdout, out)
 		}
 		fmt.Fprintf(stdout, "Created account %q\n  Auth ID:    %s\n  Auth Token: %s\n(The token is shown only now: store it in a secret manager.)\n", name, cr.Account.ID, cr.Token)
+		if link != "" {
+			printInviteLink(stdout, email, store.RoleOwner, link)
+		}
+		return nil
+
+	case "invite":
+		if id == "" || email == "" {
+			return usageError("account invite needs --id and --email")
+		}
+		if a, err := p.db.Account(ctx, id); errors.Is(err, store.ErrNotFound) || (err == nil && a.IsSub()) {
+			return fmt.Errorf("%s is not a main account (subaccounts have no console users)", id)
+		} else if err != nil {
+			return err
+		}
+		link, err := operatorInvite(ctx, p, id, email, role, base)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(stdout, map[string]any{"auth_id": id, "email": email, "role": role, "invite_link": link})
+		}
+		printInviteLink(stdout, email, role, link)
+		return nil
+
+	case "disable", "enable":
+		if id == "" {
+			return usageError("account " + sub + " needs --id")
+		}
+		enabled := sub == "enable"
+		a, err := p.db.UpdateAccount(ctx, id, store.AccountUpdate{Enabled: &enabled})
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no account %s", id)
+		} else if err != nil {
+			return err
+		}
+		p.accounts.Invalidate(id)
+		ended := 0
+		if !enabled {
+			// The console refuses a disabled account's users anyway; ending their
+			// sessions makes it final, should the account be enabled again.
+			if ended, err = p.db.DeleteAccountSessions(ctx, id); err != nil {
+				return err
+			}
+		}
+		objType := "account"
+		if a.IsSub() {
+			objType = "subaccount"
+		}
+		if err := record(ctx, p, audit.Entry{AccountID: id, Action: objType + "." + sub, ObjectType: objType, ObjectID: id,
+			Outcome: audit.Success, Detail: map[string]string{"sessions_ended": fmt.Sprint(ended)}}); err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(stdout, map[string]any{"auth_id": id, "enabled": enabled, "sessions_ended": ended})
+		}
+		if enabled {
+			fmt.Fprintf(stdout, "Enabled %s: its API credentials and console users work again.\n", id)
+		} else {
+			fmt.Fprintf(stdout, "Disabled %s: its API credentials%s are refused, %d console session(s) ended.\n", id,
+				map[bool]string{true: " (and its subaccounts')", false: ""}[!a.IsSub()], ended)
+		}
 		return nil
 
 	case "list":
@@ -212,6 +299,134 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			fmt.Fprintln(stdout, "The old token was revoked.")
 		}
 		return nil
+	}
+	return nil
+}
+
+// operatorInvite makes an invitation into a main account, audits it with the operator
+// as actor, and returns the link to pass on.
+func operatorInvite(ctx context.Context, p *platform, accountID, email, role, base string) (string, error) {
+	token, inv, err := newIdentity(p, nil).OperatorInvite(ctx, accountID, email, role)
+	var ie *identity.Error
+	if errors.As(err, &ie) {
+		return "", errors.New(ie.Msg)
+	} else if err != nil {
+		return "", err
+	}
+	if err := record(ctx, p, audit.Entry{AccountID: accountID, Action: "user.invite", ObjectType: "account", ObjectID: accountID,
+		Outcome: audit.Success, Detail: map[string]string{"invite": inv.ID, "role": role}}); err != nil {
+		return "", err
+	}
+	if base == "" {
+		base = consoleURL(p.cfg)
+	}
+	return strings.TrimRight(base, "/") + "/console/invite?token=" + url.QueryEscape(token), nil
+}
+
+// consoleURL guesses the console's address from the first of api.hostnames (or
+// localhost) and the port of api.listen.
+func consoleURL(c *config.Config) string {
+	host := "localhost"
+	if len(c.API.Hostnames) > 0 {
+		host = c.API.Hostnames[0]
+	}
+	if _, port, err := net.SplitHostPort(c.API.Listen); err == nil && port != "443" && port != "" {
+		return "https://" + net.JoinHostPort(host, port)
+	}
+	return "https://" + host
+}
+
+func printInviteLink(w io.Writer, email, role, link string) {
+	fmt.Fprintf(w, "Invitation for %s (role %s); send them this link, which works once, for %d days:\n  %s\n(The link is shown only now.)\n",
+		email, role, int(identity.InviteTTL.Hours()/24), link)
+}
+
+// cmdUser manages console users across accounts: the operator's offboarding tools.
+func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("user needs a subcommand: list, remove, role")
+	}
+	sub, args := args[0], args[1:]
+	o := newOperatorCmd("user "+sub, stderr)
+	var acct, email, role string
+	switch sub {
+	case "list":
+		o.fs.StringVar(&acct, "account", "", "Auth ID of the main account (required)")
+	case "remove":
+		o.fs.StringVar(&email, "email", "", "the user's email (required)")
+	case "role":
+		o.fs.StringVar(&email, "email", "", "the user's email (required)")
+		o.fs.StringVar(&role, "role", "", "owner, developer or read-only (required)")
+	default:
+		return usageError(fmt.Sprintf("unknown user subcommand %q", sub))
+	}
+	if pos, err := parseArgs(o.fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageError(fmt.Sprintf("user %s takes no arguments besides flags (got %q)", sub, pos[0]))
+	}
+	if sub == "list" && acct == "" || sub != "list" && email == "" || sub == "role" && role == "" {
+		return usageError("user " + sub + " needs " + map[string]string{"list": "--account", "remove": "--email", "role": "--email and --role"}[sub])
+	}
+	if sub == "role" && role != store.RoleOwner && role != store.RoleDeveloper && role != store.RoleReadOnly {
+		return usageError("--role must be owner, developer or read-only")
+	}
+	p, err := o.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if sub == "list" {
+		users, err := p.db.AccountUsers(ctx, acct)
+		if err != nil {
+			return err
+		}
+		if o.f.asJSON {
+			out := make([]map[string]any, len(users))
+			for i, u := range users {
+				out[i] = map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "created": u.CreatedAt}
+			}
+			return printJSON(stdout, out)
+		}
+		if len(users) == 0 {
+			fmt.Fprintln(stdout, "No console users.")
+		}
+		for _, u := range users {
+			fmt.Fprintf(stdout, "%s  %-9s  %s  %s\n", u.ID, u.Role, u.CreatedAt.Format("2006-01-02"), u.Email)
+		}
+		return nil
+	}
+	u, err := p.db.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no console user %s", email)
+	} else if err != nil {
+		return err
+	}
+	detail := map[string]string{"email": u.Email, "role": u.Role}
+	action := "user.remove"
+	if sub == "remove" {
+		err = p.db.DeleteUser(ctx, u.AccountID, u.ID)
+	} else {
+		action, detail["from"], detail["to"] = "user.role_change", u.Role, role
+		delete(detail, "role")
+		err = p.db.SetUserRole(ctx, u.AccountID, u.ID, role)
+	}
+	if errors.Is(err, store.ErrLastOwner) {
+		return fmt.Errorf("%s is the last owner of %s: invite another owner first (trunkline account invite --id %s --email ... --role owner), or disable the account", u.Email, u.AccountID, u.AccountID)
+	} else if err != nil {
+		return err
+	}
+	if err := record(ctx, p, audit.Entry{AccountID: u.AccountID, Action: action, ObjectType: "user", ObjectID: u.ID,
+		Outcome: audit.Success, Detail: detail}); err != nil {
+		return err
+	}
+	if o.f.asJSON {
+		return printJSON(stdout, map[string]any{"id": u.ID, "email": u.Email, "action": sub, "role": role})
+	}
+	if sub == "remove" {
+		fmt.Fprintf(stdout, "Removed %s from %s; their console sessions ended.\n", u.Email, u.AccountID)
+	} else {
+		fmt.Fprintf(stdout, "%s is now %s in %s (from their next request).\n", u.Email, role, u.AccountID)
 	}
 	return nil
 }
