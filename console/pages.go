@@ -49,6 +49,8 @@ func (s *Server) pageRoutes() {
 	s.handle("GET /console/members", owner, s.membersPage)
 	s.handle("POST /console/members", owner, s.memberInvite)
 	s.handle("POST /console/members/withdraw", owner, s.inviteWithdraw)
+	s.handle("POST /console/members/remove", owner, s.memberRemove)
+	s.handle("POST /console/members/role", owner, s.memberRole)
 }
 
 // pageSize is how many rows a listing shows (the API's largest page too).
@@ -1059,7 +1061,7 @@ func (s *Server) auditPage(r *request) error {
 
 // memberRow is a console user as the members page shows it.
 type memberRow struct {
-	Email, Role string
+	ID, Email, Role string
 	SecondStep  bool
 	CreatedAt   time.Time
 	You         bool
@@ -1079,7 +1081,7 @@ func (s *Server) membersData(r *request) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows[i] = memberRow{Email: u.Email, Role: u.Role, SecondStep: has, CreatedAt: u.CreatedAt, You: u.ID == r.sess.User.ID}
+		rows[i] = memberRow{ID: u.ID, Email: u.Email, Role: u.Role, SecondStep: has, CreatedAt: u.CreatedAt, You: u.ID == r.sess.User.ID}
 	}
 	invites, err := s.db.AccountInvites(ctx, r.sess.User.AccountID)
 	if err != nil {
@@ -1098,8 +1100,13 @@ func (s *Server) membersPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	if r.URL.Query().Get("withdrawn") == "1" {
+	switch r.URL.Query().Get("done") {
+	case "withdrawn":
 		data["Notice"] = "The invitation was withdrawn; its link no longer works."
+	case "removed":
+		data["Notice"] = "The member was removed; their sessions have ended."
+	case "role":
+		data["Notice"] = "The role was changed; it applies from the member's next click."
 	}
 	s.render(r, "members", 0, data)
 	return nil
@@ -1130,5 +1137,44 @@ func (s *Server) inviteWithdraw(r *request) error {
 		}
 		return s.userFail(r, "members", data, err)
 	}
-	return &errRedirect{"/console/members?withdrawn=1"}
+	return &errRedirect{"/console/members?done=withdrawn"}
+}
+
+// memberRemove removes a member of the owner's account; the identity service checks the
+// owner, the recent second factor and the last owner, ends the member's sessions with
+// their user, and audits it.
+func (s *Server) memberRemove(r *request) error {
+	if err := s.id.RemoveMember(r.Context(), r.sess, r.PostFormValue("user")); err != nil {
+		return s.memberFail(r, err)
+	}
+	if r.PostFormValue("user") == r.sess.User.ID {
+		// The owner removed themselves: their session went with them.
+		s.clearCookie(r, cookieSession)
+		return &errRedirect{"/console/login?ended=1"}
+	}
+	return &errRedirect{"/console/members?done=removed"}
+}
+
+// memberRole changes a member's role, from their next request on.
+func (s *Server) memberRole(r *request) error {
+	if err := s.id.SetMemberRole(r.Context(), r.sess, r.PostFormValue("user"), r.PostFormValue("role")); err != nil {
+		return s.memberFail(r, err)
+	}
+	if r.PostFormValue("user") == r.sess.User.ID {
+		return &errRedirect{"/console/"}
+	}
+	return &errRedirect{"/console/members?done=role"}
+}
+
+func (s *Server) memberFail(r *request, err error) error {
+	data, derr := s.membersData(r)
+	if derr != nil {
+		return derr
+	}
+	if _, msg, ok := userError(err); ok {
+		// Shown above the members table, not beside the invitation form's fields.
+		s.formError(r, "members", data, "members", msg)
+		return nil
+	}
+	return err
 }

@@ -91,6 +91,7 @@ func (s *Server) render(r *request, page string, status int, data map[string]any
 		data = map[string]any{}
 	}
 	data["CSRF"] = r.csrf()
+	data["SignupOpen"] = s.id.SignupOpen()
 	if r.sess != nil && !r.sess.Pending() && r.acct != nil {
 		data["User"] = r.sess.User
 		data["Account"] = r.acct
