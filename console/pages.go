@@ -1062,9 +1062,9 @@ func (s *Server) auditPage(r *request) error {
 // memberRow is a console user as the members page shows it.
 type memberRow struct {
 	ID, Email, Role string
-	SecondStep  bool
-	CreatedAt   time.Time
-	You         bool
+	SecondStep      bool
+	CreatedAt       time.Time
+	You             bool
 }
 
 var roles = []string{store.RoleOwner, store.RoleDeveloper, store.RoleReadOnly}
