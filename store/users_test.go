@@ -1,0 +1,70 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// TestLastOwnerGuard: an account keeps an owner, also when its two owners demote or
+// remove each other at the same moment; a user of another account is not found.
+func TestLastOwnerGuard(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		mkAccount(t, db, "MA2", "")
+		for round := range 5 {
+			a := &User{ID: fmt.Sprintf("UA%d", round), AccountID: "MA1", Email: fmt.Sprintf("a%d@example.com", round), Role: RoleOwner, PassHash: "x"}
+			b := &User{ID: fmt.Sprintf("UB%d", round), AccountID: "MA1", Email: fmt.Sprintf("b%d@example.com", round), Role: RoleOwner, PassHash: "x"}
+			for _, u := range []*User{a, b} {
+				if err := db.CreateUser(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			errs := make([]error, 2)
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); errs[0] = db.SetUserRole(ctx, "MA1", b.ID, RoleReadOnly) }()
+			go func() { defer wg.Done(); errs[1] = db.DeleteUser(ctx, "MA1", a.ID) }()
+			wg.Wait()
+			ok := 0
+			for _, err := range errs {
+				if err == nil {
+					ok++
+				} else if !errors.Is(err, ErrLastOwner) {
+					t.Fatal(err)
+				}
+			}
+			users, err := db.AccountUsers(ctx, "MA1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			owners := 0
+			for _, u := range users {
+				if u.Role == RoleOwner {
+					owners++
+				}
+			}
+			if ok != 1 || owners != 1 {
+				t.Fatalf("round %d: %d changes went through, %d owners left (%v)", round, ok, owners, errs)
+			}
+			for _, u := range users {
+				if _, err := db.exec(ctx, `DELETE FROM users WHERE id = ?`, u.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := db.DeleteUser(ctx, "MA2", "nobody"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("removing an unknown user: %v", err)
+		}
+		u := &User{ID: "UX", AccountID: "MA1", Email: "x@example.com", Role: RoleDeveloper, PassHash: "x"}
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetUserRole(ctx, "MA2", u.ID, RoleOwner); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("changing another account's user: %v", err)
+		}
+	})
+}
