@@ -3,6 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -105,5 +108,86 @@ func TestFailedLoginPathEscapedInAudit(t *testing.T) {
 		if got != want {
 			t.Fatalf("path in the audit entry = %q, want %q", got, want)
 		}
+	})
+}
+
+// TestHSTSOnAPI: API replies over TLS tell browsers to keep to HTTPS, as the console's do;
+// plain HTTP replies (a loopback listener) must not carry it (RFC 6797 §7.2).
+func TestHSTSOnAPI(t *testing.T) {
+	forEachStore(t, Options{}, func(t *testing.T, e *env) {
+		a := e.mainAccount("hsts")
+		ts := httptest.NewTLSServer(e.srv)
+		t.Cleanup(ts.Close)
+		for _, c := range []cred{a, {a.id, "wrong-token-wrong-token-wrong-1"}} {
+			req, _ := http.NewRequest("GET", ts.URL+acctPath(a, ""), nil)
+			req.SetBasicAuth(c.id, c.token)
+			resp, err := ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("Strict-Transport-Security"); got != hstsValue {
+				t.Errorf("status %d over TLS: Strict-Transport-Security %q, want %q", resp.StatusCode, got, hstsValue)
+			}
+		}
+		if r := e.do(a, "GET", acctPath(a, ""), nil); r.header.Get("Strict-Transport-Security") != "" {
+			t.Errorf("plain HTTP reply carries HSTS")
+		}
+	})
+}
+
+// TestLinksIgnoreHostHeader: recording_url is built from the configured public URL (or,
+// without one, the listener's own address), never from the Host header a client sends.
+func TestLinksIgnoreHostHeader(t *testing.T) {
+	get := func(t *testing.T, e *env, a cred, path string) reply {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.base+path, nil)
+		req.Host = "evil.example"
+		req.SetBasicAuth(a.id, a.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r reply
+		r.status = resp.StatusCode
+		if err := json.NewDecoder(resp.Body).Decode(&r.body); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	setup := func(t *testing.T, e *env) (cred, string) {
+		a := e.mainAccount("links")
+		if err := e.db.InsertRecording(context.Background(), &store.Recording{ID: "rec-1", AccountID: a.id, CallUUID: "c1", Format: "mp3"}); err != nil {
+			t.Fatal(err)
+		}
+		return a, "/v1/Account/" + a.id + "/Recording/rec-1.mp3"
+	}
+	t.Run("configured", func(t *testing.T) {
+		forEachStore(t, Options{PublicURL: "https://api.example.com:8443"}, func(t *testing.T, e *env) {
+			a, p := setup(t, e)
+			for _, path := range []string{acctPath(a, "Recording/rec-1/"), acctPath(a, "Recording/")} {
+				r := get(t, e, a, path)
+				body := r.body
+				if objs, ok := body["objects"].([]any); ok && len(objs) == 1 {
+					body = objs[0].(map[string]any)
+				}
+				if got := body["recording_url"]; got != "https://api.example.com:8443"+p {
+					t.Fatalf("GET %s: recording_url %v", path, got)
+				}
+			}
+			if e.srv.PublicURL() != "https://api.example.com:8443" {
+				t.Fatalf("PublicURL %q", e.srv.PublicURL())
+			}
+		})
+	})
+	t.Run("default", func(t *testing.T) {
+		forEachStore(t, Options{}, func(t *testing.T, e *env) {
+			a, p := setup(t, e)
+			r := get(t, e, a, acctPath(a, "Recording/rec-1/"))
+			if got := r.body["recording_url"]; got != e.base+p {
+				t.Fatalf("recording_url %v, want %s", got, e.base+p)
+			}
+		})
 	})
 }
