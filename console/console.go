@@ -81,8 +81,13 @@ type Options struct {
 	MaxOverlap time.Duration
 	// WebAuthn, when set, enables passkeys.
 	WebAuthn *WebAuthn
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// PublicURL gives the base (scheme, host, port) of the links the console hands out:
+	// invitations and the API examples. It is the operator's configured URL, never the
+	// request's Host header, which whoever sends the request chooses. Nil: links are
+	// shown as paths only.
+	PublicURL func() string
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // RecordingOpener opens a recording's decrypted audio and tells its content type.

@@ -536,7 +536,7 @@ func (s *Server) credentialsData(r *request) (map[string]any, error) {
 		rows[i] = credentialRow{ID: c.ID, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt}
 	}
 	data := map[string]any{"Title": "API credentials", "Nav": "credentials", "Credentials": rows,
-		"Overlaps": s.overlaps(), "Fresh": s.id.Fresh(ctx, r.sess), "Host": r.Host}
+		"Overlaps": s.overlaps(), "Fresh": s.id.Fresh(ctx, r.sess), "Base": s.publicURL()}
 	return data, nil
 }
 
@@ -827,7 +827,7 @@ func (s *Server) endpointsPage(r *request) error {
 		}
 	}
 	s.render(r, "endpoints", 0, map[string]any{"Title": "Endpoints", "Nav": "endpoints", "Endpoints": rows,
-		"Pager": newPager(r.URL, "offset", offset, len(rows), total), "Host": r.Host})
+		"Pager": newPager(r.URL, "offset", offset, len(rows), total), "Base": s.publicURL()})
 	return nil
 }
 
@@ -1117,9 +1117,17 @@ func (s *Server) memberInvite(r *request) error {
 		}
 		return s.userFail(r, "members", data, err)
 	}
-	link := "https://" + r.Host + "/console/invite?token=" + url.QueryEscape(token)
+	link := s.publicURL() + "/console/invite?token=" + url.QueryEscape(token)
 	s.render(r, "invited", 0, map[string]any{"Title": "Invitation", "Nav": "members", "Invite": inv, "Link": link})
 	return nil
+}
+
+// publicURL is the base of links the console hands out (see Options.PublicURL).
+func (s *Server) publicURL() string {
+	if s.o.PublicURL == nil {
+		return ""
+	}
+	return s.o.PublicURL()
 }
 
 func (s *Server) inviteWithdraw(r *request) error {

@@ -52,7 +52,8 @@ func newPagesEnv(t *testing.T) *pagesEnv {
 		pe.audioN++
 		return io.NopCloser(strings.NewReader("RIFF" + rec.ID)), "audio/wav", nil
 	}
-	h, err := New(Options{Identity: id, DB: db, Accounts: accts, Audit: au, Recordings: opener})
+	h, err := New(Options{Identity: id, DB: db, Accounts: accts, Audit: au, Recordings: opener,
+		PublicURL: func() string { return testPublicURL }})
 	if err != nil {
 		t.Fatal(err)
 	}

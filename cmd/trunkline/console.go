@@ -107,7 +107,8 @@ func (v sandboxView) Calls() []sandbox.PhoneCall {
 
 // startConsole builds the identity service and the console handler. The returned run
 // function sweeps ended sessions until its context ends.
-func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide) (http.Handler, func(context.Context), error) {
+// publicURL gives the base of links the console hands out (set once the API listens).
+func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide, publicURL func() string) (http.Handler, func(context.Context), error) {
 	c := p.cfg
 	if c.Console.Disabled {
 		return nil, func(context.Context) {}, nil
@@ -120,8 +121,11 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 	id := identity.New(identity.Options{Store: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
 		Logger: p.log, IdleTimeout: c.Console.IdleTimeout.Duration, SessionLifetime: c.Console.SessionLifetime.Duration})
 	hosts := append([]string{"localhost"}, c.API.Hostnames...)
+	if h := c.PublicHost(); h != "" {
+		hosts = append(hosts, h)
+	}
 	opts := console.Options{Identity: id, DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: p.log,
-		MaxOverlap: c.Auth.MaxOverlap.Duration,
+		MaxOverlap: c.Auth.MaxOverlap.Duration, PublicURL: publicURL,
 		WebAuthn:   console.NewWebAuthn(hosts, p.ring, p.db)}
 	if vs.recordings != nil {
 		files := vs.recordings
