@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/trunkline/trunkline/input"
 )
 
 // Params are a request's parameters: query string and body merged, every value a string
@@ -69,14 +71,14 @@ func decodeParams(w http.ResponseWriter, r *http.Request, maxBody int64) (Params
 		if !utf8.ValidString(k) {
 			return nil, badRequest("a parameter name is not valid UTF-8")
 		}
-		if strings.IndexFunc(k, badControl) >= 0 {
+		if input.HasControl(k) {
 			return nil, badRequest("a parameter name contains a control character")
 		}
 		for _, v := range vs {
 			if !utf8.ValidString(v) {
 				return nil, badRequest(fmt.Sprintf("parameter %s is not valid UTF-8", safeName(k)))
 			}
-			if strings.IndexFunc(v, badControl) >= 0 {
+			if input.HasControl(v) {
 				return nil, badRequest(fmt.Sprintf("parameter %s contains a control character (only tab, line feed and carriage return are allowed)", safeName(k)))
 			}
 			if len(v) > maxValueLen {
@@ -85,15 +87,6 @@ func decodeParams(w http.ResponseWriter, r *http.Request, maxBody int64) (Params
 		}
 	}
 	return p, nil
-}
-
-// badControl reports the control characters no parameter may hold: NUL (PostgreSQL text
-// cannot store it, and C code downstream would cut the string there) and the other C0
-// controls and DEL, which no name, address or message needs and which would corrupt
-// logs and terminals. Tab, line feed and carriage return stay allowed: message texts
-// and speech carry them.
-func badControl(r rune) bool {
-	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f
 }
 
 // decodeJSONParams flattens a JSON object of scalars (or arrays of scalars) to strings.

@@ -1,0 +1,17 @@
+// Package input holds the rules every client-supplied text value follows, wherever it
+// enters (API parameters, console forms), so one check decides what is refused.
+package input
+
+import "strings"
+
+// Control reports the characters no client value may hold: NUL (PostgreSQL text cannot
+// store it, so it would fail as a server error there, and C code downstream would cut the
+// string at it) and the other C0 controls and DEL, which no name, address or message
+// needs and which corrupt logs and terminals. Tab, line feed and carriage return are
+// allowed: message texts, speech and multi-line fields carry them.
+func Control(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f
+}
+
+// HasControl reports whether s holds a Control character.
+func HasControl(s string) bool { return strings.IndexFunc(s, Control) >= 0 }

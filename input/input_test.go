@@ -1,0 +1,22 @@
+package input
+
+import "testing"
+
+func TestHasControl(t *testing.T) {
+	for s, want := range map[string]bool{
+		"":                      false,
+		"Acme Ltd":              false,
+		"line one\r\nline\ttwo": false,
+		"héllo wörld ☎":         false,
+		"a\x00b":                true,
+		"\x00":                  true,
+		"esc\x1b[2J":            true,
+		"bell\x07":              true,
+		"del\x7f":               true,
+		"form\x0cfeed":          true,
+	} {
+		if got := HasControl(s); got != want {
+			t.Errorf("HasControl(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
