@@ -15,3 +15,18 @@ func Control(r rune) bool {
 
 // HasControl reports whether s holds a Control character.
 func HasControl(s string) bool { return strings.IndexFunc(s, Control) >= 0 }
+
+// Scrub replaces every Control character in s with U+FFFD, for text that arrives from
+// a network peer rather than a client that can be told no (an inbound SMS): refusing it
+// would lose the message, storing a NUL fails on PostgreSQL.
+func Scrub(s string) string {
+	if !HasControl(s) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if Control(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}

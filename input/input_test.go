@@ -20,3 +20,12 @@ func TestHasControl(t *testing.T) {
 		}
 	}
 }
+
+func TestScrub(t *testing.T) {
+	if got := Scrub("hi\x00there\x1b!\r\n\tok"); got != "hi\uFFFDthere\uFFFD!\r\n\tok" {
+		t.Errorf("Scrub = %q", got)
+	}
+	if got := Scrub("plain"); got != "plain" {
+		t.Errorf("Scrub(plain) = %q", got)
+	}
+}
