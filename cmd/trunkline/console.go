@@ -106,8 +106,8 @@ func (v sandboxView) Calls() []sandbox.PhoneCall {
 }
 
 // startConsole builds the identity service and the console handler. The returned run
-// function sweeps ended sessions until its context ends.
-// publicURL gives the base of links the console hands out (set once the API listens).
+// function sweeps ended sessions until its context ends. publicURL gives the base of the
+// links the console hands out (known once the API listens).
 func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide, publicURL func() string) (http.Handler, func(context.Context), error) {
 	c := p.cfg
 	if c.Console.Disabled {
@@ -126,7 +126,7 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 	}
 	opts := console.Options{Identity: id, DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: p.log,
 		MaxOverlap: c.Auth.MaxOverlap.Duration, PublicURL: publicURL,
-		WebAuthn:   console.NewWebAuthn(hosts, p.ring, p.db)}
+		WebAuthn: console.NewWebAuthn(hosts, p.ring, p.db)}
 	if vs.recordings != nil {
 		files := vs.recordings
 		opts.Recordings = func(ctx context.Context, r *store.Recording, format string) (io.ReadCloser, string, error) {

@@ -93,6 +93,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := srv.Start(c.API.Listen, tlsConfig); err != nil {
 			return err
 		}
+		// Links the server hands out (recording URLs, console invitations) start here: the
+		// configured api.public_url, else the first listener, never a request's Host header.
+		apiBase.Store(srv.PublicURL())
 		fmt.Fprintf(stdout, "trunkline: API listening on https://%s\n", displayAddr(srv.Addr()))
 		if opts.Console != nil {
 			fmt.Fprintf(stdout, "trunkline: console at https://%s/console/\n", displayAddr(srv.Addr()))
@@ -108,11 +111,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := srv.Start(c.API.PlainListen, nil); err != nil {
 			return err
 		}
+		apiBase.Store(srv.PublicURL())
 		fmt.Fprintf(stdout, "trunkline: API listening on http://%s (plain HTTP, as configured)\n", displayAddr(srv.Addr()))
 	}
-	// Links the server hands out (recording URLs, console invitations) start here: the
-	// configured api.public_url, else the first listener, never a request's Host header.
-	apiBase.Store(srv.PublicURL())
 
 	if c.Metrics.Listen != "" {
 		p.metrics.Pprof = c.Metrics.Pprof
