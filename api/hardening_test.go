@@ -68,6 +68,17 @@ func TestControlCharactersRefused(t *testing.T) {
 					}
 				})
 			}
+			// Names, aliases and address fields are one line: no tab or line break either.
+			for _, tc := range []struct{ path, param, value string }{
+				{"Subaccount/", "name", "team\nA"},
+				{"", "address", "1 Main St\r\nFake line"},
+				{"Number/14155550100/", "alias", "x\ty"},
+			} {
+				r := mustStatus(t, e.do(a, "POST", acctPath(a, tc.path), map[string]any{tc.param: tc.value}), 400)
+				if !strings.Contains(r.str("error"), tc.param+" must be one line") {
+					t.Fatalf("%s=%q: %s", tc.param, tc.value, r.raw)
+				}
+			}
 			// A NUL in a parameter name is refused too, without echoing the name.
 			r := mustStatus(t, e.doCT(a, "POST", acctPath(a, "Subaccount/"), "name=x&n%00me=y", form), 400)
 			if !strings.Contains(r.str("error"), "parameter name contains a control character") {

@@ -222,7 +222,8 @@ func (p Params) Int(k string, def, min, max int) (int, error) {
 	return n, nil
 }
 
-// StrPtr returns a pointer to the value of k, or nil when absent, checking its length.
+// StrPtr returns a pointer to the value of k, or nil when absent, checking its length
+// and that it is one line (it serves names, aliases and address fields).
 func (p Params) StrPtr(k string, maxLen int) (*string, error) {
 	if !p.Has(k) {
 		return nil, nil
@@ -230,6 +231,9 @@ func (p Params) StrPtr(k string, maxLen int) (*string, error) {
 	v := p.Get(k)
 	if utf8.RuneCountInString(v) > maxLen {
 		return nil, badRequest(fmt.Sprintf("parameter %s is too long (at most %d characters)", k, maxLen))
+	}
+	if !input.IsLine(v) {
+		return nil, badRequest(fmt.Sprintf("parameter %s must be one line, without tabs or line breaks", k))
 	}
 	return &v, nil
 }

@@ -34,6 +34,11 @@ func TestFormControlCharactersRefused(t *testing.T) {
 			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "The field &#34;action&#34; holds a control character") {
 				t.Errorf("query with NUL: %d", resp.StatusCode)
 			}
+			// A subaccount name is one line.
+			resp, page = pe.post(t, "/console/subaccounts", pe.form("name", "Team\nA", "enabled", "on"), "")
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "must be one line") {
+				t.Errorf("name with a line break: %d", resp.StatusCode)
+			}
 			// Ordinary text still works.
 			resp, _ = pe.post(t, "/console/subaccounts", pe.form("name", "Team A", "enabled", "on"), "")
 			if resp.StatusCode != http.StatusOK {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/store"
 )
@@ -966,6 +967,8 @@ func (s *Server) subaccountCreate(r *request) error {
 		return fail("name", "Enter a name for the subaccount.", nil)
 	case len(name) > 256:
 		return fail("name", "The name is too long (at most 256 characters).", nil)
+	case !input.IsLine(name):
+		return fail("name", "The name must be one line, without tabs or line breaks.", nil)
 	}
 	var enabled bool
 	switch r.PostFormValue("enabled") {

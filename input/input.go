@@ -2,7 +2,10 @@
 // enters (API parameters, console forms), so one check decides what is refused.
 package input
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+)
 
 // Control reports the characters no client value may hold: NUL (PostgreSQL text cannot
 // store it, so it would fail as a server error there, and C code downstream would cut the
@@ -29,4 +32,13 @@ func Scrub(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// IsLine reports whether s fits a one-line field (a name, an alias, a city): no control
+// character at all, not even tab or a line break, and no line or paragraph separator.
+// Such fields show up in lists, logs and CSV exports, where a line break would forge a row.
+func IsLine(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+	}) < 0
 }

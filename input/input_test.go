@@ -29,3 +29,20 @@ func TestScrub(t *testing.T) {
 		t.Errorf("Scrub(plain) = %q", got)
 	}
 }
+
+func TestIsLine(t *testing.T) {
+	for s, want := range map[string]bool{
+		"Acme Ltd, 1 Main St": true,
+		"Zürich ☎":            true,
+		"a\tb":                false,
+		"a\nb":                false,
+		"a\rb":                false,
+		"a\u0085b":            false,
+		"a\u2028b":            false,
+		"a\x00b":              false,
+	} {
+		if got := IsLine(s); got != want {
+			t.Errorf("IsLine(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
