@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/trunkline/trunkline/input"
 )
 
 // Params are a request's parameters: query string and body merged, every value a string
@@ -69,9 +71,15 @@ func decodeParams(w http.ResponseWriter, r *http.Request, maxBody int64) (Params
 		if !utf8.ValidString(k) {
 			return nil, badRequest("a parameter name is not valid UTF-8")
 		}
+		if input.HasControl(k) {
+			return nil, badRequest("a parameter name contains a control character")
+		}
 		for _, v := range vs {
 			if !utf8.ValidString(v) {
 				return nil, badRequest(fmt.Sprintf("parameter %s is not valid UTF-8", safeName(k)))
+			}
+			if input.HasControl(v) {
+				return nil, badRequest(fmt.Sprintf("parameter %s contains a control character (only tab, line feed and carriage return are allowed)", safeName(k)))
 			}
 			if len(v) > maxValueLen {
 				return nil, badRequest(fmt.Sprintf("parameter %s is too long (at most %d bytes)", safeName(k), maxValueLen))
@@ -214,7 +222,8 @@ func (p Params) Int(k string, def, min, max int) (int, error) {
 	return n, nil
 }
 
-// StrPtr returns a pointer to the value of k, or nil when absent, checking its length.
+// StrPtr returns a pointer to the value of k, or nil when absent, checking its length
+// and that it is one line (it serves names, aliases and address fields).
 func (p Params) StrPtr(k string, maxLen int) (*string, error) {
 	if !p.Has(k) {
 		return nil, nil
@@ -222,6 +231,9 @@ func (p Params) StrPtr(k string, maxLen int) (*string, error) {
 	v := p.Get(k)
 	if utf8.RuneCountInString(v) > maxLen {
 		return nil, badRequest(fmt.Sprintf("parameter %s is too long (at most %d characters)", k, maxLen))
+	}
+	if !input.IsLine(v) {
+		return nil, badRequest(fmt.Sprintf("parameter %s must be one line, without tabs or line breaks", k))
 	}
 	return &v, nil
 }

@@ -29,21 +29,10 @@ var recordingListParams = []string{"subaccount", "call_uuid", "add_time", "add_t
 // audioTypes are the recording formats and their media types.
 var audioTypes = map[string]string{"wav": "audio/wav", "mp3": "audio/mpeg"}
 
-// baseURL is this API server as the client reached it. There is no configured public URL
-// for the API yet, so it is the request's own scheme and Host (a client gets back the
-// host it used; behind a proxy that rewrites Host this needs a configured URL).
-func (r *request) baseURL() string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
 // recordingURL is where the audio is served: under the owning account, so the same URL
 // works for the owner and for its main account, in API replies and in callbacks alike.
 func (r *request) recordingURL(rec *store.Recording) string {
-	return r.baseURL() + "/v1/Account/" + rec.AccountID + "/Recording/" + rec.ID + "." + rec.Format
+	return r.s.base + "/v1/Account/" + rec.AccountID + "/Recording/" + rec.ID + "." + rec.Format
 }
 
 // msDecimal renders milliseconds the way Plivo does in recording objects: "345100.00000".

@@ -74,7 +74,11 @@ type Options struct {
 	MaxBody    int64         // request body limit (413 beyond)
 	MaxOverlap time.Duration // longest rotation overlap a client may ask for
 	SIPDomain  string        // host in application sip_uri
-	Now        func() time.Time
+	// PublicURL is the scheme and host (and port) links to this server are built on, such
+	// as recording_url: the operator's api.public_url. Empty: the first listener's own
+	// address. Never the request's Host header, which the client chooses.
+	PublicURL string
+	Now       func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -123,12 +127,13 @@ type Server struct {
 	failID   *ratelimit.Failures
 	srvs     []*http.Server
 	lns      []net.Listener
+	base     string // PublicURL(); set by New or the first Start, before any request
 }
 
 // New returns an API server; it does not listen until Start.
 func New(o Options) *Server {
 	o.setDefaults()
-	s := &Server{opts: o, log: o.Logger}
+	s := &Server{opts: o, log: o.Logger, base: strings.TrimSuffix(o.PublicURL, "/")}
 	s.routes = s.routeTable()
 	s.rate = ratelimit.NewBucket(o.RateBurst, o.RatePeriod, o.Now)
 	s.failAddr = ratelimit.NewFailures(o.FailsPerAddr, o.FailWindow, o.MaxLockout, o.Now)
@@ -157,6 +162,9 @@ func (s *Server) Start(addr string, tlsConfig *tls.Config) error {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if s.base == "" {
+		s.base = listenerURL(ln.Addr(), tlsConfig != nil)
+	}
 	s.lns = append(s.lns, ln)
 	s.srvs = append(s.srvs, srv)
 	go func() {
@@ -169,6 +177,27 @@ func (s *Server) Start(addr string, tlsConfig *tls.Config) error {
 
 // Addr is the address of the most recently started listener (useful with port 0).
 func (s *Server) Addr() net.Addr { return s.lns[len(s.lns)-1].Addr() }
+
+// PublicURL is the base of links to this server (see Options.PublicURL); empty before
+// the first Start when none is configured.
+func (s *Server) PublicURL() string { return s.base }
+
+// listenerURL is a listener's address as a base URL; a wildcard address becomes
+// localhost, the name a default install's certificate and console passkeys use.
+func listenerURL(a net.Addr, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return scheme + "://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
 
 // Shutdown stops accepting requests and waits for in-flight ones until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -216,8 +245,17 @@ type stream struct {
 
 func (r *request) scope() store.Scope { return store.ScopeOf(r.acct) }
 
+// hstsValue keeps browsers (and HSTS-aware clients) on HTTPS for a year once they have
+// seen a reply over TLS; the console sends the same value. It is only sent over TLS
+// (RFC 6797 §7.2), so a loopback plain_listen is unaffected.
+const hstsValue = "max-age=31536000"
+
 // ServeHTTP runs the pipeline described in the package comment.
 func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	if hr.TLS != nil {
+		// Set before the console takes its paths, so every reply on a TLS listener has it.
+		w.Header().Set("Strict-Transport-Security", hstsValue)
+	}
 	if s.opts.Console != nil && !strings.HasPrefix(hr.URL.Path, "/v1/") && !strings.HasPrefix(hr.URL.Path, "//v1/") {
 		s.opts.Console.ServeHTTP(w, hr)
 		return

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/trunkline/trunkline/store"
@@ -392,7 +393,8 @@ var secretWords = []string{
 
 // Clean returns e as Append stores it, or an error if it lacks an action or a known
 // outcome. Every string becomes valid UTF-8 without NUL bytes (PostgreSQL text cannot
-// hold them, and the stored form must hash the same as what was appended), is capped
+// hold them, and the stored form must hash the same as what was appended), has its
+// other control characters escaped (see escapeControls), is capped
 // (MaxField, MaxDetailKey, MaxDetailVal; "…" marks a cut), and Detail values are
 // replaced by Redacted when their key contains a secretWords entry or the value
 // contains something that looks like a card number.
@@ -484,10 +486,12 @@ func luhn(d []byte) bool {
 	return sum%10 == 0
 }
 
-// clip makes s valid UTF-8 without NULs and at most max bytes, cutting on a rune boundary.
+// clip makes s valid UTF-8 without NULs or other control characters and at most max
+// bytes, cutting on a rune boundary.
 func clip(s string, max int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	s = escapeControls(s)
 	if len(s) <= max {
 		return s
 	}
@@ -497,6 +501,39 @@ func clip(s string, max int) string {
 		i--
 	}
 	return s[:i] + mark
+}
+
+// escapeControls writes control characters as Go-style escapes (\n, \r, \t, \x1b,
+// \u0085): many fields hold what a client sent (a failed login's path, a user agent), and
+// a raw newline or escape sequence there could forge a second line or rewrite the
+// terminal of whoever reads the log. Line and paragraph separators and bidirectional
+// overrides are escaped for the same reason; printable text is left alone.
+func escapeControls(s string) string {
+	if strings.IndexFunc(s, isControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !isControl(r):
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // Encode returns the canonical encoding of e that its record hash covers: every field

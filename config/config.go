@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -219,6 +220,11 @@ type API struct {
 	TLSCert     string   `toml:"tls_cert"`     // PEM files; empty = self-signed under DATA/tls
 	TLSKey      string   `toml:"tls_key"`
 	Hostnames   []string `toml:"hostnames"` // extra names/IPs for the self-signed certificate
+	// PublicURL is how clients reach the API and console, e.g. https://api.example.com
+	// (with a port when not 443): links the server hands out (invitations, recording_url,
+	// the console's examples) are built on it, never on a request's Host header. Empty:
+	// the API's own listener (https://localhost:PORT for a wildcard listen address).
+	PublicURL string `toml:"public_url"`
 	MaxBody     int64    `toml:"max_body_bytes"`
 	RateLimit   int      `toml:"rate_limit"` // requests per rate_period per account
 	RatePeriod  Duration `toml:"rate_period"`
@@ -471,6 +477,13 @@ func (c *Config) Validate() (problems, warnings []string) {
 			if _, err := os.Stat(f); err != nil {
 				add("TLS file %s cannot be read: %v", f, errors.Unwrap(err))
 			}
+		}
+	}
+	if c.API.PublicURL != "" {
+		if u, err := checkPublicURL(c.API.PublicURL); err != nil {
+			add("api.public_url %q %v", c.API.PublicURL, err)
+		} else if u.Scheme == "http" {
+			warn("api.public_url %q is plain HTTP: links the server hands out (invitations, recordings) would send clients off TLS", c.API.PublicURL)
 		}
 	}
 	if c.API.MaxBody < 1024 || c.API.MaxBody > 64<<20 {
@@ -755,6 +768,40 @@ func splitListen(s string) (host netip.Addr, port int, err error) {
 		return netip.Addr{}, 0, errors.New("the host must be an IP address or localhost")
 	}
 	return host, port, nil
+}
+
+// checkPublicURL parses api.public_url: an http(s) URL with a host and nothing after it
+// but an optional "/" (links append their own paths).
+func checkPublicURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "":
+		return nil, errors.New("must be a URL like https://api.example.com or https://api.example.com:8443")
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || (u.Path != "" && u.Path != "/"):
+		return nil, errors.New("must be only a scheme, host and optional port: no user, path, query or fragment")
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) == nil && !isHostname(host) {
+		return nil, errors.New("has an invalid host name")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, errors.New("has an invalid port")
+		}
+	}
+	return u, nil
+}
+
+// PublicBase returns api.public_url without a trailing "/" (call after Validate), or ""
+// when none is configured.
+func (c *Config) PublicBase() string { return strings.TrimSuffix(c.API.PublicURL, "/") }
+
+// PublicHost returns the host name of api.public_url, or "" when none is configured.
+func (c *Config) PublicHost() string {
+	if u, err := url.Parse(c.API.PublicURL); err == nil && c.API.PublicURL != "" {
+		return strings.ToLower(u.Hostname())
+	}
+	return ""
 }
 
 func isHostname(s string) bool {

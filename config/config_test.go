@@ -76,6 +76,12 @@ func TestValidateProblems(t *testing.T) {
 		{"half tls", func(c *Config) { c.API.TLSCert = "x.crt" }, "set together"},
 		{"plain public in production", func(c *Config) { c.Production = true; c.API.PlainListen = "0.0.0.0:80" }, "without TLS"},
 		{"too many failures", func(c *Config) { c.API.FailsID = 1000 }, "at most 100"},
+		{"public url without scheme", func(c *Config) { c.API.PublicURL = "api.example.com" }, "api.public_url"},
+		{"public url with path", func(c *Config) { c.API.PublicURL = "https://api.example.com/v1" }, "no user, path"},
+		{"public url with user", func(c *Config) { c.API.PublicURL = "https://u:p@api.example.com" }, "no user, path"},
+		{"public url bad host", func(c *Config) { c.API.PublicURL = "https://exa_mple.com" }, "host name"},
+		{"public url bad port", func(c *Config) { c.API.PublicURL = "https://api.example.com:0" }, "port"},
+		{"public url plain in production", func(c *Config) { c.Production = true; c.API.PublicURL = "http://api.example.com" }, "plain HTTP"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,6 +94,11 @@ func TestValidateProblems(t *testing.T) {
 		})
 	}
 	c := Default()
+	c.API.PublicURL = "https://API.example.com:8443/"
+	if p, w := c.Validate(); len(p) != 0 || len(w) != 0 || c.PublicBase() != "https://API.example.com:8443" || c.PublicHost() != "api.example.com" {
+		t.Fatalf("public_url: %v %v %q %q", p, w, c.PublicBase(), c.PublicHost())
+	}
+	c = Default()
 	c.API.PlainListen = "0.0.0.0:8080"
 	if p, w := c.Validate(); len(p) != 0 || len(w) != 1 {
 		t.Fatalf("plain public listener outside production should warn only: %v %v", p, w)

@@ -22,6 +22,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
@@ -37,6 +38,7 @@ import (
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/identity"
+	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/sandbox"
 	"github.com/trunkline/trunkline/store"
 )
@@ -81,8 +83,13 @@ type Options struct {
 	MaxOverlap time.Duration
 	// WebAuthn, when set, enables passkeys.
 	WebAuthn *WebAuthn
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// PublicURL gives the base (scheme, host, port) of the links the console hands out:
+	// invitations and the API examples. It is the operator's configured URL, never the
+	// request's Host header, which whoever sends the request chooses. Nil: links are
+	// shown as paths only.
+	PublicURL func() string
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // RecordingOpener opens a recording's decrypted audio and tells its content type.
@@ -148,6 +155,11 @@ func (s *Server) handle(pattern string, level int, h handler) {
 				s.fail(r, errors.New("panic"))
 			}
 		}()
+		// POST forms (and their query) are checked as they are parsed, in admit.
+		if err := refuseControls(hr.URL.Query()); err != nil {
+			s.fail(r, err)
+			return
+		}
 		if err := s.admit(r, level); err != nil {
 			s.fail(r, err)
 			return
@@ -289,6 +301,23 @@ func (r *request) parseForm() error {
 	r.Body = http.MaxBytesReader(r.w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		return &pageError{status: http.StatusBadRequest, msg: "The form could not be read."}
+	}
+	return refuseControls(r.Form)
+}
+
+// refuseControls refuses form or query values holding a control character such as NUL
+// (input.Control): the same rule as the API's, checked once where values come in, so no
+// handler passes one to the store (PostgreSQL cannot hold a NUL) or into a page.
+func refuseControls(vals url.Values) error {
+	for k, vs := range vals {
+		if input.HasControl(k) {
+			return &pageError{status: http.StatusBadRequest, msg: "The form has a field name with a control character; send it again from the page."}
+		}
+		for _, v := range vs {
+			if input.HasControl(v) {
+				return &pageError{status: http.StatusBadRequest, msg: fmt.Sprintf("The field %q holds a control character (such as a NUL byte), which is not allowed. Only text, tabs and line breaks are.", k)}
+			}
+		}
 	}
 	return nil
 }

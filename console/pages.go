@@ -17,6 +17,7 @@ import (
 
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/store"
 )
@@ -538,7 +539,7 @@ func (s *Server) credentialsData(r *request) (map[string]any, error) {
 		rows[i] = credentialRow{ID: c.ID, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt}
 	}
 	data := map[string]any{"Title": "API credentials", "Nav": "credentials", "Credentials": rows,
-		"Overlaps": s.overlaps(), "Fresh": s.id.Fresh(ctx, r.sess), "Host": r.Host}
+		"Overlaps": s.overlaps(), "Fresh": s.id.Fresh(ctx, r.sess), "Base": s.publicURL()}
 	return data, nil
 }
 
@@ -829,7 +830,7 @@ func (s *Server) endpointsPage(r *request) error {
 		}
 	}
 	s.render(r, "endpoints", 0, map[string]any{"Title": "Endpoints", "Nav": "endpoints", "Endpoints": rows,
-		"Pager": newPager(r.URL, "offset", offset, len(rows), total), "Host": r.Host})
+		"Pager": newPager(r.URL, "offset", offset, len(rows), total), "Base": s.publicURL()})
 	return nil
 }
 
@@ -968,6 +969,8 @@ func (s *Server) subaccountCreate(r *request) error {
 		return fail("name", "Enter a name for the subaccount.", nil)
 	case len(name) > 256:
 		return fail("name", "The name is too long (at most 256 characters).", nil)
+	case !input.IsLine(name):
+		return fail("name", "The name must be one line, without tabs or line breaks.", nil)
 	}
 	var enabled bool
 	switch r.PostFormValue("enabled") {
@@ -1124,9 +1127,17 @@ func (s *Server) memberInvite(r *request) error {
 		}
 		return s.userFail(r, "members", data, err)
 	}
-	link := "https://" + r.Host + "/console/invite?token=" + url.QueryEscape(token)
+	link := s.publicURL() + "/console/invite?token=" + url.QueryEscape(token)
 	s.render(r, "invited", 0, map[string]any{"Title": "Invitation", "Nav": "members", "Invite": inv, "Link": link})
 	return nil
+}
+
+// publicURL is the base of links the console hands out (see Options.PublicURL).
+func (s *Server) publicURL() string {
+	if s.o.PublicURL == nil {
+		return ""
+	}
+	return s.o.PublicURL()
 }
 
 func (s *Server) inviteWithdraw(r *request) error {

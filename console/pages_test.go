@@ -35,12 +35,18 @@ type pagesEnv struct {
 
 func newPagesEnv(t *testing.T) *pagesEnv {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newPagesEnvOn(t, db)
+}
+
+// newPagesEnvOn is newPagesEnv over a given store (e.g. one of store.OpenTest's).
+func newPagesEnvOn(t *testing.T, db *store.DB) *pagesEnv {
+	t.Helper()
+	ctx := context.Background()
 	ring, _ := keys.NewRing(bytes.Repeat([]byte{7}, 32))
 	accts := account.New(db, ring, account.Options{CacheTTL: -1})
 	cs := &codes{}
@@ -52,7 +58,8 @@ func newPagesEnv(t *testing.T) *pagesEnv {
 		pe.audioN++
 		return io.NopCloser(strings.NewReader("RIFF" + rec.ID)), "audio/wav", nil
 	}
-	h, err := New(Options{Identity: id, DB: db, Accounts: accts, Audit: au, Recordings: opener})
+	h, err := New(Options{Identity: id, DB: db, Accounts: accts, Audit: au, Recordings: opener,
+		PublicURL: func() string { return testPublicURL }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/smpp/charset"
 	"github.com/trunkline/trunkline/smpp/pdu"
@@ -159,6 +160,10 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 	}
 	id := uuid.NewString()
 	units := charset.Units(text)
+	// A UCS-2, Latin-1 or IA5 text can carry NUL and other control characters; the
+	// message was received, so they are replaced (U+FFFD) rather than refused: PostgreSQL
+	// cannot store a NUL, and the application gets the text as it is stored.
+	text = input.Scrub(text)
 	m := &store.Message{UUID: id, AccountID: n.AccountID, Direction: "inbound", Type: "sms", LogMode: LogAll,
 		From: src, To: dst, Body: text, Coding: int(coding), Units: units, State: store.MsgReceived, Carrier: carrier,
 		ExpiresAt: s.o.Now()}

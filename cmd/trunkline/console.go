@@ -117,8 +117,9 @@ func newIdentity(p *platform, sender identity.CodeSender) *identity.Service {
 }
 
 // startConsole builds the identity service and the console handler. The returned run
-// function sweeps ended sessions until its context ends.
-func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide) (http.Handler, func(context.Context), error) {
+// function sweeps ended sessions until its context ends. publicURL gives the base of the
+// links the console hands out (known once the API listens).
+func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide, publicURL func() string) (http.Handler, func(context.Context), error) {
 	c := p.cfg
 	if c.Console.Disabled {
 		return nil, func(context.Context) {}, nil
@@ -130,9 +131,12 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 	sender := codeSender{account: acct, msgs: msg.svc, voice: vs.srv, smsFrom: c.Console.SMSFrom, callFrom: c.Console.CallFrom}
 	id := newIdentity(p, sender)
 	hosts := append([]string{"localhost"}, c.API.Hostnames...)
+	if h := c.PublicHost(); h != "" {
+		hosts = append(hosts, h)
+	}
 	opts := console.Options{Identity: id, DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: p.log,
-		MaxOverlap: c.Auth.MaxOverlap.Duration,
-		WebAuthn:   console.NewWebAuthn(hosts, p.ring, p.db)}
+		MaxOverlap: c.Auth.MaxOverlap.Duration, PublicURL: publicURL,
+		WebAuthn: console.NewWebAuthn(hosts, p.ring, p.db)}
 	if vs.recordings != nil {
 		files := vs.recordings
 		opts.Recordings = func(ctx context.Context, r *store.Recording, format string) (io.ReadCloser, string, error) {

@@ -80,9 +80,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
 		MaxLockout: c.API.MaxLockout.Duration, MaxBody: c.API.MaxBody, MaxOverlap: c.Auth.MaxOverlap.Duration,
 		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics, Recordings: vs.recordings,
-		Calls: callControl{vs.srv},
+		Calls: callControl{vs.srv}, PublicURL: c.PublicBase(),
 	}
-	consoleHandler, sweepSessions, err := startConsole(ctx, p, msg, vs)
+	consoleHandler, sweepSessions, err := startConsole(ctx, p, msg, vs, func() string { return apiBase.Load().(string) })
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := srv.Start(c.API.Listen, tlsConfig); err != nil {
 			return err
 		}
-		apiBase.Store("https://" + displayAddr(srv.Addr()))
+		// Links the server hands out (recording URLs, console invitations) start here: the
+		// configured api.public_url, else the first listener, never a request's Host header.
+		apiBase.Store(srv.PublicURL())
 		fmt.Fprintf(stdout, "trunkline: API listening on https://%s\n", displayAddr(srv.Addr()))
 		if opts.Console != nil {
 			fmt.Fprintf(stdout, "trunkline: console at https://%s/console/\n", displayAddr(srv.Addr()))
@@ -109,9 +111,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := srv.Start(c.API.PlainListen, nil); err != nil {
 			return err
 		}
-		if apiBase.Load().(string) == "" {
-			apiBase.Store("http://" + displayAddr(srv.Addr()))
-		}
+		apiBase.Store(srv.PublicURL())
 		fmt.Fprintf(stdout, "trunkline: API listening on http://%s (plain HTTP, as configured)\n", displayAddr(srv.Addr()))
 	}
 
@@ -183,6 +183,9 @@ func serverTLS(c *config.Config) (*tls.Config, string, error) {
 		return cfg, "", err
 	}
 	hosts := append([]string{"localhost", "127.0.0.1", "::1"}, c.API.Hostnames...)
+	if h := c.PublicHost(); h != "" {
+		hosts = append(hosts, h)
+	}
 	if h, err := os.Hostname(); err == nil {
 		hosts = append(hosts, h)
 	}
