@@ -327,6 +327,11 @@ func (s *Server) writeStream(r *request, status int) {
 const streamWriteTimeout = 15 * time.Minute
 
 func (s *Server) run(r *request, rt *route) (status int, body map[string]any, err error) {
+	if !rt.retiredOK {
+		if err := s.requireNewest(r); err != nil {
+			return 0, nil, err
+		}
+	}
 	r.p, err = decodeParams(r.w, r.Request, s.opts.MaxBody)
 	if err != nil {
 		return 0, nil, err
