@@ -32,8 +32,8 @@ type route struct {
 	// safe default.
 	retiredOK bool
 	allowed   map[string]bool
-	handler handlerFunc
-	segs    []string
+	handler   handlerFunc
+	segs      []string
 }
 
 // RouteInfo describes a route for tests and documentation.

@@ -1,6 +1,8 @@
-// Package ratelimit provides keyed limiters for the API: a token bucket per account
-// (Plivo's 300 requests per 5 s) and a failure counter per source address and per Auth ID
-// that locks a key out for a while after too many failed authentications.
+// Package ratelimit provides keyed limiters: a token bucket per key (the API's 300
+// requests per 5 s per account, SIP requests per source address), a failure counter that
+// locks a key out for a while after too many failures (console second factors), and
+// Guard, the throttle of failed authentications the API, the console login and the SIP
+// registrar share: it throttles the guessing address, never the owner of the identity.
 //
 // State is in memory on one node: limits are per node, which is what a client sees from
 // a load balancer in front of a cluster anyway. Memory is bounded: idle keys are swept.
