@@ -119,12 +119,20 @@ func (v Verdict) Wait(ctx context.Context) error {
 	}
 }
 
-// sourceKeys returns the keys of an address: its own (IPv4 /32, IPv6 /64) and, for
-// IPv4, its /24 ("" for IPv6).
+// SourceKey is the key of a client address (an IP address without port) for limits per
+// source: the IPv4 address, or the IPv6 /64 (the smallest block one host commonly
+// holds, so a host cannot take a fresh key per address). Something that is no IP
+// address (a test transport, a Unix socket) is its own key, bounded in length.
+func SourceKey(source string) string {
+	addr, _ := sourceKeys(source)
+	return addr
+}
+
+// sourceKeys returns the keys of an address: its own (see SourceKey) and, for IPv4, its
+// /24 ("" for IPv6).
 func sourceKeys(source string) (addr, network string) {
 	ip, err := netip.ParseAddr(source)
 	if err != nil {
-		// Not an IP address (a test transport, a Unix socket): the string, bounded.
 		if len(source) > 64 {
 			source = source[:64]
 		}

@@ -15,7 +15,9 @@ import (
 )
 
 // Bucket is a keyed token bucket: each key may spend Burst requests at once, refilled at
-// Burst per Period.
+// Burst per Period. It holds at most maxBucketKeys keys: idle keys are swept once a
+// period, and a new key past the bound drops an arbitrary one (which starts again full,
+// loosening its limit a little, rather than letting a flood of keys take the memory).
 type Bucket struct {
 	mu     sync.Mutex
 	burst  float64
@@ -48,6 +50,12 @@ func (b *Bucket) Allow(key string) (ok bool, retryAfter time.Duration) {
 	b.maybeSweep(now)
 	s, found := b.keys[key]
 	if !found {
+		if len(b.keys) >= maxBucketKeys {
+			for k := range b.keys { // swept above at most once a period: drop any one
+				delete(b.keys, k)
+				break
+			}
+		}
 		s = &bucketState{tokens: b.burst, last: now}
 		b.keys[key] = s
 	}
@@ -60,6 +68,9 @@ func (b *Bucket) Allow(key string) (ok bool, retryAfter time.Duration) {
 	wait := time.Duration((1 - s.tokens) / b.rate * float64(time.Second))
 	return false, wait
 }
+
+// maxBucketKeys bounds a Bucket's memory (some 100 bytes a key).
+const maxBucketKeys = 100000
 
 // maybeSweep drops keys whose bucket has been full for a while (they hold no state worth
 // keeping), at most once per idle period.
