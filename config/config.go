@@ -77,6 +77,11 @@ type Voice struct {
 	RTPPortMin   int    `toml:"rtp_port_min"`
 	RTPPortMax   int    `toml:"rtp_port_max"`
 	MaxCalls     int    `toml:"max_calls"` // concurrent calls; INVITEs beyond it get 503
+	// SourceRateLimit requests (any method) per SourceRatePeriod may come from one source
+	// address that is no trunk (IPv6: one /64); beyond it requests get 503 with
+	// Retry-After. 0 turns the limit off. Trunks are never limited.
+	SourceRateLimit  int      `toml:"source_rate_limit"`
+	SourceRatePeriod Duration `toml:"source_rate_period"`
 	// FailoverCodes are the final statuses after which an outbound call tries the
 	// next trunk; empty means 408 and every 5xx. Timeouts always fail over.
 	FailoverCodes []int `toml:"failover_codes"`
@@ -232,7 +237,8 @@ func Default() Config {
 		SIP:     SIP{Domain: "localhost"},
 		Console: Console{SMSFrom: "Trunkline", CallFrom: "10000", IdleTimeout: Duration{15 * time.Minute},
 			SessionLifetime: Duration{12 * time.Hour}},
-		Voice: Voice{Listen: "0.0.0.0:5060", RTPPortMin: 10000, RTPPortMax: 20000, MaxCalls: 2000},
+		Voice: Voice{Listen: "0.0.0.0:5060", RTPPortMin: 10000, RTPPortMax: 20000, MaxCalls: 2000,
+			SourceRateLimit: 100, SourceRatePeriod: Duration{10 * time.Second}},
 	}
 }
 
@@ -612,6 +618,11 @@ func (c *Config) validateVoice(add, warn, note func(string, ...any)) {
 	}
 	if v.MaxCalls < 1 || v.MaxCalls > 1000000 {
 		add("voice.max_calls %d must be between 1 and 1000000", v.MaxCalls)
+	}
+	if v.SourceRateLimit < 0 || v.SourceRateLimit > 1000000 {
+		add("voice.source_rate_limit %d must be between 0 (off) and 1000000", v.SourceRateLimit)
+	} else if v.SourceRateLimit > 0 && (v.SourceRatePeriod.Duration < time.Second || v.SourceRatePeriod.Duration > time.Hour) {
+		add("voice.source_rate_period must be between 1s and 1h")
 	}
 	names := map[string]bool{}
 	for i, t := range v.Trunks {
