@@ -68,7 +68,7 @@ type Options struct {
 	RateBurst  int
 	RatePeriod time.Duration
 	// Failed authentications allowed within FailWindow per source address (IPv4 /32,
-	// IPv6 /64; an IPv4 /24 gets four times as many) and per address and Auth ID before
+	// IPv6 /64; an IPv4 /24 or IPv6 /48 gets four times as many) and per address and Auth ID before
 	// a lockout of that address or pair (which doubles on repeat, up to MaxLockout).
 	// Past FailsPerID failures of one Auth ID from all addresses its attempts are slowed
 	// down, never locked: the right token from an address that has not been failing

@@ -92,7 +92,7 @@ type Options struct {
 
 	// Throttles. Login failures (a ratelimit.Guard): LoginFails failures of one email
 	// from one address within LoginWindow lock that address out for that email, and
-	// 4×LoginFails failures lock the address (16× its IPv4 /24) out for every email, for
+	// 4×LoginFails failures lock the address (16× its IPv4 /24 or IPv6 /48) out for every email, for
 	// a while (doubling, at most LoginMaxLockout). An email is never locked: past
 	// LoginFails failures from all addresses its attempts are slowed down, and the right
 	// passphrase from an address that has not been failing still logs in.

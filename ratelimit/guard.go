@@ -14,8 +14,9 @@ import (
 // lock its owner out from anywhere. Instead failures are counted:
 //
 //   - per source: the address (IPv4 /32, IPv6 /64, the smallest block one host commonly
-//     holds) and, for IPv4, its /24 (with a higher limit), each locked out for a while
-//     after too many failures, for every identity;
+//     holds) and its network (IPv4 /24, IPv6 /48, a site's usual assignment, so an
+//     attacker holding many /64s does not get a fresh count with each), with a higher
+//     limit, each locked out for a while after too many failures, for every identity;
 //   - per (source address, identity): locked after fewer failures, so one address cannot
 //     try many guesses on one identity;
 //   - per identity from everywhere: never locked, but past its limit every attempt on the
@@ -41,7 +42,7 @@ type Guard struct {
 // GuardOptions configure a Guard. Zero values take the defaults given.
 type GuardOptions struct {
 	PerAddress  int // failures per address per Window before its lockout; default 20
-	PerNetwork  int // failures per IPv4 /24 per Window before its lockout; default 4×PerAddress
+	PerNetwork  int // failures per IPv4 /24 or IPv6 /48 per Window before its lockout; default 4×PerAddress
 	PerPair     int // failures per (address, identity) per Window before the pair's lockout; default 5
 	PerIdentity int // failures per identity per Window from all sources before attempts are slowed; default PerPair
 
@@ -128,8 +129,8 @@ func SourceKey(source string) string {
 	return addr
 }
 
-// sourceKeys returns the keys of an address: its own (see SourceKey) and, for IPv4, its
-// /24 ("" for IPv6).
+// sourceKeys returns the keys of an address: its own (see SourceKey) and its network's
+// (IPv4 /24, IPv6 /48; "" for what is no IP address).
 func sourceKeys(source string) (addr, network string) {
 	ip, err := netip.ParseAddr(source)
 	if err != nil {
@@ -144,7 +145,8 @@ func sourceKeys(source string) (addr, network string) {
 		return "a:" + ip.String(), "n:" + p.String()
 	}
 	p, _ := ip.Prefix(64)
-	return "a:" + p.String(), ""
+	n, _ := ip.Prefix(48)
+	return "a:" + p.String(), "n:" + n.String()
 }
 
 func pairKey(addr, identity string) string { return "p:" + addr + "\x00" + identity }
@@ -249,11 +251,14 @@ func (g *Guard) fail(key string, max int, now time.Time, lock bool) bool {
 	return true
 }
 
+// get returns key's entry, or nil, and marks it used: an attacker's locked entries,
+// checked on each refused attempt, are the last to be dropped.
 func (g *Guard) get(key string) *guardEntry {
 	el := g.keys[key]
 	if el == nil {
 		return nil
 	}
+	g.lru.MoveToFront(el)
 	return el.Value.(*guardEntry)
 }
 

@@ -42,6 +42,16 @@ func TestGuard(t *testing.T) {
 	if v := g.Check("2001:db8:0:1::1", "erin"); !v.Allowed {
 		t.Fatal("another /64 is locked")
 	}
+	// IPv6 /48: four times the address limit, spread over its /64s.
+	for i := 0; i < 24; i++ {
+		g.Fail(fmt.Sprintf("2001:db8:1:%x::1", i), "")
+	}
+	if v := g.Check("2001:db8:1:ffff::1", ""); v.Allowed {
+		t.Fatal("a fresh /64 of a failing /48 is not locked")
+	}
+	if v := g.Check("2001:db8:2::1", ""); !v.Allowed {
+		t.Fatal("the next /48 is locked")
+	}
 	// IPv4 /24: four times the address limit, spread over its addresses.
 	for i := 0; i < 24; i++ {
 		g.Fail(fmt.Sprintf("203.0.113.%d", i/5+1), "")

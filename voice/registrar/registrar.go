@@ -22,7 +22,7 @@
 //
 // Throttling (SIPVicious-style cracking and enumeration): failed verifications are
 // counted by a ratelimit.Guard, as the API counts failed logins: per source address
-// (IPv4 /32 and /24, IPv6 /64) and per source address and user name, the user name
+// (IPv4 /32 and /24, IPv6 /64 and /48) and per source address and user name, the user name
 // counted only when it has the form of an endpoint user name (others cannot be right).
 // Over a limit the answer is 403 Forbidden with no detail, and nothing is verified, so a
 // guess made during a lockout is never checked and a cracker learns nothing from it. 403
@@ -103,8 +103,8 @@ type Options struct {
 	DefaultExpires time.Duration // when the REGISTER asks for none; default MaxExpires
 	NonceLifetime  time.Duration // default 5 min
 
-	// Failed verifications allowed within FailWindow per source address (an IPv4 /24
-	// gets four times as many) and per source address and user name before a lockout of
+	// Failed verifications allowed within FailWindow per source address (an IPv4 /24 or
+	// IPv6 /48 gets four times as many) and per source address and user name before a lockout of
 	// that address or pair, which doubles on repeat up to MaxLockout. Past FailsPerUser
 	// failures of one user name from all addresses its verifications are slowed down.
 	FailsPerSource, FailsPerUser int           // defaults 10 and 5
