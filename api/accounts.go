@@ -249,24 +249,27 @@ func (s *Server) deleteSubaccount(r *request) (int, map[string]any, error) {
 	return http.StatusNoContent, nil, nil
 }
 
-// requireCurrent refuses credential management with anything but the newest token: a
-// leaked old token, still valid during an overlap, must not be able to rotate the owner
-// out or revoke the new token.
-func (s *Server) requireCurrent(r *request) error {
+// requireNewest refuses a request made with a token that is not the account's newest
+// (one still valid in a rotation's overlap) on a route that manages the account (see
+// route.retiredOK). 403 rather than 401: the token is right and the caller is
+// authenticated, only not allowed this action with it, and a client must not take it for
+// a wrong token (nor does it count as a failed authentication). The newest credential is
+// read from the store, not the cache, so a rotation on another node counts at once.
+func (s *Server) requireNewest(r *request) error {
 	cur, err := s.opts.Accounts.CurrentCredential(r.Context(), r.acct.ID)
 	if err != nil {
 		return err
 	}
 	if cur != r.credID {
-		return errForbidden("only the current Auth Token can rotate or revoke tokens; this one is being retired")
+		return errForbidden(errRetiredToken)
 	}
 	return nil
 }
 
+// errRetiredToken is the refusal of a managing route to a token in its rotation overlap.
+const errRetiredToken = "this Auth Token has been replaced and is only valid for sending messages, placing and controlling calls and reading until its overlap ends; managing the account (subaccounts, tokens, numbers, applications, endpoints, recordings, account settings) needs the newest Auth Token"
+
 func (s *Server) rotate(r *request, accountID string) (int, map[string]any, error) {
-	if err := s.requireCurrent(r); err != nil {
-		return 0, nil, err
-	}
 	maxSec := int(s.opts.MaxOverlap / time.Second)
 	overlapSec, err := r.p.Int("overlap", -1, 0, maxSec)
 	if err != nil {
@@ -310,9 +313,6 @@ func (s *Server) rotateSubToken(r *request) (int, map[string]any, error) {
 }
 
 func (s *Server) revokeOld(r *request, accountID string) (int, map[string]any, error) {
-	if err := s.requireCurrent(r); err != nil {
-		return 0, nil, err
-	}
 	ids, err := s.opts.Accounts.RevokeOthers(r.Context(), accountID)
 	if err != nil {
 		return 0, nil, err

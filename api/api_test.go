@@ -275,7 +275,8 @@ func TestAuthThrottling(t *testing.T) {
 			t.Fatalf("unknown ID and wrong token differ: %s vs %s", r1.raw, r2.raw)
 		}
 		mustStatus(t, e.do(cred{a.id, "wrong"}, "GET", acctPath(a, ""), nil), 401)
-		// Third failure for this Auth ID locks it out: even the right token gets 429.
+		// Third failure for this Auth ID from this address locks the pair out: even the
+		// right token gets 429 from here (TestAuthThrottleSparesOwner: not from elsewhere).
 		r := mustStatus(t, e.do(cred{a.id, "wrong"}, "GET", acctPath(a, ""), nil), 401)
 		_ = r
 		r = mustStatus(t, e.do(a, "GET", acctPath(a, ""), nil), 429)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -107,6 +108,21 @@ func (e *env) do(c cred, method, path string, body any) reply {
 
 func (e *env) doCT(c cred, method, path string, body any, contentType string) reply {
 	e.t.Helper()
+	return e.send(http.DefaultClient, c, method, path, body, contentType)
+}
+
+// doFrom sends a request from source, an address of 127.0.0.0/8 (all loopback on
+// Linux), so a test can play several client addresses.
+func (e *env) doFrom(source string, c cred, method, path string, body any) reply {
+	e.t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
+	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	return e.send(&http.Client{Transport: tr}, c, method, path, body, "application/json")
+}
+
+func (e *env) send(client *http.Client, c cred, method, path string, body any, contentType string) reply {
+	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -128,7 +144,7 @@ func (e *env) doCT(c cred, method, path string, body any, contentType string) re
 	if c.id != "" {
 		req.SetBasicAuth(c.id, c.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

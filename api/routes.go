@@ -23,21 +23,31 @@ type route struct {
 	// URLs built under the owning account (recording audio) that the main account must
 	// also be able to fetch.
 	subPath bool
-	allowed map[string]bool
-	handler handlerFunc
-	segs    []string
+	// retiredOK lets a token in its rotation overlap (not the account's newest) use the
+	// route: what a deployment needs while it switches to the new token (reading,
+	// sending messages, placing and controlling calls). Every other route manages the
+	// account and needs the newest token, so a leaked old token cannot outlive its
+	// revocation (a subaccount's token) or repoint numbers and applications. GETs are
+	// marked in routeTable; a new route without the mark is refused to old tokens, the
+	// safe default.
+	retiredOK bool
+	allowed   map[string]bool
+	handler   handlerFunc
+	segs      []string
 }
 
 // RouteInfo describes a route for tests and documentation.
 type RouteInfo struct {
 	Method, Pattern, Action, IDVar string
+	// RetiredToken: a token in its rotation overlap may use the route.
+	RetiredToken bool
 }
 
 // Routes lists the route table.
 func (s *Server) Routes() []RouteInfo {
 	out := make([]RouteInfo, len(s.routes))
 	for i, r := range s.routes {
-		out[i] = RouteInfo{Method: r.Method, Pattern: r.Pattern, Action: r.action, IDVar: r.idVar}
+		out[i] = RouteInfo{Method: r.Method, Pattern: r.Pattern, Action: r.action, IDVar: r.idVar, RetiredToken: r.retiredOK}
 	}
 	return out
 }
@@ -102,7 +112,7 @@ func (s *Server) routeTable() []*route {
 			allowed: set("app_id", "subaccount", "alias", "cnam_lookup", "cnam", "cnam_callback_url", "cnam_callback_method")},
 		{Method: "DELETE", Pattern: acct + "/Number/{number}", action: "number.unrent", object: "number", idVar: "number", handler: s.unrentNumber},
 
-		{Method: "POST", Pattern: acct + "/Message", action: "message.send", object: "message", handler: s.sendMessage,
+		{Method: "POST", Pattern: acct + "/Message", action: "message.send", retiredOK: true, object: "message", handler: s.sendMessage,
 			allowed: set(messageParams...)},
 		{Method: "GET", Pattern: acct + "/Message", action: "message.list", object: "message", handler: s.listMessages,
 			allowed: set(append([]string{"subaccount", "message_direction", "message_time", "message_time__gt", "message_time__gte",
@@ -110,24 +120,24 @@ func (s *Server) routeTable() []*route {
 				"from_number", "to_number"}, pageParams...)...)},
 		{Method: "GET", Pattern: acct + "/Message/{message_uuid}", action: "message.get", object: "message", idVar: "message_uuid", handler: s.getMessage},
 
-		{Method: "POST", Pattern: acct + "/Call", action: "call.create", object: "call", handler: s.makeCall,
+		{Method: "POST", Pattern: acct + "/Call", action: "call.create", retiredOK: true, object: "call", handler: s.makeCall,
 			allowed: set(callParams...)},
-		{Method: "DELETE", Pattern: acct + "/Call/{call_uuid}", action: "call.hangup", object: "call", idVar: "call_uuid", handler: s.hangupCall},
-		{Method: "POST", Pattern: acct + "/Call/{call_uuid}", action: "call.transfer", object: "call", idVar: "call_uuid", handler: s.transferCall,
+		{Method: "DELETE", Pattern: acct + "/Call/{call_uuid}", action: "call.hangup", retiredOK: true, object: "call", idVar: "call_uuid", handler: s.hangupCall},
+		{Method: "POST", Pattern: acct + "/Call/{call_uuid}", action: "call.transfer", retiredOK: true, object: "call", idVar: "call_uuid", handler: s.transferCall,
 			allowed: set(transferParams...)},
-		{Method: "POST", Pattern: acct + "/Call/{call_uuid}/Play", action: "call.play", object: "call", idVar: "call_uuid", handler: s.playOnCall,
+		{Method: "POST", Pattern: acct + "/Call/{call_uuid}/Play", action: "call.play", retiredOK: true, object: "call", idVar: "call_uuid", handler: s.playOnCall,
 			allowed: set(playParams...)},
-		{Method: "DELETE", Pattern: acct + "/Call/{call_uuid}/Play", action: "call.play_stop", object: "call", idVar: "call_uuid", handler: s.stopMedia("stop_play")},
-		{Method: "POST", Pattern: acct + "/Call/{call_uuid}/Speak", action: "call.speak", object: "call", idVar: "call_uuid", handler: s.speakOnCall,
+		{Method: "DELETE", Pattern: acct + "/Call/{call_uuid}/Play", action: "call.play_stop", retiredOK: true, object: "call", idVar: "call_uuid", handler: s.stopMedia("stop_play")},
+		{Method: "POST", Pattern: acct + "/Call/{call_uuid}/Speak", action: "call.speak", retiredOK: true, object: "call", idVar: "call_uuid", handler: s.speakOnCall,
 			allowed: set(speakParams...)},
-		{Method: "DELETE", Pattern: acct + "/Call/{call_uuid}/Speak", action: "call.speak_stop", object: "call", idVar: "call_uuid", handler: s.stopMedia("stop_speak")},
-		{Method: "POST", Pattern: acct + "/Call/{call_uuid}/DTMF", action: "call.dtmf", object: "call", idVar: "call_uuid", handler: s.dtmfOnCall,
+		{Method: "DELETE", Pattern: acct + "/Call/{call_uuid}/Speak", action: "call.speak_stop", retiredOK: true, object: "call", idVar: "call_uuid", handler: s.stopMedia("stop_speak")},
+		{Method: "POST", Pattern: acct + "/Call/{call_uuid}/DTMF", action: "call.dtmf", retiredOK: true, object: "call", idVar: "call_uuid", handler: s.dtmfOnCall,
 			allowed: set(dtmfParams...)},
-		{Method: "POST", Pattern: acct + "/Call/{call_uuid}/Record", action: "call.record", object: "call", idVar: "call_uuid", handler: s.recordCall,
+		{Method: "POST", Pattern: acct + "/Call/{call_uuid}/Record", action: "call.record", retiredOK: true, object: "call", idVar: "call_uuid", handler: s.recordCall,
 			allowed: set(recordParams...)},
-		{Method: "DELETE", Pattern: acct + "/Call/{call_uuid}/Record", action: "call.record_stop", object: "call", idVar: "call_uuid", handler: s.stopMedia("stop_record"),
+		{Method: "DELETE", Pattern: acct + "/Call/{call_uuid}/Record", action: "call.record_stop", retiredOK: true, object: "call", idVar: "call_uuid", handler: s.stopMedia("stop_record"),
 			allowed: set("URL")},
-		{Method: "DELETE", Pattern: acct + "/Request/{request_uuid}", action: "call.cancel", object: "call", idVar: "request_uuid", handler: s.cancelRequest},
+		{Method: "DELETE", Pattern: acct + "/Request/{request_uuid}", action: "call.cancel", retiredOK: true, object: "call", idVar: "request_uuid", handler: s.cancelRequest},
 		{Method: "GET", Pattern: acct + "/Call", action: "call.list", object: "call", handler: s.listCalls,
 			allowed: set(callListParams...)},
 		{Method: "GET", Pattern: acct + "/Call/{call_uuid}", action: "call.get", object: "call", idVar: "call_uuid", handler: s.getCall,
@@ -148,6 +158,9 @@ func (s *Server) routeTable() []*route {
 	}
 	for _, r := range rs {
 		r.segs = strings.Split(strings.Trim(r.Pattern, "/"), "/")
+		if r.Method == http.MethodGet {
+			r.retiredOK = true // reads change nothing
+		}
 		if r.allowed == nil {
 			r.allowed = map[string]bool{}
 		}

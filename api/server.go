@@ -3,10 +3,11 @@
 // paths with or without a trailing slash (and the "//" form some SDKs send), api_id on
 // every reply, Plivo's error shape and pagination.
 //
-// The request pipeline is: source-address lockout → authentication (with failure
-// throttling per address and per Auth ID) → per-account rate limit → route → tenant check
-// (the path's Auth ID must be the caller's) → parameter decoding → handler → audit entry
-// for every state-changing request.
+// The request pipeline is: authentication (failures throttled per source address and per
+// address and Auth ID by a ratelimit.Guard) → per-account rate limit → route → tenant
+// check (the path's Auth ID must be the caller's) → newest-token check on routes that
+// manage the account → parameter decoding → handler → audit entry for every
+// state-changing request.
 package api
 
 import (
@@ -66,8 +67,12 @@ type Options struct {
 	// Rate limit per account: Burst requests per Period (Plivo: 300 per 5 s).
 	RateBurst  int
 	RatePeriod time.Duration
-	// Failed authentications allowed per source address and per Auth ID within
-	// FailWindow before a lockout (which doubles on repeat, up to MaxLockout).
+	// Failed authentications allowed within FailWindow per source address (IPv4 /32,
+	// IPv6 /64; an IPv4 /24 or IPv6 /48 gets four times as many) and per address and Auth ID before
+	// a lockout of that address or pair (which doubles on repeat, up to MaxLockout).
+	// Past FailsPerID failures of one Auth ID from all addresses its attempts are slowed
+	// down, never locked: the right token from an address that has not been failing
+	// still works. See ratelimit.Guard.
 	FailsPerAddr, FailsPerID int
 	FailWindow, MaxLockout   time.Duration
 
@@ -123,8 +128,7 @@ type Server struct {
 	log      *slog.Logger
 	routes   []*route
 	rate     *ratelimit.Bucket
-	failAddr *ratelimit.Failures
-	failID   *ratelimit.Failures
+	authFail *ratelimit.Guard
 	srvs     []*http.Server
 	lns      []net.Listener
 	base     string // PublicURL(); set by New or the first Start, before any request
@@ -136,8 +140,8 @@ func New(o Options) *Server {
 	s := &Server{opts: o, log: o.Logger, base: strings.TrimSuffix(o.PublicURL, "/")}
 	s.routes = s.routeTable()
 	s.rate = ratelimit.NewBucket(o.RateBurst, o.RatePeriod, o.Now)
-	s.failAddr = ratelimit.NewFailures(o.FailsPerAddr, o.FailWindow, o.MaxLockout, o.Now)
-	s.failID = ratelimit.NewFailures(o.FailsPerID, o.FailWindow, o.MaxLockout, o.Now)
+	s.authFail = ratelimit.NewGuard(ratelimit.GuardOptions{PerAddress: o.FailsPerAddr, PerPair: o.FailsPerID,
+		Window: o.FailWindow, MaxLockout: o.MaxLockout, Now: o.Now})
 	return s
 }
 
@@ -274,10 +278,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 
-	if blocked, wait := s.failAddr.Blocked(r.source); blocked {
-		s.writeError(r, &Error{Status: http.StatusTooManyRequests, Msg: "too many failed authentications from this address", RetryAfter: wait})
-		return
-	}
 	if err := s.authenticate(r); err != nil {
 		s.writeError(r, err)
 		return
@@ -365,6 +365,11 @@ func (s *Server) writeStream(r *request, status int) {
 const streamWriteTimeout = 15 * time.Minute
 
 func (s *Server) run(r *request, rt *route) (status int, body map[string]any, err error) {
+	if !rt.retiredOK {
+		if err := s.requireNewest(r); err != nil {
+			return 0, nil, err
+		}
+	}
 	r.p, err = decodeParams(r.w, r.Request, s.opts.MaxBody)
 	if err != nil {
 		return 0, nil, err
@@ -375,14 +380,23 @@ func (s *Server) run(r *request, rt *route) (status int, body map[string]any, er
 	return rt.handler(r)
 }
 
-// authenticate checks HTTP Basic credentials, throttling failures per source address and
-// per Auth ID. Every failure gives the same 401 (or 429 once locked out).
+// authenticate checks HTTP Basic credentials, throttling failures by source address and
+// Auth ID (see Options.FailsPerAddr). Every failure gives the same 401 (or 429 while the
+// address is locked out).
 func (s *Server) authenticate(r *request) error {
 	id, token, ok := r.BasicAuth()
-	if ok {
-		if blocked, wait := s.failID.Blocked(id); blocked {
-			return &Error{Status: http.StatusTooManyRequests, Msg: "too many failed authentications for this Auth ID", RetryAfter: wait}
-		}
+	// Only an Auth ID of the right form is counted: another cannot be right, and
+	// counting it would let junk fill the throttle's memory.
+	ident := ""
+	if ok && account.ValidAuthID(id) {
+		ident = id
+	}
+	v := s.authFail.Check(r.source, ident)
+	if !v.Allowed {
+		return &Error{Status: http.StatusTooManyRequests, Msg: "too many failed authentications from this address", RetryAfter: v.RetryAfter}
+	}
+	if err := v.Wait(r.Context()); err != nil {
+		return err
 	}
 	var err error
 	if ok {
@@ -391,16 +405,13 @@ func (s *Server) authenticate(r *request) error {
 		err = account.ErrBadCredentials
 	}
 	if err == nil {
+		s.authFail.Succeed(r.source, ident)
 		return s.checkSource(r)
 	}
 	if !errors.Is(err, account.ErrBadCredentials) {
 		return err
 	}
-	lockedAddr, _ := s.failAddr.Fail(r.source)
-	lockedID := false
-	if ok {
-		lockedID, _ = s.failID.Fail(id)
-	}
+	locked := s.authFail.Fail(r.source, ident)
 	// Record the failure in the audit log, attributed to the named account when it
 	// exists, so a customer sees attempts on their account. The token is never recorded.
 	e := audit.Entry{Actor: "api", Action: "auth.failed", Source: r.source, Outcome: "failure",
@@ -410,7 +421,7 @@ func (s *Server) authenticate(r *request) error {
 			e.AccountID = id
 		}
 	}
-	if lockedAddr || lockedID {
+	if locked {
 		e.Detail["lockout"] = "true"
 	}
 	if _, aerr := s.opts.Audit.Append(r.Context(), e); aerr != nil {

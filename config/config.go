@@ -119,6 +119,11 @@ type Voice struct {
 	RTPPortMin   int    `toml:"rtp_port_min"`
 	RTPPortMax   int    `toml:"rtp_port_max"`
 	MaxCalls     int    `toml:"max_calls"` // concurrent calls; INVITEs beyond it get 503
+	// SourceRateLimit requests (any method) per SourceRatePeriod may come from one source
+	// address that is no trunk (IPv6: one /64); beyond it requests get 503 with
+	// Retry-After. 0 turns the limit off. Trunks are never limited.
+	SourceRateLimit  int      `toml:"source_rate_limit"`
+	SourceRatePeriod Duration `toml:"source_rate_period"`
 	// FailoverCodes are the final statuses after which an outbound call tries the
 	// next trunk; empty means 408 and every 5xx. Timeouts always fail over.
 	FailoverCodes []int `toml:"failover_codes"`
@@ -224,15 +229,15 @@ type API struct {
 	// (with a port when not 443): links the server hands out (invitations, recording_url,
 	// the console's examples) are built on it, never on a request's Host header. Empty:
 	// the API's own listener (https://localhost:PORT for a wildcard listen address).
-	PublicURL string `toml:"public_url"`
-	MaxBody     int64    `toml:"max_body_bytes"`
-	RateLimit   int      `toml:"rate_limit"` // requests per rate_period per account
-	RatePeriod  Duration `toml:"rate_period"`
-	FailsAddr   int      `toml:"auth_failures_per_address"`
-	FailsID     int      `toml:"auth_failures_per_auth_id"`
-	FailWindow  Duration `toml:"auth_failure_window"`
-	MaxLockout  Duration `toml:"auth_max_lockout"`
-	DrainTime   Duration `toml:"drain_timeout"`
+	PublicURL  string   `toml:"public_url"`
+	MaxBody    int64    `toml:"max_body_bytes"`
+	RateLimit  int      `toml:"rate_limit"` // requests per rate_period per account
+	RatePeriod Duration `toml:"rate_period"`
+	FailsAddr  int      `toml:"auth_failures_per_address"`
+	FailsID    int      `toml:"auth_failures_per_auth_id"`
+	FailWindow Duration `toml:"auth_failure_window"`
+	MaxLockout Duration `toml:"auth_max_lockout"`
+	DrainTime  Duration `toml:"drain_timeout"`
 }
 
 // Database selects the store.
@@ -280,7 +285,8 @@ func Default() Config {
 		Console: Console{SMSFrom: "Trunkline", CallFrom: "10000", IdleTimeout: Duration{15 * time.Minute},
 			SessionLifetime: Duration{12 * time.Hour}, SendsPerHour: 100, SendsPerDay: 500, SendsPerPrefixHour: 10,
 			PrefixDigits: 6, SendsPerNetworkHour: 30},
-		Voice: Voice{Listen: "0.0.0.0:5060", RTPPortMin: 10000, RTPPortMax: 20000, MaxCalls: 2000},
+		Voice: Voice{Listen: "0.0.0.0:5060", RTPPortMin: 10000, RTPPortMax: 20000, MaxCalls: 2000,
+			SourceRateLimit: 100, SourceRatePeriod: Duration{10 * time.Second}},
 	}
 }
 
@@ -697,6 +703,11 @@ func (c *Config) validateVoice(add, warn, note func(string, ...any)) {
 	}
 	if v.MaxCalls < 1 || v.MaxCalls > 1000000 {
 		add("voice.max_calls %d must be between 1 and 1000000", v.MaxCalls)
+	}
+	if v.SourceRateLimit < 0 || v.SourceRateLimit > 1000000 {
+		add("voice.source_rate_limit %d must be between 0 (off) and 1000000", v.SourceRateLimit)
+	} else if v.SourceRateLimit > 0 && (v.SourceRatePeriod.Duration < time.Second || v.SourceRatePeriod.Duration > time.Hour) {
+		add("voice.source_rate_period must be between 1s and 1h")
 	}
 	names := map[string]bool{}
 	for i, t := range v.Trunks {

@@ -252,6 +252,8 @@ func TestVoiceRules(t *testing.T) {
 		{"rtp odd min", func(c *Config) { c.Voice.RTPPortMin = 10001 }, "must be even"},
 		{"sip port in rtp range", func(c *Config) { c.Voice.Listen = ":15060" }, "inside the RTP port range"},
 		{"max calls", func(c *Config) { c.Voice.MaxCalls = 0 }, "voice.max_calls"},
+		{"source rate negative", func(c *Config) { c.Voice.SourceRateLimit = -1 }, "voice.source_rate_limit"},
+		{"source rate period", func(c *Config) { c.Voice.SourceRatePeriod = Duration{time.Millisecond} }, "voice.source_rate_period"},
 		{"no name", func(c *Config) { c.Voice.Trunks[0].Name = "" }, "has no name"},
 		{"duplicate name", func(c *Config) { c.Voice.Trunks[1].Name = "a" }, `trunk name "a" is used twice`},
 		{"address without port", func(c *Config) { c.Voice.Trunks[0].Address = "192.0.2.10" }, "not host:port"},

@@ -93,8 +93,12 @@ type Options struct {
 	MaxChecks       int           // per verification; default 5
 	MaxSends        int           // per verification; default 5
 
-	// Throttles. Login failures: per email and per address, LoginFails within
-	// LoginWindow lock for a while (doubling, at most LoginMaxLockout).
+	// Throttles. Login failures (a ratelimit.Guard): LoginFails failures of one email
+	// from one address within LoginWindow lock that address out for that email, and
+	// 4×LoginFails failures lock the address (16× its IPv4 /24 or IPv6 /48) out for every email, for
+	// a while (doubling, at most LoginMaxLockout). An email is never locked: past
+	// LoginFails failures from all addresses its attempts are slowed down, and the right
+	// passphrase from an address that has not been failing still logs in.
 	LoginFails      int
 	LoginWindow     time.Duration
 	LoginMaxLockout time.Duration
@@ -166,8 +170,7 @@ type Service struct {
 	o          Options
 	st         Store
 	ring       *keys.Ring
-	failEmail  *ratelimit.Failures
-	failAddr   *ratelimit.Failures
+	loginFail  *ratelimit.Guard
 	failMFA    *ratelimit.Failures
 	sendNumber *ratelimit.Bucket
 	sendAddr   *ratelimit.Bucket
@@ -180,8 +183,8 @@ type Service struct {
 func New(o Options) *Service {
 	o.defaults()
 	return &Service{o: o, st: o.Store, ring: o.Ring,
-		failEmail:    ratelimit.NewFailures(o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
-		failAddr:     ratelimit.NewFailures(4*o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
+		loginFail: ratelimit.NewGuard(ratelimit.GuardOptions{PerAddress: 4 * o.LoginFails, PerPair: o.LoginFails,
+			Window: o.LoginWindow, MaxLockout: o.LoginMaxLockout, Now: o.Now}),
 		failMFA:      ratelimit.NewFailures(o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
 		sendNumber:   ratelimit.NewBucket(o.SendsPerNumber, time.Hour, o.Now),
 		sendAddr:     ratelimit.NewBucket(o.SendsPerAddress, time.Hour, o.Now),

@@ -426,27 +426,28 @@ func TestLoginThrottling(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		f.signup(t, "thr@example.com", "+14155550140")
+		// Five wrong passphrases from one address lock that address out for the email:
+		// even the right passphrase is refused there, with a throttling message.
 		for i := 0; i < 5; i++ {
-			if _, _, err := f.s.Login(ctx, "thr@example.com", "wrong passphrase "+fmt.Sprint(i), fmt.Sprintf("203.0.113.%d", i), ""); err != ErrLogin {
+			if _, _, err := f.s.Login(ctx, "thr@example.com", "wrong passphrase "+fmt.Sprint(i), "203.0.113.1", ""); err != ErrLogin {
 				t.Fatalf("attempt %d: %v", i, err)
 			}
 		}
-		// Locked: even the right passphrase is refused, with a throttling message.
-		_, _, err := f.s.Login(ctx, "thr@example.com", goodPass, "203.0.113.99", "")
+		_, _, err := f.s.Login(ctx, "thr@example.com", goodPass, "203.0.113.1", "")
 		var ie *Error
 		if !errors.As(err, &ie) || ie.RetryAfter <= 0 {
 			t.Fatalf("locked login: %v", err)
 		}
 		// The lockout of an unknown email looks the same as a known one's.
 		for i := 0; i < 5; i++ {
-			f.s.Login(ctx, "ghost@example.com", "x", fmt.Sprintf("203.0.114.%d", i), "")
+			f.s.Login(ctx, "ghost@example.com", "x", "203.0.114.1", "")
 		}
-		_, _, err2 := f.s.Login(ctx, "ghost@example.com", goodPass, "203.0.114.99", "")
+		_, _, err2 := f.s.Login(ctx, "ghost@example.com", goodPass, "203.0.114.1", "")
 		if err2 == nil || err2.Error() != err.Error() {
 			t.Fatalf("unknown-user lockout %v differs from known-user lockout %v", err2, err)
 		}
 		f.clk.add(31 * time.Minute)
-		if _, _, err := f.s.Login(ctx, "thr@example.com", goodPass, "203.0.113.99", ""); err != nil {
+		if _, _, err := f.s.Login(ctx, "thr@example.com", goodPass, "203.0.113.1", ""); err != nil {
 			t.Fatalf("after the lockout: %v", err)
 		}
 		// Per address: many emails from one address.
@@ -456,6 +457,35 @@ func TestLoginThrottling(t *testing.T) {
 		}
 		if !strings.Contains(userMsg(last), "your address") {
 			t.Fatalf("per-address throttle: %v", last)
+		}
+	})
+}
+
+// TestLoginThrottleSparesOwner: wrong passphrases for an email, from one address or from
+// many, do not lock its owner out: the right passphrase from another address logs in.
+func TestLoginThrottleSparesOwner(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.signup(t, "owner@example.com", "+14155550141")
+		for i := 0; i < 10; i++ {
+			f.s.Login(ctx, "owner@example.com", "wrong passphrase", "203.0.113.5", "")
+		}
+		if _, _, err := f.s.Login(ctx, "owner@example.com", goodPass, "198.51.100.20", ""); err != nil {
+			t.Fatalf("the owner from another address: %v", err)
+		}
+		if _, _, err := f.s.Login(ctx, "owner@example.com", goodPass, "203.0.113.5", ""); !strings.Contains(userMsg(err), "your address") {
+			t.Fatalf("the attacker's address is not throttled: %v", err)
+		}
+		// From many addresses, a few guesses each: slowed down, never locked.
+		for i := 0; i < 4; i++ {
+			for j := 0; j < 2; j++ {
+				if _, _, err := f.s.Login(ctx, "owner@example.com", "wrong passphrase", fmt.Sprintf("192.0.%d.9", i), ""); err != ErrLogin {
+					t.Fatalf("guess from address %d: %v", i, err)
+				}
+			}
+		}
+		if _, _, err := f.s.Login(ctx, "owner@example.com", goodPass, "198.51.100.21", ""); err != nil {
+			t.Fatalf("the owner while attacked from many addresses: %v", err)
 		}
 	})
 }

@@ -92,11 +92,18 @@ func (s *Service) Authenticate(ctx context.Context, token, source string) (*Sess
 // not, and costs the same passphrase hashing.
 func (s *Service) Login(ctx context.Context, email, passphrase, source, userAgent string) (*Session, string, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if blocked, wait := s.failAddr.Blocked(source); blocked {
-		return nil, "", throttled("failed logins from your address", wait)
+	// Only an email of a valid form is counted as an identity: no account has another,
+	// and junk must not fill the throttle's memory.
+	ident := ""
+	if e, err := NormalizeEmail(email); err == nil {
+		ident = e
 	}
-	if blocked, wait := s.failEmail.Blocked(email); blocked {
-		return nil, "", throttled("failed logins for this account", wait)
+	v := s.loginFail.Check(source, ident)
+	if !v.Allowed {
+		return nil, "", throttled("failed logins from your address", v.RetryAfter)
+	}
+	if err := v.Wait(ctx); err != nil {
+		return nil, "", err
 	}
 	if len(passphrase) > 4*MaxPassphrase {
 		passphrase = passphrase[:4*MaxPassphrase] // still hashed: no shortcut for odd input
@@ -115,8 +122,7 @@ func (s *Service) Login(ctx context.Context, email, passphrase, source, userAgen
 		}
 	}
 	if !ok {
-		s.failAddr.Fail(source)
-		s.failEmail.Fail(email)
+		s.loginFail.Fail(source, ident)
 		e := audit.Entry{Actor: "console", Action: "user.login", Source: source, Outcome: "failure"}
 		if u != nil {
 			// The account owner sees attempts on their users; the email is not recorded
@@ -126,7 +132,7 @@ func (s *Service) Login(ctx context.Context, email, passphrase, source, userAgen
 		s.audit(ctx, e)
 		return nil, "", ErrLogin
 	}
-	s.failEmail.Succeed(email)
+	s.loginFail.Succeed(source, ident)
 	has, err := s.HasSecondFactor(ctx, u)
 	if err != nil {
 		return nil, "", err

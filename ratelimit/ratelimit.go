@@ -1,6 +1,8 @@
-// Package ratelimit provides keyed limiters for the API: a token bucket per account
-// (Plivo's 300 requests per 5 s) and a failure counter per source address and per Auth ID
-// that locks a key out for a while after too many failed authentications.
+// Package ratelimit provides keyed limiters: a token bucket per key (the API's 300
+// requests per 5 s per account, SIP requests per source address), a failure counter that
+// locks a key out for a while after too many failures (console second factors), and
+// Guard, the throttle of failed authentications the API, the console login and the SIP
+// registrar share: it throttles the guessing address, never the owner of the identity.
 //
 // State is in memory on one node: limits are per node, which is what a client sees from
 // a load balancer in front of a cluster anyway. Memory is bounded: idle keys are swept.
@@ -13,7 +15,9 @@ import (
 )
 
 // Bucket is a keyed token bucket: each key may spend Burst requests at once, refilled at
-// Burst per Period.
+// Burst per Period. It holds at most maxBucketKeys keys: idle keys are swept once a
+// period, and a new key past the bound drops an arbitrary one (which starts again full,
+// loosening its limit a little, rather than letting a flood of keys take the memory).
 type Bucket struct {
 	mu     sync.Mutex
 	burst  float64
@@ -46,6 +50,12 @@ func (b *Bucket) Allow(key string) (ok bool, retryAfter time.Duration) {
 	b.maybeSweep(now)
 	s, found := b.keys[key]
 	if !found {
+		if len(b.keys) >= maxBucketKeys {
+			for k := range b.keys { // swept above at most once a period: drop any one
+				delete(b.keys, k)
+				break
+			}
+		}
 		s = &bucketState{tokens: b.burst, last: now}
 		b.keys[key] = s
 	}
@@ -58,6 +68,9 @@ func (b *Bucket) Allow(key string) (ok bool, retryAfter time.Duration) {
 	wait := time.Duration((1 - s.tokens) / b.rate * float64(time.Second))
 	return false, wait
 }
+
+// maxBucketKeys bounds a Bucket's memory (some 100 bytes a key).
+const maxBucketKeys = 100000
 
 // maybeSweep drops keys whose bucket has been full for a while (they hold no state worth
 // keeping), at most once per idle period.

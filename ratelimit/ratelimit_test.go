@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -71,5 +72,23 @@ func TestFailures(t *testing.T) {
 	}
 	if _, d := f.Blocked("ip"); d > 15*time.Minute {
 		t.Fatalf("lockout %v exceeds the cap", d)
+	}
+}
+
+func TestBucketMemoryBound(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	b := NewBucket(10, time.Minute, c.now)
+	for i := 0; i < maxBucketKeys+5000; i++ {
+		b.Allow(SourceKey(fmt.Sprintf("2001:db8:%x::1", i)))
+	}
+	if n := len(b.keys); n > maxBucketKeys {
+		t.Fatalf("%d keys, want at most %d", n, maxBucketKeys)
+	}
+	// One IPv6 /64 is one key.
+	for i := 0; i < 20; i++ {
+		b.Allow(SourceKey(fmt.Sprintf("2001:db8:ffff:1::%x", i)))
+	}
+	if ok, _ := b.Allow(SourceKey("2001:db8:ffff:1::abcd")); ok {
+		t.Fatal("addresses of one /64 have separate buckets")
 	}
 }

@@ -15,7 +15,15 @@ import (
 // responses (1xx) are skipped; a final response to an INVITE is ACKed.
 func rawSIP(t *testing.T, addr string, build func(local string) string) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	code, _ := rawSIPFrom(t, "127.0.0.1", addr, build)
+	return code
+}
+
+// rawSIPFrom is rawSIP from a socket on localIP (any of 127.0.0.0/8), and returns the
+// final response too.
+func rawSIPFrom(t *testing.T, localIP, addr string, build func(local string) string) (int, string) {
+	t.Helper()
+	c, err := net.ListenPacket("udp", net.JoinHostPort(localIP, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,12 +54,12 @@ func rawSIP(t *testing.T, addr string, build func(local string) string) int {
 				if strings.HasPrefix(req, "INVITE ") {
 					c.WriteTo([]byte(ackFor(req, string(buf[:n]))), raddr)
 				}
-				return code
+				return code, string(buf[:n])
 			}
 			c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 func header(msg, name string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/internal/sipready"
+	"github.com/trunkline/trunkline/ratelimit"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/voice/registrar"
 	"github.com/trunkline/trunkline/webhook"
@@ -74,6 +76,13 @@ type Options struct {
 	RTPPortMin   int
 	RTPPortMax   int
 	MaxCalls     int // concurrent calls; more get 503 (default 2000)
+	// SourceRate limits the requests (new transactions, any method) one source address
+	// that is no trunk may send: SourceRate per SourcePeriod, in a burst at most (IPv6:
+	// per /64). Beyond it a request gets 503 with Retry-After (an ACK, which has no
+	// answer, is dropped) and reaches no handler. Trunks are not limited: their traffic
+	// is the platform's, and MaxCalls bounds it. Defaults 100 per 10 s; negative: off.
+	SourceRate   int
+	SourcePeriod time.Duration
 
 	// ACL names the trunk an INVITE's source address belongs to; false means
 	// the address is no trunk of ours and gets 403 with no detail.
@@ -127,6 +136,8 @@ type Server struct {
 	dg    *diago.Diago
 	srv   *sipgo.Server
 	pacer *Pacer
+	// perSource limits requests per source address (Options.SourceRate); nil: off.
+	perSource *ratelimit.Bucket
 
 	udp   net.PacketConn
 	tcp   net.Listener
@@ -177,13 +188,23 @@ func New(o Options) (*Server, error) {
 	if o.MaxCalls <= 0 {
 		o.MaxCalls = 2000
 	}
+	if o.SourceRate == 0 {
+		o.SourceRate = 100
+	}
+	if o.SourcePeriod <= 0 {
+		o.SourcePeriod = 10 * time.Second
+	}
 	if o.ACL == nil {
 		o.ACL = func(netip.Addr) (string, bool) { return "", false }
 	}
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:5060"
 	}
-	return &Server{o: o, log: o.Logger.With("component", "voice")}, nil
+	srv := &Server{o: o, log: o.Logger.With("component", "voice")}
+	if o.SourceRate > 0 {
+		srv.perSource = ratelimit.NewBucket(o.SourceRate, o.SourcePeriod, o.Now)
+	}
+	return srv, nil
 }
 
 // Start binds the SIP listeners (UDP and TCP on one port) and serves.
@@ -251,8 +272,14 @@ func (s *Server) Start(ctx context.Context) error {
 	s.dg.HandleFunc(s.handle)
 	if s.o.Registrar != nil {
 		// diago has no REGISTER handler; ours goes on the same server.
-		s.srv.OnRegister(s.o.Registrar.HandleRegister)
+		s.srv.OnRegister(s.limited(s.o.Registrar.HandleRegister))
 	}
+	// Methods nobody handles get sipgo's 405, after the same limit.
+	s.srv.OnNoRoute(s.limited(func(req *sip.Request, tx sip.ServerTransaction) {
+		if err := tx.Respond(sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)); err != nil {
+			s.log.Debug("respond", "code", 405, "err", err)
+		}
+	}))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.pacer = NewPacer()
 	serve := func(f func() error) {
@@ -336,12 +363,13 @@ end:
 	return nil
 }
 
-// middleware answers what must not reach a dialog: INVITEs from outside
+// middleware answers what must not reach a dialog: requests over the
+// per-source limit (503, see limited), INVITEs from outside
 // the trunks (403, no detail), over capacity (503), with bad or
 // incompatible SDP (400/488) or to numbers nobody rents (404); and SIP INFO
 // key presses, which diago refuses.
 func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
-	return func(req *sip.Request, tx sip.ServerTransaction) {
+	return s.limited(func(req *sip.Request, tx sip.ServerTransaction) {
 		switch req.Method {
 		case sip.INVITE:
 			if req.To() != nil && req.To().Params.Has("tag") {
@@ -361,6 +389,35 @@ func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 		case sip.INFO:
 			if s.info(req, tx) {
+				return
+			}
+		}
+		next(req, tx)
+	})
+}
+
+// limited applies the per-source request limit (Options.SourceRate) before next: over
+// it, 503 with Retry-After, or nothing for an ACK. Requests from trunks are not limited.
+func (s *Server) limited(next sipgo.RequestHandler) sipgo.RequestHandler {
+	if s.perSource == nil {
+		return next
+	}
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		src := sourceAddr(req)
+		if _, trunk := s.o.ACL(src); !trunk {
+			key := ratelimit.SourceKey(src.String())
+			if !src.IsValid() {
+				key = ratelimit.SourceKey(req.Source())
+			}
+			if ok, wait := s.perSource.Allow(key); !ok {
+				if req.IsAck() {
+					return
+				}
+				res := sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil)
+				res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds()))))))
+				if err := tx.Respond(res); err != nil {
+					s.log.Debug("respond", "code", 503, "err", err)
+				}
 				return
 			}
 		}

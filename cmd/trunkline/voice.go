@@ -75,6 +75,7 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 	opts := voice.Options{
 		Listen: c.Voice.Listen, ExternalHost: c.Voice.ExternalHost,
 		RTPPortMin: c.Voice.RTPPortMin, RTPPortMax: c.Voice.RTPPortMax, MaxCalls: c.Voice.MaxCalls,
+		SourceRate: sourceRate(c.Voice.SourceRateLimit), SourcePeriod: c.Voice.SourceRatePeriod.Duration,
 		FailoverCodes: c.Voice.FailoverCodes, RTPTimeout: c.Voice.RTPTimeout.Duration, TrunkTimeout: c.Voice.TrunkTimeout.Duration,
 		ACL: acl, DB: p.db, Tokens: p.accounts, Webhooks: p.webhooks,
 		Audio: audio.NewCache(p.webhooks, audio.CacheOptions{}), TTS: speech,
@@ -250,4 +251,13 @@ func (cc callControl) Command(ctx context.Context, uuid string, c api.CallComman
 		return api.CommandResult{}, api.ErrNoBridgedLeg
 	}
 	return api.CommandResult{RecordingID: res.RecordingID, URL: res.URL}, err
+}
+
+// sourceRate maps voice.source_rate_limit to voice.Options.SourceRate: 0 (off) in the
+// file is negative there, where 0 means the default.
+func sourceRate(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -373,6 +373,28 @@ async function main() {
     assert.equal((await sub.numbers.list()).length, 0);
   }, { needs: [sub] });
 
+  // A rotation's old token (our extension: POST .../Subaccount/{id}/AuthToken/) keeps
+  // what a deployment needs and nothing that manages the account.
+  await step("rotated subaccount token: the old one reads, managing needs the newest (403)", async () => {
+    const r = await shim.axios.post(`${BASE}/v1/Account/${AUTH_ID}/Subaccount/${subID}/AuthToken/`, { overlap: 3600 },
+      { auth: { username: AUTH_ID, password: AUTH_TOKEN } });
+    assert.equal(r.status, 200);
+    const fresh = clientFor(subID, r.data.auth_token);
+    assert.equal((await sub.accounts.get()).name, 'e2e-sub-renamed', 'the old token still reads');
+    let refused;
+    try {
+      refused = await sub.applications.create('e2e_old_token_app', { answer_url: 'https://example.com/old' });
+    } catch (err) {
+      refused = err;
+    }
+    // Plivo's SDK has no class for 403: a plain Error carrying axios's message.
+    assert.ok(refused instanceof Error && /403/.test(String(refused.message)), `old token creating an application: ${describe(refused)}`);
+    const list = await fresh.applications.list();
+    assert.ok(!list.some((a) => a.appName === 'e2e_old_token_app'), 'the refused application was not made');
+    const made = await fresh.applications.create('e2e_new_token_app', { answer_url: 'https://example.com/new' });
+    assert.ok(made.appId, 'the newest token creates an application');
+  }, { needs: [sub] });
+
   await step('subaccounts.delete(authId, cascade=true)', async () => {
     assert.equal(await client.subaccounts.delete(subID, true), true);
     assert.equal(await listedSub(), undefined, 'no longer listed');

@@ -31,8 +31,8 @@ type Endpoint struct {
 //     another realm, a nonce not ours; with stale=true for an expired or replayed nonce.
 //     An unknown user and a wrong password get the same bytes but for tags, branch and
 //     nonce, for the same work (see the package comment).
-//   - 403 Forbidden, with no detail: the source or the user name is locked out (nothing
-//     is verified), or the From user names another endpoint (see below).
+//   - 403 Forbidden, with no detail: the source is locked out, for every user or for this
+//     one (nothing is verified), or the From user names another endpoint (see below).
 //   - 400: malformed credentials, or a digest uri that is not the Request-URI.
 //
 // Identity: the digest user name is the caller; the digest uri must be the Request-URI
@@ -45,9 +45,10 @@ type Endpoint struct {
 // endpoint from the returned Endpoint, never from From. Like REGISTER's To check, this is
 // a check of form made before any verification, so it says nothing of who exists.
 //
-// Throttling is REGISTER's: failed verifications count toward the same per-source and
-// per-user limits (failures by INVITE lock REGISTER out too, and the other way round); a
-// request without credentials is challenged and counts for nothing. Before credentials
+// Throttling is REGISTER's: failed verifications count toward the same limits per
+// source and per source and user (failures by INVITE lock that source out of REGISTER
+// too, and the other way round); a request without credentials is challenged and counts
+// for nothing. Before credentials
 // arrive the user checked is the From user. A success marks the source as trusted for
 // that user, as a registration does.
 func (r *Registrar) AuthenticateRequest(req *sip.Request, tx sip.ServerTransaction) (Endpoint, bool) {
@@ -82,7 +83,7 @@ func (r *Registrar) authenticate(ctx context.Context, req *sip.Request) (*sip.Re
 	if cred != nil {
 		out.user = cred.Username
 	}
-	if r.blocked(out.user, ip) {
+	if !r.admit(ctx, out.user, ip) {
 		return respond(req, 403, "Forbidden"), Endpoint{}, out
 	}
 	if cred == nil {

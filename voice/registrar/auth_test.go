@@ -286,10 +286,10 @@ func TestInviteUnknownUserLikeWrongPassword(t *testing.T) {
 }
 
 // TestInviteThrottling: calls share REGISTER's throttles. Calls without credentials are
-// challenged and count for nothing; wrong passwords by INVITE lock the user out of
-// REGISTER and INVITE alike (403, nothing verified), and wrong passwords by REGISTER lock
-// calls out; a source that authenticated a user before (by REGISTER or by INVITE) goes
-// on; the lockout ends.
+// challenged and count for nothing; wrong passwords by INVITE lock the guessing address
+// out of REGISTER and INVITE for that user alike (403, nothing verified), and wrong
+// passwords by REGISTER lock its calls out; the user from other addresses goes on (a
+// new phone, and a source that authenticated the user before); the lockout ends.
 func TestInviteThrottling(t *testing.T) {
 	o := Options{FailsPerUser: 3, FailsPerSource: 5, FailWindow: time.Minute, MaxLockout: 10 * time.Minute}
 	forEachStore(t, o, func(t *testing.T, e *env) {
@@ -323,13 +323,16 @@ func TestInviteThrottling(t *testing.T) {
 		if a.res.Reason != "Forbidden" || a.header("Proxy-Authenticate") != "" || a.header("Retry-After") != "" || a.header("Warning") != "" {
 			t.Fatalf("the refusal says more than Forbidden:\n%s", a.raw)
 		}
-		// A new phone elsewhere can neither register alice nor call as her.
-		elsewhere := newRawClient(t, "127.0.0.3", e.addr)
-		wantStatus(t, elsewhere.login(request{user: alice}, "alice-password"), 403)
-		wantStatus(t, elsewhere.dial(call{user: alice}, "alice-password"), 403)
+		// The right password from the attacker's address is refused unverified, also by
+		// REGISTER.
+		wantStatus(t, attacker.login(request{user: alice}, "alice-password"), 403)
 		if e.st.lookups.Load() != before {
 			t.Fatal("a refused attempt was verified")
 		}
+		// A new phone elsewhere registers alice and calls as her.
+		elsewhere := newRawClient(t, "127.0.0.3", e.addr)
+		wantStatus(t, elsewhere.login(request{user: alice}, "alice-password"), 200)
+		wantAdmitted(t, elsewhere.dial(call{user: alice}, "alice-password"), alice)
 		// Her registered phone goes on calling and registering, and so does the source
 		// that called as her before.
 		wantAdmitted(t, phone.dial(call{user: alice}, "alice-password"), alice)
@@ -343,13 +346,15 @@ func TestInviteThrottling(t *testing.T) {
 		wantStatus(t, attacker.login(request{user: bob}, "bob-password"), 403)
 		wantStatus(t, attacker.dial(call{user: bob}, "bob-password"), 403)
 
-		// And the other way round: three wrong passwords by REGISTER lock bob's calls.
+		// And the other way round: three wrong passwords by REGISTER lock the guesser's
+		// calls as bob, not bob's phone's.
 		guesser := newRawClient(t, "127.0.0.7", e.addr)
 		for i := range 3 {
 			wantStatus(t, guesser.login(request{user: bob}, "guess-"+itoa(i)), 401)
 		}
+		wantStatus(t, guesser.dial(call{user: bob}, "bob-password"), 403)
 		bobPhone := newRawClient(t, "127.0.0.8", e.addr)
-		wantStatus(t, bobPhone.dial(call{user: bob}, "bob-password"), 403)
+		wantAdmitted(t, bobPhone.dial(call{user: bob}, "bob-password"), bob)
 
 		// The lockouts end.
 		e.clock.Add(2 * time.Minute)
@@ -404,8 +409,8 @@ func sippCall(t *testing.T, server *net.UDPAddr, localIP, user, password string,
 
 // TestSIPpInvite: SIPp calls as an endpoint with its own digest implementation (a 407,
 // Proxy-Authorization) and is admitted as that endpoint; a wrong password and an unknown
-// user get 407 again; after too many failures the right password gets 403, for calls and
-// registrations alike.
+// user get 407 again; after too many failures the right password gets 403 from the
+// failing address, for calls and registrations alike, and is admitted from another.
 func TestSIPpInvite(t *testing.T) {
 	o := Options{FailsPerUser: 3, FailsPerSource: 10, FailWindow: time.Minute, MaxLockout: 10 * time.Minute}
 	forEachStore(t, o, func(t *testing.T, e *env) {
@@ -424,21 +429,24 @@ func TestSIPpInvite(t *testing.T) {
 		if _, st := sippCall(t, e.addr, "127.0.0.1", "ghost000000000000", "alice-Pass-1", true); st != 407 {
 			t.Fatalf("unknown user: last answer %d, want 407", st)
 		}
-		// Two more wrong passwords make three for alice: locked, from another address too
-		// (127.0.0.1 called as alice before, so its own count for her is separate).
+		// Two more wrong passwords make three for alice from 127.0.0.1: that address is
+		// locked out for her, calls and registrations alike.
 		for range 2 {
 			if _, st := sippCall(t, e.addr, "127.0.0.1", alice, "wrong-pass", true); st != 407 {
 				t.Fatalf("wrong password: last answer %d, want 407", st)
 			}
 		}
-		if _, st := sippCall(t, e.addr, "127.0.0.2", alice, "alice-Pass-1", true); st != 403 {
+		if _, st := sippCall(t, e.addr, "127.0.0.1", alice, "alice-Pass-1", true); st != 403 {
 			t.Fatalf("locked out with the right password: last answer %d, want 403", st)
 		}
-		if _, st := sippRegister(t, e.addr, "127.0.0.2", alice, "alice-Pass-1", true); st != 403 {
+		if _, st := sippRegister(t, e.addr, "127.0.0.1", alice, "alice-Pass-1", true); st != 403 {
 			t.Fatalf("REGISTER while locked out by failed calls: last answer %d, want 403", st)
 		}
-		e.clock.Add(2 * time.Minute)
+		// Another address, with the right password, calls and registers as alice.
 		sippCall(t, e.addr, "127.0.0.2", alice, "alice-Pass-1", false)
+		sippRegister(t, e.addr, "127.0.0.2", alice, "alice-Pass-1", false)
+		e.clock.Add(2 * time.Minute)
+		sippCall(t, e.addr, "127.0.0.1", alice, "alice-Pass-1", false)
 	})
 }
 

@@ -75,7 +75,8 @@ func sippRegister(t *testing.T, server *net.UDPAddr, localIP, user, password str
 
 // TestSIPpRegister: SIPp registers with its own digest implementation; a wrong password
 // and an unknown user are refused with 401; after too many failures the right password
-// is refused with 403, while another user from another address registers.
+// is refused with 403 from the failing address, while the same user from another address
+// registers, and so does another user.
 func TestSIPpRegister(t *testing.T) {
 	o := Options{FailsPerUser: 3, FailsPerSource: 10, FailWindow: time.Minute, MaxLockout: 10 * time.Minute}
 	forEachStore(t, o, func(t *testing.T, e *env) {
@@ -109,7 +110,12 @@ func TestSIPpRegister(t *testing.T) {
 		if _, st := sippRegister(t, e.addr, "127.0.0.1", alice, "alice-Pass-1", true); st != 403 {
 			t.Fatalf("locked out with the right password: last answer %d, want 403", st)
 		}
-		// Bob, from another address, is not affected.
+		// Alice's phone at another address registers her with the right password, and
+		// bob is not affected either.
+		sippRegister(t, e.addr, "127.0.0.3", alice, "alice-Pass-1", false)
+		if c, ok := e.reg.Lookup(alice); !ok || !strings.Contains(c.String(), "@127.0.0.3:") {
+			t.Fatalf("alice's registration from another address: %v %v", c, ok)
+		}
 		sippRegister(t, e.addr, "127.0.0.2", bob, "bob-Pass-2", false)
 		if !e.endpoint(bob).Registered(now) {
 			t.Fatal("bob not registered")

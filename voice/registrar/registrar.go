@@ -21,15 +21,20 @@
 //     digest computation and a constant-time comparison.
 //
 // Throttling (SIPVicious-style cracking and enumeration): failed verifications are
-// counted per source address and per user name, known or not (package ratelimit, as the
-// API counts failed logins). Over a limit the answer is 403 Forbidden with no detail, and
-// nothing is verified, so a guess made during a lockout is never checked and a cracker
-// learns nothing from it. 403 rather than an endless 401 because a phone holding the
-// right password must not be told its password is wrong. A source that has registered a
-// user successfully keeps registering that user while the user name or the source
-// address is locked out by someone else's failures (its own failures for that user are
-// counted and limited separately); a success resets only that pair's count, never the
-// source's count for other users.
+// counted by a ratelimit.Guard, as the API counts failed logins: per source address
+// (IPv4 /32 and /24, IPv6 /64 and /48) and per source address and user name, the user name
+// counted only when it has the form of an endpoint user name (others cannot be right).
+// Over a limit the answer is 403 Forbidden with no detail, and nothing is verified, so a
+// guess made during a lockout is never checked and a cracker learns nothing from it. 403
+// rather than an endless 401 because a phone holding the right password must not be
+// told its password is wrong. A user name is never locked out: failures from many
+// addresses slow its verifications down (a short delay before the answer), and a phone
+// at an address that has not been failing registers with the right password. A source
+// that has authenticated a user keeps authenticating that user while the address is
+// locked out by someone else's failures (its own failures for that user are counted and
+// limited separately); a success resets only that pair's count, never the source's
+// count for other users. Requests of any kind are also limited per source address by
+// the voice server (voice.Options.SIPRequestRate), before they reach the registrar.
 //
 // Calls from endpoints: AuthenticateRequest checks an INVITE (or another request) the
 // same way, with 407 Proxy Authentication Required and Proxy-Authenticate instead of 401
@@ -98,8 +103,10 @@ type Options struct {
 	DefaultExpires time.Duration // when the REGISTER asks for none; default MaxExpires
 	NonceLifetime  time.Duration // default 5 min
 
-	// Failed verifications allowed per source address and per user name within
-	// FailWindow before a lockout, which doubles on repeat up to MaxLockout.
+	// Failed verifications allowed within FailWindow per source address (an IPv4 /24 or
+	// IPv6 /48 gets four times as many) and per source address and user name before a lockout of
+	// that address or pair, which doubles on repeat up to MaxLockout. Past FailsPerUser
+	// failures of one user name from all addresses its verifications are slowed down.
 	FailsPerSource, FailsPerUser int           // defaults 10 and 5
 	FailWindow, MaxLockout       time.Duration // defaults 2 min and 1 h
 }
@@ -151,16 +158,15 @@ type Registrar struct {
 	o   Options
 	log *slog.Logger
 
-	failSrc, failUser, failPair *ratelimit.Failures
+	fails *ratelimit.Guard
 
 	// The HA1 verified for a user name that has no usable endpoint: sealed like a real
 	// one, so that case costs the same AES-GCM open.
 	dummyEnc []byte
 
 	mu        sync.Mutex
-	bindings  map[string]*binding  // by username
-	trusted   map[string]time.Time // pairKey(user, source IP) → until
-	nonces    map[string]nonceUse  // nonces used in a successful verification
+	bindings  map[string]*binding // by username
+	nonces    map[string]nonceUse // nonces used in a successful verification
 	lastSweep time.Time
 }
 
@@ -185,10 +191,13 @@ var dummyAAD = account.EndpointHA1AAD("\x00no endpoint")
 func New(o Options) *Registrar {
 	o.setDefaults()
 	r := &Registrar{o: o, log: o.Logger.With("component", "registrar"),
-		failSrc:  ratelimit.NewFailures(o.FailsPerSource, o.FailWindow, o.MaxLockout, o.Now),
-		failUser: ratelimit.NewFailures(o.FailsPerUser, o.FailWindow, o.MaxLockout, o.Now),
-		failPair: ratelimit.NewFailures(o.FailsPerUser, o.FailWindow, o.MaxLockout, o.Now),
-		bindings: map[string]*binding{}, trusted: map[string]time.Time{}, nonces: map[string]nonceUse{},
+		// Trust lasts past the longest binding, so a phone's refreshes stay trusted. The
+		// slow-down stays under SIP's retransmission timers' patience (Timer F, 32 s)
+		// by far.
+		fails: ratelimit.NewGuard(ratelimit.GuardOptions{PerAddress: o.FailsPerSource, PerPair: o.FailsPerUser,
+			Window: o.FailWindow, MaxLockout: o.MaxLockout, MaxDelay: time.Second,
+			TrustFor: 2*o.MaxExpires + o.MaxLockout, Now: o.Now}),
+		bindings: map[string]*binding{}, nonces: map[string]nonceUse{},
 	}
 	var random [16]byte
 	rand.Read(random[:])
@@ -299,16 +308,15 @@ func validUsername(u string) bool {
 	return true
 }
 
-// userKey is the throttling key of a user name: any name counts, known or not (a lockout
-// must not tell them apart), but odd ones share one key so they cannot fill memory.
-func userKey(u string) string {
-	if !validUsername(u) {
-		return "\x00invalid"
+// throttleID is the identity the throttle counts for a user name: the name when it has
+// the form of an endpoint's (see endpointShaped), "" otherwise (no endpoint has such a
+// name, and junk must not fill the throttle's memory).
+func throttleID(u string) string {
+	if endpointShaped(u) {
+		return u
 	}
-	return u
+	return ""
 }
-
-func pairKey(user, ip string) string { return user + "\x00" + ip }
 
 func (r *Registrar) register(ctx context.Context, req *sip.Request) (*sip.Response, outcome) {
 	ip, addr := sourceIP(req)
@@ -319,7 +327,7 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 	}
 	toUser := to.Address.User
 	out.user = toUser
-	if r.blocked(toUser, ip) {
+	if !r.admit(ctx, toUser, ip) {
 		return respond(req, 403, "Forbidden"), out
 	}
 
@@ -459,46 +467,23 @@ func (r *Registrar) firstUse(c *credentials, issued time.Time) bool {
 	return true
 }
 
-// blocked reports whether a REGISTER for user from ip is refused by the throttle.
-func (r *Registrar) blocked(user, ip string) bool {
-	if validUsername(user) && r.isTrusted(user, ip) {
-		b, _ := r.failPair.Blocked(pairKey(user, ip))
-		return b
-	}
-	if b, _ := r.failSrc.Blocked(ip); b {
-		return true
-	}
-	b, _ := r.failUser.Blocked(userKey(user))
-	return b
+// admit reports whether a request for user from ip may be verified, after the
+// throttle's slow-down.
+func (r *Registrar) admit(ctx context.Context, user, ip string) bool {
+	v := r.fails.Check(ip, throttleID(user))
+	return v.Allowed && v.Wait(ctx) == nil
 }
 
 // fail counts a failed verification and reports whether it started a lockout.
 func (r *Registrar) fail(user, ip string) bool {
-	lockSrc, _ := r.failSrc.Fail(ip)
-	lockUser, _ := r.failUser.Fail(userKey(user))
-	lockPair := false
-	if validUsername(user) && r.isTrusted(user, ip) {
-		lockPair, _ = r.failPair.Fail(pairKey(user, ip))
-	}
-	return lockSrc || lockUser || lockPair
+	return r.fails.Fail(ip, throttleID(user))
 }
 
 func (r *Registrar) succeed(user, ip string) {
-	r.failPair.Succeed(pairKey(user, ip))
-	r.mu.Lock()
-	// Trust lasts past the longest binding, so a phone's refreshes stay trusted.
-	r.trusted[pairKey(user, ip)] = r.o.Now().Add(2*r.o.MaxExpires + r.o.MaxLockout)
-	r.mu.Unlock()
+	r.fails.Succeed(ip, throttleID(user))
 }
 
-func (r *Registrar) isTrusted(user, ip string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	until, ok := r.trusted[pairKey(user, ip)]
-	return ok && r.o.Now().Before(until)
-}
-
-// sweepLocked drops what has expired, at most once a minute: used nonces, trust, and
+// sweepLocked drops what has expired, at most once a minute: used nonces and
 // bindings (which are otherwise dropped when looked up).
 func (r *Registrar) sweepLocked(now time.Time) {
 	if now.Sub(r.lastSweep) < time.Minute {
@@ -508,11 +493,6 @@ func (r *Registrar) sweepLocked(now time.Time) {
 	for k, u := range r.nonces {
 		if now.Sub(u.issued) > r.o.NonceLifetime+nonceSkew {
 			delete(r.nonces, k)
-		}
-	}
-	for k, until := range r.trusted {
-		if !now.Before(until) {
-			delete(r.trusted, k)
 		}
 	}
 	for k, b := range r.bindings {
