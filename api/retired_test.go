@@ -14,9 +14,11 @@ import (
 	"github.com/trunkline/trunkline/store"
 )
 
-// oneLiveCall is the voice side of the API for these tests: one live call of one
-// account, answering every command and recording what reached it, so a test sees that
-// a request got past the API's checks to the call layer.
+// oneLiveCall stands in for the voice server in these tests (a mock, on purpose: what is
+// under test is the API's token check, which runs before any call is touched; the real
+// voice server behind the same routes is exercised by the SDK and voice e2e tests). It
+// holds one live call of one account, answers every command and records what reached
+// it, so a test sees that a request got past the API's checks to the call layer.
 type oneLiveCall struct {
 	mu       sync.Mutex
 	acct     string
