@@ -29,6 +29,7 @@ import (
 
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/ratelimit"
 	"github.com/trunkline/trunkline/store"
 )
@@ -53,7 +54,10 @@ type Options struct {
 	Messages Messages // nil: messaging answers 503
 	Calls    Calls    // nil: POST Call/ answers 503 and no call is live
 	Metrics  Metrics  // optional
-	Logger   *slog.Logger
+	// CallerIDs decides which numbers and sender IDs an account may send or call from;
+	// default callerid.New(DB), the one rule every path uses.
+	CallerIDs CallerIDChecker
+	Logger    *slog.Logger
 
 	// Console, when set, serves every path outside /v1/ (the web console shares the
 	// API's listeners and TLS certificate).
@@ -77,7 +81,15 @@ type Options struct {
 	Now        func() time.Time
 }
 
+// CallerIDChecker is the source rule (package callerid) as the API asks it.
+type CallerIDChecker interface {
+	Check(ctx context.Context, accountID, src string, use callerid.Use) error
+}
+
 func (o *Options) setDefaults() {
+	if o.CallerIDs == nil && o.DB != nil {
+		o.CallerIDs = callerid.New(o.DB)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

@@ -91,7 +91,7 @@ func (c *Checker) Check(ctx context.Context, accountID, src string, use Use) err
 			}
 			return &Refused{Source: src, Reason: "caller ID " + src + " is neither a number this account rents nor a verified caller ID of it"}
 		}
-		return &Refused{Source: src, Reason: "src " + src + " is not a number this account rents (or an allowed sender ID)"}
+		return &Refused{Source: src, Reason: "src " + src + " is not one of your numbers (rented by this account or its main account) nor an allowed sender ID"}
 	}
 	if use == Voice {
 		return &Refused{Source: src, Reason: "a caller ID must be a phone number (digits)"}
