@@ -163,6 +163,10 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 			if errors.Is(err, ErrBusy) {
 				return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "too many calls in progress; retry later"}
 			}
+			var refused *callerid.Refused
+			if errors.As(err, &refused) {
+				return 0, nil, badRequest(refused.Reason)
+			}
 			return 0, nil, err
 		}
 		ids = append(ids, c.RequestUUID)

@@ -165,6 +165,7 @@ type stackOptions struct {
 	rtpTimeout     time.Duration
 	failoverCodes  []int
 	spoken         func(trunk, callUUID, to, text string)
+	messages       voice.Messenger
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -234,7 +235,7 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 		},
 		Logger: o.logger, Audit: o.audit, TLSConfig: o.tls, TLSListen: tlsListen(o.tls),
 		Route: o.route, TrunkTimeout: time.Second, Locate: locate, Registrar: registrarOrNil(reg), RTPTimeout: o.rtpTimeout, FailoverCodes: o.failoverCodes,
-		Spoken: o.spoken})
+		Spoken: o.spoken, Messages: o.messages})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func (c codeSender) SendCode(ctx context.Context, channel, phone, code string) e
 			return err
 		}
 		_, err = c.voice.Originate(voice.Outbound{AccountID: c.account, From: c.callFrom, To: phone, Document: doc,
-			RingTimeout: 45 * time.Second, TimeLimit: 2 * time.Minute})
+			RingTimeout: 45 * time.Second, TimeLimit: 2 * time.Minute, Platform: true})
 		return err
 	}
 	return fmt.Errorf("unknown channel %q", channel)
