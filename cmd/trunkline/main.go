@@ -25,6 +25,8 @@ Usage:
   trunkline account list [--parent AUTH_ID] [--json]
   trunkline account rotate --id AUTH_ID [--overlap 24h] [--revoke-old] [--json]
   trunkline account revoke-old --id AUTH_ID [--json]
+  trunkline account sender-id allow|revoke --id AUTH_ID --sender NAME [--json]
+  trunkline account sender-id list --id AUTH_ID [--json]
   trunkline number import FILE.csv [--json]
   trunkline number add --number E164 --country ISO [--type local] [--carrier NAME] [--region R] [--json]
   trunkline audit verify [--json]
