@@ -57,7 +57,10 @@ type Options struct {
 	// CallerIDs decides which numbers and sender IDs an account may send or call from;
 	// default callerid.New(DB), the one rule every path uses.
 	CallerIDs CallerIDChecker
-	Logger    *slog.Logger
+	// Verifier sends and checks the codes of the VerifiedCallerId API (package
+	// identity); nil: that API answers 503.
+	Verifier CallerIDVerifier
+	Logger   *slog.Logger
 
 	// Console, when set, serves every path outside /v1/ (the web console shares the
 	// API's listeners and TLS certificate).

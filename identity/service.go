@@ -48,6 +48,7 @@ type Store interface {
 	CountVerificationCheck(ctx context.Context, id string, maxChecks int) error
 	UseVerification(ctx context.Context, id string, at time.Time) (bool, error)
 	DeleteVerification(ctx context.Context, id string) error
+	SaveVerifiedCallerID(ctx context.Context, v *store.VerifiedCallerID) error
 	CreateInvite(ctx context.Context, i *store.Invite) error
 	InviteByToken(ctx context.Context, mac []byte) (*store.Invite, error)
 	Invite(ctx context.Context, id string) (*store.Invite, error)

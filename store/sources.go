@@ -103,16 +103,18 @@ type VerifiedCallerID struct {
 	PhoneNumber string
 	Alias       string
 	Channel     string // sms | call
-	VerifiedAt  time.Time
-	ModifiedAt  time.Time
+	// VerificationUUID is the spent verification that proved the number.
+	VerificationUUID string
+	VerifiedAt       time.Time
+	ModifiedAt       time.Time
 }
 
-const callerIDCols = `account_id, phone_number, alias, channel, verified_at, modified_at`
+const callerIDCols = `account_id, phone_number, alias, channel, verification_uuid, verified_at, modified_at`
 
 func scanCallerID(row interface{ Scan(...any) error }) (*VerifiedCallerID, error) {
 	var v VerifiedCallerID
 	var at, mod int64
-	err := row.Scan(&v.AccountID, &v.PhoneNumber, &v.Alias, &v.Channel, &at, &mod)
+	err := row.Scan(&v.AccountID, &v.PhoneNumber, &v.Alias, &v.Channel, &v.VerificationUUID, &at, &mod)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -130,20 +132,30 @@ func (db *DB) SaveVerifiedCallerID(ctx context.Context, v *VerifiedCallerID) err
 		if _, err := tx.Exec(ctx, `DELETE FROM verified_caller_ids WHERE account_id = ? AND phone_number = ?`, v.AccountID, v.PhoneNumber); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO verified_caller_ids (`+callerIDCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			v.AccountID, v.PhoneNumber, v.Alias, v.Channel, micros(v.VerifiedAt), micros(v.ModifiedAt))
+		_, err := tx.Exec(ctx, `INSERT INTO verified_caller_ids (`+callerIDCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			v.AccountID, v.PhoneNumber, v.Alias, v.Channel, v.VerificationUUID, micros(v.VerifiedAt), micros(v.ModifiedAt))
 		return err
 	})
 }
 
-// VerifiedCallerIDs lists the verified caller IDs of the accounts in scope; sub, when
-// set, narrows it to one subaccount.
-func (db *DB) VerifiedCallerIDs(ctx context.Context, s Scope, sub string, limit, offset int) ([]*VerifiedCallerID, int, error) {
+// CallerIDFilter narrows a list of verified caller IDs.
+type CallerIDFilter struct {
+	Subaccount, Alias string
+	Limit, Offset     int
+}
+
+// VerifiedCallerIDs lists the verified caller IDs of the accounts in scope.
+func (db *DB) VerifiedCallerIDs(ctx context.Context, s Scope, f CallerIDFilter) ([]*VerifiedCallerID, int, error) {
 	w, args := s.where("account_id")
-	if sub != "" {
+	if f.Subaccount != "" {
 		w += ` AND account_id = ?`
-		args = append(args, sub)
+		args = append(args, f.Subaccount)
 	}
+	if f.Alias != "" {
+		w += ` AND alias = ?`
+		args = append(args, f.Alias)
+	}
+	limit, offset := f.Limit, f.Offset
 	var total int
 	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM verified_caller_ids WHERE `+w, args...).Scan(&total); err != nil {
 		return nil, 0, err

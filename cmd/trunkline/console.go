@@ -105,20 +105,28 @@ func (v sandboxView) Calls() []sandbox.PhoneCall {
 	return v.phone.Recent()
 }
 
-// startConsole builds the identity service and the console handler. The returned run
-// function sweeps ended sessions until its context ends.
-func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide) (http.Handler, func(context.Context), error) {
+// newIdentity builds the identity service: console signup and logins, and the phone
+// verifications behind both the console and the API's VerifiedCallerId. Its codes go
+// out from the platform's own account, by SMS or voice call.
+func newIdentity(ctx context.Context, p *platform, msg *messaging, vs *voiceSide) (*identity.Service, error) {
 	c := p.cfg
-	if c.Console.Disabled {
-		return nil, func(context.Context) {}, nil
-	}
 	acct, err := systemAccount(ctx, p)
 	if err != nil {
-		return nil, nil, fmt.Errorf("console: system account: %w", err)
+		return nil, fmt.Errorf("identity: system account: %w", err)
 	}
 	sender := codeSender{account: acct, msgs: msg.svc, voice: vs.srv, smsFrom: c.Console.SMSFrom, callFrom: c.Console.CallFrom}
-	id := identity.New(identity.Options{Store: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
-		Logger: p.log, IdleTimeout: c.Console.IdleTimeout.Duration, SessionLifetime: c.Console.SessionLifetime.Duration})
+	return identity.New(identity.Options{Store: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
+		Logger: p.log, IdleTimeout: c.Console.IdleTimeout.Duration, SessionLifetime: c.Console.SessionLifetime.Duration}), nil
+}
+
+// startConsole builds the console handler (nil when the console is disabled). The
+// returned run function sweeps ended sessions and verifications until its context ends.
+func startConsole(p *platform, id *identity.Service, msg *messaging, vs *voiceSide) (http.Handler, func(context.Context), error) {
+	c := p.cfg
+	sweep := func(ctx context.Context) { id.Run(ctx, p.db, 10*time.Minute) }
+	if c.Console.Disabled {
+		return nil, sweep, nil
+	}
 	hosts := append([]string{"localhost"}, c.API.Hostnames...)
 	opts := console.Options{Identity: id, DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: p.log,
 		MaxOverlap: c.Auth.MaxOverlap.Duration,
@@ -143,5 +151,5 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 	if err != nil {
 		return nil, nil, err
 	}
-	return h, func(ctx context.Context) { id.Run(ctx, p.db, 10*time.Minute) }, nil
+	return h, sweep, nil
 }

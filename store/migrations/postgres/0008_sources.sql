@@ -14,6 +14,8 @@ CREATE TABLE verified_caller_ids (
     phone_number TEXT NOT NULL,
     alias        TEXT NOT NULL DEFAULT '',
     channel      TEXT NOT NULL,
+    -- the verification that proved it (single use, spent): Plivo shows it on the record
+    verification_uuid TEXT NOT NULL DEFAULT '',
     verified_at  BIGINT NOT NULL,
     modified_at  BIGINT NOT NULL,
     PRIMARY KEY (account_id, phone_number)
