@@ -89,6 +89,10 @@ func TestBadInput(t *testing.T) {
 		a := e.mainAccount("bad")
 		app := acctPath(a, "Application/")
 		importNumbers(t, e.db, "14155550100")
+		// The message cases below test checks after src's: the operator allows ACME.
+		if err := e.db.AllowSenderID(context.Background(), a.id, "ACME", "test"); err != nil {
+			t.Fatal(err)
+		}
 		cases := []struct {
 			name, method, path, ct string
 			body                   any

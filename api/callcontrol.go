@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -69,6 +70,9 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 	}
 	if !isAllDigits(from) || len(from) > 20 {
 		return 0, nil, badRequest("from must be a phone number (digits)")
+	}
+	if err := s.checkCallerID(r, from, callerid.Voice); err != nil {
+		return 0, nil, err
 	}
 	pc := PlaceCall{AccountID: r.acct.ID, From: from, CallerName: p.Get("caller_name"),
 		SendDigits: p.Get("send_digits"), ParentUUID: p.Get("parent_call_uuid")}
@@ -158,6 +162,10 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 			}
 			if errors.Is(err, ErrBusy) {
 				return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "too many calls in progress; retry later"}
+			}
+			var refused *callerid.Refused
+			if errors.As(err, &refused) {
+				return 0, nil, badRequest(refused.Reason)
 			}
 			return 0, nil, err
 		}

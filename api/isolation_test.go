@@ -49,8 +49,13 @@ func TestTenantIsolation(t *testing.T) {
 			files.put(c.id, rec.ID, []byte("audio of "+c.id))
 			ep := mustStatus(t, e.do(c, "POST", acctPath(c, "Endpoint/"), map[string]any{"username": "phone", "password": "pw-" + c.id,
 				"alias": "phone of " + c.id, "app_id": app}), 201)
+			callerID := "44" + number // a verified caller ID of c's (VerifiedCallerId/{phone_number})
+			if err := e.db.SaveVerifiedCallerID(context.Background(), &store.VerifiedCallerID{AccountID: c.id, PhoneNumber: callerID,
+				Alias: "desk of " + c.id, Channel: "sms", VerifiedAt: end, ModifiedAt: end}); err != nil {
+				t.Fatal(err)
+			}
 			objects[c.id] = map[string]string{"app_id": app, "number": number, "message_uuid": msg.UUID, "call_uuid": call.UUID,
-				"recording_id": rec.ID, "request_uuid": call.RequestUUID, "endpoint_id": ep.str("endpoint_id"),
+				"recording_id": rec.ID, "request_uuid": call.RequestUUID, "endpoint_id": ep.str("endpoint_id"), "phone_number": callerID,
 				// Not a path variable: checked for leaks in every reply.
 				"endpoint_username": ep.str("username")}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/smpp/charset"
 	"github.com/trunkline/trunkline/store"
@@ -42,15 +43,8 @@ func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
 	if src == "" {
 		return 0, nil, badRequest("src is required")
 	}
-	if isAllDigits(src) {
-		if _, err := s.opts.DB.RentedNumber(r.Context(), r.scope(), src); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return 0, nil, badRequest("src must be one of your numbers (or an alphanumeric sender ID)")
-			}
-			return 0, nil, err
-		}
-	} else if !validSenderID(src) {
-		return 0, nil, badRequest("src must be a number or a sender ID of 1 to 11 letters and digits")
+	if err := s.checkCallerID(r, src, callerid.SMS); err != nil {
+		return 0, nil, err
 	}
 	var dsts []string
 	seen := map[string]bool{}
@@ -135,18 +129,17 @@ func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
 	return http.StatusAccepted, map[string]any{"message": "message(s) queued", "message_uuid": acc.UUIDs}, nil
 }
 
-func isAllDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+func isAllDigits(s string) bool { return callerid.IsNumber(s) }
 
-func validSenderID(s string) bool {
-	if len(s) < 1 || len(s) > 11 {
-		return false
+// checkCallerID asks the one source rule (package callerid) whether the account may send
+// or call from src; a refusal is a 400 that says why.
+func (s *Server) checkCallerID(r *request, src string, use callerid.Use) error {
+	err := s.opts.CallerIDs.Check(r.Context(), r.acct.ID, src, use)
+	var refused *callerid.Refused
+	if errors.As(err, &refused) {
+		return badRequest(refused.Reason)
 	}
-	for _, c := range s {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return err
 }
 
 func plivoDateTime(t time.Time) string { return t.UTC().Format(dateTimeLayout) }

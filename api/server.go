@@ -30,6 +30,7 @@ import (
 
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/ratelimit"
 	"github.com/trunkline/trunkline/store"
 )
@@ -54,6 +55,12 @@ type Options struct {
 	Messages Messages // nil: messaging answers 503
 	Calls    Calls    // nil: POST Call/ answers 503 and no call is live
 	Metrics  Metrics  // optional
+	// CallerIDs decides which numbers and sender IDs an account may send or call from;
+	// default callerid.New(DB), the one rule every path uses.
+	CallerIDs CallerIDChecker
+	// Verifier sends and checks the codes of the VerifiedCallerId API (package
+	// identity); nil: that API answers 503.
+	Verifier CallerIDVerifier
 	Logger   *slog.Logger
 
 	// Console, when set, serves every path outside /v1/ (the web console shares the
@@ -86,7 +93,15 @@ type Options struct {
 	Now       func() time.Time
 }
 
+// CallerIDChecker is the source rule (package callerid) as the API asks it.
+type CallerIDChecker interface {
+	Check(ctx context.Context, accountID, src string, use callerid.Use) error
+}
+
 func (o *Options) setDefaults() {
+	if o.CallerIDs == nil && o.DB != nil {
+		o.CallerIDs = callerid.New(o.DB)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

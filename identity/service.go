@@ -51,6 +51,7 @@ type Store interface {
 	TakeSendBudgets(ctx context.Context, now time.Time, budgets []store.SendBudget) (int, error)
 	SetUserRole(ctx context.Context, accountID, id, role string) error
 	DeleteUser(ctx context.Context, accountID, id string) error
+	SaveVerifiedCallerID(ctx context.Context, v *store.VerifiedCallerID) error
 	CreateInvite(ctx context.Context, i *store.Invite) error
 	InviteByToken(ctx context.Context, mac []byte) (*store.Invite, error)
 	Invite(ctx context.Context, id string) (*store.Invite, error)

@@ -111,8 +111,13 @@ func (s *Service) startVerification(ctx context.Context, v *store.Verification, 
 		}
 		v.PassHash = hash
 	}
+	return s.startVerificationToken(ctx, v, randomToken(), phone, channel, source)
+}
+
+// startVerificationToken stores an admitted verification bound to token (kept as a
+// keyed hash) and sends the code.
+func (s *Service) startVerificationToken(ctx context.Context, v *store.Verification, token, phone, channel, source string) (*Flow, error) {
 	now := s.o.Now().UTC()
-	token := randomToken()
 	code := NewCode()
 	v.ID = account.NewID("VF")
 	v.FlowMAC = s.tokenMAC("flow", token)
@@ -128,9 +133,18 @@ func (s *Service) startVerification(ctx context.Context, v *store.Verification, 
 		s.o.Logger.Warn("verification code not sent", "verification", v.ID, "channel", channel, "err", err)
 		return nil, &Error{Msg: "The code could not be sent. Check the number, or try the other way of receiving it."}
 	}
-	s.audit(ctx, audit.Entry{Actor: "console", Action: "verification.send", ObjectType: "verification", ObjectID: v.ID,
+	s.audit(ctx, audit.Entry{AccountID: v.AccountID, Actor: actorOf(v), Action: "verification.send", ObjectType: "verification", ObjectID: v.ID,
 		Source: source, Outcome: "success", Detail: map[string]string{"purpose": v.Purpose, "channel": channel, "to": MaskPhone(phone)}})
 	return &Flow{Token: token, Purpose: v.Purpose, Phone: MaskPhone(phone), Channel: channel, Sends: 1, ExpiresAt: v.ExpiresAt}, nil
+}
+
+// actorOf names who started a verification in audit entries: the console, or an
+// account's API credentials for a caller ID.
+func actorOf(v *store.Verification) string {
+	if v.Purpose == PurposeCallerID {
+		return "api"
+	}
+	return "console"
 }
 
 // FlowState describes the verification bound to a flow token.

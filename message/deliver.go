@@ -215,19 +215,20 @@ func (s *Service) replyFromXML(ctx context.Context, c *store.Callback, body []by
 	}
 	for _, x := range ms {
 		src := normalizeSender(x.Src)
-		if _, err := s.o.DB.RentedNumber(ctx, store.Scope{AccountID: c.AccountID}, src); err != nil {
-			s.log.Warn("reply Message src is not a number of the account; not sent", "message_uuid", c.ObjectID)
-			continue
-		}
 		var dsts []string
 		for _, d := range strings.Split(x.Dst, "<") {
 			if d = normalizeSender(d); d != "" {
 				dsts = append(dsts, d)
 			}
 		}
-		if _, err := s.Send(ctx, Request{AccountID: c.AccountID, Src: src, Dsts: dsts, Text: x.Text, LogMode: LogAll,
-			URL: x.CallbackURL, Method: x.CallbackMethod}); err != nil {
+		// Send applies the source rule: a src the account may not use is stored as a
+		// failed message (error 40) and nothing goes out.
+		acc, err := s.Send(ctx, Request{AccountID: c.AccountID, Src: src, Dsts: dsts, Text: x.Text, LogMode: LogAll,
+			URL: x.CallbackURL, Method: x.CallbackMethod})
+		if err != nil {
 			s.log.Error("send reply message", "message_uuid", c.ObjectID, "err", err)
+		} else if acc.Refused != "" {
+			s.log.Warn("reply Message not sent: its src is refused", "message_uuid", c.ObjectID, "reason", acc.Refused)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/smpp/charset"
 	"github.com/trunkline/trunkline/store"
@@ -116,14 +117,22 @@ type Options struct {
 	Webhooks *webhook.Client
 	Bus      Bus
 	Metrics  Metrics // optional
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// CallerIDs decides which sources an account may send from; default
+	// callerid.New(DB), the rule every send path shares.
+	CallerIDs CallerIDChecker
+	Logger    *slog.Logger
+	Now       func() time.Time
 
 	Node          string        // this node's name: owner of its leases (default: host name)
 	Workers       int           // concurrent sends (default 256)
 	Lease         time.Duration // how long a claimed message is ours (default 60 s)
 	SendTimeout   time.Duration // per send through the carriers (default 30 s)
 	DefaultExpiry time.Duration // message_expiry default (Plivo: 3 h)
+}
+
+// CallerIDChecker is the source rule (package callerid) as Send asks it.
+type CallerIDChecker interface {
+	Check(ctx context.Context, accountID, src string, use callerid.Use) error
 }
 
 // Service is the SMS service.
@@ -160,6 +169,9 @@ func New(o Options) *Service {
 	}
 	if o.Metrics == nil {
 		o.Metrics = noMetrics{}
+	}
+	if o.CallerIDs == nil {
+		o.CallerIDs = callerid.New(o.DB)
 	}
 	if o.Node == "" {
 		o.Node, _ = os.Hostname()
@@ -216,18 +228,39 @@ type Request struct {
 	URL, Method string
 	Expiry      time.Duration
 	RequesterIP string
+	// Platform marks the platform's own messages (verification codes), sent from the
+	// operator's configured sender by the platform's account: they skip the source rule,
+	// which is about what a customer may send as.
+	Platform bool
 }
 
-// Accepted is the outcome of Send: one uuid per destination.
-type Accepted struct{ UUIDs []string }
+// Accepted is the outcome of Send: one uuid per destination. Refused, when set, says
+// why the source was refused: the messages are stored as failed and none is sent.
+type Accepted struct {
+	UUIDs   []string
+	Refused string
+}
 
 // Send stores one message per destination; when it returns, they are durable.
 // Destinations no carrier serves are stored as failed with error 90 (and get their
-// status callback) rather than silently dropped.
+// status callback) rather than silently dropped. A source the account may not use
+// (package callerid) fails every message with error 40, Invalid source number, and
+// sends none: the XML paths (<Message> in call XML, replies to an inbound SMS) have no
+// caller to answer with a 400, so the record carries the refusal.
 func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
 	coding, parts, err := charset.Split(r.Text)
 	if err != nil {
 		return nil, err
+	}
+	out := &Accepted{}
+	if !r.Platform {
+		err := s.o.CallerIDs.Check(ctx, r.AccountID, r.Src, callerid.SMS)
+		var refused *callerid.Refused
+		if errors.As(err, &refused) {
+			out.Refused = refused.Reason
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	now := s.o.Now()
 	if r.Expiry == 0 {
@@ -235,15 +268,17 @@ func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
 	}
 	var ms []*store.Message
 	var cbs []*store.Callback
-	out := &Accepted{}
 	for _, dst := range r.Dsts {
 		id := uuid.NewString()
 		to, body := Redact(r.LogMode, dst, r.Text)
 		m := &store.Message{UUID: id, AccountID: r.AccountID, Direction: "outbound", Type: "sms", LogMode: r.LogMode,
 			From: r.Src, To: to, Body: body, Coding: int(coding), Units: len(parts), State: store.MsgQueued,
 			CallbackURL: r.URL, CallbackMethod: r.Method, RequesterIP: r.RequesterIP, ExpiresAt: now.Add(r.Expiry)}
-		if s.o.Sender == nil || !s.o.Sender.Routable(dst) {
+		if out.Refused != "" || s.o.Sender == nil || !s.o.Sender.Routable(dst) {
 			m.State, m.ErrorCode = store.MsgFailed, ErrNoRoute
+			if out.Refused != "" {
+				m.ErrorCode = ErrInvalidSource
+			}
 			if cb := s.statusCallback(m); cb != nil {
 				cbs = append(cbs, cb)
 			}

@@ -83,6 +83,10 @@ func newStack(t *testing.T, db *store.DB, routes []carrier.Route) *stack {
 	if _, err := db.ImportNumbers(ctx, []*store.Number{{Number: "14155550100", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
 		t.Fatal(err)
 	}
+	// The tests send from 14155550100: the account rents it (the source rule).
+	if _, err := db.RentNumber(ctx, "14155550100", created.Account.ID, ""); err != nil {
+		t.Fatal(err)
+	}
 	return &stack{db: db, svc: svc, sandbox: sb, accounts: acc, acct: created}
 }
 
@@ -261,7 +265,10 @@ func TestInboundAndReply(t *testing.T) {
 			if err := db.CreateApplication(ctx, app); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.RentNumber(ctx, "14155550100", s.acct.Account.ID, "777"); err != nil {
+			if _, err := db.UpdateRented(ctx, store.Scope{AccountID: s.acct.Account.ID}, "14155550100", func(n *store.Number) error {
+				n.AppID = "777"
+				return nil
+			}); err != nil {
 				t.Fatal(err)
 			}
 			text := strings.Repeat("long inbound ", 20) // two segments, joined before delivery
@@ -295,6 +302,82 @@ func TestInboundAndReply(t *testing.T) {
 			// To a number nobody rents: refused for good.
 			if st, _ := s.sandbox.Inbound(ctx, "447700900555", "19995550000", "hi"); st != pdu.ESME_RX_R_APPN {
 				t.Fatalf("inbound to an unknown number: %v", st)
+			}
+		})
+	}
+}
+
+// TestReplyFromForeignSourceFails: a <Message> reply to an inbound SMS whose src the
+// account may not use (another tenant's number, a sender ID the operator did not allow)
+// is stored as failed with error 40 and never reaches a carrier; a reply from the
+// account's own number in the same document goes out.
+func TestReplyFromForeignSourceFails(t *testing.T) {
+	for _, db := range store.OpenTest(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			s := newStack(t, db, nil)
+			ctx := context.Background()
+			other, err := s.accounts.CreateMain(ctx, "other tenant")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ImportNumbers(ctx, []*store.Number{{Number: "14155550200", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.RentNumber(ctx, "14155550200", other.Account.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+			tok := func() string { v, _ := s.accounts.Token(ctx, s.acct.Account.ID); return v }
+			rcv := newReceiver(t, tok)
+			rcv.reply = `<Response><Message src="14155550200" dst="447700900555">as another tenant</Message>` +
+				`<Message src="Bank" dst="447700900555">as a sender ID nobody allowed</Message>` +
+				`<Message src="14155550100" dst="447700900555">from our own number</Message></Response>`
+			app := &store.Application{ID: "778", AccountID: s.acct.Account.ID, Name: "sms", MessageURL: rcv.srv.URL + "/in", MessageMethod: "POST", Enabled: true}
+			if err := db.CreateApplication(ctx, app); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.UpdateRented(ctx, store.Scope{AccountID: s.acct.Account.ID}, "14155550100", func(n *store.Number) error {
+				n.AppID = "778"
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := s.sandbox.Inbound(ctx, "447700900555", "14155550100", "hello"); err != nil || st != pdu.ESME_ROK {
+				t.Fatalf("inbound: %v %v", st, err)
+			}
+			rcv.next(t)
+			// The replies are sent in document order: once the last one has reached the
+			// SMSC, the first two were decided.
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				found := false
+				for _, r := range s.sandbox.Recent() {
+					found = found || r.Text == "from our own number"
+				}
+				if found {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the reply from the account's own number was not sent")
+				}
+				time.Sleep(10 * time.Millisecond) // polling the sandbox SMSC's record
+			}
+			for _, r := range s.sandbox.Recent() {
+				if r.Text != "from our own number" && r.Text != "hello" {
+					t.Errorf("the SMSC got %q from %s", r.Text, r.Src)
+				}
+			}
+			ms, _, err := db.ListMessages(ctx, store.Scope{AccountID: s.acct.Account.ID}, store.MessageFilter{Direction: "outbound", Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed := map[string]string{}
+			for _, m := range ms {
+				if m.State == store.MsgFailed {
+					failed[m.From] = m.ErrorCode
+				}
+			}
+			if len(failed) != 2 || failed["14155550200"] != message.ErrInvalidSource || failed["Bank"] != message.ErrInvalidSource {
+				t.Fatalf("failed replies %v, want 14155550200 and Bank with error %s", failed, message.ErrInvalidSource)
 			}
 		})
 	}

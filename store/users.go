@@ -393,6 +393,8 @@ type Verification struct {
 	PassHash    string // for "signup"
 	AccountName string // for "signup"
 	InviteID    string // for "invite"
+	AccountID   string // for "caller_id": the account verifying a caller ID
+	Alias       string // for "caller_id": the caller ID's alias
 	Phone       string
 	Channel     string // "sms" or "voice"
 	CodeMAC     []byte
@@ -406,13 +408,14 @@ type Verification struct {
 }
 
 const verificationCols = `id, flow_mac, purpose, user_id, email, pass_hash, account_name, invite_id, phone, channel,
-	code_mac, sends, checks, source, created_at, sent_at, expires_at, used_at`
+	code_mac, sends, checks, source, created_at, sent_at, expires_at, used_at, account_id, alias`
 
 // CreateVerification stores a new verification.
 func (db *DB) CreateVerification(ctx context.Context, v *Verification) error {
-	_, err := db.exec(ctx, `INSERT INTO verifications (`+verificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := db.exec(ctx, `INSERT INTO verifications (`+verificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.FlowMAC, v.Purpose, v.UserID, v.Email, v.PassHash, v.AccountName, v.InviteID, v.Phone, v.Channel, v.CodeMAC,
-		v.Sends, v.Checks, v.Source, micros(v.CreatedAt), micros(v.SentAt), micros(v.ExpiresAt), toNullMicros(v.UsedAt))
+		v.Sends, v.Checks, v.Source, micros(v.CreatedAt), micros(v.SentAt), micros(v.ExpiresAt), toNullMicros(v.UsedAt),
+		v.AccountID, v.Alias)
 	return err
 }
 
@@ -423,7 +426,7 @@ func (db *DB) VerificationByFlow(ctx context.Context, flowMAC []byte) (*Verifica
 	var used sql.NullInt64
 	err := db.queryRow(ctx, `SELECT `+verificationCols+` FROM verifications WHERE flow_mac = ?`, flowMAC).Scan(
 		&v.ID, &v.FlowMAC, &v.Purpose, &v.UserID, &v.Email, &v.PassHash, &v.AccountName, &v.InviteID, &v.Phone, &v.Channel,
-		&v.CodeMAC, &v.Sends, &v.Checks, &v.Source, &created, &sent, &expires, &used)
+		&v.CodeMAC, &v.Sends, &v.Checks, &v.Source, &created, &sent, &expires, &used, &v.AccountID, &v.Alias)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

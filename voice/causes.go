@@ -42,6 +42,9 @@ var (
 	CauseRoutingError  = Cause{3060, "Routing Error", "NORMAL_TEMPORARY_FAILURE", SourceCarrier}
 	CauseTimeLimit     = Cause{7040, "Time Limit Reached", "ALLOTTED_TIMEOUT", SourcePlatform}
 	CauseMediaTimeout  = Cause{7050, "Media Timeout", "MEDIA_TIMEOUT", SourceCarrier}
+	// CauseCallerIDRefused: a <Dial> leg not placed because its callerId is not one the
+	// account may use (package callerid); the CDR's hangup_reason says why.
+	CauseCallerIDRefused = Cause{7060, "Caller ID Not Allowed", "CALL_REJECTED", SourcePlatform}
 )
 
 // With returns c with its source set.

@@ -2,12 +2,14 @@ package voice
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/store"
 )
@@ -72,6 +74,19 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 		wg     sync.WaitGroup
 	)
 	won := make(chan *Call, 1)
+	if reason := c.refusedCallerID(ctx, d.CallerID); reason != "" {
+		// No leg is placed; each gets a CDR that says why, and the action hears
+		// DialStatus=failed. The call itself goes on with its XML.
+		c.s.log.Warn("<Dial> refused: callerId not allowed", "call", c.rec.UUID)
+		for _, ch := range children {
+			if leg := c.s.newLeg(c, ch.to, callerID, d.CallerName); leg != nil {
+				leg.hangup(CauseCallerIDRefused, reason)
+				leg.end()
+				legs = append(legs, leg)
+			}
+		}
+		children = nil
+	}
 	for _, ch := range children {
 		if len(ch.targets) == 0 {
 			continue
@@ -198,6 +213,26 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 		return nil, nil
 	}
 	return c.fetch(ctx, "dial", d.Action, d.Method, p)
+}
+
+// refusedCallerID says why a <Dial callerId> may not be used ("" when it may). No
+// callerId, or the caller's own number on an inbound call (the default Plivo passes
+// through), needs no check: the number is the real caller's. Anything else asks the
+// account's caller-ID rule; a failed lookup refuses too (fail closed).
+func (c *Call) refusedCallerID(ctx context.Context, callerID string) string {
+	if callerID == "" || (c.rec.Direction == "inbound" && callerid.Normalize(callerID) == c.rec.From) {
+		return ""
+	}
+	err := c.s.o.CallerIDs.Check(ctx, c.rec.AccountID, callerID, callerid.Voice)
+	var refused *callerid.Refused
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &refused):
+		return refused.Reason
+	}
+	c.s.log.Error("check <Dial> callerId", "call", c.rec.UUID, "err", err)
+	return "the caller ID could not be checked"
 }
 
 // sendDigits sends a Number's sendDigits once the leg answers.

@@ -166,6 +166,7 @@ type stackOptions struct {
 	failoverCodes  []int
 	spoken         func(trunk, callUUID, to, text string)
 	sourceRate     int // requests per minute per source address (voice.Options.SourceRate)
+	messages       voice.Messenger
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -235,7 +236,7 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 		},
 		Logger: o.logger, Audit: o.audit, TLSConfig: o.tls, TLSListen: tlsListen(o.tls),
 		Route: o.route, TrunkTimeout: time.Second, Locate: locate, Registrar: registrarOrNil(reg), RTPTimeout: o.rtpTimeout, FailoverCodes: o.failoverCodes,
-		Spoken: o.spoken, SourceRate: o.sourceRate, SourcePeriod: time.Minute})
+		Spoken: o.spoken, SourceRate: o.sourceRate, SourcePeriod: time.Minute, Messages: o.messages})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/store"
 )
@@ -47,6 +48,10 @@ type Outbound struct {
 	SendDigits  string        // after the answer; w = 0.5 s, W = 1 s
 	SIPHeaders  []string      // "Name: value" lines, names starting X-PH-
 	ParentUUID  string
+	// Platform marks the platform's own calls (verification codes), placed from the
+	// operator's configured caller ID: they skip the caller-ID rule, which is about
+	// what a customer may call as.
+	Platform bool
 }
 
 // Attempt is one try of a call on one target.
@@ -92,6 +97,16 @@ func (s *Server) Originate(o Outbound) (*Call, error) {
 	}
 	if o.App == nil && o.Document == nil {
 		return nil, errors.New("voice: an outbound call needs an application or a document")
+	}
+	if !o.Platform {
+		// Every placed call asks the one caller-ID rule; the API asked already (for
+		// its 400), this covers any other caller of Originate.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.o.CallerIDs.Check(ctx, o.AccountID, o.From, callerid.Voice)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if s.active.Load() >= int64(s.o.MaxCalls) {
 		return nil, ErrBusy

@@ -24,6 +24,7 @@ import (
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/internal/sipready"
 	"github.com/trunkline/trunkline/ratelimit"
 	"github.com/trunkline/trunkline/store"
@@ -48,7 +49,14 @@ type RecordingWriter interface {
 	Abort()
 }
 
-// Messenger sends the SMS of a <Message> element.
+// CallerIDChecker is the source rule (package callerid) as voice asks it, for the
+// caller ID of a placed call and of a <Dial>.
+type CallerIDChecker interface {
+	Check(ctx context.Context, accountID, src string, use callerid.Use) error
+}
+
+// Messenger sends the SMS of a <Message> element. It applies the source rule itself
+// (package message stores a refused src as a failed message).
 type Messenger interface {
 	SendSMS(ctx context.Context, accountID, src, dst, text, url, method string) error
 }
@@ -96,8 +104,11 @@ type Options struct {
 	Recordings Recordings
 	MP3        audio.Encoder // nil: fileFormat="mp3" records fall back to WAV
 	Messages   Messenger
-	Audit      Auditor
-	Registrar  Registrar // nil: REGISTER gets 405
+	// CallerIDs decides which caller IDs an account may present; default
+	// callerid.New(DB).
+	CallerIDs CallerIDChecker
+	Audit     Auditor
+	Registrar Registrar // nil: REGISTER gets 405
 	// Route gives the targets an outbound call to dst tries, in order
 	// (trunks by route, priority, weight and health).
 	Route func(dst string) []Target
@@ -199,6 +210,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:5060"
+	}
+	if o.CallerIDs == nil {
+		o.CallerIDs = callerid.New(o.DB)
 	}
 	srv := &Server{o: o, log: o.Logger.With("component", "voice")}
 	if o.SourceRate > 0 {

@@ -143,3 +143,53 @@ func TestAuditVerifyTampering(t *testing.T) {
 		})
 	}
 }
+
+// TestCLISenderID: the operator allows, lists and revokes an account's sender IDs; each
+// change is audited; bad input is a usage error.
+func TestCLISenderID(t *testing.T) {
+	dir := t.TempDir()
+	_, out, _ := cli(t, dir, "account", "create", "--name", "Acme", "--json")
+	var a struct {
+		AuthID string `json:"auth_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &a); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := cli(t, dir, "account", "sender-id", "allow", "--id", a.AuthID, "--sender", "Trunkline"); code != 0 || !strings.Contains(out, "Trunkline") {
+		t.Fatalf("allow: %d %s %s", code, out, errs)
+	}
+	if code, _, _ := cli(t, dir, "account", "sender-id", "allow", "--id", a.AuthID, "--sender", "Acme2"); code != 0 {
+		t.Fatal("allow a second")
+	}
+	code, out, _ := cli(t, dir, "account", "sender-id", "list", "--id", a.AuthID, "--json")
+	var list []struct{ Sender string }
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list) != 2 || list[0].Sender != "Acme2" || list[1].Sender != "Trunkline" {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	if code, _, errs := cli(t, dir, "account", "sender-id", "revoke", "--id", a.AuthID, "--sender", "Acme2"); code != 0 {
+		t.Fatalf("revoke: %s", errs)
+	}
+	if code, _, errs := cli(t, dir, "account", "sender-id", "revoke", "--id", a.AuthID, "--sender", "Acme2"); code != 1 || !strings.Contains(errs, "not allowed") {
+		t.Fatalf("revoke again: %d %s", code, errs)
+	}
+	for _, bad := range [][]string{
+		{"allow", "--id", a.AuthID, "--sender", "14155550100"},  // a number is rented, not allowed
+		{"allow", "--id", a.AuthID, "--sender", "Way Too Long"}, // space, and 12 characters
+		{"allow", "--sender", "Acme"},                           // no --id
+		{"grant", "--id", a.AuthID},
+	} {
+		if code, _, _ := cli(t, dir, append([]string{"account", "sender-id"}, bad...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+	if code, _, errs := cli(t, dir, "account", "sender-id", "list", "--id", "MA000000000000000000"); code != 1 || !strings.Contains(errs, "no account") {
+		t.Fatalf("unknown account: %d %s", code, errs)
+	}
+	db, _ := sql.Open("sqlite", filepath.Join(dir, "trunkline.db"))
+	defer db.Close()
+	var n int
+	db.QueryRow(`SELECT COUNT(*) FROM audit_entries WHERE action LIKE 'sender_id.%' AND account_id = ? AND actor LIKE 'cli%'`, a.AuthID).Scan(&n)
+	if n != 3 {
+		t.Fatalf("%d sender-id audit entries, want 3 (2 allows, 1 revoke)", n)
+	}
+}

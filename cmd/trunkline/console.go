@@ -61,7 +61,7 @@ func (c codeSender) SendCode(ctx context.Context, channel, phone, code string) e
 		// message log; the carrier gets it from the encrypted payload.
 		_, err := c.msgs.Send(ctx, message.Request{AccountID: c.account, Src: c.smsFrom, Dsts: []string{phone},
 			Text:    fmt.Sprintf("Your Trunkline verification code is %s. It expires in 10 minutes. Do not share it.", code),
-			LogMode: message.LogNone})
+			LogMode: message.LogNone, Platform: true})
 		return err
 	case "voice":
 		if c.voice == nil {
@@ -76,7 +76,7 @@ func (c codeSender) SendCode(ctx context.Context, channel, phone, code string) e
 			return err
 		}
 		_, err = c.voice.Originate(voice.Outbound{AccountID: c.account, From: c.callFrom, To: phone, Document: doc,
-			RingTimeout: 45 * time.Second, TimeLimit: 2 * time.Minute})
+			RingTimeout: 45 * time.Second, TimeLimit: 2 * time.Minute, Platform: true})
 		return err
 	}
 	return fmt.Errorf("unknown channel %q", channel)
@@ -105,8 +105,9 @@ func (v sandboxView) Calls() []sandbox.PhoneCall {
 	return v.phone.Recent()
 }
 
-// newIdentity builds the identity service from the configuration; the server and the
-// operator CLI (invitations) share it.
+// newIdentity builds the identity service from the configuration: console signup and
+// logins, and the phone verifications behind both the console and the API's
+// VerifiedCallerId. The server and the operator CLI (invitations) share it.
 func newIdentity(p *platform, sender identity.CodeSender) *identity.Service {
 	k := p.cfg.Console
 	return identity.New(identity.Options{Store: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
@@ -116,20 +117,28 @@ func newIdentity(p *platform, sender identity.CodeSender) *identity.Service {
 			PrefixDigits: k.PrefixDigits, PerNetworkHour: k.SendsPerNetworkHour}})
 }
 
-// startConsole builds the identity service and the console handler. The returned run
-// function sweeps ended sessions until its context ends. publicURL gives the base of the
-// links the console hands out (known once the API listens).
-func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSide, publicURL func() string) (http.Handler, func(context.Context), error) {
+// serverIdentity is the server's identity service: its codes go out from the platform's
+// own account, by SMS or voice call.
+func serverIdentity(ctx context.Context, p *platform, msg *messaging, vs *voiceSide) (*identity.Service, error) {
 	c := p.cfg
-	if c.Console.Disabled {
-		return nil, func(context.Context) {}, nil
-	}
 	acct, err := systemAccount(ctx, p)
 	if err != nil {
-		return nil, nil, fmt.Errorf("console: system account: %w", err)
+		return nil, fmt.Errorf("identity: system account: %w", err)
 	}
 	sender := codeSender{account: acct, msgs: msg.svc, voice: vs.srv, smsFrom: c.Console.SMSFrom, callFrom: c.Console.CallFrom}
-	id := newIdentity(p, sender)
+	return newIdentity(p, sender), nil
+}
+
+// startConsole builds the console handler (nil when the console is disabled). The
+// returned run function sweeps ended sessions and verifications until its context ends.
+// publicURL gives the base of the links the console hands out (known once the API
+// listens).
+func startConsole(p *platform, id *identity.Service, msg *messaging, vs *voiceSide, publicURL func() string) (http.Handler, func(context.Context), error) {
+	c := p.cfg
+	sweep := func(ctx context.Context) { id.Run(ctx, p.db, 10*time.Minute) }
+	if c.Console.Disabled {
+		return nil, sweep, nil
+	}
 	hosts := append([]string{"localhost"}, c.API.Hostnames...)
 	if h := c.PublicHost(); h != "" {
 		hosts = append(hosts, h)
@@ -157,5 +166,5 @@ func startConsole(ctx context.Context, p *platform, msg *messaging, vs *voiceSid
 	if err != nil {
 		return nil, nil, err
 	}
-	return h, func(ctx context.Context) { id.Run(ctx, p.db, 10*time.Minute) }, nil
+	return h, sweep, nil
 }

@@ -239,7 +239,9 @@ func TestConsoleE2E(t *testing.T) {
 		t.Fatal("the token is shown again after the rotation page")
 	}
 
-	// Send a message through the API with the new token.
+	// Send a message through the API with the new token, as "Trunkline": a sender ID
+	// the operator allows for the new account first (package callerid).
+	e2eCLI(t, bin, e2eEnv(nil), "account", "sender-id", "allow", "--id", authID, "--sender", "Trunkline", "--data-dir", dataDir)
 	pool := e2eCAPool(t, filepath.Join(dataDir, "tls", "ca.crt"))
 	cl := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	req, _ := http.NewRequest("POST", srv.base+"/v1/Account/"+authID+"/Message/",

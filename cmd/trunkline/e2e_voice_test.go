@@ -235,6 +235,24 @@ type e2eAcct struct {
 	AuthToken string `json:"auth_token"`
 }
 
+// e2eRent rents number to a through the API.
+func e2eRent(t *testing.T, base, caPath string, a e2eAcct, number string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e2eCAPool(t, caPath)}}}
+	req, _ := http.NewRequest("POST", base+"/v1/Account/"+a.AuthID+"/PhoneNumber/"+number+"/", strings.NewReader("{}"))
+	req.SetBasicAuth(a.AuthID, a.AuthToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 201 && res.StatusCode != 200 {
+		body, _ := io.ReadAll(res.Body)
+		t.Fatalf("rent %s: %d %s", number, res.StatusCode, body)
+	}
+}
+
 func e2eAccount(t *testing.T, bin string, env []string, dataDir, name string) e2eAcct {
 	t.Helper()
 	out := e2eCLI(t, bin, env, "account", "create", "--name", name, "--json", "--data-dir", dataDir)
@@ -297,8 +315,12 @@ carriers = [{name = "sipp"}]
 		}
 	}))
 	defer app.Close()
+	// The call is placed from 14155550123: the account rents it (a caller ID must be
+	// the account's, package callerid).
+	e2eCLI(t, bin, env, "number", "add", "--number", "14155550123", "--country", "US", "--type", "local", "--data-dir", dataDir)
 	srv := e2eStartServer(t, bin, env, dataDir, "--config", cfg)
 	caPath := filepath.Join(dataDir, "tls", "ca.crt")
+	e2eRent(t, srv.base, caPath, owner, "14155550123")
 	nctx, ncancel := context.WithTimeout(context.Background(), e2eNodeTimeout)
 	defer ncancel()
 	cmd := exec.CommandContext(nctx, node, "voice-calls.js")

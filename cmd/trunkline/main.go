@@ -30,6 +30,8 @@ Usage:
   trunkline user list --account AUTH_ID [--json]
   trunkline user remove --email EMAIL [--json]
   trunkline user role --email EMAIL --role owner|developer|read-only [--json]
+  trunkline account sender-id allow|revoke --id AUTH_ID --sender NAME [--json]
+  trunkline account sender-id list --id AUTH_ID [--json]
   trunkline number import FILE.csv [--json]
   trunkline number add --number E164 --country ISO [--type local] [--carrier NAME] [--region R] [--json]
   trunkline audit verify [--json]

@@ -16,6 +16,7 @@ import (
 
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/inventory"
@@ -65,9 +66,12 @@ func record(ctx context.Context, p *platform, e audit.Entry) error {
 
 func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError("account needs a subcommand: create, list, invite, disable, enable, rotate, revoke-old")
+		return usageError("account needs a subcommand: create, list, invite, disable, enable, rotate, revoke-old, sender-id")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "sender-id" {
+		return cmdSenderID(ctx, args, stdout, stderr)
+	}
 	o := newOperatorCmd("account "+sub, stderr)
 	var name, parent, id, email, role, base string
 	var overlap time.Duration
@@ -541,3 +545,91 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 var errAuditFailed = errors.New("the audit log failed verification")
+
+// cmdSenderID manages the alphanumeric sender IDs an account may send SMS as (package
+// callerid): an operator decision, since a sender ID such as a bank's name is not
+// something a customer can prove they own the way they rent a number. A main
+// account's sender IDs also serve its subaccounts.
+func cmdSenderID(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("account sender-id needs a subcommand: allow, revoke, list")
+	}
+	sub, args := args[0], args[1:]
+	o := newOperatorCmd("account sender-id "+sub, stderr)
+	var id, sender string
+	o.fs.StringVar(&id, "id", "", "Auth ID of the account (required)")
+	switch sub {
+	case "allow", "revoke":
+		o.fs.StringVar(&sender, "sender", "", "the sender ID: 1 to 11 letters and digits, not all digits (required)")
+	case "list":
+	default:
+		return usageError(fmt.Sprintf("unknown account sender-id subcommand %q", sub))
+	}
+	if pos, err := parseArgs(o.fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageError(fmt.Sprintf("account sender-id %s takes no arguments besides flags (got %q)", sub, pos[0]))
+	}
+	if id == "" {
+		return usageError("account sender-id " + sub + " needs --id")
+	}
+	if sub != "list" && !callerid.ValidSenderID(sender) {
+		return usageError("--sender must be 1 to 11 letters and digits, not all digits (a number is rented, not allowed)")
+	}
+	p, err := o.open(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if _, err := p.db.Account(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no account %s", id)
+	} else if err != nil {
+		return err
+	}
+	switch sub {
+	case "allow", "revoke":
+		action := "sender_id.allow"
+		if sub == "allow" {
+			err = p.db.AllowSenderID(ctx, id, sender, cliActor())
+		} else {
+			action = "sender_id.revoke"
+			if err = p.db.RevokeSenderID(ctx, id, sender); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("sender ID %q is not allowed for %s", sender, id)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if err := record(ctx, p, audit.Entry{AccountID: id, Action: action, ObjectType: "sender_id", ObjectID: sender,
+			Outcome: audit.Success}); err != nil {
+			return err
+		}
+		if o.f.asJSON {
+			return printJSON(stdout, map[string]any{"auth_id": id, "sender": sender, "allowed": sub == "allow"})
+		}
+		if sub == "allow" {
+			fmt.Fprintf(stdout, "%s may now send SMS as %q (its subaccounts too, if it is a main account).\n", id, sender)
+		} else {
+			fmt.Fprintf(stdout, "%s may no longer send SMS as %q.\n", id, sender)
+		}
+		return nil
+	}
+	list, err := p.db.SenderIDs(ctx, id)
+	if err != nil {
+		return err
+	}
+	if o.f.asJSON {
+		out := make([]map[string]any, len(list))
+		for i, s := range list {
+			out[i] = map[string]any{"sender": s.Sender, "allowed_by": s.CreatedBy, "allowed_at": s.CreatedAt}
+		}
+		return printJSON(stdout, out)
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(stdout, "No sender IDs are allowed for %s.\n", id)
+	}
+	for _, s := range list {
+		fmt.Fprintf(stdout, "%-11s  allowed %s by %s\n", s.Sender, s.CreatedAt.Format("2006-01-02"), s.CreatedBy)
+	}
+	return nil
+}

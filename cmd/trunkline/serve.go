@@ -82,7 +82,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics, Recordings: vs.recordings,
 		Calls: callControl{vs.srv}, PublicURL: c.PublicBase(),
 	}
-	consoleHandler, sweepSessions, err := startConsole(ctx, p, msg, vs, func() string { return apiBase.Load().(string) })
+	id, err := serverIdentity(ctx, p, msg, vs)
+	if err != nil {
+		return err
+	}
+	opts.Verifier = id
+	consoleHandler, sweepSessions, err := startConsole(p, id, msg, vs, func() string { return apiBase.Load().(string) })
 	if err != nil {
 		return err
 	}

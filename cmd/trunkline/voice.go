@@ -194,8 +194,12 @@ func (r recordingSink) Create(ctx context.Context, acct, id string) (voice.Recor
 type smsSender struct{ s *message.Service }
 
 func (m smsSender) SendSMS(ctx context.Context, acct, src, dst, text, url, method string) error {
-	_, err := m.s.Send(ctx, message.Request{AccountID: acct, Src: src, Dsts: []string{dst}, Text: text,
+	acc, err := m.s.Send(ctx, message.Request{AccountID: acct, Src: src, Dsts: []string{dst}, Text: text,
 		LogMode: message.LogAll, URL: url, Method: method})
+	if err == nil && acc.Refused != "" {
+		// Stored as failed (error 40); the call's log says why.
+		return errors.New(acc.Refused)
+	}
 	return err
 }
 

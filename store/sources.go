@@ -1,0 +1,230 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Holder is an account that holds a source (rents the number, is allowed the sender ID,
+// verified the caller ID), with its main account ("" when it is one).
+type Holder struct{ AccountID, ParentID string }
+
+func (db *DB) holders(ctx context.Context, q string, arg string) ([]Holder, error) {
+	rows, err := db.query(ctx, q, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Holder
+	for rows.Next() {
+		var h Holder
+		if err := rows.Scan(&h.AccountID, &h.ParentID); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// NumberHolders returns the account renting number (none or one).
+func (db *DB) NumberHolders(ctx context.Context, number string) ([]Holder, error) {
+	return db.holders(ctx, `SELECT a.id, COALESCE(a.parent_id, '') FROM numbers n JOIN accounts a ON a.id = n.account_id
+		WHERE n.number = ?`, number)
+}
+
+// SenderIDHolders returns the accounts the operator allowed sender for.
+func (db *DB) SenderIDHolders(ctx context.Context, sender string) ([]Holder, error) {
+	return db.holders(ctx, `SELECT a.id, COALESCE(a.parent_id, '') FROM sender_ids s JOIN accounts a ON a.id = s.account_id
+		WHERE s.sender = ?`, sender)
+}
+
+// VerifiedCallerIDHolders returns the accounts that verified number as a caller ID.
+func (db *DB) VerifiedCallerIDHolders(ctx context.Context, number string) ([]Holder, error) {
+	return db.holders(ctx, `SELECT a.id, COALESCE(a.parent_id, '') FROM verified_caller_ids v JOIN accounts a ON a.id = v.account_id
+		WHERE v.phone_number = ?`, number)
+}
+
+// SenderID is an alphanumeric sender ID the operator allowed for an account.
+type SenderID struct {
+	AccountID, Sender, CreatedBy string
+	CreatedAt                    time.Time
+}
+
+// AllowSenderID allows sender for an account; allowing it again changes nothing.
+func (db *DB) AllowSenderID(ctx context.Context, accountID, sender, by string) error {
+	if _, err := db.Account(ctx, accountID); err != nil {
+		return err
+	}
+	_, err := db.exec(ctx, `INSERT INTO sender_ids (account_id, sender, created_by, created_at) VALUES (?, ?, ?, ?)`,
+		accountID, sender, by, micros(db.now()))
+	if isUniqueViolation(err) {
+		return nil
+	}
+	return err
+}
+
+// RevokeSenderID takes an allowed sender ID back; ErrNotFound when it was not allowed.
+func (db *DB) RevokeSenderID(ctx context.Context, accountID, sender string) error {
+	res, err := db.exec(ctx, `DELETE FROM sender_ids WHERE account_id = ? AND sender = ?`, accountID, sender)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SenderIDs lists the sender IDs allowed for an account.
+func (db *DB) SenderIDs(ctx context.Context, accountID string) ([]*SenderID, error) {
+	rows, err := db.query(ctx, `SELECT account_id, sender, created_by, created_at FROM sender_ids WHERE account_id = ? ORDER BY sender`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*SenderID
+	for rows.Next() {
+		var s SenderID
+		var at int64
+		if err := rows.Scan(&s.AccountID, &s.Sender, &s.CreatedBy, &at); err != nil {
+			return nil, err
+		}
+		s.CreatedAt = fromMicros(at)
+		out = append(out, &s)
+	}
+	return out, rows.Err()
+}
+
+// VerifiedCallerID is a number an account proved it owns (Plivo's VerifiedCallerId).
+type VerifiedCallerID struct {
+	AccountID   string
+	PhoneNumber string
+	Alias       string
+	Channel     string // sms | call
+	// VerificationUUID is the spent verification that proved the number.
+	VerificationUUID string
+	VerifiedAt       time.Time
+	ModifiedAt       time.Time
+}
+
+const callerIDCols = `account_id, phone_number, alias, channel, verification_uuid, verified_at, modified_at`
+
+func scanCallerID(row interface{ Scan(...any) error }) (*VerifiedCallerID, error) {
+	var v VerifiedCallerID
+	var at, mod int64
+	err := row.Scan(&v.AccountID, &v.PhoneNumber, &v.Alias, &v.Channel, &v.VerificationUUID, &at, &mod)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	v.VerifiedAt, v.ModifiedAt = fromMicros(at), fromMicros(mod)
+	return &v, nil
+}
+
+// SaveVerifiedCallerID records a verified caller ID (a new verification of the same
+// number by the same account replaces the old record).
+func (db *DB) SaveVerifiedCallerID(ctx context.Context, v *VerifiedCallerID) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM verified_caller_ids WHERE account_id = ? AND phone_number = ?`, v.AccountID, v.PhoneNumber); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO verified_caller_ids (`+callerIDCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			v.AccountID, v.PhoneNumber, v.Alias, v.Channel, v.VerificationUUID, micros(v.VerifiedAt), micros(v.ModifiedAt))
+		return err
+	})
+}
+
+// CallerIDFilter narrows a list of verified caller IDs.
+type CallerIDFilter struct {
+	Subaccount, Alias string
+	Limit, Offset     int
+}
+
+// VerifiedCallerIDs lists the verified caller IDs of the accounts in scope.
+func (db *DB) VerifiedCallerIDs(ctx context.Context, s Scope, f CallerIDFilter) ([]*VerifiedCallerID, int, error) {
+	w, args := s.where("account_id")
+	if f.Subaccount != "" {
+		w += ` AND account_id = ?`
+		args = append(args, f.Subaccount)
+	}
+	if f.Alias != "" {
+		w += ` AND alias = ?`
+		args = append(args, f.Alias)
+	}
+	limit, offset := f.Limit, f.Offset
+	var total int
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM verified_caller_ids WHERE `+w, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := db.query(ctx, `SELECT `+callerIDCols+` FROM verified_caller_ids WHERE `+w+` ORDER BY phone_number, account_id LIMIT ? OFFSET ?`,
+		append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*VerifiedCallerID
+	for rows.Next() {
+		v, err := scanCallerID(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, v)
+	}
+	return out, total, rows.Err()
+}
+
+// VerifiedCallerIDOf returns one verified caller ID of the accounts in scope.
+func (db *DB) VerifiedCallerIDOf(ctx context.Context, s Scope, number string) (*VerifiedCallerID, error) {
+	w, args := s.where("account_id")
+	return scanCallerID(db.queryRow(ctx, `SELECT `+callerIDCols+` FROM verified_caller_ids WHERE phone_number = ? AND `+w+
+		` ORDER BY account_id LIMIT 1`, append([]any{number}, args...)...))
+}
+
+// UpdateVerifiedCallerID changes a verified caller ID's alias (and, when sub is set,
+// the subaccount it belongs to).
+func (db *DB) UpdateVerifiedCallerID(ctx context.Context, s Scope, number string, alias *string, sub string) (*VerifiedCallerID, error) {
+	var out *VerifiedCallerID
+	err := db.InTx(ctx, func(tx *Tx) error {
+		w, args := s.where("account_id")
+		v, err := scanCallerID(tx.QueryRow(ctx, `SELECT `+callerIDCols+` FROM verified_caller_ids WHERE phone_number = ? AND `+w+
+			` ORDER BY account_id LIMIT 1`, append([]any{number}, args...)...))
+		if err != nil {
+			return err
+		}
+		owner := v.AccountID
+		if alias != nil {
+			v.Alias = *alias
+		}
+		if sub != "" {
+			v.AccountID = sub
+		}
+		v.ModifiedAt = db.now()
+		if v.AccountID != owner {
+			if _, err := tx.Exec(ctx, `DELETE FROM verified_caller_ids WHERE account_id = ? AND phone_number = ?`, v.AccountID, number); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE verified_caller_ids SET account_id = ?, alias = ?, modified_at = ? WHERE account_id = ? AND phone_number = ?`,
+			v.AccountID, v.Alias, micros(v.ModifiedAt), owner, number)
+		out = v
+		return err
+	})
+	return out, err
+}
+
+// DeleteVerifiedCallerID removes a verified caller ID of the accounts in scope.
+func (db *DB) DeleteVerifiedCallerID(ctx context.Context, s Scope, number string) error {
+	w, args := s.where("account_id")
+	res, err := db.exec(ctx, `DELETE FROM verified_caller_ids WHERE phone_number = ? AND `+w, append([]any{number}, args...)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
