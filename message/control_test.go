@@ -24,7 +24,10 @@ func TestInboundControlCharacters(t *testing.T) {
 			if err := db.CreateApplication(ctx, app); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.RentNumber(ctx, "14155550100", s.acct.Account.ID, "778"); err != nil {
+			if _, err := db.UpdateRented(ctx, store.Scope{AccountID: s.acct.Account.ID}, "14155550100", func(n *store.Number) error {
+				n.AppID = "778"
+				return nil
+			}); err != nil {
 				t.Fatal(err)
 			}
 			if st, err := s.sandbox.Inbound(ctx, "447700900555", "14155550100", "hi\x00there\x1b!\r\nnext line"); err != nil || st != pdu.ESME_ROK {
