@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/store"
@@ -112,13 +113,16 @@ func TestRetiredTokenPowers(t *testing.T) {
 			calls := &oneLiveCall{uuid: "live-call", rq: "live-req"}
 			// The real message service (no carriers: the message is stored, not sent).
 			msgs := message.New(message.Options{DB: db, Ring: ring})
-			e := newEnv(t, db, Options{Calls: calls, Messages: msgs, RateBurst: 100000})
-			retiredTokenPowers(t, e, calls)
+			box := &codeBox{codes: map[string]string{}}
+			id := identity.New(identity.Options{Store: db, Ring: ring, Sender: box, Audit: nopAudit{},
+				Hasher: identity.NewHasher(identity.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 1)})
+			e := newEnv(t, db, Options{Calls: calls, Messages: msgs, Verifier: id, RateBurst: 100000})
+			retiredTokenPowers(t, e, calls, box)
 		})
 	}
 }
 
-func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall) {
+func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall, box *codeBox) {
 	ctx := context.Background()
 	old := e.mainAccount("rotating")
 	calls.acct = old.id
@@ -158,6 +162,20 @@ func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall) {
 		return id
 	}
 
+	callerIDs := 0
+	callerID := func() string { // a fresh number to verify
+		callerIDs++
+		return fmt.Sprintf("4477009002%02d", callerIDs)
+	}
+	verifiedCallerID := func() string {
+		n := callerID()
+		if err := e.db.SaveVerifiedCallerID(ctx, &store.VerifiedCallerID{AccountID: cur.id, PhoneNumber: n, Channel: "sms",
+			VerificationUUID: "v-" + n}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
 	// req builds one request of a route: its path (after the Auth ID) and body.
 	type req struct {
 		path string
@@ -192,6 +210,20 @@ func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall) {
 		"DELETE /v1/Account/{auth_id}/Number/{number}":        func() req { return req{"Number/" + rented() + "/", nil} },
 		"DELETE /v1/Account/{auth_id}/Recording/{recording_id}": func() req {
 			return req{"Recording/" + recording() + "/", nil}
+		},
+		"POST /v1/Account/{auth_id}/VerifiedCallerId": func() req {
+			return req{"VerifiedCallerId/", map[string]any{"phone_number": callerID(), "channel": "sms"}}
+		},
+		"POST /v1/Account/{auth_id}/VerifiedCallerId/Verification/{verification_uuid}": func() req {
+			n := callerID()
+			uuid := mustStatus(t, e.do(cur, "POST", acctPath(cur, "VerifiedCallerId/"), map[string]any{"phone_number": n, "channel": "sms"}), 200).str("verification_uuid")
+			return req{"VerifiedCallerId/Verification/" + uuid + "/", map[string]any{"otp": box.last(n)}}
+		},
+		"POST /v1/Account/{auth_id}/VerifiedCallerId/{phone_number}": func() req {
+			return req{"VerifiedCallerId/" + verifiedCallerID() + "/", map[string]any{"alias": "front desk"}}
+		},
+		"DELETE /v1/Account/{auth_id}/VerifiedCallerId/{phone_number}": func() req {
+			return req{"VerifiedCallerId/" + verifiedCallerID() + "/", nil}
 		},
 	}
 	// The account's own token routes come last: the newest token's use changes which
