@@ -203,6 +203,13 @@ type Auth struct {
 // Audit configures the audit log.
 type Audit struct {
 	CheckpointInterval Duration `toml:"checkpoint_interval"`
+	// SigningKeyFile is where the checkpoint signing key is kept (created on first use);
+	// default keys/audit.key in the data dir. $TRUNKLINE_AUDIT_KEY, when set, wins.
+	SigningKeyFile string `toml:"signing_key_file"`
+	// WitnessFiles are more append-only files that get a copy of every signed
+	// checkpoint, beside the one always kept in the data dir (WitnessPath): put one
+	// on another disk or a mount from another host.
+	WitnessFiles []string `toml:"witness_files"`
 }
 
 // Webhook configures calls to customer URLs.
@@ -359,6 +366,18 @@ func (c *Config) DBPath() string  { return filepath.Join(c.DataDir, "trunkline.d
 func (c *Config) TLSDir() string  { return filepath.Join(c.DataDir, "tls") }
 func (c *Config) KeysDir() string { return filepath.Join(c.DataDir, "keys") }
 func (c *Config) KEKPath() string { return filepath.Join(c.KeysDir(), "kek") }
+
+// WitnessPath is the append-only file beside the database that keeps a copy of every
+// signed audit checkpoint.
+func (c *Config) WitnessPath() string { return filepath.Join(c.DataDir, "audit", "witness") }
+
+// AuditKeyPath is the checkpoint signing key file.
+func (c *Config) AuditKeyPath() string {
+	if c.Audit.SigningKeyFile != "" {
+		return c.Audit.SigningKeyFile
+	}
+	return filepath.Join(c.KeysDir(), "audit.key")
+}
 func (c *Config) LogPath() string { return filepath.Join(c.DataDir, "logs", "trunkline.log") }
 func (c *Config) PIDPath() string { return filepath.Join(c.DataDir, "trunkline.pid") }
 func (c *Config) DSN() string {
@@ -450,6 +469,11 @@ func (c *Config) Validate() (problems, warnings []string) {
 	}
 	if i := c.Audit.CheckpointInterval.Duration; i <= 0 || i > time.Minute {
 		add("audit.checkpoint_interval %s must be positive and at most 1m (checkpoints are signed at least every minute)", i)
+	}
+	for _, f := range c.Audit.WitnessFiles {
+		if f == "" || !filepath.IsAbs(f) {
+			add("audit.witness_files: %q must be an absolute path", f)
+		}
 	}
 	for _, a := range c.Webhook.Allow {
 		p, err := netip.ParsePrefix(a)

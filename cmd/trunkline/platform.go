@@ -29,8 +29,10 @@ type platform struct {
 	ring     *keys.Ring
 	audit    *audit.Log
 	verifier note.Verifier
-	accounts *account.Service
-	bus      *bus.Local
+	// witnesses keep copies of the audit checkpoints outside the database.
+	witnesses []audit.Witness
+	accounts  *account.Service
+	bus       *bus.Local
 	// webhooks is the one client for customer callbacks (signed, SSRF-safe, retried,
 	// each attempt recorded); messaging and voice use it.
 	webhooks *webhook.Client
@@ -56,14 +58,18 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		return nil, err
 	}
 	p.closers = append(p.closers, p.db.Close)
-	signer, verifier, err := audit.LoadOrCreateKeys(c.KeysDir())
+	signer, verifier, err := audit.LoadOrCreateKeyFiles(c.AuditKeyPath(), filepath.Join(c.KeysDir(), audit.VerifierKeyFile))
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("audit signing key: %w", err)
 	}
 	p.verifier = verifier
+	p.witnesses = []audit.Witness{audit.FileWitness{Path: c.WitnessPath()}}
+	for _, f := range c.Audit.WitnessFiles {
+		p.witnesses = append(p.witnesses, audit.FileWitness{Path: f})
+	}
 	host, _ := os.Hostname()
-	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier})
+	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier, Witnesses: p.witnesses})
 	p.closers = append(p.closers, p.audit.Close) // runs before the database closes: flushes pending entries
 	// The bus is in-process on a single node; wake-ups, events and live-call commands go
 	// over it, and the cluster puts NATS behind the same interface. Today it carries
