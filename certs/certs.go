@@ -81,7 +81,7 @@ func EnsureSelfSigned(dir string, hosts []string, now time.Time) (*Generated, er
 	if err := writeKey(g.KeyPath, key); err != nil {
 		return nil, err
 	}
-	if err := writePEM(g.CertPath, "CERTIFICATE", der, 0o644); err != nil {
+	if err := writePEM(g.CertPath, "CERTIFICATE", der, 0o600); err != nil {
 		return nil, err
 	}
 	g.Created = true
@@ -132,7 +132,7 @@ func loadOrCreateCA(dir string, now time.Time) (*x509.Certificate, *ecdsa.Privat
 	if err := writeKey(keyPath, key); err != nil {
 		return nil, nil, err
 	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+	if err := writePEM(certPath, "CERTIFICATE", der, 0o600); err != nil {
 		return nil, nil, err
 	}
 	cert, err := x509.ParseCertificate(der)

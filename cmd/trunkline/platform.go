@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,6 +50,9 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	if err := ownerOnly(c.DataDir); err != nil {
+		return nil, fmt.Errorf("tighten the data dir: %w", err)
+	}
 	p := &platform{cfg: c, log: logger, sandboxEvents: sandbox.NewNotifier()}
 	var err error
 	if p.ring, err = keys.LoadOrCreateKEK(c.KEKPath()); err != nil {
@@ -86,6 +90,42 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		MaxAttempts: c.Webhook.MaxAttempts, Recorder: countingRecorder{p.db, p.metrics}, Logger: logger})
 	p.closers = append(p.closers, func() error { p.webhooks.Close(); return nil })
 	return p, nil
+}
+
+// ownerOnly makes the data dir and every directory under it 0700 and every file 0600,
+// whatever created them with a looser mode (an older version, a restored backup, a
+// copy made with a umask of 022): keys, database, recordings and logs are nobody
+// else's business on a shared machine. Symbolic links are left alone and not followed,
+// so nothing outside the data dir is touched.
+func ownerOnly(dir string) error {
+	// The data dir itself may be a link (/var/lib/trunkline -> /srv/trunkline); what it
+	// holds is walked without following links.
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			return nil
+		case d.IsDir():
+			want = 0o700
+		case !d.Type().IsRegular():
+			return nil // sockets, pipes: not ours to chmod
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != want {
+			return os.Chmod(path, want)
+		}
+		return nil
+	})
 }
 
 func (p *platform) Close() error {
