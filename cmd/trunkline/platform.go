@@ -62,6 +62,10 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		return nil, err
 	}
 	p.closers = append(p.closers, p.db.Close)
+	if err := useMACKey(ctx, p.db, p.ring); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("MAC key: %w", err)
+	}
 	signer, verifier, err := audit.LoadOrCreateKeyFiles(c.AuditKeyPath(), filepath.Join(c.KeysDir(), audit.VerifierKeyFile))
 	if err != nil {
 		p.Close()
