@@ -90,6 +90,9 @@ type Options struct {
 	// they hold. Without witnesses only the database keeps checkpoints, which cannot
 	// reveal a rollback of the database itself.
 	Witnesses []Witness
+	// Checked, when set, gets the outcome of every checkpoint attempt Run makes (nil
+	// for success), e.g. for a metric to alert on.
+	Checked func(error)
 }
 
 // ErrClosed is returned by Append after Close.
@@ -129,6 +132,7 @@ type Log struct {
 	log    *slog.Logger
 
 	witnesses []Witness
+	checked   func(error)
 	// cpMu serialises Checkpoint; witnessed caches the newest witnessed checkpoint
 	// (read from the witnesses on first use, then kept up to date), under cpMu.
 	cpMu          sync.Mutex
@@ -148,7 +152,7 @@ type Log struct {
 // New returns a log writing to st and signing checkpoints with signer. The writer
 // goroutine starts with the first Append; Close stops it.
 func New(st Store, signer note.Signer, opts Options) *Log {
-	l := &Log{st: st, signer: signer, v: opts.Verifier, now: opts.Now, node: opts.Node, log: opts.Logger, witnesses: opts.Witnesses,
+	l := &Log{st: st, signer: signer, v: opts.Verifier, now: opts.Now, node: opts.Node, log: opts.Logger, witnesses: opts.Witnesses, checked: opts.Checked,
 		reqs: make(chan *appendReq, maxBatch), stopped: make(chan struct{})}
 	if l.now == nil {
 		l.now = time.Now

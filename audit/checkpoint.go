@@ -341,8 +341,15 @@ func (l *Log) Run(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		if _, err := l.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+		_, err := l.Checkpoint(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
 			l.log.Error("audit checkpoint failed", "err", err)
+		}
+		if l.checked != nil {
+			l.checked(err)
 		}
 		select {
 		case <-ctx.Done():

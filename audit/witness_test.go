@@ -113,12 +113,30 @@ func TestWitnessCatchesRollback(t *testing.T) {
 				if _, err := l.Checkpoint(context.Background()); err == nil || !strings.Contains(err.Error(), "refusing to sign") {
 					t.Fatalf("checkpoint over a rolled-back log: %v", err)
 				}
-				// A fresh log (a restarted server) reads the witness and refuses too.
-				fresh := New(f.db, l.signer, Options{Now: f.clk.Now, Verifier: f.v, Witnesses: ws})
+				// A fresh log (a restarted server) reads the witness and refuses too, and
+				// reports it (serve sets a metric from this).
+				outcome := make(chan error, 1)
+				fresh := New(f.db, l.signer, Options{Now: f.clk.Now, Verifier: f.v, Witnesses: ws,
+					Checked: func(err error) {
+						select {
+						case outcome <- err:
+						default:
+						}
+					}})
 				defer fresh.Close()
-				if _, err := fresh.Checkpoint(context.Background()); err == nil || !strings.Contains(err.Error(), "witnessed in") {
-					t.Fatalf("restarted checkpoint over a rolled-back log: %v", err)
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() { fresh.Run(ctx, time.Hour); close(done) }()
+				select {
+				case err := <-outcome:
+					if err == nil || !strings.Contains(err.Error(), "witnessed in") {
+						t.Fatalf("restarted checkpoint over a rolled-back log: %v", err)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatal("no checkpoint outcome")
 				}
+				cancel()
+				<-done
 			})
 		})
 	}

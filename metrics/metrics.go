@@ -30,6 +30,7 @@ type Metrics struct {
 	CarrierUp      *prometheus.GaugeVec     // carrier
 	Messages       *prometheus.CounterVec   // state
 	Webhooks       *prometheus.CounterVec   // kind, class
+	AuditOK        prometheus.Gauge         // 1 while audit checkpoints are being signed
 
 	srv *http.Server
 	ln  net.Listener
@@ -55,10 +56,21 @@ func New() *Metrics {
 			Help: "Messages reaching a state."}, []string{"state"}),
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_webhook_attempts_total",
 			Help: "Callback delivery attempts by kind and result class."}, []string{"kind", "class"}),
+		AuditOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "trunkline_audit_checkpoint_ok",
+			Help: "1 when the last audit checkpoint attempt succeeded, 0 when it failed or was refused (the log does not extend a witnessed or stored checkpoint: run trunkline audit verify)."}),
 	}
-	r.MustRegister(m.APIRequests, m.APILatency, m.CarrierSubmits, m.CarrierLatency, m.Failovers, m.CarrierUp, m.Messages,
+	r.MustRegister(m.AuditOK, m.APIRequests, m.APILatency, m.CarrierSubmits, m.CarrierLatency, m.Failovers, m.CarrierUp, m.Messages,
 		m.Webhooks, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// AuditCheckpoint records the outcome of an audit checkpoint attempt.
+func (m *Metrics) AuditCheckpoint(err error) {
+	if err != nil {
+		m.AuditOK.Set(0)
+	} else {
+		m.AuditOK.Set(1)
+	}
 }
 
 // Start serves /metrics on addr (binding synchronously).

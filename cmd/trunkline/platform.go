@@ -76,8 +76,10 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	for _, f := range c.Audit.WitnessFiles {
 		p.witnesses = append(p.witnesses, audit.FileWitness{Path: f})
 	}
+	p.metrics = metrics.New()
 	host, _ := os.Hostname()
-	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier, Witnesses: p.witnesses})
+	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier, Witnesses: p.witnesses,
+		Checked: p.metrics.AuditCheckpoint})
 	p.closers = append(p.closers, p.audit.Close) // runs before the database closes: flushes pending entries
 	// The bus is in-process on a single node; wake-ups, events and live-call commands go
 	// over it, and the cluster puts NATS behind the same interface. Today it carries
@@ -89,7 +91,6 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		p.Close()
 		return nil, err
 	}
-	p.metrics = metrics.New()
 	p.webhooks = webhook.New(webhook.Options{Allow: c.WebhookAllow(), Timeout: c.Webhook.Timeout.Duration,
 		MaxAttempts: c.Webhook.MaxAttempts, Recorder: countingRecorder{p.db, p.metrics}, Logger: logger})
 	p.closers = append(p.closers, func() error { p.webhooks.Close(); return nil })
