@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -138,4 +140,78 @@ func latestWitnessed(ctx context.Context, ws []Witness, v note.Verifier) (*Check
 		}
 	}
 	return newest, where, nil
+}
+
+// HTTPWitness hands checkpoints to a service on another host: each signed note is
+// POSTed to URL (Content-Type text/plain) and counts as kept on a 2xx answer. If a GET
+// of URL answers 200 with a signed note, that is taken as the newest checkpoint the
+// service holds, and Verify checks the log against it too; any other answer to GET
+// means the service does not tell (its copies are then checked by hand).
+type HTTPWitness struct {
+	URL    string
+	Client *http.Client // http.DefaultClient when nil
+}
+
+func (w HTTPWitness) Name() string { return w.URL }
+
+// httpWitnessTimeout bounds one exchange with a witness service.
+const httpWitnessTimeout = 10 * time.Second
+
+func (w HTTPWitness) client() *http.Client {
+	if w.Client != nil {
+		return w.Client
+	}
+	return http.DefaultClient
+}
+
+func (w HTTPWitness) Witness(ctx context.Context, signed []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, httpWitnessTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(signed))
+	if err != nil {
+		return fmt.Errorf("audit witness %s: %w", w.URL, err)
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	resp, err := w.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("audit witness: %w", err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("audit witness %s answered %s", w.URL, resp.Status)
+	}
+	return nil
+}
+
+// maxNote bounds a checkpoint note read back from a witness service.
+const maxNote = 16 << 10
+
+func (w HTTPWitness) Latest(ctx context.Context, v note.Verifier) (*Checkpoint, error) {
+	ctx, cancel := context.WithTimeout(ctx, httpWitnessTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("audit witness %s: %w", w.URL, err)
+	}
+	resp, err := w.client().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("audit witness: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxNote+1))
+	if err != nil {
+		return nil, fmt.Errorf("audit witness %s: %w", w.URL, err)
+	}
+	if len(b) > maxNote {
+		return nil, fmt.Errorf("audit witness %s answered more than a checkpoint", w.URL)
+	}
+	cp, err := ParseCheckpoint(b, v)
+	if err != nil {
+		return nil, fmt.Errorf("audit witness %s holds a checkpoint that does not verify: it was forged or damaged (%v)", w.URL, err)
+	}
+	return cp, nil
 }

@@ -5,9 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,4 +277,90 @@ func TestSigningKeyFile(t *testing.T) {
 	if err != nil || s1.KeyHash() != s2.KeyHash() {
 		t.Fatalf("reload: %v", err)
 	}
+}
+
+// witnessService is an off-host witness as HTTPWitness expects one: it keeps what is
+// POSTed and answers GET with the newest.
+type witnessService struct {
+	mu     sync.Mutex
+	notes  [][]byte
+	fail   bool   // answer POSTs with 500
+	forged []byte // answer GETs with this instead
+}
+
+func (s *witnessService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.Method {
+	case http.MethodPost:
+		if s.fail {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		s.notes = append(s.notes, b)
+		w.WriteHeader(http.StatusCreated)
+	case http.MethodGet:
+		switch {
+		case s.forged != nil:
+			w.Write(s.forged)
+		case len(s.notes) == 0:
+			http.NotFound(w, r)
+		default:
+			w.Write(s.notes[len(s.notes)-1])
+		}
+	}
+}
+
+func TestHTTPWitness(t *testing.T) {
+	eachDB(t, func(t *testing.T, f *fixture) {
+		svc := &witnessService{}
+		srv := httptest.NewTLSServer(svc)
+		defer srv.Close()
+		w := HTTPWitness{URL: srv.URL + "/witness", Client: srv.Client()}
+		_, _ = f.witnessed(t) // the fixture's keys
+		l := New(f.db, f.log.signer, Options{Now: f.clk.Now, Verifier: f.v, Witnesses: []Witness{w}})
+		defer l.Close()
+		f.appendN(t, 6)
+		if _, err := l.Checkpoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if svc.mu.Lock(); len(svc.notes) != 1 {
+			t.Fatalf("the service got %d checkpoints", len(svc.notes))
+		}
+		svc.mu.Unlock()
+		if r := f.verifyWith(t, []Witness{w}); !r.OK || r.Witnessed != 6 {
+			t.Fatalf("untouched: %+v", r)
+		}
+		// The service is down: no checkpoint is signed into the database either, so the
+		// database never holds one the witness lacks.
+		f.appendN(t, 2)
+		svc.mu.Lock()
+		svc.fail = true
+		svc.mu.Unlock()
+		if _, err := l.Checkpoint(context.Background()); err == nil || !strings.Contains(err.Error(), "500") {
+			t.Fatalf("checkpoint with the witness down: %v", err)
+		}
+		if c, _ := f.db.LatestAuditCheckpoint(context.Background()); c.Size != 6 {
+			t.Fatalf("a checkpoint of %d was stored although the witness failed", c.Size)
+		}
+		svc.mu.Lock()
+		svc.fail = false
+		svc.mu.Unlock()
+		if c, err := l.Checkpoint(context.Background()); err != nil || c.Size != 8 {
+			t.Fatalf("checkpoint once the witness is back: %v", err)
+		}
+		// A rollback of the database shows against the off-host copy.
+		f.rollBack(t, 6)
+		if r := f.verifyWith(t, []Witness{w}); r.OK || !strings.Contains(r.Problem, "entries 7–8 were removed") {
+			t.Fatalf("rolled back: %+v", r)
+		}
+		// A forged answer is refused.
+		svc.mu.Lock()
+		svc.forged = []byte("trunkline\n\n— x AAAA\n")
+		svc.mu.Unlock()
+		if r := f.verifyWith(t, []Witness{w}); r.OK || !strings.Contains(r.Problem, "does not verify") {
+			t.Fatalf("forged: %+v", r)
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -210,6 +211,11 @@ type Audit struct {
 	// checkpoint, beside the one always kept in the data dir (WitnessPath): put one
 	// on another disk or a mount from another host.
 	WitnessFiles []string `toml:"witness_files"`
+	// WitnessURL is an HTTPS service on another host that gets every signed checkpoint
+	// (POST of the note), and may give the newest back (GET). WitnessCAFile, when set,
+	// is the CA its certificate is checked against instead of the system's.
+	WitnessURL    string `toml:"witness_url"`
+	WitnessCAFile string `toml:"witness_ca_file"`
 }
 
 // Webhook configures calls to customer URLs.
@@ -473,6 +479,16 @@ func (c *Config) Validate() (problems, warnings []string) {
 	for _, f := range c.Audit.WitnessFiles {
 		if f == "" || !filepath.IsAbs(f) {
 			add("audit.witness_files: %q must be an absolute path", f)
+		}
+	}
+	if u := c.Audit.WitnessURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || pu.Scheme != "https" || pu.Host == "" {
+			add("audit.witness_url %q must be an https:// URL", u)
+		}
+	}
+	if f := c.Audit.WitnessCAFile; f != "" {
+		if _, err := os.Stat(f); err != nil {
+			add("audit.witness_ca_file %s cannot be read: %v", f, errors.Unwrap(err))
 		}
 	}
 	for _, a := range c.Webhook.Allow {

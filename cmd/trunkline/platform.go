@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -76,6 +79,14 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	for _, f := range c.Audit.WitnessFiles {
 		p.witnesses = append(p.witnesses, audit.FileWitness{Path: f})
 	}
+	if c.Audit.WitnessURL != "" {
+		client, err := witnessClient(c.Audit.WitnessCAFile)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.witnesses = append(p.witnesses, audit.HTTPWitness{URL: c.Audit.WitnessURL, Client: client})
+	}
 	p.metrics = metrics.New()
 	host, _ := os.Hostname()
 	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier, Witnesses: p.witnesses,
@@ -95,6 +106,25 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		MaxAttempts: c.Webhook.MaxAttempts, Recorder: countingRecorder{p.db, p.metrics}, Logger: logger})
 	p.closers = append(p.closers, func() error { p.webhooks.Close(); return nil })
 	return p, nil
+}
+
+// witnessClient is the HTTPS client for the audit witness service: TLS 1.2 at least,
+// checked against caFile when given (a private CA), else the system's roots. It is not
+// the webhook client: the witness is the operator's own, often on a private network.
+func witnessClient(caFile string) (*http.Client, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("audit.witness_ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("audit.witness_ca_file %s holds no certificate", caFile)
+		}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }
 
 // ownerOnly makes the data dir and every directory under it 0700 and every file 0600,
