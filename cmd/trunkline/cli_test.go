@@ -5,11 +5,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/trunkline/trunkline/config"
 	_ "modernc.org/sqlite"
 )
 
@@ -141,5 +143,57 @@ func TestAuditVerifyTampering(t *testing.T) {
 				t.Fatalf("tampered log: exit %d, report %q does not name %q", code, out, c.want)
 			}
 		})
+	}
+}
+
+// TestAuditVerifyRollback deletes the newest audit entries and the checkpoints that
+// covered them, and moves the head back, as someone with only the database can;
+// `trunkline audit verify` finds it through the witness file in the data dir.
+func TestAuditVerifyRollback(t *testing.T) {
+	dir := t.TempDir()
+	checkpoint := func() {
+		t.Helper()
+		c := config.Default()
+		c.DataDir = dir
+		p, err := openPlatform(context.Background(), &c, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if _, err := p.audit.Checkpoint(context.Background()); err != nil { // as serve does at start and every minute
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 6; i++ {
+		if code, _, errs := cli(t, dir, "account", "create", "--name", "a"+string(rune('0'+i))); code != 0 {
+			t.Fatal(errs)
+		}
+		if i == 2 || i == 5 {
+			checkpoint()
+		}
+	}
+	if code, out, _ := cli(t, dir, "audit", "verify"); code != 0 || !strings.Contains(out, "outside the database") {
+		t.Fatalf("untouched log: %d %s", code, out)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "trunkline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	var chain []byte
+	db.QueryRow(`SELECT size FROM audit_checkpoints ORDER BY size LIMIT 1`).Scan(&size)
+	db.QueryRow(`SELECT chain_hash FROM audit_entries WHERE seq = ?`, size).Scan(&chain)
+	for _, q := range []string{`DELETE FROM audit_entries WHERE seq > ?`, `DELETE FROM audit_checkpoints WHERE size > ?`} {
+		if _, err := db.Exec(q, size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`UPDATE audit_head SET size = ?, chain_hash = ?`, size, chain); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, out, _ := cli(t, dir, "audit", "verify")
+	if code != 1 || !strings.Contains(out, "were removed") || !strings.Contains(out, filepath.Join(dir, "audit", "witness")) {
+		t.Fatalf("rolled-back log: exit %d, %s", code, out)
 	}
 }
