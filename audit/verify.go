@@ -184,7 +184,7 @@ func Verify(ctx context.Context, st Store, v note.Verifier, witnesses ...Witness
 	}
 	if wcp == nil && len(witnesses) > 0 && r.Checkpoints > 0 {
 		return r.fail(finding{seq: 1, checked: 0, msg: fmt.Sprintf(
-			"the database holds signed checkpoints up to entry %d but no witness outside it holds any: the witness copies (%s) were lost or deleted",
+			"the database holds signed checkpoints up to entry %d but no witness outside it holds any (%s): the copies were lost or deleted, or the log was never checkpointed by a version that keeps them (then start the server once, after checking how the copies could be missing)",
 			r.Covered, witnessNames(witnesses))}), nil
 	}
 	if wcp != nil {
