@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"log/slog"
@@ -11,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/config"
+	"golang.org/x/mod/sumdb/note"
 	_ "modernc.org/sqlite"
 )
 
@@ -195,5 +198,38 @@ func TestAuditVerifyRollback(t *testing.T) {
 	code, out, _ := cli(t, dir, "audit", "verify")
 	if code != 1 || !strings.Contains(out, "were removed") || !strings.Contains(out, filepath.Join(dir, "audit", "witness")) {
 		t.Fatalf("rolled-back log: exit %d, %s", code, out)
+	}
+}
+
+// TestAuditKeyOutsideDataDir: the checkpoint signing key can live outside the data dir,
+// in a file named by audit.signing_key_file or in $TRUNKLINE_AUDIT_KEY; then no signing
+// key is written to the data dir (only the verifier key, to publish).
+func TestAuditKeyOutsideDataDir(t *testing.T) {
+	for _, viaEnv := range []bool{false, true} {
+		dir, keyPath := t.TempDir(), filepath.Join(t.TempDir(), "audit.key")
+		if viaEnv {
+			skey, _, err := note.GenerateKey(rand.Reader, audit.KeyName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(audit.EnvSigningKey, skey)
+		} else {
+			t.Setenv("TRUNKLINE_AUDIT_SIGNING_KEY_FILE", keyPath)
+		}
+		if code, _, errs := cli(t, dir, "account", "create", "--name", "Acme"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "keys", audit.KeyFile)); !os.IsNotExist(err) {
+			t.Fatalf("env=%v: a signing key was written to the data dir", viaEnv)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "keys", audit.VerifierKeyFile)); err != nil {
+			t.Fatalf("env=%v: no verifier key: %v", viaEnv, err)
+		}
+		if _, err := os.Stat(keyPath); viaEnv == (err == nil) {
+			t.Fatalf("env=%v: key file at the configured path: %v", viaEnv, err)
+		}
+		if code, out, _ := cli(t, dir, "audit", "verify"); code != 0 {
+			t.Fatalf("env=%v: verify: %s", viaEnv, out)
+		}
 	}
 }
