@@ -54,7 +54,7 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	if err := ownerOnly(c.DataDir); err != nil {
-		return nil, fmt.Errorf("tighten the data dir: %w", err)
+		return nil, fmt.Errorf("tighten the data dir to owner-only (it and everything in it must belong to the user running trunkline): %w", err)
 	}
 	p := &platform{cfg: c, log: logger, sandboxEvents: sandbox.NewNotifier()}
 	var err error
