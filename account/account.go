@@ -121,7 +121,7 @@ func ValidAuthID(s string) bool {
 func (s *Service) newCredential(accountID string) (*store.Credential, string, error) {
 	token := RandomString(alphanumeric, TokenLength)
 	c := &store.Credential{ID: NewID("CR"), AccountID: accountID, TokenMAC: s.ring.MAC([]byte(token))}
-	enc, err := s.ring.Seal([]byte(token), credentialAAD(c.ID))
+	enc, err := s.ring.Seal([]byte(token), CredentialAAD(c.ID))
 	if err != nil {
 		return nil, "", err
 	}
@@ -129,7 +129,7 @@ func (s *Service) newCredential(accountID string) (*store.Credential, string, er
 	return c, token, nil
 }
 
-func credentialAAD(id string) []byte { return []byte("credential:" + id) }
+func CredentialAAD(id string) []byte { return []byte("credential:" + id) }
 
 // Created is the result of creating an account: the account, its first credential id and
 // the token, which is never retrievable again.
@@ -278,7 +278,7 @@ func (s *Service) Token(ctx context.Context, accountID string) (string, error) {
 		if !c.LiveAt(now) {
 			continue
 		}
-		pt, err := s.ring.Open(c.TokenEnc, credentialAAD(c.ID))
+		pt, err := s.ring.Open(c.TokenEnc, CredentialAAD(c.ID))
 		if err != nil {
 			return "", err
 		}

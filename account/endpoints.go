@@ -35,7 +35,7 @@ func PasswordMD5(password string) string {
 // does not open.
 func EndpointHA1AAD(username string) []byte { return []byte("endpoint:" + username) }
 
-func endpointMD5AAD(username string) []byte { return []byte("endpoint-password-md5:" + username) }
+func EndpointMD5AAD(username string) []byte { return []byte("endpoint-password-md5:" + username) }
 
 // EndpointSecrets are the sealed forms of an endpoint password.
 type EndpointSecrets struct {
@@ -51,7 +51,7 @@ func SealEndpointPassword(ring *keys.Ring, username, realm, password string) (En
 	if err != nil {
 		return EndpointSecrets{}, err
 	}
-	md, err := ring.Seal([]byte(PasswordMD5(password)), endpointMD5AAD(username))
+	md, err := ring.Seal([]byte(PasswordMD5(password)), EndpointMD5AAD(username))
 	if err != nil {
 		return EndpointSecrets{}, err
 	}
@@ -70,6 +70,6 @@ func (s *Service) SealEndpointPassword(username, realm, password string) (Endpoi
 
 // EndpointPasswordMD5 opens the MD5(password) the API shows for an endpoint.
 func (s *Service) EndpointPasswordMD5(username string, enc []byte) (string, error) {
-	b, err := s.ring.Open(enc, endpointMD5AAD(username))
+	b, err := s.ring.Open(enc, EndpointMD5AAD(username))
 	return string(b), err
 }

@@ -86,6 +86,14 @@ type Options struct {
 	// Verifier, when set, checks the previous checkpoint's signature before Checkpoint
 	// signs a new one, and the signature in LatestCheckpoint.
 	Verifier note.Verifier
+	// Witnesses get a copy of every signed checkpoint before it is stored (see
+	// Witness); Checkpoint refuses to sign a log that does not extend the newest one
+	// they hold. Without witnesses only the database keeps checkpoints, which cannot
+	// reveal a rollback of the database itself.
+	Witnesses []Witness
+	// Checked, when set, gets the outcome of every checkpoint attempt Run makes (nil
+	// for success), e.g. for a metric to alert on.
+	Checked func(error)
 }
 
 // ErrClosed is returned by Append after Close.
@@ -124,6 +132,15 @@ type Log struct {
 	node   string
 	log    *slog.Logger
 
+	witnesses []Witness
+	checked   func(error)
+	// cpMu serialises Checkpoint; witnessed caches the newest witnessed checkpoint
+	// (read from the witnesses on first use, then kept up to date), under cpMu.
+	cpMu          sync.Mutex
+	witnessed     *Checkpoint
+	witnessedFrom string
+	witnessRead   bool
+
 	reqs    chan *appendReq // to the writer; closed by Close
 	start   sync.Once       // starts the writer on first use
 	stopped chan struct{}   // closed when the writer has finished
@@ -136,7 +153,7 @@ type Log struct {
 // New returns a log writing to st and signing checkpoints with signer. The writer
 // goroutine starts with the first Append; Close stops it.
 func New(st Store, signer note.Signer, opts Options) *Log {
-	l := &Log{st: st, signer: signer, v: opts.Verifier, now: opts.Now, node: opts.Node, log: opts.Logger,
+	l := &Log{st: st, signer: signer, v: opts.Verifier, now: opts.Now, node: opts.Node, log: opts.Logger, witnesses: opts.Witnesses, checked: opts.Checked,
 		reqs: make(chan *appendReq, maxBatch), stopped: make(chan struct{})}
 	if l.now == nil {
 		l.now = time.Now

@@ -28,44 +28,47 @@ const (
 	VerifierKeyFile = "audit.pub" // verifier key, safe to publish
 )
 
+// EnvSigningKey may carry the signing key itself (the note signer key as written in
+// KeyFile, "PRIVATE+KEY+trunkline-audit+…"). When set it wins over the key file and no
+// key file is read or written, so the key can be kept out of the data dir entirely, as
+// keys.EnvKEK does for the KEK. The verifier key is still written beside the data.
+const EnvSigningKey = "TRUNKLINE_AUDIT_KEY"
+
 // LoadOrCreateKeys loads the checkpoint signing key from dir, creating a new Ed25519
-// key pair on first use. The signer key is kept in KeyFile (0600; a key readable by
-// others is refused, as ssh does) and the verifier key in VerifierKeyFile, rewritten
-// from the signer key if it is missing. A verifier key without its signer key is an
-// error rather than a reason to make a new key: old checkpoints would stop verifying.
+// key pair on first use: LoadOrCreateKeyFiles with both files in dir.
 func LoadOrCreateKeys(dir string) (note.Signer, note.Verifier, error) {
-	keyPath, pubPath := filepath.Join(dir, KeyFile), filepath.Join(dir, VerifierKeyFile)
-	skey, err := os.ReadFile(keyPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, perr := os.Stat(pubPath); perr == nil {
-			return nil, nil, fmt.Errorf("audit: %s exists but its signing key %s is missing; restore it from backup", pubPath, keyPath)
-		}
-		if err := createKey(dir, keyPath); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, nil, err
-		}
-		// Created here or, on ErrExist, by a concurrent starter: either way load it.
-		skey, err = os.ReadFile(keyPath)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("audit: read signing key: %w", err)
-	}
-	if fi, err := os.Stat(keyPath); err != nil {
+	return LoadOrCreateKeyFiles(filepath.Join(dir, KeyFile), filepath.Join(dir, VerifierKeyFile))
+}
+
+// LoadOrCreateKeyFiles loads the checkpoint signing key from $TRUNKLINE_AUDIT_KEY or
+// else keyPath, creating a new Ed25519 key pair there on first use. The signer key file
+// is mode 0600 (a key readable by others is refused, as ssh does) and the verifier key
+// is kept in pubPath, rewritten from the signer key if it is missing. A verifier key
+// without its signer key is an error rather than a reason to make a new key: old
+// checkpoints would stop verifying.
+func LoadOrCreateKeyFiles(keyPath, pubPath string) (note.Signer, note.Verifier, error) {
+	var skey []byte
+	var err error
+	if env := os.Getenv(EnvSigningKey); env != "" {
+		skey, keyPath = []byte(env), "$"+EnvSigningKey
+	} else if skey, err = loadOrCreateKeyFile(keyPath, pubPath); err != nil {
 		return nil, nil, err
-	} else if fi.Mode().Perm()&0o077 != 0 {
-		return nil, nil, fmt.Errorf("audit: signing key %s has mode %v; it must be readable by its owner only (chmod 600)", keyPath, fi.Mode().Perm())
 	}
 	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit: signing key %s: %w", keyPath, err)
+		return nil, nil, fmt.Errorf("audit: signing key %s is malformed", keyPath)
 	}
 	vkey, err := verifierKey(strings.TrimSpace(string(skey)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: signing key %s: %w", keyPath, err)
 	}
+	if err := os.MkdirAll(filepath.Dir(pubPath), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("audit: create key directory: %w", err)
+	}
 	pub, err := os.ReadFile(pubPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := os.WriteFile(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(pubPath, []byte(vkey+"\n"), 0o600); err != nil {
 			return nil, nil, fmt.Errorf("audit: write verifier key: %w", err)
 		}
 	case err != nil:
@@ -78,6 +81,30 @@ func LoadOrCreateKeys(dir string) (note.Signer, note.Verifier, error) {
 		return nil, nil, err
 	}
 	return signer, verifier, nil
+}
+
+// loadOrCreateKeyFile reads the signer key file, creating it on first use.
+func loadOrCreateKeyFile(keyPath, pubPath string) ([]byte, error) {
+	skey, err := os.ReadFile(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, perr := os.Stat(pubPath); perr == nil {
+			return nil, fmt.Errorf("audit: %s exists but its signing key %s is missing; restore it from backup", pubPath, keyPath)
+		}
+		if err := createKey(filepath.Dir(keyPath), keyPath); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		// Created here or, on ErrExist, by a concurrent starter: either way load it.
+		skey, err = os.ReadFile(keyPath)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: read signing key: %w", err)
+	}
+	if fi, err := os.Stat(keyPath); err != nil {
+		return nil, err
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("audit: signing key %s has mode %v; it must be readable by its owner only (chmod 600)", keyPath, fi.Mode().Perm())
+	}
+	return skey, nil
 }
 
 // createKey writes a new signer key; O_EXCL so two processes starting together cannot
@@ -187,9 +214,14 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	if l.signer == nil {
 		return nil, errors.New("audit: no signing key")
 	}
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
 	head, err := l.st.AuditHead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read head: %w", err)
+	}
+	if err := l.checkWitnessed(ctx, head.Size); err != nil {
+		return nil, err
 	}
 	t := newTree()
 	prev, err := l.st.LatestAuditCheckpoint(ctx)
@@ -201,9 +233,6 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 		if head.Size < prev.Size {
 			return nil, fmt.Errorf("audit: refusing to sign: the head (%d entries) is behind checkpoint %d; run audit verify", head.Size, prev.Size)
 		}
-		if head.Size == prev.Size {
-			return nil, nil
-		}
 		pc, err := ParseCheckpoint([]byte(prev.Note), l.v)
 		if err != nil || pc.Size != prev.Size {
 			return nil, fmt.Errorf("audit: refusing to sign: last checkpoint (size %d) is not valid: %v", prev.Size, err)
@@ -213,6 +242,16 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 		}
 		if root, err := t.root(); err != nil || root != pc.Root {
 			return nil, fmt.Errorf("audit: refusing to sign: the stored tree no longer matches checkpoint %d; run audit verify", pc.Size)
+		}
+		if head.Size == prev.Size {
+			// Nothing new to sign, but the witnesses may lack this checkpoint (they were
+			// added after it was signed, or another node signed it): give it to them.
+			if w := l.witnessed; len(l.witnesses) > 0 && (w == nil || w.Size < pc.Size) {
+				if err := l.witness(ctx, pc); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
 		}
 	}
 	if head.Size == 0 {
@@ -237,6 +276,12 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: sign checkpoint: %w", err)
 	}
+	cp := &Checkpoint{Size: t.size, Root: root, Chain: t.chain, Time: at, Note: msg}
+	// Witnesses first: a checkpoint the database holds but no witness does would be
+	// one a rollback of the database could take back unseen.
+	if err := l.witness(ctx, cp); err != nil {
+		return nil, err
+	}
 	err = l.st.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Size: t.size, CreatedAt: at, Note: string(msg)})
 	if errors.Is(err, store.ErrConflict) {
 		return nil, nil // another node signed this head first
@@ -244,7 +289,50 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: store checkpoint: %w", err)
 	}
-	return &Checkpoint{Size: t.size, Root: root, Chain: t.chain, Time: at, Note: msg}, nil
+	return cp, nil
+}
+
+// checkWitnessed refuses a log of size entries that does not extend the newest
+// witnessed checkpoint: one shorter than it, or whose stored tree at its size has
+// another root (entries were changed and the hashes recomputed). The stored tree
+// hashes are checked against the entries by the walk that follows from the last
+// checkpoint, and by Verify. l.cpMu is held.
+func (l *Log) checkWitnessed(ctx context.Context, size int64) error {
+	if !l.witnessRead {
+		w, from, err := latestWitnessed(ctx, l.witnesses, l.v)
+		if err != nil {
+			return fmt.Errorf("audit: refusing to sign: %w", err)
+		}
+		l.witnessed, l.witnessedFrom, l.witnessRead = w, from, true
+	}
+	w := l.witnessed
+	if w == nil {
+		return nil
+	}
+	if size < w.Size {
+		return fmt.Errorf("audit: refusing to sign: the log has %d entries but checkpoint %d, witnessed in %s, vouches for %d: entries were removed; run audit verify",
+			size, w.Size, l.witnessedFrom, w.Size)
+	}
+	root, err := tlog.TreeHash(w.Size, l.hashReader(ctx))
+	if err != nil || root != w.Root {
+		return fmt.Errorf("audit: refusing to sign: the log does not extend checkpoint %d witnessed in %s: entries among 1–%d were changed; run audit verify",
+			w.Size, l.witnessedFrom, w.Size)
+	}
+	return nil
+}
+
+// witness hands cp to every witness; any failure fails the checkpoint, so the next
+// attempt tries again. l.cpMu is held.
+func (l *Log) witness(ctx context.Context, cp *Checkpoint) error {
+	for _, w := range l.witnesses {
+		if err := w.Witness(ctx, cp.Note); err != nil {
+			return fmt.Errorf("audit: witness checkpoint %d: %w", cp.Size, err)
+		}
+	}
+	if len(l.witnesses) > 0 && (l.witnessed == nil || cp.Size > l.witnessed.Size) {
+		l.witnessed, l.witnessedFrom = cp, l.witnesses[0].Name()
+	}
+	return nil
 }
 
 // Run makes a checkpoint now and then every interval until ctx ends. Failures are
@@ -253,8 +341,15 @@ func (l *Log) Run(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		if _, err := l.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+		_, err := l.Checkpoint(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
 			l.log.Error("audit checkpoint failed", "err", err)
+		}
+		if l.checked != nil {
+			l.checked(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -313,9 +408,12 @@ func (l *Log) checkSize(ctx context.Context, size int64) error {
 	return nil
 }
 
-func (l *Log) hashReader(ctx context.Context) tlog.HashReader {
+func (l *Log) hashReader(ctx context.Context) tlog.HashReader { return storedHashes(ctx, l.st) }
+
+// storedHashes reads the tree hashes stored in st.
+func storedHashes(ctx context.Context, st Store) tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
-		raw, err := l.st.AuditTreeHashes(ctx, indexes)
+		raw, err := st.AuditTreeHashes(ctx, indexes)
 		if err != nil {
 			return nil, err
 		}

@@ -22,6 +22,8 @@ type Report struct {
 	Covered        int64     // entries vouched for by the newest verified checkpoint
 	Uncovered      int64     // entries newer than that: intact so far, but not yet signed
 	LastCheckpoint time.Time // when the newest verified checkpoint was signed
+	Witnessed      int64     // size of the newest checkpoint held by a witness outside the database; 0 if none
+	WitnessedIn    string    // which witness holds it
 	FirstBad       int64     // first entry found changed, reordered or missing; 0 when OK
 	BadCheckpoint  int64     // size of the checkpoint that failed, 0 if none did
 	Problem        string    // what is wrong, in plain words; empty when OK
@@ -43,6 +45,9 @@ func (r *Report) String() string {
 			plural(int64(r.Checkpoints), "signed checkpoint", "signed checkpoints"), r.LastCheckpoint.Format(time.RFC3339), r.Covered)
 	}
 	b.WriteString("\n")
+	if r.Witnessed > 0 {
+		fmt.Fprintf(&b, "the log extends the newest checkpoint held outside the database (entries 1–%d, in %s)\n", r.Witnessed, r.WitnessedIn)
+	}
 	if r.Uncovered > 0 {
 		fmt.Fprintf(&b, "%s not yet covered by a checkpoint (entries %d–%d): a change to them could not be told from the original until one is signed\n",
 			plural(r.Uncovered, "entry is", "entries are"), r.Covered+1, r.Covered+r.Uncovered)
@@ -74,14 +79,28 @@ func (r *Report) fail(f finding) *Report {
 // Verify re-derives the whole log from its entries and checks it against everything
 // stored and signed: seq continuity, each record hash and chain hash, the stored Merkle
 // tree hashes, the head, and every checkpoint (its signature with v, and the tree root
-// and chain hash recomputed at its size). It stops at the first problem and describes
-// it in the report; the error is only for failing to read the store. It may run while
-// the log is being appended to.
-func Verify(ctx context.Context, st Store, v note.Verifier) (*Report, error) {
+// and chain hash recomputed at its size). Then it checks the log against the newest
+// checkpoint the witnesses hold outside the database: the log must not be shorter, and
+// a tlog consistency proof from the stored tree must show that it extends that
+// checkpoint; so a log whose newest entries and checkpoints were deleted, or one
+// rewritten with its hashes recomputed after its checkpoints were deleted, fails. A
+// witness copy that does not verify with v fails too, as does a database holding
+// checkpoints that no witness has seen while witnesses are given. It stops at the first
+// problem and describes it in the report; the error is only for failing to read the
+// store. It may run while the log is being appended to.
+func Verify(ctx context.Context, st Store, v note.Verifier, witnesses ...Witness) (*Report, error) {
 	if v == nil {
 		return nil, errors.New("audit: verify needs the verifier key")
 	}
 	r := &Report{}
+	wcp, wfrom, err := latestWitnessed(ctx, witnesses, v)
+	if err != nil {
+		return r.fail(finding{seq: 1, msg: err.Error()}), nil
+	}
+	// good is the largest verified database checkpoint within the witnessed size, and
+	// wchain the chain hash at that size: what a witness failure can still vouch for.
+	var good int64
+	var wchain tlog.Hash
 	head, err := st.AuditHead(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return r.fail(finding{seq: 1, msg: "the audit log's head record is missing"}), nil
@@ -92,6 +111,9 @@ func Verify(ctx context.Context, st Store, v note.Verifier) (*Report, error) {
 	cps := &checkpointIter{st: st}
 	t := newTree()
 	bad, err := walk(ctx, st, t, 0, func(t *tree) (*finding, error) {
+		if wcp != nil && t.size == wcp.Size {
+			wchain = t.chain
+		}
 		// Check every checkpoint whose size the walk has just reached.
 		for {
 			c, err := cps.peek(ctx)
@@ -119,6 +141,9 @@ func Verify(ctx context.Context, st Store, v note.Verifier) (*Report, error) {
 			}
 			r.Checkpoints++
 			r.Covered, r.LastCheckpoint = c.Size, cp.Time
+			if wcp != nil && c.Size <= wcp.Size {
+				good = c.Size
+			}
 		}
 	})
 	if err != nil {
@@ -152,9 +177,58 @@ func Verify(ctx context.Context, st Store, v note.Verifier) (*Report, error) {
 	if n == head.Size && !bytes.Equal(head.ChainHash, t.chain[:]) {
 		return r.fail(finding{seq: n, checked: n - 1, msg: fmt.Sprintf("the log's head record does not match entry %d (head was altered)", n)}), nil
 	}
+	if f, err := checkWitnessed(ctx, st, t, wcp, wfrom, wchain, good); err != nil {
+		return nil, err
+	} else if f != nil {
+		return r.fail(*f), nil
+	}
+	if wcp == nil && len(witnesses) > 0 && r.Checkpoints > 0 {
+		return r.fail(finding{seq: 1, checked: 0, msg: fmt.Sprintf(
+			"the database holds signed checkpoints up to entry %d but no witness outside it holds any (%s): the copies were lost or deleted, or the log was never checkpointed by a version that keeps them (then start the server once, after checking how the copies could be missing)",
+			r.Covered, witnessNames(witnesses))}), nil
+	}
+	if wcp != nil {
+		r.Witnessed, r.WitnessedIn = wcp.Size, wfrom
+	}
 	r.OK, r.Entries = true, n
 	r.Uncovered = n - r.Covered
 	return r, nil
+}
+
+// checkWitnessed checks the walked tree t (whose stored hashes the walk has checked)
+// against the witnessed checkpoint w: the log must reach it, and the tree of its size
+// must be a prefix of t, shown by a tlog consistency proof from the stored hashes.
+func checkWitnessed(ctx context.Context, st Store, t *tree, w *Checkpoint, from string, chain tlog.Hash, good int64) (*finding, error) {
+	if w == nil {
+		return nil, nil
+	}
+	if t.size < w.Size {
+		return &finding{seq: t.size + 1, checkpoint: w.Size, checked: good, msg: fmt.Sprintf(
+			"entries %d–%d were removed: the log ends at entry %d but checkpoint %d, witnessed outside the database in %s, vouches for them",
+			t.size+1, w.Size, t.size, w.Size, from)}, nil
+	}
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	proof, err := tlog.ProveTree(t.size, w.Size, storedHashes(ctx, st))
+	if err != nil {
+		return nil, err
+	}
+	if tlog.CheckTree(proof, t.size, root, w.Size, w.Root) != nil || chain != w.Chain {
+		return &finding{seq: good + 1, checkpoint: w.Size, checked: good, msg: fmt.Sprintf(
+			"the log does not extend checkpoint %d witnessed outside the database in %s: an entry among %d–%d was changed, removed or reordered after it was signed, and the hashes were recomputed to hide it",
+			w.Size, from, good+1, w.Size)}, nil
+	}
+	return nil, nil
+}
+
+func witnessNames(ws []Witness) string {
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = w.Name()
+	}
+	return strings.Join(names, ", ")
 }
 
 // checkCheckpoint verifies a stored checkpoint's signature and size. covered is the

@@ -255,6 +255,18 @@ type Auth struct {
 // Audit configures the audit log.
 type Audit struct {
 	CheckpointInterval Duration `toml:"checkpoint_interval"`
+	// SigningKeyFile is where the checkpoint signing key is kept (created on first use);
+	// default keys/audit.key in the data dir. $TRUNKLINE_AUDIT_KEY, when set, wins.
+	SigningKeyFile string `toml:"signing_key_file"`
+	// WitnessFiles are more append-only files that get a copy of every signed
+	// checkpoint, beside the one always kept in the data dir (WitnessPath): put one
+	// on another disk or a mount from another host.
+	WitnessFiles []string `toml:"witness_files"`
+	// WitnessURL is an HTTPS service on another host that gets every signed checkpoint
+	// (POST of the note), and may give the newest back (GET). WitnessCAFile, when set,
+	// is the CA its certificate is checked against instead of the system's.
+	WitnessURL    string `toml:"witness_url"`
+	WitnessCAFile string `toml:"witness_ca_file"`
 }
 
 // Webhook configures calls to customer URLs.
@@ -413,6 +425,18 @@ func (c *Config) DBPath() string  { return filepath.Join(c.DataDir, "trunkline.d
 func (c *Config) TLSDir() string  { return filepath.Join(c.DataDir, "tls") }
 func (c *Config) KeysDir() string { return filepath.Join(c.DataDir, "keys") }
 func (c *Config) KEKPath() string { return filepath.Join(c.KeysDir(), "kek") }
+
+// WitnessPath is the append-only file beside the database that keeps a copy of every
+// signed audit checkpoint.
+func (c *Config) WitnessPath() string { return filepath.Join(c.DataDir, "audit", "witness") }
+
+// AuditKeyPath is the checkpoint signing key file.
+func (c *Config) AuditKeyPath() string {
+	if c.Audit.SigningKeyFile != "" {
+		return c.Audit.SigningKeyFile
+	}
+	return filepath.Join(c.KeysDir(), "audit.key")
+}
 func (c *Config) LogPath() string { return filepath.Join(c.DataDir, "logs", "trunkline.log") }
 func (c *Config) PIDPath() string { return filepath.Join(c.DataDir, "trunkline.pid") }
 func (c *Config) DSN() string {
@@ -512,6 +536,21 @@ func (c *Config) Validate() (problems, warnings []string) {
 	}
 	if i := c.Audit.CheckpointInterval.Duration; i <= 0 || i > time.Minute {
 		add("audit.checkpoint_interval %s must be positive and at most 1m (checkpoints are signed at least every minute)", i)
+	}
+	for _, f := range c.Audit.WitnessFiles {
+		if f == "" || !filepath.IsAbs(f) {
+			add("audit.witness_files: %q must be an absolute path", f)
+		}
+	}
+	if u := c.Audit.WitnessURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || pu.Scheme != "https" || pu.Host == "" {
+			add("audit.witness_url %q must be an https:// URL", u)
+		}
+	}
+	if f := c.Audit.WitnessCAFile; f != "" {
+		if _, err := os.Stat(f); err != nil {
+			add("audit.witness_ca_file %s cannot be read: %v", f, errors.Unwrap(err))
+		}
 	}
 	for _, a := range c.Webhook.Allow {
 		p, err := netip.ParsePrefix(a)

@@ -59,7 +59,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, sess *Session, sealed, code s
 	if err != nil {
 		return nil, err
 	}
-	enc, err := s.ring.Seal(secret, []byte("totp:"+sess.User.ID))
+	enc, err := s.ring.Seal(secret, TOTPAAD(sess.User.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -182,3 +182,6 @@ func (s *Service) PresentedFactor(ctx context.Context, sess *Session, kind, user
 	}
 	return sess, "", s.markFresh(ctx, sess, kind)
 }
+
+// TOTPAAD binds a user's sealed TOTP secret to the user.
+func TOTPAAD(userID string) []byte { return []byte("totp:" + userID) }

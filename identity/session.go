@@ -196,7 +196,7 @@ func (s *Service) checkFactorCode(ctx context.Context, sess *Session, code strin
 	code = strings.TrimSpace(code)
 	method := ""
 	if ValidCodeForm(code) && sess.User.TOTPEnc != nil {
-		secret, err := s.ring.Open(sess.User.TOTPEnc, []byte("totp:"+sess.User.ID))
+		secret, err := s.ring.Open(sess.User.TOTPEnc, TOTPAAD(sess.User.ID))
 		if err != nil {
 			return "", err
 		}

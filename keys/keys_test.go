@@ -80,3 +80,76 @@ func TestLoadOrCreateKEK(t *testing.T) {
 		t.Fatal("env key should replace the file key")
 	}
 }
+
+func TestResealAndMACKey(t *testing.T) {
+	old, _ := NewRing(bytes.Repeat([]byte{1}, 32))
+	ct, _ := old.Seal([]byte("secret"), []byte("aad"))
+	wrapped, _ := old.WrapMACKey()
+	mac := old.MAC([]byte("token"))
+
+	rotated, _ := NewRing(bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{1}, 32))
+	if err := rotated.UseMACKey(wrapped); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rotated.MAC([]byte("token")), mac) {
+		t.Fatal("the MAC key did not survive the rotation")
+	}
+	out, changed, err := rotated.Reseal(ct, []byte("aad"))
+	if err != nil || !changed || !rotated.Sealed(out) || rotated.Sealed(ct) {
+		t.Fatalf("reseal: %v %v", changed, err)
+	}
+	if again, changed, _ := rotated.Reseal(out, []byte("aad")); changed || !bytes.Equal(again, out) {
+		t.Fatal("a current ciphertext was resealed")
+	}
+	if _, _, err := rotated.Reseal(ct, []byte("other")); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("reseal with the wrong aad: %v", err)
+	}
+	newOnly, _ := NewRing(bytes.Repeat([]byte{2}, 32))
+	if pt, err := newOnly.Open(out, []byte("aad")); err != nil || string(pt) != "secret" {
+		t.Fatalf("the new key alone does not open the resealed value: %v", err)
+	}
+	if err := newOnly.UseMACKey(wrapped); err == nil {
+		t.Fatal("a MAC key sealed under a key the ring lacks was accepted")
+	}
+}
+
+func TestAddAndRetireKEK(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "kek")
+	r1, err := LoadOrCreateKEK(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, _ := r1.Seal([]byte("x"), nil)
+	if err := AddKEK(path); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := LoadOrCreateKEK(path)
+	if err != nil || r2.Size() != 2 || r2.Sealed(ct) {
+		t.Fatalf("after AddKEK: %v, %d keys", err, r2.Size())
+	}
+	if _, err := r2.Open(ct, nil); err != nil {
+		t.Fatal("the old key was lost")
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("kek file mode %v", fi.Mode().Perm())
+	}
+	ct2, _ := r2.Seal([]byte("y"), nil)
+	if err := RetireOldKEKs(path); err != nil {
+		t.Fatal(err)
+	}
+	r3, _ := LoadOrCreateKEK(path)
+	if r3.Size() != 1 || !r3.Sealed(ct2) {
+		t.Fatal("retire kept the wrong key")
+	}
+	// The environment may hold the new key and the old, newest first.
+	a, b := bytes.Repeat([]byte{5}, 32), bytes.Repeat([]byte{6}, 32)
+	t.Setenv(EnvKEK, base64.StdEncoding.EncodeToString(a)+", "+base64.StdEncoding.EncodeToString(b))
+	env, err := LoadOrCreateKEK(path)
+	if err != nil || env.Size() != 2 {
+		t.Fatalf("two keys in %s: %v", EnvKEK, err)
+	}
+	first, _ := NewRing(a)
+	if c, _ := env.Seal([]byte("z"), nil); !first.Sealed(c) {
+		t.Fatal("the first key in the environment does not seal")
+	}
+}

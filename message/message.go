@@ -195,7 +195,10 @@ type payload struct {
 	Text string `json:"t"`
 }
 
-func payloadAAD(uuid string) []byte { return []byte("message:" + uuid) }
+func PayloadAAD(uuid string) []byte { return []byte("message:" + uuid) }
+
+// CallbackAAD binds a queued callback's sealed parameters to the object it reports on.
+func CallbackAAD(objectID string) []byte { return []byte("callback:" + objectID) }
 
 // Redact applies a log mode to a number and a text for storage and display.
 func Redact(mode, number, text string) (string, string) {
@@ -284,7 +287,7 @@ func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
 			}
 		} else {
 			b, _ := json.Marshal(payload{Dst: dst, Text: r.Text})
-			if m.PayloadEnc, err = s.o.Ring.Seal(b, payloadAAD(id)); err != nil {
+			if m.PayloadEnc, err = s.o.Ring.Seal(b, PayloadAAD(id)); err != nil {
 				return nil, err
 			}
 			// Stored already leased to this node, and handed to its workers below: no
@@ -355,7 +358,7 @@ func (s *Service) statusCallback(m *store.Message) *store.Callback {
 
 func (s *Service) callback(accountID, kind, objectID, url, method string, params map[string]string) *store.Callback {
 	b, _ := json.Marshal(params)
-	enc, err := s.o.Ring.Seal(b, []byte("callback:"+objectID))
+	enc, err := s.o.Ring.Seal(b, CallbackAAD(objectID))
 	if err != nil {
 		s.log.Error("seal callback", "err", err)
 		return nil
@@ -388,7 +391,7 @@ func (s *Service) openPayload(m *store.Message) (*payload, error) {
 	if m.PayloadEnc == nil {
 		return nil, errNoPayload
 	}
-	b, err := s.o.Ring.Open(m.PayloadEnc, payloadAAD(m.UUID))
+	b, err := s.o.Ring.Open(m.PayloadEnc, PayloadAAD(m.UUID))
 	if err != nil {
 		return nil, err
 	}

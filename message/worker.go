@@ -200,7 +200,7 @@ func (s *Service) wakeCallbacks() {
 const maxCallbackRounds = 5
 
 func (s *Service) deliver(ctx context.Context, c *store.Callback) {
-	b, err := s.o.Ring.Open(c.ParamsEnc, []byte("callback:"+c.ObjectID))
+	b, err := s.o.Ring.Open(c.ParamsEnc, CallbackAAD(c.ObjectID))
 	var params map[string]string
 	if err == nil {
 		err = json.Unmarshal(b, &params)

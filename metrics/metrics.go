@@ -33,6 +33,7 @@ type Metrics struct {
 	// VerificationRefusals counts verification codes not sent because a limit refused
 	// them (country, number, address, network, prefix, global_hour, global_day).
 	VerificationRefusals *prometheus.CounterVec // limit
+	AuditOK              prometheus.Gauge       // 1 while audit checkpoints are being signed
 
 	srv *http.Server
 	ln  net.Listener
@@ -60,10 +61,21 @@ func New() *Metrics {
 			Help: "Callback delivery attempts by kind and result class."}, []string{"kind", "class"}),
 		VerificationRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_verification_refused_total",
 			Help: "Verification codes (texts and calls) refused by a signup-abuse limit, by limit."}, []string{"limit"}),
+		AuditOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "trunkline_audit_checkpoint_ok",
+			Help: "1 when the last audit checkpoint attempt succeeded, 0 when it failed or was refused (the log does not extend a witnessed or stored checkpoint: run trunkline audit verify)."}),
 	}
-	r.MustRegister(m.APIRequests, m.APILatency, m.CarrierSubmits, m.CarrierLatency, m.Failovers, m.CarrierUp, m.Messages,
+	r.MustRegister(m.AuditOK, m.APIRequests, m.APILatency, m.CarrierSubmits, m.CarrierLatency, m.Failovers, m.CarrierUp, m.Messages,
 		m.Webhooks, m.VerificationRefusals, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// AuditCheckpoint records the outcome of an audit checkpoint attempt.
+func (m *Metrics) AuditCheckpoint(err error) {
+	if err != nil {
+		m.AuditOK.Set(0)
+	} else {
+		m.AuditOK.Set(1)
+	}
 }
 
 // Start serves /metrics on addr (binding synchronously).

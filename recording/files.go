@@ -214,7 +214,8 @@ type dataKey struct {
 	id  [keyIDSize]byte
 }
 
-func wrapAAD(accountID string) []byte {
+// DataKeyAAD binds an account's sealed recording data key to the account.
+func DataKeyAAD(accountID string) []byte {
 	return []byte("datakey:" + accountID + ":" + Purpose)
 }
 
@@ -236,7 +237,7 @@ func (f *Files) dataKey(ctx context.Context, accountID string, create bool) (*da
 	case !create:
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, ErrKeyNotFound)
 	default:
-		_, fresh, err := f.kek.NewDataKey(wrapAAD(accountID))
+		_, fresh, err := f.kek.NewDataKey(DataKeyAAD(accountID))
 		if err != nil {
 			return nil, fmt.Errorf("recording: new data key: %w", err)
 		}
@@ -248,7 +249,7 @@ func (f *Files) dataKey(ctx context.Context, accountID string, create bool) (*da
 	}
 	// Always unwrap what the store holds, so a key that cannot be read back is found
 	// before any recording is sealed with it.
-	raw, err := f.kek.Open(wrapped, wrapAAD(accountID))
+	raw, err := f.kek.Open(wrapped, DataKeyAAD(accountID))
 	if err != nil {
 		return nil, fmt.Errorf("recording: unwrap data key of account %s: %w", accountID, err)
 	}

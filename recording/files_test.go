@@ -662,7 +662,7 @@ func fuzzFiles(t testing.TB, seedName string) *Files {
 	t.Helper()
 	kek := ring(t, 0x4b)
 	ks := newMemKeyStore()
-	wrapped, err := kek.Seal(bytes.Repeat([]byte{0x44}, 32), wrapAAD(fuzzAccount))
+	wrapped, err := kek.Seal(bytes.Repeat([]byte{0x44}, 32), DataKeyAAD(fuzzAccount))
 	if err != nil {
 		t.Fatal(err)
 	}

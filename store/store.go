@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -84,6 +85,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		// write lock up front so two writers never deadlock upgrading a read lock.
 		// synchronous=NORMAL in WAL mode survives a process crash (kill -9); only an OS
 		// crash may lose the last commits.
+		if err := ownerOnly(path); err != nil {
+			return nil, err
+		}
 		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 		db.sql, err = sql.Open("sqlite", "file:"+filepath.ToSlash(path)+q)
 		if err != nil {
@@ -101,6 +105,36 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// ownerOnly creates the SQLite file 0600 if it is missing and tightens an existing one
+// and its -wal and -shm to 0600. SQLite gives the -wal and -shm it creates the mode of
+// the database file, so they follow; left to itself it would create all three 0644
+// (less the umask), readable by every local user.
+func ownerOnly(path string) error {
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open sqlite: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("open sqlite: %w", err)
+		}
+		if fi.Mode().IsRegular() && fi.Mode().Perm() != 0o600 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("open sqlite: tighten %s: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the database.

@@ -30,7 +30,7 @@ import (
 // spoken prompt. The same offer over UDP is refused (keys in the clear).
 func TestTLSWithSRTP(t *testing.T) {
 	dir := t.TempDir()
-	gen, err := certs.EnsureSelfSigned(dir, []string{"127.0.0.1", "localhost"}, time.Now())
+	gen, err := certs.EnsureSelfSigned(dir, dir, []string{"127.0.0.1", "localhost"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 // hears the application; SIPp here has no TLS, so diago is the peer.
 func TestSIPOverTLS(t *testing.T) {
 	dir := t.TempDir()
-	gen, err := certs.EnsureSelfSigned(dir, []string{"127.0.0.1", "localhost"}, time.Now())
+	gen, err := certs.EnsureSelfSigned(dir, dir, []string{"127.0.0.1", "localhost"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/config"
+	"golang.org/x/mod/sumdb/note"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,5 +196,90 @@ func TestCLISenderID(t *testing.T) {
 	db.QueryRow(`SELECT COUNT(*) FROM audit_entries WHERE action LIKE 'sender_id.%' AND account_id = ? AND actor LIKE 'cli%'`, a.AuthID).Scan(&n)
 	if n != 3 {
 		t.Fatalf("%d sender-id audit entries, want 3 (2 allows, 1 revoke)", n)
+	}
+}
+
+// TestAuditVerifyRollback deletes the newest audit entries and the checkpoints that
+// covered them, and moves the head back, as someone with only the database can;
+// `trunkline audit verify` finds it through the witness file in the data dir.
+func TestAuditVerifyRollback(t *testing.T) {
+	dir := t.TempDir()
+	checkpoint := func() {
+		t.Helper()
+		c := config.Default()
+		c.DataDir = dir
+		p, err := openPlatform(context.Background(), &c, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if _, err := p.audit.Checkpoint(context.Background()); err != nil { // as serve does at start and every minute
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 6; i++ {
+		if code, _, errs := cli(t, dir, "account", "create", "--name", "a"+string(rune('0'+i))); code != 0 {
+			t.Fatal(errs)
+		}
+		if i == 2 || i == 5 {
+			checkpoint()
+		}
+	}
+	if code, out, _ := cli(t, dir, "audit", "verify"); code != 0 || !strings.Contains(out, "outside the database") {
+		t.Fatalf("untouched log: %d %s", code, out)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "trunkline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	var chain []byte
+	db.QueryRow(`SELECT size FROM audit_checkpoints ORDER BY size LIMIT 1`).Scan(&size)
+	db.QueryRow(`SELECT chain_hash FROM audit_entries WHERE seq = ?`, size).Scan(&chain)
+	for _, q := range []string{`DELETE FROM audit_entries WHERE seq > ?`, `DELETE FROM audit_checkpoints WHERE size > ?`} {
+		if _, err := db.Exec(q, size); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`UPDATE audit_head SET size = ?, chain_hash = ?`, size, chain); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, out, _ := cli(t, dir, "audit", "verify")
+	if code != 1 || !strings.Contains(out, "were removed") || !strings.Contains(out, filepath.Join(dir, "audit", "witness")) {
+		t.Fatalf("rolled-back log: exit %d, %s", code, out)
+	}
+}
+
+// TestAuditKeyOutsideDataDir: the checkpoint signing key can live outside the data dir,
+// in a file named by audit.signing_key_file or in $TRUNKLINE_AUDIT_KEY; then no signing
+// key is written to the data dir (only the verifier key, to publish).
+func TestAuditKeyOutsideDataDir(t *testing.T) {
+	for _, viaEnv := range []bool{false, true} {
+		dir, keyPath := t.TempDir(), filepath.Join(t.TempDir(), "audit.key")
+		if viaEnv {
+			skey, _, err := note.GenerateKey(rand.Reader, audit.KeyName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(audit.EnvSigningKey, skey)
+		} else {
+			t.Setenv("TRUNKLINE_AUDIT_SIGNING_KEY_FILE", keyPath)
+		}
+		if code, _, errs := cli(t, dir, "account", "create", "--name", "Acme"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "keys", audit.KeyFile)); !os.IsNotExist(err) {
+			t.Fatalf("env=%v: a signing key was written to the data dir", viaEnv)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "keys", audit.VerifierKeyFile)); err != nil {
+			t.Fatalf("env=%v: no verifier key: %v", viaEnv, err)
+		}
+		if _, err := os.Stat(keyPath); viaEnv == (err == nil) {
+			t.Fatalf("env=%v: key file at the configured path: %v", viaEnv, err)
+		}
+		if code, out, _ := cli(t, dir, "audit", "verify"); code != 0 {
+			t.Fatalf("env=%v: verify: %s", viaEnv, out)
+		}
 	}
 }

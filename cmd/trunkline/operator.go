@@ -529,7 +529,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer p.Close()
-	rep, err := audit.Verify(ctx, p.db, p.verifier)
+	rep, err := audit.Verify(ctx, p.db, p.verifier, p.witnesses...)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -29,8 +33,10 @@ type platform struct {
 	ring     *keys.Ring
 	audit    *audit.Log
 	verifier note.Verifier
-	accounts *account.Service
-	bus      *bus.Local
+	// witnesses keep copies of the audit checkpoints outside the database.
+	witnesses []audit.Witness
+	accounts  *account.Service
+	bus       *bus.Local
 	// webhooks is the one client for customer callbacks (signed, SSRF-safe, retried,
 	// each attempt recorded); messaging and voice use it.
 	webhooks *webhook.Client
@@ -47,6 +53,9 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	if err := ownerOnly(c.DataDir); err != nil {
+		return nil, fmt.Errorf("tighten the data dir to owner-only (it and everything in it must belong to the user running trunkline): %w", err)
+	}
 	p := &platform{cfg: c, log: logger, sandboxEvents: sandbox.NewNotifier()}
 	var err error
 	if p.ring, err = keys.LoadOrCreateKEK(c.KEKPath()); err != nil {
@@ -56,14 +65,32 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		return nil, err
 	}
 	p.closers = append(p.closers, p.db.Close)
-	signer, verifier, err := audit.LoadOrCreateKeys(c.KeysDir())
+	if err := useMACKey(ctx, p.db, p.ring); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("MAC key: %w", err)
+	}
+	signer, verifier, err := audit.LoadOrCreateKeyFiles(c.AuditKeyPath(), filepath.Join(c.KeysDir(), audit.VerifierKeyFile))
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("audit signing key: %w", err)
 	}
 	p.verifier = verifier
+	p.witnesses = []audit.Witness{audit.FileWitness{Path: c.WitnessPath()}}
+	for _, f := range c.Audit.WitnessFiles {
+		p.witnesses = append(p.witnesses, audit.FileWitness{Path: f})
+	}
+	if c.Audit.WitnessURL != "" {
+		client, err := witnessClient(c.Audit.WitnessCAFile)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.witnesses = append(p.witnesses, audit.HTTPWitness{URL: c.Audit.WitnessURL, Client: client})
+	}
+	p.metrics = metrics.New()
 	host, _ := os.Hostname()
-	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier})
+	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier, Witnesses: p.witnesses,
+		Checked: p.metrics.AuditCheckpoint})
 	p.closers = append(p.closers, p.audit.Close) // runs before the database closes: flushes pending entries
 	// The bus is in-process on a single node; wake-ups, events and live-call commands go
 	// over it, and the cluster puts NATS behind the same interface. Today it carries
@@ -75,11 +102,65 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		p.Close()
 		return nil, err
 	}
-	p.metrics = metrics.New()
 	p.webhooks = webhook.New(webhook.Options{Allow: c.WebhookAllow(), Timeout: c.Webhook.Timeout.Duration,
 		MaxAttempts: c.Webhook.MaxAttempts, Recorder: countingRecorder{p.db, p.metrics}, Logger: logger})
 	p.closers = append(p.closers, func() error { p.webhooks.Close(); return nil })
 	return p, nil
+}
+
+// witnessClient is the HTTPS client for the audit witness service: TLS 1.2 at least,
+// checked against caFile when given (a private CA), else the system's roots. It is not
+// the webhook client: the witness is the operator's own, often on a private network.
+func witnessClient(caFile string) (*http.Client, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("audit.witness_ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("audit.witness_ca_file %s holds no certificate", caFile)
+		}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
+}
+
+// ownerOnly makes the data dir and every directory under it 0700 and every file 0600,
+// whatever created them with a looser mode (an older version, a restored backup, a
+// copy made with a umask of 022): keys, database, recordings and logs are nobody
+// else's business on a shared machine. Symbolic links are left alone and not followed,
+// so nothing outside the data dir is touched.
+func ownerOnly(dir string) error {
+	// The data dir itself may be a link (/var/lib/trunkline -> /srv/trunkline); what it
+	// holds is walked without following links.
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			return nil
+		case d.IsDir():
+			want = 0o700
+		case !d.Type().IsRegular():
+			return nil // sockets, pipes: not ours to chmod
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != want {
+			return os.Chmod(path, want)
+		}
+		return nil
+	})
 }
 
 func (p *platform) Close() error {

@@ -197,7 +197,7 @@ func serverTLS(c *config.Config) (*tls.Config, string, error) {
 	if host, _, err := net.SplitHostPort(c.API.Listen); err == nil && host != "" && host != "0.0.0.0" && host != "::" {
 		hosts = append(hosts, host)
 	}
-	g, err := certs.EnsureSelfSigned(c.TLSDir(), hosts, time.Now())
+	g, err := certs.EnsureSelfSigned(c.TLSDir(), c.KeysDir(), hosts, time.Now())
 	if err != nil {
 		return nil, "", fmt.Errorf("self-signed TLS: %w", err)
 	}
