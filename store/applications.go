@@ -5,46 +5,24 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
-// Scope says whose records a caller may see: a main account sees its own and its
-// subaccounts'; a subaccount sees only its own. Every query on customer records takes
-// one, so tenant isolation is enforced in SQL and not left to handlers.
-type Scope struct {
-	AccountID   string
-	IncludeSubs bool
-}
+// Records of the domain core (package trunkline), named here while callers move over.
+type Scope = trunkline.Scope
+type Application = trunkline.Application
+type ApplicationFilter = trunkline.ApplicationFilter
 
-// ScopeOf is the scope of an authenticated account.
-func ScopeOf(a *Account) Scope { return Scope{AccountID: a.ID, IncludeSubs: !a.IsSub()} }
+// ScopeOf is trunkline.ScopeOf, named here while callers move over.
+var ScopeOf = trunkline.ScopeOf
 
-func (s Scope) where(col string) (string, []any) {
+// scopeWhere is the SQL condition on col that keeps a query inside s.
+func scopeWhere(s Scope, col string) (string, []any) {
 	if s.IncludeSubs {
 		return col + ` IN (SELECT id FROM accounts WHERE id = ? OR parent_id = ?)`, []any{s.AccountID, s.AccountID}
 	}
 	return col + ` = ?`, []any{s.AccountID}
-}
-
-// Application is a set of URLs that drive calls and messages.
-type Application struct {
-	ID                  string
-	AccountID           string
-	Name                string
-	AnswerURL           string
-	AnswerMethod        string
-	HangupURL           string
-	HangupMethod        string
-	FallbackAnswerURL   string
-	FallbackMethod      string
-	MessageURL          string
-	MessageMethod       string
-	DefaultNumberApp    bool
-	DefaultEndpointApp  bool
-	LogIncomingMessages bool
-	PublicURI           bool
-	Enabled             bool
-	CreatedAt           time.Time
-	ModifiedAt          time.Time
 }
 
 const appCols = `id, account_id, app_name, answer_url, answer_method, hangup_url, hangup_method, fallback_answer_url,
@@ -108,7 +86,7 @@ func clearDefaults(ctx context.Context, tx *Tx, a *Application) error {
 
 // Application returns one application visible in scope.
 func (db *DB) Application(ctx context.Context, s Scope, id string) (*Application, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	return scanApp(db.queryRow(ctx, `SELECT `+appCols+` FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...))
 }
 
@@ -123,7 +101,7 @@ func (db *DB) ApplicationByID(ctx context.Context, id string) (*Application, err
 func (db *DB) UpdateApplication(ctx context.Context, s Scope, id string, fn func(*Application) error) (*Application, error) {
 	var a *Application
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		w, args := s.where("account_id")
+		w, args := scopeWhere(s, "account_id")
 		var err error
 		a, err = scanApp(tx.QueryRow(ctx, `SELECT `+appCols+` FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...))
 		if err != nil {
@@ -148,7 +126,7 @@ func (db *DB) UpdateApplication(ctx context.Context, s Scope, id string, fn func
 // DeleteApplication removes an application; numbers that used it are left without one.
 func (db *DB) DeleteApplication(ctx context.Context, s Scope, id string) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		w, args := s.where("account_id")
+		w, args := scopeWhere(s, "account_id")
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -164,16 +142,9 @@ func (db *DB) DeleteApplication(ctx context.Context, s Scope, id string) error {
 	})
 }
 
-// ApplicationFilter narrows a listing.
-type ApplicationFilter struct {
-	Subaccount string // only this subaccount's applications (main accounts)
-	Limit      int
-	Offset     int
-}
-
 // ListApplications lists applications in scope, oldest first, with the total count.
 func (db *DB) ListApplications(ctx context.Context, s Scope, f ApplicationFilter) ([]*Application, int, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	if f.Subaccount != "" {
 		w += ` AND account_id = ?`
 		args = append(args, f.Subaccount)

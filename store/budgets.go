@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
-// SendBudget is one limit a verification send spends from: Bucket names the counter
-// ("global:hour", "prefix:1415555", "net:198.51.100.0/24", ...), Window is the length
-// of its fixed windows and Limit the sends a window allows.
-type SendBudget struct {
-	Bucket string
-	Window time.Duration
-	Limit  int
-}
+// Records of the domain core (package trunkline), named here while callers move over.
+type SendBudget = trunkline.SendBudget
 
 // errBudgetSpent rolls back a TakeSendBudgets transaction that found a budget used up.
 var errBudgetSpent = errors.New("send budget spent")

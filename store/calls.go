@@ -7,42 +7,20 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/trunkline/trunkline"
 )
 
-// Call states: a leg is inserted ringing, becomes in-progress when answered and completed
-// when it ends. Only completed calls are call detail records (CDRs).
+// Records of the domain core (package trunkline), named here while callers move over.
+type Call = trunkline.Call
+type CallFilter = trunkline.CallFilter
+
+// Call states, named here while callers move over.
 const (
-	CallRinging    = "ringing"
-	CallInProgress = "in-progress"
-	CallCompleted  = "completed"
+	CallRinging    = trunkline.CallRinging
+	CallInProgress = trunkline.CallInProgress
+	CallCompleted  = trunkline.CallCompleted
 )
-
-// Call is one call leg.
-type Call struct {
-	UUID      string
-	AccountID string
-	Direction string // inbound | outbound
-	// From and To as the voice engine stores them: E.164 digits without "+", or a SIP URI.
-	From, To    string
-	ParentUUID  string // the A leg, for a B leg
-	RequestUUID string // the API request that placed it (outbound)
-	State       string
-	Trunk       string // the SIP trunk (carrier) it went over
-	AppID       string
-	InitiatedAt time.Time
-	AnsweredAt  *time.Time
-	EndedAt     *time.Time
-	// Duration and BillDuration are whole seconds.
-	Duration, BillDuration int
-	HangupCauseCode        int
-	HangupCauseName        string
-	HangupSource           string
-	// HangupReason is ours, in plain words (e.g. "answer_url returned invalid XML"): what
-	// a developer needs to see why a call ended, beside Plivo's cause code and name.
-	HangupReason string
-	// Attempts is the JSON list of the trunks an outbound call tried, in order.
-	Attempts string
-}
 
 const callCols = `uuid, account_id, direction, from_number, to_number, parent_uuid, request_uuid, state, trunk, app_id,
 	initiated_at, answered_at, ended_at, duration_s, bill_duration_s, hangup_cause_code, hangup_cause_name,
@@ -180,27 +158,8 @@ func (db *DB) FinishCall(ctx context.Context, c *Call) error {
 
 // GetCall returns one call visible in scope, whatever its state.
 func (db *DB) GetCall(ctx context.Context, sc Scope, uuid string) (*Call, error) {
-	w, args := sc.where("account_id")
+	w, args := scopeWhere(sc, "account_id")
 	return scanCall(db.queryRow(ctx, `SELECT `+callCols+` FROM calls WHERE uuid = ? AND `+w, append([]any{uuid}, args...)...))
-}
-
-// CallFilter narrows a CDR listing (Plivo's filters). Zero values leave a filter off.
-type CallFilter struct {
-	Subaccount   string
-	Direction    string
-	From, To     string // prefixes (Plivo: "the exact number or the prefix")
-	ParentUUID   string
-	HangupSource string
-	// HangupCauseCode, when set, selects that code.
-	HangupCauseCode *int
-	// BillDurationMin and BillDurationMax are inclusive bounds in seconds (the API turns
-	// __gt/__lt into these, durations being whole seconds).
-	BillDurationMin, BillDurationMax *int
-
-	EndFrom time.Time // inclusive
-	EndTo   time.Time // exclusive
-	Limit   int
-	Offset  int
 }
 
 // prefixCond matches col against a prefix with substr rather than LIKE, so "%" and "_"
@@ -211,7 +170,7 @@ func prefixCond(col string, prefix string) (string, []any) {
 
 // ListCalls lists completed calls in scope, newest end first, with the total count.
 func (db *DB) ListCalls(ctx context.Context, sc Scope, f CallFilter) ([]*Call, int, error) {
-	w, args := sc.where("account_id")
+	w, args := scopeWhere(sc, "account_id")
 	w += ` AND state = ?`
 	args = append(args, CallCompleted)
 	add := func(cond string, vs ...any) {

@@ -3,26 +3,18 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
-// DayCount is how many records of one kind fell on one UTC day, Day counted from the
-// start of a chart (0 = its first day).
-type DayCount struct {
-	Day int
-	N   int
-	// Messages: the state. Calls: answered, and the hangup cause's name and code (the
-	// console turns these into an outcome).
-	State     string
-	Answered  bool
-	CauseName string
-	CauseCode int
-}
+// Records of the domain core (package trunkline), named here while callers move over.
+type DayCount = trunkline.DayCount
 
 // MessageDayCounts counts the scope's messages created since start (a UTC midnight) by
 // day and state, in the database: the dashboard's chart costs one grouped query however
 // many messages there are.
 func (db *DB) MessageDayCounts(ctx context.Context, s Scope, start time.Time) ([]DayCount, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	args = append([]any{micros(start)}, append(args, micros(start))...)
 	rows, err := db.query(ctx, `SELECT (created_at - ?) / 86400000000, state, COUNT(*) FROM messages
 		WHERE `+w+` AND created_at >= ? GROUP BY 1, 2`, args...)
@@ -36,7 +28,7 @@ func (db *DB) MessageDayCounts(ctx context.Context, s Scope, start time.Time) ([
 // CallDayCounts counts the scope's finished calls that ended since start by day, whether
 // answered, and hangup cause.
 func (db *DB) CallDayCounts(ctx context.Context, s Scope, start time.Time) ([]DayCount, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	args = append([]any{micros(start)}, append(args, CallCompleted, micros(start))...)
 	rows, err := db.query(ctx, `SELECT (ended_at - ?) / 86400000000, answered_at IS NOT NULL, hangup_cause_name,
 		hangup_cause_code, COUNT(*) FROM calls WHERE `+w+` AND state = ? AND ended_at >= ? GROUP BY 1, 2, 3, 4`, args...)

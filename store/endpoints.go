@@ -5,38 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
-// Endpoint is a SIP user of an account (Plivo's Endpoint), with its registration.
-type Endpoint struct {
-	ID        string
-	AccountID string
-	Username  string // globally unique: the registrar finds endpoints by it alone
-	Alias     string
-	AppID     string // "" when none
-	// The secrets, sealed under the KEK by package account (never the password itself):
-	// the digest HA1 for Realm, and Plivo's MD5(password).
-	Realm          string
-	HA1Enc         []byte
-	PasswordMD5Enc []byte
-	CreatedAt      time.Time
-	ModifiedAt     time.Time
-
-	// Registration, written by the registrar.
-	SIPContact   string
-	SIPUserAgent string
-	SIPExpiresAt *time.Time // nil: never registered, or unregistered
-	RegisteredAt *time.Time
-
-	// AccountEnabled is read from the accounts table: false when the endpoint's account,
-	// or the main account above it, is disabled. Not stored with the endpoint.
-	AccountEnabled bool
-}
-
-// Registered reports whether the endpoint has a live registration at t.
-func (e *Endpoint) Registered(t time.Time) bool {
-	return e.SIPContact != "" && e.SIPExpiresAt != nil && e.SIPExpiresAt.After(t)
-}
+// Records of the domain core (package trunkline), named here while callers move over.
+type Endpoint = trunkline.Endpoint
+type EndpointFilter = trunkline.EndpointFilter
 
 // The account's enabled flag and its parent's come along, so the registrar learns in one
 // query whether the endpoint may register at all.
@@ -88,7 +63,7 @@ func (db *DB) CreateEndpoint(ctx context.Context, e *Endpoint) error {
 
 // Endpoint returns one endpoint visible in scope.
 func (db *DB) Endpoint(ctx context.Context, s Scope, id string) (*Endpoint, error) {
-	w, args := s.where("e.account_id")
+	w, args := scopeWhere(s, "e.account_id")
 	return scanEndpoint(db.queryRow(ctx, `SELECT `+endpointCols+endpointFrom+` WHERE e.id = ? AND `+w,
 		append([]any{id}, args...)...))
 }
@@ -99,15 +74,9 @@ func (db *DB) EndpointByUsername(ctx context.Context, username string) (*Endpoin
 	return scanEndpoint(db.queryRow(ctx, `SELECT `+endpointCols+endpointFrom+` WHERE e.username = ?`, username))
 }
 
-// EndpointFilter narrows a listing.
-type EndpointFilter struct {
-	Limit  int
-	Offset int
-}
-
 // ListEndpoints lists endpoints in scope, oldest first, with the total count.
 func (db *DB) ListEndpoints(ctx context.Context, s Scope, f EndpointFilter) ([]*Endpoint, int, error) {
-	w, args := s.where("e.account_id")
+	w, args := scopeWhere(s, "e.account_id")
 	var total int
 	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM endpoints e WHERE `+w, args...).Scan(&total); err != nil {
 		return nil, 0, err
@@ -135,7 +104,7 @@ func (db *DB) ListEndpoints(ctx context.Context, s Scope, f EndpointFilter) ([]*
 func (db *DB) UpdateEndpoint(ctx context.Context, s Scope, id string, fn func(*Endpoint) error) (*Endpoint, error) {
 	var e *Endpoint
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		w, args := s.where("e.account_id")
+		w, args := scopeWhere(s, "e.account_id")
 		var err error
 		e, err = scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+endpointFrom+` WHERE e.id = ? AND `+w,
 			append([]any{id}, args...)...))
@@ -157,7 +126,7 @@ func (db *DB) UpdateEndpoint(ctx context.Context, s Scope, id string, fn func(*E
 // DeleteEndpoint removes an endpoint (and so its registration).
 func (db *DB) DeleteEndpoint(ctx context.Context, s Scope, id string) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		w, args := s.where("account_id")
+		w, args := scopeWhere(s, "account_id")
 		res, err := tx.Exec(ctx, `DELETE FROM endpoints WHERE id = ? AND `+w, append([]any{id}, args...)...)
 		if err != nil {
 			return err

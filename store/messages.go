@@ -7,46 +7,28 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
-// Message states (Plivo's).
+// Message states, named here while callers move over.
 const (
-	MsgQueued      = "queued"
-	MsgSent        = "sent"
-	MsgFailed      = "failed"
-	MsgDelivered   = "delivered"
-	MsgUndelivered = "undelivered"
-	MsgReceived    = "received"
+	MsgQueued      = trunkline.MsgQueued
+	MsgSent        = trunkline.MsgSent
+	MsgFailed      = trunkline.MsgFailed
+	MsgDelivered   = trunkline.MsgDelivered
+	MsgUndelivered = trunkline.MsgUndelivered
+	MsgReceived    = trunkline.MsgReceived
 )
 
-// Message is one SMS, outbound or inbound.
-type Message struct {
-	UUID           string
-	AccountID      string
-	Direction      string // outbound | inbound
-	Type           string
-	LogMode        string // true | false | number_only | content_only
-	From, To       string // as shown (To may be redacted)
-	Body           string // as shown (may be redacted)
-	PayloadEnc     []byte // encrypted send payload; nil once erased
-	Coding, Units  int
-	State          string
-	ErrorCode      string
-	Carrier        string
-	CallbackURL    string
-	CallbackMethod string
-	RequesterIP    string
-	CreatedAt      time.Time
-	SentAt         *time.Time
-	UpdatedAt      time.Time
-	ExpiresAt      time.Time
-	NextAttemptAt  time.Time
-	Attempts       int
-	// Set by the sender that hands a new message straight to its own workers: the
-	// message is inserted already leased, so no claim query is needed for it.
-	LeaseOwner string
-	LeaseUntil time.Time
-}
+// Records of the domain core (package trunkline), named here while callers move over.
+type Message = trunkline.Message
+type Callback = trunkline.Callback
+type MessageFilter = trunkline.MessageFilter
+type Part = trunkline.Part
+type Attempt = trunkline.Attempt
+type SendOutcome = trunkline.SendOutcome
+type ReceiptOutcome = trunkline.ReceiptOutcome
 
 const messageCols = `uuid, account_id, direction, message_type, log_mode, from_number, to_number, body_text, payload_enc,
 	coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip, created_at, sent_at,
@@ -68,18 +50,6 @@ func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
 	m.CreatedAt, m.UpdatedAt, m.ExpiresAt, m.NextAttemptAt = fromMicros(created), fromMicros(updated), fromMicros(expires), fromMicros(next)
 	m.SentAt = nullMicros(sent)
 	return &m, nil
-}
-
-// Callback is a customer callback waiting in the outbox.
-type Callback struct {
-	ID            int64
-	AccountID     string
-	Kind          string // message_status, message_inbound ...
-	ObjectID      string
-	URL, Method   string
-	ParamsEnc     []byte
-	Attempts      int
-	NextAttemptAt time.Time
 }
 
 func insertCallback(ctx context.Context, tx *Tx, c *Callback, now time.Time) error {
@@ -139,7 +109,7 @@ func (db *DB) ReleaseLease(ctx context.Context, uuid string) error {
 
 // Message returns one message visible in scope.
 func (db *DB) Message(ctx context.Context, s Scope, uuid string) (*Message, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	return scanMessage(db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ? AND `+w, append([]any{uuid}, args...)...))
 }
 
@@ -148,23 +118,9 @@ func (db *DB) MessageByUUID(ctx context.Context, uuid string) (*Message, error) 
 	return scanMessage(db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid))
 }
 
-// MessageFilter narrows a listing (Plivo's filters).
-type MessageFilter struct {
-	Subaccount string
-	Direction  string
-	State      string
-	Type       string
-	ErrorCode  string
-	From, To   string
-	Since      time.Time // inclusive
-	Until      time.Time // exclusive; zero = open
-	Limit      int
-	Offset     int
-}
-
 // ListMessages lists messages in scope, newest first, with the total count.
 func (db *DB) ListMessages(ctx context.Context, s Scope, f MessageFilter) ([]*Message, int, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	add := func(cond string, v any) {
 		w += " AND " + cond
 		args = append(args, v)
@@ -265,32 +221,6 @@ func (db *DB) NextMessageDue(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return fromMicros(v.Int64), nil
-}
-
-// Part is one submitted segment and the keys its SMSC id answers to.
-type Part struct {
-	Seq  int
-	Keys []string
-}
-
-// Attempt is one carrier attempt of a message.
-type Attempt struct {
-	Carrier string
-	Status  string // "ok" or a failure class/status name
-	Latency time.Duration
-	At      time.Time
-}
-
-// SendOutcome is what a worker records after trying to send a message.
-type SendOutcome struct {
-	State     string // MsgSent, MsgFailed or MsgQueued (retry later)
-	ErrorCode string
-	Carrier   string
-	Parts     []Part
-	Attempts  []Attempt
-	RetryAt   time.Time // for MsgQueued
-	Erase     bool      // drop the encrypted payload (final, or the log mode says so)
-	Callback  func(m *Message) *Callback
 }
 
 // RecordSend applies a worker's outcome to a message it leased. Receipts that arrived
@@ -406,13 +336,6 @@ func lockKeys(ctx context.Context, tx *Tx, carrier string, keys []string) error 
 		}
 	}
 	return nil
-}
-
-// ReceiptOutcome is how a receipt changed a message.
-type ReceiptOutcome struct {
-	Message *Message // nil when no part matched (kept as an early receipt)
-	Exact   bool     // matched by the id as spelled (keys[0]), not a numeric reading
-	Final   bool     // the message reached delivered/undelivered with this receipt
 }
 
 // ApplyReceipt records a delivery receipt for the segment a carrier knows by one of keys.

@@ -5,32 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
-	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
-// Number is a phone number of the operator's inventory; AccountID is set while a
-// customer rents it.
-type Number struct {
-	Number            string // E.164 digits without "+"
-	CountryISO        string
-	Type              string // local, mobile, tollfree, fixed, national
-	Region            string
-	Prefix            string
-	Carrier           string
-	VoiceEnabled      bool
-	SMSEnabled        bool
-	MMSEnabled        bool
-	MonthlyRentalRate string
-	SetupRate         string
-	SMSRate           string
-	VoiceRate         string
-	ImportedAt        time.Time
-	AccountID         string
-	AppID             string
-	Alias             string
-	RentedAt          *time.Time
-	RenewalAt         *time.Time
-}
+// Records of the domain core (package trunkline), named here while callers move over.
+type Number = trunkline.Number
+type NumberSearch = trunkline.NumberSearch
+type RentedFilter = trunkline.RentedFilter
 
 const numberCols = `number, country_iso, number_type, region, prefix, carrier, voice_enabled, sms_enabled, mms_enabled,
 	monthly_rental_rate, setup_rate, sms_rate, voice_rate, imported_at, COALESCE(account_id, ''), COALESCE(app_id, ''),
@@ -84,17 +66,6 @@ func (db *DB) ImportNumbers(ctx context.Context, ns []*Number) (added int, err e
 		return nil
 	})
 	return added, err
-}
-
-// NumberSearch filters the inventory of numbers free to rent.
-type NumberSearch struct {
-	CountryISO string
-	Type       string // "" or "any" for all
-	Pattern    string // digits the number contains (Plivo: pattern)
-	Region     string
-	Services   []string // voice, sms, mms: all must be enabled
-	Limit      int
-	Offset     int
 }
 
 func servicesWhere(services []string) string {
@@ -179,19 +150,9 @@ func (db *DB) RentNumber(ctx context.Context, number, accountID, appID string) (
 	return n, err
 }
 
-// RentedFilter narrows a listing of rented numbers.
-type RentedFilter struct {
-	Type             string
-	NumberStartsWith string
-	Subaccount       string
-	Alias            string
-	Services         []string
-	Limit, Offset    int
-}
-
 // ListRented lists numbers rented by accounts in scope.
 func (db *DB) ListRented(ctx context.Context, s Scope, f RentedFilter) ([]*Number, int, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	if f.Type != "" {
 		w += ` AND number_type = ?`
 		args = append(args, f.Type)
@@ -214,7 +175,7 @@ func (db *DB) ListRented(ctx context.Context, s Scope, f RentedFilter) ([]*Numbe
 
 // RentedNumber returns one number rented by an account in scope.
 func (db *DB) RentedNumber(ctx context.Context, s Scope, number string) (*Number, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	return scanNumber(db.queryRow(ctx, `SELECT `+numberCols+` FROM numbers WHERE number = ? AND `+w, append([]any{number}, args...)...))
 }
 
@@ -223,7 +184,7 @@ func (db *DB) RentedNumber(ctx context.Context, s Scope, number string) (*Number
 func (db *DB) UpdateRented(ctx context.Context, s Scope, number string, fn func(*Number) error) (*Number, error) {
 	var n *Number
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		w, args := s.where("account_id")
+		w, args := scopeWhere(s, "account_id")
 		var err error
 		n, err = scanNumber(tx.QueryRow(ctx, `SELECT `+numberCols+` FROM numbers WHERE number = ? AND `+w, append([]any{number}, args...)...))
 		if err != nil {
@@ -244,7 +205,7 @@ func (db *DB) UpdateRented(ctx context.Context, s Scope, number string, fn func(
 
 // UnrentNumber returns a rented number to the inventory.
 func (db *DB) UnrentNumber(ctx context.Context, s Scope, number string) error {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	res, err := db.exec(ctx, `UPDATE numbers SET account_id = NULL, app_id = NULL, alias = '', rented_at = NULL, renewal_at = NULL
 		WHERE number = ? AND `+w, append([]any{number}, args...)...)
 	if err != nil {

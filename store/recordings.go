@@ -5,22 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
-// Recording is the metadata of one call recording; the audio is a file kept encrypted
-// outside the database.
-type Recording struct {
-	ID        string
-	AccountID string
-	CallUUID  string
-	Format    string // wav | mp3
-	Type      string // Plivo's recording_type; "call" (the default) for call recordings
-	// DurationMs is the audio's length; StartMs and EndMs are Unix epoch milliseconds.
-	DurationMs, StartMs, EndMs int64
-	Size                       int64 // bytes of audio (before encryption)
-	From, To                   string
-	CreatedAt                  time.Time // Plivo's add_time
-}
+// Records of the domain core (package trunkline), named here while callers move over.
+type Recording = trunkline.Recording
+type RecordingFilter = trunkline.RecordingFilter
 
 const recordingCols = `id, account_id, call_uuid, format, recording_type, duration_ms, start_ms, end_ms, size_bytes,
 	from_number, to_number, created_at`
@@ -63,25 +54,14 @@ func (db *DB) InsertRecording(ctx context.Context, r *Recording) error {
 
 // GetRecording returns one recording visible in scope.
 func (db *DB) GetRecording(ctx context.Context, sc Scope, id string) (*Recording, error) {
-	w, args := sc.where("account_id")
+	w, args := scopeWhere(sc, "account_id")
 	return scanRecording(db.queryRow(ctx, `SELECT `+recordingCols+` FROM recordings WHERE id = ? AND `+w,
 		append([]any{id}, args...)...))
 }
 
-// RecordingFilter narrows a listing (Plivo's filters). Zero values leave a filter off.
-type RecordingFilter struct {
-	Subaccount string
-	CallUUID   string
-	From, To   string
-	AddFrom    time.Time // inclusive
-	AddTo      time.Time // exclusive
-	Limit      int
-	Offset     int
-}
-
 // ListRecordings lists recordings in scope, newest first, with the total count.
 func (db *DB) ListRecordings(ctx context.Context, sc Scope, f RecordingFilter) ([]*Recording, int, error) {
-	w, args := sc.where("account_id")
+	w, args := scopeWhere(sc, "account_id")
 	add := func(cond string, v any) {
 		w += " AND " + cond
 		args = append(args, v)
@@ -131,7 +111,7 @@ func (db *DB) ListRecordings(ctx context.Context, sc Scope, f RecordingFilter) (
 func (db *DB) DeleteRecording(ctx context.Context, sc Scope, id string) (*Recording, error) {
 	var r *Recording
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		w, args := sc.where("account_id")
+		w, args := scopeWhere(sc, "account_id")
 		var err error
 		r, err = scanRecording(tx.QueryRow(ctx, `SELECT `+recordingCols+` FROM recordings WHERE id = ? AND `+w,
 			append([]any{id}, args...)...))

@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
-// Holder is an account that holds a source (rents the number, is allowed the sender ID,
-// verified the caller ID), with its main account ("" when it is one).
-type Holder struct{ AccountID, ParentID string }
+// Records of the domain core (package trunkline), named here while callers move over.
+type Holder = trunkline.Holder
+type SenderID = trunkline.SenderID
+type VerifiedCallerID = trunkline.VerifiedCallerID
+type CallerIDFilter = trunkline.CallerIDFilter
 
 func (db *DB) holders(ctx context.Context, q string, arg string) ([]Holder, error) {
 	rows, err := db.query(ctx, q, arg)
@@ -44,12 +47,6 @@ func (db *DB) SenderIDHolders(ctx context.Context, sender string) ([]Holder, err
 func (db *DB) VerifiedCallerIDHolders(ctx context.Context, number string) ([]Holder, error) {
 	return db.holders(ctx, `SELECT a.id, COALESCE(a.parent_id, '') FROM verified_caller_ids v JOIN accounts a ON a.id = v.account_id
 		WHERE v.phone_number = ?`, number)
-}
-
-// SenderID is an alphanumeric sender ID the operator allowed for an account.
-type SenderID struct {
-	AccountID, Sender, CreatedBy string
-	CreatedAt                    time.Time
 }
 
 // AllowSenderID allows sender for an account; allowing it again changes nothing.
@@ -97,18 +94,6 @@ func (db *DB) SenderIDs(ctx context.Context, accountID string) ([]*SenderID, err
 	return out, rows.Err()
 }
 
-// VerifiedCallerID is a number an account proved it owns (Plivo's VerifiedCallerId).
-type VerifiedCallerID struct {
-	AccountID   string
-	PhoneNumber string
-	Alias       string
-	Channel     string // sms | call
-	// VerificationUUID is the spent verification that proved the number.
-	VerificationUUID string
-	VerifiedAt       time.Time
-	ModifiedAt       time.Time
-}
-
 const callerIDCols = `account_id, phone_number, alias, channel, verification_uuid, verified_at, modified_at`
 
 func scanCallerID(row interface{ Scan(...any) error }) (*VerifiedCallerID, error) {
@@ -138,15 +123,9 @@ func (db *DB) SaveVerifiedCallerID(ctx context.Context, v *VerifiedCallerID) err
 	})
 }
 
-// CallerIDFilter narrows a list of verified caller IDs.
-type CallerIDFilter struct {
-	Subaccount, Alias string
-	Limit, Offset     int
-}
-
 // VerifiedCallerIDs lists the verified caller IDs of the accounts in scope.
 func (db *DB) VerifiedCallerIDs(ctx context.Context, s Scope, f CallerIDFilter) ([]*VerifiedCallerID, int, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	if f.Subaccount != "" {
 		w += ` AND account_id = ?`
 		args = append(args, f.Subaccount)
@@ -179,7 +158,7 @@ func (db *DB) VerifiedCallerIDs(ctx context.Context, s Scope, f CallerIDFilter) 
 
 // VerifiedCallerIDOf returns one verified caller ID of the accounts in scope.
 func (db *DB) VerifiedCallerIDOf(ctx context.Context, s Scope, number string) (*VerifiedCallerID, error) {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	return scanCallerID(db.queryRow(ctx, `SELECT `+callerIDCols+` FROM verified_caller_ids WHERE phone_number = ? AND `+w+
 		` ORDER BY account_id LIMIT 1`, append([]any{number}, args...)...))
 }
@@ -189,7 +168,7 @@ func (db *DB) VerifiedCallerIDOf(ctx context.Context, s Scope, number string) (*
 func (db *DB) UpdateVerifiedCallerID(ctx context.Context, s Scope, number string, alias *string, sub string) (*VerifiedCallerID, error) {
 	var out *VerifiedCallerID
 	err := db.InTx(ctx, func(tx *Tx) error {
-		w, args := s.where("account_id")
+		w, args := scopeWhere(s, "account_id")
 		v, err := scanCallerID(tx.QueryRow(ctx, `SELECT `+callerIDCols+` FROM verified_caller_ids WHERE phone_number = ? AND `+w+
 			` ORDER BY account_id LIMIT 1`, append([]any{number}, args...)...))
 		if err != nil {
@@ -218,7 +197,7 @@ func (db *DB) UpdateVerifiedCallerID(ctx context.Context, s Scope, number string
 
 // DeleteVerifiedCallerID removes a verified caller ID of the accounts in scope.
 func (db *DB) DeleteVerifiedCallerID(ctx context.Context, s Scope, number string) error {
-	w, args := s.where("account_id")
+	w, args := scopeWhere(s, "account_id")
 	res, err := db.exec(ctx, `DELETE FROM verified_caller_ids WHERE phone_number = ? AND `+w, append([]any{number}, args...)...)
 	if err != nil {
 		return err

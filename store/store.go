@@ -22,6 +22,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+
+	"github.com/trunkline/trunkline"
 )
 
 //go:embed migrations
@@ -35,11 +37,11 @@ const (
 	Postgres Dialect = "postgres"
 )
 
-// ErrNotFound is returned when a record does not exist (or is not visible to the caller).
-var ErrNotFound = errors.New("store: not found")
-
-// ErrConflict is returned when a write loses to a concurrent one or breaks a uniqueness rule.
-var ErrConflict = errors.New("store: conflict")
+// ErrNotFound and ErrConflict are the domain core's, named here while callers move over.
+var (
+	ErrNotFound = trunkline.ErrNotFound
+	ErrConflict = trunkline.ErrConflict
+)
 
 // DB is an open store.
 type DB struct {

@@ -5,29 +5,23 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
-// Console user roles.
+// Roles, named here while callers move over.
 const (
-	RoleOwner     = "owner"
-	RoleDeveloper = "developer"
-	RoleReadOnly  = "read-only"
+	RoleOwner     = trunkline.RoleOwner
+	RoleDeveloper = trunkline.RoleDeveloper
+	RoleReadOnly  = trunkline.RoleReadOnly
 )
 
-// User is a person who logs in to the console for an account.
-type User struct {
-	ID              string
-	AccountID       string
-	Email           string // lower-cased
-	Role            string
-	PassHash        string // argon2id PHC string
-	Phone           string
-	PhoneVerifiedAt *time.Time
-	TOTPEnc         []byte // sealed TOTP secret; nil when TOTP is not enrolled
-	TOTPLastStep    int64
-	CreatedAt       time.Time
-	ModifiedAt      time.Time
-}
+// Records of the domain core (package trunkline), named here while callers move over.
+type User = trunkline.User
+type WebAuthnCredential = trunkline.WebAuthnCredential
+type Session = trunkline.Session
+type Verification = trunkline.Verification
+type Invite = trunkline.Invite
 
 const userCols = `id, account_id, email, role, pass_hash, phone, phone_verified_at, totp_enc, totp_last_step, created_at, modified_at`
 
@@ -141,8 +135,8 @@ func (db *DB) SetUserPhone(ctx context.Context, id, phone string, verifiedAt tim
 		phone, micros(verifiedAt), micros(db.now()), id)
 }
 
-// ErrLastOwner: the change would leave an account without an owner.
-var ErrLastOwner = errors.New("the account's last owner")
+// ErrLastOwner is trunkline.ErrLastOwner.
+var ErrLastOwner = trunkline.ErrLastOwner
 
 // SetUserRole changes the role of a user of accountID. Taking the owner role from the
 // account's last owner is ErrLastOwner; a user of another account is ErrNotFound.
@@ -248,17 +242,6 @@ func (db *DB) RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 	return n, err
 }
 
-// WebAuthnCredential is a passkey or security key of a user: its id (base64url) and the
-// library's credential record (public key, sign count, flags) as JSON.
-type WebAuthnCredential struct {
-	ID         string
-	UserID     string
-	Name       string
-	Data       []byte
-	CreatedAt  time.Time
-	LastUsedAt *time.Time
-}
-
 // AddWebAuthn stores a new credential.
 func (db *DB) AddWebAuthn(ctx context.Context, c *WebAuthnCredential) error {
 	c.CreatedAt = db.now().UTC().Truncate(time.Microsecond)
@@ -295,20 +278,6 @@ func (db *DB) UseWebAuthn(ctx context.Context, userID, id string, data []byte) e
 // DeleteWebAuthn removes one of a user's credentials.
 func (db *DB) DeleteWebAuthn(ctx context.Context, userID, id string) error {
 	return db.updateUser(ctx, `DELETE FROM webauthn_credentials WHERE id = ? AND user_id = ?`, id, userID)
-}
-
-// Session is a console login. ID is the keyed hash of the cookie's token.
-type Session struct {
-	ID         string
-	UserID     string
-	Level      int // 1: second factor pending; 2: logged in
-	CSRF       string
-	Source     string
-	UserAgent  string
-	CreatedAt  time.Time
-	LastSeenAt time.Time
-	ExpiresAt  time.Time // absolute lifetime
-	MFAAt      *time.Time
 }
 
 const sessionCols = `id, user_id, level, csrf, source, user_agent, created_at, last_seen_at, expires_at, mfa_at`
@@ -381,30 +350,6 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context, now time.Time, idle tim
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
-}
-
-// Verification is a phone verification in progress.
-type Verification struct {
-	ID          string
-	FlowMAC     []byte
-	Purpose     string // "signup" or "phone"
-	UserID      string // for "phone": the user changing their number
-	Email       string // for "signup"
-	PassHash    string // for "signup"
-	AccountName string // for "signup"
-	InviteID    string // for "invite"
-	AccountID   string // for "caller_id": the account verifying a caller ID
-	Alias       string // for "caller_id": the caller ID's alias
-	Phone       string
-	Channel     string // "sms" or "voice"
-	CodeMAC     []byte
-	Sends       int
-	Checks      int
-	Source      string
-	CreatedAt   time.Time
-	SentAt      time.Time
-	ExpiresAt   time.Time
-	UsedAt      *time.Time
 }
 
 const verificationCols = `id, flow_mac, purpose, user_id, email, pass_hash, account_name, invite_id, phone, channel,
@@ -511,19 +456,6 @@ func (db *DB) SetSetting(ctx context.Context, name, value string) error {
 // ranges; "" allows every address).
 func (db *DB) SetAPIAllow(ctx context.Context, accountID, allow string) error {
 	return db.updateUser(ctx, `UPDATE accounts SET api_allow = ?, modified_at = ? WHERE id = ?`, allow, micros(db.now()), accountID)
-}
-
-// Invite is an invitation of a new member to an account's console.
-type Invite struct {
-	ID        string
-	AccountID string
-	Email     string
-	Role      string
-	TokenMAC  []byte
-	CreatedBy string // the inviting user's id
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	UsedAt    *time.Time
 }
 
 const inviteCols = `id, account_id, email, role, token_mac, created_by, created_at, expires_at, used_at`

@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/webhook"
 )
+
+// Records of the domain core (package trunkline), named here while callers move over.
+type WebhookAttempt = trunkline.WebhookAttempt
 
 // RecordAttempt stores one webhook delivery attempt (the webhook client's Recorder). The
 // URL has no query string and no parameter values: nothing secret reaches this table.
@@ -16,13 +20,6 @@ func (db *DB) RecordAttempt(ctx context.Context, a webhook.Attempt) error {
 			a.Latency.Microseconds(), micros(a.Time))
 		return err
 	})
-}
-
-// WebhookAttempt is a stored delivery attempt.
-type WebhookAttempt struct {
-	Kind, ObjectID, URL, ErrorClass string
-	Attempt, Status                 int
-	LatencyMicros                   int64
 }
 
 // WebhookAttempts lists the attempts to deliver callbacks about one object, oldest first.

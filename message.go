@@ -1,0 +1,114 @@
+package trunkline
+
+import "time"
+
+// Message states (Plivo's).
+const (
+	MsgQueued      = "queued"
+	MsgSent        = "sent"
+	MsgFailed      = "failed"
+	MsgDelivered   = "delivered"
+	MsgUndelivered = "undelivered"
+	MsgReceived    = "received"
+)
+
+// DayCount is how many records of one kind fell on one UTC day, Day counted from the
+// start of a chart (0 = its first day).
+type DayCount struct {
+	Day int
+	N   int
+	// Messages: the state. Calls: answered, and the hangup cause's name and code (the
+	// console turns these into an outcome).
+	State     string
+	Answered  bool
+	CauseName string
+	CauseCode int
+}
+
+// Message is one SMS, outbound or inbound.
+type Message struct {
+	UUID           string
+	AccountID      string
+	Direction      string // outbound | inbound
+	Type           string
+	LogMode        string // true | false | number_only | content_only
+	From, To       string // as shown (To may be redacted)
+	Body           string // as shown (may be redacted)
+	PayloadEnc     []byte // encrypted send payload; nil once erased
+	Coding, Units  int
+	State          string
+	ErrorCode      string
+	Carrier        string
+	CallbackURL    string
+	CallbackMethod string
+	RequesterIP    string
+	CreatedAt      time.Time
+	SentAt         *time.Time
+	UpdatedAt      time.Time
+	ExpiresAt      time.Time
+	NextAttemptAt  time.Time
+	Attempts       int
+	// Set by the sender that hands a new message straight to its own workers: the
+	// message is inserted already leased, so no claim query is needed for it.
+	LeaseOwner string
+	LeaseUntil time.Time
+}
+
+// Callback is a customer callback waiting in the outbox.
+type Callback struct {
+	ID            int64
+	AccountID     string
+	Kind          string // message_status, message_inbound ...
+	ObjectID      string
+	URL, Method   string
+	ParamsEnc     []byte
+	Attempts      int
+	NextAttemptAt time.Time
+}
+
+// MessageFilter narrows a listing (Plivo's filters).
+type MessageFilter struct {
+	Subaccount string
+	Direction  string
+	State      string
+	Type       string
+	ErrorCode  string
+	From, To   string
+	Since      time.Time // inclusive
+	Until      time.Time // exclusive; zero = open
+	Limit      int
+	Offset     int
+}
+
+// Part is one submitted segment and the keys its SMSC id answers to.
+type Part struct {
+	Seq  int
+	Keys []string
+}
+
+// Attempt is one carrier attempt of a message.
+type Attempt struct {
+	Carrier string
+	Status  string // "ok" or a failure class/status name
+	Latency time.Duration
+	At      time.Time
+}
+
+// SendOutcome is what a worker records after trying to send a message.
+type SendOutcome struct {
+	State     string // MsgSent, MsgFailed or MsgQueued (retry later)
+	ErrorCode string
+	Carrier   string
+	Parts     []Part
+	Attempts  []Attempt
+	RetryAt   time.Time // for MsgQueued
+	Erase     bool      // drop the encrypted payload (final, or the log mode says so)
+	Callback  func(m *Message) *Callback
+}
+
+// ReceiptOutcome is how a receipt changed a message.
+type ReceiptOutcome struct {
+	Message *Message // nil when no part matched (kept as an early receipt)
+	Exact   bool     // matched by the id as spelled (keys[0]), not a numeric reading
+	Final   bool     // the message reached delivered/undelivered with this receipt
+}
