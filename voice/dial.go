@@ -91,8 +91,14 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 				mu.Lock()
 				lost := winner != leg
 				mu.Unlock()
-				if lost {
-					leg.hangup(CauseCanceled.With(SourcePlatform), "another leg answered first, or the caller hung up")
+				switch {
+				case !lost:
+				case c.ctx.Err() != nil:
+					// The caller hung up: the same cause the leg's own
+					// watch on its parent gives, whichever comes first.
+					leg.hangup(leg.parentEnded())
+				default:
+					leg.hangup(CauseCanceled.With(SourcePlatform), "another leg answered first")
 				}
 			})
 			defer stop()
@@ -274,7 +280,13 @@ func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
 		ad: &admission{app: &store.Application{AccountID: parent.rec.AccountID}, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
 	c.rec = store.Call{UUID: newUUID(), AccountID: parent.rec.AccountID, Direction: "outbound", From: from, To: to,
 		ParentUUID: parent.rec.UUID, State: store.CallRinging, InitiatedAt: now}
-	c.ctx, c.cancel = context.WithCancel(parent.ctx)
+	// The leg ends with its parent, but through hangup, so that its cause is
+	// set before its context ends. As a child context it would end with the
+	// parent's and no cause: whoever saw it end first (the bridge, the CDR)
+	// found none, and the leg was filed as "End Of XML Instructions".
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(parent.ctx))
+	stopFollow := context.AfterFunc(parent.ctx, func() { c.hangup(c.parentEnded()) })
+	context.AfterFunc(c.ctx, func() { stopFollow() })
 	if err := s.o.DB.InsertCall(c.ctx, &c.rec); err != nil {
 		s.log.Error("store call", "err", err)
 		c.cancel()
@@ -287,6 +299,15 @@ func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
 		s.active.Add(-1)
 	})
 	return c
+}
+
+// parentEnded is why a B leg ends when its A leg (the caller) has ended:
+// a normal hang-up by the caller once answered, a cancel while ringing.
+func (leg *Call) parentEnded() (Cause, string) {
+	if leg.answered() {
+		return CauseNormal.With(SourceCaller), "the caller hung up"
+	}
+	return CauseCanceled.With(SourceCaller), "the caller hung up before the answer"
 }
 
 // bridge connects the two legs until one hangs up or the time limit; it
