@@ -15,6 +15,13 @@ import (
 // responses (1xx) are skipped; a final response to an INVITE is ACKed.
 func rawSIP(t *testing.T, addr string, build func(local string) string) int {
 	t.Helper()
+	code, _ := rawSIPResponse(t, addr, build)
+	return code
+}
+
+// rawSIPResponse is rawSIP that also returns the final response itself.
+func rawSIPResponse(t *testing.T, addr string, build func(local string) string) (int, string) {
+	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,12 +53,12 @@ func rawSIP(t *testing.T, addr string, build func(local string) string) int {
 				if strings.HasPrefix(req, "INVITE ") {
 					c.WriteTo([]byte(ackFor(req, string(buf[:n]))), raddr)
 				}
-				return code
+				return code, string(buf[:n])
 			}
 			c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 func header(msg, name string) string {

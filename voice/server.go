@@ -336,8 +336,8 @@ end:
 	return nil
 }
 
-// middleware answers what must not reach a dialog: INVITEs from outside
-// the trunks (403, no detail), over capacity (503), with bad or
+// middleware answers what must not reach a dialog: INVITEs and OPTIONS from
+// outside the trunks (403 or the registrar's 407, no detail), over capacity (503), with bad or
 // incompatible SDP (400/488) or to numbers nobody rents (404); and SIP INFO
 // key presses, which diago refuses.
 func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
@@ -363,9 +363,32 @@ func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 			if s.info(req, tx) {
 				return
 			}
+		case sip.OPTIONS:
+			if !s.optionsAllowed(req, tx) {
+				return
+			}
 		}
 		next(req, tx)
 	}
+}
+
+// optionsAllowed lets trunks (their health probes) and authenticated
+// endpoints have OPTIONS answered with our capabilities. Anyone else gets
+// what a stranger's INVITE gets, and so learns nothing from either: the
+// registrar's uniform 407 challenge when endpoints are served, else 403.
+// When it returns false the request has been answered.
+func (s *Server) optionsAllowed(req *sip.Request, tx sip.ServerTransaction) bool {
+	if _, ok := s.o.ACL(sourceAddr(req)); ok {
+		return true
+	}
+	if s.o.Registrar != nil {
+		_, ok := s.o.Registrar.AuthenticateRequest(req, tx)
+		return ok
+	}
+	if err := tx.Respond(sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil)); err != nil {
+		s.log.Debug("respond", "code", sip.StatusForbidden, "err", err)
+	}
+	return false
 }
 
 func sourceAddr(req *sip.Request) netip.Addr {
