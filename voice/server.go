@@ -231,7 +231,13 @@ func (s *Server) Start(ctx context.Context) error {
 		diago.WithLogger(quietLogger(s.log)),
 		diago.WithServerRequestMiddleware(s.middleware),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: bindHost, BindPort: int(s.addr.Port()), ExternalHost: ext}),
-		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: bindHost, BindPort: int(s.addr.Port()), ExternalHost: ext}),
+		// RewriteContact: requests inside a dialog (BYE, re-INVITE, INFO) go
+		// to the address the peer's INVITE or answer came from, so over TCP
+		// and TLS they travel on that connection, the one the phone called,
+		// answered or registered on. A new connection to its Contact reaches
+		// no phone behind NAT (and none that cannot accept TLS), which then
+		// never hears the BYE.
+		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: bindHost, BindPort: int(s.addr.Port()), ExternalHost: ext, RewriteContact: true}),
 	}
 	if s.o.TLSListen != "" && s.o.TLSConfig != nil {
 		s.tlsLn, err = tls.Listen("tcp", s.o.TLSListen, s.o.TLSConfig)
@@ -245,7 +251,7 @@ func (s *Server) Start(ctx context.Context) error {
 		// keeps secret. A plain RTP/AVP offer over TLS is still answered plain
 		// (unless the account requires SRTP, checked at admission).
 		opts = append(opts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: bindHost, BindPort: tp,
-			ExternalHost: ext, TLSConf: s.o.TLSConfig, TLSURINoSIPS: true, MediaSRTP: 1}))
+			ExternalHost: ext, TLSConf: s.o.TLSConfig, TLSURINoSIPS: true, MediaSRTP: 1, RewriteContact: true}))
 	}
 	s.dg = diago.NewDiago(s.ua, opts...)
 	s.dg.HandleFunc(s.handle)
