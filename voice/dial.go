@@ -138,6 +138,16 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 		music()
 	}
 	stopRinging() // cancels the legs still ringing (winner excluded)
+	if b == nil {
+		// A leg may have won just as the caller hung up (or as the last leg
+		// finished): it is this Dial's B leg all the same, and must be hung
+		// up and filed like one rather than left answered with nobody on it.
+		<-allDone
+		select {
+		case b = <-won:
+		default:
+		}
+	}
 
 	status, cause := "failed", ""
 	if b != nil {
