@@ -189,8 +189,9 @@ func TestDialCallerHangsUpByesBLeg(t *testing.T) {
 }
 
 // The caller hangs up just as the callee answers: the leg that won is still
-// this Dial's B leg. It gets its BYE and a finished CDR, and the action is
-// told about it, instead of the leg staying answered with nobody on it.
+// this Dial's B leg. It gets its BYE and a finished CDR with Normal Hangup
+// from the Caller, and the action is told about it, instead of the leg
+// staying answered with nobody on it.
 func TestDialCallerHangsUpAsCalleeAnswers(t *testing.T) {
 	answered, byed := make(chan struct{}, 1), make(chan struct{}, 1)
 	phone := phoneTrunk(t, func(d *diago.DialogServerSession, med *diago.DialogMedia) {
@@ -224,6 +225,10 @@ func TestDialCallerHangsUpAsCalleeAnswers(t *testing.T) {
 		b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
 		if err != nil || dialed.Get("DialStatus") != "completed" || b.EndedAt == nil {
 			t.Fatalf("call %d: Dial action %v, B leg %+v %v", i, dialed, b, err)
+		}
+		// The callee had picked up: a normal hang-up by the caller.
+		if dialed.Get("DialHangupCause") != "NORMAL_CLEARING" || b.HangupCauseName != "Normal Hangup" || b.HangupSource != "Caller" {
+			t.Fatalf("call %d: DialHangupCause %q, B leg %q/%q (%s)", i, dialed.Get("DialHangupCause"), b.HangupCauseName, b.HangupSource, b.HangupReason)
 		}
 	}
 	waitIdle(t, s)

@@ -312,9 +312,14 @@ func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
 }
 
 // parentEnded is why a B leg ends when its A leg (the caller) has ended:
-// a normal hang-up by the caller once answered, a cancel while ringing.
+// a normal hang-up by the caller once the callee picked up (its 200 OK
+// arrived, even if the leg is not yet marked answered), a cancel while
+// ringing.
 func (leg *Call) parentEnded() (Cause, string) {
-	if leg.answered() {
+	leg.mu.Lock()
+	pickedUp := leg.pickedUp || leg.rec.AnsweredAt != nil
+	leg.mu.Unlock()
+	if pickedUp {
 		return CauseNormal.With(SourceCaller), "the caller hung up"
 	}
 	return CauseCanceled.With(SourceCaller), "the caller hung up before the answer"

@@ -293,6 +293,9 @@ func (c *Call) try(o Outbound, t Target) (a Attempt, cause Cause, reason string,
 		mu.Lock()
 		answered = true
 		mu.Unlock()
+		c.mu.Lock()
+		c.pickedUp = true
+		c.mu.Unlock()
 		err = d.Ack(ringCtx)
 	}
 	if err != nil {

@@ -76,7 +76,6 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 		"audio_player aubridge,nobody",
 		"audio_alert aubridge,nobody",
 		"audio_source aubridge,nobody",
-		"rtp_ports 30000-39999",
 		"module_path " + mods,
 		"module g711.so",
 		"module srtp.so",
