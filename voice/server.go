@@ -421,9 +421,31 @@ func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction) (int, string,
 			return 0, "", true
 		}
 		ep = &e
+		contactToSource(req)
 	}
 	code, reason := s.admitChecked(req, ad, fromTrunk || ep != nil, ep)
 	return code, reason, false
+}
+
+// contactToSource points a phone's Contact at the address its INVITE came
+// from, so the requests of the call (BYE, re-INVITE, INFO) go back there:
+// behind NAT the Contact names a private address nobody can reach. Over TCP
+// and TLS the transport's RewriteContact already sends them on the phone's
+// connection; this covers UDP, where the source is the NAT's mapping.
+func contactToSource(req *sip.Request) {
+	c := req.Contact()
+	host, port, err := net.SplitHostPort(req.Source())
+	if c == nil || err != nil {
+		return
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	c.Address.Host, c.Address.Port = host, p
 }
 
 // publicApp says whether the Request-URI names an application whose
