@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -67,6 +68,24 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 			Missing(t, "baresip's "+m+" module is not installed")
 		}
 	}
+	// The ports are picked free, then bound by baresip: another program may take one
+	// in between, and baresip then exits at once. Try again with new ports (bounded).
+	for attempt := 1; ; attempt++ {
+		b, out, err := startBaresipOnce(t, bin, mods, o)
+		if err == nil {
+			t.Cleanup(func() { b.conn.Close() })
+			go b.read()
+			return b
+		}
+		if attempt == 3 {
+			t.Fatalf("baresip: %v\n%s", err, out)
+		}
+		t.Logf("baresip: %v; trying other ports", err)
+	}
+}
+
+// startBaresipOnce starts one baresip process and connects to its control port.
+func startBaresipOnce(t testing.TB, bin, mods string, o BaresipOptions) (*Baresip, string, error) {
 	dir := t.TempDir()
 	sipPort, ctrlPort := freeTCPPort(t), freeTCPPort(t)
 	cfg := strings.Join([]string{
@@ -100,7 +119,6 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Stdin = nil
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("baresip: %v", err)
@@ -115,26 +133,31 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 		}
 	})
 	b := &Baresip{t: t, events: make(chan BaresipEvent, 100), log: log, resps: map[string]chan baresipResponse{}}
-	// Its control port accepts once baresip has loaded its modules (bounded).
+	// Its control port listens once baresip says it is ready (bounded); a port another
+	// program holds makes baresip fail to start instead.
 	addr := "127.0.0.1:" + strconv.Itoa(ctrlPort)
 	for try := 0; ; try++ {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			b.conn = c
-			break
+		select {
+		case <-exited:
+			return nil, log.String(), errors.New("baresip exited at start")
+		default:
+		}
+		if strings.Contains(log.String(), "baresip is ready") {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				b.conn = c
+				return b, "", nil
+			}
+		}
+		if try >= 100 {
+			cancel()
+			return nil, log.String(), errors.New("baresip's ctrl_tcp did not accept within 10 s")
 		}
 		select {
 		case <-exited:
-			t.Fatalf("baresip exited:\n%s", log.String())
 		case <-time.After(100 * time.Millisecond):
 		}
-		if try >= 100 {
-			t.Fatalf("baresip's ctrl_tcp did not accept within 10 s:\n%s", log.String())
-		}
 	}
-	t.Cleanup(func() { b.conn.Close() })
-	go b.read()
-	return b
 }
 
 // read parses ctrl_tcp's netstrings ("len:json,") into events and responses.
