@@ -62,3 +62,42 @@ func TestTrunkACL(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// A stranger (no trunk's address) learns nothing from OPTIONS either: it
+// gets what its INVITE gets, the registrar's uniform 407 challenge when
+// endpoints are served, else 403, with no Allow or Accept list. A trunk's
+// OPTIONS (its health probe) still gets 200.
+func TestStrangerOptionsTellNothing(t *testing.T) {
+	stranger := func(a netip.Addr) (string, bool) { return "carrier-a", a == netip.MustParseAddr("127.0.0.2") }
+	pcmu := sdpOffer("0", "0 PCMU/8000")
+	for _, tc := range []struct {
+		name      string
+		registrar bool
+		want      int
+	}{{"with endpoints", true, 407}, {"without endpoints", false, 403}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStack(t, stackOptions{registrar: tc.registrar, acl: stranger})
+			addr := s.srv.Addr().String()
+			inv, invRes := rawSIPResponse(t, addr, inviteRequest(addr, s.number, "application/sdp", pcmu))
+			opt, optRes := rawSIPResponse(t, addr, optionsRequest(addr))
+			if inv != tc.want || opt != tc.want {
+				t.Fatalf("stranger: INVITE got %d, OPTIONS got %d; want %d for both", inv, opt, tc.want)
+			}
+			for _, h := range []string{"Allow", "Accept", "Supported"} {
+				if v := header(optRes, h); v != "" {
+					t.Errorf("stranger's OPTIONS answer tells %s: %s", h, v)
+				}
+			}
+			if tc.want == 407 && (header(invRes, "Proxy-Authenticate") == "" || header(optRes, "Proxy-Authenticate") == "") {
+				t.Fatalf("no challenge:\n%s\n%s", invRes, optRes)
+			}
+		})
+	}
+	t.Run("trunk probe", func(t *testing.T) {
+		s := newStack(t, stackOptions{registrar: true})
+		addr := s.srv.Addr().String()
+		if code, res := rawSIPResponse(t, addr, optionsRequest(addr)); code != 200 || header(res, "Allow") == "" {
+			t.Fatalf("trunk OPTIONS: %d\n%s", code, res)
+		}
+	})
+}

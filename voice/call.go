@@ -53,6 +53,7 @@ type Call struct {
 	med      *diago.DialogMedia
 	ch       *Channel
 	early    bool // media is up as early media (183), not yet answered
+	pickedUp bool // outbound: the callee's 200 OK arrived (answered once the ACK is out)
 	cause    Cause
 	reason   string
 	causeSet bool

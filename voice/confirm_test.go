@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo"
 
 	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/voice"
 )
 
@@ -183,6 +184,52 @@ func TestDialCallerHangsUpByesBLeg(t *testing.T) {
 	case <-byed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the B leg got no BYE after the caller hung up")
+	}
+	waitIdle(t, s)
+}
+
+// The caller hangs up just as the callee answers: the leg that won is still
+// this Dial's B leg. It gets its BYE and a finished CDR with Normal Hangup
+// from the Caller, and the action is told about it, instead of the leg
+// staying answered with nobody on it.
+func TestDialCallerHangsUpAsCalleeAnswers(t *testing.T) {
+	answered, byed := make(chan struct{}, 1), make(chan struct{}, 1)
+	phone := phoneTrunk(t, func(d *diago.DialogServerSession, med *diago.DialogMedia) {
+		answered <- struct{}{}
+		go func() {
+			<-d.Context().Done()
+			byed <- struct{}{}
+		}()
+	})
+	s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{phone} }})
+	s.app.set("/answer", `<Response><Dial action="`+s.app.url("/dialed")+`" redirect="false"><Number>14155550100</Number></Dial></Response>`)
+	s.app.set("/dialed", "ok")
+	s.app.set("/hangup", "ok")
+	for i := range 10 {
+		p, err := call(t, s, s.number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-answered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call %d: the callee was not called", i)
+		}
+		p.hangup()
+		select {
+		case <-byed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call %d: the callee answered as the caller hung up and got no BYE", i)
+		}
+		dialed := s.app.wait(t, "/dialed", 10*time.Second)
+		b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
+		if err != nil || dialed.Get("DialStatus") != "completed" || b.EndedAt == nil {
+			t.Fatalf("call %d: Dial action %v, B leg %+v %v", i, dialed, b, err)
+		}
+		// The callee had picked up: a normal hang-up by the caller.
+		if dialed.Get("DialHangupCause") != "NORMAL_CLEARING" || b.HangupCauseName != "Normal Hangup" || b.HangupSource != "Caller" {
+			t.Fatalf("call %d: DialHangupCause %q, B leg %q/%q (%s)", i, dialed.Get("DialHangupCause"), b.HangupCauseName, b.HangupSource, b.HangupReason)
+		}
 	}
 	waitIdle(t, s)
 }

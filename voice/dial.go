@@ -106,8 +106,14 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 				mu.Lock()
 				lost := winner != leg
 				mu.Unlock()
-				if lost {
-					leg.hangup(CauseCanceled.With(SourcePlatform), "another leg answered first, or the caller hung up")
+				switch {
+				case !lost:
+				case c.ctx.Err() != nil:
+					// The caller hung up: the same cause the leg's own
+					// watch on its parent gives, whichever comes first.
+					leg.hangup(leg.parentEnded())
+				default:
+					leg.hangup(CauseCanceled.With(SourcePlatform), "another leg answered first")
 				}
 			})
 			defer stop()
@@ -147,6 +153,16 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 		music()
 	}
 	stopRinging() // cancels the legs still ringing (winner excluded)
+	if b == nil {
+		// A leg may have won just as the caller hung up (or as the last leg
+		// finished): it is this Dial's B leg all the same, and must be hung
+		// up and filed like one rather than left answered with nobody on it.
+		<-allDone
+		select {
+		case b = <-won:
+		default:
+		}
+	}
 
 	status, cause := "failed", ""
 	if b != nil {
@@ -309,7 +325,13 @@ func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
 		ad: &admission{app: &store.Application{AccountID: parent.rec.AccountID}, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
 	c.rec = store.Call{UUID: newUUID(), AccountID: parent.rec.AccountID, Direction: "outbound", From: from, To: to,
 		ParentUUID: parent.rec.UUID, State: store.CallRinging, InitiatedAt: now}
-	c.ctx, c.cancel = context.WithCancel(parent.ctx)
+	// The leg ends with its parent, but through hangup, so that its cause is
+	// set before its context ends. As a child context it would end with the
+	// parent's and no cause: whoever saw it end first (the bridge, the CDR)
+	// found none, and the leg was filed as "End Of XML Instructions".
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(parent.ctx))
+	stopFollow := context.AfterFunc(parent.ctx, func() { c.hangup(c.parentEnded()) })
+	context.AfterFunc(c.ctx, func() { stopFollow() })
 	if err := s.o.DB.InsertCall(c.ctx, &c.rec); err != nil {
 		s.log.Error("store call", "err", err)
 		c.cancel()
@@ -322,6 +344,20 @@ func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
 		s.active.Add(-1)
 	})
 	return c
+}
+
+// parentEnded is why a B leg ends when its A leg (the caller) has ended:
+// a normal hang-up by the caller once the callee picked up (its 200 OK
+// arrived, even if the leg is not yet marked answered), a cancel while
+// ringing.
+func (leg *Call) parentEnded() (Cause, string) {
+	leg.mu.Lock()
+	pickedUp := leg.pickedUp || leg.rec.AnsweredAt != nil
+	leg.mu.Unlock()
+	if pickedUp {
+		return CauseNormal.With(SourceCaller), "the caller hung up"
+	}
+	return CauseCanceled.With(SourceCaller), "the caller hung up before the answer"
 }
 
 // bridge connects the two legs until one hangs up or the time limit; it

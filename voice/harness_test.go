@@ -226,7 +226,7 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 				return voice.Target{}, false
 			}
 			b, ok := reg.Binding(context.Background(), u.User)
-			return voice.Target{Name: "endpoint", URI: b.Contact, Destination: b.Source}, ok
+			return voice.Target{Name: "endpoint", URI: b.RequestURI(), Destination: b.Source}, ok
 		}
 	}
 	srv, err := voice.New(voice.Options{Listen: "127.0.0.1:0", ACL: acl, DB: db, Tokens: acc, Webhooks: wh,

@@ -239,7 +239,12 @@ func (c *Call) try(o Outbound, t Target) (a Attempt, cause Cause, reason string,
 		return a, CauseMediaFailure, "cannot create the dialog: " + err.Error(), false
 	}
 	if t.Destination != "" {
+		// A registered phone: the INVITE goes where it registered from and
+		// the requests in its dialog (ACK, BYE) where it answered from, over
+		// its own connection for TCP and TLS; never to its Contact, which
+		// behind NAT names an address nobody can reach.
 		d.InviteRequest.SetDestination(t.Destination)
+		d.UA.RewriteContact = true
 	}
 	opts := diago.InviteClientOptions{Username: t.Username, Password: t.Password}
 	host := c.s.o.ExternalHost
@@ -308,6 +313,9 @@ func (c *Call) try(o Outbound, t Target) (a Attempt, cause Cause, reason string,
 		mu.Lock()
 		answered = true
 		mu.Unlock()
+		c.mu.Lock()
+		c.pickedUp = true
+		c.mu.Unlock()
 		err = d.Ack(ringCtx)
 	}
 	if err != nil {

@@ -19,6 +19,12 @@ func rawSIP(t *testing.T, addr string, build func(local string) string) int {
 	return code
 }
 
+// rawSIPResponse is rawSIP that also returns the final response itself.
+func rawSIPResponse(t *testing.T, addr string, build func(local string) string) (int, string) {
+	t.Helper()
+	return rawSIPFrom(t, "127.0.0.1", addr, build)
+}
+
 // rawSIPFrom is rawSIP from a socket on localIP (any of 127.0.0.0/8), and returns the
 // final response too.
 func rawSIPFrom(t *testing.T, localIP, addr string, build func(local string) string) (int, string) {

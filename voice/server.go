@@ -266,7 +266,13 @@ func (s *Server) Start(ctx context.Context) error {
 		diago.WithLogger(quietLogger(s.log)),
 		diago.WithServerRequestMiddleware(s.middleware),
 		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: bindHost, BindPort: int(s.addr.Port()), ExternalHost: ext}),
-		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: bindHost, BindPort: int(s.addr.Port()), ExternalHost: ext}),
+		// RewriteContact: requests inside a dialog (BYE, re-INVITE, INFO) go
+		// to the address the peer's INVITE or answer came from, so over TCP
+		// and TLS they travel on that connection, the one the phone called,
+		// answered or registered on. A new connection to its Contact reaches
+		// no phone behind NAT (and none that cannot accept TLS), which then
+		// never hears the BYE.
+		diago.WithTransport(diago.Transport{Transport: "tcp", BindHost: bindHost, BindPort: int(s.addr.Port()), ExternalHost: ext, RewriteContact: true}),
 	}
 	if s.o.TLSListen != "" && s.o.TLSConfig != nil {
 		s.tlsLn, err = tls.Listen("tcp", s.o.TLSListen, s.o.TLSConfig)
@@ -280,7 +286,7 @@ func (s *Server) Start(ctx context.Context) error {
 		// keeps secret. A plain RTP/AVP offer over TLS is still answered plain
 		// (unless the account requires SRTP, checked at admission).
 		opts = append(opts, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: bindHost, BindPort: tp,
-			ExternalHost: ext, TLSConf: s.o.TLSConfig, TLSURINoSIPS: true, MediaSRTP: 1}))
+			ExternalHost: ext, TLSConf: s.o.TLSConfig, TLSURINoSIPS: true, MediaSRTP: 1, RewriteContact: true}))
 	}
 	s.dg = diago.NewDiago(s.ua, opts...)
 	s.dg.HandleFunc(s.handle)
@@ -377,9 +383,9 @@ end:
 	return nil
 }
 
-// middleware answers what must not reach a dialog: requests over the
-// per-source limit (503, see limited), INVITEs from outside
-// the trunks (403, no detail), over capacity (503), with bad or
+// middleware answers what must not reach a dialog: requests over the per-source limit
+// (503, see limited), INVITEs and OPTIONS from outside the trunks (403 or the registrar's
+// 407, no detail), over capacity (503), with bad or
 // incompatible SDP (400/488) or to numbers nobody rents (404); and SIP INFO
 // key presses, which diago refuses.
 func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
@@ -403,6 +409,10 @@ func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 		case sip.INFO:
 			if s.info(req, tx) {
+				return
+			}
+		case sip.OPTIONS:
+			if !s.optionsAllowed(req, tx) {
 				return
 			}
 		}
@@ -439,6 +449,25 @@ func (s *Server) limited(next sipgo.RequestHandler) sipgo.RequestHandler {
 	}
 }
 
+// optionsAllowed lets trunks (their health probes) and authenticated
+// endpoints have OPTIONS answered with our capabilities. Anyone else gets
+// what a stranger's INVITE gets, and so learns nothing from either: the
+// registrar's uniform 407 challenge when endpoints are served, else 403.
+// When it returns false the request has been answered.
+func (s *Server) optionsAllowed(req *sip.Request, tx sip.ServerTransaction) bool {
+	if _, ok := s.o.ACL(sourceAddr(req)); ok {
+		return true
+	}
+	if s.o.Registrar != nil {
+		_, ok := s.o.Registrar.AuthenticateRequest(req, tx)
+		return ok
+	}
+	if err := tx.Respond(sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil)); err != nil {
+		s.log.Debug("respond", "code", sip.StatusForbidden, "err", err)
+	}
+	return false
+}
+
 func sourceAddr(req *sip.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(req.Source())
 	if err != nil {
@@ -463,9 +492,31 @@ func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction) (int, string,
 			return 0, "", true
 		}
 		ep = &e
+		contactToSource(req)
 	}
 	code, reason := s.admitChecked(req, ad, fromTrunk || ep != nil, ep)
 	return code, reason, false
+}
+
+// contactToSource points a phone's Contact at the address its INVITE came
+// from, so the requests of the call (BYE, re-INVITE, INFO) go back there:
+// behind NAT the Contact names a private address nobody can reach. Over TCP
+// and TLS the transport's RewriteContact already sends them on the phone's
+// connection; this covers UDP, where the source is the NAT's mapping.
+func contactToSource(req *sip.Request) {
+	c := req.Contact()
+	host, port, err := net.SplitHostPort(req.Source())
+	if c == nil || err != nil {
+		return
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	c.Address.Host, c.Address.Port = host, p
 }
 
 // publicApp says whether the Request-URI names an application whose

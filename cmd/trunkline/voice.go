@@ -123,7 +123,7 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 		if !ok {
 			return voice.Target{}, false
 		}
-		return voice.Target{Name: "endpoint:" + b.Username, URI: b.Contact, Destination: b.Source}, true
+		return voice.Target{Name: "endpoint:" + b.Username, URI: b.RequestURI(), Destination: b.Source}, true
 	}
 	if vs.sandbox {
 		// No trunk: outbound calls ring the sandbox phone on loopback, which

@@ -1,5 +1,5 @@
 // Package peer finds the real peers tests talk to — node with the npm packages pinned in
-// test/node (Plivo's SDK, node-smpp), Debian programs (espeak-ng, sox, lame, SIPp) — and
+// test/node (Plivo's SDK, node-smpp), Debian programs (espeak-ng, sox, lame, SIPp, baresip) — and
 // decides what a missing one means: a skip on a developer's machine, a failure when
 // TRUNKLINE_REQUIRE_PEERS is set (scripts/test sets it, since it installs them all).
 package peer

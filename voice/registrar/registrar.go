@@ -724,6 +724,21 @@ type Binding struct {
 	Expires   time.Time
 }
 
+// RequestURI is the Contact as the Request-URI of a call to the phone, with the
+// transport it registered over: a phone registered over TLS with a sips: Contact, or one
+// with no transport parameter, is called over TLS (on its connection, at Source), not UDP.
+func (b Binding) RequestURI() sip.Uri {
+	u := *b.Contact.Clone()
+	if b.Transport == "" || u.UriParams.Has("transport") {
+		return u
+	}
+	if u.UriParams == nil {
+		u.UriParams = sip.NewParams()
+	}
+	u.UriParams.Add("transport", strings.ToLower(b.Transport))
+	return u
+}
+
 // Lookup returns the contact URI of a registered endpoint: ok is false when the user
 // name is unknown, its account disabled, or it has no live registration. See Binding for
 // where to send to.
