@@ -16,9 +16,11 @@ func TestSourceRequestLimit(t *testing.T) {
 	s := newStack(t, stackOptions{registrar: true, sourceRate: 5,
 		acl: func(a netip.Addr) (string, bool) { return "carrier", a == trunk }})
 	addr := s.srv.Addr().String()
+	// Within the limit a stranger's OPTIONS gets what a stranger's INVITE gets: the
+	// registrar's uniform 407 challenge (see TestStrangerOptionsTellNothing).
 	for i := 0; i < 4; i++ {
-		if code, _ := rawSIPFrom(t, "127.0.0.5", addr, optionsRequest(addr)); code != 200 {
-			t.Fatalf("OPTIONS %d from 127.0.0.5: %d, want 200", i+1, code)
+		if code, _ := rawSIPFrom(t, "127.0.0.5", addr, optionsRequest(addr)); code != 407 {
+			t.Fatalf("OPTIONS %d from 127.0.0.5: %d, want the registrar's 407", i+1, code)
 		}
 	}
 	if code, _ := rawSIPFrom(t, "127.0.0.5", addr, registerRequest(addr, "alice000000000001")); code != 401 {
@@ -33,8 +35,8 @@ func TestSourceRequestLimit(t *testing.T) {
 			t.Fatalf("Retry-After %q:\n%s", header(res, "Retry-After"), res)
 		}
 	}
-	if code, _ := rawSIPFrom(t, "127.0.0.6", addr, optionsRequest(addr)); code != 200 {
-		t.Fatalf("another address: %d, want 200", code)
+	if code, _ := rawSIPFrom(t, "127.0.0.6", addr, optionsRequest(addr)); code != 407 {
+		t.Fatalf("another address: %d, want the registrar's 407 (not limited)", code)
 	}
 	for i := 0; i < 20; i++ {
 		if code, _ := rawSIPFrom(t, "127.0.0.1", addr, optionsRequest(addr)); code != 200 {
