@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/callerid"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Calls places and controls live calls (the voice server). It is declared
@@ -33,7 +33,7 @@ type Calls interface {
 type PlaceCall struct {
 	AccountID, RequestUUID string
 	From, To, CallerName   string
-	App                    store.Application // answer, hangup and fallback URLs and methods
+	App                    trunkline.Application // answer, hangup and fallback URLs and methods
 	RingURL, RingMethod    string
 	RingTimeout, TimeLimit time.Duration
 	SendDigits, ParentUUID string
