@@ -14,17 +14,17 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/keys"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Store is what the service needs from storage.
 type Store interface {
-	CreateAccount(ctx context.Context, a *store.Account, c *store.Credential) error
-	CreateAccountWithOwner(ctx context.Context, a *store.Account, c *store.Credential, u *store.User) error
-	Account(ctx context.Context, id string) (*store.Account, error)
-	Credentials(ctx context.Context, accountID string, now time.Time) ([]*store.Credential, error)
-	RotateCredential(ctx context.Context, c *store.Credential, overlapEnd *time.Time) ([]string, error)
+	CreateAccount(ctx context.Context, a *trunkline.Account, c *trunkline.Credential) error
+	CreateAccountWithOwner(ctx context.Context, a *trunkline.Account, c *trunkline.Credential, u *trunkline.User) error
+	Account(ctx context.Context, id string) (*trunkline.Account, error)
+	Credentials(ctx context.Context, accountID string, now time.Time) ([]*trunkline.Credential, error)
+	RotateCredential(ctx context.Context, c *trunkline.Credential, overlapEnd *time.Time) ([]string, error)
 	RevokeCredentials(ctx context.Context, accountID, keepID string) ([]string, error)
 }
 
@@ -118,9 +118,9 @@ func ValidAuthID(s string) bool {
 	return true
 }
 
-func (s *Service) newCredential(accountID string) (*store.Credential, string, error) {
+func (s *Service) newCredential(accountID string) (*trunkline.Credential, string, error) {
 	token := RandomString(alphanumeric, TokenLength)
-	c := &store.Credential{ID: NewID("CR"), AccountID: accountID, TokenMAC: s.ring.MAC([]byte(token))}
+	c := &trunkline.Credential{ID: NewID("CR"), AccountID: accountID, TokenMAC: s.ring.MAC([]byte(token))}
 	enc, err := s.ring.Seal([]byte(token), CredentialAAD(c.ID))
 	if err != nil {
 		return nil, "", err
@@ -134,36 +134,36 @@ func CredentialAAD(id string) []byte { return []byte("credential:" + id) }
 // Created is the result of creating an account: the account, its first credential id and
 // the token, which is never retrievable again.
 type Created struct {
-	Account      *store.Account
+	Account      *trunkline.Account
 	CredentialID string
 	Token        string
 }
 
 // CreateMain creates a main account.
 func (s *Service) CreateMain(ctx context.Context, name string) (*Created, error) {
-	return s.create(ctx, &store.Account{ID: NewID("MA"), Name: name, Enabled: true})
+	return s.create(ctx, &trunkline.Account{ID: NewID("MA"), Name: name, Enabled: true})
 }
 
 // CreateSub creates a subaccount of parent.
-func (s *Service) CreateSub(ctx context.Context, parent *store.Account, name string, enabled bool) (*Created, error) {
+func (s *Service) CreateSub(ctx context.Context, parent *trunkline.Account, name string, enabled bool) (*Created, error) {
 	if parent.IsSub() {
 		return nil, errors.New("a subaccount cannot have subaccounts")
 	}
-	return s.create(ctx, &store.Account{ID: NewID("SA"), ParentID: parent.ID, Name: name, Enabled: enabled})
+	return s.create(ctx, &trunkline.Account{ID: NewID("SA"), ParentID: parent.ID, Name: name, Enabled: enabled})
 }
 
 // CreateMainWithOwner creates a main account together with its first console user (the
 // owner), in one transaction: a signup makes both or neither. A taken email is
-// store.ErrConflict.
-func (s *Service) CreateMainWithOwner(ctx context.Context, name string, owner *store.User) (*Created, error) {
-	return s.createWith(ctx, &store.Account{ID: NewID("MA"), Name: name, Enabled: true}, owner)
+// trunkline.ErrConflict.
+func (s *Service) CreateMainWithOwner(ctx context.Context, name string, owner *trunkline.User) (*Created, error) {
+	return s.createWith(ctx, &trunkline.Account{ID: NewID("MA"), Name: name, Enabled: true}, owner)
 }
 
-func (s *Service) create(ctx context.Context, a *store.Account) (*Created, error) {
+func (s *Service) create(ctx context.Context, a *trunkline.Account) (*Created, error) {
 	return s.createWith(ctx, a, nil)
 }
 
-func (s *Service) createWith(ctx context.Context, a *store.Account, owner *store.User) (*Created, error) {
+func (s *Service) createWith(ctx context.Context, a *trunkline.Account, owner *trunkline.User) (*Created, error) {
 	for attempt := 0; ; attempt++ {
 		c, token, err := s.newCredential(a.ID)
 		if err != nil {
@@ -171,7 +171,7 @@ func (s *Service) createWith(ctx context.Context, a *store.Account, owner *store
 		}
 		if owner != nil {
 			err = s.st.CreateAccountWithOwner(ctx, a, c, owner)
-			if errors.Is(err, store.ErrConflict) {
+			if errors.Is(err, trunkline.ErrConflict) {
 				// The owner's email is the likelier conflict; an id collision is
 				// astronomically rare, so do not retry.
 				return nil, err
@@ -179,7 +179,7 @@ func (s *Service) createWith(ctx context.Context, a *store.Account, owner *store
 		} else {
 			err = s.st.CreateAccount(ctx, a, c)
 		}
-		if errors.Is(err, store.ErrConflict) && attempt < 3 { // an id collision: astronomically rare
+		if errors.Is(err, trunkline.ErrConflict) && attempt < 3 { // an id collision: astronomically rare
 			a.ID = a.ID[:2] + RandomString(upperDigits, 18)
 			continue
 		}
@@ -192,13 +192,13 @@ func (s *Service) createWith(ctx context.Context, a *store.Account, owner *store
 
 // Authenticate checks an Auth ID and token. Every failure is ErrBadCredentials. The
 // presented token is hashed before any look-up so unknown and known IDs cost the same.
-func (s *Service) Authenticate(ctx context.Context, authID, token string) (*store.Account, string, error) {
+func (s *Service) Authenticate(ctx context.Context, authID, token string) (*trunkline.Account, string, error) {
 	mac := s.ring.MAC([]byte(token))
 	if !ValidAuthID(authID) {
 		return nil, "", ErrBadCredentials
 	}
 	e, err := s.load(ctx, authID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return nil, "", ErrBadCredentials
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
 )
@@ -87,7 +88,7 @@ func TestAuthenticateAndCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	off := false
-	db.UpdateAccount(ctx, c.Account.ID, store.AccountUpdate{Enabled: &off})
+	db.UpdateAccount(ctx, c.Account.ID, trunkline.AccountUpdate{Enabled: &off})
 	s.Invalidate(c.Account.ID)
 	if _, _, err := s.Authenticate(ctx, sub.Account.ID, sub.Token); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("a disabled parent must disable its subaccount at once: %v", err)

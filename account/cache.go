@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // authCache keeps what authentication needs of recently seen accounts (the account, its
@@ -24,11 +24,11 @@ type authCache struct {
 }
 
 type authEntry struct {
-	acct          *store.Account
+	acct          *trunkline.Account
 	parentEnabled bool
 	// The API allowlists of the account and of its main account (nil: any address).
 	allow, parentAllow []netip.Prefix
-	creds              []*store.Credential
+	creds              []*trunkline.Credential
 	loaded             time.Time
 }
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // Plivo's date forms: dates for created/modified, date-time with offset for events.
@@ -85,7 +85,7 @@ func (s *Server) getAccount(r *request) (int, map[string]any, error) {
 }
 
 func (s *Server) updateAccount(r *request) (int, map[string]any, error) {
-	var u store.AccountUpdate
+	var u trunkline.AccountUpdate
 	var err error
 	for _, f := range []struct {
 		name string
@@ -121,12 +121,12 @@ func (s *Server) updateAccount(r *request) (int, map[string]any, error) {
 }
 
 // subaccount loads a subaccount of the caller; anything else is not found.
-func (s *Server) subaccount(r *request) (*store.Account, error) {
+func (s *Server) subaccount(r *request) (*trunkline.Account, error) {
 	if r.acct.IsSub() {
 		return nil, errNotFound
 	}
 	sa, err := s.opts.DB.Account(r.Context(), r.vars["sub_id"])
-	if errors.Is(err, store.ErrNotFound) || (err == nil && sa.ParentID != r.acct.ID) {
+	if errors.Is(err, trunkline.ErrNotFound) || (err == nil && sa.ParentID != r.acct.ID) {
 		return nil, errNotFound
 	}
 	return sa, err
@@ -139,7 +139,7 @@ func (s *Server) mainOnly(r *request) error {
 	return nil
 }
 
-func subaccountObject(a *store.Account) map[string]any {
+func subaccountObject(a *trunkline.Account) map[string]any {
 	return map[string]any{
 		"account":      accountURI(a.ParentID),
 		"auth_id":      a.ID,
@@ -206,7 +206,7 @@ func (s *Server) updateSubaccount(r *request) (int, map[string]any, error) {
 	if _, err := s.subaccount(r); err != nil {
 		return 0, nil, err
 	}
-	var u store.AccountUpdate
+	var u trunkline.AccountUpdate
 	var err error
 	if u.Name, err = r.p.StrPtr("name", 256); err != nil {
 		return 0, nil, err
@@ -240,7 +240,7 @@ func (s *Server) deleteSubaccount(r *request) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	if err := s.opts.DB.DeleteSubaccount(r.Context(), r.acct.ID, r.vars["sub_id"], cascade); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, trunkline.ErrNotFound) {
 			return 0, nil, errNotFound
 		}
 		return 0, nil, err

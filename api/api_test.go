@@ -9,14 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/store"
 )
 
 func importNumbers(t *testing.T, db *store.DB, numbers ...string) {
 	t.Helper()
-	var ns []*store.Number
+	var ns []*trunkline.Number
 	for _, n := range numbers {
-		ns = append(ns, &store.Number{Number: n, CountryISO: "US", Type: "local", Region: "California", Carrier: "carrier-a",
+		ns = append(ns, &trunkline.Number{Number: n, CountryISO: "US", Type: "local", Region: "California", Carrier: "carrier-a",
 			VoiceEnabled: true, SMSEnabled: true, MonthlyRentalRate: "0.80000", SetupRate: "0.00000", SMSRate: "0.00500", VoiceRate: "0.00850"})
 	}
 	if _, err := db.ImportNumbers(context.Background(), ns); err != nil {
@@ -381,9 +382,9 @@ func TestMessageTimeFilters(t *testing.T) {
 		a := e.mainAccount("times")
 		for i, at := range []time.Duration{-2 * time.Hour, -time.Hour, 0} {
 			e.db.SetClock(func() time.Time { return e.clock.Now().Add(at) })
-			m := &store.Message{UUID: fmt.Sprint("m", i), AccountID: a.id, Direction: "outbound", Type: "sms", LogMode: "true",
-				From: "1", To: "2", State: store.MsgDelivered, Units: 1}
-			if err := e.db.InsertMessages(context.Background(), []*store.Message{m}, nil); err != nil {
+			m := &trunkline.Message{UUID: fmt.Sprint("m", i), AccountID: a.id, Direction: "outbound", Type: "sms", LogMode: "true",
+				From: "1", To: "2", State: trunkline.MsgDelivered, Units: 1}
+			if err := e.db.InsertMessages(context.Background(), []*trunkline.Message{m}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

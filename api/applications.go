@@ -7,8 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
-	"github.com/trunkline/trunkline/store"
 )
 
 var appParams = []string{"app_name", "answer_url", "answer_method", "hangup_url", "hangup_method", "fallback_answer_url",
@@ -42,7 +42,7 @@ func checkMethod(name, v string) (string, error) {
 }
 
 // applyAppParams copies sent parameters onto a, validating each.
-func applyAppParams(p Params, a *store.Application) error {
+func applyAppParams(p Params, a *trunkline.Application) error {
 	if p.Has("app_name") {
 		if !appNameRE.MatchString(p.Get("app_name")) {
 			return badRequest("app_name must be 1 to 255 letters, digits, '_' or '-'")
@@ -104,7 +104,7 @@ func (s *Server) ownerFor(r *request) (string, error) {
 		return "", badRequest("subaccount must be one of your subaccounts")
 	}
 	sa, err := s.opts.DB.Account(r.Context(), sub)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && sa.ParentID != r.acct.ID) {
+	if errors.Is(err, trunkline.ErrNotFound) || (err == nil && sa.ParentID != r.acct.ID) {
 		return "", badRequest("subaccount must be one of your subaccounts")
 	}
 	if err != nil {
@@ -113,7 +113,7 @@ func (s *Server) ownerFor(r *request) (string, error) {
 	return sa.ID, nil
 }
 
-func (s *Server) appObject(r *request, a *store.Application) map[string]any {
+func (s *Server) appObject(r *request, a *trunkline.Application) map[string]any {
 	// Only a main account sees objects that are not its own (its subaccounts'); to a
 	// subaccount its objects are simply its own, and the parent's Auth ID is not shown.
 	var sub any
@@ -151,7 +151,7 @@ func (s *Server) createApplication(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	a := &store.Application{ID: account.NewNumericID(17), AccountID: owner, AnswerMethod: "POST", HangupMethod: "POST",
+	a := &trunkline.Application{ID: account.NewNumericID(17), AccountID: owner, AnswerMethod: "POST", HangupMethod: "POST",
 		FallbackMethod: "POST", MessageMethod: "POST", LogIncomingMessages: true, Enabled: true}
 	if err := applyAppParams(r.p, a); err != nil {
 		return 0, nil, err
@@ -175,7 +175,7 @@ func (s *Server) listApplications(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	f := store.ApplicationFilter{Subaccount: r.p.Get("subaccount"), Limit: limit, Offset: offset}
+	f := trunkline.ApplicationFilter{Subaccount: r.p.Get("subaccount"), Limit: limit, Offset: offset}
 	apps, total, err := s.opts.DB.ListApplications(r.Context(), r.scope(), f)
 	if err != nil {
 		return 0, nil, err
@@ -188,7 +188,7 @@ func (s *Server) listApplications(r *request) (int, map[string]any, error) {
 }
 
 func notFound(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return errNotFound
 	}
 	return err
@@ -210,7 +210,7 @@ func (s *Server) updateApplication(r *request) (int, map[string]any, error) {
 			return 0, nil, err
 		}
 	}
-	_, err := s.opts.DB.UpdateApplication(r.Context(), r.scope(), r.vars["app_id"], func(a *store.Application) error {
+	_, err := s.opts.DB.UpdateApplication(r.Context(), r.scope(), r.vars["app_id"], func(a *trunkline.Application) error {
 		if owner != "" {
 			a.AccountID = owner
 		}

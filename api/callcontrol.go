@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -9,44 +8,24 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/callerid"
-	"github.com/trunkline/trunkline/store"
 )
 
-// Calls places and controls live calls (the voice server). It is declared
-// here, not in voice, so a later implementation can reach the node that owns
-// a call over the bus without the API changing.
-type Calls interface {
-	Place(ctx context.Context, c PlaceCall) error
-	// Live lists the calls of the accounts visible() accepts: answered ones,
-	// or (queued) outbound ones not answered yet.
-	Live(visible func(accountID string) bool, queued bool) []LiveCall
-	Get(uuid string) (LiveCall, bool)
-	Hangup(uuid string) bool        // false: no such live call
-	Cancel(requestUUID string) bool // false: no such request (or already answered)
-	// Command runs a live-call command (transfer, play, speak, dtmf, record
-	// and their stops); ErrNoLiveCall when the call is not running.
-	Command(ctx context.Context, uuid string, c CallCommand) (CommandResult, error)
-}
+// The live-call seam is the domain core's (trunkline.CallService and its types); these
+// names stay while callers move over.
+type (
+	Calls         = trunkline.CallService
+	PlaceCall     = trunkline.PlaceCall
+	LiveCall      = trunkline.LiveCall
+	CallCommand   = trunkline.CallCommand
+	CommandResult = trunkline.CommandResult
+)
 
-// PlaceCall is a validated make-a-call request for one destination.
-type PlaceCall struct {
-	AccountID, RequestUUID string
-	From, To, CallerName   string
-	App                    store.Application // answer, hangup and fallback URLs and methods
-	RingURL, RingMethod    string
-	RingTimeout, TimeLimit time.Duration
-	SendDigits, ParentUUID string
-	SIPHeaders             []string
-}
-
-// LiveCall is what the API shows of a call in progress.
-type LiveCall struct {
-	AccountID, CallUUID, RequestUUID string
-	Direction, From, To, CallerName  string
-	Status                           string // in-progress, ringing
-	SessionStart                     time.Time
-}
+var (
+	ErrNoLiveCall   = trunkline.ErrNoLiveCall
+	ErrNoBridgedLeg = trunkline.ErrNoBridgedLeg
+)
 
 var callParams = []string{"from", "to", "answer_url", "answer_method", "ring_url", "ring_method", "hangup_url",
 	"hangup_method", "fallback_url", "fallback_method", "caller_name", "send_digits", "send_on_preanswer",
@@ -259,30 +238,6 @@ func (s *Server) cancelRequest(r *request) (int, map[string]any, error) {
 	}
 	return 0, nil, errNotFound
 }
-
-// CallCommand is a validated live-call command.
-type CallCommand struct {
-	Kind                        string // transfer, play, stop_play, speak, stop_speak, dtmf, record, stop_record
-	Legs                        string // transfer: aleg, bleg or both
-	URL, Method                 string
-	BURL, BMethod               string
-	URLs                        []string
-	Text, Voice, Language       string
-	Loop                        bool
-	Digits                      string
-	TimeLimit                   time.Duration
-	FileFormat                  string
-	CallbackURL, CallbackMethod string
-}
-
-// CommandResult is what a command reports back.
-type CommandResult struct{ RecordingID, URL string }
-
-// ErrNoLiveCall: the command's call is not running (404).
-var ErrNoLiveCall = errors.New("no such live call")
-
-// ErrNoBridgedLeg: a bleg transfer on a call that is not bridged (400).
-var ErrNoBridgedLeg = errors.New("no bridged leg")
 
 var (
 	transferParams = []string{"legs", "aleg_url", "aleg_method", "bleg_url", "bleg_method"}

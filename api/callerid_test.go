@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
@@ -72,7 +73,7 @@ func TestSendAsOwnSourcesOnly(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := time.Now()
-			if err := db.SaveVerifiedCallerID(ctx, &store.VerifiedCallerID{AccountID: a.id, PhoneNumber: "447700900123",
+			if err := db.SaveVerifiedCallerID(ctx, &trunkline.VerifiedCallerID{AccountID: a.id, PhoneNumber: "447700900123",
 				Channel: "sms", VerifiedAt: now, ModifiedAt: now}); err != nil {
 				t.Fatal(err)
 			}

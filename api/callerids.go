@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/identity"
-	"github.com/trunkline/trunkline/store"
 )
 
 // CallerIDVerifier runs the code exchange of Plivo's VerifiedCallerId API (package
@@ -15,7 +15,7 @@ import (
 // as a keyed hash, single use, with bounded tries and an expiry).
 type CallerIDVerifier interface {
 	StartCallerIDVerification(ctx context.Context, accountID, phone, alias, channel, source string) (string, error)
-	CompleteCallerIDVerification(ctx context.Context, owns func(accountID string) bool, token, otp, source string) (*store.VerifiedCallerID, error)
+	CompleteCallerIDVerification(ctx context.Context, owns func(accountID string) bool, token, otp, source string) (*trunkline.VerifiedCallerID, error)
 }
 
 // verifierError turns identity's user-facing errors into 400s (429 when throttled).
@@ -99,7 +99,7 @@ func (s *Server) verifyCallerID(r *request) (int, map[string]any, error) {
 	return http.StatusOK, obj, nil
 }
 
-func (s *Server) callerIDObject(r *request, c *store.VerifiedCallerID) map[string]any {
+func (s *Server) callerIDObject(r *request, c *trunkline.VerifiedCallerID) map[string]any {
 	var sub any
 	if c.AccountID != r.acct.ID {
 		sub = c.AccountID
@@ -122,7 +122,7 @@ func (s *Server) listCallerIDs(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	list, total, err := s.opts.DB.VerifiedCallerIDs(r.Context(), r.scope(), store.CallerIDFilter{Subaccount: r.p.Get("subaccount"),
+	list, total, err := s.opts.DB.VerifiedCallerIDs(r.Context(), r.scope(), trunkline.CallerIDFilter{Subaccount: r.p.Get("subaccount"),
 		Alias: r.p.Get("alias"), Limit: limit, Offset: offset})
 	if err != nil {
 		return 0, nil, err

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // Call detail records (CDRs): completed calls, as Plivo's Call API lists them. With
@@ -46,7 +46,7 @@ func (s *Server) getCall(r *request) (int, map[string]any, error) {
 	}
 	// A call still ringing or in progress has no CDR yet (Plivo serves it with
 	// ?status=live), so it is not found here.
-	if c.State != store.CallCompleted {
+	if c.State != trunkline.CallCompleted {
 		return 0, nil, errNotFound
 	}
 	return http.StatusOK, s.callObject(r, c), nil
@@ -64,7 +64,7 @@ func (s *Server) listCalls(r *request) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	p := r.p
-	f := store.CallFilter{Subaccount: p.Get("subaccount"), Direction: p.Get("call_direction"),
+	f := trunkline.CallFilter{Subaccount: p.Get("subaccount"), Direction: p.Get("call_direction"),
 		From: strings.TrimPrefix(p.Get("from_number"), "+"), To: strings.TrimPrefix(p.Get("to_number"), "+"),
 		ParentUUID: p.Get("parent_call_uuid"), HangupSource: p.Get("hangup_source"), Limit: limit, Offset: offset}
 	if f.Direction != "" && f.Direction != "inbound" && f.Direction != "outbound" {
@@ -185,7 +185,7 @@ func parseExactTime(name, v string) (time.Time, time.Duration, error) {
 // CDR samples); the values for calls never answered are not documented in what we have
 // read, so these follow the same spelling: BUSY (busy or rejected), NOANSWER (no answer,
 // ring timeout, canceled), FAILED (anything else).
-func callState(c *store.Call) string {
+func callState(c *trunkline.Call) string {
 	if c.AnsweredAt != nil {
 		return "ANSWER"
 	}
@@ -214,7 +214,7 @@ func optString(v string) any {
 	return v
 }
 
-func (s *Server) callObject(r *request, c *store.Call) map[string]any {
+func (s *Server) callObject(r *request, c *trunkline.Call) map[string]any {
 	// trunk_attempts (our extension): the trunks an outbound call tried, in order.
 	attempts := []any{}
 	if c.Attempts != "" {

@@ -7,8 +7,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Endpoints are an account's SIP users (Plivo's Endpoint API). The password is never
@@ -74,8 +74,8 @@ func (s *Server) endpointApp(r *request, owner, appID string) (string, error) {
 	if appID == "" || appID == "null" {
 		return "", nil
 	}
-	if _, err := s.opts.DB.Application(r.Context(), store.Scope{AccountID: owner}, appID); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+	if _, err := s.opts.DB.Application(r.Context(), trunkline.Scope{AccountID: owner}, appID); err != nil {
+		if errors.Is(err, trunkline.ErrNotFound) {
 			return "", badRequest("app_id does not name one of your applications")
 		}
 		return "", err
@@ -105,7 +105,7 @@ func (s *Server) createEndpoint(r *request) (int, map[string]any, error) {
 	// Plivo appends 12 random digits, which also keeps SIP user names unguessable from
 	// the name alone; a collision (one in 10^12) just draws again.
 	for range 5 {
-		e := &store.Endpoint{ID: account.NewNumericID(14), AccountID: owner, Alias: alias, AppID: appID,
+		e := &trunkline.Endpoint{ID: account.NewNumericID(14), AccountID: owner, Alias: alias, AppID: appID,
 			Username: user + account.RandomString("0123456789", endpointSuffix)}
 		sec, err := s.opts.Accounts.SealEndpointPassword(e.Username, s.opts.SIPDomain, password)
 		if err != nil {
@@ -113,7 +113,7 @@ func (s *Server) createEndpoint(r *request) (int, map[string]any, error) {
 		}
 		e.Realm, e.HA1Enc, e.PasswordMD5Enc = sec.Realm, sec.HA1Enc, sec.PasswordMD5Enc
 		err = s.opts.DB.CreateEndpoint(r.Context(), e)
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, trunkline.ErrConflict) {
 			continue
 		}
 		if err != nil {
@@ -127,7 +127,7 @@ func (s *Server) createEndpoint(r *request) (int, map[string]any, error) {
 	return 0, nil, errors.New("endpoint: no free username after 5 draws")
 }
 
-func (s *Server) endpointObject(r *request, e *store.Endpoint) (map[string]any, error) {
+func (s *Server) endpointObject(r *request, e *trunkline.Endpoint) (map[string]any, error) {
 	md, err := s.opts.Accounts.EndpointPasswordMD5(e.Username, e.PasswordMD5Enc)
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func (s *Server) listEndpoints(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	eps, total, err := s.opts.DB.ListEndpoints(r.Context(), r.scope(), store.EndpointFilter{Limit: limit, Offset: offset})
+	eps, total, err := s.opts.DB.ListEndpoints(r.Context(), r.scope(), trunkline.EndpointFilter{Limit: limit, Offset: offset})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -228,7 +228,7 @@ func (s *Server) updateEndpoint(r *request) (int, map[string]any, error) {
 		}
 		appID = &app
 	}
-	_, err = s.opts.DB.UpdateEndpoint(r.Context(), r.scope(), cur.ID, func(e *store.Endpoint) error {
+	_, err = s.opts.DB.UpdateEndpoint(r.Context(), r.scope(), cur.ID, func(e *trunkline.Endpoint) error {
 		if sec != nil {
 			e.Realm, e.HA1Enc, e.PasswordMD5Enc = sec.Realm, sec.HA1Enc, sec.PasswordMD5Enc
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/message"
@@ -90,7 +91,7 @@ func TestControlCharactersRefused(t *testing.T) {
 			if len(uuids) != 1 {
 				t.Fatalf("no message uuid: %s", r.raw)
 			}
-			m, err := db.Message(context.Background(), store.Scope{AccountID: a.id}, uuids[0].(string))
+			m, err := db.Message(context.Background(), trunkline.Scope{AccountID: a.id}, uuids[0].(string))
 			if err != nil || m.Body != "line one\r\nline\ttwo" {
 				t.Fatalf("stored message %v: %+v", err, m)
 			}
@@ -169,7 +170,7 @@ func TestLinksIgnoreHostHeader(t *testing.T) {
 	}
 	setup := func(t *testing.T, e *env) (cred, string) {
 		a := e.mainAccount("links")
-		if err := e.db.InsertRecording(context.Background(), &store.Recording{ID: "rec-1", AccountID: a.id, CallUUID: "c1", Format: "mp3"}); err != nil {
+		if err := e.db.InsertRecording(context.Background(), &trunkline.Recording{ID: "rec-1", AccountID: a.id, CallUUID: "c1", Format: "mp3"}); err != nil {
 			t.Fatal(err)
 		}
 		return a, "/v1/Account/" + a.id + "/Recording/rec-1.mp3"

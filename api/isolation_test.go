@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // TestTenantIsolation is generated from the route table: every route that names an
@@ -31,18 +31,18 @@ func TestTenantIsolation(t *testing.T) {
 		own := func(c cred, number string) {
 			app := mustStatus(t, e.do(c, "POST", acctPath(c, "Application/"), map[string]any{"app_name": "app-" + c.id, "answer_url": "https://example.com/" + c.id}), 201).str("app_id")
 			mustStatus(t, e.do(c, "POST", acctPath(c, "PhoneNumber/"+number+"/"), map[string]any{"app_id": app}), 201)
-			msg := &store.Message{UUID: "msg-" + c.id, AccountID: c.id, Direction: "outbound", Type: "sms", LogMode: "true",
-				From: number, To: "447700900123", Body: "secret of " + c.id, State: store.MsgDelivered, Units: 1}
-			if err := e.db.InsertMessages(context.Background(), []*store.Message{msg}, nil); err != nil {
+			msg := &trunkline.Message{UUID: "msg-" + c.id, AccountID: c.id, Direction: "outbound", Type: "sms", LogMode: "true",
+				From: number, To: "447700900123", Body: "secret of " + c.id, State: trunkline.MsgDelivered, Units: 1}
+			if err := e.db.InsertMessages(context.Background(), []*trunkline.Message{msg}, nil); err != nil {
 				t.Fatal(err)
 			}
 			end := e.clock.Now().Add(-time.Minute)
-			call := &store.Call{UUID: "call-" + c.id, RequestUUID: "req-" + c.id, AccountID: c.id, Direction: "inbound", From: "447700900123", To: number,
-				State: store.CallCompleted, EndedAt: &end, HangupCauseName: "Normal Hangup"}
+			call := &trunkline.Call{UUID: "call-" + c.id, RequestUUID: "req-" + c.id, AccountID: c.id, Direction: "inbound", From: "447700900123", To: number,
+				State: trunkline.CallCompleted, EndedAt: &end, HangupCauseName: "Normal Hangup"}
 			if err := e.db.InsertCall(context.Background(), call); err != nil {
 				t.Fatal(err)
 			}
-			rec := &store.Recording{ID: "rec-" + c.id, AccountID: c.id, CallUUID: call.UUID, Format: "wav", From: call.From, To: number}
+			rec := &trunkline.Recording{ID: "rec-" + c.id, AccountID: c.id, CallUUID: call.UUID, Format: "wav", From: call.From, To: number}
 			if err := e.db.InsertRecording(context.Background(), rec); err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +50,7 @@ func TestTenantIsolation(t *testing.T) {
 			ep := mustStatus(t, e.do(c, "POST", acctPath(c, "Endpoint/"), map[string]any{"username": "phone", "password": "pw-" + c.id,
 				"alias": "phone of " + c.id, "app_id": app}), 201)
 			callerID := "44" + number // a verified caller ID of c's (VerifiedCallerId/{phone_number})
-			if err := e.db.SaveVerifiedCallerID(context.Background(), &store.VerifiedCallerID{AccountID: c.id, PhoneNumber: callerID,
+			if err := e.db.SaveVerifiedCallerID(context.Background(), &trunkline.VerifiedCallerID{AccountID: c.id, PhoneNumber: callerID,
 				Alias: "desk of " + c.id, Channel: "sms", VerifiedAt: end, ModifiedAt: end}); err != nil {
 				t.Fatal(err)
 			}

@@ -9,10 +9,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/smpp/charset"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Messages is the SMS service as the API uses it.
@@ -144,7 +144,7 @@ func (s *Server) checkCallerID(r *request, src string, use callerid.Use) error {
 
 func plivoDateTime(t time.Time) string { return t.UTC().Format(dateTimeLayout) }
 
-func (s *Server) messageObject(r *request, m *store.Message) map[string]any {
+func (s *Server) messageObject(r *request, m *trunkline.Message) map[string]any {
 	var code, sent any
 	if m.ErrorCode != "" {
 		code = m.ErrorCode
@@ -208,7 +208,7 @@ func (s *Server) listMessages(r *request) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	p := r.p
-	f := store.MessageFilter{Subaccount: p.Get("subaccount"), Direction: p.Get("message_direction"), State: p.Get("message_state"),
+	f := trunkline.MessageFilter{Subaccount: p.Get("subaccount"), Direction: p.Get("message_direction"), State: p.Get("message_state"),
 		Type: p.Get("message_type"), ErrorCode: p.Get("error_code"), From: strings.TrimPrefix(p.Get("from_number"), "+"),
 		To: strings.TrimPrefix(p.Get("to_number"), "+"), Limit: limit, Offset: offset}
 	if f.Direction != "" && f.Direction != "inbound" && f.Direction != "outbound" {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // normalizeNumber accepts an E.164 number with or without "+" and returns its digits.
@@ -62,7 +62,7 @@ func (s *Server) searchNumbers(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	ns, total, err := s.opts.DB.SearchNumbers(r.Context(), store.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
+	ns, total, err := s.opts.DB.SearchNumbers(r.Context(), trunkline.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
 		Region: r.p.Get("region"), Services: svc, Limit: limit, Offset: offset})
 	if err != nil {
 		return 0, nil, err
@@ -95,7 +95,7 @@ func (s *Server) appInScope(r *request, id string) error {
 		return nil
 	}
 	if _, err := s.opts.DB.Application(r.Context(), r.scope(), id); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, trunkline.ErrNotFound) {
 			return badRequest("app_id does not name one of your applications")
 		}
 		return err
@@ -113,7 +113,7 @@ func (s *Server) rentNumber(r *request) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	if _, err := s.opts.DB.RentNumber(r.Context(), n, r.acct.ID, appID); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, trunkline.ErrNotFound) {
 			return 0, nil, &Error{Status: http.StatusNotFound, Msg: "number not available"}
 		}
 		return 0, nil, err
@@ -125,7 +125,7 @@ func (s *Server) rentNumber(r *request) (int, map[string]any, error) {
 	}, nil
 }
 
-func (s *Server) numberObject(r *request, n *store.Number) map[string]any {
+func (s *Server) numberObject(r *request, n *trunkline.Number) map[string]any {
 	var app, sub any
 	if n.AppID != "" {
 		app = r.uri("Application/" + n.AppID + "/")
@@ -175,7 +175,7 @@ func (s *Server) listNumbers(r *request) (int, map[string]any, error) {
 	if strings.Trim(prefix, "0123456789") != "" || len(prefix) > 15 {
 		return 0, nil, badRequest("number_startswith must be digits")
 	}
-	ns, total, err := s.opts.DB.ListRented(r.Context(), r.scope(), store.RentedFilter{Type: strings.ToLower(r.p.Get("type")),
+	ns, total, err := s.opts.DB.ListRented(r.Context(), r.scope(), trunkline.RentedFilter{Type: strings.ToLower(r.p.Get("type")),
 		NumberStartsWith: prefix, Subaccount: r.p.Get("subaccount"), Alias: r.p.Get("alias"), Services: svc, Limit: limit, Offset: offset})
 	if err != nil {
 		return 0, nil, err
@@ -221,7 +221,7 @@ func (s *Server) updateNumber(r *request) (int, map[string]any, error) {
 	if err := s.appInScope(r, appID); err != nil {
 		return 0, nil, err
 	}
-	_, err = s.opts.DB.UpdateRented(r.Context(), r.scope(), num, func(n *store.Number) error {
+	_, err = s.opts.DB.UpdateRented(r.Context(), r.scope(), num, func(n *trunkline.Number) error {
 		if r.p.Has("app_id") {
 			n.AppID = appID
 		}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // RecordingFiles gives the API the audio of recordings and removes it. The voice side
@@ -31,14 +31,14 @@ var audioTypes = map[string]string{"wav": "audio/wav", "mp3": "audio/mpeg"}
 
 // recordingURL is where the audio is served: under the owning account, so the same URL
 // works for the owner and for its main account, in API replies and in callbacks alike.
-func (r *request) recordingURL(rec *store.Recording) string {
+func (r *request) recordingURL(rec *trunkline.Recording) string {
 	return r.s.base + "/v1/Account/" + rec.AccountID + "/Recording/" + rec.ID + "." + rec.Format
 }
 
 // msDecimal renders milliseconds the way Plivo does in recording objects: "345100.00000".
 func msDecimal(v int64) string { return strconv.FormatInt(v, 10) + ".00000" }
 
-func (s *Server) recordingObject(r *request, rec *store.Recording) map[string]any {
+func (s *Server) recordingObject(r *request, rec *trunkline.Recording) map[string]any {
 	return map[string]any{
 		"add_time":              plivoDateTime(rec.CreatedAt),
 		"call_uuid":             rec.CallUUID,
@@ -70,7 +70,7 @@ func (s *Server) listRecordings(r *request) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	p := r.p
-	f := store.RecordingFilter{Subaccount: p.Get("subaccount"), CallUUID: p.Get("call_uuid"),
+	f := trunkline.RecordingFilter{Subaccount: p.Get("subaccount"), CallUUID: p.Get("call_uuid"),
 		From: strings.TrimPrefix(p.Get("from_number"), "+"), To: strings.TrimPrefix(p.Get("to_number"), "+"),
 		Limit: limit, Offset: offset}
 	if v := p.Get("add_time"); v != "" {

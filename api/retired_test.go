@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/message"
@@ -156,7 +157,7 @@ func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall, box *codeBox) 
 	recording := func() string {
 		recordings++
 		id := fmt.Sprintf("rec-%d", recordings)
-		if err := e.db.InsertRecording(ctx, &store.Recording{ID: id, AccountID: cur.id, CallUUID: "c", Format: "mp3", From: "1", To: "2"}); err != nil {
+		if err := e.db.InsertRecording(ctx, &trunkline.Recording{ID: id, AccountID: cur.id, CallUUID: "c", Format: "mp3", From: "1", To: "2"}); err != nil {
 			t.Fatal(err)
 		}
 		return id
@@ -169,7 +170,7 @@ func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall, box *codeBox) 
 	}
 	verifiedCallerID := func() string {
 		n := callerID()
-		if err := e.db.SaveVerifiedCallerID(ctx, &store.VerifiedCallerID{AccountID: cur.id, PhoneNumber: n, Channel: "sms",
+		if err := e.db.SaveVerifiedCallerID(ctx, &trunkline.VerifiedCallerID{AccountID: cur.id, PhoneNumber: n, Channel: "sms",
 			VerificationUUID: "v-" + n}); err != nil {
 			t.Fatal(err)
 		}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
@@ -243,7 +244,7 @@ type request struct {
 	s      *Server
 	apiID  string
 	source string
-	acct   *store.Account // the authenticated account
+	acct   *trunkline.Account // the authenticated account
 	credID string
 	vars   map[string]string
 	p      Params
@@ -262,7 +263,7 @@ type stream struct {
 	body        io.ReadCloser
 }
 
-func (r *request) scope() store.Scope { return store.ScopeOf(r.acct) }
+func (r *request) scope() trunkline.Scope { return trunkline.ScopeOf(r.acct) }
 
 // hstsValue keeps browsers (and HSTS-aware clients) on HTTPS for a year once they have
 // seen a reply over TLS; the console sends the same value. It is only sent over TLS
@@ -353,7 +354,7 @@ func (s *Server) ownSubPath(r *request, rt *route, authID string) (bool, error) 
 		return false, nil
 	}
 	a, err := s.opts.DB.Account(r.Context(), authID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // memRecordings is an in-memory RecordingFiles.
@@ -95,7 +95,7 @@ func (e *env) fetch(c cred, path string) (status int, contentType, body string) 
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
 }
 
-func (e *env) call(c *store.Call) {
+func (e *env) call(c *trunkline.Call) {
 	e.t.Helper()
 	if err := e.db.InsertCall(context.Background(), c); err != nil {
 		e.t.Fatal(err)
@@ -103,11 +103,11 @@ func (e *env) call(c *store.Call) {
 }
 
 // completedCall is a completed call that ended ago before the env's now.
-func (e *env) completedCall(uuid, acct string, ago time.Duration, mod func(c *store.Call)) *store.Call {
+func (e *env) completedCall(uuid, acct string, ago time.Duration, mod func(c *trunkline.Call)) *trunkline.Call {
 	e.t.Helper()
 	end := e.clock.Now().Add(-ago).Truncate(time.Second)
-	c := &store.Call{UUID: uuid, AccountID: acct, Direction: "outbound", From: "14155550100", To: "447700900123",
-		State: store.CallCompleted, InitiatedAt: end.Add(-time.Minute), EndedAt: &end, HangupCauseCode: 4000,
+	c := &trunkline.Call{UUID: uuid, AccountID: acct, Direction: "outbound", From: "14155550100", To: "447700900123",
+		State: trunkline.CallCompleted, InitiatedAt: end.Add(-time.Minute), EndedAt: &end, HangupCauseCode: 4000,
 		HangupCauseName: "Normal Hangup", HangupSource: "Caller"}
 	if mod != nil {
 		mod(c)
@@ -127,18 +127,18 @@ func TestCallRecords(t *testing.T) {
 		a := e.mainAccount("calls")
 		a1 := e.newSub(a, "calls-sub")
 		now := e.clock.Now()
-		c1 := e.completedCall("c1", a.id, time.Hour, func(c *store.Call) {
+		c1 := e.completedCall("c1", a.id, time.Hour, func(c *trunkline.Call) {
 			ans := c.EndedAt.Add(-42 * time.Second)
 			c.AnsweredAt, c.Duration, c.BillDuration = &ans, 42, 42
 			c.HangupSource, c.HangupReason = "Callee", "the called party hung up"
 		})
-		e.completedCall("c2", a1.id, 2*time.Hour, func(c *store.Call) {
+		e.completedCall("c2", a1.id, 2*time.Hour, func(c *trunkline.Call) {
 			c.Direction, c.From, c.To = "inbound", "447700900123", "14155550101"
 			c.HangupCauseCode, c.HangupCauseName, c.HangupSource = 3010, "Busy Line", "Callee"
 		})
 		e.completedCall("c3", a.id, 10*24*time.Hour, nil)
-		e.call(&store.Call{UUID: "c4", AccountID: a.id, Direction: "outbound", From: "14155550100", To: "447700900124"})
-		e.completedCall("c5", a.id, 30*time.Minute, func(c *store.Call) {
+		e.call(&trunkline.Call{UUID: "c4", AccountID: a.id, Direction: "outbound", From: "14155550100", To: "447700900124"})
+		e.completedCall("c5", a.id, 30*time.Minute, func(c *trunkline.Call) {
 			ans := c.EndedAt.Add(-5 * time.Second)
 			c.AnsweredAt, c.Duration, c.BillDuration, c.ParentUUID = &ans, 5, 5, "c1"
 			c.HangupCauseCode, c.HangupCauseName, c.HangupSource = 4010, "End Of XML Instructions", "Answer XML"
@@ -258,9 +258,9 @@ func TestRecordingsAPI(t *testing.T) {
 		a, b := e.mainAccount("rec-main"), e.mainAccount("rec-other")
 		a1, a2 := e.newSub(a, "rec-one"), e.newSub(a, "rec-two")
 		now := e.clock.Now()
-		add := func(c cred, id, format string, age time.Duration, audio string) *store.Recording {
+		add := func(c cred, id, format string, age time.Duration, audio string) *trunkline.Recording {
 			t.Helper()
-			rec := &store.Recording{ID: id, AccountID: c.id, CallUUID: "call-" + id, Format: format, DurationMs: 345100,
+			rec := &trunkline.Recording{ID: id, AccountID: c.id, CallUUID: "call-" + id, Format: format, DurationMs: 345100,
 				StartMs: 1407235163907, EndMs: 1407235509007, Size: int64(len(audio)), From: "14155550100", To: "447700900123",
 				CreatedAt: now.Add(-age)}
 			if err := e.db.InsertRecording(ctx, rec); err != nil {
@@ -327,7 +327,7 @@ func TestRecordingsAPI(t *testing.T) {
 		mustStatus(t, e.do(a, "GET", acctPath(a, "Recording/?limit=0"), nil), 400)
 
 		// The audio, at the URL the object gives.
-		audio := func(owner cred, rec *store.Recording) string {
+		audio := func(owner cred, rec *trunkline.Recording) string {
 			return "/v1/Account/" + owner.id + "/Recording/" + rec.ID + "." + rec.Format
 		}
 		for _, c := range []struct {
@@ -436,7 +436,7 @@ func TestRecordingsAPI(t *testing.T) {
 func TestRecordingsWithoutFiles(t *testing.T) {
 	forEachStore(t, Options{}, func(t *testing.T, e *env) {
 		a := e.mainAccount("nofiles")
-		if err := e.db.InsertRecording(context.Background(), &store.Recording{ID: "r1", AccountID: a.id, Format: "wav"}); err != nil {
+		if err := e.db.InsertRecording(context.Background(), &trunkline.Recording{ID: "r1", AccountID: a.id, Format: "wav"}); err != nil {
 			t.Fatal(err)
 		}
 		mustStatus(t, e.do(a, "GET", acctPath(a, "Recording/r1.wav"), nil), 404)

@@ -14,9 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trunkline/trunkline/store"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/store"
 )
 
 // KeyName names the audit signing key; it appears in every checkpoint signature.
@@ -226,7 +228,7 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	t := newTree()
 	prev, err := l.st.LatestAuditCheckpoint(ctx)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, trunkline.ErrNotFound):
 	case err != nil:
 		return nil, fmt.Errorf("audit: read last checkpoint: %w", err)
 	default:
@@ -283,7 +285,7 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 		return nil, err
 	}
 	err = l.st.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Size: t.size, CreatedAt: at, Note: string(msg)})
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, trunkline.ErrConflict) {
 		return nil, nil // another node signed this head first
 	}
 	if err != nil {
@@ -363,7 +365,7 @@ func (l *Log) Run(ctx context.Context, interval time.Duration) {
 // signature when Options.Verifier was set.
 func (l *Log) LatestCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	c, err := l.st.LatestAuditCheckpoint(ctx)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trunkline/trunkline/store"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/store"
 )
 
 // Report is the outcome of Verify.
@@ -102,7 +104,7 @@ func Verify(ctx context.Context, st Store, v note.Verifier, witnesses ...Witness
 	var good int64
 	var wchain tlog.Hash
 	head, err := st.AuditHead(ctx)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return r.fail(finding{seq: 1, msg: "the audit log's head record is missing"}), nil
 	}
 	if err != nil {

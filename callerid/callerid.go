@@ -17,15 +17,15 @@ import (
 	"context"
 	"strings"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // Store is what the Checker reads: who holds a number, a sender ID or a caller ID.
 type Store interface {
-	NumberHolders(ctx context.Context, number string) ([]store.Holder, error)
-	SenderIDHolders(ctx context.Context, sender string) ([]store.Holder, error)
-	VerifiedCallerIDHolders(ctx context.Context, number string) ([]store.Holder, error)
-	Account(ctx context.Context, id string) (*store.Account, error)
+	NumberHolders(ctx context.Context, number string) ([]trunkline.Holder, error)
+	SenderIDHolders(ctx context.Context, sender string) ([]trunkline.Holder, error)
+	VerifiedCallerIDHolders(ctx context.Context, number string) ([]trunkline.Holder, error)
+	Account(ctx context.Context, id string) (*trunkline.Account, error)
 }
 
 // Use is what the source is for.
@@ -107,7 +107,7 @@ func (c *Checker) Check(ctx context.Context, accountID, src string, use Use) err
 
 // held reports whether acct may use what the holders hold: its own, its main account's,
 // or (for a main account) its subaccounts'. Sibling subaccounts do not share.
-func (c *Checker) held(ctx context.Context, acct *store.Account, src string, holders func(context.Context, string) ([]store.Holder, error)) (bool, error) {
+func (c *Checker) held(ctx context.Context, acct *trunkline.Account, src string, holders func(context.Context, string) ([]trunkline.Holder, error)) (bool, error) {
 	hs, err := holders(ctx, src)
 	if err != nil {
 		return false, err

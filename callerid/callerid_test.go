@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -16,8 +17,8 @@ func TestCheck(t *testing.T) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			mk := func(id, parent string) {
-				a := &store.Account{ID: id, ParentID: parent, Name: id, Enabled: true}
-				if err := db.CreateAccount(ctx, a, &store.Credential{ID: "CR" + id, TokenMAC: []byte("mac-" + id), TokenEnc: []byte("e")}); err != nil {
+				a := &trunkline.Account{ID: id, ParentID: parent, Name: id, Enabled: true}
+				if err := db.CreateAccount(ctx, a, &trunkline.Credential{ID: "CR" + id, TokenMAC: []byte("mac-" + id), TokenEnc: []byte("e")}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -25,7 +26,7 @@ func TestCheck(t *testing.T) {
 			mk("SAsub1", "MAmain")
 			mk("SAsub2", "MAmain")
 			mk("MAother", "")
-			if _, err := db.ImportNumbers(ctx, []*store.Number{
+			if _, err := db.ImportNumbers(ctx, []*trunkline.Number{
 				{Number: "14155550100", CountryISO: "US", Type: "local", VoiceEnabled: true, SMSEnabled: true},
 				{Number: "14155550101", CountryISO: "US", Type: "local", VoiceEnabled: true, SMSEnabled: true},
 				{Number: "14155550102", CountryISO: "US", Type: "local", VoiceEnabled: true, SMSEnabled: true},
@@ -45,7 +46,7 @@ func TestCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := time.Now()
-			if err := db.SaveVerifiedCallerID(ctx, &store.VerifiedCallerID{AccountID: "SAsub1", PhoneNumber: "447700900123",
+			if err := db.SaveVerifiedCallerID(ctx, &trunkline.VerifiedCallerID{AccountID: "SAsub1", PhoneNumber: "447700900123",
 				Channel: "sms", VerifiedAt: now, ModifiedAt: now}); err != nil {
 				t.Fatal(err)
 			}
@@ -89,13 +90,13 @@ func TestCheck(t *testing.T) {
 			if err := db.RevokeSenderID(ctx, "MAmain", "Acme"); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.RevokeSenderID(ctx, "MAmain", "Acme"); !errors.Is(err, store.ErrNotFound) {
+			if err := db.RevokeSenderID(ctx, "MAmain", "Acme"); !errors.Is(err, trunkline.ErrNotFound) {
 				t.Fatalf("revoke twice: %v", err)
 			}
 			if err := c.Check(ctx, "MAmain", "Acme", SMS); err == nil {
 				t.Fatal("revoked sender ID still allowed")
 			}
-			if err := db.DeleteVerifiedCallerID(ctx, store.ScopeOf(&store.Account{ID: "MAmain"}), "447700900123"); err != nil {
+			if err := db.DeleteVerifiedCallerID(ctx, trunkline.ScopeOf(&trunkline.Account{ID: "MAmain"}), "447700900123"); err != nil {
 				t.Fatal(err)
 			}
 			if err := c.Check(ctx, "SAsub1", "447700900123", Voice); err == nil {

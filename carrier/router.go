@@ -18,11 +18,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/smpp/charset"
 	"github.com/trunkline/trunkline/smpp/pdu"
 	"github.com/trunkline/trunkline/smpp/session"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Transport submits PDUs to one carrier (a session.Client, or a pool of them).
@@ -201,11 +201,11 @@ func (r *Router) Send(ctx context.Context, s *message.Submission) (*message.Send
 	if rt == nil {
 		return nil, &message.SendError{Code: message.ErrNoRoute, Reason: "no route for the destination"}
 	}
-	var attempts []store.Attempt
+	var attempts []trunkline.Attempt
 	var last error
 	for i, c := range r.chain(rt) {
 		if !c.Transport.Bound() {
-			attempts = append(attempts, store.Attempt{Carrier: c.Name, Status: "not_bound", At: r.o.Now()})
+			attempts = append(attempts, trunkline.Attempt{Carrier: c.Name, Status: "not_bound", At: r.o.Now()})
 			last = session.ErrNotBound
 			continue
 		}
@@ -217,7 +217,7 @@ func (r *Router) Send(ctx context.Context, s *message.Submission) (*message.Send
 		}
 		start := r.o.Now()
 		ids, err := r.submitAll(ctx, c, s)
-		a := store.Attempt{Carrier: c.Name, Status: "ok", Latency: r.o.Now().Sub(start), At: start}
+		a := trunkline.Attempt{Carrier: c.Name, Status: "ok", Latency: r.o.Now().Sub(start), At: start}
 		r.o.Metrics.Attempt(c.Name, outcome(err), a.Latency)
 		if err == nil {
 			c.sent.Add(1)

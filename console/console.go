@@ -35,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/identity"
@@ -93,7 +94,7 @@ type Options struct {
 }
 
 // RecordingOpener opens a recording's decrypted audio and tells its content type.
-type RecordingOpener func(ctx context.Context, r *store.Recording, format string) (io.ReadCloser, string, error)
+type RecordingOpener func(ctx context.Context, r *trunkline.Recording, format string) (io.ReadCloser, string, error)
 
 // Server is the console's HTTP handler.
 type Server struct {
@@ -130,9 +131,9 @@ type request struct {
 	w      http.ResponseWriter
 	s      *Server
 	source string
-	sess   *identity.Session // nil on public pages
-	acct   *store.Account    // the session user's account
-	pre    string            // the double-submit CSRF token on public pages
+	sess   *identity.Session  // nil on public pages
+	acct   *trunkline.Account // the session user's account
+	pre    string             // the double-submit CSRF token on public pages
 }
 
 type handler func(r *request) error
@@ -252,7 +253,7 @@ func (s *Server) admit(r *request, level int) error {
 			return &errRedirect{"/console/login" + next}
 		}
 		role := r.sess.User.Role
-		if level == writer && role == store.RoleReadOnly || level == owner && role != store.RoleOwner {
+		if level == writer && role == trunkline.RoleReadOnly || level == owner && role != trunkline.RoleOwner {
 			if r.Method != http.MethodGet {
 				return errForbidden
 			}

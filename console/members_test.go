@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
@@ -117,7 +118,7 @@ func TestOwnerOffboardsMember(t *testing.T) {
 	forEachStore(t, nil, func(t *testing.T, me *membersEnv) {
 		ctx := context.Background()
 		csrf := me.signup(t, "boss@example.com")
-		_, link := me.invite(t, csrf, "dev@example.com", store.RoleDeveloper)
+		_, link := me.invite(t, csrf, "dev@example.com", trunkline.RoleDeveloper)
 		if link == "" {
 			t.Fatal("no invitation link")
 		}
@@ -137,7 +138,7 @@ func TestOwnerOffboardsMember(t *testing.T) {
 		}
 
 		// The owner makes them read-only: their next write is refused.
-		resp, _ := me.post(t, "/console/members/role", url.Values{"csrf": {csrf}, "user": {dev.ID}, "role": {store.RoleReadOnly}}, me.srv.URL)
+		resp, _ := me.post(t, "/console/members/role", url.Values{"csrf": {csrf}, "user": {dev.ID}, "role": {trunkline.RoleReadOnly}}, me.srv.URL)
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("role change: %d", resp.StatusCode)
 		}
@@ -149,7 +150,7 @@ func TestOwnerOffboardsMember(t *testing.T) {
 		}
 		// The last owner keeps the role.
 		boss, _ := me.db.UserByEmail(ctx, "boss@example.com")
-		resp, body := me.post(t, "/console/members/role", url.Values{"csrf": {csrf}, "user": {boss.ID}, "role": {store.RoleDeveloper}}, me.srv.URL)
+		resp, body := me.post(t, "/console/members/role", url.Values{"csrf": {csrf}, "user": {boss.ID}, "role": {trunkline.RoleDeveloper}}, me.srv.URL)
 		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "must keep an owner") {
 			t.Fatalf("demoting the last owner: %d", resp.StatusCode)
 		}
@@ -158,7 +159,7 @@ func TestOwnerOffboardsMember(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stranger := &store.User{ID: "USSTRANGER0000000000", AccountID: other.Account.ID, Email: "stranger@example.com", Role: store.RoleOwner, PassHash: "x"}
+		stranger := &trunkline.User{ID: "USSTRANGER0000000000", AccountID: other.Account.ID, Email: "stranger@example.com", Role: trunkline.RoleOwner, PassHash: "x"}
 		if err := me.db.CreateUser(ctx, stranger); err != nil {
 			t.Fatal(err)
 		}
@@ -198,12 +199,12 @@ func TestInviteFormSameForAnyEmail(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := me.db.CreateUser(ctx, &store.User{ID: "USELSEWHERE000000000", AccountID: other.Account.ID,
-			Email: "elsewhere@example.com", Role: store.RoleOwner, PassHash: "x"}); err != nil {
+		if err := me.db.CreateUser(ctx, &trunkline.User{ID: "USELSEWHERE000000000", AccountID: other.Account.ID,
+			Email: "elsewhere@example.com", Role: trunkline.RoleOwner, PassHash: "x"}); err != nil {
 			t.Fatal(err)
 		}
-		codeNew, linkNew := me.invite(t, csrf, "nobody@example.com", store.RoleDeveloper)
-		codeOld, linkOld := me.invite(t, csrf, "elsewhere@example.com", store.RoleDeveloper)
+		codeNew, linkNew := me.invite(t, csrf, "nobody@example.com", trunkline.RoleDeveloper)
+		codeOld, linkOld := me.invite(t, csrf, "elsewhere@example.com", trunkline.RoleDeveloper)
 		if codeNew != codeOld || linkNew == "" || linkOld == "" {
 			t.Fatalf("new email: %d (link %v); another account's user: %d (link %v)", codeNew, linkNew != "", codeOld, linkOld != "")
 		}

@@ -15,16 +15,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/message"
-	"github.com/trunkline/trunkline/store"
 )
 
 // The console's data pages: dashboard, logs, credentials, applications, numbers,
 // endpoints, recordings, subaccounts, the audit log and members. Every query goes through
-// the user's account scope (store.ScopeOf), so another account's objects are simply not
+// the user's account scope (trunkline.ScopeOf), so another account's objects are simply not
 // found; every change is audited with the user as actor.
 
 func (s *Server) pageRoutes() {
@@ -108,7 +108,7 @@ func offsetParam(q url.Values, name string) int {
 
 // notFoundErr turns the store's not found into the console's 404.
 func notFoundErr(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return errNotFound
 	}
 	return err
@@ -188,7 +188,7 @@ type failure struct {
 
 // callOutcome classifies a completed call as the calls chart does: completed (answered),
 // busy, no-answer or failed, from its hangup cause (the API's call_state rules).
-func callOutcome(c *store.Call) string {
+func callOutcome(c *trunkline.Call) string {
 	return outcome(c.AnsweredAt != nil, c.HangupCauseName, c.HangupCauseCode)
 }
 
@@ -210,31 +210,31 @@ func outcome(answered bool, causeName string, causeCode int) string {
 
 func (s *Server) dashboardPage(r *request) error {
 	ctx := r.Context()
-	sc := store.ScopeOf(r.acct)
+	sc := trunkline.ScopeOf(r.acct)
 	now := s.o.Now().UTC()
 	week := now.Add(-7 * 24 * time.Hour)
-	countMsgs := func(f store.MessageFilter) (int, error) {
+	countMsgs := func(f trunkline.MessageFilter) (int, error) {
 		f.Limit = 1
 		_, n, err := s.db.ListMessages(ctx, sc, f)
 		return n, err
 	}
-	msgs7, err := countMsgs(store.MessageFilter{Since: week})
+	msgs7, err := countMsgs(trunkline.MessageFilter{Since: week})
 	if err != nil {
 		return err
 	}
 	failed7 := 0
-	for _, st := range []string{store.MsgFailed, store.MsgUndelivered} {
-		n, err := countMsgs(store.MessageFilter{Since: week, State: st})
+	for _, st := range []string{trunkline.MsgFailed, trunkline.MsgUndelivered} {
+		n, err := countMsgs(trunkline.MessageFilter{Since: week, State: st})
 		if err != nil {
 			return err
 		}
 		failed7 += n
 	}
-	_, calls7, err := s.db.ListCalls(ctx, sc, store.CallFilter{EndFrom: week, Limit: 1})
+	_, calls7, err := s.db.ListCalls(ctx, sc, trunkline.CallFilter{EndFrom: week, Limit: 1})
 	if err != nil {
 		return err
 	}
-	_, rented, err := s.db.ListRented(ctx, sc, store.RentedFilter{Limit: 1})
+	_, rented, err := s.db.ListRented(ctx, sc, trunkline.RentedFilter{Limit: 1})
 	if err != nil {
 		return err
 	}
@@ -264,8 +264,8 @@ func (s *Server) dashboardPage(r *request) error {
 	}
 	msgChart := &barChart{Title: "Messages per day, last 14 days", Labels: labels,
 		Series: series("delivered", "sent", "queued", "failed", "received")}
-	msgSeries := map[string]int{store.MsgDelivered: 0, store.MsgSent: 1, store.MsgQueued: 2, store.MsgFailed: 3,
-		store.MsgUndelivered: 3, store.MsgReceived: 4}
+	msgSeries := map[string]int{trunkline.MsgDelivered: 0, trunkline.MsgSent: 1, trunkline.MsgQueued: 2, trunkline.MsgFailed: 3,
+		trunkline.MsgUndelivered: 3, trunkline.MsgReceived: 4}
 	for _, c := range counts {
 		if k, ok := msgSeries[c.State]; ok && c.Day >= 0 && c.Day < chartDays {
 			msgChart.Series[k].Values[c.Day] += c.N
@@ -289,7 +289,7 @@ func (s *Server) dashboardPage(r *request) error {
 
 	// The newest failed calls of the chart's period (a handful of rows).
 	var failures []failure
-	recent, _, err := s.db.ListCalls(ctx, sc, store.CallFilter{EndFrom: start, Limit: 200})
+	recent, _, err := s.db.ListCalls(ctx, sc, trunkline.CallFilter{EndFrom: start, Limit: 200})
 	if err != nil {
 		return err
 	}
@@ -305,9 +305,9 @@ func (s *Server) dashboardPage(r *request) error {
 	}
 
 	// The newest failed and undelivered messages, whenever they were.
-	var failedMsgs []*store.Message
-	for _, st := range []string{store.MsgFailed, store.MsgUndelivered} {
-		list, _, err := s.db.ListMessages(ctx, sc, store.MessageFilter{State: st, Limit: 5})
+	var failedMsgs []*trunkline.Message
+	for _, st := range []string{trunkline.MsgFailed, trunkline.MsgUndelivered} {
+		list, _, err := s.db.ListMessages(ctx, sc, trunkline.MessageFilter{State: st, Limit: 5})
 		if err != nil {
 			return err
 		}
@@ -352,12 +352,12 @@ var errorText = map[string]string{
 	"420": "Message expired", "1000": "Unknown error",
 }
 
-var messageStates = []string{store.MsgQueued, store.MsgSent, store.MsgDelivered, store.MsgUndelivered, store.MsgFailed, store.MsgReceived}
+var messageStates = []string{trunkline.MsgQueued, trunkline.MsgSent, trunkline.MsgDelivered, trunkline.MsgUndelivered, trunkline.MsgFailed, trunkline.MsgReceived}
 
 func (s *Server) messagesPage(r *request) error {
 	q := r.URL.Query()
 	errs := map[string]string{}
-	f := store.MessageFilter{Limit: pageSize, Offset: offsetParam(q, "offset"),
+	f := trunkline.MessageFilter{Limit: pageSize, Offset: offsetParam(q, "offset"),
 		Direction: oneOf(q, "direction", errs, "Choose inbound or outbound.", "inbound", "outbound"),
 		State:     oneOf(q, "state", errs, "Choose a state from the list.", messageStates...),
 		From:      filterNumber(q, "from", errs), To: filterNumber(q, "to", errs)}
@@ -375,7 +375,7 @@ func (s *Server) messagesPage(r *request) error {
 		s.renderFilterErrors(r, "messages", data, errs)
 		return nil
 	}
-	ms, total, err := s.db.ListMessages(r.Context(), store.ScopeOf(r.acct), f)
+	ms, total, err := s.db.ListMessages(r.Context(), trunkline.ScopeOf(r.acct), f)
 	if err != nil {
 		return err
 	}
@@ -396,7 +396,7 @@ func (s *Server) messagePage(r *request) error {
 		return errNotFound
 	}
 	ctx := r.Context()
-	m, err := s.db.Message(ctx, store.ScopeOf(r.acct), id)
+	m, err := s.db.Message(ctx, trunkline.ScopeOf(r.acct), id)
 	if err != nil {
 		return notFoundErr(err)
 	}
@@ -418,11 +418,11 @@ func (s *Server) messagePage(r *request) error {
 
 // callRow is a call with its outcome, for the tables.
 type callRow struct {
-	*store.Call
+	*trunkline.Call
 	Outcome string
 }
 
-func callRows(calls []*store.Call) []callRow {
+func callRows(calls []*trunkline.Call) []callRow {
 	out := make([]callRow, len(calls))
 	for i, c := range calls {
 		out[i] = callRow{c, callOutcome(c)}
@@ -433,7 +433,7 @@ func callRows(calls []*store.Call) []callRow {
 func (s *Server) callsPage(r *request) error {
 	q := r.URL.Query()
 	errs := map[string]string{}
-	f := store.CallFilter{Limit: pageSize, Offset: offsetParam(q, "offset"),
+	f := trunkline.CallFilter{Limit: pageSize, Offset: offsetParam(q, "offset"),
 		Direction: oneOf(q, "direction", errs, "Choose inbound or outbound.", "inbound", "outbound"),
 		From:      filterNumber(q, "from", errs), To: filterNumber(q, "to", errs)}
 	data := listData(r, "Calls", "calls")
@@ -441,7 +441,7 @@ func (s *Server) callsPage(r *request) error {
 		s.renderFilterErrors(r, "calls", data, errs)
 		return nil
 	}
-	calls, total, err := s.db.ListCalls(r.Context(), store.ScopeOf(r.acct), f)
+	calls, total, err := s.db.ListCalls(r.Context(), trunkline.ScopeOf(r.acct), f)
 	if err != nil {
 		return err
 	}
@@ -466,7 +466,7 @@ func (s *Server) callPage(r *request) error {
 		return errNotFound
 	}
 	ctx := r.Context()
-	sc := store.ScopeOf(r.acct)
+	sc := trunkline.ScopeOf(r.acct)
 	c, err := s.db.GetCall(ctx, sc, id)
 	if err != nil {
 		return notFoundErr(err)
@@ -480,12 +480,12 @@ func (s *Server) callPage(r *request) error {
 			data["AttemptsRaw"] = c.Attempts
 		}
 	}
-	legs, _, err := s.db.ListCalls(ctx, sc, store.CallFilter{ParentUUID: c.UUID, Limit: pageSize})
+	legs, _, err := s.db.ListCalls(ctx, sc, trunkline.CallFilter{ParentUUID: c.UUID, Limit: pageSize})
 	if err != nil {
 		return err
 	}
 	data["Legs"] = callRows(legs)
-	recs, _, err := s.db.ListRecordings(ctx, sc, store.RecordingFilter{CallUUID: c.UUID, Limit: pageSize})
+	recs, _, err := s.db.ListRecordings(ctx, sc, trunkline.RecordingFilter{CallUUID: c.UUID, Limit: pageSize})
 	if err != nil {
 		return err
 	}
@@ -628,7 +628,7 @@ func checkAppURL(v string) string {
 func (s *Server) applicationsData(r *request) (map[string]any, error) {
 	q := r.URL.Query()
 	offset := offsetParam(q, "offset")
-	apps, total, err := s.db.ListApplications(r.Context(), store.ScopeOf(r.acct), store.ApplicationFilter{Limit: pageSize, Offset: offset})
+	apps, total, err := s.db.ListApplications(r.Context(), trunkline.ScopeOf(r.acct), trunkline.ApplicationFilter{Limit: pageSize, Offset: offset})
 	if err != nil {
 		return nil, err
 	}
@@ -661,7 +661,7 @@ func (s *Server) applicationCreate(r *request) error {
 	if !appNameRE.MatchString(name) {
 		return fail("app_name", "Use 1 to 255 letters, digits, '_' or '-'.")
 	}
-	a := &store.Application{ID: account.NewNumericID(17), AccountID: r.acct.ID, Name: name, AnswerMethod: "POST",
+	a := &trunkline.Application{ID: account.NewNumericID(17), AccountID: r.acct.ID, Name: name, AnswerMethod: "POST",
 		HangupMethod: "POST", FallbackMethod: "POST", MessageMethod: "POST", LogIncomingMessages: true, Enabled: true}
 	for _, f := range []struct {
 		name string
@@ -721,7 +721,7 @@ func (s *Server) numbersData(r *request, search url.Values, errs map[string]stri
 	}
 	q := page.Query()
 	offset := offsetParam(q, "offset")
-	rented, total, err := s.db.ListRented(ctx, store.ScopeOf(r.acct), store.RentedFilter{Limit: pageSize, Offset: offset})
+	rented, total, err := s.db.ListRented(ctx, trunkline.ScopeOf(r.acct), trunkline.RentedFilter{Limit: pageSize, Offset: offset})
 	if err != nil {
 		return nil, err
 	}
@@ -746,7 +746,7 @@ func (s *Server) numbersData(r *request, search url.Values, errs map[string]stri
 		return data, nil
 	}
 	soff := offsetParam(q, "search_offset")
-	found, ftotal, err := s.db.SearchNumbers(ctx, store.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
+	found, ftotal, err := s.db.SearchNumbers(ctx, trunkline.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
 		Limit: pageSize, Offset: soff})
 	if err != nil {
 		return nil, err
@@ -795,7 +795,7 @@ func (s *Server) numberRent(r *request) error {
 		return fail("That is not a valid number: use E.164 digits, e.g. 14155550100.")
 	}
 	if _, err := s.db.RentNumber(r.Context(), n, r.acct.ID, ""); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, trunkline.ErrNotFound) {
 			return fail("+" + n + " is no longer available. Choose another number.")
 		}
 		return err
@@ -816,7 +816,7 @@ type endpointRow struct {
 
 func (s *Server) endpointsPage(r *request) error {
 	offset := offsetParam(r.URL.Query(), "offset")
-	eps, total, err := s.db.ListEndpoints(r.Context(), store.ScopeOf(r.acct), store.EndpointFilter{Limit: pageSize, Offset: offset})
+	eps, total, err := s.db.ListEndpoints(r.Context(), trunkline.ScopeOf(r.acct), trunkline.EndpointFilter{Limit: pageSize, Offset: offset})
 	if err != nil {
 		return err
 	}
@@ -839,7 +839,7 @@ func (s *Server) endpointsPage(r *request) error {
 func (s *Server) recordingsPage(r *request) error {
 	q := r.URL.Query()
 	errs := map[string]string{}
-	f := store.RecordingFilter{Limit: pageSize, Offset: offsetParam(q, "offset")}
+	f := trunkline.RecordingFilter{Limit: pageSize, Offset: offsetParam(q, "offset")}
 	if v := strings.TrimSpace(q.Get("call_uuid")); v != "" {
 		if !validID(v) {
 			errs["call_uuid"] = "Enter a call UUID."
@@ -852,7 +852,7 @@ func (s *Server) recordingsPage(r *request) error {
 		s.renderFilterErrors(r, "recordings", data, errs)
 		return nil
 	}
-	recs, total, err := s.db.ListRecordings(r.Context(), store.ScopeOf(r.acct), f)
+	recs, total, err := s.db.ListRecordings(r.Context(), trunkline.ScopeOf(r.acct), f)
 	if err != nil {
 		return err
 	}
@@ -864,11 +864,11 @@ func (s *Server) recordingsPage(r *request) error {
 
 // recordingRow is a recording with its length in words, for the tables.
 type recordingRow struct {
-	*store.Recording
+	*trunkline.Recording
 	Length string
 }
 
-func recordingRows(recs []*store.Recording) []recordingRow {
+func recordingRows(recs []*trunkline.Recording) []recordingRow {
 	out := make([]recordingRow, len(recs))
 	for i, rec := range recs {
 		d := (time.Duration(rec.DurationMs) * time.Millisecond).Round(time.Second)
@@ -888,13 +888,13 @@ func (s *Server) recordingAudio(r *request) error {
 		return errNotFound
 	}
 	ctx := r.Context()
-	rec, err := s.db.GetRecording(ctx, store.ScopeOf(r.acct), id)
+	rec, err := s.db.GetRecording(ctx, trunkline.ScopeOf(r.acct), id)
 	if err != nil {
 		return notFoundErr(err)
 	}
 	body, ct, err := s.o.Recordings(ctx, rec, rec.Format)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, trunkline.ErrNotFound) {
 			s.log.Warn("recording has no audio file", "account_id", rec.AccountID, "recording_id", rec.ID)
 			return errNotFound
 		}
@@ -1070,7 +1070,7 @@ type memberRow struct {
 	You             bool
 }
 
-var roles = []string{store.RoleOwner, store.RoleDeveloper, store.RoleReadOnly}
+var roles = []string{trunkline.RoleOwner, trunkline.RoleDeveloper, trunkline.RoleReadOnly}
 
 func (s *Server) membersData(r *request) (map[string]any, error) {
 	ctx := r.Context()
@@ -1096,7 +1096,7 @@ func (s *Server) membersData(r *request) (map[string]any, error) {
 
 func (s *Server) membersPage(r *request) error {
 	// The route's level refuses only changes; the member list is for owners too.
-	if r.sess.User.Role != store.RoleOwner {
+	if r.sess.User.Role != trunkline.RoleOwner {
 		return errForbidden
 	}
 	data, err := s.membersData(r)

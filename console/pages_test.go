@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
@@ -54,7 +55,7 @@ func newPagesEnvOn(t *testing.T, db *store.DB) *pagesEnv {
 	id := identity.New(identity.Options{Store: db, Ring: ring, Accounts: accts, Sender: cs, Audit: au,
 		Hasher: identity.NewHasher(identity.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)})
 	pe := &pagesEnv{db: db, au: au, accts: accts}
-	opener := func(_ context.Context, rec *store.Recording, format string) (io.ReadCloser, string, error) {
+	opener := func(_ context.Context, rec *trunkline.Recording, format string) (io.ReadCloser, string, error) {
 		pe.audioN++
 		return io.NopCloser(strings.NewReader("RIFF" + rec.ID)), "audio/wav", nil
 	}
@@ -89,32 +90,32 @@ func (pe *pagesEnv) seed(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now()
-	msg := func(id, acct, state, code string) *store.Message {
-		return &store.Message{UUID: id, AccountID: acct, Direction: "outbound", Type: "sms", LogMode: "true",
+	msg := func(id, acct, state, code string) *trunkline.Message {
+		return &trunkline.Message{UUID: id, AccountID: acct, Direction: "outbound", Type: "sms", LogMode: "true",
 			From: "14155550100", To: "14155550101", Body: "hello <b>" + id, Units: 1, State: state, ErrorCode: code,
 			ExpiresAt: now.Add(time.Hour)}
 	}
-	if err := pe.db.InsertMessages(ctx, []*store.Message{
-		msg("m-mine-ok", pe.mine, store.MsgDelivered, "000"),
-		msg("m-mine-bad", pe.mine, store.MsgFailed, "50"),
-		msg("m-other", pe.other, store.MsgDelivered, ""),
+	if err := pe.db.InsertMessages(ctx, []*trunkline.Message{
+		msg("m-mine-ok", pe.mine, trunkline.MsgDelivered, "000"),
+		msg("m-mine-bad", pe.mine, trunkline.MsgFailed, "50"),
+		msg("m-other", pe.other, trunkline.MsgDelivered, ""),
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ans := now.Add(-time.Minute)
-	for _, c := range []*store.Call{
-		{UUID: "c-mine", AccountID: pe.mine, Direction: "outbound", From: "14155550100", To: "14155550102", State: store.CallCompleted,
+	for _, c := range []*trunkline.Call{
+		{UUID: "c-mine", AccountID: pe.mine, Direction: "outbound", From: "14155550100", To: "14155550102", State: trunkline.CallCompleted,
 			AnsweredAt: &ans, EndedAt: &now, Duration: 60, BillDuration: 60, HangupCauseName: "Normal Hangup", HangupSource: "Callee",
 			Attempts: `[{"trunk":"t1","status":503,"outcome":"failover","ms":120},{"trunk":"t2","status":200,"outcome":"answered","ms":900}]`},
-		{UUID: "c-mine-failed", AccountID: pe.mine, Direction: "outbound", From: "14155550100", To: "14155550103", State: store.CallCompleted,
+		{UUID: "c-mine-failed", AccountID: pe.mine, Direction: "outbound", From: "14155550100", To: "14155550103", State: trunkline.CallCompleted,
 			EndedAt: &now, HangupCauseName: "Invalid Answer XML", HangupReason: "answer_url returned invalid XML"},
-		{UUID: "c-other", AccountID: pe.other, Direction: "inbound", From: "14155550104", To: "14155550105", State: store.CallCompleted, EndedAt: &now},
+		{UUID: "c-other", AccountID: pe.other, Direction: "inbound", From: "14155550104", To: "14155550105", State: trunkline.CallCompleted, EndedAt: &now},
 	} {
 		if err := pe.db.InsertCall(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, r := range []*store.Recording{
+	for _, r := range []*trunkline.Recording{
 		{ID: "r-mine", AccountID: pe.mine, CallUUID: "c-mine", Format: "wav", DurationMs: 65000},
 		{ID: "r-other", AccountID: pe.other, CallUUID: "c-other", Format: "wav"},
 	} {
@@ -122,7 +123,7 @@ func (pe *pagesEnv) seed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := pe.db.ImportNumbers(ctx, []*store.Number{
+	if _, err := pe.db.ImportNumbers(ctx, []*trunkline.Number{
 		{Number: "14155550199", CountryISO: "US", Type: "local", VoiceEnabled: true, SMSEnabled: true},
 		{Number: "14155550198", CountryISO: "US", Type: "local", VoiceEnabled: true},
 	}); err != nil {
@@ -287,11 +288,11 @@ func TestFormsRefuseBadInput(t *testing.T) {
 			t.Errorf("%s: the page echoes a passphrase", c.path)
 		}
 	}
-	sc := store.Scope{AccountID: pe.mine, IncludeSubs: true}
-	if _, n, _ := pe.db.ListApplications(ctx, sc, store.ApplicationFilter{Limit: 20}); n != 0 {
+	sc := trunkline.Scope{AccountID: pe.mine, IncludeSubs: true}
+	if _, n, _ := pe.db.ListApplications(ctx, sc, trunkline.ApplicationFilter{Limit: 20}); n != 0 {
 		t.Errorf("%d applications made by bad forms", n)
 	}
-	if _, n, _ := pe.db.ListRented(ctx, sc, store.RentedFilter{Limit: 20}); n != 0 {
+	if _, n, _ := pe.db.ListRented(ctx, sc, trunkline.RentedFilter{Limit: 20}); n != 0 {
 		t.Errorf("%d numbers rented by bad forms", n)
 	}
 	if subs, _ := pe.db.SubaccountIDs(ctx, pe.mine); len(subs) != 0 {
@@ -314,7 +315,7 @@ func TestCreateAndRent(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create application: %d", resp.StatusCode)
 	}
-	apps, _, _ := pe.db.ListApplications(ctx, store.ScopeOf(&store.Account{ID: pe.mine}), store.ApplicationFilter{Limit: 20})
+	apps, _, _ := pe.db.ListApplications(ctx, trunkline.ScopeOf(&trunkline.Account{ID: pe.mine}), trunkline.ApplicationFilter{Limit: 20})
 	if len(apps) != 1 || apps[0].AnswerMethod != "GET" || apps[0].HangupURL != "https://example.com/answer" {
 		t.Fatalf("applications %+v", apps)
 	}
@@ -384,7 +385,7 @@ func TestCreateAndRent(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("member verification: %d", resp.StatusCode)
 	}
-	if users, _ := pe.db.AccountUsers(ctx, pe.mine); len(users) != 2 || users[1].Role != store.RoleReadOnly || users[1].PhoneVerifiedAt == nil {
+	if users, _ := pe.db.AccountUsers(ctx, pe.mine); len(users) != 2 || users[1].Role != trunkline.RoleReadOnly || users[1].PhoneVerifiedAt == nil {
 		t.Fatalf("members after joining: %+v", users)
 	}
 	// The link works once.
@@ -418,7 +419,7 @@ func TestCreateAndRent(t *testing.T) {
 func TestDisabledAccount(t *testing.T) {
 	pe := newPagesEnv(t)
 	off := false
-	if _, err := pe.db.UpdateAccount(context.Background(), pe.mine, store.AccountUpdate{Enabled: &off}); err != nil {
+	if _, err := pe.db.UpdateAccount(context.Background(), pe.mine, trunkline.AccountUpdate{Enabled: &off}); err != nil {
 		t.Fatal(err)
 	}
 	resp, body := pe.get(t, "/console/")

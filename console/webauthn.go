@@ -13,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
@@ -49,7 +50,7 @@ func (w *WebAuthn) config(r *request) (*webauthn.WebAuthn, error) {
 
 // waUser adapts a console user to go-webauthn.
 type waUser struct {
-	u     *store.User
+	u     *trunkline.User
 	creds []webauthn.Credential
 }
 
@@ -58,7 +59,7 @@ func (u *waUser) WebAuthnName() string                       { return u.u.Email 
 func (u *waUser) WebAuthnDisplayName() string                { return u.u.Email }
 func (u *waUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
 
-func (w *WebAuthn) user(r *request, u *store.User) (*waUser, error) {
+func (w *WebAuthn) user(r *request, u *trunkline.User) (*waUser, error) {
 	recs, err := w.db.WebAuthnCredentials(r.Context(), u.ID)
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func (w *WebAuthn) count(r *request, userID string) (int, error) {
 	return len(recs), err
 }
 
-func (w *WebAuthn) list(r *request, userID string) ([]*store.WebAuthnCredential, error) {
+func (w *WebAuthn) list(r *request, userID string) ([]*trunkline.WebAuthnCredential, error) {
 	return w.db.WebAuthnCredentials(r.Context(), userID)
 }
 
@@ -222,9 +223,9 @@ func (s *Server) passkeyRegister(r *request) error {
 	if len([]rune(name)) > 60 {
 		name = string([]rune(name)[:60])
 	}
-	rec := &store.WebAuthnCredential{ID: base64.RawURLEncoding.EncodeToString(cred.ID), UserID: r.sess.User.ID, Name: name, Data: data}
+	rec := &trunkline.WebAuthnCredential{ID: base64.RawURLEncoding.EncodeToString(cred.ID), UserID: r.sess.User.ID, Name: name, Data: data}
 	if err := w.db.AddWebAuthn(r.Context(), rec); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, trunkline.ErrConflict) {
 			return fail(&identity.Error{Msg: "That passkey is already registered."})
 		}
 		return err
@@ -245,7 +246,7 @@ func (s *Server) passkeyRemove(r *request) error {
 		return s.securityResult(r, err, "")
 	}
 	if err := s.o.WebAuthn.db.DeleteWebAuthn(r.Context(), r.sess.User.ID, r.PostFormValue("id")); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, trunkline.ErrNotFound) {
 			return s.securityResult(r, &identity.Error{Msg: "That passkey was already removed."}, "")
 		}
 		return err

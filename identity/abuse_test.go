@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/metrics"
 	"github.com/trunkline/trunkline/store"
@@ -222,7 +223,7 @@ func TestInviteOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			token, inv, err := f.s.OperatorInvite(ctx, created.Account.ID, "First@Example.com", store.RoleOwner)
+			token, inv, err := f.s.OperatorInvite(ctx, created.Account.ID, "First@Example.com", trunkline.RoleOwner)
 			if err != nil || inv.Email != "first@example.com" || inv.CreatedBy != "operator" {
 				t.Fatalf("operator invite: %+v, %v", inv, err)
 			}
@@ -231,11 +232,11 @@ func TestInviteOnly(t *testing.T) {
 				t.Fatal(err)
 			}
 			sess, _, err := f.s.CompleteSignup(ctx, flow.Token, f.codes.last("14155550701"), "192.0.2.71", "")
-			if err != nil || sess.User.AccountID != created.Account.ID || sess.User.Role != store.RoleOwner {
+			if err != nil || sess.User.AccountID != created.Account.ID || sess.User.Role != trunkline.RoleOwner {
 				t.Fatalf("accepting the operator's invitation: %v", err)
 			}
 			// The operator is told about an email that already has a user.
-			if _, _, err := f.s.OperatorInvite(ctx, created.Account.ID, "first@example.com", store.RoleOwner); err == nil {
+			if _, _, err := f.s.OperatorInvite(ctx, created.Account.ID, "first@example.com", trunkline.RoleOwner); err == nil {
 				t.Fatal("operator invited an existing user")
 			}
 		})

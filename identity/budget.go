@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Every text or call that carries a code costs the operator money, and a signup form
@@ -114,14 +114,14 @@ func (s *Service) admitSend(ctx context.Context, purpose, channel, phone, source
 	prefix := phone[:min(len(phone), b.PrefixDigits)]
 	budgets := []struct {
 		limit string
-		store.SendBudget
+		trunkline.SendBudget
 	}{
-		{LimitNetwork, store.SendBudget{Bucket: "net:" + net, Window: time.Hour, Limit: b.PerNetworkHour}},
-		{LimitPrefix, store.SendBudget{Bucket: "prefix:" + prefix, Window: time.Hour, Limit: b.PerPrefixHour}},
-		{LimitGlobalHour, store.SendBudget{Bucket: "global:hour", Window: time.Hour, Limit: b.PerHour}},
-		{LimitGlobalDay, store.SendBudget{Bucket: "global:day", Window: 24 * time.Hour, Limit: b.PerDay}},
+		{LimitNetwork, trunkline.SendBudget{Bucket: "net:" + net, Window: time.Hour, Limit: b.PerNetworkHour}},
+		{LimitPrefix, trunkline.SendBudget{Bucket: "prefix:" + prefix, Window: time.Hour, Limit: b.PerPrefixHour}},
+		{LimitGlobalHour, trunkline.SendBudget{Bucket: "global:hour", Window: time.Hour, Limit: b.PerHour}},
+		{LimitGlobalDay, trunkline.SendBudget{Bucket: "global:day", Window: 24 * time.Hour, Limit: b.PerDay}},
 	}
-	list := make([]store.SendBudget, len(budgets))
+	list := make([]trunkline.SendBudget, len(budgets))
 	for i, x := range budgets {
 		list[i] = x.SendBudget
 	}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
-	"github.com/trunkline/trunkline/store"
 )
 
 // PurposeCallerID is an account proving it owns a number it wants to call from
@@ -43,7 +43,7 @@ func (s *Service) StartCallerIDVerification(ctx context.Context, accountID, phon
 	// A UUID, as Plivo's verification_uuid is; it is kept only as a keyed hash, and
 	// checking a code needs the account's credentials too.
 	token := uuid.NewString()
-	v := &store.Verification{Purpose: PurposeCallerID, AccountID: accountID, Alias: alias}
+	v := &trunkline.Verification{Purpose: PurposeCallerID, AccountID: accountID, Alias: alias}
 	if _, err := s.startVerificationToken(ctx, v, token, phone, channel, source); err != nil {
 		return "", err
 	}
@@ -55,7 +55,7 @@ func (s *Service) StartCallerIDVerification(ctx context.Context, accountID, phon
 // (its own, or its subaccount's); any other verification is "ended", so another tenant
 // can neither complete it nor spend its tries. On success the number is a verified
 // caller ID of the account the verification was for.
-func (s *Service) CompleteCallerIDVerification(ctx context.Context, owns func(accountID string) bool, token, otp, source string) (*store.VerifiedCallerID, error) {
+func (s *Service) CompleteCallerIDVerification(ctx context.Context, owns func(accountID string) bool, token, otp, source string) (*trunkline.VerifiedCallerID, error) {
 	v, err := s.flow(ctx, token)
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func (s *Service) CompleteCallerIDVerification(ctx context.Context, owns func(ac
 		channel = "call"
 	}
 	now := s.o.Now().UTC()
-	cid := &store.VerifiedCallerID{AccountID: v.AccountID, PhoneNumber: v.Phone, Alias: v.Alias, Channel: channel,
+	cid := &trunkline.VerifiedCallerID{AccountID: v.AccountID, PhoneNumber: v.Phone, Alias: v.Alias, Channel: channel,
 		VerificationUUID: token, VerifiedAt: now, ModifiedAt: now}
 	if err := s.st.SaveVerifiedCallerID(ctx, cid); err != nil {
 		return nil, err

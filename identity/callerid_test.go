@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/callerid"
-	"github.com/trunkline/trunkline/store"
 )
 
 // TestCallerIDVerification: a caller ID is verified only by the code sent to it, once,
@@ -17,8 +17,8 @@ func TestCallerIDVerification(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		mk := func(id, parent string) {
-			if err := f.db.CreateAccount(ctx, &store.Account{ID: id, ParentID: parent, Name: id, Enabled: true},
-				&store.Credential{ID: "CR" + id, TokenMAC: []byte(id), TokenEnc: []byte("e")}); err != nil {
+			if err := f.db.CreateAccount(ctx, &trunkline.Account{ID: id, ParentID: parent, Name: id, Enabled: true},
+				&trunkline.Credential{ID: "CR" + id, TokenMAC: []byte(id), TokenEnc: []byte("e")}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // TOTPEnrolment is a TOTP secret offered to the user, not yet confirmed. Sealed is the
@@ -113,7 +113,7 @@ func (s *Service) newRecoveryCodes(ctx context.Context, sess *Session) ([]string
 }
 
 // RecoveryCodesLeft counts the user's unused recovery codes.
-func (s *Service) RecoveryCodesLeft(ctx context.Context, u *store.User) (int, error) {
+func (s *Service) RecoveryCodesLeft(ctx context.Context, u *trunkline.User) (int, error) {
 	return s.st.RecoveryCodesLeft(ctx, u.ID)
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // Offboarding: an owner removes a member or changes their role. Both take effect at the
@@ -17,15 +17,15 @@ var (
 )
 
 // member checks that sess may manage members and returns the target user of its account.
-func (s *Service) member(ctx context.Context, sess *Session, userID string) (*store.User, error) {
-	if sess.User.Role != store.RoleOwner {
+func (s *Service) member(ctx context.Context, sess *Session, userID string) (*trunkline.User, error) {
+	if sess.User.Role != trunkline.RoleOwner {
 		return nil, &Error{Msg: "Only the account's owner can manage members."}
 	}
 	if err := s.requireFresh(ctx, sess); err != nil {
 		return nil, err
 	}
 	u, err := s.st.User(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.AccountID != sess.User.AccountID) {
+	if errors.Is(err, trunkline.ErrNotFound) || (err == nil && u.AccountID != sess.User.AccountID) {
 		return nil, errNoMember
 	}
 	return u, err
@@ -33,9 +33,9 @@ func (s *Service) member(ctx context.Context, sess *Session, userID string) (*st
 
 func memberErr(err error) error {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, trunkline.ErrNotFound):
 		return errNoMember
-	case errors.Is(err, store.ErrLastOwner):
+	case errors.Is(err, trunkline.ErrLastOwner):
 		return errLastOwner
 	}
 	return err

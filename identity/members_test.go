@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // invited makes a member of owner's account through an invitation, and returns their
@@ -33,14 +33,14 @@ func TestMembersOffboarding(t *testing.T) {
 	forEachDB(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		owner, _ := f.signup(t, "owner@example.com", "+14155550800")
-		dev, devToken := f.invited(t, owner, "dev@example.com", store.RoleDeveloper, "+14155550801")
+		dev, devToken := f.invited(t, owner, "dev@example.com", trunkline.RoleDeveloper, "+14155550801")
 		other, _ := f.signup(t, "other@example.com", "+14155550802")
 
 		// A role change applies at the member's next request, in the session they hold.
-		if err := f.s.SetMemberRole(ctx, owner, dev.User.ID, store.RoleReadOnly); err != nil {
+		if err := f.s.SetMemberRole(ctx, owner, dev.User.ID, trunkline.RoleReadOnly); err != nil {
 			t.Fatal(err)
 		}
-		if s, err := f.s.Authenticate(ctx, devToken, "192.0.2.80"); err != nil || s.User.Role != store.RoleReadOnly {
+		if s, err := f.s.Authenticate(ctx, devToken, "192.0.2.80"); err != nil || s.User.Role != trunkline.RoleReadOnly {
 			t.Fatalf("after the role change: %+v, %v", s, err)
 		}
 		// Only an owner manages members, and only of their own account.
@@ -51,14 +51,14 @@ func TestMembersOffboarding(t *testing.T) {
 		if err := f.s.RemoveMember(ctx, owner, other.User.ID); !errors.Is(err, errNoMember) {
 			t.Fatalf("removing another account's user: %v", err)
 		}
-		if err := f.s.SetMemberRole(ctx, owner, other.User.ID, store.RoleReadOnly); !errors.Is(err, errNoMember) {
+		if err := f.s.SetMemberRole(ctx, owner, other.User.ID, trunkline.RoleReadOnly); !errors.Is(err, errNoMember) {
 			t.Fatalf("changing another account's user: %v", err)
 		}
 		if err := f.s.SetMemberRole(ctx, owner, dev.User.ID, "admin"); err == nil {
 			t.Fatal("an unknown role was set")
 		}
 		// The last owner stays.
-		if err := f.s.SetMemberRole(ctx, owner, owner.User.ID, store.RoleDeveloper); !errors.Is(err, errLastOwner) {
+		if err := f.s.SetMemberRole(ctx, owner, owner.User.ID, trunkline.RoleDeveloper); !errors.Is(err, errLastOwner) {
 			t.Fatalf("demoting the last owner: %v", err)
 		}
 		if err := f.s.RemoveMember(ctx, owner, owner.User.ID); !errors.Is(err, errLastOwner) {
@@ -94,8 +94,8 @@ func TestInviteDoesNotTellOtherAccounts(t *testing.T) {
 		ctx := context.Background()
 		owner, _ := f.signup(t, "a-owner@example.com", "+14155550900")
 		f.signup(t, "elsewhere@example.com", "+14155550901")
-		tNew, invNew, errNew := f.s.Invite(ctx, owner, "nobody@example.com", store.RoleDeveloper)
-		tOld, invOld, errOld := f.s.Invite(ctx, owner, "elsewhere@example.com", store.RoleDeveloper)
+		tNew, invNew, errNew := f.s.Invite(ctx, owner, "nobody@example.com", trunkline.RoleDeveloper)
+		tOld, invOld, errOld := f.s.Invite(ctx, owner, "elsewhere@example.com", trunkline.RoleDeveloper)
 		if errNew != nil || errOld != nil || tNew == "" || tOld == "" || invOld.Email != "elsewhere@example.com" {
 			t.Fatalf("new email: %v; another account's user: %v", errNew, errOld)
 		}

@@ -12,18 +12,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/ratelimit"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Store is what the identity service needs from storage.
 type Store interface {
-	UserByEmail(ctx context.Context, email string) (*store.User, error)
-	User(ctx context.Context, id string) (*store.User, error)
-	CreateUser(ctx context.Context, u *store.User) error
+	UserByEmail(ctx context.Context, email string) (*trunkline.User, error)
+	User(ctx context.Context, id string) (*trunkline.User, error)
+	CreateUser(ctx context.Context, u *trunkline.User) error
 	SetUserPassHash(ctx context.Context, id, hash string) error
 	SetUserPhone(ctx context.Context, id, phone string, verifiedAt time.Time) error
 	SetUserTOTP(ctx context.Context, id string, enc []byte, step int64) error
@@ -31,37 +31,37 @@ type Store interface {
 	ReplaceRecoveryCodes(ctx context.Context, userID string, macs [][]byte) error
 	UseRecoveryCode(ctx context.Context, userID string, mac []byte) (bool, error)
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
-	WebAuthnCredentials(ctx context.Context, userID string) ([]*store.WebAuthnCredential, error)
-	AddWebAuthn(ctx context.Context, c *store.WebAuthnCredential) error
+	WebAuthnCredentials(ctx context.Context, userID string) ([]*trunkline.WebAuthnCredential, error)
+	AddWebAuthn(ctx context.Context, c *trunkline.WebAuthnCredential) error
 	UseWebAuthn(ctx context.Context, userID, id string, data []byte) error
 	DeleteWebAuthn(ctx context.Context, userID, id string) error
-	CreateSession(ctx context.Context, s *store.Session) error
-	Session(ctx context.Context, id string) (*store.Session, error)
+	CreateSession(ctx context.Context, s *trunkline.Session) error
+	Session(ctx context.Context, id string) (*trunkline.Session, error)
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	SetSessionMFA(ctx context.Context, id string, at time.Time) error
 	DeleteSession(ctx context.Context, userID, id string) error
 	DeleteUserSessions(ctx context.Context, userID, keepID string) (int, error)
-	UserSessions(ctx context.Context, userID string) ([]*store.Session, error)
-	CreateVerification(ctx context.Context, v *store.Verification) error
-	VerificationByFlow(ctx context.Context, flowMAC []byte) (*store.Verification, error)
+	UserSessions(ctx context.Context, userID string) ([]*trunkline.Session, error)
+	CreateVerification(ctx context.Context, v *trunkline.Verification) error
+	VerificationByFlow(ctx context.Context, flowMAC []byte) (*trunkline.Verification, error)
 	ResendVerification(ctx context.Context, id string, codeMAC []byte, channel string, sentAt, expiresAt time.Time, maxSends int) error
 	CountVerificationCheck(ctx context.Context, id string, maxChecks int) error
 	UseVerification(ctx context.Context, id string, at time.Time) (bool, error)
 	DeleteVerification(ctx context.Context, id string) error
-	TakeSendBudgets(ctx context.Context, now time.Time, budgets []store.SendBudget) (int, error)
+	TakeSendBudgets(ctx context.Context, now time.Time, budgets []trunkline.SendBudget) (int, error)
 	SetUserRole(ctx context.Context, accountID, id, role string) error
 	DeleteUser(ctx context.Context, accountID, id string) error
-	SaveVerifiedCallerID(ctx context.Context, v *store.VerifiedCallerID) error
-	CreateInvite(ctx context.Context, i *store.Invite) error
-	InviteByToken(ctx context.Context, mac []byte) (*store.Invite, error)
-	Invite(ctx context.Context, id string) (*store.Invite, error)
-	AcceptInvite(ctx context.Context, inviteID string, u *store.User) (bool, error)
+	SaveVerifiedCallerID(ctx context.Context, v *trunkline.VerifiedCallerID) error
+	CreateInvite(ctx context.Context, i *trunkline.Invite) error
+	InviteByToken(ctx context.Context, mac []byte) (*trunkline.Invite, error)
+	Invite(ctx context.Context, id string) (*trunkline.Invite, error)
+	AcceptInvite(ctx context.Context, inviteID string, u *trunkline.User) (bool, error)
 	DeleteInvite(ctx context.Context, accountID, id string) error
 }
 
 // Accounts creates the account a signup makes.
 type Accounts interface {
-	CreateMainWithOwner(ctx context.Context, name string, owner *store.User) (*account.Created, error)
+	CreateMainWithOwner(ctx context.Context, name string, owner *trunkline.User) (*account.Created, error)
 }
 
 // CodeSender delivers a verification code to a phone by "sms" or "voice", through the

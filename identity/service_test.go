@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/keys"
@@ -202,7 +203,7 @@ func TestSignupVerification(t *testing.T) {
 			if _, _, err := f.s.CompleteSignup(ctx, flow.Token, code, "192.0.2.10", ""); !strings.Contains(userMsg(err), "Too many") {
 				t.Fatalf("6th check: %v", err)
 			}
-			if _, err := f.db.UserByEmail(ctx, "chk@example.com"); !errors.Is(err, store.ErrNotFound) {
+			if _, err := f.db.UserByEmail(ctx, "chk@example.com"); !errors.Is(err, trunkline.ErrNotFound) {
 				t.Fatalf("a user exists after failed verification: %v", err)
 			}
 		})
@@ -242,7 +243,7 @@ func TestSignupVerification(t *testing.T) {
 				t.Fatal("a code was used twice")
 			}
 			u, err := f.db.UserByEmail(ctx, "one@example.com")
-			if err != nil || u.Role != store.RoleOwner || u.PhoneVerifiedAt == nil {
+			if err != nil || u.Role != trunkline.RoleOwner || u.PhoneVerifiedAt == nil {
 				t.Fatalf("user %+v, %v", u, err)
 			}
 		})
@@ -498,7 +499,7 @@ func TestSweep(t *testing.T) {
 		if err := f.s.Sweep(ctx, f.db); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.db.Session(ctx, sess.Rec.ID); !errors.Is(err, store.ErrNotFound) {
+		if _, err := f.db.Session(ctx, sess.Rec.ID); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("idle session not swept: %v", err)
 		}
 	})
@@ -511,9 +512,9 @@ func TestInvites(t *testing.T) {
 		for _, c := range []struct {
 			name, email, role, field string
 		}{
-			{"bad email", "nope", store.RoleDeveloper, "email"},
+			{"bad email", "nope", trunkline.RoleDeveloper, "email"},
 			{"bad role", "x@example.com", "admin", "role"},
-			{"existing user", "boss@example.com", store.RoleDeveloper, "email"},
+			{"existing user", "boss@example.com", trunkline.RoleDeveloper, "email"},
 		} {
 			if _, _, err := f.s.Invite(ctx, owner, c.email, c.role); err == nil {
 				t.Errorf("%s: invited", c.name)
@@ -521,7 +522,7 @@ func TestInvites(t *testing.T) {
 				t.Errorf("%s: %v, want an error on %s", c.name, err, c.field)
 			}
 		}
-		token, inv, err := f.s.Invite(ctx, owner, "Dev@Example.com", store.RoleDeveloper)
+		token, inv, err := f.s.Invite(ctx, owner, "Dev@Example.com", trunkline.RoleDeveloper)
 		if err != nil || inv.Email != "dev@example.com" {
 			t.Fatalf("invite: %v", err)
 		}
@@ -530,28 +531,28 @@ func TestInvites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.db.UserByEmail(ctx, "dev@example.com"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := f.db.UserByEmail(ctx, "dev@example.com"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatal("the member exists before verification")
 		}
 		dev, _, err := f.s.CompleteSignup(ctx, flow.Token, f.codes.last("14155550161"), "192.0.2.30", "")
-		if err != nil || dev.User.AccountID != owner.User.AccountID || dev.User.Role != store.RoleDeveloper {
+		if err != nil || dev.User.AccountID != owner.User.AccountID || dev.User.Role != trunkline.RoleDeveloper {
 			t.Fatalf("accept: %v", err)
 		}
 		if _, err := f.s.InviteByToken(ctx, token); err == nil {
 			t.Fatal("a used invitation still works")
 		}
 		// A developer cannot invite; a withdrawn or expired invitation does not work.
-		if _, _, err := f.s.Invite(ctx, dev, "y@example.com", store.RoleOwner); err == nil {
+		if _, _, err := f.s.Invite(ctx, dev, "y@example.com", trunkline.RoleOwner); err == nil {
 			t.Fatal("a developer invited a member")
 		}
-		t2, inv2, _ := f.s.Invite(ctx, owner, "w@example.com", store.RoleReadOnly)
+		t2, inv2, _ := f.s.Invite(ctx, owner, "w@example.com", trunkline.RoleReadOnly)
 		if err := f.s.WithdrawInvite(ctx, owner, inv2.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.s.StartInvite(ctx, t2, goodPass, "+14155550162", "sms", ""); err == nil {
 			t.Fatal("a withdrawn invitation works")
 		}
-		t3, _, _ := f.s.Invite(ctx, owner, "late@example.com", store.RoleReadOnly)
+		t3, _, _ := f.s.Invite(ctx, owner, "late@example.com", trunkline.RoleReadOnly)
 		f.clk.add(InviteTTL + time.Minute)
 		if _, err := f.s.StartInvite(ctx, t3, goodPass, "+14155550163", "sms", ""); err == nil {
 			t.Fatal("an expired invitation works")

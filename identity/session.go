@@ -7,14 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Session is an authenticated console request's view of its login.
 type Session struct {
-	Rec    *store.Session
-	User   *store.User
+	Rec    *trunkline.Session
+	User   *trunkline.User
 	Source string // the current request's address
 }
 
@@ -26,10 +26,10 @@ func (s *Service) userEntry(sess *Session, action string, detail map[string]stri
 		ObjectType: "user", ObjectID: sess.User.ID, Source: sess.Source, Outcome: "success", Detail: detail}
 }
 
-func (s *Service) newSession(ctx context.Context, u *store.User, level int, mfa bool, source, userAgent string) (*Session, string, error) {
+func (s *Service) newSession(ctx context.Context, u *trunkline.User, level int, mfa bool, source, userAgent string) (*Session, string, error) {
 	now := s.o.Now().UTC().Truncate(time.Microsecond)
 	token := randomToken()
-	rec := &store.Session{ID: s.sessionID(token), UserID: u.ID, Level: level, CSRF: randomToken(),
+	rec := &trunkline.Session{ID: s.sessionID(token), UserID: u.ID, Level: level, CSRF: randomToken(),
 		Source: source, UserAgent: truncateUA(userAgent), CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.o.SessionLifetime)}
 	if level < 2 {
 		rec.ExpiresAt = now.Add(s.o.PendingLifetime)
@@ -58,7 +58,7 @@ func (s *Service) Authenticate(ctx context.Context, token, source string) (*Sess
 		return nil, ErrSession
 	}
 	rec, err := s.st.Session(ctx, s.sessionID(token))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return nil, ErrSession
 	}
 	if err != nil {
@@ -70,7 +70,7 @@ func (s *Service) Authenticate(ctx context.Context, token, source string) (*Sess
 		return nil, ErrSession
 	}
 	u, err := s.st.User(ctx, rec.UserID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return nil, ErrSession
 	}
 	if err != nil {
@@ -109,7 +109,7 @@ func (s *Service) Login(ctx context.Context, email, passphrase, source, userAgen
 		passphrase = passphrase[:4*MaxPassphrase] // still hashed: no shortcut for odd input
 	}
 	u, err := s.st.UserByEmail(ctx, email)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, trunkline.ErrNotFound) {
 		return nil, "", err
 	}
 	ok := false
@@ -154,7 +154,7 @@ func (s *Service) Login(ctx context.Context, email, passphrase, source, userAgen
 }
 
 // HasSecondFactor reports whether the user has TOTP or a passkey.
-func (s *Service) HasSecondFactor(ctx context.Context, u *store.User) (bool, error) {
+func (s *Service) HasSecondFactor(ctx context.Context, u *trunkline.User) (bool, error) {
 	if u.TOTPEnc != nil {
 		return true, nil
 	}
@@ -293,13 +293,13 @@ func (s *Service) EndSession(ctx context.Context, sess *Session, id string) erro
 }
 
 // Sessions lists the user's live sessions.
-func (s *Service) Sessions(ctx context.Context, sess *Session) ([]*store.Session, error) {
+func (s *Service) Sessions(ctx context.Context, sess *Session) ([]*trunkline.Session, error) {
 	all, err := s.st.UserSessions(ctx, sess.User.ID)
 	if err != nil {
 		return nil, err
 	}
 	now := s.o.Now()
-	var out []*store.Session
+	var out []*trunkline.Session
 	for _, r := range all {
 		if now.Before(r.ExpiresAt) && now.Sub(r.LastSeenAt) < s.o.IdleTimeout && r.Level == 2 {
 			out = append(out, r)

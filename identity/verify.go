@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Purposes of a verification.
@@ -77,7 +77,7 @@ func (s *Service) StartSignup(ctx context.Context, r SignupRequest) (*Flow, erro
 	if len([]rune(name)) > 100 {
 		return nil, userErr("account_name", "The account name may be at most 100 characters.")
 	}
-	v := &store.Verification{Purpose: PurposeSignup, Email: email, AccountName: name}
+	v := &trunkline.Verification{Purpose: PurposeSignup, Email: email, AccountName: name}
 	return s.startVerification(ctx, v, r.Passphrase, phone, r.Channel, r.Source)
 }
 
@@ -94,13 +94,13 @@ func (s *Service) StartPhoneChange(ctx context.Context, sess *Session, phone, ch
 	if err := checkChannel(channel); err != nil {
 		return nil, err
 	}
-	v := &store.Verification{Purpose: PurposePhone, UserID: sess.User.ID}
+	v := &trunkline.Verification{Purpose: PurposePhone, UserID: sess.User.ID}
 	return s.startVerification(ctx, v, "", phone, channel, sess.Source)
 }
 
 // startVerification sends the first code of a verification. A passphrase, when given, is
 // hashed into it only once the send is admitted, so refused requests cost no hashing.
-func (s *Service) startVerification(ctx context.Context, v *store.Verification, passphrase, phone, channel, source string) (*Flow, error) {
+func (s *Service) startVerification(ctx context.Context, v *trunkline.Verification, passphrase, phone, channel, source string) (*Flow, error) {
 	if err := s.admitSend(ctx, v.Purpose, channel, phone, source); err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (s *Service) startVerification(ctx context.Context, v *store.Verification, 
 
 // startVerificationToken stores an admitted verification bound to token (kept as a
 // keyed hash) and sends the code.
-func (s *Service) startVerificationToken(ctx context.Context, v *store.Verification, token, phone, channel, source string) (*Flow, error) {
+func (s *Service) startVerificationToken(ctx context.Context, v *trunkline.Verification, token, phone, channel, source string) (*Flow, error) {
 	now := s.o.Now().UTC()
 	code := NewCode()
 	v.ID = account.NewID("VF")
@@ -140,7 +140,7 @@ func (s *Service) startVerificationToken(ctx context.Context, v *store.Verificat
 
 // actorOf names who started a verification in audit entries: the console, or an
 // account's API credentials for a caller ID.
-func actorOf(v *store.Verification) string {
+func actorOf(v *trunkline.Verification) string {
 	if v.Purpose == PurposeCallerID {
 		return "api"
 	}
@@ -158,12 +158,12 @@ func (s *Service) FlowState(ctx context.Context, token string) (*Flow, error) {
 
 var errNoFlow = &Error{Msg: "This verification has ended. Start again."}
 
-func (s *Service) flow(ctx context.Context, token string) (*store.Verification, error) {
+func (s *Service) flow(ctx context.Context, token string) (*trunkline.Verification, error) {
 	if token == "" {
 		return nil, errNoFlow
 	}
 	v, err := s.st.VerificationByFlow(ctx, s.tokenMAC("flow", token))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return nil, errNoFlow
 	}
 	if err != nil {
@@ -194,7 +194,7 @@ func (s *Service) Resend(ctx context.Context, token, channel, source string) (*F
 	code := NewCode()
 	now := s.o.Now().UTC()
 	if err := s.st.ResendVerification(ctx, v.ID, s.codeMAC(v.ID, code), channel, now, now.Add(s.o.CodeTTL), s.o.MaxSends); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, trunkline.ErrConflict) {
 			return nil, &Error{Msg: "No more codes can be sent for this verification."}
 		}
 		return nil, err
@@ -210,7 +210,7 @@ func (s *Service) Resend(ctx context.Context, token, channel, source string) (*F
 
 // checkCode counts a check and compares the code. It returns the verification once the
 // code was right and the verification is now used (single use).
-func (s *Service) checkCode(ctx context.Context, token, code, source string) (*store.Verification, error) {
+func (s *Service) checkCode(ctx context.Context, token, code, source string) (*trunkline.Verification, error) {
 	v, err := s.flow(ctx, token)
 	if err != nil {
 		return nil, err
@@ -220,7 +220,7 @@ func (s *Service) checkCode(ctx context.Context, token, code, source string) (*s
 		return nil, userErr("code", "Enter the 6 digits of the code.")
 	}
 	if err := s.st.CountVerificationCheck(ctx, v.ID, s.o.MaxChecks); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, trunkline.ErrConflict) {
 			return nil, &Error{Field: "code", Msg: "Too many wrong codes. Ask for a new code or start again."}
 		}
 		return nil, err
@@ -267,10 +267,10 @@ func (s *Service) CompleteSignup(ctx context.Context, token, code, source, userA
 		return nil, "", errNoFlow
 	}
 	now := s.o.Now().UTC().Truncate(time.Microsecond)
-	u := &store.User{ID: account.NewID("US"), Email: v.Email, Role: store.RoleOwner, PassHash: v.PassHash,
+	u := &trunkline.User{ID: account.NewID("US"), Email: v.Email, Role: trunkline.RoleOwner, PassHash: v.PassHash,
 		Phone: v.Phone, PhoneVerifiedAt: &now}
 	created, err := s.o.Accounts.CreateMainWithOwner(ctx, v.AccountName, u)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, trunkline.ErrConflict) {
 		return nil, "", &Error{Field: "email", Msg: "This email cannot be used for a new account. If it is yours, log in instead."}
 	}
 	if err != nil {

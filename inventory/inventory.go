@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // Columns are the CSV header names understood; only number and country_iso are required.
@@ -24,7 +24,7 @@ const MaxRows = 1_000_000
 var types = map[string]bool{"local": true, "mobile": true, "tollfree": true, "fixed": true, "national": true}
 
 // ParseCSV reads numbers from r. Errors name the line and column.
-func ParseCSV(r io.Reader) ([]*store.Number, error) {
+func ParseCSV(r io.Reader) ([]*trunkline.Number, error) {
 	cr := csv.NewReader(r)
 	cr.TrimLeadingSpace = true
 	cr.ReuseRecord = false
@@ -52,7 +52,7 @@ func ParseCSV(r io.Reader) ([]*store.Number, error) {
 			return nil, fmt.Errorf("CSV header: column %q is required", req)
 		}
 	}
-	var out []*store.Number
+	var out []*trunkline.Number
 	seen := map[string]int{}
 	for {
 		rec, err := cr.Read()
@@ -85,8 +85,8 @@ func ParseCSV(r io.Reader) ([]*store.Number, error) {
 	return out, nil
 }
 
-func parseRow(get func(string) string) (*store.Number, error) {
-	n := &store.Number{
+func parseRow(get func(string) string) (*trunkline.Number, error) {
+	n := &trunkline.Number{
 		Number: strings.TrimPrefix(get("number"), "+"), CountryISO: strings.ToUpper(get("country_iso")),
 		Type: strings.ToLower(get("type")), Region: get("region"), Prefix: get("prefix"), Carrier: get("carrier"),
 	}

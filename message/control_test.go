@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/smpp/pdu"
 	"github.com/trunkline/trunkline/store"
 )
@@ -19,12 +20,12 @@ func TestInboundControlCharacters(t *testing.T) {
 			ctx := context.Background()
 			tok := func() string { v, _ := s.accounts.Token(ctx, s.acct.Account.ID); return v }
 			rcv := newReceiver(t, tok)
-			app := &store.Application{ID: "778", AccountID: s.acct.Account.ID, Name: "sms", MessageURL: rcv.srv.URL + "/in", MessageMethod: "POST",
+			app := &trunkline.Application{ID: "778", AccountID: s.acct.Account.ID, Name: "sms", MessageURL: rcv.srv.URL + "/in", MessageMethod: "POST",
 				LogIncomingMessages: true, Enabled: true}
 			if err := db.CreateApplication(ctx, app); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.UpdateRented(ctx, store.Scope{AccountID: s.acct.Account.ID}, "14155550100", func(n *store.Number) error {
+			if _, err := db.UpdateRented(ctx, trunkline.Scope{AccountID: s.acct.Account.ID}, "14155550100", func(n *trunkline.Number) error {
 				n.AppID = "778"
 				return nil
 			}); err != nil {
@@ -37,8 +38,8 @@ func TestInboundControlCharacters(t *testing.T) {
 			if cb := rcv.next(t); cb.Get("Text") != want {
 				t.Fatalf("callback Text %q, want %q", cb.Get("Text"), want)
 			}
-			ms, _, err := db.ListMessages(ctx, store.Scope{AccountID: s.acct.Account.ID}, store.MessageFilter{Direction: "inbound", Limit: 5})
-			if err != nil || len(ms) != 1 || ms[0].Body != want || ms[0].State != store.MsgReceived {
+			ms, _, err := db.ListMessages(ctx, trunkline.Scope{AccountID: s.acct.Account.ID}, trunkline.MessageFilter{Direction: "inbound", Limit: 5})
+			if err != nil || len(ms) != 1 || ms[0].Body != want || ms[0].State != trunkline.MsgReceived {
 				t.Fatalf("stored inbound %v %+v", err, ms)
 			}
 		})

@@ -8,11 +8,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/smpp/charset"
 	"github.com/trunkline/trunkline/smpp/pdu"
-	"github.com/trunkline/trunkline/store"
 )
 
 // receiptKeys are the correlation keys of an SMSC message id (see pdu.MessageIDKeys).
@@ -29,15 +29,15 @@ func (s *Service) exactIDs(carrier string) bool {
 func receiptState(stat string) (state, code string, ok bool) {
 	switch strings.ToUpper(stat) {
 	case "DELIVRD":
-		return store.MsgDelivered, "000", true
+		return trunkline.MsgDelivered, "000", true
 	case "EXPIRED":
-		return store.MsgUndelivered, ErrTemporary, true
+		return trunkline.MsgUndelivered, ErrTemporary, true
 	case "UNDELIV":
-		return store.MsgUndelivered, ErrPermanent, true
+		return trunkline.MsgUndelivered, ErrPermanent, true
 	case "REJECTD":
-		return store.MsgUndelivered, ErrProhibited, true
+		return trunkline.MsgUndelivered, ErrProhibited, true
 	case "DELETED", "UNKNOWN":
-		return store.MsgUndelivered, ErrUnknown, true
+		return trunkline.MsgUndelivered, ErrUnknown, true
 	}
 	return "", "", false
 }
@@ -146,7 +146,7 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 		s.log.Warn("inbound message in an unsupported data_coding", "carrier", carrier, "coding", coding)
 	}
 	n, err := s.o.DB.NumberRentedBy(ctx, dst)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return pdu.ESME_RX_R_APPN
 	}
 	if err != nil {
@@ -154,7 +154,7 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 	}
 	logIt, msgURL, method := true, "", "POST"
 	if n.AppID != "" {
-		if app, err := s.o.DB.Application(ctx, store.Scope{AccountID: n.AccountID}, n.AppID); err == nil {
+		if app, err := s.o.DB.Application(ctx, trunkline.Scope{AccountID: n.AccountID}, n.AppID); err == nil {
 			logIt, msgURL, method = app.LogIncomingMessages, app.MessageURL, app.MessageMethod
 		}
 	}
@@ -164,14 +164,14 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 	// message was received, so they are replaced (U+FFFD) rather than refused: PostgreSQL
 	// cannot store a NUL, and the application gets the text as it is stored.
 	text = input.Scrub(text)
-	m := &store.Message{UUID: id, AccountID: n.AccountID, Direction: "inbound", Type: "sms", LogMode: LogAll,
-		From: src, To: dst, Body: text, Coding: int(coding), Units: units, State: store.MsgReceived, Carrier: carrier,
+	m := &trunkline.Message{UUID: id, AccountID: n.AccountID, Direction: "inbound", Type: "sms", LogMode: LogAll,
+		From: src, To: dst, Body: text, Coding: int(coding), Units: units, State: trunkline.MsgReceived, Carrier: carrier,
 		ExpiresAt: s.o.Now()}
 	if !logIt {
 		// log_incoming_messages=false: the text is not kept and the sender is masked.
 		m.LogMode, m.From, m.Body = LogNone, MaskNumber(src), RedactedText
 	}
-	var cbs []*store.Callback
+	var cbs []*trunkline.Callback
 	if msgURL != "" {
 		// The application gets the real values; the outbox keeps them encrypted and
 		// drops them once delivered.
@@ -183,11 +183,11 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 			cbs = append(cbs, cb)
 		}
 	}
-	if err := s.o.DB.InsertMessages(ctx, []*store.Message{m}, cbs); err != nil {
+	if err := s.o.DB.InsertMessages(ctx, []*trunkline.Message{m}, cbs); err != nil {
 		s.log.Error("store inbound message", "carrier", carrier, "err", err)
 		return pdu.ESME_RX_T_APPN
 	}
-	s.o.Metrics.MessageState(store.MsgReceived)
+	s.o.Metrics.MessageState(trunkline.MsgReceived)
 	s.wakeCallbacks()
 	return pdu.ESME_ROK
 }
@@ -207,7 +207,7 @@ func intent(text string) string {
 
 // replyFromXML sends the <Message> elements an application returned for an inbound
 // message, from the account that owns the number.
-func (s *Service) replyFromXML(ctx context.Context, c *store.Callback, body []byte) {
+func (s *Service) replyFromXML(ctx context.Context, c *trunkline.Callback, body []byte) {
 	ms, err := plivoxml.ParseMessageResponse(body)
 	if err != nil {
 		s.log.Warn("message_url reply is not valid Plivo XML; no reply sent", "message_uuid", c.ObjectID, "err", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/smpp/charset"
@@ -66,7 +67,7 @@ type Submission struct {
 type SendResult struct {
 	Carrier  string
 	IDs      []string
-	Attempts []store.Attempt
+	Attempts []trunkline.Attempt
 }
 
 // SendError is a failed send. Retry says the failure is transient for every carrier
@@ -75,7 +76,7 @@ type SendError struct {
 	Code     string // Plivo error code when final
 	Retry    bool
 	Reason   string
-	Attempts []store.Attempt
+	Attempts []trunkline.Attempt
 }
 
 func (e *SendError) Error() string { return "send failed: " + e.Reason }
@@ -141,7 +142,7 @@ type Service struct {
 	log    *slog.Logger
 	wake   chan struct{}
 	cbWake chan struct{}
-	direct chan *store.Message // new messages handed straight to this node's workers
+	direct chan *trunkline.Message // new messages handed straight to this node's workers
 	joiner *charset.Joiner
 	exact  sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
 	wg     sync.WaitGroup
@@ -177,7 +178,7 @@ func New(o Options) *Service {
 		o.Node, _ = os.Hostname()
 	}
 	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
-		direct: make(chan *store.Message, 4096),
+		direct: make(chan *trunkline.Message, 4096),
 		joiner: charset.NewJoiner(charset.JoinerOptions{Now: o.Now})}
 }
 
@@ -269,16 +270,16 @@ func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
 	if r.Expiry == 0 {
 		r.Expiry = s.o.DefaultExpiry
 	}
-	var ms []*store.Message
-	var cbs []*store.Callback
+	var ms []*trunkline.Message
+	var cbs []*trunkline.Callback
 	for _, dst := range r.Dsts {
 		id := uuid.NewString()
 		to, body := Redact(r.LogMode, dst, r.Text)
-		m := &store.Message{UUID: id, AccountID: r.AccountID, Direction: "outbound", Type: "sms", LogMode: r.LogMode,
-			From: r.Src, To: to, Body: body, Coding: int(coding), Units: len(parts), State: store.MsgQueued,
+		m := &trunkline.Message{UUID: id, AccountID: r.AccountID, Direction: "outbound", Type: "sms", LogMode: r.LogMode,
+			From: r.Src, To: to, Body: body, Coding: int(coding), Units: len(parts), State: trunkline.MsgQueued,
 			CallbackURL: r.URL, CallbackMethod: r.Method, RequesterIP: r.RequesterIP, ExpiresAt: now.Add(r.Expiry)}
 		if out.Refused != "" || s.o.Sender == nil || !s.o.Sender.Routable(dst) {
-			m.State, m.ErrorCode = store.MsgFailed, ErrNoRoute
+			m.State, m.ErrorCode = trunkline.MsgFailed, ErrNoRoute
 			if out.Refused != "" {
 				m.ErrorCode = ErrInvalidSource
 			}
@@ -333,7 +334,7 @@ func plivoTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.
 
 // statusCallback builds the status callback of m (nil without a url). Its parameters
 // carry the message as stored, so redactions hold in callbacks too.
-func (s *Service) statusCallback(m *store.Message) *store.Callback {
+func (s *Service) statusCallback(m *trunkline.Message) *trunkline.Callback {
 	if m.CallbackURL == "" {
 		return nil
 	}
@@ -347,16 +348,16 @@ func (s *Service) statusCallback(m *store.Message) *store.Callback {
 	if m.SentAt != nil {
 		p["SentTime"] = plivoTime(*m.SentAt)
 	}
-	if m.State == store.MsgDelivered || m.State == store.MsgUndelivered {
+	if m.State == trunkline.MsgDelivered || m.State == trunkline.MsgUndelivered {
 		p["DeliveryReportTime"] = plivoTime(m.UpdatedAt)
 	}
-	if m.State == store.MsgFailed || m.State == store.MsgUndelivered {
+	if m.State == trunkline.MsgFailed || m.State == trunkline.MsgUndelivered {
 		p["ErrorCode"] = m.ErrorCode
 	}
 	return s.callback(m.AccountID, "message_status", m.UUID, m.CallbackURL, m.CallbackMethod, p)
 }
 
-func (s *Service) callback(accountID, kind, objectID, url, method string, params map[string]string) *store.Callback {
+func (s *Service) callback(accountID, kind, objectID, url, method string, params map[string]string) *trunkline.Callback {
 	b, _ := json.Marshal(params)
 	enc, err := s.o.Ring.Seal(b, CallbackAAD(objectID))
 	if err != nil {
@@ -366,7 +367,7 @@ func (s *Service) callback(accountID, kind, objectID, url, method string, params
 	if method == "" {
 		method = "POST"
 	}
-	return &store.Callback{AccountID: accountID, Kind: kind, ObjectID: objectID, URL: url, Method: method, ParamsEnc: enc}
+	return &trunkline.Callback{AccountID: accountID, Kind: kind, ObjectID: objectID, URL: url, Method: method, ParamsEnc: enc}
 }
 
 // Run starts the send and callback workers; they stop when ctx ends (Wait waits).
@@ -387,7 +388,7 @@ func (s *Service) Wait() { s.wg.Wait() }
 
 var errNoPayload = errors.New("message has no payload")
 
-func (s *Service) openPayload(m *store.Message) (*payload, error) {
+func (s *Service) openPayload(m *trunkline.Message) (*payload, error) {
 	if m.PayloadEnc == nil {
 		return nil, errNoPayload
 	}

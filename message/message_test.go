@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/carrier"
 	"github.com/trunkline/trunkline/keys"
@@ -80,7 +81,7 @@ func newStack(t *testing.T, db *store.DB, routes []carrier.Route) *stack {
 	runCtx, stop := context.WithCancel(ctx)
 	svc.Run(runCtx)
 	t.Cleanup(func() { stop(); svc.Wait(); cl.Close() })
-	if _, err := db.ImportNumbers(ctx, []*store.Number{{Number: "14155550100", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
+	if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550100", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
 		t.Fatal(err)
 	}
 	// The tests send from 14155550100: the account rents it (the source rule).
@@ -91,7 +92,7 @@ func newStack(t *testing.T, db *store.DB, routes []carrier.Route) *stack {
 }
 
 // waitState polls the store until the message reaches want (bounded).
-func (s *stack) waitState(t *testing.T, uuid, want string) *store.Message {
+func (s *stack) waitState(t *testing.T, uuid, want string) *trunkline.Message {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -180,7 +181,7 @@ func TestSendDeliverAndCallbacks(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					m := s.waitState(t, acc.UUIDs[0], store.MsgDelivered)
+					m := s.waitState(t, acc.UUIDs[0], trunkline.MsgDelivered)
 					if c.units > 0 && m.Units != c.units {
 						t.Fatalf("units %d, want %d", m.Units, c.units)
 					}
@@ -226,7 +227,7 @@ func TestNoRouteAndPrivacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := s.waitState(t, acc.UUIDs[0], store.MsgFailed); m.ErrorCode != message.ErrNoRoute {
+	if m := s.waitState(t, acc.UUIDs[0], trunkline.MsgFailed); m.ErrorCode != message.ErrNoRoute {
 		t.Fatalf("unroutable: error %q", m.ErrorCode)
 	}
 	const secret = "my secret diagnosis 4711"
@@ -234,7 +235,7 @@ func TestNoRouteAndPrivacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := s.waitState(t, acc.UUIDs[0], store.MsgDelivered)
+	m := s.waitState(t, acc.UUIDs[0], trunkline.MsgDelivered)
 	if m.Body != message.RedactedText || m.To != "447700900***" {
 		t.Fatalf("log=false stored %q to %q", m.Body, m.To)
 	}
@@ -260,12 +261,12 @@ func TestInboundAndReply(t *testing.T) {
 			tok := func() string { v, _ := s.accounts.Token(ctx, s.acct.Account.ID); return v }
 			rcv := newReceiver(t, tok)
 			rcv.reply = `<Response><Message src="14155550100" dst="447700900555">Thanks, got it</Message></Response>`
-			app := &store.Application{ID: "777", AccountID: s.acct.Account.ID, Name: "sms", MessageURL: rcv.srv.URL + "/in", MessageMethod: "POST",
+			app := &trunkline.Application{ID: "777", AccountID: s.acct.Account.ID, Name: "sms", MessageURL: rcv.srv.URL + "/in", MessageMethod: "POST",
 				LogIncomingMessages: false, Enabled: true}
 			if err := db.CreateApplication(ctx, app); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.UpdateRented(ctx, store.Scope{AccountID: s.acct.Account.ID}, "14155550100", func(n *store.Number) error {
+			if _, err := db.UpdateRented(ctx, trunkline.Scope{AccountID: s.acct.Account.ID}, "14155550100", func(n *trunkline.Number) error {
 				n.AppID = "777"
 				return nil
 			}); err != nil {
@@ -280,8 +281,8 @@ func TestInboundAndReply(t *testing.T) {
 				t.Fatalf("inbound callback %v", cb)
 			}
 			// log_incoming_messages=false: the stored inbound message is redacted.
-			ms, _, _ := db.ListMessages(ctx, store.Scope{AccountID: s.acct.Account.ID}, store.MessageFilter{Direction: "inbound", Limit: 5})
-			if len(ms) != 1 || ms[0].Body != message.RedactedText || ms[0].From != "447700900***" || ms[0].State != store.MsgReceived {
+			ms, _, _ := db.ListMessages(ctx, trunkline.Scope{AccountID: s.acct.Account.ID}, trunkline.MessageFilter{Direction: "inbound", Limit: 5})
+			if len(ms) != 1 || ms[0].Body != message.RedactedText || ms[0].From != "447700900***" || ms[0].State != trunkline.MsgReceived {
 				t.Fatalf("stored inbound %+v", ms)
 			}
 			// The <Message> reply went out through the carrier.
@@ -320,7 +321,7 @@ func TestReplyFromForeignSourceFails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.ImportNumbers(ctx, []*store.Number{{Number: "14155550200", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
+			if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550200", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.RentNumber(ctx, "14155550200", other.Account.ID, ""); err != nil {
@@ -331,11 +332,11 @@ func TestReplyFromForeignSourceFails(t *testing.T) {
 			rcv.reply = `<Response><Message src="14155550200" dst="447700900555">as another tenant</Message>` +
 				`<Message src="Bank" dst="447700900555">as a sender ID nobody allowed</Message>` +
 				`<Message src="14155550100" dst="447700900555">from our own number</Message></Response>`
-			app := &store.Application{ID: "778", AccountID: s.acct.Account.ID, Name: "sms", MessageURL: rcv.srv.URL + "/in", MessageMethod: "POST", Enabled: true}
+			app := &trunkline.Application{ID: "778", AccountID: s.acct.Account.ID, Name: "sms", MessageURL: rcv.srv.URL + "/in", MessageMethod: "POST", Enabled: true}
 			if err := db.CreateApplication(ctx, app); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.UpdateRented(ctx, store.Scope{AccountID: s.acct.Account.ID}, "14155550100", func(n *store.Number) error {
+			if _, err := db.UpdateRented(ctx, trunkline.Scope{AccountID: s.acct.Account.ID}, "14155550100", func(n *trunkline.Number) error {
 				n.AppID = "778"
 				return nil
 			}); err != nil {
@@ -366,13 +367,13 @@ func TestReplyFromForeignSourceFails(t *testing.T) {
 					t.Errorf("the SMSC got %q from %s", r.Text, r.Src)
 				}
 			}
-			ms, _, err := db.ListMessages(ctx, store.Scope{AccountID: s.acct.Account.ID}, store.MessageFilter{Direction: "outbound", Limit: 10})
+			ms, _, err := db.ListMessages(ctx, trunkline.Scope{AccountID: s.acct.Account.ID}, trunkline.MessageFilter{Direction: "outbound", Limit: 10})
 			if err != nil {
 				t.Fatal(err)
 			}
 			failed := map[string]string{}
 			for _, m := range ms {
-				if m.State == store.MsgFailed {
+				if m.State == trunkline.MsgFailed {
 					failed[m.From] = m.ErrorCode
 				}
 			}

@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/smpp/charset"
-	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -86,15 +86,15 @@ func (s *Service) sendLoop(ctx context.Context) {
 }
 
 // process sends one claimed message and records the outcome.
-func (s *Service) process(ctx context.Context, m *store.Message) {
+func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 	now := s.o.Now()
-	fail := func(code string, attempts []store.Attempt) {
-		_, err := s.o.DB.RecordSend(ctx, m.UUID, store.SendOutcome{State: store.MsgFailed, ErrorCode: code, Attempts: attempts,
+	fail := func(code string, attempts []trunkline.Attempt) {
+		_, err := s.o.DB.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgFailed, ErrorCode: code, Attempts: attempts,
 			Erase: true, Callback: s.statusCallback, RetryAt: now})
 		if err != nil {
 			s.log.Error("record failed message", "message_uuid", m.UUID, "err", err)
 		}
-		s.o.Metrics.MessageState(store.MsgFailed)
+		s.o.Metrics.MessageState(trunkline.MsgFailed)
 		s.wakeCallbacks()
 	}
 	if now.After(m.ExpiresAt) {
@@ -122,7 +122,7 @@ func (s *Service) process(ctx context.Context, m *store.Message) {
 			se = &SendError{Retry: true, Reason: err.Error()}
 		}
 		if se.Retry && s.o.Now().Add(backoff(m.Attempts)).Before(m.ExpiresAt) {
-			_, rerr := s.o.DB.RecordSend(ctx, m.UUID, store.SendOutcome{State: store.MsgQueued, Attempts: se.Attempts,
+			_, rerr := s.o.DB.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgQueued, Attempts: se.Attempts,
 				RetryAt: s.o.Now().Add(backoff(m.Attempts))})
 			if rerr != nil {
 				s.log.Error("requeue message", "message_uuid", m.UUID, "err", rerr)
@@ -136,18 +136,18 @@ func (s *Service) process(ctx context.Context, m *store.Message) {
 		fail(code, se.Attempts)
 		return
 	}
-	var ps []store.Part
+	var ps []trunkline.Part
 	for i, id := range res.IDs {
-		ps = append(ps, store.Part{Seq: i + 1, Keys: receiptKeys(id)})
+		ps = append(ps, trunkline.Part{Seq: i + 1, Keys: receiptKeys(id)})
 	}
-	_, err = s.o.DB.RecordSend(ctx, m.UUID, store.SendOutcome{State: store.MsgSent, Carrier: res.Carrier, Parts: ps,
+	_, err = s.o.DB.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: res.Carrier, Parts: ps,
 		Attempts: res.Attempts, Erase: true, Callback: s.statusCallback, RetryAt: now})
 	if err != nil {
 		// The SMSC has it; if this record is lost the lease runs out and it is sent
 		// again: the at-least-once window the issue allows.
 		s.log.Error("record sent message", "message_uuid", m.UUID, "err", err)
 	}
-	s.o.Metrics.MessageState(store.MsgSent)
+	s.o.Metrics.MessageState(trunkline.MsgSent)
 	s.wakeCallbacks()
 }
 
@@ -199,7 +199,7 @@ func (s *Service) wakeCallbacks() {
 // the webhook client's attempts).
 const maxCallbackRounds = 5
 
-func (s *Service) deliver(ctx context.Context, c *store.Callback) {
+func (s *Service) deliver(ctx context.Context, c *trunkline.Callback) {
 	b, err := s.o.Ring.Open(c.ParamsEnc, CallbackAAD(c.ObjectID))
 	var params map[string]string
 	if err == nil {

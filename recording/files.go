@@ -59,8 +59,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/keys"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Purpose names the account data key that seals recordings.
@@ -76,13 +76,13 @@ var (
 	// than ASCII letters, digits and '-'.
 	ErrInvalidID = errors.New("recording: invalid id")
 	// ErrKeyNotFound may be returned (wrapped) by a KeyStore for an absent data key; so may
-	// store.ErrNotFound. Open wraps it, with ErrNotFound, when an account's key is gone.
+	// trunkline.ErrNotFound. Open wraps it, with ErrNotFound, when an account's key is gone.
 	ErrKeyNotFound = errors.New("recording: data key not found")
 )
 
 // KeyStore keeps wrapped per-account data keys (implemented by *store.DB).
 type KeyStore interface {
-	// AccountDataKey returns the wrapped key, or an error wrapping store.ErrNotFound (or
+	// AccountDataKey returns the wrapped key, or an error wrapping trunkline.ErrNotFound (or
 	// ErrKeyNotFound) when there is none.
 	AccountDataKey(ctx context.Context, accountID, purpose string) ([]byte, error)
 	// PutAccountDataKey stores wrapped unless a key is already there, and returns the
@@ -220,7 +220,7 @@ func DataKeyAAD(accountID string) []byte {
 }
 
 func isKeyNotFound(err error) bool {
-	return errors.Is(err, ErrKeyNotFound) || errors.Is(err, store.ErrNotFound)
+	return errors.Is(err, ErrKeyNotFound) || errors.Is(err, trunkline.ErrNotFound)
 }
 
 // dataKey returns the account's raw data key, from memory or the store; with create it

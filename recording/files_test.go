@@ -17,6 +17,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
 )
@@ -494,8 +495,8 @@ func TestWithStore(t *testing.T) {
 	for _, db := range store.OpenTest(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
-			err := db.CreateAccount(ctx, &store.Account{ID: "MA1", Name: "one", Enabled: true},
-				&store.Credential{ID: "CR1", TokenMAC: []byte{1}, TokenEnc: []byte{1}})
+			err := db.CreateAccount(ctx, &trunkline.Account{ID: "MA1", Name: "one", Enabled: true},
+				&trunkline.Credential{ID: "CR1", TokenMAC: []byte{1}, TokenEnc: []byte{1}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -597,9 +598,9 @@ func TestShredding(t *testing.T) {
 }
 
 func TestKeyStoreErrors(t *testing.T) {
-	t.Run("store.ErrNotFound means absent", func(t *testing.T) {
+	t.Run("trunkline.ErrNotFound means absent", func(t *testing.T) {
 		f, ks := newFiles(t)
-		ks.notFound = store.ErrNotFound
+		ks.notFound = trunkline.ErrNotFound
 		write(t, f, "MA1", "rec1", pattern(10))
 		if ks.count() != 1 {
 			t.Fatal("no key stored")

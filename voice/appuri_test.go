@@ -8,7 +8,7 @@ import (
 
 	"github.com/emiago/sipgo"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // sip:{app_id}@host runs the application; a SIP peer that is not one of our
@@ -26,7 +26,7 @@ func TestApplicationSIPURI(t *testing.T) {
 			t.Fatalf("sip:%s@ from a stranger: %v, want 403 Forbidden", user, err)
 		}
 	}
-	if _, err := s.db.UpdateApplication(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, s.appRow.ID, func(a *store.Application) error {
+	if _, err := s.db.UpdateApplication(t.Context(), trunkline.Scope{AccountID: s.acct.Account.ID}, s.appRow.ID, func(a *trunkline.Application) error {
 		a.PublicURI = true
 		return nil
 	}); err != nil {

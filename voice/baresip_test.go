@@ -17,10 +17,10 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/certs"
 	"github.com/trunkline/trunkline/internal/peer"
-	"github.com/trunkline/trunkline/store"
 )
 
 // The phones in these tests are baresip with no TLS certificate: it opens
@@ -54,7 +54,7 @@ func addEndpoint(t *testing.T, s *stack, id, user, pass string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.CreateEndpoint(t.Context(), &store.Endpoint{ID: id, AccountID: s.acct.Account.ID, Username: user,
+	if err := s.db.CreateEndpoint(t.Context(), &trunkline.Endpoint{ID: id, AccountID: s.acct.Account.ID, Username: user,
 		Alias: user[:5], AppID: s.appRow.ID, Realm: sec.Realm, HA1Enc: sec.HA1Enc, PasswordMD5Enc: sec.PasswordMD5Enc}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/plivoxml"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Call states (Plivo's CallStatus values).
@@ -36,7 +36,7 @@ type Call struct {
 	d   *diago.DialogServerSession // inbound: the caller's dialog
 	out *diago.DialogClientSession // outbound: the callee's dialog, once answered
 	ad  *admission
-	rec store.Call
+	rec trunkline.Call
 
 	callerName string
 	source     string // the peer's address, for the audit entry
@@ -82,9 +82,9 @@ func (s *Server) handle(d *diago.DialogServerSession) {
 	now := s.o.Now().UTC()
 	c := &Call{s: s, d: d, ad: ad, state: StateRinging, firstState: StateRinging,
 		callerName: d.InviteRequest.From().DisplayName, source: d.InviteRequest.Source()}
-	c.rec = store.Call{
+	c.rec = trunkline.Call{
 		UUID: newUUID(), AccountID: ad.accountID, Direction: "inbound",
-		From: callerNumber(d), To: ad.to, State: store.CallRinging,
+		From: callerNumber(d), To: ad.to, State: trunkline.CallRinging,
 		Trunk: ad.trunk, AppID: ad.app.ID, InitiatedAt: now,
 	}
 	if ad.from != "" {
@@ -240,7 +240,7 @@ func (c *Call) finish(cause Cause) {
 	reason := c.reason
 	c.mu.Unlock()
 	r.EndedAt = &end
-	r.State = store.CallCompleted
+	r.State = trunkline.CallCompleted
 	r.Duration = int(end.Sub(r.InitiatedAt).Round(time.Second) / time.Second)
 	if r.AnsweredAt != nil {
 		r.BillDuration = int(end.Sub(*r.AnsweredAt).Round(time.Second) / time.Second)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/message"
@@ -43,14 +44,14 @@ func sourceStack(t *testing.T) (*stack, *peer.SIPpRun) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ImportNumbers(ctx, []*store.Number{{Number: "14155550200", CountryISO: "US", Type: "local", VoiceEnabled: true, SMSEnabled: true}}); err != nil {
+	if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550200", CountryISO: "US", Type: "local", VoiceEnabled: true, SMSEnabled: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.RentNumber(ctx, "14155550200", other.Account.ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	if err := db.SaveVerifiedCallerID(ctx, &store.VerifiedCallerID{AccountID: s.acct.Account.ID, PhoneNumber: "447700900123",
+	if err := db.SaveVerifiedCallerID(ctx, &trunkline.VerifiedCallerID{AccountID: s.acct.Account.ID, PhoneNumber: "447700900123",
 		Channel: "sms", VerifiedAt: now, ModifiedAt: now}); err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +93,8 @@ func TestDialCallerIDRule(t *testing.T) {
 	if r, _ := run.Wait(); r != nil && r.Created != 2 {
 		t.Errorf("the trunk got %d INVITEs; want 2 (the refused Dial places none)", r.Created)
 	}
-	legs, _, err := s.db.ListCalls(context.Background(), store.Scope{AccountID: s.acct.Account.ID},
-		store.CallFilter{ParentUUID: foreign.Get("CallUUID"), Limit: 10})
+	legs, _, err := s.db.ListCalls(context.Background(), trunkline.Scope{AccountID: s.acct.Account.ID},
+		trunkline.CallFilter{ParentUUID: foreign.Get("CallUUID"), Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestMessageInCallCallerIDRule(t *testing.T) {
 	// final error response: the hangup_url marks the end.
 	call(t, s, s.number)
 	s.app.wait(t, "/hangup", 10*time.Second)
-	ms, _, err := s.db.ListMessages(context.Background(), store.Scope{AccountID: s.acct.Account.ID}, store.MessageFilter{Limit: 10})
+	ms, _, err := s.db.ListMessages(context.Background(), trunkline.Scope{AccountID: s.acct.Account.ID}, trunkline.MessageFilter{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestTransferCallerIDRule(t *testing.T) {
 // number the account may not use, whoever calls Originate.
 func TestOriginateCallerIDRule(t *testing.T) {
 	s, _ := sourceStack(t)
-	app := &store.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), AnswerMethod: "POST"}
+	app := &trunkline.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), AnswerMethod: "POST"}
 	_, err := s.srv.Originate(voice.Outbound{AccountID: s.acct.Account.ID, From: "14155550200", To: "14155550100", App: app})
 	var refused *callerid.Refused
 	if !errors.As(err, &refused) {

@@ -9,8 +9,8 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
-	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/voice"
 )
 
@@ -222,7 +222,7 @@ func TestDialCallerHangsUpAsCalleeAnswers(t *testing.T) {
 			t.Fatalf("call %d: the callee answered as the caller hung up and got no BYE", i)
 		}
 		dialed := s.app.wait(t, "/dialed", 10*time.Second)
-		b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
+		b, err := s.db.GetCall(t.Context(), trunkline.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
 		if err != nil || dialed.Get("DialStatus") != "completed" || b.EndedAt == nil {
 			t.Fatalf("call %d: Dial action %v, B leg %+v %v", i, dialed, b, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
@@ -92,7 +93,7 @@ func TestLiveCallControl(t *testing.T) {
 	if cb.Get("recording_id") != rec.RecordingID || cb.Get("call_uuid") != uuid {
 		t.Fatalf("recording callback %v", cb)
 	}
-	r, err := db.GetRecording(ctx, store.Scope{AccountID: s.acct.Account.ID}, rec.RecordingID)
+	r, err := db.GetRecording(ctx, trunkline.Scope{AccountID: s.acct.Account.ID}, rec.RecordingID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/plivoxml"
-	"github.com/trunkline/trunkline/store"
 )
 
 // dial runs <Dial>: it rings every Number (through the trunks, with
@@ -322,9 +322,9 @@ func (c *Call) confirm(leg *Call, d plivoxml.Dial) bool {
 func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
 	now := s.o.Now().UTC()
 	c := &Call{s: s, state: StateRinging, callerName: callerName,
-		ad: &admission{app: &store.Application{AccountID: parent.rec.AccountID}, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
-	c.rec = store.Call{UUID: newUUID(), AccountID: parent.rec.AccountID, Direction: "outbound", From: from, To: to,
-		ParentUUID: parent.rec.UUID, State: store.CallRinging, InitiatedAt: now}
+		ad: &admission{app: &trunkline.Application{AccountID: parent.rec.AccountID}, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
+	c.rec = trunkline.Call{UUID: newUUID(), AccountID: parent.rec.AccountID, Direction: "outbound", From: from, To: to,
+		ParentUUID: parent.rec.UUID, State: trunkline.CallRinging, InitiatedAt: now}
 	// The leg ends with its parent, but through hangup, so that its cause is
 	// set before its context ends. As a child context it would end with the
 	// parent's and no cause: whoever saw it end first (the bridge, the CDR)

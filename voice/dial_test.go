@@ -13,11 +13,11 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
-	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/voice"
 )
 
@@ -53,7 +53,7 @@ func TestDialBridgesAudio(t *testing.T) {
 		t.Fatalf("the caller heard %.2f s of the callee's 3 s tone", sec)
 	}
 	// The B leg has its own CDR with the A leg as parent.
-	b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
+	b, err := s.db.GetCall(t.Context(), trunkline.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
 	if err != nil || b.ParentUUID != dialed.Get("DialALegUUID") || b.Direction != "outbound" || b.Trunk != "trunk-b" {
 		t.Fatalf("B leg cdr %+v %v", b, err)
 	}
@@ -132,7 +132,7 @@ func TestDialBusyAndSimultaneous(t *testing.T) {
 		obsB.WaitPackets(t.Context(), 10)
 		p.hangup()
 		dialed := s.app.wait(t, "/dialed", 15*time.Second)
-		b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
+		b, err := s.db.GetCall(t.Context(), trunkline.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
 		if err != nil || b.To != "14155550100" {
 			t.Fatalf("winner %+v %v (action %v)", b, err, dialed)
 		}
@@ -152,7 +152,7 @@ func TestDialUserRegisteredPhone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.CreateEndpoint(t.Context(), &store.Endpoint{ID: "90000000000001", AccountID: s.acct.Account.ID, Username: user,
+	if err := s.db.CreateEndpoint(t.Context(), &trunkline.Endpoint{ID: "90000000000001", AccountID: s.acct.Account.ID, Username: user,
 		Alias: "alice", Realm: sec.Realm, HA1Enc: sec.HA1Enc, PasswordMD5Enc: sec.PasswordMD5Enc}); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestDialTrunkDiesMidCall(t *testing.T) {
 	}
 	p.ended(t, 15*time.Second)
 	<-talking
-	b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
+	b, err := s.db.GetCall(t.Context(), trunkline.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
 	if err != nil || b.HangupCauseName != "Media Timeout" {
 		t.Fatalf("B leg %+v %v", b, err)
 	}
@@ -278,7 +278,7 @@ func TestDialCallerHangsUpCausesAreDeterministic(t *testing.T) {
 		}
 		p.hangup()
 		dialed := s.app.wait(t, "/dialed", 15*time.Second)
-		b, err := s.db.GetCall(t.Context(), store.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
+		b, err := s.db.GetCall(t.Context(), trunkline.Scope{AccountID: s.acct.Account.ID}, dialed.Get("DialBLegUUID"))
 		if err != nil {
 			t.Fatalf("call %d: B leg: %v (action %v)", i, err, dialed)
 		}

@@ -12,8 +12,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
-	"github.com/trunkline/trunkline/store"
 )
 
 // A call from a registered phone (an endpoint) is authenticated by digest
@@ -25,7 +25,7 @@ func TestCallFromEndpointRunsItsApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.CreateEndpoint(t.Context(), &store.Endpoint{ID: "90000000000002", AccountID: s.acct.Account.ID, Username: user,
+	if err := s.db.CreateEndpoint(t.Context(), &trunkline.Endpoint{ID: "90000000000002", AccountID: s.acct.Account.ID, Username: user,
 		Alias: "bob", AppID: s.appRow.ID, Realm: sec.Realm, HA1Enc: sec.HA1Enc, PasswordMD5Enc: sec.PasswordMD5Enc}); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestPhoneBehindNATOverUDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.CreateEndpoint(t.Context(), &store.Endpoint{ID: "90000000000005", AccountID: s.acct.Account.ID, Username: user,
+	if err := s.db.CreateEndpoint(t.Context(), &trunkline.Endpoint{ID: "90000000000005", AccountID: s.acct.Account.ID, Username: user,
 		Alias: "frank", AppID: s.appRow.ID, Realm: sec.Realm, HA1Enc: sec.HA1Enc, PasswordMD5Enc: sec.PasswordMD5Enc}); err != nil {
 		t.Fatal(err)
 	}

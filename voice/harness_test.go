@@ -17,6 +17,7 @@ import (
 	"github.com/emiago/diago"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/audio/tts"
@@ -109,7 +110,7 @@ type stack struct {
 	accounts *account.Service
 	acct     *account.Created
 	number   string
-	appRow   *store.Application
+	appRow   *trunkline.Application
 	phones   *diago.Diago // the test's SIP phone stack, made on first call
 	webhooks *webhook.Client
 	ring     *keys.Ring
@@ -184,13 +185,13 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	a := newApp(t)
-	appRow := &store.Application{ID: "42", AccountID: created.Account.ID, Name: "ivr", AnswerURL: a.url("/answer"), AnswerMethod: "POST",
+	appRow := &trunkline.Application{ID: "42", AccountID: created.Account.ID, Name: "ivr", AnswerURL: a.url("/answer"), AnswerMethod: "POST",
 		HangupURL: a.url("/hangup"), HangupMethod: "POST", FallbackAnswerURL: a.url("/fallback"), FallbackMethod: "POST", Enabled: true}
 	if err := db.CreateApplication(ctx, appRow); err != nil {
 		t.Fatal(err)
 	}
 	number := "14155550123"
-	if _, err := db.ImportNumbers(ctx, []*store.Number{{Number: number, CountryISO: "US", Type: "local", VoiceEnabled: true}}); err != nil {
+	if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: number, CountryISO: "US", Type: "local", VoiceEnabled: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.RentNumber(ctx, number, created.Account.ID, appRow.ID); err != nil {

@@ -12,9 +12,9 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/plivoxml"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Target is one way out for a call: a trunk (or a registered phone) and
@@ -35,7 +35,7 @@ type Outbound struct {
 	RequestUUID string
 	From, To    string // digits; To may also be a sip: URI
 	CallerName  string
-	App         *store.Application // answer, hangup and fallback URLs; optional with Document
+	App         *trunkline.Application // answer, hangup and fallback URLs; optional with Document
 	// Document, when set, is the XML the answered call runs instead of
 	// fetching App's answer_url: for the platform's own calls (a phone
 	// verification whose XML carries a secret code), whose XML must never
@@ -131,8 +131,8 @@ func (s *Server) Originate(o Outbound) (*Call, error) {
 	c := &Call{s: s, state: StateRinging, firstState: StateInProgress, callerName: o.CallerName,
 		ringURL: o.RingURL, ringMethod: o.RingMethod, doc: o.Document,
 		ad: &admission{app: o.App, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
-	c.rec = store.Call{UUID: newUUID(), AccountID: o.AccountID, Direction: "outbound", From: o.From, To: o.To,
-		RequestUUID: o.RequestUUID, ParentUUID: o.ParentUUID, State: store.CallRinging, InitiatedAt: now}
+	c.rec = trunkline.Call{UUID: newUUID(), AccountID: o.AccountID, Direction: "outbound", From: o.From, To: o.To,
+		RequestUUID: o.RequestUUID, ParentUUID: o.ParentUUID, State: trunkline.CallRinging, InitiatedAt: now}
 	if o.App != nil {
 		c.rec.AppID = o.App.ID
 	}

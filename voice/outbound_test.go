@@ -10,9 +10,9 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
-	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/voice"
 )
 
@@ -39,7 +39,7 @@ func originate(t *testing.T, s *stack, xml string) *voice.Call {
 	s.app.set("/out", xml)
 	s.app.set("/hangup", "ok")
 	c, err := s.srv.Originate(voice.Outbound{AccountID: s.acct.Account.ID, RequestUUID: "req-1", From: "14155550123",
-		To: "14155550100", App: &store.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), AnswerMethod: "POST",
+		To: "14155550100", App: &trunkline.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), AnswerMethod: "POST",
 			HangupURL: s.app.url("/hangup"), HangupMethod: "POST"}, RingTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestOutboundRingTimeout(t *testing.T) {
 	s.app.set("/out", `<Response><Speak>never</Speak></Response>`)
 	s.app.set("/hangup", "ok")
 	c, err := s.srv.Originate(voice.Outbound{AccountID: s.acct.Account.ID, RequestUUID: "req-r", From: "14155550123", To: "14155550100",
-		App: &store.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), HangupURL: s.app.url("/hangup")}, RingTimeout: 2 * time.Second})
+		App: &trunkline.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), HangupURL: s.app.url("/hangup")}, RingTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

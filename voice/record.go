@@ -11,9 +11,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/plivoxml"
-	"github.com/trunkline/trunkline/store"
 )
 
 // silenceDBov is the level at or below which a frame counts as silence for
@@ -175,7 +175,7 @@ func (s *Server) encoder(format string) audio.Encoder {
 
 // saveRecording encodes pcm, stores it encrypted and records it: the one
 // path for <Record> and the Call API's recordings.
-func (c *Call) saveRecording(ctx context.Context, id, format string, pcm []int16, start, end time.Time) (*store.Recording, error) {
+func (c *Call) saveRecording(ctx context.Context, id, format string, pcm []int16, start, end time.Time) (*trunkline.Recording, error) {
 	enc := c.s.encoder(format)
 	var buf bytes.Buffer
 	if err := enc.Encode(ctx, &buf, pcm); err != nil {
@@ -192,7 +192,7 @@ func (c *Call) saveRecording(ctx context.Context, id, format string, pcm []int16
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("close: %w", err)
 	}
-	rec := &store.Recording{ID: id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Format: enc.Format(), Type: "call",
+	rec := &trunkline.Recording{ID: id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Format: enc.Format(), Type: "call",
 		DurationMs: int64(len(pcm)) * 1000 / audio.SampleRate, StartMs: start.UnixMilli(), EndMs: end.UnixMilli(),
 		Size: int64(buf.Len()), From: c.rec.From, To: c.rec.To, CreatedAt: end.UTC()}
 	if err := c.s.o.DB.InsertRecording(ctx, rec); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/audit"
@@ -175,8 +176,8 @@ type admission struct {
 	trunk     string
 	offer     Offer
 	late      bool // INVITE without SDP
-	number    *store.Number
-	app       *store.Application
+	number    *trunkline.Number
+	app       *trunkline.Application
 }
 
 // New checks the options; Start binds.
@@ -566,7 +567,7 @@ func (s *Server) admitChecked(req *sip.Request, ad *admission, fromTrunk bool, e
 		if ep.AppID == "" {
 			return sip.StatusNotFound, "Not Found"
 		}
-		app, err := s.o.DB.Application(ctx, store.Scope{AccountID: ep.AccountID}, ep.AppID)
+		app, err := s.o.DB.Application(ctx, trunkline.Scope{AccountID: ep.AccountID}, ep.AppID)
 		if err != nil || !app.Enabled || app.AnswerURL == "" {
 			return sip.StatusNotFound, "Not Found"
 		}
@@ -588,12 +589,12 @@ func (s *Server) admitChecked(req *sip.Request, ad *admission, fromTrunk bool, e
 		if n.AppID == "" {
 			return sip.StatusNotFound, "Not Found"
 		}
-		app, err := s.o.DB.Application(ctx, store.Scope{AccountID: n.AccountID}, n.AppID)
+		app, err := s.o.DB.Application(ctx, trunkline.Scope{AccountID: n.AccountID}, n.AppID)
 		if err != nil || !app.Enabled || app.AnswerURL == "" {
 			return sip.StatusNotFound, "Not Found"
 		}
 		ad.number, ad.app, ad.accountID, ad.to = n, app, n.AccountID, n.Number
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	case err != nil && !errors.Is(err, trunkline.ErrNotFound):
 		s.log.Error("number lookup", "err", err)
 		return sip.StatusServiceUnavailable, "Service Unavailable"
 	default:

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
@@ -103,7 +104,7 @@ func TestSIPpRecord(t *testing.T) {
 		t.Fatalf("sipp: %s", res)
 	}
 	got := s.app.wait(t, "/recorded", 10*time.Second)
-	rec, err := db.GetRecording(context.Background(), store.Scope{AccountID: s.acct.Account.ID}, got.Get("RecordingID"))
+	rec, err := db.GetRecording(context.Background(), trunkline.Scope{AccountID: s.acct.Account.ID}, got.Get("RecordingID"))
 	if err != nil {
 		t.Fatalf("recording %q: %v", got.Get("RecordingID"), err)
 	}
@@ -181,7 +182,7 @@ func TestSIPpBadInputAndHangups(t *testing.T) {
 		}
 		// The message is kept: a hang-up is how voicemail ends.
 		got := s.app.wait(t, "/recorded", 10*time.Second)
-		rec, err := db.GetRecording(context.Background(), store.Scope{AccountID: s.acct.Account.ID}, got.Get("RecordingID"))
+		rec, err := db.GetRecording(context.Background(), trunkline.Scope{AccountID: s.acct.Account.ID}, got.Get("RecordingID"))
 		if err != nil {
 			t.Fatal(err)
 		}

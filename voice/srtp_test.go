@@ -18,10 +18,10 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/certs"
 	"github.com/trunkline/trunkline/internal/rtpobs"
-	"github.com/trunkline/trunkline/store"
 )
 
 // SIP over TLS with SDES-SRTP: the server answers an RTP/SAVP offer with its
@@ -56,7 +56,7 @@ func TestTLSWithSRTP(t *testing.T) {
 	// The account requires TLS + SRTP (secure_voice): a plain call is refused;
 	// the encrypted one below goes through.
 	on := true
-	if _, err := s.db.UpdateAccount(t.Context(), s.acct.Account.ID, store.AccountUpdate{SecureVoice: &on}); err != nil {
+	if _, err := s.db.UpdateAccount(t.Context(), s.acct.Account.ID, trunkline.AccountUpdate{SecureVoice: &on}); err != nil {
 		t.Fatal(err)
 	}
 	plainOffer := strings.Replace(strings.Replace(offer, "RTP/SAVP", "RTP/AVP", 1), "a=crypto", "a=x-crypto", 1)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/recording"
@@ -25,12 +26,12 @@ import (
 	"github.com/trunkline/trunkline/voice"
 )
 
-func lastCall(t *testing.T, s *stack) *store.Call {
+func lastCall(t *testing.T, s *stack) *trunkline.Call {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		calls, _, err := s.db.ListCalls(context.Background(), store.Scope{AccountID: s.acct.Account.ID, IncludeSubs: true},
-			store.CallFilter{Limit: 20, EndFrom: time.Now().Add(-time.Hour), EndTo: time.Now().Add(time.Hour)})
+		calls, _, err := s.db.ListCalls(context.Background(), trunkline.Scope{AccountID: s.acct.Account.ID, IncludeSubs: true},
+			trunkline.CallFilter{Limit: 20, EndFrom: time.Now().Add(-time.Hour), EndTo: time.Now().Add(time.Hour)})
 		if err == nil && len(calls) > 0 {
 			return calls[0]
 		}
@@ -170,7 +171,7 @@ func TestRecordEncrypted(t *testing.T) {
 		t.Fatalf("record action: %v", got)
 	}
 	p.ended(t, 10*time.Second)
-	rec, err := db.GetRecording(context.Background(), store.Scope{AccountID: s.acct.Account.ID}, got.Get("RecordingID"))
+	rec, err := db.GetRecording(context.Background(), trunkline.Scope{AccountID: s.acct.Account.ID}, got.Get("RecordingID"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +355,7 @@ func newFiles(t *testing.T, db *store.DB, dir string) *recording.Files {
 
 // checkRecording: the file on disk is not audio; decrypted it holds about
 // wantLoud seconds of the caller's tone.
-func checkRecording(t *testing.T, files *recording.Files, rec *store.Recording, dir string, wantLoud float64) {
+func checkRecording(t *testing.T, files *recording.Files, rec *trunkline.Recording, dir string, wantLoud float64) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(dir, "recordings", rec.AccountID, rec.ID+".rec"))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
@@ -123,7 +124,7 @@ func TestRecordSilenceTimeoutAndMP3(t *testing.T) {
 	if got.Get("Digits") != "" || got.Get("RecordUrl") == "" {
 		t.Fatalf("record action %v", got)
 	}
-	rec, err := db.GetRecording(context.Background(), store.Scope{AccountID: s.acct.Account.ID}, got.Get("RecordingID"))
+	rec, err := db.GetRecording(context.Background(), trunkline.Scope{AccountID: s.acct.Account.ID}, got.Get("RecordingID"))
 	if err != nil || rec.Format != "mp3" {
 		t.Fatalf("recording %+v %v", rec, err)
 	}

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/console"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/sandbox"
-	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/voice"
 )
 
@@ -29,7 +29,7 @@ func systemAccount(ctx context.Context, p *platform) (string, error) {
 	if err == nil {
 		return id, nil
 	}
-	if !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, trunkline.ErrNotFound) {
 		return "", err
 	}
 	created, err := p.accounts.CreateMain(ctx, "Trunkline platform (verification codes)")
@@ -148,7 +148,7 @@ func startConsole(p *platform, id *identity.Service, msg *messaging, vs *voiceSi
 		WebAuthn: console.NewWebAuthn(hosts, p.ring, p.db)}
 	if vs.recordings != nil {
 		files := vs.recordings
-		opts.Recordings = func(ctx context.Context, r *store.Recording, format string) (io.ReadCloser, string, error) {
+		opts.Recordings = func(ctx context.Context, r *trunkline.Recording, format string) (io.ReadCloser, string, error) {
 			body, err := files.Open(ctx, r.AccountID, r.ID)
 			if err != nil {
 				return nil, "", err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/identity"
@@ -26,12 +27,12 @@ const macKeyName = "mac"
 // From then on a new KEK only reseals the row, and the keyed hashes keep checking.
 func useMACKey(ctx context.Context, db *store.DB, ring *keys.Ring) error {
 	wrapped, err := db.ServerKey(ctx, macKeyName)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		if wrapped, err = ring.WrapMACKey(); err != nil {
 			return err
 		}
 		err = db.AddServerKey(ctx, macKeyName, wrapped)
-		if errors.Is(err, store.ErrConflict) { // another process stored it first: use that one
+		if errors.Is(err, trunkline.ErrConflict) { // another process stored it first: use that one
 			wrapped, err = db.ServerKey(ctx, macKeyName)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/config"
@@ -113,7 +114,7 @@ func testKEKRotation(t *testing.T, db *store.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateEndpoint(ctx, &store.Endpoint{ID: "EP1", AccountID: acct.Account.ID, Username: "alice", Realm: "trunkline",
+	if err := db.CreateEndpoint(ctx, &trunkline.Endpoint{ID: "EP1", AccountID: acct.Account.ID, Username: "alice", Realm: "trunkline",
 		HA1Enc: secrets.HA1Enc, PasswordMD5Enc: secrets.PasswordMD5Enc}); err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +131,9 @@ func testKEKRotation(t *testing.T, db *store.DB) {
 	// A queued message: its send payload and its status callback's parameters.
 	payload, _ := s.ring.Seal([]byte(`{"to":"14155550199","text":"hello"}`), message.PayloadAAD("MSG1"))
 	params, _ := s.ring.Seal([]byte(`{"MessageUUID":"MSG1"}`), message.CallbackAAD("MSG1"))
-	if err := db.InsertMessages(ctx, []*store.Message{{UUID: "MSG1", AccountID: acct.Account.ID, Direction: "outbound", From: "14155550100",
+	if err := db.InsertMessages(ctx, []*trunkline.Message{{UUID: "MSG1", AccountID: acct.Account.ID, Direction: "outbound", From: "14155550100",
 		To: "14155550199", PayloadEnc: payload, State: "queued", CreatedAt: clk}},
-		[]*store.Callback{{AccountID: acct.Account.ID, Kind: "message_status", ObjectID: "MSG1", URL: "https://example.com/cb", Method: "POST", ParamsEnc: params}}); err != nil {
+		[]*trunkline.Callback{{AccountID: acct.Account.ID, Kind: "message_status", ObjectID: "MSG1", URL: "https://example.com/cb", Method: "POST", ParamsEnc: params}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -14,13 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/inventory"
-	"github.com/trunkline/trunkline/store"
 )
 
 // operatorCmd parses a subcommand's flags and opens the platform for it.
@@ -123,7 +123,7 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		var cr *account.Created
 		if parent != "" {
 			pa, err := p.db.Account(ctx, parent)
-			if errors.Is(err, store.ErrNotFound) || (err == nil && pa.IsSub()) {
+			if errors.Is(err, trunkline.ErrNotFound) || (err == nil && pa.IsSub()) {
 				return fmt.Errorf("--parent %s is not a main account", parent)
 			} else if err != nil {
 				return err
@@ -145,7 +145,7 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		var link string
 		if email != "" {
-			if link, err = operatorInvite(ctx, p, cr.Account.ID, email, store.RoleOwner, base); err != nil {
+			if link, err = operatorInvite(ctx, p, cr.Account.ID, email, trunkline.RoleOwner, base); err != nil {
 				return fmt.Errorf("account %s was created, but its owner could not be invited: %w", cr.Account.ID, err)
 			}
 		}
@@ -159,7 +159,7 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintf(stdout, "Created account %q\n  Auth ID:    %s\n  Auth Token: %s\n(The token is shown only now: store it in a secret manager.)\n", name, cr.Account.ID, cr.Token)
 		if link != "" {
-			printInviteLink(stdout, email, store.RoleOwner, link)
+			printInviteLink(stdout, email, trunkline.RoleOwner, link)
 		}
 		return nil
 
@@ -167,7 +167,7 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if id == "" || email == "" {
 			return usageError("account invite needs --id and --email")
 		}
-		if a, err := p.db.Account(ctx, id); errors.Is(err, store.ErrNotFound) || (err == nil && a.IsSub()) {
+		if a, err := p.db.Account(ctx, id); errors.Is(err, trunkline.ErrNotFound) || (err == nil && a.IsSub()) {
 			return fmt.Errorf("%s is not a main account (subaccounts have no console users)", id)
 		} else if err != nil {
 			return err
@@ -187,8 +187,8 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return usageError("account " + sub + " needs --id")
 		}
 		enabled := sub == "enable"
-		a, err := p.db.UpdateAccount(ctx, id, store.AccountUpdate{Enabled: &enabled})
-		if errors.Is(err, store.ErrNotFound) {
+		a, err := p.db.UpdateAccount(ctx, id, trunkline.AccountUpdate{Enabled: &enabled})
+		if errors.Is(err, trunkline.ErrNotFound) {
 			return fmt.Errorf("no account %s", id)
 		} else if err != nil {
 			return err
@@ -222,7 +222,7 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 
 	case "list":
-		var all []*store.Account
+		var all []*trunkline.Account
 		for offset := 0; ; offset += 500 {
 			page, total, err := p.db.ListAccounts(ctx, parent, 500, offset)
 			if err != nil {
@@ -256,7 +256,7 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if id == "" {
 			return usageError("account " + sub + " needs --id")
 		}
-		if _, err := p.db.Account(ctx, id); errors.Is(err, store.ErrNotFound) {
+		if _, err := p.db.Account(ctx, id); errors.Is(err, trunkline.ErrNotFound) {
 			return fmt.Errorf("no account %s", id)
 		} else if err != nil {
 			return err
@@ -372,7 +372,7 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if sub == "list" && acct == "" || sub != "list" && email == "" || sub == "role" && role == "" {
 		return usageError("user " + sub + " needs " + map[string]string{"list": "--account", "remove": "--email", "role": "--email and --role"}[sub])
 	}
-	if sub == "role" && role != store.RoleOwner && role != store.RoleDeveloper && role != store.RoleReadOnly {
+	if sub == "role" && role != trunkline.RoleOwner && role != trunkline.RoleDeveloper && role != trunkline.RoleReadOnly {
 		return usageError("--role must be owner, developer or read-only")
 	}
 	p, err := o.open(ctx, stderr)
@@ -401,7 +401,7 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 	u, err := p.db.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trunkline.ErrNotFound) {
 		return fmt.Errorf("no console user %s", email)
 	} else if err != nil {
 		return err
@@ -415,7 +415,7 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		delete(detail, "role")
 		err = p.db.SetUserRole(ctx, u.AccountID, u.ID, role)
 	}
-	if errors.Is(err, store.ErrLastOwner) {
+	if errors.Is(err, trunkline.ErrLastOwner) {
 		return fmt.Errorf("%s is the last owner of %s: invite another owner first (trunkline account invite --id %s --email ... --role owner), or disable the account", u.Email, u.AccountID, u.AccountID)
 	} else if err != nil {
 		return err
@@ -441,7 +441,7 @@ func cmdNumber(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	sub, args := args[0], args[1:]
 	o := newOperatorCmd("number "+sub, stderr)
-	var n store.Number
+	var n trunkline.Number
 	var voice, sms, mms bool
 	var rate string
 	switch sub {
@@ -463,7 +463,7 @@ func cmdNumber(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var numbers []*store.Number
+	var numbers []*trunkline.Number
 	switch sub {
 	case "import":
 		if len(pos) != 1 {
@@ -581,7 +581,7 @@ func cmdSenderID(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer p.Close()
-	if _, err := p.db.Account(ctx, id); errors.Is(err, store.ErrNotFound) {
+	if _, err := p.db.Account(ctx, id); errors.Is(err, trunkline.ErrNotFound) {
 		return fmt.Errorf("no account %s", id)
 	} else if err != nil {
 		return err
@@ -593,7 +593,7 @@ func cmdSenderID(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			err = p.db.AllowSenderID(ctx, id, sender, cliActor())
 		} else {
 			action = "sender_id.revoke"
-			if err = p.db.RevokeSenderID(ctx, id, sender); errors.Is(err, store.ErrNotFound) {
+			if err = p.db.RevokeSenderID(ctx, id, sender); errors.Is(err, trunkline.ErrNotFound) {
 				return fmt.Errorf("sender ID %q is not allowed for %s", sender, id)
 			}
 		}

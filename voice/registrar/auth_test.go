@@ -16,9 +16,9 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/internal/peer"
-	"github.com/trunkline/trunkline/store"
 )
 
 // callee is the number the tests' endpoints call: the server refuses every admitted call
@@ -137,13 +137,13 @@ func TestInviteRaw(t *testing.T) {
 		ctx := context.Background()
 		alice := e.mkEndpoint("alice", "alice-password")
 		bob := e.mkEndpoint("bob", "bob-password")
-		app := &store.Application{ID: account.NewNumericID(17), AccountID: e.owner, Name: "phones", AnswerURL: "http://127.0.0.1:9/answer",
+		app := &trunkline.Application{ID: account.NewNumericID(17), AccountID: e.owner, Name: "phones", AnswerURL: "http://127.0.0.1:9/answer",
 			AnswerMethod: "POST", HangupMethod: "POST", FallbackMethod: "POST", MessageMethod: "POST", Enabled: true}
 		if err := e.db.CreateApplication(ctx, app); err != nil {
 			t.Fatal(err)
 		}
 		ep := e.endpoint(alice)
-		if _, err := e.db.UpdateEndpoint(ctx, store.Scope{AccountID: e.owner}, ep.ID, func(x *store.Endpoint) error {
+		if _, err := e.db.UpdateEndpoint(ctx, trunkline.Scope{AccountID: e.owner}, ep.ID, func(x *trunkline.Endpoint) error {
 			x.AppID = app.ID
 			return nil
 		}); err != nil {
@@ -225,7 +225,7 @@ func TestInviteRaw(t *testing.T) {
 
 		// A deleted endpoint is not admitted.
 		n = proxyNonceOf(t, c.invite(call{user: bob}))
-		if err := e.db.DeleteEndpoint(ctx, store.Scope{AccountID: e.owner}, e.endpoint(bob).ID); err != nil {
+		if err := e.db.DeleteEndpoint(ctx, trunkline.Scope{AccountID: e.owner}, e.endpoint(bob).ID); err != nil {
 			t.Fatal(err)
 		}
 		wantStatus(t, c.invite(call{user: bob, auth: digestFor("INVITE", bob, testRealm, "bob-password", n, ruri, "00000001")}), 407)
@@ -243,10 +243,10 @@ func TestInviteUnknownUserLikeWrongPassword(t *testing.T) {
 		frozen := e.mkEndpoint("frozen", "right-password")
 		off := false
 		dis := account.NewID("MA")
-		e.db.CreateAccount(context.Background(), &store.Account{ID: dis, Name: "off", Enabled: true},
-			&store.Credential{ID: account.NewID("CR"), TokenMAC: []byte{2}, TokenEnc: []byte{2}})
+		e.db.CreateAccount(context.Background(), &trunkline.Account{ID: dis, Name: "off", Enabled: true},
+			&trunkline.Credential{ID: account.NewID("CR"), TokenMAC: []byte{2}, TokenEnc: []byte{2}})
 		e.db.SQL().Exec(e.db.Rebind(`UPDATE endpoints SET account_id = ? WHERE username = ?`), dis, frozen)
-		e.db.UpdateAccount(context.Background(), dis, store.AccountUpdate{Enabled: &off})
+		e.db.UpdateAccount(context.Background(), dis, trunkline.AccountUpdate{Enabled: &off})
 
 		attempt := func(user, password string) (first, second answer, lookups int64) {
 			c := newRawClient(t, "127.0.0.1", e.addr)

@@ -20,6 +20,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
@@ -48,7 +49,7 @@ type countingStore struct {
 	lookups atomic.Int64
 }
 
-func (s *countingStore) EndpointByUsername(ctx context.Context, u string) (*store.Endpoint, error) {
+func (s *countingStore) EndpointByUsername(ctx context.Context, u string) (*trunkline.Endpoint, error) {
 	s.lookups.Add(1)
 	return s.DB.EndpointByUsername(ctx, u)
 }
@@ -97,8 +98,8 @@ func newEnv(t *testing.T, db *store.DB, o Options) *env {
 	e.addr = serveSIP(t, e.reg)
 
 	e.owner = account.NewID("MA")
-	if err := db.CreateAccount(context.Background(), &store.Account{ID: e.owner, Name: "phones", Enabled: true},
-		&store.Credential{ID: account.NewID("CR"), TokenMAC: []byte{1}, TokenEnc: []byte{1}}); err != nil {
+	if err := db.CreateAccount(context.Background(), &trunkline.Account{ID: e.owner, Name: "phones", Enabled: true},
+		&trunkline.Credential{ID: account.NewID("CR"), TokenMAC: []byte{1}, TokenEnc: []byte{1}}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -168,7 +169,7 @@ func (e *env) mkEndpoint(name, password string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ep := &store.Endpoint{ID: account.NewNumericID(14), AccountID: e.owner, Username: user, Alias: name,
+	ep := &trunkline.Endpoint{ID: account.NewNumericID(14), AccountID: e.owner, Username: user, Alias: name,
 		Realm: sec.Realm, HA1Enc: sec.HA1Enc, PasswordMD5Enc: sec.PasswordMD5Enc}
 	if err := e.db.CreateEndpoint(context.Background(), ep); err != nil {
 		e.t.Fatal(err)
@@ -176,7 +177,7 @@ func (e *env) mkEndpoint(name, password string) string {
 	return user
 }
 
-func (e *env) endpoint(user string) *store.Endpoint {
+func (e *env) endpoint(user string) *trunkline.Endpoint {
 	e.t.Helper()
 	ep, err := e.db.EndpointByUsername(context.Background(), user)
 	if err != nil {

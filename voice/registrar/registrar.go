@@ -66,16 +66,16 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/ratelimit"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Store is what the registrar needs from storage; *store.DB implements it.
 type Store interface {
-	EndpointByUsername(ctx context.Context, username string) (*store.Endpoint, error)
+	EndpointByUsername(ctx context.Context, username string) (*trunkline.Endpoint, error)
 	SetRegistration(ctx context.Context, username, contact, userAgent string, expires time.Time) error
 	ClearRegistration(ctx context.Context, username string) error
 }
@@ -216,7 +216,7 @@ func (r *Registrar) Realm() string { return r.o.Realm }
 // answer has gone (so their cost cannot be timed).
 type outcome struct {
 	action   string // audit action; "" for none
-	ep       *store.Endpoint
+	ep       *trunkline.Endpoint
 	method   string // of the request: "REGISTER", "INVITE" ...
 	user     string
 	source   string
@@ -376,14 +376,14 @@ func (r *Registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 // verify checks the digest response against the endpoint's HA1, doing the same work
 // whether or not there is a usable endpoint (see the package comment). It returns the
 // endpoint when one exists, usable or not.
-func (r *Registrar) verify(ctx context.Context, c *credentials, method string) (*store.Endpoint, bool, error) {
-	var ep *store.Endpoint
+func (r *Registrar) verify(ctx context.Context, c *credentials, method string) (*trunkline.Endpoint, bool, error) {
+	var ep *trunkline.Endpoint
 	if validUsername(c.Username) {
 		e, err := r.o.Store.EndpointByUsername(ctx, c.Username)
 		switch {
 		case err == nil:
 			ep = e
-		case !errors.Is(err, store.ErrNotFound):
+		case !errors.Is(err, trunkline.ErrNotFound):
 			return nil, false, err
 		}
 	}
@@ -510,7 +510,7 @@ const (
 )
 
 // bind applies the REGISTER's contacts for an authenticated endpoint.
-func (r *Registrar) bind(ctx context.Context, req *sip.Request, ep *store.Endpoint, addr string, out outcome) (*sip.Response, outcome) {
+func (r *Registrar) bind(ctx context.Context, req *sip.Request, ep *trunkline.Endpoint, addr string, out outcome) (*sip.Response, outcome) {
 	now := r.o.Now()
 	var contacts []*sip.ContactHeader
 	for _, h := range req.GetHeaders("Contact") {
@@ -583,7 +583,7 @@ func (r *Registrar) bind(ctx context.Context, req *sip.Request, ep *store.Endpoi
 	}
 	expires := now.Add(time.Duration(exp) * time.Second)
 	if err := r.o.Store.SetRegistration(ctx, ep.Username, raw, ua, expires); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, trunkline.ErrNotFound) {
 			return respond(req, 404, "Not Found"), out // deleted a moment ago
 		}
 		out.internal = err
@@ -608,8 +608,8 @@ func (r *Registrar) bind(ctx context.Context, req *sip.Request, ep *store.Endpoi
 	return res, out
 }
 
-func (r *Registrar) unbind(ctx context.Context, req *sip.Request, ep *store.Endpoint, out outcome) (*sip.Response, outcome) {
-	if err := r.o.Store.ClearRegistration(ctx, ep.Username); err != nil && !errors.Is(err, store.ErrNotFound) {
+func (r *Registrar) unbind(ctx context.Context, req *sip.Request, ep *trunkline.Endpoint, out outcome) (*sip.Response, outcome) {
+	if err := r.o.Store.ClearRegistration(ctx, ep.Username); err != nil && !errors.Is(err, trunkline.ErrNotFound) {
 		out.internal = err
 		return respond(req, 500, "Server Internal Error"), out
 	}
@@ -765,7 +765,7 @@ func (r *Registrar) Binding(ctx context.Context, username string) (Binding, bool
 
 	ep, err := r.o.Store.EndpointByUsername(ctx, username)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, trunkline.ErrNotFound):
 		r.forget(username)
 		return Binding{}, false
 	case err != nil:

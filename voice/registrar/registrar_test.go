@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
-	"github.com/trunkline/trunkline/store"
 )
 
 // normalize blanks what legitimately differs between two answers: tags, branch, nonce,
@@ -43,10 +43,10 @@ func TestUnknownUserLikeWrongPassword(t *testing.T) {
 		other := e.mkEndpoint("frozen", "right-password")
 		off := false
 		dis := account.NewID("MA")
-		e.db.CreateAccount(context.Background(), &store.Account{ID: dis, Name: "off", Enabled: true},
-			&store.Credential{ID: account.NewID("CR"), TokenMAC: []byte{2}, TokenEnc: []byte{2}})
+		e.db.CreateAccount(context.Background(), &trunkline.Account{ID: dis, Name: "off", Enabled: true},
+			&trunkline.Credential{ID: account.NewID("CR"), TokenMAC: []byte{2}, TokenEnc: []byte{2}})
 		e.db.SQL().Exec(e.db.Rebind(`UPDATE endpoints SET account_id = ? WHERE username = ?`), dis, other)
-		e.db.UpdateAccount(context.Background(), dis, store.AccountUpdate{Enabled: &off})
+		e.db.UpdateAccount(context.Background(), dis, trunkline.AccountUpdate{Enabled: &off})
 		moved := e.mkEndpoint("movedx", "right-password")
 		e.db.SQL().Exec(e.db.Rebind(`UPDATE endpoints SET realm = ? WHERE username = ?`), "old.example.com", moved)
 
@@ -177,7 +177,7 @@ func TestRegisterRaw(t *testing.T) {
 		// A deleted endpoint is gone from Lookup at once, whatever the memory holds.
 		now = e.clock.Now()
 		check(c.login(request{user: user, expires: "600"}, "desk-password"), 600)
-		if err := e.db.DeleteEndpoint(context.Background(), store.Scope{AccountID: e.owner}, e.endpoint(user).ID); err != nil {
+		if err := e.db.DeleteEndpoint(context.Background(), trunkline.Scope{AccountID: e.owner}, e.endpoint(user).ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := e.reg.Lookup(user); ok {
