@@ -33,7 +33,6 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/ratelimit"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Auditor records and lists audit entries. Append must fail when the entry could not be
@@ -43,6 +42,20 @@ type Auditor interface {
 	List(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error)
 }
 
+// Store is what the API reads and writes, in the domain core's terms (package store
+// implements it).
+type Store interface {
+	trunkline.AccountService
+	trunkline.ApplicationService
+	trunkline.NumberService
+	trunkline.EndpointService
+	trunkline.MessageService
+	trunkline.CallHistory
+	trunkline.RecordingService
+	trunkline.CallerIDService
+	callerid.Store
+}
+
 // Metrics receives a count of each request.
 type Metrics interface {
 	Request(route string, code int, d time.Duration)
@@ -50,7 +63,7 @@ type Metrics interface {
 
 // Options configure the API server.
 type Options struct {
-	DB       *store.DB
+	DB       Store
 	Accounts *account.Service
 	Audit    Auditor
 	Messages Messages // nil: messaging answers 503

@@ -41,7 +41,6 @@ import (
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/sandbox"
-	"github.com/trunkline/trunkline/store"
 )
 
 //go:embed templates static
@@ -70,10 +69,23 @@ type Sandbox interface {
 	Changed() <-chan struct{}
 }
 
+// Store is what the console reads and writes, in the domain core's terms (package store
+// implements it).
+type Store interface {
+	trunkline.AccountService
+	trunkline.MemberService
+	trunkline.ApplicationService
+	trunkline.NumberService
+	trunkline.EndpointService
+	trunkline.MessageService
+	trunkline.CallHistory
+	trunkline.RecordingService
+}
+
 // Options configure the console.
 type Options struct {
 	Identity *identity.Service
-	DB       *store.DB
+	DB       Store
 	Accounts *account.Service
 	Audit    Auditor
 	// Recordings streams audio for the recordings page; nil hides the player.
@@ -100,7 +112,7 @@ type RecordingOpener func(ctx context.Context, r *trunkline.Recording, format st
 type Server struct {
 	o     Options
 	id    *identity.Service
-	db    *store.DB
+	db    Store
 	log   *slog.Logger
 	mux   *http.ServeMux
 	pages map[string]*template.Template
