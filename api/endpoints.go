@@ -182,7 +182,7 @@ func (s *Server) listEndpoints(r *request) (int, map[string]any, error) {
 func (s *Server) getEndpoint(r *request) (int, map[string]any, error) {
 	e, err := s.opts.DB.Endpoint(r.Context(), r.scope(), r.vars["endpoint_id"])
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	obj, err := s.endpointObject(r, e)
 	if err != nil {
@@ -197,7 +197,7 @@ func (s *Server) updateEndpoint(r *request) (int, map[string]any, error) {
 	// transaction: no reads on the pool while it holds the writer.)
 	cur, err := s.opts.DB.Endpoint(r.Context(), r.scope(), r.vars["endpoint_id"])
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	var sec *account.EndpointSecrets
 	if r.p.Has("password") {
@@ -241,7 +241,7 @@ func (s *Server) updateEndpoint(r *request) (int, map[string]any, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	r.detail = map[string]string{"username": cur.Username}
 	return http.StatusAccepted, map[string]any{"message": "changed"}, nil
@@ -249,7 +249,7 @@ func (s *Server) updateEndpoint(r *request) (int, map[string]any, error) {
 
 func (s *Server) deleteEndpoint(r *request) (int, map[string]any, error) {
 	if err := s.opts.DB.DeleteEndpoint(r.Context(), r.scope(), r.vars["endpoint_id"]); err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
 }

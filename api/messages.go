@@ -185,7 +185,7 @@ var errorMessages = map[string]any{
 func (s *Server) getMessage(r *request) (int, map[string]any, error) {
 	m, err := s.opts.DB.Message(r.Context(), r.scope(), r.vars["message_uuid"])
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	obj := s.messageObject(r, m)
 	// Our extension: every carrier attempt of the message, so failovers are visible.

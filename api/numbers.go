@@ -194,7 +194,7 @@ func (s *Server) getNumber(r *request) (int, map[string]any, error) {
 	}
 	n, err := s.opts.DB.RentedNumber(r.Context(), r.scope(), num)
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusOK, s.numberObject(r, n), nil
 }
@@ -234,7 +234,7 @@ func (s *Server) updateNumber(r *request) (int, map[string]any, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusAccepted, map[string]any{"message": "changed"}, nil
 }
@@ -245,7 +245,7 @@ func (s *Server) unrentNumber(r *request) (int, map[string]any, error) {
 		return 0, nil, errNotFound
 	}
 	if err := s.opts.DB.UnrentNumber(r.Context(), r.scope(), num); err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/ratelimit"
@@ -69,6 +70,8 @@ type Options struct {
 	Messages Messages // nil: messaging answers 503
 	Calls    Calls    // nil: POST Call/ answers 503 and no call is live
 	Metrics  Metrics  // optional
+	// Applications holds the application rules; default application.New(DB, DB).
+	Applications *application.Service
 	// CallerIDs decides which numbers and sender IDs an account may send or call from;
 	// default callerid.New(DB), the one rule every path uses.
 	CallerIDs CallerIDChecker
@@ -113,6 +116,9 @@ type CallerIDChecker interface {
 }
 
 func (o *Options) setDefaults() {
+	if o.Applications == nil && o.DB != nil {
+		o.Applications = application.New(o.DB, o.DB)
+	}
 	if o.CallerIDs == nil && o.DB != nil {
 		o.CallerIDs = callerid.New(o.DB)
 	}
@@ -541,8 +547,8 @@ func (s *Server) writeJSON(r *request, status int, body map[string]any) {
 }
 
 func (s *Server) writeError(r *request, err error) {
-	var ue *Error
-	if !errors.As(err, &ue) {
+	ue := httpError(err)
+	if ue == nil {
 		s.log.Error("internal error serving API request", "api_id", r.apiID, "method", r.Method, "path", r.URL.Path, "err", err)
 		ue = &Error{Status: http.StatusInternalServerError, Msg: "internal error"}
 	}

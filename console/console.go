@@ -37,6 +37,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/input"
@@ -87,7 +88,9 @@ type Options struct {
 	Identity *identity.Service
 	DB       Store
 	Accounts *account.Service
-	Audit    Auditor
+	// Applications holds the application rules; default application.New(DB, DB).
+	Applications *application.Service
+	Audit        Auditor
 	// Recordings streams audio for the recordings page; nil hides the player.
 	Recordings RecordingOpener
 	// Sandbox, when set, is shown at /console/sandbox to loopback clients.
@@ -126,6 +129,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Applications == nil && o.DB != nil {
+		o.Applications = application.New(o.DB, o.DB)
 	}
 	s := &Server{o: o, id: o.Identity, db: o.DB, log: o.Logger, mux: http.NewServeMux()}
 	if err := s.parseTemplates(); err != nil {

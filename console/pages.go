@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/message"
@@ -608,27 +608,22 @@ func (s *Server) credentialsRevokeOld(r *request) error {
 
 // ---- Applications ----
 
-// appNameRE and checkAppURL follow the API's rules (api/applications.go).
-var appNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-
-func checkAppURL(v string) string {
-	if len(v) > 2048 {
+// appURLProblem words the application URL rule's refusals (package application) for
+// the form.
+func appURLProblem(err error) string {
+	switch err {
+	case application.ErrURLTooLong:
 		return "Too long: at most 2048 characters."
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-		return "Enter an absolute http:// or https:// URL."
-	}
-	if u.User != nil {
+	case application.ErrURLUserInfo:
 		return "The URL must not contain a user name or password."
 	}
-	return ""
+	return "Enter an absolute http:// or https:// URL."
 }
 
 func (s *Server) applicationsData(r *request) (map[string]any, error) {
 	q := r.URL.Query()
 	offset := offsetParam(q, "offset")
-	apps, total, err := s.db.ListApplications(r.Context(), trunkline.ScopeOf(r.acct), trunkline.ApplicationFilter{Limit: pageSize, Offset: offset})
+	apps, total, err := s.o.Applications.List(r.Context(), trunkline.ScopeOf(r.acct), trunkline.ApplicationFilter{Limit: pageSize, Offset: offset})
 	if err != nil {
 		return nil, err
 	}
@@ -658,38 +653,35 @@ func (s *Server) applicationCreate(r *request) error {
 		return nil
 	}
 	name := strings.TrimSpace(r.PostFormValue("app_name"))
-	if !appNameRE.MatchString(name) {
+	if application.CheckName(name) != nil {
 		return fail("app_name", "Use 1 to 255 letters, digits, '_' or '-'.")
 	}
-	a := &trunkline.Application{ID: account.NewNumericID(17), AccountID: r.acct.ID, Name: name, AnswerMethod: "POST",
-		HangupMethod: "POST", FallbackMethod: "POST", MessageMethod: "POST", LogIncomingMessages: true, Enabled: true}
+	a := application.Defaults(r.acct.ID)
+	a.Name = name
 	for _, f := range []struct {
 		name string
 		dst  *string
 	}{{"answer_url", &a.AnswerURL}, {"hangup_url", &a.HangupURL}, {"message_url", &a.MessageURL}} {
 		v := strings.TrimSpace(r.PostFormValue(f.name))
 		if v != "" {
-			if msg := checkAppURL(v); msg != "" {
-				return fail(f.name, msg)
+			if err := application.CheckURL(v); err != nil {
+				return fail(f.name, appURLProblem(err))
 			}
 		}
 		*f.dst = v
 	}
-	switch m := strings.ToUpper(r.PostFormValue("answer_method")); m {
-	case "":
-	case "GET", "POST":
+	if v := r.PostFormValue("answer_method"); v != "" {
+		m, err := application.CheckMethod(v)
+		if err != nil {
+			return fail("answer_method", "Choose GET or POST.")
+		}
 		a.AnswerMethod = m
-	default:
-		return fail("answer_method", "Choose GET or POST.")
 	}
-	// Plivo requires answer_url; a messaging-only application has message_url instead.
-	if a.AnswerURL == "" && a.MessageURL == "" {
-		return fail("answer_url", "Enter an answer URL (or a message URL for a messaging application).")
-	}
-	if a.HangupURL == "" {
-		a.HangupURL = a.AnswerURL // as the API does when hangup_url is not given
-	}
-	if err := s.db.CreateApplication(r.Context(), a); err != nil {
+	// An empty hangup URL follows the answer URL, as in the API when hangup_url is not given.
+	if err := s.o.Applications.Create(r.Context(), a, false); err != nil {
+		if errors.Is(err, application.ErrNoAnswerURL) {
+			return fail("answer_url", "Enter an answer URL (or a message URL for a messaging application).")
+		}
 		return err
 	}
 	s.auditUser(r, "application.create", "application", a.ID, map[string]string{"app_name": a.Name})
