@@ -31,7 +31,6 @@ func errForbidden(msg string) *Error { return &Error{Status: http.StatusForbidde
 
 // httpError is the one mapping of errors to what a client sees: an *Error as it is, a
 // trunkline.Error by its code; nil for anything else, which is internal (a logged 500).
-// A missing object is the one "not found" whatever the service said.
 func httpError(err error) *Error {
 	var ue *Error
 	if errors.As(err, &ue) {
@@ -43,7 +42,10 @@ func httpError(err error) *Error {
 	}
 	switch te.Code {
 	case trunkline.ENOTFOUND:
-		return errNotFound
+		if te == trunkline.ErrNotFound { // a missing object and another tenant's look alike
+			return errNotFound
+		}
+		return &Error{Status: http.StatusNotFound, Msg: te.Message}
 	case trunkline.EINVALID:
 		return badRequest(te.Message)
 	case trunkline.ECONFLICT:

@@ -33,6 +33,7 @@ import (
 	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
+	"github.com/trunkline/trunkline/number"
 	"github.com/trunkline/trunkline/ratelimit"
 )
 
@@ -72,6 +73,8 @@ type Options struct {
 	Metrics  Metrics  // optional
 	// Applications holds the application rules; default application.New(DB, DB).
 	Applications *application.Service
+	// Numbers holds the number rules; default number.New(DB, Applications).
+	Numbers *number.Service
 	// CallerIDs decides which numbers and sender IDs an account may send or call from;
 	// default callerid.New(DB), the one rule every path uses.
 	CallerIDs CallerIDChecker
@@ -118,6 +121,9 @@ type CallerIDChecker interface {
 func (o *Options) setDefaults() {
 	if o.Applications == nil && o.DB != nil {
 		o.Applications = application.New(o.DB, o.DB)
+	}
+	if o.Numbers == nil && o.DB != nil {
+		o.Numbers = number.New(o.DB, o.Applications)
 	}
 	if o.CallerIDs == nil && o.DB != nil {
 		o.CallerIDs = callerid.New(o.DB)

@@ -41,6 +41,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/input"
+	"github.com/trunkline/trunkline/number"
 	"github.com/trunkline/trunkline/sandbox"
 )
 
@@ -90,7 +91,9 @@ type Options struct {
 	Accounts *account.Service
 	// Applications holds the application rules; default application.New(DB, DB).
 	Applications *application.Service
-	Audit        Auditor
+	// Numbers holds the number rules; default number.New(DB, Applications).
+	Numbers *number.Service
+	Audit   Auditor
 	// Recordings streams audio for the recordings page; nil hides the player.
 	Recordings RecordingOpener
 	// Sandbox, when set, is shown at /console/sandbox to loopback clients.
@@ -132,6 +135,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Applications == nil && o.DB != nil {
 		o.Applications = application.New(o.DB, o.DB)
+	}
+	if o.Numbers == nil && o.DB != nil {
+		o.Numbers = number.New(o.DB, o.Applications)
 	}
 	s := &Server{o: o, id: o.Identity, db: o.DB, log: o.Logger, mux: http.NewServeMux()}
 	if err := s.parseTemplates(); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/message"
+	"github.com/trunkline/trunkline/number"
 )
 
 // The console's data pages: dashboard, logs, credentials, applications, numbers,
@@ -234,7 +235,7 @@ func (s *Server) dashboardPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	_, rented, err := s.db.ListRented(ctx, sc, trunkline.RentedFilter{Limit: 1})
+	_, rented, err := s.o.Numbers.List(ctx, sc, trunkline.RentedFilter{Limit: 1})
 	if err != nil {
 		return err
 	}
@@ -690,17 +691,9 @@ func (s *Server) applicationCreate(r *request) error {
 
 // ---- Numbers ----
 
-var numberTypes = []string{"any", "local", "mobile", "tollfree", "fixed", "national"}
-
-// normalizeNumber accepts an E.164 number with or without "+" and returns its digits
-// (the API's rule).
-func normalizeNumber(v string) (string, bool) {
-	n := strings.TrimPrefix(strings.TrimSpace(v), "+")
-	if len(n) < 7 || len(n) > 15 || n[0] == '0' || strings.Trim(n, "0123456789") != "" {
-		return "", false
-	}
-	return n, true
-}
+// normalizeNumber accepts an E.164 number with or without "+", around spaces, and
+// returns its digits (package number's rule).
+func normalizeNumber(v string) (string, bool) { return number.Parse(strings.TrimSpace(v)) }
 
 // numbersData lists the rented numbers and, when search (the search form's values) names
 // a country, the numbers free to rent. Search mistakes go into errs.
@@ -713,32 +706,32 @@ func (s *Server) numbersData(r *request, search url.Values, errs map[string]stri
 	}
 	q := page.Query()
 	offset := offsetParam(q, "offset")
-	rented, total, err := s.db.ListRented(ctx, trunkline.ScopeOf(r.acct), trunkline.RentedFilter{Limit: pageSize, Offset: offset})
+	rented, total, err := s.o.Numbers.List(ctx, trunkline.ScopeOf(r.acct), trunkline.RentedFilter{Limit: pageSize, Offset: offset})
 	if err != nil {
 		return nil, err
 	}
-	data := map[string]any{"Title": "Numbers", "Nav": "numbers", "Rented": rented, "Types": numberTypes, "Form": search,
+	data := map[string]any{"Title": "Numbers", "Nav": "numbers", "Rented": rented, "Types": number.Types, "Form": search,
 		"Pager": newPager(page, "offset", offset, len(rented), total)}
 	if search.Get("country_iso") == "" && search.Get("type") == "" && search.Get("pattern") == "" {
 		return data, nil
 	}
 	country := strings.ToUpper(strings.TrimSpace(search.Get("country_iso")))
-	if len(country) != 2 || strings.Trim(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+	if !number.ValidCountry(country) {
 		errs["country_iso"] = "Enter a two-letter country code such as US."
 	}
 	typ := strings.ToLower(search.Get("type"))
-	if typ != "" && !slices.Contains(numberTypes, typ) {
+	if typ != "" && !number.ValidType(typ) {
 		errs["type"] = "Choose a type from the list."
 	}
 	pattern := strings.TrimSpace(search.Get("pattern"))
-	if strings.Trim(pattern, "0123456789") != "" || len(pattern) > 15 {
+	if !number.ValidPattern(pattern) {
 		errs["pattern"] = "Enter digits only (at most 15)."
 	}
 	if len(errs) > 0 {
 		return data, nil
 	}
 	soff := offsetParam(q, "search_offset")
-	found, ftotal, err := s.db.SearchNumbers(ctx, trunkline.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
+	found, ftotal, err := s.o.Numbers.Search(ctx, trunkline.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
 		Limit: pageSize, Offset: soff})
 	if err != nil {
 		return nil, err
@@ -786,8 +779,8 @@ func (s *Server) numberRent(r *request) error {
 	if !ok {
 		return fail("That is not a valid number: use E.164 digits, e.g. 14155550100.")
 	}
-	if _, err := s.db.RentNumber(r.Context(), n, r.acct.ID, ""); err != nil {
-		if errors.Is(err, trunkline.ErrNotFound) {
+	if _, err := s.o.Numbers.Rent(r.Context(), r.acct, n, ""); err != nil {
+		if errors.Is(err, number.ErrNotAvailable) {
 			return fail("+" + n + " is no longer available. Choose another number.")
 		}
 		return err
