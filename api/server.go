@@ -33,6 +33,7 @@ import (
 	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
+	"github.com/trunkline/trunkline/endpoint"
 	"github.com/trunkline/trunkline/number"
 	"github.com/trunkline/trunkline/ratelimit"
 )
@@ -75,6 +76,9 @@ type Options struct {
 	Applications *application.Service
 	// Numbers holds the number rules; default number.New(DB, Applications).
 	Numbers *number.Service
+	// Endpoints holds the endpoint rules; default endpoint.New(DB, Applications,
+	// Accounts, SIPDomain).
+	Endpoints *endpoint.Service
 	// CallerIDs decides which numbers and sender IDs an account may send or call from;
 	// default callerid.New(DB), the one rule every path uses.
 	CallerIDs CallerIDChecker
@@ -119,12 +123,6 @@ type CallerIDChecker interface {
 }
 
 func (o *Options) setDefaults() {
-	if o.Applications == nil && o.DB != nil {
-		o.Applications = application.New(o.DB, o.DB)
-	}
-	if o.Numbers == nil && o.DB != nil {
-		o.Numbers = number.New(o.DB, o.Applications)
-	}
 	if o.CallerIDs == nil && o.DB != nil {
 		o.CallerIDs = callerid.New(o.DB)
 	}
@@ -160,6 +158,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Applications == nil && o.DB != nil {
+		o.Applications = application.New(o.DB, o.DB)
+	}
+	if o.Numbers == nil && o.DB != nil {
+		o.Numbers = number.New(o.DB, o.Applications)
+	}
+	if o.Endpoints == nil && o.DB != nil {
+		o.Endpoints = endpoint.New(o.DB, o.Applications, o.Accounts, o.SIPDomain)
 	}
 }
 
