@@ -57,7 +57,9 @@ func httpError(err error) *Error {
 		return errUnauthorized
 	case trunkline.EFORBIDDEN:
 		return errForbidden(te.Message)
-	case trunkline.EUNAVAILABLE:
+	case trunkline.ENOROUTE:
+		return badRequest(te.Message) // a destination no trunk serves is a bad request
+	case trunkline.EUNAVAILABLE, trunkline.EBUSY:
 		return &Error{Status: http.StatusServiceUnavailable, Msg: te.Message}
 	}
 	return nil
