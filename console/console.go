@@ -393,6 +393,7 @@ var errNotFound = &pageError{status: http.StatusNotFound, msg: "There is nothing
 func (s *Server) fail(r *request, err error) {
 	var rd *errRedirect
 	var pe *pageError
+	var te *trunkline.Error
 	status, msg := http.StatusInternalServerError, "Something went wrong on our side. Try again; if it keeps happening, tell the operator."
 	switch {
 	case errors.As(err, &rd):
@@ -404,10 +405,38 @@ func (s *Server) fail(r *request, err error) {
 		status, msg = http.StatusForbidden, "Your role in this account does not allow that."
 	case errors.As(err, &pe):
 		status, msg = pe.status, pe.msg
+	case errors.As(err, &te) && pageStatus(te.Code) != 0:
+		status, msg = pageStatus(te.Code), te.Message
+		switch {
+		case te.Code == trunkline.ENOTFOUND:
+			msg = errNotFound.msg // a missing page and another tenant's look alike
+		case te == trunkline.ErrConflict: // the store's own words are not for users
+			msg = "Someone changed this at the same time. Reload the page and try again."
+		}
 	default:
 		s.log.Error("console request failed", "path", r.URL.Path, "err", err)
 	}
 	s.render(r, "error", status, map[string]any{"Title": http.StatusText(status), "Message": msg})
+}
+
+// pageStatus is the one mapping of the domain's error codes to the console's HTTP
+// status; 0 for codes that are internal.
+func pageStatus(code string) int {
+	switch code {
+	case trunkline.ENOTFOUND:
+		return http.StatusNotFound
+	case trunkline.EINVALID, trunkline.ENOROUTE:
+		return http.StatusBadRequest
+	case trunkline.ECONFLICT:
+		return http.StatusConflict
+	case trunkline.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case trunkline.EFORBIDDEN:
+		return http.StatusForbidden
+	case trunkline.EUNAVAILABLE, trunkline.EBUSY:
+		return http.StatusServiceUnavailable
+	}
+	return 0
 }
 
 func sourceAddr(r *http.Request) string {

@@ -107,14 +107,6 @@ func offsetParam(q url.Values, name string) int {
 	return min(v, 1<<20)
 }
 
-// notFoundErr turns the store's not found into the console's 404.
-func notFoundErr(err error) error {
-	if errors.Is(err, trunkline.ErrNotFound) {
-		return errNotFound
-	}
-	return err
-}
-
 // userFail shows err next to its field on page when it is the user's to fix (an
 // *identity.Error) and returns any other error as is.
 func (s *Server) userFail(r *request, page string, data map[string]any, err error) error {
@@ -399,7 +391,7 @@ func (s *Server) messagePage(r *request) error {
 	ctx := r.Context()
 	m, err := s.db.Message(ctx, trunkline.ScopeOf(r.acct), id)
 	if err != nil {
-		return notFoundErr(err)
+		return err
 	}
 	attempts, err := s.db.MessageAttempts(ctx, m.UUID)
 	if err != nil {
@@ -470,7 +462,7 @@ func (s *Server) callPage(r *request) error {
 	sc := trunkline.ScopeOf(r.acct)
 	c, err := s.db.GetCall(ctx, sc, id)
 	if err != nil {
-		return notFoundErr(err)
+		return err
 	}
 	data := map[string]any{"Title": "Call " + c.UUID, "Nav": "calls", "C": callRow{c, callOutcome(c)}}
 	if c.Attempts != "" {
@@ -875,7 +867,7 @@ func (s *Server) recordingAudio(r *request) error {
 	ctx := r.Context()
 	rec, err := s.db.GetRecording(ctx, trunkline.ScopeOf(r.acct), id)
 	if err != nil {
-		return notFoundErr(err)
+		return err
 	}
 	body, ct, err := s.o.Recordings(ctx, rec, rec.Format)
 	if err != nil {
