@@ -7,9 +7,8 @@ import (
 	"testing"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/application"
-	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/internal/fixture"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -43,25 +42,10 @@ func TestCheckURL(t *testing.T) {
 func forEachStore(t *testing.T, f func(t *testing.T, s *application.Service, db *store.DB, a, aSub, b *trunkline.Account)) {
 	for _, db := range store.OpenTest(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
-			ring, err := keys.NewRing(bytes.Repeat([]byte{7}, 32))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			acc := account.New(db, ring, account.Options{})
-			a, err := acc.CreateMain(ctx, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			sub, err := acc.CreateSub(ctx, a.Account, "a-sub", true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := acc.CreateMain(ctx, "b")
-			if err != nil {
-				t.Fatal(err)
-			}
-			f(t, application.New(db, db), db, a.Account, sub.Account, b.Account)
+			acc := fixture.Accounts(t, db)
+			a := fixture.Main(t, acc, "a")
+			b := fixture.Main(t, acc, "b")
+			f(t, application.New(db, db), db, a, fixture.Sub(t, acc, a, "a-sub"), b)
 		})
 	}
 }

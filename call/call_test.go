@@ -1,16 +1,14 @@
 package call_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/call"
 	"github.com/trunkline/trunkline/callerid"
-	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/internal/fixture"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -20,22 +18,9 @@ func TestRefusals(t *testing.T) {
 	for _, db := range store.OpenTest(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
-			ring, err := keys.NewRing(bytes.Repeat([]byte{7}, 32))
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := account.New(db, ring, account.Options{}).CreateMain(ctx, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550100", CountryISO: "US", Type: "local",
-				Carrier: "c", VoiceEnabled: true}}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.RentNumber(ctx, "14155550100", a.Account.ID, ""); err != nil {
-				t.Fatal(err)
-			}
-			ok := call.Draft{AccountID: a.Account.ID, From: "+14155550100", To: "14155550111", AnswerURL: "https://example.com/a"}
+			a := fixture.Main(t, fixture.Accounts(t, db), "a")
+			fixture.Rent(t, db, a.ID, "14155550100")
+			ok := call.Draft{AccountID: a.ID, From: "+14155550100", To: "14155550111", AnswerURL: "https://example.com/a"}
 			for _, c := range []struct {
 				edit func(d *call.Draft)
 				want string

@@ -1,16 +1,14 @@
 package endpoint_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/endpoint"
-	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/internal/fixture"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -18,27 +16,16 @@ func TestCreateAndUpdate(t *testing.T) {
 	for _, db := range store.OpenTest(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
-			ring, err := keys.NewRing(bytes.Repeat([]byte{7}, 32))
-			if err != nil {
-				t.Fatal(err)
-			}
-			acc := account.New(db, ring, account.Options{})
-			a, err := acc.CreateMain(ctx, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := acc.CreateMain(ctx, "b")
-			if err != nil {
-				t.Fatal(err)
-			}
+			acc := fixture.Accounts(t, db)
+			a, b := fixture.Main(t, acc, "a"), fixture.Main(t, acc, "b")
 			apps := application.New(db, db)
-			bApp := application.Defaults(b.Account.ID)
+			bApp := application.Defaults(b.ID)
 			bApp.Name, bApp.AnswerURL = "b", "https://example.com/b"
 			if err := apps.Create(ctx, bApp, false); err != nil {
 				t.Fatal(err)
 			}
 			s := endpoint.New(db, apps, acc, "sip.example.com")
-			owner := a.Account.ID
+			owner := a.ID
 			for _, c := range []struct {
 				d    endpoint.Draft
 				want string
@@ -62,13 +49,13 @@ func TestCreateAndUpdate(t *testing.T) {
 				e.Realm != "sip.example.com" || len(e.HA1Enc) == 0 {
 				t.Fatalf("created %+v", e)
 			}
-			sc := trunkline.ScopeOf(a.Account)
+			sc := trunkline.ScopeOf(a)
 			// The chosen name is refused as a password later too.
 			pw := "Alice"
 			if _, err := s.Update(ctx, sc, e.ID, endpoint.Change{Password: &pw}); trunkline.ErrorMessage(err) != "password must not be the username" {
 				t.Fatalf("update to the chosen name: %v", err)
 			}
-			if _, err := s.Update(ctx, trunkline.ScopeOf(b.Account), e.ID, endpoint.Change{}); trunkline.ErrorCode(err) != trunkline.ENOTFOUND {
+			if _, err := s.Update(ctx, trunkline.ScopeOf(b), e.ID, endpoint.Change{}); trunkline.ErrorCode(err) != trunkline.ENOTFOUND {
 				t.Fatalf("another account's endpoint: %v, want not found", err)
 			}
 			alias := "front"

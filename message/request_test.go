@@ -1,7 +1,6 @@
 package message_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -9,9 +8,8 @@ import (
 	"testing"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/callerid"
-	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/internal/fixture"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/store"
 )
@@ -21,27 +19,14 @@ func TestPrepare(t *testing.T) {
 	for _, db := range store.OpenTest(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
-			ring, err := keys.NewRing(bytes.Repeat([]byte{7}, 32))
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := account.New(db, ring, account.Options{}).CreateMain(ctx, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550100", CountryISO: "US", Type: "local",
-				Carrier: "c", SMSEnabled: true}}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.RentNumber(ctx, "14155550100", a.Account.ID, ""); err != nil {
-				t.Fatal(err)
-			}
+			a := fixture.Main(t, fixture.Accounts(t, db), "a")
+			fixture.Rent(t, db, a.ID, "14155550100")
 			ids := callerid.New(db)
 			str := func(s string) *string { return &s }
-			ok := message.Draft{AccountID: a.Account.ID, RequesterIP: "192.0.2.1", Src: "+14155550100",
+			ok := message.Draft{AccountID: a.ID, RequesterIP: "192.0.2.1", Src: "+14155550100",
 				Dst: "14155550111< +14155550112 <14155550111", Text: "hi"}
 			got, err := message.Prepare(ctx, ok, ids)
-			want := message.Request{AccountID: a.Account.ID, Src: "14155550100", Dsts: []string{"14155550111", "14155550112"},
+			want := message.Request{AccountID: a.ID, Src: "14155550100", Dsts: []string{"14155550111", "14155550112"},
 				Text: "hi", LogMode: message.LogAll, Method: "POST", RequesterIP: "192.0.2.1"}
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("Prepare = %+v, %v; want %+v", got, err, want)

@@ -1,15 +1,13 @@
 package number_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"testing"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/application"
-	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/internal/fixture"
 	"github.com/trunkline/trunkline/number"
 	"github.com/trunkline/trunkline/store"
 )
@@ -28,41 +26,27 @@ func TestRentAndAssign(t *testing.T) {
 	for _, db := range store.OpenTest(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
-			ring, err := keys.NewRing(bytes.Repeat([]byte{7}, 32))
-			if err != nil {
-				t.Fatal(err)
-			}
-			acc := account.New(db, ring, account.Options{})
-			a, err := acc.CreateMain(ctx, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := acc.CreateMain(ctx, "b")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550100", CountryISO: "US", Type: "local",
-				Carrier: "c", VoiceEnabled: true, SMSEnabled: true}}); err != nil {
-				t.Fatal(err)
-			}
+			acc := fixture.Accounts(t, db)
+			a, b := fixture.Main(t, acc, "a"), fixture.Main(t, acc, "b")
+			fixture.Import(t, db, "14155550100")
 			apps := application.New(db, db)
-			bApp := application.Defaults(b.Account.ID)
+			bApp := application.Defaults(b.ID)
 			bApp.Name, bApp.AnswerURL = "b", "https://example.com/b"
 			if err := apps.Create(ctx, bApp, false); err != nil {
 				t.Fatal(err)
 			}
 			s := number.New(db, apps)
 			// Renting with another account's application is refused, and rents nothing.
-			if _, err := s.Rent(ctx, a.Account, "14155550100", bApp.ID); err != application.ErrNotYours {
+			if _, err := s.Rent(ctx, a, "14155550100", bApp.ID); err != application.ErrNotYours {
 				t.Fatalf("rent with b's app: %v, want ErrNotYours", err)
 			}
-			if _, err := s.Rent(ctx, a.Account, "14155550100", ""); err != nil {
+			if _, err := s.Rent(ctx, a, "14155550100", ""); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Rent(ctx, b.Account, "14155550100", ""); err != number.ErrNotAvailable {
+			if _, err := s.Rent(ctx, b, "14155550100", ""); err != number.ErrNotAvailable {
 				t.Fatalf("rent a rented number: %v, want ErrNotAvailable", err)
 			}
-			sa := trunkline.ScopeOf(a.Account)
+			sa := trunkline.ScopeOf(a)
 			if _, err := s.Update(ctx, sa, "14155550100", number.Change{AppID: &bApp.ID}); err != application.ErrNotYours {
 				t.Fatalf("assign b's app: %v, want ErrNotYours", err)
 			}
@@ -73,7 +57,7 @@ func TestRentAndAssign(t *testing.T) {
 			if n, err := s.Get(ctx, sa, "14155550100"); err != nil || n.Alias != alias || n.AppID != "" {
 				t.Fatalf("after update: %+v, %v", n, err)
 			}
-			if err := s.Unrent(ctx, trunkline.ScopeOf(b.Account), "14155550100"); !errors.Is(err, trunkline.ErrNotFound) {
+			if err := s.Unrent(ctx, trunkline.ScopeOf(b), "14155550100"); !errors.Is(err, trunkline.ErrNotFound) {
 				t.Fatalf("b unrents a's number: %v, want not found", err)
 			}
 			if err := s.Unrent(ctx, sa, "14155550100"); err != nil {
