@@ -63,4 +63,8 @@ var (
 	ErrNoLiveCall = &Error{Code: ENOTFOUND, Message: "no such live call"}
 	// ErrNoBridgedLeg: a bleg transfer on a call that is not bridged.
 	ErrNoBridgedLeg = &Error{Code: EINVALID, Message: "no bridged leg"}
+	// ErrNoRoute: Place found no trunk that serves the destination.
+	ErrNoRoute = &Error{Code: ENOROUTE, Message: "no route"}
+	// ErrBusy: Place refused at the server's call limit.
+	ErrBusy = &Error{Code: EBUSY, Message: "too many calls"}
 )

@@ -1,42 +1,28 @@
 package api
 
 import (
-	"errors"
 	"net/http"
-	"net/url"
-	"regexp"
-	"strings"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/application"
 )
 
 var appParams = []string{"app_name", "answer_url", "answer_method", "hangup_url", "hangup_method", "fallback_answer_url",
 	"fallback_method", "message_url", "message_method", "default_number_app", "default_endpoint_app", "subaccount",
 	"log_incoming_messages", "public_uri", "enabled"}
 
-var appNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-
-// checkURL accepts an absolute http(s) URL without user info. Where it points is checked
-// again when it is called (the webhook client's SSRF guard dials only allowed addresses).
+// checkURL applies the application URL rule (package application) to parameter name.
 func checkURL(name, v string) error {
-	if len(v) > 2048 {
-		return badRequest(name + " is too long (at most 2048 characters)")
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-		return badRequest(name + " must be an absolute http or https URL")
-	}
-	if u.User != nil {
-		return badRequest(name + " must not contain a user name or password")
+	if err := application.CheckURL(v); err != nil {
+		return badRequest(name + " " + trunkline.ErrorMessage(err))
 	}
 	return nil
 }
 
 func checkMethod(name, v string) (string, error) {
-	m := strings.ToUpper(v)
-	if m != "GET" && m != "POST" {
-		return "", badRequest(name + " must be GET or POST")
+	m, err := application.CheckMethod(v)
+	if err != nil {
+		return "", badRequest(name + " " + trunkline.ErrorMessage(err))
 	}
 	return m, nil
 }
@@ -44,8 +30,8 @@ func checkMethod(name, v string) (string, error) {
 // applyAppParams copies sent parameters onto a, validating each.
 func applyAppParams(p Params, a *trunkline.Application) error {
 	if p.Has("app_name") {
-		if !appNameRE.MatchString(p.Get("app_name")) {
-			return badRequest("app_name must be 1 to 255 letters, digits, '_' or '-'")
+		if err := application.CheckName(p.Get("app_name")); err != nil {
+			return err
 		}
 		a.Name = p.Get("app_name")
 	}
@@ -93,24 +79,7 @@ func applyAppParams(p Params, a *trunkline.Application) error {
 // ownerFor resolves the optional subaccount parameter: main accounts may place objects
 // in one of their subaccounts; the caller's own account otherwise.
 func (s *Server) ownerFor(r *request) (string, error) {
-	sub := r.p.Get("subaccount")
-	if sub == "" {
-		return r.acct.ID, nil
-	}
-	if r.acct.IsSub() {
-		if sub == r.acct.ID {
-			return sub, nil
-		}
-		return "", badRequest("subaccount must be one of your subaccounts")
-	}
-	sa, err := s.opts.DB.Account(r.Context(), sub)
-	if errors.Is(err, trunkline.ErrNotFound) || (err == nil && sa.ParentID != r.acct.ID) {
-		return "", badRequest("subaccount must be one of your subaccounts")
-	}
-	if err != nil {
-		return "", err
-	}
-	return sa.ID, nil
+	return s.opts.Applications.Owner(r.Context(), r.acct, r.p.Get("subaccount"))
 }
 
 func (s *Server) appObject(r *request, a *trunkline.Application) map[string]any {
@@ -151,19 +120,11 @@ func (s *Server) createApplication(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	a := &trunkline.Application{ID: account.NewNumericID(17), AccountID: owner, AnswerMethod: "POST", HangupMethod: "POST",
-		FallbackMethod: "POST", MessageMethod: "POST", LogIncomingMessages: true, Enabled: true}
+	a := application.Defaults(owner)
 	if err := applyAppParams(r.p, a); err != nil {
 		return 0, nil, err
 	}
-	// Plivo requires answer_url; a messaging-only application has message_url instead.
-	if a.AnswerURL == "" && a.MessageURL == "" {
-		return 0, nil, badRequest("answer_url is required (or message_url for a messaging application)")
-	}
-	if a.HangupURL == "" && !r.p.Has("hangup_url") {
-		a.HangupURL = a.AnswerURL
-	}
-	if err := s.opts.DB.CreateApplication(r.Context(), a); err != nil {
+	if err := s.opts.Applications.Create(r.Context(), a, r.p.Has("hangup_url")); err != nil {
 		return 0, nil, err
 	}
 	r.objectID = a.ID
@@ -176,7 +137,7 @@ func (s *Server) listApplications(r *request) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	f := trunkline.ApplicationFilter{Subaccount: r.p.Get("subaccount"), Limit: limit, Offset: offset}
-	apps, total, err := s.opts.DB.ListApplications(r.Context(), r.scope(), f)
+	apps, total, err := s.opts.Applications.List(r.Context(), r.scope(), f)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -187,17 +148,10 @@ func (s *Server) listApplications(r *request) (int, map[string]any, error) {
 	return http.StatusOK, r.listBody("Application/", limit, offset, total, objs), nil
 }
 
-func notFound(err error) error {
-	if errors.Is(err, trunkline.ErrNotFound) {
-		return errNotFound
-	}
-	return err
-}
-
 func (s *Server) getApplication(r *request) (int, map[string]any, error) {
-	a, err := s.opts.DB.Application(r.Context(), r.scope(), r.vars["app_id"])
+	a, err := s.opts.Applications.Get(r.Context(), r.scope(), r.vars["app_id"])
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusOK, s.appObject(r, a), nil
 }
@@ -210,21 +164,18 @@ func (s *Server) updateApplication(r *request) (int, map[string]any, error) {
 			return 0, nil, err
 		}
 	}
-	_, err := s.opts.DB.UpdateApplication(r.Context(), r.scope(), r.vars["app_id"], func(a *trunkline.Application) error {
-		if owner != "" {
-			a.AccountID = owner
-		}
+	_, err := s.opts.Applications.Update(r.Context(), r.scope(), r.vars["app_id"], owner, func(a *trunkline.Application) error {
 		return applyAppParams(r.p, a)
 	})
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusAccepted, map[string]any{"message": "changed"}, nil
 }
 
 func (s *Server) deleteApplication(r *request) (int, map[string]any, error) {
-	if err := s.opts.DB.DeleteApplication(r.Context(), r.scope(), r.vars["app_id"]); err != nil {
-		return 0, nil, notFound(err)
+	if err := s.opts.Applications.Delete(r.Context(), r.scope(), r.vars["app_id"]); err != nil {
+		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
 }

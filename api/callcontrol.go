@@ -6,10 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/callerid"
+	"github.com/trunkline/trunkline/call"
 )
 
 // The live-call seam is the domain core's (trunkline.CallService and its types); these
@@ -40,115 +38,28 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 		return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "voice is not available on this server"}
 	}
 	p := r.p
-	if p.Get("machine_detection") != "" {
-		return 0, nil, badRequest("machine_detection is not supported yet")
-	}
-	from := strings.TrimPrefix(strings.TrimSpace(p.Get("from")), "+")
-	if from == "" {
-		return 0, nil, badRequest("from is required")
-	}
-	if !isAllDigits(from) || len(from) > 20 {
-		return 0, nil, badRequest("from must be a phone number (digits)")
-	}
-	if err := s.checkCallerID(r, from, callerid.Voice); err != nil {
-		return 0, nil, err
-	}
-	pc := PlaceCall{AccountID: r.acct.ID, From: from, CallerName: p.Get("caller_name"),
-		SendDigits: p.Get("send_digits"), ParentUUID: p.Get("parent_call_uuid")}
-	if len(pc.CallerName) > 50 {
-		return 0, nil, badRequest("caller_name is at most 50 characters")
-	}
-	if strings.Trim(pc.SendDigits, "0123456789*#wW") != "" {
-		return 0, nil, badRequest("send_digits takes 0-9, *, #, w and W")
-	}
-	if p.Get("answer_url") == "" {
-		return 0, nil, badRequest("answer_url is required")
-	}
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"answer_url", &pc.App.AnswerURL}, {"hangup_url", &pc.App.HangupURL}, {"fallback_url", &pc.App.FallbackAnswerURL}, {"ring_url", &pc.RingURL}} {
-		if v := p.Get(f.name); v != "" {
-			if err := checkURL(f.name, v); err != nil {
-				return 0, nil, err
-			}
-			*f.dst = v
-		}
-	}
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"answer_method", &pc.App.AnswerMethod}, {"hangup_method", &pc.App.HangupMethod}, {"fallback_method", &pc.App.FallbackMethod}, {"ring_method", &pc.RingMethod}} {
-		*f.dst = "POST"
-		if v := p.Get(f.name); v != "" {
-			m, err := checkMethod(f.name, v)
-			if err != nil {
-				return 0, nil, err
-			}
-			*f.dst = m
-		}
-	}
+	d := call.Draft{AccountID: r.acct.ID, MachineDetection: p.Get("machine_detection"), From: p.Get("from"), To: p.Get("to"),
+		CallerName: p.Get("caller_name"), SendDigits: p.Get("send_digits"), ParentUUID: p.Get("parent_call_uuid"),
+		AnswerURL: p.Get("answer_url"), HangupURL: p.Get("hangup_url"), FallbackURL: p.Get("fallback_url"), RingURL: p.Get("ring_url"),
+		AnswerMethod: p.Get("answer_method"), HangupMethod: p.Get("hangup_method"), FallbackMethod: p.Get("fallback_method"),
+		RingMethod: p.Get("ring_method"), SIPHeaders: p.Get("sip_headers")}
 	if p.Get("time_limit") != "" {
 		n, err := p.Int("time_limit", 0, 1, 86400*30)
 		if err != nil {
 			return 0, nil, err
 		}
-		pc.TimeLimit = time.Duration(min(n, 86400)) * time.Second // Plivo: ≥ 86400 is cut at 24 h
+		d.TimeLimit = time.Duration(min(n, 86400)) * time.Second // Plivo: ≥ 86400 is cut at 24 h
 	}
 	if p.Get("ring_timeout") != "" {
 		n, err := p.Int("ring_timeout", 0, 1, 86400)
 		if err != nil {
 			return 0, nil, err
 		}
-		pc.RingTimeout = time.Duration(n) * time.Second
+		d.RingTimeout = time.Duration(n) * time.Second
 	}
-	if h := p.Get("sip_headers"); h != "" {
-		for _, kv := range strings.Split(h, ",") {
-			k, v, ok := strings.Cut(kv, "=")
-			k = strings.TrimSpace(k)
-			if !ok || k == "" || strings.Trim(strings.ToLower(k), "abcdefghijklmnopqrstuvwxyz0123456789-") != "" ||
-				strings.ContainsAny(v, "\r\n") || len(kv) > 256 {
-				return 0, nil, badRequest("sip_headers must be name=value pairs separated by commas")
-			}
-			pc.SIPHeaders = append(pc.SIPHeaders, "X-PH-"+k+": "+strings.TrimSpace(v))
-		}
-	}
-	var tos []string
-	for _, t := range strings.Split(p.Get("to"), "<") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "+")
-		if t == "" {
-			continue
-		}
-		if !isAllDigits(t) || len(t) > 20 {
-			return 0, nil, badRequest("to " + safeName(t) + " is not a valid number: use E.164 digits")
-		}
-		tos = append(tos, t)
-	}
-	if len(tos) == 0 {
-		return 0, nil, badRequest("to is required")
-	}
-	if len(tos) > maxDestinations {
-		return 0, nil, badRequest("to lists more than 1000 destinations")
-	}
-	pc.App.AccountID = r.acct.ID
-	var ids []string
-	for _, to := range tos {
-		c := pc
-		c.To, c.RequestUUID = to, uuid.NewString()
-		if err := s.opts.Calls.Place(r.Context(), c); err != nil {
-			if errors.Is(err, ErrNoRoute) {
-				return 0, nil, badRequest("no route to " + safeName(to) + ": no trunk serves it")
-			}
-			if errors.Is(err, ErrBusy) {
-				return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "too many calls in progress; retry later"}
-			}
-			var refused *callerid.Refused
-			if errors.As(err, &refused) {
-				return 0, nil, badRequest(refused.Reason)
-			}
-			return 0, nil, err
-		}
-		ids = append(ids, c.RequestUUID)
+	ids, err := call.Place(r.Context(), s.opts.Calls, s.opts.CallerIDs, d)
+	if err != nil {
+		return 0, nil, err
 	}
 	r.objectType, r.objectID = "call", ids[0]
 	body := map[string]any{"message": "call fired"}
@@ -160,11 +71,12 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 	return http.StatusCreated, body, nil
 }
 
-// ErrNoRoute is what Calls.Place returns when no trunk serves a destination.
-var ErrNoRoute = errors.New("no route")
-
-// ErrBusy is what Calls.Place returns at the server's call limit (503).
-var ErrBusy = errors.New("too many calls")
+// ErrNoRoute and ErrBusy are what Calls.Place returns when no trunk serves a
+// destination and at the server's call limit (the domain core's; see package call).
+var (
+	ErrNoRoute = trunkline.ErrNoRoute
+	ErrBusy    = trunkline.ErrBusy
+)
 
 // visible says whether a call's account is the caller's or (for a main
 // account) one of its subaccounts'.

@@ -149,7 +149,7 @@ func (s *Server) getCallerID(r *request) (int, map[string]any, error) {
 	}
 	c, err := s.opts.DB.VerifiedCallerIDOf(r.Context(), r.scope(), num)
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusOK, s.callerIDObject(r, c), nil
 }
@@ -171,7 +171,7 @@ func (s *Server) updateCallerID(r *request) (int, map[string]any, error) {
 	}
 	c, err := s.opts.DB.UpdateVerifiedCallerID(r.Context(), r.scope(), num, alias, owner)
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	obj := s.callerIDObject(r, c)
 	obj["message"] = "changed"
@@ -184,7 +184,7 @@ func (s *Server) deleteCallerID(r *request) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	if err := s.opts.DB.DeleteVerifiedCallerID(r.Context(), r.scope(), num); err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
 }

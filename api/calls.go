@@ -42,7 +42,7 @@ func (s *Server) getCall(r *request) (int, map[string]any, error) {
 	}
 	c, err := s.opts.DB.GetCall(r.Context(), r.scope(), r.vars["call_uuid"])
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	// A call still ringing or in progress has no CDR yet (Plivo serves it with
 	// ?status=live), so it is not found here.

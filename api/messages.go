@@ -2,17 +2,13 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/message"
-	"github.com/trunkline/trunkline/smpp/charset"
 )
 
 // Messages is the SMS service as the API uses it.
@@ -23,91 +19,20 @@ type Messages interface {
 var messageParams = []string{"src", "dst", "text", "type", "url", "method", "log", "message_expiry", "trackable",
 	"powerpack_uuid", "media_urls", "media_ids", "dlt_entity_id", "dlt_template_id", "dlt_template_category"}
 
-// maxDestinations bounds one request's fan-out (Plivo: up to 1000 with "<").
-const maxDestinations = 1000
-
 func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
 	p := r.p
-	switch t := strings.ToLower(p.Get("type")); t {
-	case "", "sms":
-	default:
-		return 0, nil, badRequest("type " + safeName(t) + " is not supported: only sms")
-	}
-	if p.Has("powerpack_uuid") && p.Get("powerpack_uuid") != "" {
-		return 0, nil, badRequest("powerpack_uuid is not supported: give src")
-	}
-	if len(p["media_urls"]) > 0 || len(p["media_ids"]) > 0 {
-		return 0, nil, badRequest("media_urls are for mms, which is not supported")
-	}
-	src := strings.TrimPrefix(strings.TrimSpace(p.Get("src")), "+")
-	if src == "" {
-		return 0, nil, badRequest("src is required")
-	}
-	if err := s.checkCallerID(r, src, callerid.SMS); err != nil {
-		return 0, nil, err
-	}
-	var dsts []string
-	seen := map[string]bool{}
-	for _, d := range strings.Split(p.Get("dst"), "<") {
-		d = strings.TrimSpace(d)
-		if d == "" {
-			continue
-		}
-		n, err := normalizeNumber(d)
-		if err != nil {
-			return 0, nil, badRequest("dst " + safeName(d) + " is not a valid number: use E.164 digits")
-		}
-		if n == src {
-			return 0, nil, badRequest("src and dst must differ")
-		}
-		if !seen[n] {
-			seen[n] = true
-			dsts = append(dsts, n)
-		}
-	}
-	if len(dsts) == 0 {
-		return 0, nil, badRequest("dst is required")
-	}
-	if len(dsts) > maxDestinations {
-		return 0, nil, badRequest("dst lists more than 1000 numbers")
-	}
-	text := p.Get("text")
-	if strings.TrimSpace(text) == "" {
-		return 0, nil, badRequest("text is required")
-	}
-	coding, n := charset.Length(text)
-	limit := 1600
-	if coding == charset.UCS2 {
-		limit = 737 // UCS-2 code units (Plivo: 737 characters; an emoji's surrogate pair counts two)
-	}
-	if n > limit || utf8.RuneCountInString(text) > 1600 {
-		return 0, nil, badRequest("text is too long: at most 1600 GSM characters or 737 Unicode characters")
-	}
-	logMode := message.LogAll
+	d := message.Draft{AccountID: r.acct.ID, RequesterIP: r.source, Type: p.Get("type"), PowerpackUUID: p.Get("powerpack_uuid"),
+		Media: len(p["media_urls"]) > 0 || len(p["media_ids"]) > 0, Src: p.Get("src"), Dst: p.Get("dst"), Text: p.Get("text"),
+		URL: p.Get("url")}
 	if p.Has("log") {
-		switch v := strings.ToLower(p.Get("log")); v {
-		case "true", "1":
-			logMode = message.LogAll
-		case "false", "0":
-			logMode = message.LogNone
-		case "number_only", "content_only":
-			logMode = v
-		default:
-			return 0, nil, badRequest("log must be true, false, number_only or content_only")
-		}
-	}
-	url, method := p.Get("url"), "POST"
-	if url != "" {
-		if err := checkURL("url", url); err != nil {
-			return 0, nil, err
-		}
+		d.Log = ptr(p.Get("log"))
 	}
 	if p.Has("method") {
-		m, err := checkMethod("method", p.Get("method"))
-		if err != nil {
-			return 0, nil, err
-		}
-		method = m
+		d.Method = ptr(p.Get("method"))
+	}
+	req, err := message.Prepare(r.Context(), d, s.opts.CallerIDs)
+	if err != nil {
+		return 0, nil, err
 	}
 	expiry, err := p.Int("message_expiry", 0, 5, 10800)
 	if err != nil {
@@ -119,28 +44,17 @@ func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
 	if s.opts.Messages == nil {
 		return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "messaging is not enabled on this server"}
 	}
-	acc, err := s.opts.Messages.Send(r.Context(), message.Request{AccountID: r.acct.ID, Src: src, Dsts: dsts, Text: text,
-		LogMode: logMode, URL: url, Method: method, Expiry: time.Duration(expiry) * time.Second, RequesterIP: r.source})
+	req.Expiry = time.Duration(expiry) * time.Second
+	acc, err := s.opts.Messages.Send(r.Context(), req)
 	if err != nil {
 		return 0, nil, err
 	}
 	r.objectType, r.objectID = "message", acc.UUIDs[0]
-	r.detail = map[string]string{"count": strconv.Itoa(len(acc.UUIDs)), "log": logMode}
+	r.detail = map[string]string{"count": strconv.Itoa(len(acc.UUIDs)), "log": req.LogMode}
 	return http.StatusAccepted, map[string]any{"message": "message(s) queued", "message_uuid": acc.UUIDs}, nil
 }
 
-func isAllDigits(s string) bool { return callerid.IsNumber(s) }
-
-// checkCallerID asks the one source rule (package callerid) whether the account may send
-// or call from src; a refusal is a 400 that says why.
-func (s *Server) checkCallerID(r *request, src string, use callerid.Use) error {
-	err := s.opts.CallerIDs.Check(r.Context(), r.acct.ID, src, use)
-	var refused *callerid.Refused
-	if errors.As(err, &refused) {
-		return badRequest(refused.Reason)
-	}
-	return err
-}
+func ptr[T any](v T) *T { return &v }
 
 func plivoDateTime(t time.Time) string { return t.UTC().Format(dateTimeLayout) }
 
@@ -185,7 +99,7 @@ var errorMessages = map[string]any{
 func (s *Server) getMessage(r *request) (int, map[string]any, error) {
 	m, err := s.opts.DB.Message(r.Context(), r.scope(), r.vars["message_uuid"])
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	obj := s.messageObject(r, m)
 	// Our extension: every carrier attempt of the message, so failovers are visible.

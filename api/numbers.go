@@ -1,23 +1,18 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/number"
 )
 
 // normalizeNumber accepts an E.164 number with or without "+" and returns its digits.
 func normalizeNumber(v string) (string, error) {
-	n := strings.TrimPrefix(v, "+")
-	if len(n) < 7 || len(n) > 15 || n[0] == '0' {
+	n, ok := number.Parse(v)
+	if !ok {
 		return "", badRequest("invalid number: use E.164 digits, e.g. 14155550100")
-	}
-	for _, c := range n {
-		if c < '0' || c > '9' {
-			return "", badRequest("invalid number: use E.164 digits, e.g. 14155550100")
-		}
 	}
 	return n, nil
 }
@@ -39,30 +34,28 @@ func services(p Params) ([]string, error) {
 	return out, nil
 }
 
-var numberTypes = map[string]bool{"local": true, "mobile": true, "tollfree": true, "fixed": true, "national": true, "any": true}
-
 func (s *Server) searchNumbers(r *request) (int, map[string]any, error) {
 	limit, offset, err := r.page()
 	if err != nil {
 		return 0, nil, err
 	}
 	country := strings.ToUpper(r.p.Get("country_iso"))
-	if len(country) != 2 || strings.Trim(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+	if !number.ValidCountry(country) {
 		return 0, nil, badRequest("country_iso is required: a two-letter ISO country code such as US")
 	}
 	typ := strings.ToLower(r.p.Get("type"))
-	if typ != "" && !numberTypes[typ] {
+	if typ != "" && !number.ValidType(typ) {
 		return 0, nil, badRequest("type must be one of local, mobile, tollfree, fixed, national, any")
 	}
 	pattern := r.p.Get("pattern")
-	if strings.Trim(pattern, "0123456789") != "" || len(pattern) > 15 {
+	if !number.ValidPattern(pattern) {
 		return 0, nil, badRequest("pattern must be digits")
 	}
 	svc, err := services(r.p)
 	if err != nil {
 		return 0, nil, err
 	}
-	ns, total, err := s.opts.DB.SearchNumbers(r.Context(), trunkline.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
+	ns, total, err := s.opts.Numbers.Search(r.Context(), trunkline.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
 		Region: r.p.Get("region"), Services: svc, Limit: limit, Offset: offset})
 	if err != nil {
 		return 0, nil, err
@@ -89,33 +82,12 @@ func (s *Server) searchNumbers(r *request) (int, map[string]any, error) {
 	return http.StatusOK, r.listBody("PhoneNumber/", limit, offset, total, objs), nil
 }
 
-// appInScope checks that an app_id names an application the caller can see.
-func (s *Server) appInScope(r *request, id string) error {
-	if id == "" {
-		return nil
-	}
-	if _, err := s.opts.DB.Application(r.Context(), r.scope(), id); err != nil {
-		if errors.Is(err, trunkline.ErrNotFound) {
-			return badRequest("app_id does not name one of your applications")
-		}
-		return err
-	}
-	return nil
-}
-
 func (s *Server) rentNumber(r *request) (int, map[string]any, error) {
 	n, err := normalizeNumber(r.vars["number"])
 	if err != nil {
 		return 0, nil, err
 	}
-	appID := r.p.Get("app_id")
-	if err := s.appInScope(r, appID); err != nil {
-		return 0, nil, err
-	}
-	if _, err := s.opts.DB.RentNumber(r.Context(), n, r.acct.ID, appID); err != nil {
-		if errors.Is(err, trunkline.ErrNotFound) {
-			return 0, nil, &Error{Status: http.StatusNotFound, Msg: "number not available"}
-		}
+	if _, err := s.opts.Numbers.Rent(r.Context(), r.acct, n, r.p.Get("app_id")); err != nil {
 		return 0, nil, err
 	}
 	r.objectID = n
@@ -175,7 +147,7 @@ func (s *Server) listNumbers(r *request) (int, map[string]any, error) {
 	if strings.Trim(prefix, "0123456789") != "" || len(prefix) > 15 {
 		return 0, nil, badRequest("number_startswith must be digits")
 	}
-	ns, total, err := s.opts.DB.ListRented(r.Context(), r.scope(), trunkline.RentedFilter{Type: strings.ToLower(r.p.Get("type")),
+	ns, total, err := s.opts.Numbers.List(r.Context(), r.scope(), trunkline.RentedFilter{Type: strings.ToLower(r.p.Get("type")),
 		NumberStartsWith: prefix, Subaccount: r.p.Get("subaccount"), Alias: r.p.Get("alias"), Services: svc, Limit: limit, Offset: offset})
 	if err != nil {
 		return 0, nil, err
@@ -192,9 +164,9 @@ func (s *Server) getNumber(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, errNotFound
 	}
-	n, err := s.opts.DB.RentedNumber(r.Context(), r.scope(), num)
+	n, err := s.opts.Numbers.Get(r.Context(), r.scope(), num)
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusOK, s.numberObject(r, n), nil
 }
@@ -214,27 +186,16 @@ func (s *Server) updateNumber(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	appID := r.p.Get("app_id")
-	if appID == "null" {
-		appID = ""
+	c := number.Change{Alias: alias, Owner: owner}
+	if r.p.Has("app_id") {
+		appID := r.p.Get("app_id")
+		if appID == "null" {
+			appID = ""
+		}
+		c.AppID = &appID
 	}
-	if err := s.appInScope(r, appID); err != nil {
+	if _, err := s.opts.Numbers.Update(r.Context(), r.scope(), num, c); err != nil {
 		return 0, nil, err
-	}
-	_, err = s.opts.DB.UpdateRented(r.Context(), r.scope(), num, func(n *trunkline.Number) error {
-		if r.p.Has("app_id") {
-			n.AppID = appID
-		}
-		if alias != nil {
-			n.Alias = *alias
-		}
-		if owner != "" {
-			n.AccountID = owner
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, nil, notFound(err)
 	}
 	return http.StatusAccepted, map[string]any{"message": "changed"}, nil
 }
@@ -244,8 +205,8 @@ func (s *Server) unrentNumber(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, errNotFound
 	}
-	if err := s.opts.DB.UnrentNumber(r.Context(), r.scope(), num); err != nil {
-		return 0, nil, notFound(err)
+	if err := s.opts.Numbers.Unrent(r.Context(), r.scope(), num); err != nil {
+		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
 }

@@ -146,12 +146,7 @@ func scalar(v any) (string, bool) {
 }
 
 // safeName quotes a client-supplied parameter name for an error message, shortened.
-func safeName(k string) string {
-	if len(k) > 64 {
-		k = k[:64] + "…"
-	}
-	return strconv.Quote(strings.ToValidUTF8(k, "?"))
-}
+func safeName(k string) string { return input.Quote(k) }
 
 // Get returns the first value of k.
 func (p Params) Get(k string) string {

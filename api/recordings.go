@@ -59,7 +59,7 @@ func (s *Server) recordingObject(r *request, rec *trunkline.Recording) map[strin
 func (s *Server) getRecording(r *request) (int, map[string]any, error) {
 	rec, err := s.opts.DB.GetRecording(r.Context(), r.scope(), r.vars["recording_id"])
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	return http.StatusOK, s.recordingObject(r, rec), nil
 }
@@ -103,7 +103,7 @@ func (s *Server) listRecordings(r *request) (int, map[string]any, error) {
 func (s *Server) deleteRecording(r *request) (int, map[string]any, error) {
 	rec, err := s.opts.DB.DeleteRecording(r.Context(), r.scope(), r.vars["recording_id"])
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	r.detail = map[string]string{}
 	if rec.AccountID != r.acct.ID {
@@ -127,7 +127,7 @@ func (s *Server) deleteRecording(r *request) (int, map[string]any, error) {
 func (s *Server) recordingAudio(r *request) (int, map[string]any, error) {
 	rec, err := s.opts.DB.GetRecording(r.Context(), r.scope(), r.vars["recording_id"])
 	if err != nil {
-		return 0, nil, notFound(err)
+		return 0, nil, err
 	}
 	// A main account may come through its subaccount's path (the URL in the
 	// subaccount's replies and callbacks); the path must then name the owner.

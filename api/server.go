@@ -30,10 +30,12 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
+	"github.com/trunkline/trunkline/endpoint"
+	"github.com/trunkline/trunkline/number"
 	"github.com/trunkline/trunkline/ratelimit"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Auditor records and lists audit entries. Append must fail when the entry could not be
@@ -43,6 +45,20 @@ type Auditor interface {
 	List(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error)
 }
 
+// Store is what the API reads and writes, in the domain core's terms (package store
+// implements it).
+type Store interface {
+	trunkline.AccountService
+	trunkline.ApplicationService
+	trunkline.NumberService
+	trunkline.EndpointService
+	trunkline.MessageService
+	trunkline.CallHistory
+	trunkline.RecordingService
+	trunkline.CallerIDService
+	callerid.Store
+}
+
 // Metrics receives a count of each request.
 type Metrics interface {
 	Request(route string, code int, d time.Duration)
@@ -50,12 +66,19 @@ type Metrics interface {
 
 // Options configure the API server.
 type Options struct {
-	DB       *store.DB
+	DB       Store
 	Accounts *account.Service
 	Audit    Auditor
 	Messages Messages // nil: messaging answers 503
 	Calls    Calls    // nil: POST Call/ answers 503 and no call is live
 	Metrics  Metrics  // optional
+	// Applications holds the application rules; default application.New(DB, DB).
+	Applications *application.Service
+	// Numbers holds the number rules; default number.New(DB, Applications).
+	Numbers *number.Service
+	// Endpoints holds the endpoint rules; default endpoint.New(DB, Applications,
+	// Accounts, SIPDomain).
+	Endpoints *endpoint.Service
 	// CallerIDs decides which numbers and sender IDs an account may send or call from;
 	// default callerid.New(DB), the one rule every path uses.
 	CallerIDs CallerIDChecker
@@ -135,6 +158,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Applications == nil && o.DB != nil {
+		o.Applications = application.New(o.DB, o.DB)
+	}
+	if o.Numbers == nil && o.DB != nil {
+		o.Numbers = number.New(o.DB, o.Applications)
+	}
+	if o.Endpoints == nil && o.DB != nil {
+		o.Endpoints = endpoint.New(o.DB, o.Applications, o.Accounts, o.SIPDomain)
 	}
 }
 
@@ -528,8 +560,8 @@ func (s *Server) writeJSON(r *request, status int, body map[string]any) {
 }
 
 func (s *Server) writeError(r *request, err error) {
-	var ue *Error
-	if !errors.As(err, &ue) {
+	ue := httpError(err)
+	if ue == nil {
 		s.log.Error("internal error serving API request", "api_id", r.apiID, "method", r.Method, "path", r.URL.Path, "err", err)
 		ue = &Error{Status: http.StatusInternalServerError, Msg: "internal error"}
 	}

@@ -37,11 +37,12 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/input"
+	"github.com/trunkline/trunkline/number"
 	"github.com/trunkline/trunkline/sandbox"
-	"github.com/trunkline/trunkline/store"
 )
 
 //go:embed templates static
@@ -70,12 +71,29 @@ type Sandbox interface {
 	Changed() <-chan struct{}
 }
 
+// Store is what the console reads and writes, in the domain core's terms (package store
+// implements it).
+type Store interface {
+	trunkline.AccountService
+	trunkline.MemberService
+	trunkline.ApplicationService
+	trunkline.NumberService
+	trunkline.EndpointService
+	trunkline.MessageService
+	trunkline.CallHistory
+	trunkline.RecordingService
+}
+
 // Options configure the console.
 type Options struct {
 	Identity *identity.Service
-	DB       *store.DB
+	DB       Store
 	Accounts *account.Service
-	Audit    Auditor
+	// Applications holds the application rules; default application.New(DB, DB).
+	Applications *application.Service
+	// Numbers holds the number rules; default number.New(DB, Applications).
+	Numbers *number.Service
+	Audit   Auditor
 	// Recordings streams audio for the recordings page; nil hides the player.
 	Recordings RecordingOpener
 	// Sandbox, when set, is shown at /console/sandbox to loopback clients.
@@ -100,7 +118,7 @@ type RecordingOpener func(ctx context.Context, r *trunkline.Recording, format st
 type Server struct {
 	o     Options
 	id    *identity.Service
-	db    *store.DB
+	db    Store
 	log   *slog.Logger
 	mux   *http.ServeMux
 	pages map[string]*template.Template
@@ -114,6 +132,12 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Applications == nil && o.DB != nil {
+		o.Applications = application.New(o.DB, o.DB)
+	}
+	if o.Numbers == nil && o.DB != nil {
+		o.Numbers = number.New(o.DB, o.Applications)
 	}
 	s := &Server{o: o, id: o.Identity, db: o.DB, log: o.Logger, mux: http.NewServeMux()}
 	if err := s.parseTemplates(); err != nil {
@@ -369,6 +393,7 @@ var errNotFound = &pageError{status: http.StatusNotFound, msg: "There is nothing
 func (s *Server) fail(r *request, err error) {
 	var rd *errRedirect
 	var pe *pageError
+	var te *trunkline.Error
 	status, msg := http.StatusInternalServerError, "Something went wrong on our side. Try again; if it keeps happening, tell the operator."
 	switch {
 	case errors.As(err, &rd):
@@ -380,10 +405,38 @@ func (s *Server) fail(r *request, err error) {
 		status, msg = http.StatusForbidden, "Your role in this account does not allow that."
 	case errors.As(err, &pe):
 		status, msg = pe.status, pe.msg
+	case errors.As(err, &te) && pageStatus(te.Code) != 0:
+		status, msg = pageStatus(te.Code), te.Message
+		switch {
+		case te.Code == trunkline.ENOTFOUND:
+			msg = errNotFound.msg // a missing page and another tenant's look alike
+		case te == trunkline.ErrConflict: // the store's own words are not for users
+			msg = "Someone changed this at the same time. Reload the page and try again."
+		}
 	default:
 		s.log.Error("console request failed", "path", r.URL.Path, "err", err)
 	}
 	s.render(r, "error", status, map[string]any{"Title": http.StatusText(status), "Message": msg})
+}
+
+// pageStatus is the one mapping of the domain's error codes to the console's HTTP
+// status; 0 for codes that are internal.
+func pageStatus(code string) int {
+	switch code {
+	case trunkline.ENOTFOUND:
+		return http.StatusNotFound
+	case trunkline.EINVALID, trunkline.ENOROUTE:
+		return http.StatusBadRequest
+	case trunkline.ECONFLICT:
+		return http.StatusConflict
+	case trunkline.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case trunkline.EFORBIDDEN:
+		return http.StatusForbidden
+	case trunkline.EUNAVAILABLE, trunkline.EBUSY:
+		return http.StatusServiceUnavailable
+	}
+	return 0
 }
 
 func sourceAddr(r *http.Request) string {

@@ -16,10 +16,11 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/message"
+	"github.com/trunkline/trunkline/number"
 )
 
 // The console's data pages: dashboard, logs, credentials, applications, numbers,
@@ -104,14 +105,6 @@ func offsetParam(q url.Values, name string) int {
 		return 0
 	}
 	return min(v, 1<<20)
-}
-
-// notFoundErr turns the store's not found into the console's 404.
-func notFoundErr(err error) error {
-	if errors.Is(err, trunkline.ErrNotFound) {
-		return errNotFound
-	}
-	return err
 }
 
 // userFail shows err next to its field on page when it is the user's to fix (an
@@ -234,7 +227,7 @@ func (s *Server) dashboardPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	_, rented, err := s.db.ListRented(ctx, sc, trunkline.RentedFilter{Limit: 1})
+	_, rented, err := s.o.Numbers.List(ctx, sc, trunkline.RentedFilter{Limit: 1})
 	if err != nil {
 		return err
 	}
@@ -398,7 +391,7 @@ func (s *Server) messagePage(r *request) error {
 	ctx := r.Context()
 	m, err := s.db.Message(ctx, trunkline.ScopeOf(r.acct), id)
 	if err != nil {
-		return notFoundErr(err)
+		return err
 	}
 	attempts, err := s.db.MessageAttempts(ctx, m.UUID)
 	if err != nil {
@@ -469,7 +462,7 @@ func (s *Server) callPage(r *request) error {
 	sc := trunkline.ScopeOf(r.acct)
 	c, err := s.db.GetCall(ctx, sc, id)
 	if err != nil {
-		return notFoundErr(err)
+		return err
 	}
 	data := map[string]any{"Title": "Call " + c.UUID, "Nav": "calls", "C": callRow{c, callOutcome(c)}}
 	if c.Attempts != "" {
@@ -608,27 +601,22 @@ func (s *Server) credentialsRevokeOld(r *request) error {
 
 // ---- Applications ----
 
-// appNameRE and checkAppURL follow the API's rules (api/applications.go).
-var appNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-
-func checkAppURL(v string) string {
-	if len(v) > 2048 {
+// appURLProblem words the application URL rule's refusals (package application) for
+// the form.
+func appURLProblem(err error) string {
+	switch err {
+	case application.ErrURLTooLong:
 		return "Too long: at most 2048 characters."
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-		return "Enter an absolute http:// or https:// URL."
-	}
-	if u.User != nil {
+	case application.ErrURLUserInfo:
 		return "The URL must not contain a user name or password."
 	}
-	return ""
+	return "Enter an absolute http:// or https:// URL."
 }
 
 func (s *Server) applicationsData(r *request) (map[string]any, error) {
 	q := r.URL.Query()
 	offset := offsetParam(q, "offset")
-	apps, total, err := s.db.ListApplications(r.Context(), trunkline.ScopeOf(r.acct), trunkline.ApplicationFilter{Limit: pageSize, Offset: offset})
+	apps, total, err := s.o.Applications.List(r.Context(), trunkline.ScopeOf(r.acct), trunkline.ApplicationFilter{Limit: pageSize, Offset: offset})
 	if err != nil {
 		return nil, err
 	}
@@ -658,38 +646,35 @@ func (s *Server) applicationCreate(r *request) error {
 		return nil
 	}
 	name := strings.TrimSpace(r.PostFormValue("app_name"))
-	if !appNameRE.MatchString(name) {
+	if application.CheckName(name) != nil {
 		return fail("app_name", "Use 1 to 255 letters, digits, '_' or '-'.")
 	}
-	a := &trunkline.Application{ID: account.NewNumericID(17), AccountID: r.acct.ID, Name: name, AnswerMethod: "POST",
-		HangupMethod: "POST", FallbackMethod: "POST", MessageMethod: "POST", LogIncomingMessages: true, Enabled: true}
+	a := application.Defaults(r.acct.ID)
+	a.Name = name
 	for _, f := range []struct {
 		name string
 		dst  *string
 	}{{"answer_url", &a.AnswerURL}, {"hangup_url", &a.HangupURL}, {"message_url", &a.MessageURL}} {
 		v := strings.TrimSpace(r.PostFormValue(f.name))
 		if v != "" {
-			if msg := checkAppURL(v); msg != "" {
-				return fail(f.name, msg)
+			if err := application.CheckURL(v); err != nil {
+				return fail(f.name, appURLProblem(err))
 			}
 		}
 		*f.dst = v
 	}
-	switch m := strings.ToUpper(r.PostFormValue("answer_method")); m {
-	case "":
-	case "GET", "POST":
+	if v := r.PostFormValue("answer_method"); v != "" {
+		m, err := application.CheckMethod(v)
+		if err != nil {
+			return fail("answer_method", "Choose GET or POST.")
+		}
 		a.AnswerMethod = m
-	default:
-		return fail("answer_method", "Choose GET or POST.")
 	}
-	// Plivo requires answer_url; a messaging-only application has message_url instead.
-	if a.AnswerURL == "" && a.MessageURL == "" {
-		return fail("answer_url", "Enter an answer URL (or a message URL for a messaging application).")
-	}
-	if a.HangupURL == "" {
-		a.HangupURL = a.AnswerURL // as the API does when hangup_url is not given
-	}
-	if err := s.db.CreateApplication(r.Context(), a); err != nil {
+	// An empty hangup URL follows the answer URL, as in the API when hangup_url is not given.
+	if err := s.o.Applications.Create(r.Context(), a, false); err != nil {
+		if errors.Is(err, application.ErrNoAnswerURL) {
+			return fail("answer_url", "Enter an answer URL (or a message URL for a messaging application).")
+		}
 		return err
 	}
 	s.auditUser(r, "application.create", "application", a.ID, map[string]string{"app_name": a.Name})
@@ -698,17 +683,9 @@ func (s *Server) applicationCreate(r *request) error {
 
 // ---- Numbers ----
 
-var numberTypes = []string{"any", "local", "mobile", "tollfree", "fixed", "national"}
-
-// normalizeNumber accepts an E.164 number with or without "+" and returns its digits
-// (the API's rule).
-func normalizeNumber(v string) (string, bool) {
-	n := strings.TrimPrefix(strings.TrimSpace(v), "+")
-	if len(n) < 7 || len(n) > 15 || n[0] == '0' || strings.Trim(n, "0123456789") != "" {
-		return "", false
-	}
-	return n, true
-}
+// normalizeNumber accepts an E.164 number with or without "+", around spaces, and
+// returns its digits (package number's rule).
+func normalizeNumber(v string) (string, bool) { return number.Parse(strings.TrimSpace(v)) }
 
 // numbersData lists the rented numbers and, when search (the search form's values) names
 // a country, the numbers free to rent. Search mistakes go into errs.
@@ -721,32 +698,32 @@ func (s *Server) numbersData(r *request, search url.Values, errs map[string]stri
 	}
 	q := page.Query()
 	offset := offsetParam(q, "offset")
-	rented, total, err := s.db.ListRented(ctx, trunkline.ScopeOf(r.acct), trunkline.RentedFilter{Limit: pageSize, Offset: offset})
+	rented, total, err := s.o.Numbers.List(ctx, trunkline.ScopeOf(r.acct), trunkline.RentedFilter{Limit: pageSize, Offset: offset})
 	if err != nil {
 		return nil, err
 	}
-	data := map[string]any{"Title": "Numbers", "Nav": "numbers", "Rented": rented, "Types": numberTypes, "Form": search,
+	data := map[string]any{"Title": "Numbers", "Nav": "numbers", "Rented": rented, "Types": number.Types, "Form": search,
 		"Pager": newPager(page, "offset", offset, len(rented), total)}
 	if search.Get("country_iso") == "" && search.Get("type") == "" && search.Get("pattern") == "" {
 		return data, nil
 	}
 	country := strings.ToUpper(strings.TrimSpace(search.Get("country_iso")))
-	if len(country) != 2 || strings.Trim(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+	if !number.ValidCountry(country) {
 		errs["country_iso"] = "Enter a two-letter country code such as US."
 	}
 	typ := strings.ToLower(search.Get("type"))
-	if typ != "" && !slices.Contains(numberTypes, typ) {
+	if typ != "" && !number.ValidType(typ) {
 		errs["type"] = "Choose a type from the list."
 	}
 	pattern := strings.TrimSpace(search.Get("pattern"))
-	if strings.Trim(pattern, "0123456789") != "" || len(pattern) > 15 {
+	if !number.ValidPattern(pattern) {
 		errs["pattern"] = "Enter digits only (at most 15)."
 	}
 	if len(errs) > 0 {
 		return data, nil
 	}
 	soff := offsetParam(q, "search_offset")
-	found, ftotal, err := s.db.SearchNumbers(ctx, trunkline.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
+	found, ftotal, err := s.o.Numbers.Search(ctx, trunkline.NumberSearch{CountryISO: country, Type: typ, Pattern: pattern,
 		Limit: pageSize, Offset: soff})
 	if err != nil {
 		return nil, err
@@ -794,8 +771,8 @@ func (s *Server) numberRent(r *request) error {
 	if !ok {
 		return fail("That is not a valid number: use E.164 digits, e.g. 14155550100.")
 	}
-	if _, err := s.db.RentNumber(r.Context(), n, r.acct.ID, ""); err != nil {
-		if errors.Is(err, trunkline.ErrNotFound) {
+	if _, err := s.o.Numbers.Rent(r.Context(), r.acct, n, ""); err != nil {
+		if errors.Is(err, number.ErrNotAvailable) {
 			return fail("+" + n + " is no longer available. Choose another number.")
 		}
 		return err
@@ -890,7 +867,7 @@ func (s *Server) recordingAudio(r *request) error {
 	ctx := r.Context()
 	rec, err := s.db.GetRecording(ctx, trunkline.ScopeOf(r.acct), id)
 	if err != nil {
-		return notFoundErr(err)
+		return err
 	}
 	body, ct, err := s.o.Recordings(ctx, rec, rec.Format)
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
-	"github.com/trunkline/trunkline/store"
 )
 
 // WebAuthn runs passkey registration and login (go-webauthn). A ceremony's challenge
@@ -25,12 +24,12 @@ import (
 type WebAuthn struct {
 	hosts []string // host names the console may be reached by (the RP ID is one of them)
 	ring  *keys.Ring
-	db    *store.DB
+	db    trunkline.PasskeyService
 }
 
 // NewWebAuthn enables passkeys for the given host names (a WebAuthn RP ID must be a
 // domain name, so a console reached by IP address offers no passkeys).
-func NewWebAuthn(hosts []string, ring *keys.Ring, db *store.DB) *WebAuthn {
+func NewWebAuthn(hosts []string, ring *keys.Ring, db trunkline.PasskeyService) *WebAuthn {
 	return &WebAuthn{hosts: hosts, ring: ring, db: db}
 }
 

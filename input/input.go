@@ -3,6 +3,7 @@
 package input
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -41,4 +42,13 @@ func IsLine(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool {
 		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 	}) < 0
+}
+
+// Quote shows a client's value in an error message: quoted, valid UTF-8, at most 64
+// bytes and an ellipsis.
+func Quote(k string) string {
+	if len(k) > 64 {
+		k = k[:64] + "…"
+	}
+	return strconv.Quote(strings.ToValidUTF8(k, "?"))
 }

@@ -2,7 +2,6 @@ package message
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -70,6 +69,19 @@ func (s *Service) HandleDeliver(ctx context.Context, carrier string, d *pdu.Deli
 		return s.handleReceipt(ctx, carrier, d)
 	}
 	return s.handleInbound(ctx, carrier, d)
+}
+
+// deliverStatus is the one mapping of a store error to the command_status of a
+// deliver_sm: a missing number is permanent (nobody rents it), anything else is worth
+// the SMSC's retry, so nothing it holds is lost.
+func deliverStatus(err error) pdu.Status {
+	switch trunkline.ErrorCode(err) {
+	case "":
+		return pdu.ESME_ROK
+	case trunkline.ENOTFOUND:
+		return pdu.ESME_RX_R_APPN
+	}
+	return pdu.ESME_RX_T_APPN
 }
 
 func (s *Service) handleReceipt(ctx context.Context, carrier string, d *pdu.DeliverSM) pdu.Status {
@@ -146,11 +158,8 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 		s.log.Warn("inbound message in an unsupported data_coding", "carrier", carrier, "coding", coding)
 	}
 	n, err := s.o.DB.NumberRentedBy(ctx, dst)
-	if errors.Is(err, trunkline.ErrNotFound) {
-		return pdu.ESME_RX_R_APPN
-	}
 	if err != nil {
-		return pdu.ESME_RX_T_APPN
+		return deliverStatus(err)
 	}
 	logIt, msgURL, method := true, "", "POST"
 	if n.AppID != "" {

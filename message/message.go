@@ -23,7 +23,6 @@ import (
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/smpp/charset"
-	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -109,9 +108,18 @@ type noMetrics struct{}
 
 func (noMetrics) MessageState(string) {}
 
+// Store is the message job queue and the numbers and applications inbound messages go
+// to (package store implements it).
+type Store interface {
+	trunkline.MessageQueue
+	NumberRentedBy(ctx context.Context, number string) (*trunkline.Number, error)
+	Application(ctx context.Context, s trunkline.Scope, id string) (*trunkline.Application, error)
+	callerid.Store // the default CallerIDs
+}
+
 // Options configure the service.
 type Options struct {
-	DB       *store.DB
+	DB       Store
 	Ring     *keys.Ring
 	Sender   Sender
 	Tokens   Tokens

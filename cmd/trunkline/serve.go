@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline/api"
+	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/certs"
 	"github.com/trunkline/trunkline/config"
+	"github.com/trunkline/trunkline/number"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -87,6 +89,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	opts.Verifier = id
+	apps := application.New(p.db, p.db) // the application and number rules (endpoints: api's default, on SIPDomain)
+	opts.Applications, opts.Numbers = apps, number.New(p.db, apps)
 	consoleHandler, sweepSessions, err := startConsole(p, id, msg, vs, func() string { return apiBase.Load().(string) })
 	if err != nil {
 		return err
