@@ -12,21 +12,6 @@ import (
 	"github.com/trunkline/trunkline/callerid"
 )
 
-// The live-call seam is the domain core's (trunkline.CallService and its types); these
-// names stay while callers move over.
-type (
-	Calls         = trunkline.CallService
-	PlaceCall     = trunkline.PlaceCall
-	LiveCall      = trunkline.LiveCall
-	CallCommand   = trunkline.CallCommand
-	CommandResult = trunkline.CommandResult
-)
-
-var (
-	ErrNoLiveCall   = trunkline.ErrNoLiveCall
-	ErrNoBridgedLeg = trunkline.ErrNoBridgedLeg
-)
-
 var callParams = []string{"from", "to", "answer_url", "answer_method", "ring_url", "ring_method", "hangup_url",
 	"hangup_method", "fallback_url", "fallback_method", "caller_name", "send_digits", "send_on_preanswer",
 	"time_limit", "hangup_on_ring", "ring_timeout", "sip_headers", "parent_call_uuid", "machine_detection",
@@ -53,7 +38,7 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 	if err := s.checkCallerID(r, from, callerid.Voice); err != nil {
 		return 0, nil, err
 	}
-	pc := PlaceCall{AccountID: r.acct.ID, From: from, CallerName: p.Get("caller_name"),
+	pc := trunkline.PlaceCall{AccountID: r.acct.ID, From: from, CallerName: p.Get("caller_name"),
 		SendDigits: p.Get("send_digits"), ParentUUID: p.Get("parent_call_uuid")}
 	if len(pc.CallerName) > 50 {
 		return 0, nil, badRequest("caller_name is at most 50 characters")
@@ -136,10 +121,10 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 		c := pc
 		c.To, c.RequestUUID = to, uuid.NewString()
 		if err := s.opts.Calls.Place(r.Context(), c); err != nil {
-			if errors.Is(err, ErrNoRoute) {
+			if errors.Is(err, trunkline.ErrNoRoute) {
 				return 0, nil, badRequest("no route to " + safeName(to) + ": no trunk serves it")
 			}
-			if errors.Is(err, ErrBusy) {
+			if errors.Is(err, trunkline.ErrTooManyCalls) {
 				return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "too many calls in progress; retry later"}
 			}
 			var refused *callerid.Refused
@@ -160,12 +145,6 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 	return http.StatusCreated, body, nil
 }
 
-// ErrNoRoute is what Calls.Place returns when no trunk serves a destination.
-var ErrNoRoute = errors.New("no route")
-
-// ErrBusy is what Calls.Place returns at the server's call limit (503).
-var ErrBusy = errors.New("too many calls")
-
 // visible says whether a call's account is the caller's or (for a main
 // account) one of its subaccounts'.
 func (s *Server) visible(r *request) func(string) bool {
@@ -181,7 +160,7 @@ func (s *Server) visible(r *request) func(string) bool {
 	return func(id string) bool { return id == sc.AccountID || subs[id] }
 }
 
-func liveObject(c LiveCall) map[string]any {
+func liveObject(c trunkline.LiveCall) map[string]any {
 	return map[string]any{"call_status": c.Status, "call_uuid": c.CallUUID, "caller_name": c.CallerName,
 		"direction": c.Direction, "from": c.From, "to": c.To, "request_uuid": c.RequestUUID,
 		"session_start": c.SessionStart.UTC().Format("2006-01-02 15:04:05.000000")}
@@ -250,9 +229,9 @@ var (
 
 // callCommand runs a live-call command on the path's call; the handler has
 // checked with ownLiveCall that the caller may see it.
-func (s *Server) callCommand(r *request, cmd CallCommand) (CommandResult, error) {
+func (s *Server) callCommand(r *request, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
 	res, err := s.opts.Calls.Command(r.Context(), r.vars["call_uuid"], cmd)
-	if errors.Is(err, ErrNoLiveCall) {
+	if trunkline.ErrorCode(err) == trunkline.ENOTFOUND {
 		return res, errNotFound
 	}
 	return res, err
@@ -290,7 +269,7 @@ func (s *Server) transferCall(r *request) (int, map[string]any, error) {
 	if err := s.ownLiveCall(r); err != nil {
 		return 0, nil, err
 	}
-	cmd := CallCommand{Kind: "transfer", Legs: r.p.Get("legs")}
+	cmd := trunkline.CallCommand{Kind: "transfer", Legs: r.p.Get("legs")}
 	switch cmd.Legs {
 	case "", "aleg", "bleg", "both":
 	default:
@@ -318,7 +297,7 @@ func (s *Server) transferCall(r *request) (int, map[string]any, error) {
 		*leg.url, *leg.meth = u, m
 	}
 	if _, err := s.callCommand(r, cmd); err != nil {
-		if errors.Is(err, ErrNoBridgedLeg) {
+		if errors.Is(err, trunkline.ErrNoBridgedLeg) {
 			return 0, nil, badRequest("the call has no bridged leg to transfer")
 		}
 		return 0, nil, err
@@ -345,7 +324,7 @@ func (s *Server) playOnCall(r *request) (int, map[string]any, error) {
 	if len(urls) == 0 {
 		return 0, nil, badRequest("urls is required")
 	}
-	if _, err := s.callCommand(r, CallCommand{Kind: "play", URLs: urls, Loop: r.p.Get("loop") == "true"}); err != nil {
+	if _, err := s.callCommand(r, trunkline.CallCommand{Kind: "play", URLs: urls, Loop: r.p.Get("loop") == "true"}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusAccepted, map[string]any{"message": "play started"}, nil
@@ -372,7 +351,7 @@ func (s *Server) speakOnCall(r *request) (int, map[string]any, error) {
 	if lang == "" {
 		lang = "en-US"
 	}
-	if _, err := s.callCommand(r, CallCommand{Kind: "speak", Text: text, Voice: voiceName, Language: lang, Loop: r.p.Get("loop") == "true"}); err != nil {
+	if _, err := s.callCommand(r, trunkline.CallCommand{Kind: "speak", Text: text, Voice: voiceName, Language: lang, Loop: r.p.Get("loop") == "true"}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusAccepted, map[string]any{"message": "speak started"}, nil
@@ -383,7 +362,7 @@ func (s *Server) stopMedia(kind string) handlerFunc {
 		if err := s.ownLiveCall(r); err != nil {
 			return 0, nil, err
 		}
-		if _, err := s.callCommand(r, CallCommand{Kind: kind}); err != nil {
+		if _, err := s.callCommand(r, trunkline.CallCommand{Kind: kind}); err != nil {
 			return 0, nil, err
 		}
 		return http.StatusNoContent, nil, nil
@@ -401,7 +380,7 @@ func (s *Server) dtmfOnCall(r *request) (int, map[string]any, error) {
 	if d == "" || len(d) > 64 || strings.Trim(d, "0123456789*#ABCDwW") != "" {
 		return 0, nil, badRequest("digits takes 1 to 64 of 0-9, *, #, A-D, w and W")
 	}
-	if _, err := s.callCommand(r, CallCommand{Kind: "dtmf", Digits: d}); err != nil {
+	if _, err := s.callCommand(r, trunkline.CallCommand{Kind: "dtmf", Digits: d}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusAccepted, map[string]any{"message": "digits sent"}, nil
@@ -411,7 +390,7 @@ func (s *Server) recordCall(r *request) (int, map[string]any, error) {
 	if err := s.ownLiveCall(r); err != nil {
 		return 0, nil, err
 	}
-	cmd := CallCommand{Kind: "record", TimeLimit: 60 * time.Second, FileFormat: "mp3"}
+	cmd := trunkline.CallCommand{Kind: "record", TimeLimit: 60 * time.Second, FileFormat: "mp3"}
 	if r.p.Get("time_limit") != "" {
 		n, err := r.p.Int("time_limit", 0, 1, 86400)
 		if err != nil {

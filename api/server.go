@@ -53,9 +53,9 @@ type Options struct {
 	DB       *store.DB
 	Accounts *account.Service
 	Audit    Auditor
-	Messages Messages // nil: messaging answers 503
-	Calls    Calls    // nil: POST Call/ answers 503 and no call is live
-	Metrics  Metrics  // optional
+	Messages Messages              // nil: messaging answers 503
+	Calls    trunkline.CallService // nil: POST Call/ answers 503 and no call is live
+	Metrics  Metrics               // optional
 	// CallerIDs decides which numbers and sender IDs an account may send or call from;
 	// default callerid.New(DB), the one rule every path uses.
 	CallerIDs CallerIDChecker

@@ -117,7 +117,7 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 				}
 			})
 			defer stop()
-			o := Outbound{AccountID: c.rec.AccountID, From: callerID, To: ch.to, CallerName: d.CallerName, RingTimeout: ring}
+			o := trunkline.PlaceCall{AccountID: c.rec.AccountID, From: callerID, To: ch.to, CallerName: d.CallerName, RingTimeout: ring}
 			if leg.connect(o, ch.targets) && leg.sendDigits(ch.digits) && c.confirm(leg, d) {
 				mu.Lock()
 				first := winner == nil
