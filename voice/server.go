@@ -28,7 +28,6 @@ import (
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/internal/sipready"
 	"github.com/trunkline/trunkline/ratelimit"
-	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/voice/registrar"
 	"github.com/trunkline/trunkline/webhook"
 )
@@ -97,7 +96,7 @@ type Options struct {
 	// the address is no trunk of ours and gets 403 with no detail.
 	ACL func(netip.Addr) (trunk string, ok bool)
 
-	DB         *store.DB
+	DB         Store
 	Tokens     Tokens
 	Webhooks   *webhook.Client
 	Audio      *audio.Cache
