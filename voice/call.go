@@ -4,19 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/emiago/diago"
-	"github.com/emiago/diago/media"
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/plivoxml"
 )
 
@@ -51,7 +50,7 @@ type Call struct {
 	mu       sync.Mutex
 	state    string
 	med      *diago.DialogMedia
-	ch       *Channel
+	ch       *media.Channel
 	early    bool // media is up as early media (183), not yet answered
 	pickedUp bool // outbound: the callee's 200 OK arrived (answered once the ACK is out)
 	cause    Cause
@@ -131,7 +130,7 @@ func callerNumber(d *diago.DialogServerSession) string {
 // UUID is the call's Plivo CallUUID.
 func (c *Call) UUID() string { return c.rec.UUID }
 
-func (c *Call) channel() *Channel {
+func (c *Call) channel() *media.Channel {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ch
@@ -177,8 +176,8 @@ func (c *Call) end() {
 	c.ch = nil
 	c.mu.Unlock()
 	if ch != nil {
-		ch.close()
-		c.s.pacer.remove(ch)
+		ch.Close()
+		c.s.pacer.Remove(ch)
 	}
 	c.bg.Wait()
 	byeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -390,69 +389,4 @@ func (c *Call) preAnswer() error {
 	c.mu.Unlock()
 	c.startMedia(med)
 	return nil
-}
-
-func (c *Call) codecs() []media.Codec {
-	audioCodec := media.CodecAudioUlaw
-	if c.ad.offer.Codec == "PCMA" {
-		audioCodec = media.CodecAudioAlaw
-	}
-	cs := []media.Codec{audioCodec}
-	if c.ad.offer.PayloadTEL >= 0 {
-		te := media.CodecTelephoneEvent8000
-		te.PayloadType = uint8(c.ad.offer.PayloadTEL)
-		cs = append(cs, te)
-	}
-	return cs
-}
-
-func (c *Call) startMedia(med *diago.DialogMedia) {
-	codec := c.ad.offer.Codec
-	pt := -1
-	if ms := med.MediaSession(); ms != nil {
-		ac := media.CodecAudioFromSession(ms)
-		if ac.PayloadType == 8 {
-			codec = "PCMA"
-		} else {
-			codec = "PCMU"
-		}
-		for _, cd := range ms.CommonCodecs() {
-			if cd.Matches(media.CodecTelephoneEvent8000) {
-				pt = int(cd.PayloadTypeRecv())
-			}
-		}
-	}
-	ch := newChannel(med.RTPSession(), codec, pt)
-	ch.resume = func() {
-		if ms := med.MediaSession(); ms != nil {
-			ms.StartRTP(1)
-		}
-	}
-	ch.resume()
-	c.mu.Lock()
-	c.med, c.ch = med, ch
-	c.mu.Unlock()
-	go ch.read()
-	c.s.pacer.add(ch)
-	if t := c.s.o.RTPTimeout; t > 0 {
-		// A peer that stops sending RTP (a trunk that died or reset, a NAT
-		// pinhole gone) would otherwise hold the call forever.
-		go func() {
-			tk := time.NewTicker(min(t/4, time.Second))
-			defer tk.Stop()
-			for {
-				select {
-				case <-ch.Done():
-					return
-				case <-c.ctx.Done():
-					return
-				case now := <-tk.C:
-					if ch.Silent(now) >= t {
-						c.hangup(CauseMediaTimeout, fmt.Sprintf("no RTP from the other side for %v", t))
-						return
-					}
-				}
-			}
-		}()
-	}
 }

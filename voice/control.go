@@ -9,6 +9,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/media"
 )
 
 // Live-call control: what the Call API does to a running call. Every
@@ -175,7 +176,7 @@ func (r *liveRecording) add(f []int16) {
 	}
 }
 
-func (c *Call) startRecording(ch *Channel, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
+func (c *Call) startRecording(ch *media.Channel, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
 	if c.s.o.Recordings == nil {
 		return trunkline.CommandResult{}, ErrBadInput
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/callerid"
+	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/plivoxml"
 )
 
@@ -322,7 +323,7 @@ func (c *Call) confirm(leg *Call, d plivoxml.Dial) bool {
 func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
 	now := s.o.Now().UTC()
 	c := &Call{s: s, state: StateRinging, callerName: callerName,
-		ad: &admission{app: &trunkline.Application{AccountID: parent.rec.AccountID}, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
+		ad: &admission{app: &trunkline.Application{AccountID: parent.rec.AccountID}, offer: media.Offer{Codec: "PCMU", PayloadTEL: 101}}}
 	c.rec = trunkline.Call{UUID: newUUID(), AccountID: parent.rec.AccountID, Direction: "outbound", From: from, To: to,
 		ParentUUID: parent.rec.UUID, State: trunkline.CallRinging, InitiatedAt: now}
 	// The leg ends with its parent, but through hangup, so that its cause is
@@ -362,22 +363,22 @@ func (leg *Call) parentEnded() (Cause, string) {
 
 // bridge connects the two legs until one hangs up or the time limit; it
 // returns the B leg's hangup cause name.
-func (c *Call) bridge(ctx context.Context, a *Channel, bc *Call, d plivoxml.Dial, limit time.Duration) string {
+func (c *Call) bridge(ctx context.Context, a *media.Channel, bc *Call, d plivoxml.Dial, limit time.Duration) string {
 	b := bc.channel()
 	if b == nil {
 		bc.hangup(CauseMediaFailure, "the answered leg has no media")
 		return bc.causeName()
 	}
-	fa, fb := &fifo{}, &fifo{}
-	b.setFeed(fa)
-	a.setFeed(fb)
-	offA := a.Tap(fa.push)
-	offB := b.Tap(fb.push)
+	fa, fb := &media.FIFO{}, &media.FIFO{}
+	b.SetFeed(fa)
+	a.SetFeed(fb)
+	offA := a.Tap(fa.Push)
+	offB := b.Tap(fb.Push)
 	defer func() {
 		offA()
 		offB()
-		a.setFeed(nil)
-		b.setFeed(nil)
+		a.SetFeed(nil)
+		b.SetFeed(nil)
 	}()
 	a.FlushDigits()
 	var typedA, typedB string // keys typed so far, for digitsMatch
@@ -416,7 +417,7 @@ func (c *Call) bridge(ctx context.Context, a *Channel, bc *Call, d plivoxml.Dial
 
 // ringback plays dialMusic while the legs ring: "real" is a ringing tone;
 // a URL names XML whose Play and Speak prompts loop.
-func (c *Call) ringback(ctx context.Context, a *Channel, music string) {
+func (c *Call) ringback(ctx context.Context, a *media.Channel, music string) {
 	if music == "real" || music == "true" {
 		tone := append(audio.Tone(425, 1000, -16), make([]int16, 8000*4)...)
 		for ctx.Err() == nil {

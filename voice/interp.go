@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/webhook"
 )
@@ -493,7 +494,7 @@ func (c *Call) getDigits(ctx context.Context, g digitSpec) (*plivoxml.Response, 
 
 // collect runs one try: it returns the keys pressed (without the finish
 // key), or invalid when a key outside validDigits was pressed.
-func (c *Call) collect(ctx context.Context, ch *Channel, g digitSpec, finish string) (digits []rune, invalid bool) {
+func (c *Call) collect(ctx context.Context, ch *media.Channel, g digitSpec, finish string) (digits []rune, invalid bool) {
 	pctx, stopPrompts := context.WithCancel(ctx)
 	promptsDone := make(chan struct{})
 	go func() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/callerid"
+	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/plivoxml"
 )
 
@@ -119,7 +120,7 @@ func (s *Server) Originate(o trunkline.PlaceCall) (*Call, error) {
 	now := s.o.Now().UTC()
 	c := &Call{s: s, state: StateRinging, firstState: StateInProgress, callerName: o.CallerName,
 		ringURL: o.RingURL, ringMethod: o.RingMethod, doc: doc,
-		ad: &admission{app: app, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
+		ad: &admission{app: app, offer: media.Offer{Codec: "PCMU", PayloadTEL: 101}}}
 	c.rec = trunkline.Call{UUID: newUUID(), AccountID: o.AccountID, Direction: "outbound", From: o.From, To: o.To,
 		RequestUUID: o.RequestUUID, ParentUUID: o.ParentUUID, State: trunkline.CallRinging, InitiatedAt: now}
 	if app != nil {

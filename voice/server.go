@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/emiago/diago"
-	"github.com/emiago/diago/media"
+	dmedia "github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
@@ -27,6 +27,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/internal/sipready"
+	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/ratelimit"
 	"github.com/trunkline/trunkline/voice/registrar"
 	"github.com/trunkline/trunkline/webhook"
@@ -146,7 +147,7 @@ type Server struct {
 	ua    *sipgo.UserAgent
 	dg    *diago.Diago
 	srv   *sipgo.Server
-	pacer *Pacer
+	pacer *media.Pacer
 	// perSource limits requests per source address (Options.SourceRate); nil: off.
 	perSource *ratelimit.Bucket
 
@@ -173,7 +174,7 @@ type admission struct {
 	accountID string // whose call it is
 	to        string // the number or application called
 	trunk     string
-	offer     Offer
+	offer     media.Offer
 	late      bool // INVITE without SDP
 	number    *trunkline.Number
 	app       *trunkline.Application
@@ -249,7 +250,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	if s.o.RTPPortMin > 0 && s.o.RTPPortMax > s.o.RTPPortMin {
 		// diago keeps the range in package globals; one server per process.
-		media.RTPPortStart, media.RTPPortEnd = s.o.RTPPortMin, s.o.RTPPortMax
+		dmedia.RTPPortStart, dmedia.RTPPortEnd = s.o.RTPPortMin, s.o.RTPPortMax
 	}
 	ext := s.o.ExternalHost
 	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("Trunkline"))
@@ -301,7 +302,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.pacer = NewPacer()
+	s.pacer = media.NewPacer()
 	serve := func(f func() error) {
 		s.wg.Add(1)
 		go func() {
@@ -540,14 +541,14 @@ func (s *Server) admitChecked(req *sip.Request, ad *admission, fromTrunk bool, e
 		return sip.StatusServiceUnavailable, "Service Unavailable"
 	}
 	if body := req.Body(); len(body) == 0 {
-		ad.late, ad.offer = true, Offer{Audio: true, Codec: "PCMU", PayloadTEL: 101}
+		ad.late, ad.offer = true, media.Offer{Audio: true, Codec: "PCMU", PayloadTEL: 101}
 	} else {
 		if ct := req.ContentType(); ct != nil && !strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/sdp") {
 			return refuse(fromTrunk, sip.StatusUnsupportedMediaType, "Unsupported Media Type")
 		}
-		o, err := CheckOffer(body)
+		o, err := media.CheckOffer(body)
 		switch {
-		case errors.Is(err, ErrNoCommonCode):
+		case errors.Is(err, media.ErrNoCommonCode):
 			return refuse(fromTrunk, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		case err != nil:
 			return refuse(fromTrunk, sip.StatusBadRequest, "Bad Request (SDP)")
