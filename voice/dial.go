@@ -15,6 +15,17 @@ import (
 	"github.com/trunkline/trunkline/plivoxml"
 )
 
+// <Dial>: ring numbers and registered phones, bridge the first to answer.
+func init() {
+	register(handler[plivoxml.Dial]{needsAnswer: true, run: func(ctx context.Context, c *Call, e plivoxml.Dial, inPre bool) (*plivoxml.Response, error) {
+		if inPre {
+			c.hangup(CauseUnsupported, "<Dial> is not allowed inside <PreAnswer>")
+			return nil, errStop
+		}
+		return c.dial(ctx, e)
+	}})
+}
+
 // dial runs <Dial>: it rings every Number (through the trunks, with
 // failover) and User at once, bridges the first to answer with this call
 // (audio both ways through our own pipeline, key presses regenerated as
@@ -291,10 +302,7 @@ func (c *Call) confirm(leg *Call, d plivoxml.Dial) bool {
 			return
 		}
 		for _, el := range doc.Elements {
-			switch deref(el).(type) {
-			case plivoxml.Play, plivoxml.Speak, plivoxml.Wait:
-				leg.prompt(ctx, el)
-			}
+			leg.prompt(ctx, el) // Play, Speak and Wait; nothing else
 		}
 	}()
 	if d.ConfirmKey == "" {
@@ -434,9 +442,7 @@ func (c *Call) ringback(ctx context.Context, a *media.Channel, music string) {
 	for ctx.Err() == nil {
 		played := false
 		for _, el := range doc.Elements {
-			switch deref(el).(type) {
-			case plivoxml.Play, plivoxml.Speak, plivoxml.Wait:
-				c.prompt(ctx, el)
+			if c.prompt(ctx, el) { // Play, Speak and Wait; nothing else
 				played = true
 			}
 		}
