@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/media"
 )
 
@@ -145,35 +144,16 @@ func (c *Call) takeTransfer() *redirectTo {
 	return t
 }
 
-// liveRecording records both directions of a call, mixed on the wall
-// clock: each 20 ms frame, heard or sent, is added at the sample position
-// its time gives, so the two sides line up.
+// liveRecording is a Call API recording: both directions of the call, mixed
+// on the wall clock (media.TimeMix).
 type liveRecording struct {
 	id, format          string
 	cb, cbMethod        string
 	start               time.Time
-	mu                  sync.Mutex
-	pcm                 []int16
-	limit               int
+	mix                 *media.TimeMix
 	stopOnce            sync.Once
 	done                chan struct{}
 	removeIn, removeOut func()
-}
-
-func (r *liveRecording) add(f []int16) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	pos := int(time.Since(r.start) * audio.SampleRate / time.Second)
-	if pos < 0 || pos+len(f) > r.limit {
-		return
-	}
-	if need := pos + len(f); need > len(r.pcm) {
-		r.pcm = append(r.pcm, make([]int16, need-len(r.pcm))...)
-	}
-	for i, v := range f {
-		s := int32(r.pcm[pos+i]) + int32(v)
-		r.pcm[pos+i] = int16(max(-32768, min(32767, s)))
-	}
 }
 
 func (c *Call) startRecording(ch *media.Channel, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
@@ -186,9 +166,10 @@ func (c *Call) startRecording(ch *media.Channel, cmd trunkline.CallCommand) (tru
 	}
 	format := c.s.encoder(cmd.FileFormat).Format()
 	r := &liveRecording{id: newUUID(), format: format, cb: cmd.CallbackURL, cbMethod: cmd.CallbackMethod,
-		start: c.s.o.Now(), limit: int(limit.Seconds() * audio.SampleRate), done: make(chan struct{})}
-	r.removeIn = ch.Tap(r.add)
-	r.removeOut = ch.TapOut(r.add)
+		start: c.s.o.Now(), done: make(chan struct{})}
+	r.mix = media.NewTimeMix(r.start, limit)
+	r.removeIn = ch.Tap(r.mix.Add)
+	r.removeOut = ch.TapOut(r.mix.Add)
 	c.mu.Lock()
 	c.recs = append(c.recs, r)
 	c.mu.Unlock()
@@ -227,9 +208,7 @@ func (c *Call) finishRecording(r *liveRecording) {
 	r.removeIn()
 	r.removeOut()
 	end := c.s.o.Now()
-	r.mu.Lock()
-	pcm := r.pcm
-	r.mu.Unlock()
+	pcm := r.mix.PCM()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rec, err := c.saveRecording(ctx, r.id, r.format, pcm, r.start, end)
