@@ -48,33 +48,7 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 	if limit <= 0 {
 		limit = 4 * time.Hour
 	}
-	type child struct {
-		to      string
-		targets []Target
-		digits  string
-	}
-	var children []child
-	secure := c.s.secureAccount(c.rec.AccountID)
-	for _, n := range d.Numbers {
-		to := strings.TrimPrefix(n.Digits, "+")
-		var targets []Target
-		if c.s.o.Route != nil {
-			targets = c.s.o.Route(to)
-		}
-		if secure {
-			targets = secureTargets(targets)
-		}
-		children = append(children, child{to: to, targets: targets, digits: n.SendDigits})
-	}
-	for _, u := range d.Users {
-		var targets []Target
-		if c.s.o.Locate != nil {
-			if t, ok := c.s.o.Locate(u.URI); ok && (!secure || len(secureTargets([]Target{t})) == 1) {
-				targets = []Target{t}
-			}
-		}
-		children = append(children, child{to: u.URI, targets: targets, digits: u.SendDigits})
-	}
+	children := c.dialChildren(d)
 
 	// Ring them all; the first answer wins.
 	dctx, stopRinging := context.WithCancel(ctx)
@@ -112,7 +86,7 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 		}
 		legs = append(legs, leg)
 		wg.Add(1)
-		go func(leg *Call, ch child) {
+		go func(leg *Call, ch dialChild) {
 			defer wg.Done()
 			stop := context.AfterFunc(dctx, func() {
 				mu.Lock()
@@ -214,6 +188,49 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 	if b != nil && d.CallbackURL != "" {
 		c.dialEvent(d, "DialHangup", b, cause)
 	}
+	return c.dialAction(ctx, d, status, cause, b, legs)
+}
+
+// dialChild is one Number or User of a Dial: where it goes and the targets
+// (trunks, or the registered phone) that reach it.
+type dialChild struct {
+	to      string
+	targets []Target
+	digits  string
+}
+
+// dialChildren resolves the Dial's Numbers (by route) and Users (by
+// registration); an account that requires TLS keeps only TLS targets.
+func (c *Call) dialChildren(d plivoxml.Dial) []dialChild {
+	var children []dialChild
+	secure := c.s.secureAccount(c.rec.AccountID)
+	for _, n := range d.Numbers {
+		to := strings.TrimPrefix(n.Digits, "+")
+		var targets []Target
+		if c.s.o.Route != nil {
+			targets = c.s.o.Route(to)
+		}
+		if secure {
+			targets = secureTargets(targets)
+		}
+		children = append(children, dialChild{to: to, targets: targets, digits: n.SendDigits})
+	}
+	for _, u := range d.Users {
+		var targets []Target
+		if c.s.o.Locate != nil {
+			if t, ok := c.s.o.Locate(u.URI); ok && (!secure || len(secureTargets([]Target{t})) == 1) {
+				targets = []Target{t}
+			}
+		}
+		children = append(children, dialChild{to: u.URI, targets: targets, digits: u.SendDigits})
+	}
+	return children
+}
+
+// dialAction tells the Dial's action URL how it ended (b: the B leg that
+// answered, if any) and returns its XML when redirect="true" and the call
+// is still up.
+func (c *Call) dialAction(ctx context.Context, d plivoxml.Dial, status, cause string, b *Call, legs []*Call) (*plivoxml.Response, error) {
 	if d.Action == "" {
 		return nil, nil
 	}

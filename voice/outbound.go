@@ -332,31 +332,20 @@ func (c *Call) try(o trunkline.PlaceCall, t Target) (a Attempt, cause Cause, rea
 		if t.Report != nil && c.s.failoverStatus(a.Status) {
 			t.Report(false, timeout)
 		}
-		switch {
-		case c.s.failoverStatus(a.Status) && !early:
-			a.Outcome = "failover"
-			return a, CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(a.Status, err)), true
-		case a.Status == 486 || a.Status == 600:
-			a.Outcome = "busy"
-			return a, CauseBusy.With(SourceCallee), "busy", false
-		case a.Status == 603:
-			a.Outcome = "rejected"
-			return a, CauseRejected.With(SourceCallee), "declined", false
-		case a.Status == 404 || a.Status == 484:
-			a.Outcome = "failed"
-			return a, CauseNoApplication.With(SourceCarrier), "the carrier does not know the number", false
-		case a.Status == 480 || a.Status == 487:
-			a.Outcome = "no-answer"
-			return a, CauseNoAnswer.With(SourceCallee), "no answer", false
-		default:
-			a.Outcome = "failed"
-			return a, CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(a.Status, err)), false
-		}
+		a.Outcome, cause, reason, failover = c.s.refusal(t, a.Status, early, err)
+		return a, cause, reason, failover
 	}
 	if t.Report != nil {
 		t.Report(true, false)
 	}
 	a.Status, a.Outcome = 200, "answered"
+	c.connected(d, t, med)
+	return a, Cause{}, "", false
+}
+
+// connected makes the answered dialog d on target t this call's: answered
+// now, its media up, and the callee's BYE ending it.
+func (c *Call) connected(d *diago.DialogClientSession, t Target, med *diago.DialogMedia) {
 	now := c.s.o.Now().UTC()
 	c.mu.Lock()
 	c.out = d
@@ -375,7 +364,24 @@ func (c *Call) try(o trunkline.PlaceCall, t Target) (a Attempt, cause Cause, rea
 		case <-c.ctx.Done():
 		}
 	}()
-	return a, Cause{}, "", false
+}
+
+// refusal is what a final status other than 200 means for the call: the
+// attempt's outcome, the call's cause, and whether it tries the next target.
+func (s *Server) refusal(t Target, status int, early bool, err error) (outcome string, cause Cause, reason string, failover bool) {
+	switch {
+	case s.failoverStatus(status) && !early:
+		return "failover", CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(status, err)), true
+	case status == 486 || status == 600:
+		return "busy", CauseBusy.With(SourceCallee), "busy", false
+	case status == 603:
+		return "rejected", CauseRejected.With(SourceCallee), "declined", false
+	case status == 404 || status == 484:
+		return "failed", CauseNoApplication.With(SourceCarrier), "the carrier does not know the number", false
+	case status == 480 || status == 487:
+		return "no-answer", CauseNoAnswer.With(SourceCallee), "no answer", false
+	}
+	return "failed", CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(status, err)), false
 }
 
 func statusText(code int, err error) string {

@@ -124,6 +124,13 @@ loop:
 		c.s.log.Error("recording", "call", c.rec.UUID, "err", err)
 		return nil, nil
 	}
+	return c.recorded(ctx, sctx, r, rec, finishKey)
+}
+
+// recorded tells <Record>'s callbackUrl (in the background) and action URL
+// about a stored recording, and returns the action's XML when redirect="true"
+// and the caller is still there. sctx outlives the call.
+func (c *Call) recorded(ctx, sctx context.Context, r plivoxml.Record, rec *trunkline.Recording, finishKey string) (*plivoxml.Response, error) {
 	id, durMs := rec.ID, rec.DurationMs
 	p := c.params(c.status())
 	recURL := ""
