@@ -8,7 +8,6 @@ import (
 	"reflect"
 
 	"github.com/trunkline/trunkline/audio"
-	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/webhook"
 )
@@ -237,16 +236,25 @@ func (c *Call) prompt(ctx context.Context, el plivoxml.Element) bool {
 	return true
 }
 
-// playPrompt plays a fetched or synthesised prompt loop times (0: until the
-// call ends or the prompt is barged in on). Errors in fetching or
-// synthesising a prompt skip it (and are logged without its text), as a
-// prompt that cannot play should not drop the caller.
-func (c *Call) playPrompt(ctx context.Context, ch *media.Channel, name string, pcm []int16, loop int, err error) {
+// playPrompt plays the audio pcmOf fetches or synthesises, loop times (0:
+// until the call ends or the prompt is barged in on); ready, when set, is
+// called once there is audio to play. Errors in fetching or synthesising a
+// prompt skip it (and are logged without its text), as a prompt that cannot
+// play should not drop the caller.
+func (c *Call) playPrompt(ctx context.Context, name string, loop int, pcmOf func() ([]int16, error), ready func()) {
+	ch := c.channel()
+	if ch == nil {
+		return
+	}
+	pcm, err := pcmOf()
 	if err != nil {
 		if ctx.Err() == nil {
 			c.s.log.Warn("prompt skipped", "call", c.rec.UUID, "element", name, "err", err)
 		}
 		return
+	}
+	if len(pcm) > 0 && ready != nil {
+		ready()
 	}
 	for i := 0; len(pcm) > 0 && (loop == 0 || i < loop); i++ {
 		if ch.Play(ctx, pcm) != nil {

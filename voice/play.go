@@ -13,19 +13,11 @@ func init() {
 }
 
 func runPlay(ctx context.Context, c *Call, e plivoxml.Play, _ bool) (*plivoxml.Response, error) {
-	ch := c.channel()
-	if ch == nil {
-		return nil, nil
-	}
-	var (
-		pcm []int16
-		err error
-	)
-	if c.s.o.Audio == nil {
-		err = errors.New("no audio fetcher")
-	} else {
-		pcm, err = c.s.o.Audio.Get(ctx, e.URL)
-	}
-	c.playPrompt(ctx, ch, e.Name(), pcm, e.Loop, err)
+	c.playPrompt(ctx, e.Name(), e.Loop, func() ([]int16, error) {
+		if c.s.o.Audio == nil {
+			return nil, errors.New("no audio fetcher")
+		}
+		return c.s.o.Audio.Get(ctx, e.URL)
+	}, nil)
 	return nil, nil
 }

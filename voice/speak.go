@@ -13,25 +13,20 @@ func init() {
 }
 
 func runSpeak(ctx context.Context, c *Call, e plivoxml.Speak, _ bool) (*plivoxml.Response, error) {
-	ch := c.channel()
-	if ch == nil {
-		return nil, nil
+	synthesize := func() ([]int16, error) {
+		if c.s.o.TTS == nil {
+			return nil, errors.New("no text-to-speech engine")
+		}
+		return c.s.o.TTS.Synthesize(ctx, e.Text, e.Voice, e.Language)
 	}
-	var (
-		pcm []int16
-		err error
-	)
-	if c.s.o.TTS == nil {
-		err = errors.New("no text-to-speech engine")
-	} else {
-		pcm, err = c.s.o.TTS.Synthesize(ctx, e.Text, e.Voice, e.Language)
+	spoken := func() {
+		if c.s.o.Spoken != nil {
+			c.mu.Lock()
+			trunk := c.rec.Trunk
+			c.mu.Unlock()
+			c.s.o.Spoken(trunk, c.rec.UUID, c.rec.To, e.Text)
+		}
 	}
-	if err == nil && len(pcm) > 0 && c.s.o.Spoken != nil {
-		c.mu.Lock()
-		trunk := c.rec.Trunk
-		c.mu.Unlock()
-		c.s.o.Spoken(trunk, c.rec.UUID, c.rec.To, e.Text)
-	}
-	c.playPrompt(ctx, ch, e.Name(), pcm, e.Loop, err)
+	c.playPrompt(ctx, e.Name(), e.Loop, synthesize, spoken)
 	return nil, nil
 }
