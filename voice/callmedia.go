@@ -13,6 +13,13 @@ import (
 // The glue between diago's negotiated media session and the media engine: the
 // codecs a call answers with, and the Channel that carries its audio.
 
+// callMedia is a call's audio: diago's session and the media engine's channel on it.
+type callMedia struct {
+	med   *diago.DialogMedia
+	ch    *media.Channel
+	early bool // up as early media (183), not yet answered
+}
+
 func (c *Call) codecs() []dmedia.Codec {
 	audioCodec := dmedia.CodecAudioUlaw
 	if c.ad.offer.Codec == "PCMA" {
@@ -51,7 +58,7 @@ func (c *Call) startMedia(med *diago.DialogMedia) {
 	ch := media.NewChannel(med.RTPSession(), codec, pt, resume)
 	resume()
 	c.mu.Lock()
-	c.med, c.ch = med, ch
+	c.m.med, c.m.ch = med, ch
 	c.mu.Unlock()
 	ch.Start()
 	c.s.pacer.Add(ch)

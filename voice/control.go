@@ -28,10 +28,10 @@ func (c *Call) transferB(url, method string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.moveB == nil || c.transfer != nil {
+	if c.moveB == nil || c.xml.transfer != nil {
 		return trunkline.ErrNoBridgedLeg
 	}
-	c.transfer = &redirectTo{url, method}
+	c.xml.transfer = &redirectTo{url, method}
 	close(c.moveB)
 	return nil
 }
@@ -129,9 +129,9 @@ func (c *Call) transferTo(url, method string) error {
 	if method == "" {
 		method = "POST"
 	}
-	c.transfer = &redirectTo{url, method}
-	if c.stopDoc != nil {
-		c.stopDoc()
+	c.xml.transfer = &redirectTo{url, method}
+	if c.xml.stop != nil {
+		c.xml.stop()
 	}
 	return nil
 }
@@ -139,8 +139,8 @@ func (c *Call) transferTo(url, method string) error {
 func (c *Call) takeTransfer() *redirectTo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := c.transfer
-	c.transfer = nil
+	t := c.xml.transfer
+	c.xml.transfer = nil
 	return t
 }
 

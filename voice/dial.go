@@ -515,10 +515,10 @@ func (c *Call) dialEvent(d plivoxml.Dial, event string, b *Call, cause string, e
 func (c *Call) causeName() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.causeSet {
+	if !c.ended.set {
 		return ""
 	}
-	return c.cause.Telephony
+	return c.ended.cause.Telephony
 }
 
 // dialStatus is Plivo's DialStatus for a Dial nobody answered.
@@ -526,7 +526,7 @@ func dialStatus(legs []*Call) string {
 	status := "failed"
 	for _, l := range legs {
 		l.mu.Lock()
-		cause := l.cause.Name
+		cause := l.ended.cause.Name
 		l.mu.Unlock()
 		switch cause {
 		case CauseBusy.Name:

@@ -79,7 +79,7 @@ func (c *Call) getDigits(ctx context.Context, g digitSpec) (*plivoxml.Response, 
 	action, method := g.action, g.method
 	if action == "" {
 		c.mu.Lock()
-		action, method = c.docURL, c.docMethod
+		action, method = c.xml.url, c.xml.method
 		c.mu.Unlock()
 	}
 	p := c.params(c.status())

@@ -71,7 +71,7 @@ func (c *Call) runXML(ctx context.Context, doc *plivoxml.Response, err error) {
 		// API) can stop it wherever it is and start the new URL's XML.
 		dctx, stop := context.WithCancel(ctx)
 		c.mu.Lock()
-		c.stopDoc = stop
+		c.xml.stop = stop
 		c.mu.Unlock()
 		doc, err = c.runDocument(dctx, doc)
 		stop()
@@ -103,7 +103,7 @@ func (c *Call) fetch(ctx context.Context, kind, rawURL, method string, p url.Val
 		return nil, &xmlError{err}
 	}
 	c.mu.Lock()
-	c.docURL, c.docMethod = rawURL, method
+	c.xml.url, c.xml.method = rawURL, method
 	c.mu.Unlock()
 	return doc, nil
 }
