@@ -30,6 +30,15 @@ type PlaceCall struct {
 	RingTimeout, TimeLimit time.Duration
 	SendDigits, ParentUUID string
 	SIPHeaders             []string
+	// Document, when set, is the XML the answered call runs instead of fetching
+	// App's answer_url: for the platform's own calls (a phone verification whose
+	// XML carries a secret code), whose XML must never go to a URL, a log or the
+	// store. Without App no hangup_url is called.
+	Document string
+	// Platform marks the platform's own calls, placed from the operator's configured
+	// caller ID: they skip the caller-ID rule, which is about what a customer may
+	// call as.
+	Platform bool
 }
 
 // LiveCall is what the API shows of a call in progress.
@@ -64,7 +73,7 @@ var (
 	// ErrNoBridgedLeg: a bleg transfer on a call that is not bridged.
 	ErrNoBridgedLeg = &Error{Code: EINVALID, Message: "no bridged leg"}
 	// ErrNoRoute: Place found no trunk that serves the destination.
-	ErrNoRoute = &Error{Code: ENOROUTE, Message: "no route"}
-	// ErrBusy: Place refused at the server's call limit.
-	ErrBusy = &Error{Code: EBUSY, Message: "too many calls"}
+	ErrNoRoute = &Error{Code: ENOROUTE, Message: "no route to the destination"}
+	// ErrTooManyCalls: Place at the server's call limit.
+	ErrTooManyCalls = &Error{Code: EUNAVAILABLE, Message: "too many calls in progress"}
 )

@@ -10,21 +10,6 @@ import (
 	"github.com/trunkline/trunkline/call"
 )
 
-// The live-call seam is the domain core's (trunkline.CallService and its types); these
-// names stay while callers move over.
-type (
-	Calls         = trunkline.CallService
-	PlaceCall     = trunkline.PlaceCall
-	LiveCall      = trunkline.LiveCall
-	CallCommand   = trunkline.CallCommand
-	CommandResult = trunkline.CommandResult
-)
-
-var (
-	ErrNoLiveCall   = trunkline.ErrNoLiveCall
-	ErrNoBridgedLeg = trunkline.ErrNoBridgedLeg
-)
-
 var callParams = []string{"from", "to", "answer_url", "answer_method", "ring_url", "ring_method", "hangup_url",
 	"hangup_method", "fallback_url", "fallback_method", "caller_name", "send_digits", "send_on_preanswer",
 	"time_limit", "hangup_on_ring", "ring_timeout", "sip_headers", "parent_call_uuid", "machine_detection",
@@ -71,13 +56,6 @@ func (s *Server) makeCall(r *request) (int, map[string]any, error) {
 	return http.StatusCreated, body, nil
 }
 
-// ErrNoRoute and ErrBusy are what Calls.Place returns when no trunk serves a
-// destination and at the server's call limit (the domain core's; see package call).
-var (
-	ErrNoRoute = trunkline.ErrNoRoute
-	ErrBusy    = trunkline.ErrBusy
-)
-
 // visible says whether a call's account is the caller's or (for a main
 // account) one of its subaccounts'.
 func (s *Server) visible(r *request) func(string) bool {
@@ -93,7 +71,7 @@ func (s *Server) visible(r *request) func(string) bool {
 	return func(id string) bool { return id == sc.AccountID || subs[id] }
 }
 
-func liveObject(c LiveCall) map[string]any {
+func liveObject(c trunkline.LiveCall) map[string]any {
 	return map[string]any{"call_status": c.Status, "call_uuid": c.CallUUID, "caller_name": c.CallerName,
 		"direction": c.Direction, "from": c.From, "to": c.To, "request_uuid": c.RequestUUID,
 		"session_start": c.SessionStart.UTC().Format("2006-01-02 15:04:05.000000")}
@@ -162,9 +140,9 @@ var (
 
 // callCommand runs a live-call command on the path's call; the handler has
 // checked with ownLiveCall that the caller may see it.
-func (s *Server) callCommand(r *request, cmd CallCommand) (CommandResult, error) {
+func (s *Server) callCommand(r *request, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
 	res, err := s.opts.Calls.Command(r.Context(), r.vars["call_uuid"], cmd)
-	if errors.Is(err, ErrNoLiveCall) {
+	if trunkline.ErrorCode(err) == trunkline.ENOTFOUND {
 		return res, errNotFound
 	}
 	return res, err
@@ -202,7 +180,7 @@ func (s *Server) transferCall(r *request) (int, map[string]any, error) {
 	if err := s.ownLiveCall(r); err != nil {
 		return 0, nil, err
 	}
-	cmd := CallCommand{Kind: "transfer", Legs: r.p.Get("legs")}
+	cmd := trunkline.CallCommand{Kind: "transfer", Legs: r.p.Get("legs")}
 	switch cmd.Legs {
 	case "", "aleg", "bleg", "both":
 	default:
@@ -230,7 +208,7 @@ func (s *Server) transferCall(r *request) (int, map[string]any, error) {
 		*leg.url, *leg.meth = u, m
 	}
 	if _, err := s.callCommand(r, cmd); err != nil {
-		if errors.Is(err, ErrNoBridgedLeg) {
+		if errors.Is(err, trunkline.ErrNoBridgedLeg) {
 			return 0, nil, badRequest("the call has no bridged leg to transfer")
 		}
 		return 0, nil, err
@@ -257,7 +235,7 @@ func (s *Server) playOnCall(r *request) (int, map[string]any, error) {
 	if len(urls) == 0 {
 		return 0, nil, badRequest("urls is required")
 	}
-	if _, err := s.callCommand(r, CallCommand{Kind: "play", URLs: urls, Loop: r.p.Get("loop") == "true"}); err != nil {
+	if _, err := s.callCommand(r, trunkline.CallCommand{Kind: "play", URLs: urls, Loop: r.p.Get("loop") == "true"}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusAccepted, map[string]any{"message": "play started"}, nil
@@ -284,7 +262,7 @@ func (s *Server) speakOnCall(r *request) (int, map[string]any, error) {
 	if lang == "" {
 		lang = "en-US"
 	}
-	if _, err := s.callCommand(r, CallCommand{Kind: "speak", Text: text, Voice: voiceName, Language: lang, Loop: r.p.Get("loop") == "true"}); err != nil {
+	if _, err := s.callCommand(r, trunkline.CallCommand{Kind: "speak", Text: text, Voice: voiceName, Language: lang, Loop: r.p.Get("loop") == "true"}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusAccepted, map[string]any{"message": "speak started"}, nil
@@ -295,7 +273,7 @@ func (s *Server) stopMedia(kind string) handlerFunc {
 		if err := s.ownLiveCall(r); err != nil {
 			return 0, nil, err
 		}
-		if _, err := s.callCommand(r, CallCommand{Kind: kind}); err != nil {
+		if _, err := s.callCommand(r, trunkline.CallCommand{Kind: kind}); err != nil {
 			return 0, nil, err
 		}
 		return http.StatusNoContent, nil, nil
@@ -313,7 +291,7 @@ func (s *Server) dtmfOnCall(r *request) (int, map[string]any, error) {
 	if d == "" || len(d) > 64 || strings.Trim(d, "0123456789*#ABCDwW") != "" {
 		return 0, nil, badRequest("digits takes 1 to 64 of 0-9, *, #, A-D, w and W")
 	}
-	if _, err := s.callCommand(r, CallCommand{Kind: "dtmf", Digits: d}); err != nil {
+	if _, err := s.callCommand(r, trunkline.CallCommand{Kind: "dtmf", Digits: d}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusAccepted, map[string]any{"message": "digits sent"}, nil
@@ -323,7 +301,7 @@ func (s *Server) recordCall(r *request) (int, map[string]any, error) {
 	if err := s.ownLiveCall(r); err != nil {
 		return 0, nil, err
 	}
-	cmd := CallCommand{Kind: "record", TimeLimit: 60 * time.Second, FileFormat: "mp3"}
+	cmd := trunkline.CallCommand{Kind: "record", TimeLimit: 60 * time.Second, FileFormat: "mp3"}
 	if r.p.Get("time_limit") != "" {
 		n, err := r.p.Int("time_limit", 0, 1, 86400)
 		if err != nil {

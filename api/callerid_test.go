@@ -31,18 +31,18 @@ func (s *sent) Send(_ context.Context, r message.Request) (*message.Accepted, er
 	return &message.Accepted{UUIDs: []string{"m-" + r.Src}}, nil
 }
 
-func (s *sent) Place(_ context.Context, c PlaceCall) error {
+func (s *sent) Place(_ context.Context, c trunkline.PlaceCall) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.froms = append(s.froms, c.From)
 	return nil
 }
-func (s *sent) Live(func(string) bool, bool) []LiveCall { return nil }
-func (s *sent) Get(string) (LiveCall, bool)             { return LiveCall{}, false }
-func (s *sent) Hangup(string) bool                      { return false }
-func (s *sent) Cancel(string) bool                      { return false }
-func (s *sent) Command(context.Context, string, CallCommand) (CommandResult, error) {
-	return CommandResult{}, ErrNoLiveCall
+func (s *sent) Live(func(string) bool, bool) []trunkline.LiveCall { return nil }
+func (s *sent) Get(string) (trunkline.LiveCall, bool)             { return trunkline.LiveCall{}, false }
+func (s *sent) Hangup(string) bool                                { return false }
+func (s *sent) Cancel(string) bool                                { return false }
+func (s *sent) Command(context.Context, string, trunkline.CallCommand) (trunkline.CommandResult, error) {
+	return trunkline.CommandResult{}, trunkline.ErrNoLiveCall
 }
 
 // TestSendAsOwnSourcesOnly: POST Message/ and POST Call/ take as src/from only a number

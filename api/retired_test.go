@@ -36,26 +36,29 @@ func (c *oneLiveCall) took(s string) bool {
 }
 func (c *oneLiveCall) reset() { c.mu.Lock(); c.reached = nil; c.mu.Unlock() }
 
-func (c *oneLiveCall) live() LiveCall {
-	return LiveCall{AccountID: c.acct, CallUUID: c.uuid, RequestUUID: c.rq, Direction: "outbound", From: "14155550100",
+func (c *oneLiveCall) live() trunkline.LiveCall {
+	return trunkline.LiveCall{AccountID: c.acct, CallUUID: c.uuid, RequestUUID: c.rq, Direction: "outbound", From: "14155550100",
 		To: "447700900123", Status: "in-progress"}
 }
-func (c *oneLiveCall) Place(ctx context.Context, p PlaceCall) error { c.note("place"); return nil }
-func (c *oneLiveCall) Live(visible func(string) bool, queued bool) []LiveCall {
+func (c *oneLiveCall) Place(ctx context.Context, p trunkline.PlaceCall) error {
+	c.note("place")
+	return nil
+}
+func (c *oneLiveCall) Live(visible func(string) bool, queued bool) []trunkline.LiveCall {
 	if !visible(c.acct) {
 		return nil
 	}
-	return []LiveCall{c.live()}
+	return []trunkline.LiveCall{c.live()}
 }
-func (c *oneLiveCall) Get(uuid string) (LiveCall, bool) { return c.live(), uuid == c.uuid }
-func (c *oneLiveCall) Hangup(uuid string) bool          { c.note("hangup"); return uuid == c.uuid }
-func (c *oneLiveCall) Cancel(rq string) bool            { c.note("cancel"); return rq == c.rq }
-func (c *oneLiveCall) Command(ctx context.Context, uuid string, cmd CallCommand) (CommandResult, error) {
+func (c *oneLiveCall) Get(uuid string) (trunkline.LiveCall, bool) { return c.live(), uuid == c.uuid }
+func (c *oneLiveCall) Hangup(uuid string) bool                    { c.note("hangup"); return uuid == c.uuid }
+func (c *oneLiveCall) Cancel(rq string) bool                      { c.note("cancel"); return rq == c.rq }
+func (c *oneLiveCall) Command(ctx context.Context, uuid string, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
 	if uuid != c.uuid {
-		return CommandResult{}, ErrNoLiveCall
+		return trunkline.CommandResult{}, trunkline.ErrNoLiveCall
 	}
 	c.note(cmd.Kind)
-	return CommandResult{RecordingID: "rec-live", URL: "https://example.com/rec-live.mp3"}, nil
+	return trunkline.CommandResult{RecordingID: "rec-live", URL: "https://example.com/rec-live.mp3"}, nil
 }
 
 // deploymentRoutes are the changes a token in its rotation overlap may still make: what

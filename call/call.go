@@ -58,7 +58,7 @@ func Place(ctx context.Context, calls trunkline.CallService, ids CallerIDChecker
 			switch {
 			case errors.Is(err, trunkline.ErrNoRoute):
 				return nil, trunkline.Errorf(trunkline.ENOROUTE, "no route to %s: no trunk serves it", input.Quote(to))
-			case errors.Is(err, trunkline.ErrBusy):
+			case errors.Is(err, trunkline.ErrTooManyCalls):
 				return nil, &trunkline.Error{Code: trunkline.EBUSY, Message: "too many calls in progress; retry later"}
 			case errors.As(err, &refused):
 				return nil, invalid(refused.Reason)

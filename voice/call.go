@@ -4,19 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/emiago/diago"
-	"github.com/emiago/diago/media"
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/plivoxml"
 )
 
@@ -48,24 +47,35 @@ type Call struct {
 	ctx    context.Context // ends when the call ends, whoever ends it
 	cancel context.CancelFunc
 
+	// mu guards what follows.
 	mu       sync.Mutex
 	state    string
-	med      *diago.DialogMedia
-	ch       *Channel
-	early    bool // media is up as early media (183), not yet answered
+	m        callMedia
 	pickedUp bool // outbound: the callee's 200 OK arrived (answered once the ACK is out)
-	cause    Cause
-	reason   string
-	causeSet bool
+	ended    ending
+	xml      docRun
+	attempts []Attempt     // outbound: one per target tried
+	bridged  *Call         // the other leg while a Dial bridges this call
+	moveB    chan struct{} // B leg: closed when a transfer takes it out of its bridge
+	recs     []*liveRecording
 
-	docURL, docMethod string    // the document running, for actions without a URL
-	attempts          []Attempt // outbound: one per target tried
-	stopDoc           context.CancelFunc
-	bridged           *Call         // the other leg while a Dial bridges this call
-	moveB             chan struct{} // B leg: closed when a transfer takes it out of its bridge
-	transfer          *redirectTo
-	recs              []*liveRecording
-	bg                sync.WaitGroup
+	bg sync.WaitGroup // the call's background work (callbacks, async DTMF, recordings)
+}
+
+// ending is how the call ends, decided once by whoever ends it first.
+type ending struct {
+	cause  Cause
+	reason string
+	set    bool
+}
+
+// docRun is the interpreter's state for the document running: where it came
+// from (for actions without a URL), how to stop it, and a transfer (the Call
+// API) waiting to replace it.
+type docRun struct {
+	url, method string
+	stop        context.CancelFunc
+	transfer    *redirectTo
 }
 
 func (s *Server) handle(d *diago.DialogServerSession) {
@@ -131,18 +141,18 @@ func callerNumber(d *diago.DialogServerSession) string {
 // UUID is the call's Plivo CallUUID.
 func (c *Call) UUID() string { return c.rec.UUID }
 
-func (c *Call) channel() *Channel {
+func (c *Call) channel() *media.Channel {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ch
+	return c.m.ch
 }
 
 // hangup ends the call with cause unless it has ended already; the first
 // cause wins.
 func (c *Call) hangup(cause Cause, reason string) {
 	c.mu.Lock()
-	if !c.causeSet {
-		c.cause, c.reason, c.causeSet = cause, reason, true
+	if !c.ended.set {
+		c.ended.cause, c.ended.reason, c.ended.set = cause, reason, true
 	}
 	c.mu.Unlock()
 	c.cancel()
@@ -169,16 +179,16 @@ func (c *Call) run() {
 func (c *Call) end() {
 	log := c.s.log.With("call", c.rec.UUID)
 	c.mu.Lock()
-	if !c.causeSet {
-		c.cause, c.reason, c.causeSet = CauseEndOfXML, "", true
+	if !c.ended.set {
+		c.ended.cause, c.ended.reason, c.ended.set = CauseEndOfXML, "", true
 	}
-	cause, answered := c.cause, c.rec.AnsweredAt != nil
-	ch, med := c.ch, c.med
-	c.ch = nil
+	cause, answered := c.ended.cause, c.rec.AnsweredAt != nil
+	ch, med := c.m.ch, c.m.med
+	c.m.ch = nil
 	c.mu.Unlock()
 	if ch != nil {
-		ch.close()
-		c.s.pacer.remove(ch)
+		ch.Close()
+		c.s.pacer.Remove(ch)
 	}
 	c.bg.Wait()
 	byeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -237,7 +247,7 @@ func (c *Call) finish(cause Cause) {
 	c.mu.Lock()
 	c.state = StateCompleted
 	r := c.rec
-	reason := c.reason
+	reason := c.ended.reason
 	c.mu.Unlock()
 	r.EndedAt = &end
 	r.State = trunkline.CallCompleted
@@ -332,7 +342,7 @@ func (c *Call) answer() error {
 		c.mu.Unlock()
 		return nil
 	}
-	early, med := c.early, c.med
+	early, med := c.m.early, c.m.med
 	c.mu.Unlock()
 	if err := c.ctx.Err(); err != nil {
 		return err
@@ -373,7 +383,7 @@ func (c *Call) answer() error {
 // preAnswer opens early media (183 Session Progress).
 func (c *Call) preAnswer() error {
 	c.mu.Lock()
-	if c.med != nil || c.d == nil {
+	if c.m.med != nil || c.d == nil {
 		c.mu.Unlock()
 		return nil
 	}
@@ -386,73 +396,8 @@ func (c *Call) preAnswer() error {
 		return err
 	}
 	c.mu.Lock()
-	c.early = true
+	c.m.early = true
 	c.mu.Unlock()
 	c.startMedia(med)
 	return nil
-}
-
-func (c *Call) codecs() []media.Codec {
-	audioCodec := media.CodecAudioUlaw
-	if c.ad.offer.Codec == "PCMA" {
-		audioCodec = media.CodecAudioAlaw
-	}
-	cs := []media.Codec{audioCodec}
-	if c.ad.offer.PayloadTEL >= 0 {
-		te := media.CodecTelephoneEvent8000
-		te.PayloadType = uint8(c.ad.offer.PayloadTEL)
-		cs = append(cs, te)
-	}
-	return cs
-}
-
-func (c *Call) startMedia(med *diago.DialogMedia) {
-	codec := c.ad.offer.Codec
-	pt := -1
-	if ms := med.MediaSession(); ms != nil {
-		ac := media.CodecAudioFromSession(ms)
-		if ac.PayloadType == 8 {
-			codec = "PCMA"
-		} else {
-			codec = "PCMU"
-		}
-		for _, cd := range ms.CommonCodecs() {
-			if cd.Matches(media.CodecTelephoneEvent8000) {
-				pt = int(cd.PayloadTypeRecv())
-			}
-		}
-	}
-	ch := newChannel(med.RTPSession(), codec, pt)
-	ch.resume = func() {
-		if ms := med.MediaSession(); ms != nil {
-			ms.StartRTP(1)
-		}
-	}
-	ch.resume()
-	c.mu.Lock()
-	c.med, c.ch = med, ch
-	c.mu.Unlock()
-	go ch.read()
-	c.s.pacer.add(ch)
-	if t := c.s.o.RTPTimeout; t > 0 {
-		// A peer that stops sending RTP (a trunk that died or reset, a NAT
-		// pinhole gone) would otherwise hold the call forever.
-		go func() {
-			tk := time.NewTicker(min(t/4, time.Second))
-			defer tk.Stop()
-			for {
-				select {
-				case <-ch.Done():
-					return
-				case <-c.ctx.Done():
-					return
-				case now := <-tk.C:
-					if ch.Silent(now) >= t {
-						c.hangup(CauseMediaTimeout, fmt.Sprintf("no RTP from the other side for %v", t))
-						return
-					}
-				}
-			}
-		}()
-	}
 }

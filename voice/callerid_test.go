@@ -159,7 +159,7 @@ func TestTransferCallerIDRule(t *testing.T) {
 	}
 	answer := s.app.wait(t, "/answer", 10*time.Second)
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if l, ok := s.srv.LiveCall(answer.Get("CallUUID")); ok && l.Status == voice.StateInProgress {
+		if l, ok := s.srv.Get(answer.Get("CallUUID")); ok && l.Status == voice.StateInProgress {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -169,7 +169,7 @@ func TestTransferCallerIDRule(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := s.srv.Command(ctx, answer.Get("CallUUID"), voice.Command{Kind: "transfer", URL: s.app.url("/moved"), Method: "POST"}); err != nil {
+	if _, err := s.srv.Command(ctx, answer.Get("CallUUID"), trunkline.CallCommand{Kind: "transfer", URL: s.app.url("/moved"), Method: "POST"}); err != nil {
 		t.Fatal(err)
 	}
 	if d := s.app.wait(t, "/dialed", 10*time.Second); d.Get("DialStatus") != "failed" || d.Get("DialHangupCause") != voice.CauseCallerIDRefused.Telephony {
@@ -186,8 +186,8 @@ func TestTransferCallerIDRule(t *testing.T) {
 // number the account may not use, whoever calls Originate.
 func TestOriginateCallerIDRule(t *testing.T) {
 	s, _ := sourceStack(t)
-	app := &trunkline.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), AnswerMethod: "POST"}
-	_, err := s.srv.Originate(voice.Outbound{AccountID: s.acct.Account.ID, From: "14155550200", To: "14155550100", App: app})
+	app := trunkline.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), AnswerMethod: "POST"}
+	_, err := s.srv.Originate(trunkline.PlaceCall{AccountID: s.acct.Account.ID, From: "14155550200", To: "14155550100", App: app})
 	var refused *callerid.Refused
 	if !errors.As(err, &refused) {
 		t.Fatalf("Originate from another tenant's number: %v", err)

@@ -140,7 +140,7 @@ func TestTransferBLeg(t *testing.T) {
 	if ev.Get("Event") != "DialAnswer" {
 		t.Fatalf("event %v", ev)
 	}
-	if _, err := s.srv.Command(t.Context(), ev.Get("DialALegUUID"), voice.Command{Kind: "transfer", Legs: "bleg", BURL: s.app.url("/moved")}); err != nil {
+	if _, err := s.srv.Command(t.Context(), ev.Get("DialALegUUID"), trunkline.CallCommand{Kind: "transfer", Legs: "bleg", BURL: s.app.url("/moved")}); err != nil {
 		t.Fatal(err)
 	}
 	s.app.wait(t, "/moved", 10*time.Second)
@@ -154,7 +154,7 @@ func TestTransferBLeg(t *testing.T) {
 	}
 	p.ended(t, 15*time.Second) // the A leg ran "Back to you" and hung up
 	// A bleg transfer of a call that is not bridged says so.
-	if _, err := s.srv.Command(t.Context(), ev.Get("DialALegUUID"), voice.Command{Kind: "transfer", Legs: "bleg", BURL: s.app.url("/moved")}); err == nil {
+	if _, err := s.srv.Command(t.Context(), ev.Get("DialALegUUID"), trunkline.CallCommand{Kind: "transfer", Legs: "bleg", BURL: s.app.url("/moved")}); err == nil {
 		t.Fatal("bleg transfer without a bridge succeeded")
 	}
 }

@@ -2,53 +2,23 @@ package voice
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/media"
 )
 
 // Live-call control: what the Call API does to a running call. Every
 // command goes through Server.Command by call UUID, so a later version can
 // carry it over the bus to the node that holds the call.
 
-// Command is one live-call operation.
-type Command struct {
-	Kind string // transfer, play, stop_play, speak, stop_speak, dtmf, record, stop_record
-
-	URL, Method   string // transfer: the A leg's new XML
-	BURL, BMethod string // transfer: the bridged B leg's new XML
-	Legs          string // transfer: aleg (default), bleg or both
-
-	URLs     []string // play
-	Text     string   // speak
-	Voice    string
-	Language string
-	Loop     bool
-
-	Digits string // dtmf
-
-	TimeLimit      time.Duration // record
-	FileFormat     string
-	CallbackURL    string
-	CallbackMethod string
-}
-
-// Result is what a command reports back.
-type Result struct {
-	RecordingID string
-	URL         string
-}
-
-// Errors of Command.
+// Errors of Command besides trunkline.ErrNoLiveCall and trunkline.ErrNoBridgedLeg.
 var (
-	ErrNoCall   = errors.New("no such live call")
-	ErrNoMedia  = errors.New("the call has no media yet")
-	ErrBadInput = errors.New("bad command")
-	ErrNoBridge = errors.New("the call has no bridged leg")
+	ErrNoMedia  = &trunkline.Error{Code: trunkline.EUNAVAILABLE, Message: "the call has no media yet"}
+	ErrBadInput = &trunkline.Error{Code: trunkline.EINVALID, Message: "bad command"}
 )
 
 // transferB takes a bridged B leg out of its bridge to run url's XML.
@@ -58,72 +28,72 @@ func (c *Call) transferB(url, method string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.moveB == nil || c.transfer != nil {
-		return ErrNoBridge
+	if c.moveB == nil || c.xml.transfer != nil {
+		return trunkline.ErrNoBridgedLeg
 	}
-	c.transfer = &redirectTo{url, method}
+	c.xml.transfer = &redirectTo{url, method}
 	close(c.moveB)
 	return nil
 }
 
 type redirectTo struct{ url, method string }
 
-// Command runs a live-call command on a call of this server.
-func (s *Server) Command(ctx context.Context, uuid string, cmd Command) (Result, error) {
+// Command runs a live-call command on a call of this server (trunkline.CallService).
+func (s *Server) Command(ctx context.Context, uuid string, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
 	v, ok := s.calls.Load(uuid)
 	if !ok {
-		return Result{}, ErrNoCall
+		return trunkline.CommandResult{}, trunkline.ErrNoLiveCall
 	}
 	c := v.(*Call)
 	if c.ctx.Err() != nil {
-		return Result{}, ErrNoCall
+		return trunkline.CommandResult{}, trunkline.ErrNoLiveCall
 	}
 	if cmd.Kind == "transfer" {
 		switch cmd.Legs {
 		case "", "aleg":
-			return Result{}, c.transferTo(cmd.URL, cmd.Method)
+			return trunkline.CommandResult{}, c.transferTo(cmd.URL, cmd.Method)
 		case "bleg", "both":
 			c.mu.Lock()
 			b := c.bridged
 			c.mu.Unlock()
 			if b == nil {
-				return Result{}, ErrNoBridge
+				return trunkline.CommandResult{}, trunkline.ErrNoBridgedLeg
 			}
 			if err := b.transferB(cmd.BURL, cmd.BMethod); err != nil {
-				return Result{}, err
+				return trunkline.CommandResult{}, err
 			}
 			if cmd.Legs == "both" {
-				return Result{}, c.transferTo(cmd.URL, cmd.Method)
+				return trunkline.CommandResult{}, c.transferTo(cmd.URL, cmd.Method)
 			}
-			return Result{}, nil
+			return trunkline.CommandResult{}, nil
 		}
-		return Result{}, ErrBadInput
+		return trunkline.CommandResult{}, ErrBadInput
 	}
 	ch := c.channel()
 	if ch == nil {
-		return Result{}, ErrNoMedia
+		return trunkline.CommandResult{}, ErrNoMedia
 	}
 	switch cmd.Kind {
 	case "play":
 		var pcm []int16
 		for _, u := range cmd.URLs {
 			if s.o.Audio == nil {
-				return Result{}, ErrBadInput
+				return trunkline.CommandResult{}, ErrBadInput
 			}
 			p, err := s.o.Audio.Get(ctx, u)
 			if err != nil {
-				return Result{}, err
+				return trunkline.CommandResult{}, err
 			}
 			pcm = append(pcm, p...)
 		}
 		ch.Overlay(pcm, cmd.Loop)
 	case "speak":
 		if s.o.TTS == nil {
-			return Result{}, ErrBadInput
+			return trunkline.CommandResult{}, ErrBadInput
 		}
 		pcm, err := s.o.TTS.Synthesize(ctx, cmd.Text, cmd.Voice, cmd.Language)
 		if err != nil {
-			return Result{}, err
+			return trunkline.CommandResult{}, err
 		}
 		ch.Overlay(pcm, cmd.Loop)
 	case "stop_play", "stop_speak":
@@ -137,16 +107,16 @@ func (s *Server) Command(ctx context.Context, uuid string, cmd Command) (Result,
 		stop()
 		cancel()
 		if err != nil && c.ctx.Err() != nil {
-			return Result{}, ErrNoCall
+			return trunkline.CommandResult{}, trunkline.ErrNoLiveCall
 		}
 	case "record":
 		return c.startRecording(ch, cmd)
 	case "stop_record":
 		c.stopRecordings()
 	default:
-		return Result{}, ErrBadInput
+		return trunkline.CommandResult{}, ErrBadInput
 	}
-	return Result{}, nil
+	return trunkline.CommandResult{}, nil
 }
 
 // transferTo stops the running document and runs url's XML instead.
@@ -159,9 +129,9 @@ func (c *Call) transferTo(url, method string) error {
 	if method == "" {
 		method = "POST"
 	}
-	c.transfer = &redirectTo{url, method}
-	if c.stopDoc != nil {
-		c.stopDoc()
+	c.xml.transfer = &redirectTo{url, method}
+	if c.xml.stop != nil {
+		c.xml.stop()
 	}
 	return nil
 }
@@ -169,45 +139,26 @@ func (c *Call) transferTo(url, method string) error {
 func (c *Call) takeTransfer() *redirectTo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := c.transfer
-	c.transfer = nil
+	t := c.xml.transfer
+	c.xml.transfer = nil
 	return t
 }
 
-// liveRecording records both directions of a call, mixed on the wall
-// clock: each 20 ms frame, heard or sent, is added at the sample position
-// its time gives, so the two sides line up.
+// liveRecording is a Call API recording: both directions of the call, mixed
+// on the wall clock (media.TimeMix).
 type liveRecording struct {
 	id, format          string
 	cb, cbMethod        string
 	start               time.Time
-	mu                  sync.Mutex
-	pcm                 []int16
-	limit               int
+	mix                 *media.TimeMix
 	stopOnce            sync.Once
 	done                chan struct{}
 	removeIn, removeOut func()
 }
 
-func (r *liveRecording) add(f []int16) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	pos := int(time.Since(r.start) * audio.SampleRate / time.Second)
-	if pos < 0 || pos+len(f) > r.limit {
-		return
-	}
-	if need := pos + len(f); need > len(r.pcm) {
-		r.pcm = append(r.pcm, make([]int16, need-len(r.pcm))...)
-	}
-	for i, v := range f {
-		s := int32(r.pcm[pos+i]) + int32(v)
-		r.pcm[pos+i] = int16(max(-32768, min(32767, s)))
-	}
-}
-
-func (c *Call) startRecording(ch *Channel, cmd Command) (Result, error) {
+func (c *Call) startRecording(ch *media.Channel, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
 	if c.s.o.Recordings == nil {
-		return Result{}, ErrBadInput
+		return trunkline.CommandResult{}, ErrBadInput
 	}
 	limit := cmd.TimeLimit
 	if limit <= 0 {
@@ -215,9 +166,10 @@ func (c *Call) startRecording(ch *Channel, cmd Command) (Result, error) {
 	}
 	format := c.s.encoder(cmd.FileFormat).Format()
 	r := &liveRecording{id: newUUID(), format: format, cb: cmd.CallbackURL, cbMethod: cmd.CallbackMethod,
-		start: c.s.o.Now(), limit: int(limit.Seconds() * audio.SampleRate), done: make(chan struct{})}
-	r.removeIn = ch.Tap(r.add)
-	r.removeOut = ch.TapOut(r.add)
+		start: c.s.o.Now(), done: make(chan struct{})}
+	r.mix = media.NewTimeMix(r.start, limit)
+	r.removeIn = ch.Tap(r.mix.Add)
+	r.removeOut = ch.TapOut(r.mix.Add)
 	c.mu.Lock()
 	c.recs = append(c.recs, r)
 	c.mu.Unlock()
@@ -233,7 +185,7 @@ func (c *Call) startRecording(ch *Channel, cmd Command) (Result, error) {
 		}
 		c.finishRecording(r)
 	}()
-	res := Result{RecordingID: r.id}
+	res := trunkline.CommandResult{RecordingID: r.id}
 	if c.s.o.RecordingURL != nil {
 		res.URL = c.s.o.RecordingURL(c.rec.AccountID, r.id, format)
 	}
@@ -256,9 +208,7 @@ func (c *Call) finishRecording(r *liveRecording) {
 	r.removeIn()
 	r.removeOut()
 	end := c.s.o.Now()
-	r.mu.Lock()
-	pcm := r.pcm
-	r.mu.Unlock()
+	pcm := r.mix.PCM()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rec, err := c.saveRecording(ctx, r.id, r.format, pcm, r.start, end)

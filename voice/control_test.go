@@ -14,7 +14,6 @@ import (
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
 	"github.com/trunkline/trunkline/store"
-	"github.com/trunkline/trunkline/voice"
 )
 
 // Live-call control on a call SIPp placed: speak and DTMF are checked on the
@@ -43,7 +42,7 @@ func TestLiveCallControl(t *testing.T) {
 	s.app.wait(t, "/answer", 10*time.Second)
 	var uuid string
 	for deadline := time.Now().Add(5 * time.Second); uuid == ""; {
-		for _, l := range s.srv.LiveCalls(func(voice.Live) bool { return true }) {
+		for _, l := range s.srv.LiveCalls(func(trunkline.LiveCall) bool { return true }) {
 			uuid = l.CallUUID
 		}
 		if time.Now().After(deadline) {
@@ -53,7 +52,7 @@ func TestLiveCallControl(t *testing.T) {
 	if err := obs.WaitPackets(ctx, 20); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "record", FileFormat: "wav", CallbackURL: s.app.url("/rec"), CallbackMethod: "POST"})
+	rec, err := s.srv.Command(ctx, uuid, trunkline.CallCommand{Kind: "record", FileFormat: "wav", CallbackURL: s.app.url("/rec"), CallbackMethod: "POST"})
 	if err != nil || rec.RecordingID == "" {
 		t.Fatalf("record: %+v %v", rec, err)
 	}
@@ -62,21 +61,21 @@ func TestLiveCallControl(t *testing.T) {
 	mux.HandleFunc("/tone.wav", func(w http.ResponseWriter, r *http.Request) { audio.WriteWAV(w, audio.Tone(900, 3000, -10)) })
 	media := newMediaServer(t, mux)
 	mark := len(obs.PCM())
-	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "play", URLs: []string{media + "/tone.wav"}}); err != nil {
+	if _, err := s.srv.Command(ctx, uuid, trunkline.CallCommand{Kind: "play", URLs: []string{media + "/tone.wav"}}); err != nil {
 		t.Fatal(err)
 	}
 	obs.Wait(ctx, func() bool { return len(obs.PCM()) > mark+8000 })
 	if f := speechFraction(obs.PCM()[mark:]); f < 0.5 {
 		t.Fatalf("the played tone is in %.0f%% of the caller's audio", f*100)
 	}
-	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "stop_play"}); err != nil {
+	if _, err := s.srv.Command(ctx, uuid, trunkline.CallCommand{Kind: "stop_play"}); err != nil {
 		t.Fatal(err)
 	}
 	before := len(obs.PCM())
-	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "speak", Text: "This is a live announcement", Language: "en-US"}); err != nil {
+	if _, err := s.srv.Command(ctx, uuid, trunkline.CallCommand{Kind: "speak", Text: "This is a live announcement", Language: "en-US"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "dtmf", Digits: "42"}); err != nil {
+	if _, err := s.srv.Command(ctx, uuid, trunkline.CallCommand{Kind: "dtmf", Digits: "42"}); err != nil {
 		t.Fatal(err)
 	}
 	obs.Wait(ctx, func() bool { return len(obs.PCM()) > before+8000*2 })
@@ -86,7 +85,7 @@ func TestLiveCallControl(t *testing.T) {
 	if got := obs.DigitsPT(101); got != "42" {
 		t.Fatalf("the caller got %q as telephone-events, want 42", got)
 	}
-	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "stop_record"}); err != nil {
+	if _, err := s.srv.Command(ctx, uuid, trunkline.CallCommand{Kind: "stop_record"}); err != nil {
 		t.Fatal(err)
 	}
 	cb := s.app.wait(t, "/rec", 15*time.Second)
@@ -108,7 +107,7 @@ func TestLiveCallControl(t *testing.T) {
 		t.Fatalf("the live recording does not hold the announcement (%v)", err)
 	}
 	// Transfer: the running <Wait> stops and the new XML runs.
-	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "transfer", URL: s.app.url("/moved")}); err != nil {
+	if _, err := s.srv.Command(ctx, uuid, trunkline.CallCommand{Kind: "transfer", URL: s.app.url("/moved")}); err != nil {
 		t.Fatal(err)
 	}
 	s.app.wait(t, "/moved", 10*time.Second)
@@ -121,10 +120,10 @@ func TestLiveCallControl(t *testing.T) {
 		t.Fatalf("sipp: %v", res)
 	}
 	// The call has ended: every command says so.
-	if _, err := s.srv.Command(ctx, uuid, voice.Command{Kind: "speak", Text: "x"}); err != voice.ErrNoCall {
+	if _, err := s.srv.Command(ctx, uuid, trunkline.CallCommand{Kind: "speak", Text: "x"}); err != trunkline.ErrNoLiveCall {
 		t.Fatalf("command on an ended call: %v", err)
 	}
-	if s.srv.HangupCall(uuid) {
+	if s.srv.Hangup(uuid) {
 		t.Fatal("hangup of an ended call succeeded")
 	}
 }

@@ -11,8 +11,20 @@ import (
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/callerid"
+	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/plivoxml"
 )
+
+// <Dial>: ring numbers and registered phones, bridge the first to answer.
+func init() {
+	register(handler[plivoxml.Dial]{needsAnswer: true, run: func(ctx context.Context, c *Call, e plivoxml.Dial, inPre bool) (*plivoxml.Response, error) {
+		if inPre {
+			c.hangup(CauseUnsupported, "<Dial> is not allowed inside <PreAnswer>")
+			return nil, errStop
+		}
+		return c.dial(ctx, e)
+	}})
+}
 
 // dial runs <Dial>: it rings every Number (through the trunks, with
 // failover) and User at once, bridges the first to answer with this call
@@ -36,33 +48,7 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 	if limit <= 0 {
 		limit = 4 * time.Hour
 	}
-	type child struct {
-		to      string
-		targets []Target
-		digits  string
-	}
-	var children []child
-	secure := c.s.secureAccount(c.rec.AccountID)
-	for _, n := range d.Numbers {
-		to := strings.TrimPrefix(n.Digits, "+")
-		var targets []Target
-		if c.s.o.Route != nil {
-			targets = c.s.o.Route(to)
-		}
-		if secure {
-			targets = secureTargets(targets)
-		}
-		children = append(children, child{to: to, targets: targets, digits: n.SendDigits})
-	}
-	for _, u := range d.Users {
-		var targets []Target
-		if c.s.o.Locate != nil {
-			if t, ok := c.s.o.Locate(u.URI); ok && (!secure || len(secureTargets([]Target{t})) == 1) {
-				targets = []Target{t}
-			}
-		}
-		children = append(children, child{to: u.URI, targets: targets, digits: u.SendDigits})
-	}
+	children := c.dialChildren(d)
 
 	// Ring them all; the first answer wins.
 	dctx, stopRinging := context.WithCancel(ctx)
@@ -100,7 +86,7 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 		}
 		legs = append(legs, leg)
 		wg.Add(1)
-		go func(leg *Call, ch child) {
+		go func(leg *Call, ch dialChild) {
 			defer wg.Done()
 			stop := context.AfterFunc(dctx, func() {
 				mu.Lock()
@@ -117,7 +103,7 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 				}
 			})
 			defer stop()
-			o := Outbound{AccountID: c.rec.AccountID, From: callerID, To: ch.to, CallerName: d.CallerName, RingTimeout: ring}
+			o := trunkline.PlaceCall{AccountID: c.rec.AccountID, From: callerID, To: ch.to, CallerName: d.CallerName, RingTimeout: ring}
 			if leg.connect(o, ch.targets) && leg.sendDigits(ch.digits) && c.confirm(leg, d) {
 				mu.Lock()
 				first := winner == nil
@@ -202,6 +188,49 @@ func (c *Call) dial(ctx context.Context, d plivoxml.Dial) (*plivoxml.Response, e
 	if b != nil && d.CallbackURL != "" {
 		c.dialEvent(d, "DialHangup", b, cause)
 	}
+	return c.dialAction(ctx, d, status, cause, b, legs)
+}
+
+// dialChild is one Number or User of a Dial: where it goes and the targets
+// (trunks, or the registered phone) that reach it.
+type dialChild struct {
+	to      string
+	targets []Target
+	digits  string
+}
+
+// dialChildren resolves the Dial's Numbers (by route) and Users (by
+// registration); an account that requires TLS keeps only TLS targets.
+func (c *Call) dialChildren(d plivoxml.Dial) []dialChild {
+	var children []dialChild
+	secure := c.s.secureAccount(c.rec.AccountID)
+	for _, n := range d.Numbers {
+		to := strings.TrimPrefix(n.Digits, "+")
+		var targets []Target
+		if c.s.o.Route != nil {
+			targets = c.s.o.Route(to)
+		}
+		if secure {
+			targets = secureTargets(targets)
+		}
+		children = append(children, dialChild{to: to, targets: targets, digits: n.SendDigits})
+	}
+	for _, u := range d.Users {
+		var targets []Target
+		if c.s.o.Locate != nil {
+			if t, ok := c.s.o.Locate(u.URI); ok && (!secure || len(secureTargets([]Target{t})) == 1) {
+				targets = []Target{t}
+			}
+		}
+		children = append(children, dialChild{to: u.URI, targets: targets, digits: u.SendDigits})
+	}
+	return children
+}
+
+// dialAction tells the Dial's action URL how it ended (b: the B leg that
+// answered, if any) and returns its XML when redirect="true" and the call
+// is still up.
+func (c *Call) dialAction(ctx context.Context, d plivoxml.Dial, status, cause string, b *Call, legs []*Call) (*plivoxml.Response, error) {
 	if d.Action == "" {
 		return nil, nil
 	}
@@ -290,10 +319,7 @@ func (c *Call) confirm(leg *Call, d plivoxml.Dial) bool {
 			return
 		}
 		for _, el := range doc.Elements {
-			switch deref(el).(type) {
-			case plivoxml.Play, plivoxml.Speak, plivoxml.Wait:
-				leg.prompt(ctx, el)
-			}
+			leg.prompt(ctx, el) // Play, Speak and Wait; nothing else
 		}
 	}()
 	if d.ConfirmKey == "" {
@@ -322,7 +348,7 @@ func (c *Call) confirm(leg *Call, d plivoxml.Dial) bool {
 func (s *Server) newLeg(parent *Call, to, from, callerName string) *Call {
 	now := s.o.Now().UTC()
 	c := &Call{s: s, state: StateRinging, callerName: callerName,
-		ad: &admission{app: &trunkline.Application{AccountID: parent.rec.AccountID}, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
+		ad: &admission{app: &trunkline.Application{AccountID: parent.rec.AccountID}, offer: media.Offer{Codec: "PCMU", PayloadTEL: 101}}}
 	c.rec = trunkline.Call{UUID: newUUID(), AccountID: parent.rec.AccountID, Direction: "outbound", From: from, To: to,
 		ParentUUID: parent.rec.UUID, State: trunkline.CallRinging, InitiatedAt: now}
 	// The leg ends with its parent, but through hangup, so that its cause is
@@ -362,22 +388,22 @@ func (leg *Call) parentEnded() (Cause, string) {
 
 // bridge connects the two legs until one hangs up or the time limit; it
 // returns the B leg's hangup cause name.
-func (c *Call) bridge(ctx context.Context, a *Channel, bc *Call, d plivoxml.Dial, limit time.Duration) string {
+func (c *Call) bridge(ctx context.Context, a *media.Channel, bc *Call, d plivoxml.Dial, limit time.Duration) string {
 	b := bc.channel()
 	if b == nil {
 		bc.hangup(CauseMediaFailure, "the answered leg has no media")
 		return bc.causeName()
 	}
-	fa, fb := &fifo{}, &fifo{}
-	b.setFeed(fa)
-	a.setFeed(fb)
-	offA := a.Tap(fa.push)
-	offB := b.Tap(fb.push)
+	fa, fb := &media.FIFO{}, &media.FIFO{}
+	b.SetFeed(fa)
+	a.SetFeed(fb)
+	offA := a.Tap(fa.Push)
+	offB := b.Tap(fb.Push)
 	defer func() {
 		offA()
 		offB()
-		a.setFeed(nil)
-		b.setFeed(nil)
+		a.SetFeed(nil)
+		b.SetFeed(nil)
 	}()
 	a.FlushDigits()
 	var typedA, typedB string // keys typed so far, for digitsMatch
@@ -416,7 +442,7 @@ func (c *Call) bridge(ctx context.Context, a *Channel, bc *Call, d plivoxml.Dial
 
 // ringback plays dialMusic while the legs ring: "real" is a ringing tone;
 // a URL names XML whose Play and Speak prompts loop.
-func (c *Call) ringback(ctx context.Context, a *Channel, music string) {
+func (c *Call) ringback(ctx context.Context, a *media.Channel, music string) {
 	if music == "real" || music == "true" {
 		tone := append(audio.Tone(425, 1000, -16), make([]int16, 8000*4)...)
 		for ctx.Err() == nil {
@@ -433,9 +459,7 @@ func (c *Call) ringback(ctx context.Context, a *Channel, music string) {
 	for ctx.Err() == nil {
 		played := false
 		for _, el := range doc.Elements {
-			switch deref(el).(type) {
-			case plivoxml.Play, plivoxml.Speak, plivoxml.Wait:
-				c.prompt(ctx, el)
+			if c.prompt(ctx, el) { // Play, Speak and Wait; nothing else
 				played = true
 			}
 		}
@@ -491,10 +515,10 @@ func (c *Call) dialEvent(d plivoxml.Dial, event string, b *Call, cause string, e
 func (c *Call) causeName() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.causeSet {
+	if !c.ended.set {
 		return ""
 	}
-	return c.cause.Telephony
+	return c.ended.cause.Telephony
 }
 
 // dialStatus is Plivo's DialStatus for a Dial nobody answered.
@@ -502,7 +526,7 @@ func dialStatus(legs []*Call) string {
 	status := "failed"
 	for _, l := range legs {
 		l.mu.Lock()
-		cause := l.cause.Name
+		cause := l.ended.cause.Name
 		l.mu.Unlock()
 		switch cause {
 		case CauseBusy.Name:

@@ -10,7 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/trunkline/trunkline/plivoxml"
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/sandbox"
 	"github.com/trunkline/trunkline/voice"
 )
@@ -46,12 +46,9 @@ func TestOutboundDocumentToSandboxPhone(t *testing.T) {
 	s := newStack(t, stackOptions{route: route, spoken: spoken})
 
 	const text = "Your code is 1 2 3"
-	doc, err := plivoxml.ParseResponse([]byte(`<Response><Speak>` + text + `</Speak></Response>`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := `<Response><Speak>` + text + `</Speak></Response>`
 	const to = "14155550100"
-	c, err := s.srv.Originate(voice.Outbound{AccountID: s.acct.Account.ID, From: "14155550123", To: to,
+	c, err := s.srv.Originate(trunkline.PlaceCall{AccountID: s.acct.Account.ID, From: "14155550123", To: to,
 		Document: doc, RingTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +100,7 @@ func TestOutboundDocumentToSandboxPhone(t *testing.T) {
 // An outbound call with neither an application nor a document is refused.
 func TestOutboundDocumentOrAppRequired(t *testing.T) {
 	s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{target("t", "127.0.0.1:9")} }})
-	if _, err := s.srv.Originate(voice.Outbound{AccountID: s.acct.Account.ID, From: "1", To: "2"}); err == nil {
+	if _, err := s.srv.Originate(trunkline.PlaceCall{AccountID: s.acct.Account.ID, From: "1", To: "2"}); err == nil {
 		t.Fatal("Originate without App or Document succeeded")
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
-	"strings"
-	"time"
+	"reflect"
 
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/plivoxml"
@@ -73,7 +71,7 @@ func (c *Call) runXML(ctx context.Context, doc *plivoxml.Response, err error) {
 		// API) can stop it wherever it is and start the new URL's XML.
 		dctx, stop := context.WithCancel(ctx)
 		c.mu.Lock()
-		c.stopDoc = stop
+		c.xml.stop = stop
 		c.mu.Unlock()
 		doc, err = c.runDocument(dctx, doc)
 		stop()
@@ -105,7 +103,7 @@ func (c *Call) fetch(ctx context.Context, kind, rawURL, method string, p url.Val
 		return nil, &xmlError{err}
 	}
 	c.mu.Lock()
-	c.docURL, c.docMethod = rawURL, method
+	c.xml.url, c.xml.method = rawURL, method
 	c.mu.Unlock()
 	return doc, nil
 }
@@ -130,18 +128,6 @@ func (c *Call) callback(ctx context.Context, kind, rawURL, method string, p url.
 	return res, nil
 }
 
-// needsAnswer says whether an element needs the call off hook first. The
-// ones that do not can reject a call unanswered (Hangup reason="busy") or
-// play early media (PreAnswer).
-func needsAnswer(el plivoxml.Element) bool {
-	switch el.(type) {
-	case *plivoxml.Hangup, plivoxml.Hangup, *plivoxml.PreAnswer, plivoxml.PreAnswer,
-		*plivoxml.Redirect, plivoxml.Redirect, *plivoxml.Message, plivoxml.Message:
-		return false
-	}
-	return true
-}
-
 // runDocument executes one document's elements in order. It returns the next
 // document when an element hands over (Redirect, an action with
 // redirect=true), or nil when this one ran out.
@@ -150,7 +136,7 @@ func (c *Call) runDocument(ctx context.Context, doc *plivoxml.Response) (*plivox
 		if ctx.Err() != nil {
 			return nil, nil
 		}
-		if needsAnswer(el) {
+		if h, _, ok := lookup(el); !ok || h.needsAnswer {
 			if err := c.answer(); err != nil {
 				return nil, nil
 			}
@@ -161,116 +147,6 @@ func (c *Call) runDocument(ctx context.Context, doc *plivoxml.Response) (*plivox
 		}
 	}
 	return nil, nil
-}
-
-// exec runs one element. inPre is true inside PreAnswer.
-func (c *Call) exec(ctx context.Context, el plivoxml.Element, inPre bool) (*plivoxml.Response, error) {
-	switch e := deref(el).(type) {
-	case plivoxml.Speak, plivoxml.Play, plivoxml.Wait:
-		c.prompt(ctx, e)
-	case plivoxml.GetDigits:
-		return c.getDigits(ctx, digitSpec{
-			action: e.Action, method: e.Method, timeout: e.Timeout, digitTimeout: e.DigitTimeout,
-			finishOnKey: e.FinishOnKey, numDigits: e.NumDigits, retries: e.Retries, redirect: e.Redirect,
-			playBeep: e.PlayBeep, validDigits: e.ValidDigits, invalidSound: e.InvalidDigitsSound, prompts: e.Children,
-		})
-	case plivoxml.GetInput:
-		if !strings.Contains(e.InputType, "dtmf") {
-			c.hangup(CauseUnsupported, "GetInput inputType=\"speech\" needs speech recognition, which this server does not have")
-			return nil, errStop
-		}
-		// Speech in "dtmf speech" is not recognised; key presses are.
-		digitTimeout := e.DigitEndTimeout
-		if digitTimeout == 0 {
-			digitTimeout = 5 * time.Second
-		}
-		numDigits := e.NumDigits
-		if numDigits == 0 {
-			numDigits = 99
-		}
-		return c.getDigits(ctx, digitSpec{
-			action: e.Action, method: e.Method, timeout: e.ExecutionTimeout, digitTimeout: digitTimeout,
-			finishOnKey: e.FinishOnKey, numDigits: numDigits, retries: 1, redirect: e.Redirect,
-			validDigits: "1234567890*#", prompts: e.Children, input: true,
-		})
-	case plivoxml.Record:
-		return c.record(ctx, e)
-	case plivoxml.Hangup:
-		return c.hangupElement(ctx, e)
-	case plivoxml.Redirect:
-		return c.fetch(ctx, "redirect", e.URL, e.Method, c.params(c.status()))
-	case plivoxml.PreAnswer:
-		if c.answered() {
-			// Already answered: the children simply run.
-		} else if err := c.preAnswer(); err != nil {
-			c.hangup(CauseMediaFailure, "early media failed: "+err.Error())
-			return nil, errStop
-		}
-		for _, ch := range e.Children {
-			next, err := c.exec(ctx, ch, true)
-			if err != nil || next != nil {
-				return next, err
-			}
-		}
-	case plivoxml.DTMF:
-		ch := c.channel()
-		if ch == nil {
-			return nil, nil
-		}
-		if e.Async {
-			c.bg.Add(1)
-			go func() {
-				defer c.bg.Done()
-				ch.SendDigits(ctx, e.Digits)
-			}()
-		} else {
-			ch.SendDigits(ctx, e.Digits)
-		}
-	case plivoxml.Message:
-		c.message(ctx, e)
-	case plivoxml.Dial:
-		if inPre {
-			c.hangup(CauseUnsupported, "<Dial> is not allowed inside <PreAnswer>")
-			return nil, errStop
-		}
-		return c.dial(ctx, e)
-	default:
-		c.hangup(CauseUnsupported, fmt.Sprintf("<%s> is not available on this server yet", el.Name()))
-		return nil, errStop
-	}
-	return nil, nil
-}
-
-// deref lets the interpreter switch on values whether the parser hands out
-// values or pointers.
-func deref(el plivoxml.Element) plivoxml.Element {
-	switch e := el.(type) {
-	case *plivoxml.Speak:
-		return *e
-	case *plivoxml.Play:
-		return *e
-	case *plivoxml.Wait:
-		return *e
-	case *plivoxml.GetDigits:
-		return *e
-	case *plivoxml.GetInput:
-		return *e
-	case *plivoxml.Record:
-		return *e
-	case *plivoxml.Hangup:
-		return *e
-	case *plivoxml.Redirect:
-		return *e
-	case *plivoxml.PreAnswer:
-		return *e
-	case *plivoxml.DTMF:
-		return *e
-	case *plivoxml.Message:
-		return *e
-	case *plivoxml.Dial:
-		return *e
-	}
-	return el
 }
 
 func (c *Call) status() string {
@@ -285,272 +161,104 @@ func (c *Call) answered() bool {
 	return c.rec.AnsweredAt != nil
 }
 
-// prompt plays one Speak, Play or Wait. Errors in fetching or synthesising a
+// beep is the tone before a recording or after GetDigits prompts.
+var beep = audio.Tone(1000, 250, -12)
+
+// element is how the interpreter runs one kind of XML element. Each element's
+// file registers its handler in elements (register, in an init func): adding an
+// element to the interpreter is adding its file.
+type element struct {
+	// needsAnswer: the call goes off hook before the element runs. The ones
+	// that need not can reject a call unanswered (Hangup reason="busy") or
+	// play early media (PreAnswer).
+	needsAnswer bool
+	// prompt: the element may play as a prompt (GetDigits' and GetInput's
+	// children, Dial's confirmSound and dialMusic documents).
+	prompt bool
+	// run executes the element (inPre: inside PreAnswer). It returns the next
+	// document when the element hands over (Redirect, an action with
+	// redirect=true), or errStop when the document must end.
+	run func(ctx context.Context, c *Call, el plivoxml.Element, inPre bool) (*plivoxml.Response, error)
+}
+
+// elements is the interpreter's table: one handler per element type.
+var elements = map[reflect.Type]element{}
+
+// handler is an element's handler as its file writes it, typed by the element.
+type handler[E plivoxml.Element] struct {
+	needsAnswer, prompt bool
+	run                 func(ctx context.Context, c *Call, e E, inPre bool) (*plivoxml.Response, error)
+}
+
+// register puts E's handler in the table.
+func register[E plivoxml.Element](h handler[E]) {
+	elements[reflect.TypeFor[E]()] = element{needsAnswer: h.needsAnswer, prompt: h.prompt,
+		run: func(ctx context.Context, c *Call, el plivoxml.Element, inPre bool) (*plivoxml.Response, error) {
+			return h.run(ctx, c, el.(E), inPre)
+		}}
+}
+
+// lookup finds el's handler, and el as the value it is registered under
+// (the parser may hand out values or pointers).
+func lookup(el plivoxml.Element) (element, plivoxml.Element, bool) {
+	if v := reflect.ValueOf(el); v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return element{}, el, false
+		}
+		e, ok := v.Elem().Interface().(plivoxml.Element)
+		if !ok {
+			return element{}, el, false
+		}
+		el = e
+	}
+	h, ok := elements[reflect.TypeOf(el)]
+	return h, el, ok
+}
+
+// exec runs one element. inPre is true inside PreAnswer.
+func (c *Call) exec(ctx context.Context, el plivoxml.Element, inPre bool) (*plivoxml.Response, error) {
+	h, e, ok := lookup(el)
+	if !ok {
+		c.hangup(CauseUnsupported, fmt.Sprintf("<%s> is not available on this server yet", el.Name()))
+		return nil, errStop
+	}
+	return h.run(ctx, c, e, inPre)
+}
+
+// prompt plays el if it is a prompt element (Speak, Play, Wait), and says
+// whether it was one.
+func (c *Call) prompt(ctx context.Context, el plivoxml.Element) bool {
+	h, e, ok := lookup(el)
+	if !ok || !h.prompt {
+		return false
+	}
+	h.run(ctx, c, e, false)
+	return true
+}
+
+// playPrompt plays the audio pcmOf fetches or synthesises, loop times (0:
+// until the call ends or the prompt is barged in on); ready, when set, is
+// called once there is audio to play. Errors in fetching or synthesising a
 // prompt skip it (and are logged without its text), as a prompt that cannot
 // play should not drop the caller.
-func (c *Call) prompt(ctx context.Context, el plivoxml.Element) {
+func (c *Call) playPrompt(ctx context.Context, name string, loop int, pcmOf func() ([]int16, error), ready func()) {
 	ch := c.channel()
 	if ch == nil {
 		return
 	}
-	var (
-		pcm  []int16
-		loop int
-		err  error
-	)
-	switch e := deref(el).(type) {
-	case plivoxml.Speak:
-		loop = e.Loop
-		if c.s.o.TTS == nil {
-			err = errors.New("no text-to-speech engine")
-		} else {
-			pcm, err = c.s.o.TTS.Synthesize(ctx, e.Text, e.Voice, e.Language)
-		}
-	case plivoxml.Play:
-		loop = e.Loop
-		if c.s.o.Audio == nil {
-			err = errors.New("no audio fetcher")
-		} else {
-			pcm, err = c.s.o.Audio.Get(ctx, e.URL)
-		}
-	case plivoxml.Wait:
-		c.wait(ctx, e)
-		return
-	default:
-		return
-	}
+	pcm, err := pcmOf()
 	if err != nil {
 		if ctx.Err() == nil {
-			c.s.log.Warn("prompt skipped", "call", c.rec.UUID, "element", el.Name(), "err", err)
+			c.s.log.Warn("prompt skipped", "call", c.rec.UUID, "element", name, "err", err)
 		}
 		return
 	}
-	if len(pcm) == 0 {
-		return
+	if len(pcm) > 0 && ready != nil {
+		ready()
 	}
-	if sp, ok := deref(el).(plivoxml.Speak); ok && c.s.o.Spoken != nil {
-		c.mu.Lock()
-		trunk := c.rec.Trunk
-		c.mu.Unlock()
-		c.s.o.Spoken(trunk, c.rec.UUID, c.rec.To, sp.Text)
-	}
-	// loop 0 repeats until the call ends (or the prompt is barged in on).
-	for i := 0; loop == 0 || i < loop; i++ {
+	for i := 0; len(pcm) > 0 && (loop == 0 || i < loop); i++ {
 		if ch.Play(ctx, pcm) != nil {
 			return
 		}
 	}
 }
-
-// wait holds the line; silence="true" ends early once the caller has been
-// quiet for minSilence. (beep="true", voicemail-beep detection, waits the
-// full length.)
-func (c *Call) wait(ctx context.Context, w plivoxml.Wait) {
-	length := w.Length
-	if length <= 0 {
-		length = time.Second
-	}
-	t := time.NewTimer(length)
-	defer t.Stop()
-	var quiet chan struct{}
-	if ch := c.channel(); w.Silence && ch != nil {
-		quiet = make(chan struct{})
-		var st audio.SilenceTimer
-		fired := false
-		remove := ch.Tap(func(f []int16) {
-			if !fired && st.Add(f) >= w.MinSilence {
-				fired = true
-				close(quiet)
-			}
-		})
-		defer remove()
-	}
-	select {
-	case <-t.C:
-	case <-quiet:
-	case <-ctx.Done():
-	}
-}
-
-func (c *Call) hangupElement(ctx context.Context, h plivoxml.Hangup) (*plivoxml.Response, error) {
-	cause := CauseNormal.With(SourceAnswerXML)
-	switch h.Reason {
-	case "busy":
-		cause = CauseBusy
-	case "rejected":
-		cause = CauseRejected
-	}
-	if h.Schedule > 0 {
-		c.bg.Add(1)
-		go func() {
-			defer c.bg.Done()
-			t := time.NewTimer(h.Schedule)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				c.hangup(cause, "scheduled hangup")
-			case <-ctx.Done():
-			}
-		}()
-		return nil, nil
-	}
-	c.hangup(cause, "")
-	return nil, errStop
-}
-
-func (c *Call) message(ctx context.Context, m plivoxml.Message) {
-	if c.s.o.Messages == nil {
-		c.s.log.Warn("<Message> skipped: messaging is off", "call", c.rec.UUID)
-		return
-	}
-	src := m.Src
-	if src == "" {
-		src = c.rec.To
-	}
-	for _, dst := range strings.Split(m.Dst, "<") {
-		if err := c.s.o.Messages.SendSMS(ctx, c.rec.AccountID, src, dst, m.Text, m.CallbackURL, m.CallbackMethod); err != nil {
-			c.s.log.Warn("<Message> not sent", "call", c.rec.UUID, "err", err)
-		}
-	}
-}
-
-// digitSpec is GetDigits and GetInput's common shape.
-type digitSpec struct {
-	action, method        string
-	timeout, digitTimeout time.Duration
-	finishOnKey           string
-	numDigits, retries    int
-	redirect, playBeep    bool
-	validDigits           string
-	invalidSound          string
-	prompts               []plivoxml.Element
-	input                 bool // GetInput: posts InputType
-}
-
-// getDigits collects key presses. Prompts play until the first key (barge-in);
-// the first-key timeout starts when they end. Digits never reach a log, a
-// store or the audit trail: they go to the action URL only (log="false"
-// therefore holds by construction, for every call).
-func (c *Call) getDigits(ctx context.Context, g digitSpec) (*plivoxml.Response, error) {
-	ch := c.channel()
-	if ch == nil {
-		return nil, nil
-	}
-	if g.timeout <= 0 {
-		g.timeout = 5 * time.Second
-	}
-	if g.digitTimeout <= 0 {
-		g.digitTimeout = 2 * time.Second
-	}
-	if g.numDigits <= 0 {
-		g.numDigits = 99
-	}
-	if g.retries <= 0 {
-		g.retries = 1
-	}
-	finish := g.finishOnKey
-	if finish == "none" {
-		finish = ""
-	}
-	var digits []rune
-	for try := 0; try < g.retries && len(digits) == 0; try++ {
-		ch.FlushDigits()
-		var invalid bool
-		digits, invalid = c.collect(ctx, ch, g, finish)
-		if ctx.Err() != nil {
-			return nil, errStop
-		}
-		if invalid {
-			digits = nil
-			if g.invalidSound != "" {
-				c.prompt(ctx, plivoxml.Play{URL: g.invalidSound, Loop: 1})
-			}
-		}
-	}
-	if len(digits) == 0 {
-		return nil, nil // no input: the next element runs
-	}
-	action, method := g.action, g.method
-	if action == "" {
-		c.mu.Lock()
-		action, method = c.docURL, c.docMethod
-		c.mu.Unlock()
-	}
-	p := c.params(c.status())
-	p.Set("Digits", string(digits))
-	if g.input {
-		p.Set("InputType", "dtmf")
-		p.Set("Speech", "")
-	}
-	if !g.redirect {
-		if _, err := c.callback(ctx, "digits", action, method, p); err != nil && ctx.Err() == nil {
-			c.s.log.Warn("digits action failed", "call", c.rec.UUID, "err", err)
-		}
-		return nil, nil
-	}
-	return c.fetch(ctx, "digits", action, method, p)
-}
-
-// collect runs one try: it returns the keys pressed (without the finish
-// key), or invalid when a key outside validDigits was pressed.
-func (c *Call) collect(ctx context.Context, ch *Channel, g digitSpec, finish string) (digits []rune, invalid bool) {
-	pctx, stopPrompts := context.WithCancel(ctx)
-	promptsDone := make(chan struct{})
-	go func() {
-		defer close(promptsDone)
-		for _, el := range g.prompts {
-			if pctx.Err() != nil {
-				return
-			}
-			c.prompt(pctx, el)
-		}
-		if g.playBeep && pctx.Err() == nil {
-			ch.Play(pctx, beep)
-		}
-	}()
-	defer func() {
-		stopPrompts()
-		<-promptsDone
-	}()
-	var timer *time.Timer
-	var timeout <-chan time.Time
-	prompts := promptsDone
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, false
-		case <-prompts:
-			prompts = nil
-			if len(digits) == 0 {
-				timer = time.NewTimer(g.timeout)
-				defer timer.Stop()
-				timeout = timer.C
-			}
-		case <-timeout:
-			return digits, false
-		case d := <-ch.Digits():
-			stopPrompts()
-			if finish != "" && strings.ContainsRune(finish, d) {
-				return digits, false
-			}
-			if !strings.ContainsRune(g.validDigits, d) {
-				return nil, true
-			}
-			digits = append(digits, d)
-			if len(digits) >= g.numDigits {
-				return digits, false
-			}
-			if timer != nil {
-				timer.Stop()
-			}
-			timer = time.NewTimer(g.digitTimeout)
-			defer timer.Stop()
-			timeout = timer.C
-		}
-	}
-}
-
-// beep is the tone before a recording or after GetDigits prompts.
-var beep = audio.Tone(1000, 250, -12)
-
-var _ = strconv.Itoa

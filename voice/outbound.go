@@ -14,6 +14,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/callerid"
+	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/plivoxml"
 )
 
@@ -29,31 +30,6 @@ type Target struct {
 	Report      func(ok, timeout bool)
 }
 
-// Outbound is a call to place (the Call API; Dial builds on it).
-type Outbound struct {
-	AccountID   string
-	RequestUUID string
-	From, To    string // digits; To may also be a sip: URI
-	CallerName  string
-	App         *trunkline.Application // answer, hangup and fallback URLs; optional with Document
-	// Document, when set, is the XML the answered call runs instead of
-	// fetching App's answer_url: for the platform's own calls (a phone
-	// verification whose XML carries a secret code), whose XML must never
-	// go to a URL or be stored. Without App no hangup_url is called.
-	Document    *plivoxml.Response
-	RingURL     string
-	RingMethod  string
-	RingTimeout time.Duration // default 120 s
-	TimeLimit   time.Duration // default 4 h
-	SendDigits  string        // after the answer; w = 0.5 s, W = 1 s
-	SIPHeaders  []string      // "Name: value" lines, names starting X-PH-
-	ParentUUID  string
-	// Platform marks the platform's own calls (verification codes), placed from the
-	// operator's configured caller ID: they skip the caller-ID rule, which is about
-	// what a customer may call as.
-	Platform bool
-}
-
 // Attempt is one try of a call on one target.
 type Attempt struct {
 	Target  string
@@ -62,12 +38,6 @@ type Attempt struct {
 	Early   bool   // early media was received
 	Took    time.Duration
 }
-
-// ErrNoRoute: no trunk serves the destination.
-var ErrNoRoute = errors.New("no route to the destination")
-
-// ErrBusy: the server holds max_calls calls already.
-var ErrBusy = errors.New("too many calls in progress")
 
 // failoverStatus says whether a final status lets the call try the next
 // trunk. No answer at all always does. By default 408 and 5xx do (the trunk
@@ -88,15 +58,35 @@ func (s *Server) failoverStatus(code int) bool {
 	return code == 408 || (code >= 500 && code <= 599)
 }
 
+// Place places an outbound call (trunkline.CallService): see Originate.
+func (s *Server) Place(_ context.Context, o trunkline.PlaceCall) error {
+	_, err := s.Originate(o)
+	return err
+}
+
 // Originate places an outbound call: it returns once the call is queued
 // and runs it in the background (trying the targets in order), then the
-// application's XML once the callee answers.
-func (s *Server) Originate(o Outbound) (*Call, error) {
+// application's XML (o.App's answer_url, or o.Document) once the callee
+// answers. Errors: trunkline.ErrNoRoute, trunkline.ErrTooManyCalls, the
+// caller-ID rule's *callerid.Refused, or an internal one.
+func (s *Server) Originate(o trunkline.PlaceCall) (*Call, error) {
 	if s.draining.Load() {
 		return nil, errors.New("the server is shutting down")
 	}
-	if o.App == nil && o.Document == nil {
+	if o.App.AnswerURL == "" && o.Document == "" {
 		return nil, errors.New("voice: an outbound call needs an application or a document")
+	}
+	var doc *plivoxml.Response
+	if o.Document != "" {
+		var err error
+		if doc, err = plivoxml.ParseResponse([]byte(o.Document)); err != nil {
+			// The document may hold a secret: the error says where, never what.
+			return nil, &trunkline.Error{Code: trunkline.EINVALID, Message: "voice: the call's document is not valid XML"}
+		}
+	}
+	var app *trunkline.Application
+	if o.App.AnswerURL != "" {
+		app = &o.App
 	}
 	if !o.Platform {
 		// Every placed call asks the one caller-ID rule; the API asked already (for
@@ -109,17 +99,17 @@ func (s *Server) Originate(o Outbound) (*Call, error) {
 		}
 	}
 	if s.active.Load() >= int64(s.o.MaxCalls) {
-		return nil, ErrBusy
+		return nil, trunkline.ErrTooManyCalls
 	}
 	if s.o.Route == nil {
-		return nil, ErrNoRoute
+		return nil, trunkline.ErrNoRoute
 	}
 	targets := s.o.Route(o.To)
 	if s.secureAccount(o.AccountID) {
 		targets = secureTargets(targets)
 	}
 	if len(targets) == 0 {
-		return nil, ErrNoRoute
+		return nil, trunkline.ErrNoRoute
 	}
 	if o.RingTimeout <= 0 {
 		o.RingTimeout = 120 * time.Second
@@ -129,12 +119,12 @@ func (s *Server) Originate(o Outbound) (*Call, error) {
 	}
 	now := s.o.Now().UTC()
 	c := &Call{s: s, state: StateRinging, firstState: StateInProgress, callerName: o.CallerName,
-		ringURL: o.RingURL, ringMethod: o.RingMethod, doc: o.Document,
-		ad: &admission{app: o.App, offer: Offer{Codec: "PCMU", PayloadTEL: 101}}}
+		ringURL: o.RingURL, ringMethod: o.RingMethod, doc: doc,
+		ad: &admission{app: app, offer: media.Offer{Codec: "PCMU", PayloadTEL: 101}}}
 	c.rec = trunkline.Call{UUID: newUUID(), AccountID: o.AccountID, Direction: "outbound", From: o.From, To: o.To,
 		RequestUUID: o.RequestUUID, ParentUUID: o.ParentUUID, State: trunkline.CallRinging, InitiatedAt: now}
-	if o.App != nil {
-		c.rec.AppID = o.App.ID
+	if app != nil {
+		c.rec.AppID = app.ID
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	if err := s.o.DB.InsertCall(c.ctx, &c.rec); err != nil {
@@ -160,7 +150,7 @@ func (s *Server) Originate(o Outbound) (*Call, error) {
 	return c, nil
 }
 
-func (c *Call) runOutbound(o Outbound, targets []Target) {
+func (c *Call) runOutbound(o trunkline.PlaceCall, targets []Target) {
 	limit := time.AfterFunc(o.TimeLimit, func() { c.hangup(CauseTimeLimit, "time_limit reached") })
 	defer limit.Stop()
 	if c.connect(o, targets) {
@@ -176,7 +166,7 @@ func (c *Call) runOutbound(o Outbound, targets []Target) {
 
 // connect tries the targets in order until one answers (true), the call is
 // refused in a way that ends it, or they run out; the cause is then set.
-func (c *Call) connect(o Outbound, targets []Target) bool {
+func (c *Call) connect(o trunkline.PlaceCall, targets []Target) bool {
 	for i, t := range targets {
 		if c.ctx.Err() != nil {
 			break
@@ -198,7 +188,7 @@ func (c *Call) connect(o Outbound, targets []Target) bool {
 }
 
 // try places the call on one target.
-func (c *Call) try(o Outbound, t Target) (a Attempt, cause Cause, reason string, failover bool) {
+func (c *Call) try(o trunkline.PlaceCall, t Target) (a Attempt, cause Cause, reason string, failover bool) {
 	a = Attempt{Target: t.Name}
 	start := time.Now()
 	defer func() { a.Took = time.Since(start) }()
@@ -342,31 +332,20 @@ func (c *Call) try(o Outbound, t Target) (a Attempt, cause Cause, reason string,
 		if t.Report != nil && c.s.failoverStatus(a.Status) {
 			t.Report(false, timeout)
 		}
-		switch {
-		case c.s.failoverStatus(a.Status) && !early:
-			a.Outcome = "failover"
-			return a, CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(a.Status, err)), true
-		case a.Status == 486 || a.Status == 600:
-			a.Outcome = "busy"
-			return a, CauseBusy.With(SourceCallee), "busy", false
-		case a.Status == 603:
-			a.Outcome = "rejected"
-			return a, CauseRejected.With(SourceCallee), "declined", false
-		case a.Status == 404 || a.Status == 484:
-			a.Outcome = "failed"
-			return a, CauseNoApplication.With(SourceCarrier), "the carrier does not know the number", false
-		case a.Status == 480 || a.Status == 487:
-			a.Outcome = "no-answer"
-			return a, CauseNoAnswer.With(SourceCallee), "no answer", false
-		default:
-			a.Outcome = "failed"
-			return a, CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(a.Status, err)), false
-		}
+		a.Outcome, cause, reason, failover = c.s.refusal(t, a.Status, early, err)
+		return a, cause, reason, failover
 	}
 	if t.Report != nil {
 		t.Report(true, false)
 	}
 	a.Status, a.Outcome = 200, "answered"
+	c.connected(d, t, med)
+	return a, Cause{}, "", false
+}
+
+// connected makes the answered dialog d on target t this call's: answered
+// now, its media up, and the callee's BYE ending it.
+func (c *Call) connected(d *diago.DialogClientSession, t Target, med *diago.DialogMedia) {
 	now := c.s.o.Now().UTC()
 	c.mu.Lock()
 	c.out = d
@@ -385,7 +364,24 @@ func (c *Call) try(o Outbound, t Target) (a Attempt, cause Cause, reason string,
 		case <-c.ctx.Done():
 		}
 	}()
-	return a, Cause{}, "", false
+}
+
+// refusal is what a final status other than 200 means for the call: the
+// attempt's outcome, the call's cause, and whether it tries the next target.
+func (s *Server) refusal(t Target, status int, early bool, err error) (outcome string, cause Cause, reason string, failover bool) {
+	switch {
+	case s.failoverStatus(status) && !early:
+		return "failover", CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(status, err)), true
+	case status == 486 || status == 600:
+		return "busy", CauseBusy.With(SourceCallee), "busy", false
+	case status == 603:
+		return "rejected", CauseRejected.With(SourceCallee), "declined", false
+	case status == 404 || status == 484:
+		return "failed", CauseNoApplication.With(SourceCarrier), "the carrier does not know the number", false
+	case status == 480 || status == 487:
+		return "no-answer", CauseNoAnswer.With(SourceCallee), "no answer", false
+	}
+	return "failed", CauseRoutingError, fmt.Sprintf("trunk %s: %s", t.Name, statusText(status, err)), false
 }
 
 func statusText(code int, err error) string {
@@ -395,25 +391,17 @@ func statusText(code int, err error) string {
 	return fmt.Sprintf("SIP %d", code)
 }
 
-// Live is what the Call API shows of a call in progress.
-type Live struct {
-	AccountID, CallUUID, RequestUUID string
-	Direction, From, To, CallerName  string
-	Status                           string // ringing or in-progress
-	SessionStart                     time.Time
-}
-
-func (c *Call) live() Live {
+func (c *Call) live() trunkline.LiveCall {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Live{AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, RequestUUID: c.rec.RequestUUID,
+	return trunkline.LiveCall{AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, RequestUUID: c.rec.RequestUUID,
 		Direction: c.rec.Direction, From: c.rec.From, To: c.rec.To, CallerName: c.callerName,
 		Status: c.state, SessionStart: c.rec.InitiatedAt}
 }
 
 // LiveCalls lists the calls running on this server for which keep is true.
-func (s *Server) LiveCalls(keep func(Live) bool) []Live {
-	var out []Live
+func (s *Server) LiveCalls(keep func(trunkline.LiveCall) bool) []trunkline.LiveCall {
+	var out []trunkline.LiveCall
 	s.calls.Range(func(_, v any) bool {
 		if l := v.(*Call).live(); l.Status != StateCompleted && keep(l) {
 			out = append(out, l)
@@ -423,18 +411,26 @@ func (s *Server) LiveCalls(keep func(Live) bool) []Live {
 	return out
 }
 
-// LiveCall returns a running call.
-func (s *Server) LiveCall(uuid string) (Live, bool) {
+// Live lists the running calls of the accounts visible accepts: the answered
+// ones, or (queued) the outbound ones not answered yet (trunkline.CallService).
+func (s *Server) Live(visible func(accountID string) bool, queued bool) []trunkline.LiveCall {
+	return s.LiveCalls(func(l trunkline.LiveCall) bool {
+		return visible(l.AccountID) && queued == (l.Status != StateInProgress)
+	})
+}
+
+// Get returns a running call (trunkline.CallService).
+func (s *Server) Get(uuid string) (trunkline.LiveCall, bool) {
 	v, ok := s.calls.Load(uuid)
 	if !ok {
-		return Live{}, false
+		return trunkline.LiveCall{}, false
 	}
 	l := v.(*Call).live()
 	return l, l.Status != StateCompleted
 }
 
-// HangupCall ends a running call (the Call API's DELETE Call/{uuid}/).
-func (s *Server) HangupCall(uuid string) bool {
+// Hangup ends a running call (the Call API's DELETE Call/{uuid}/).
+func (s *Server) Hangup(uuid string) bool {
 	v, ok := s.calls.Load(uuid)
 	if !ok {
 		return false
@@ -443,9 +439,9 @@ func (s *Server) HangupCall(uuid string) bool {
 	return true
 }
 
-// CancelRequest ends an outbound call that has not been answered yet
+// Cancel ends an outbound call that has not been answered yet
 // (DELETE Request/{request_uuid}/).
-func (s *Server) CancelRequest(requestUUID string) bool {
+func (s *Server) Cancel(requestUUID string) bool {
 	v, ok := s.requests.Load(requestUUID)
 	if !ok {
 		return false
@@ -457,6 +453,9 @@ func (s *Server) CancelRequest(requestUUID string) bool {
 	c.hangup(CauseCanceled.With(SourceAPI), "canceled by an API request")
 	return true
 }
+
+// The voice server is the live-call service of one node.
+var _ trunkline.CallService = (*Server)(nil)
 
 // Attempts lists the targets a call tried.
 func (c *Call) Attempts() []Attempt {

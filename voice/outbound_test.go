@@ -38,8 +38,8 @@ func originate(t *testing.T, s *stack, xml string) *voice.Call {
 	t.Helper()
 	s.app.set("/out", xml)
 	s.app.set("/hangup", "ok")
-	c, err := s.srv.Originate(voice.Outbound{AccountID: s.acct.Account.ID, RequestUUID: "req-1", From: "14155550123",
-		To: "14155550100", App: &trunkline.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), AnswerMethod: "POST",
+	c, err := s.srv.Originate(trunkline.PlaceCall{AccountID: s.acct.Account.ID, RequestUUID: "req-1", From: "14155550123",
+		To: "14155550100", App: trunkline.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), AnswerMethod: "POST",
 			HangupURL: s.app.url("/hangup"), HangupMethod: "POST"}, RingTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -138,8 +138,8 @@ func TestOutboundRingTimeout(t *testing.T) {
 	s := newStack(t, stackOptions{route: func(string) []voice.Target { return []voice.Target{tr} }})
 	s.app.set("/out", `<Response><Speak>never</Speak></Response>`)
 	s.app.set("/hangup", "ok")
-	c, err := s.srv.Originate(voice.Outbound{AccountID: s.acct.Account.ID, RequestUUID: "req-r", From: "14155550123", To: "14155550100",
-		App: &trunkline.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), HangupURL: s.app.url("/hangup")}, RingTimeout: 2 * time.Second})
+	c, err := s.srv.Originate(trunkline.PlaceCall{AccountID: s.acct.Account.ID, RequestUUID: "req-r", From: "14155550123", To: "14155550100",
+		App: trunkline.Application{AccountID: s.acct.Account.ID, AnswerURL: s.app.url("/out"), HangupURL: s.app.url("/hangup")}, RingTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestTransferToUnreachableURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	var uuid string
-	for _, l := range s.srv.LiveCalls(func(voice.Live) bool { return true }) {
+	for _, l := range s.srv.LiveCalls(func(trunkline.LiveCall) bool { return true }) {
 		uuid = l.CallUUID
 	}
 	dead, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -173,7 +173,7 @@ func TestTransferToUnreachableURL(t *testing.T) {
 	// The callee's 200 can arrive a moment before the server has marked the
 	// call answered: retry while it says so (bounded).
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		_, err := s.srv.Command(t.Context(), uuid, voice.Command{Kind: "transfer", URL: "http://" + addr + "/gone"})
+		_, err := s.srv.Command(t.Context(), uuid, trunkline.CallCommand{Kind: "transfer", URL: "http://" + addr + "/gone"})
 		if err == nil {
 			break
 		}

@@ -20,6 +20,13 @@ import (
 // <Record timeout>: line noise and comfort noise stay under it, speech does not.
 const silenceDBov = -45
 
+// <Record>: capture the caller's audio, store it encrypted, tell the action URL.
+func init() {
+	register(handler[plivoxml.Record]{needsAnswer: true, run: func(ctx context.Context, c *Call, e plivoxml.Record, _ bool) (*plivoxml.Response, error) {
+		return c.record(ctx, e)
+	}})
+}
+
 // record captures the caller's audio until maxLength, a silence of timeout,
 // a finishOnKey press, or the caller hanging up, and stores it encrypted.
 // A recording cut short by a hang-up is kept: for voicemail it is the
@@ -117,6 +124,13 @@ loop:
 		c.s.log.Error("recording", "call", c.rec.UUID, "err", err)
 		return nil, nil
 	}
+	return c.recorded(ctx, sctx, r, rec, finishKey)
+}
+
+// recorded tells <Record>'s callbackUrl (in the background) and action URL
+// about a stored recording, and returns the action's XML when redirect="true"
+// and the caller is still there. sctx outlives the call.
+func (c *Call) recorded(ctx, sctx context.Context, r plivoxml.Record, rec *trunkline.Recording, finishKey string) (*plivoxml.Response, error) {
 	id, durMs := rec.ID, rec.DurationMs
 	p := c.params(c.status())
 	recURL := ""

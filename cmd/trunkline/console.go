@@ -13,9 +13,7 @@ import (
 	"github.com/trunkline/trunkline/console"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/message"
-	"github.com/trunkline/trunkline/plivoxml"
 	"github.com/trunkline/trunkline/sandbox"
-	"github.com/trunkline/trunkline/voice"
 )
 
 // systemAccountSetting names the platform setting holding the account that sends
@@ -47,7 +45,7 @@ func systemAccount(ctx context.Context, p *platform) (string, error) {
 type codeSender struct {
 	account           string
 	msgs              *message.Service
-	voice             *voice.Server
+	voice             trunkline.CallService
 	smsFrom, callFrom string
 }
 
@@ -70,14 +68,10 @@ func (c codeSender) SendCode(ctx context.Context, channel, phone, code string) e
 		spaced := strings.Join(strings.Split(code, ""), ", ")
 		// The XML runs in process: it is never fetched from or posted to a URL, and
 		// the call's record does not keep it.
-		doc, err := plivoxml.ParseResponse([]byte(`<Response><Wait length="1"/><Speak>Your Trunkline verification code is ` +
-			spaced + `.</Speak><Wait length="1"/><Speak>Again, your code is ` + spaced + `.</Speak></Response>`))
-		if err != nil {
-			return err
-		}
-		_, err = c.voice.Originate(voice.Outbound{AccountID: c.account, From: c.callFrom, To: phone, Document: doc,
+		doc := `<Response><Wait length="1"/><Speak>Your Trunkline verification code is ` +
+			spaced + `.</Speak><Wait length="1"/><Speak>Again, your code is ` + spaced + `.</Speak></Response>`
+		return c.voice.Place(ctx, trunkline.PlaceCall{AccountID: c.account, From: c.callFrom, To: phone, Document: doc,
 			RingTimeout: 45 * time.Second, TimeLimit: 2 * time.Minute, Platform: true})
-		return err
 	}
 	return fmt.Errorf("unknown channel %q", channel)
 }

@@ -82,7 +82,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
 		MaxLockout: c.API.MaxLockout.Duration, MaxBody: c.API.MaxBody, MaxOverlap: c.Auth.MaxOverlap.Duration,
 		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics, Recordings: vs.recordings,
-		Calls: callControl{vs.srv}, PublicURL: c.PublicBase(),
+		Calls: vs.srv, PublicURL: c.PublicBase(),
 	}
 	id, err := serverIdentity(ctx, p, msg, vs)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/trunkline/trunkline/api"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/message"
@@ -201,60 +200,6 @@ func (m smsSender) SendSMS(ctx context.Context, acct, src, dst, text, url, metho
 		return errors.New(acc.Refused)
 	}
 	return err
-}
-
-// callControl adapts the voice server to the API's Calls.
-type callControl struct{ s *voice.Server }
-
-func (cc callControl) Place(ctx context.Context, c api.PlaceCall) error {
-	app := c.App
-	_, err := cc.s.Originate(voice.Outbound{AccountID: c.AccountID, RequestUUID: c.RequestUUID, From: c.From, To: c.To,
-		CallerName: c.CallerName, App: &app, RingURL: c.RingURL, RingMethod: c.RingMethod, RingTimeout: c.RingTimeout,
-		TimeLimit: c.TimeLimit, SendDigits: c.SendDigits, SIPHeaders: c.SIPHeaders, ParentUUID: c.ParentUUID})
-	switch {
-	case errors.Is(err, voice.ErrNoRoute):
-		return api.ErrNoRoute
-	case errors.Is(err, voice.ErrBusy):
-		return api.ErrBusy
-	}
-	return err
-}
-
-func liveOf(l voice.Live) api.LiveCall {
-	return api.LiveCall{AccountID: l.AccountID, CallUUID: l.CallUUID, RequestUUID: l.RequestUUID, Direction: l.Direction,
-		From: l.From, To: l.To, CallerName: l.CallerName, Status: l.Status, SessionStart: l.SessionStart}
-}
-
-func (cc callControl) Live(visible func(string) bool, queued bool) []api.LiveCall {
-	var out []api.LiveCall
-	for _, l := range cc.s.LiveCalls(func(l voice.Live) bool {
-		return visible(l.AccountID) && queued == (l.Status != voice.StateInProgress)
-	}) {
-		out = append(out, liveOf(l))
-	}
-	return out
-}
-
-func (cc callControl) Get(uuid string) (api.LiveCall, bool) {
-	l, ok := cc.s.LiveCall(uuid)
-	return liveOf(l), ok
-}
-
-func (cc callControl) Hangup(uuid string) bool        { return cc.s.HangupCall(uuid) }
-func (cc callControl) Cancel(requestUUID string) bool { return cc.s.CancelRequest(requestUUID) }
-
-func (cc callControl) Command(ctx context.Context, uuid string, c api.CallCommand) (api.CommandResult, error) {
-	res, err := cc.s.Command(ctx, uuid, voice.Command{Kind: c.Kind, Legs: c.Legs, URL: c.URL, Method: c.Method,
-		BURL: c.BURL, BMethod: c.BMethod, URLs: c.URLs,
-		Text: c.Text, Voice: c.Voice, Language: c.Language, Loop: c.Loop, Digits: c.Digits, TimeLimit: c.TimeLimit,
-		FileFormat: c.FileFormat, CallbackURL: c.CallbackURL, CallbackMethod: c.CallbackMethod})
-	switch {
-	case errors.Is(err, voice.ErrNoCall):
-		return api.CommandResult{}, api.ErrNoLiveCall
-	case errors.Is(err, voice.ErrNoBridge):
-		return api.CommandResult{}, api.ErrNoBridgedLeg
-	}
-	return api.CommandResult{RecordingID: res.RecordingID, URL: res.URL}, err
 }
 
 // sourceRate maps voice.source_rate_limit to voice.Options.SourceRate: 0 (off) in the

@@ -1,13 +1,11 @@
-package voice
+package media
 
 import (
 	"context"
 	"errors"
 	"math/rand/v2"
 	"net"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -20,8 +18,8 @@ import (
 // carrier expects.
 const frameSamples = 160
 
-// rtpIO is the part of diago's RTP session a channel uses.
-type rtpIO interface {
+// RTPIO is the part of an RTP session (diago's *media.RTPSession) a channel uses.
+type RTPIO interface {
 	ReadRTP(b []byte, p *rtp.Packet) (int, error)
 	WriteRTP(p *rtp.Packet) error
 }
@@ -32,7 +30,7 @@ type rtpIO interface {
 // prompt, queued key presses, or comfort noise when nothing plays, so the line
 // never goes silent on the wire (voice-notes traps 7 and 8).
 type Channel struct {
-	io      rtpIO
+	io      RTPIO
 	alaw    bool
 	ptAudio uint8
 	ptEvent int // telephone-event payload type we send and detect; -1 none
@@ -51,8 +49,8 @@ type Channel struct {
 	closed  bool
 	lastRx  time.Time // last RTP packet from the peer
 
-	shard *pacerShard // set by Pacer.add
-	feed  *fifo       // bridged: the other leg's audio, sent when no prompt plays
+	shard *pacerShard // set by Pacer.Add
+	feed  *FIFO       // bridged: the other leg's audio, sent when no prompt plays
 	over  *playback   // live-call play/speak, mixed over whatever else is sent
 	loop  bool        // over repeats until stopped
 	outs  map[int]func([]int16)
@@ -74,10 +72,13 @@ type playback struct {
 	done chan struct{}
 }
 
-// newChannel starts the reader; the caller registers the channel with a Pacer.
-func newChannel(io rtpIO, codec string, ptEvent int) *Channel {
+// NewChannel makes the media of one call on an RTP session: codec is "PCMU" or
+// "PCMA", ptEvent the negotiated telephone-event payload type (-1: none), and
+// resume (may be nil) clears a read deadline left on the session's socket. Start
+// runs its reader; the caller registers it with a Pacer, which drives its writer.
+func NewChannel(io RTPIO, codec string, ptEvent int, resume func()) *Channel {
 	c := &Channel{
-		io: io, alaw: codec == "PCMA", ptEvent: ptEvent,
+		io: io, alaw: codec == "PCMA", ptEvent: ptEvent, resume: resume,
 		ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32(),
 		noiseAt: rand.IntN(len(noiseFrames[0])),
 		taps:    map[int]func([]int16){},
@@ -131,7 +132,9 @@ func (c *Channel) Tap(f func([]int16)) (remove func()) {
 	}
 }
 
-// read is the call's one RTP reader.
+// Start runs the call's one RTP reader until the session closes (Done).
+func (c *Channel) Start() { go c.read() }
+
 func (c *Channel) read() {
 	defer close(c.done)
 	buf := make([]byte, 1500)
@@ -221,7 +224,7 @@ func (c *Channel) tick() {
 		c.ts += frameSamples
 		return
 	}
-	if p := c.play; p == nil && c.feed != nil && c.feed.pop(c.frame[:]) {
+	if p := c.play; p == nil && c.feed != nil && c.feed.Pop(c.frame[:]) {
 		c.encodeWrite(c.frame[:])
 	} else if p != nil {
 		f := c.frame[:]
@@ -266,7 +269,7 @@ func (c *Channel) tickMixed() {
 			c.play = nil
 		}
 	} else if c.feed != nil {
-		c.feed.pop(f)
+		c.feed.Pop(f)
 	}
 	if o := c.over; o != nil {
 		for i := range f {
@@ -326,43 +329,12 @@ func (c *Channel) encodeWrite(f []int16) {
 	c.write(c.payload[:], c.ptAudio, false, c.ts)
 }
 
-// setFeed makes the channel send f's audio whenever no prompt plays (a
+// SetFeed makes the channel send f's audio whenever no prompt plays (a
 // bridge); nil ends it.
-func (c *Channel) setFeed(f *fifo) {
+func (c *Channel) SetFeed(f *FIFO) {
 	c.mu.Lock()
 	c.feed = f
 	c.mu.Unlock()
-}
-
-// fifo carries one leg's audio to the other leg's writer. It holds at most
-// maxFIFO samples: when the reader runs ahead, the oldest audio goes, so
-// the delay through a bridge stays under 100 ms.
-type fifo struct {
-	mu  sync.Mutex
-	buf []int16
-}
-
-const maxFIFO = 800
-
-func (q *fifo) push(f []int16) {
-	q.mu.Lock()
-	q.buf = append(q.buf, f...)
-	if over := len(q.buf) - maxFIFO; over > 0 {
-		q.buf = append(q.buf[:0], q.buf[over:]...)
-	}
-	q.mu.Unlock()
-}
-
-// pop fills dst if a whole frame is there.
-func (q *fifo) pop(dst []int16) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.buf) < len(dst) {
-		return false
-	}
-	copy(dst, q.buf)
-	q.buf = append(q.buf[:0], q.buf[len(dst):]...)
-	return true
 }
 
 // Play sends pcm (8 kHz mono) and returns when it has all been sent, or when
@@ -372,7 +344,7 @@ func (c *Channel) Play(ctx context.Context, pcm []int16) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return errChannelClosed
+		return ErrClosed
 	}
 	if old := c.play; old != nil {
 		close(old.done)
@@ -391,7 +363,7 @@ func (c *Channel) Play(ctx context.Context, pcm []int16) error {
 		c.mu.Unlock()
 		return ctx.Err()
 	case <-c.done:
-		return errChannelClosed
+		return ErrClosed
 	}
 }
 
@@ -464,7 +436,9 @@ func (c *Channel) Silent(now time.Time) time.Duration {
 	return now.Sub(c.lastRx)
 }
 
-func (c *Channel) close() {
+// Close stops the writer: a prompt playing ends, queued key presses are
+// dropped. The reader ends when the RTP session closes.
+func (c *Channel) Close() {
 	c.mu.Lock()
 	c.closed = true
 	if p := c.play; p != nil {
@@ -475,107 +449,5 @@ func (c *Channel) close() {
 	c.mu.Unlock()
 }
 
-var errChannelClosed = errors.New("media closed")
-
-// noiseFrames is a second of comfort noise, encoded once per codec and shared
-// by every call: between prompts each call sends these (starting at a random
-// frame) instead of generating and encoding noise 50 times a second.
-var noiseFrames = func() (f [2][50][frameSamples]byte) {
-	cn := audio.NewComfortNoise(audio.DefaultComfortNoiseLevel, 1)
-	var pcm [frameSamples]int16
-	for i := range f[0] {
-		cn.Fill(pcm[:])
-		audio.EncodeMulaw(f[0][i][:0], pcm[:])
-		audio.EncodeAlaw(f[1][i][:0], pcm[:])
-	}
-	return f
-}()
-
-// Pacer drives every channel's writer from a few clocks: one goroutine per
-// CPU for all calls, instead of a ticker and a goroutine per call, which is
-// what keeps a thousand held calls cheap. Each clock keeps real time: when a
-// round runs late (a busy machine), the next one sends the frames that are
-// due, up to maxCatchUp, so streams do not drift behind the wall clock.
-type Pacer struct {
-	shards []*pacerShard
-	next   atomic.Uint32
-	stop   chan struct{}
-	wg     sync.WaitGroup
-}
-
-type pacerShard struct {
-	mu    sync.Mutex
-	chans map[*Channel]struct{}
-	batch []*Channel
-}
-
-// maxCatchUp bounds the frames one late round sends per channel; beyond it
-// the stream skips ahead (a gap is better than a burst).
-const maxCatchUp = 3
-
-// NewPacer starts the clocks.
-func NewPacer() *Pacer {
-	p := &Pacer{stop: make(chan struct{})}
-	for range runtime.GOMAXPROCS(0) {
-		sh := &pacerShard{chans: map[*Channel]struct{}{}}
-		p.shards = append(p.shards, sh)
-		p.wg.Add(1)
-		go p.run(sh)
-	}
-	return p
-}
-
-func (p *Pacer) add(c *Channel) {
-	sh := p.shards[int(p.next.Add(1))%len(p.shards)]
-	sh.mu.Lock()
-	sh.chans[c] = struct{}{}
-	sh.mu.Unlock()
-	c.shard = sh
-}
-
-func (p *Pacer) remove(c *Channel) {
-	if sh := c.shard; sh != nil {
-		sh.mu.Lock()
-		delete(sh.chans, c)
-		sh.mu.Unlock()
-	}
-}
-
-func (p *Pacer) run(sh *pacerShard) {
-	defer p.wg.Done()
-	const frame = 20 * time.Millisecond
-	t := time.NewTicker(frame)
-	defer t.Stop()
-	start := time.Now()
-	var sent int64 // rounds done since start
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-		}
-		due := int64(time.Since(start) / frame)
-		n := due - sent
-		if n > maxCatchUp {
-			n = maxCatchUp
-		}
-		sent = due
-		sh.mu.Lock()
-		sh.batch = sh.batch[:0]
-		for c := range sh.chans {
-			sh.batch = append(sh.batch, c)
-		}
-		sh.mu.Unlock()
-		for range n {
-			for _, c := range sh.batch {
-				c.tick()
-			}
-		}
-	}
-}
-
-// Stop ends the clocks.
-func (p *Pacer) Stop() {
-	close(p.stop)
-	p.wg.Wait()
-}
+// ErrClosed: the channel is closed (the call is ending).
+var ErrClosed = errors.New("media closed")

@@ -1,4 +1,4 @@
-package voice
+package media
 
 import (
 	"bytes"
