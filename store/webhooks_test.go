@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline/store/storetest"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -17,7 +18,7 @@ import (
 // local receiver that fails once, and checks both attempts are stored without the
 // query string or parameters.
 func TestWebhookAttemptsRecorded(t *testing.T) {
-	for _, db := range OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			calls := 0
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

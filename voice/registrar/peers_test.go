@@ -25,7 +25,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/keys"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -194,7 +194,7 @@ func TestDiagoRegister(t *testing.T) {
 func TestAPIEndpointRegisters(t *testing.T) {
 	peer.SIPp(t)
 	const domain = "phones.trunkline.test" // the one setting both sides take
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			ring, _ := keys.NewRing(bytes.Repeat([]byte{4}, 32))
