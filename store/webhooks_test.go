@@ -42,7 +42,7 @@ func TestWebhookAttemptsRecorded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 2 || got[0].Status != 503 || got[0].ErrorClass != "http_5xx" || got[1].Status != 200 || got[1].Attempt != 2 {
+			if len(got) != 2 || got[0].Status != 503 || got[0].ErrorClass != "http_5xx" || got[1].Status != 200 || got[1].Number != 2 {
 				t.Fatalf("attempts %+v", got)
 			}
 			for _, a := range got {

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/bus"
@@ -205,7 +206,7 @@ type countingRecorder struct {
 	m  *metrics.Metrics
 }
 
-func (r countingRecorder) RecordAttempt(ctx context.Context, a webhook.Attempt) error {
+func (r countingRecorder) RecordAttempt(ctx context.Context, a trunkline.WebhookAttempt) error {
 	class := a.ErrorClass
 	if class == "" {
 		class = "ok"
