@@ -10,11 +10,11 @@ import (
 // methods they exercise.
 
 func (db *DB) Write(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	return db.Write(ctx, fn)
+	return db.write(ctx, fn)
 }
 
-func (db *DB) Migrate(ctx context.Context) error { return db.Migrate(ctx) }
+func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx) }
 
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return db.Exec(ctx, q, args...)
+	return db.exec(ctx, q, args...)
 }
