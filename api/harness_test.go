@@ -70,8 +70,9 @@ func newEnv(t *testing.T, db *store.DB, opts Options) *env {
 	t.Cleanup(func() { al.Close() })
 	acc := account.New(db, ring, account.Options{Now: clock.Now})
 	opts.DB, opts.Accounts, opts.Audit, opts.Now = db, acc, al, clock.Now
+	opts.PlainListen = "127.0.0.1:0"
 	srv := New(opts)
-	if err := srv.Start("127.0.0.1:0", nil); err != nil {
+	if err := srv.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })

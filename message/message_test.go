@@ -48,7 +48,7 @@ func newStack(t *testing.T, db *store.DB, routes []carrier.Route) *stack {
 		t.Fatal(err)
 	}
 	sb := sandbox.New(sandbox.Options{})
-	if err := sb.Start("127.0.0.1:0"); err != nil {
+	if err := sb.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
@@ -71,7 +71,7 @@ func newStack(t *testing.T, db *store.DB, routes []carrier.Route) *stack {
 	t.Cleanup(wh.Close)
 	svc = message.New(message.Options{DB: db, Ring: ring, Sender: router, Tokens: acc, Webhooks: wh})
 	close(ready)
-	if err := cl.Start(); err != nil {
+	if err := cl.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)

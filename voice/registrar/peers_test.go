@@ -206,8 +206,9 @@ func TestAPIEndpointRegisters(t *testing.T) {
 			t.Cleanup(func() { al.Close() })
 			accounts := account.New(db, ring, account.Options{})
 			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-			srv := api.New(api.Options{DB: db, Accounts: accounts, Audit: al, SIPDomain: domain, Logger: quiet})
-			if err := srv.Start("127.0.0.1:0", nil); err != nil {
+			srv := api.New(api.Options{DB: db, Accounts: accounts, Audit: al, SIPDomain: domain, Logger: quiet,
+				PlainListen: "127.0.0.1:0"})
+			if err := srv.Start(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { srv.Close() })
