@@ -489,7 +489,7 @@ func TestCheckpoint(t *testing.T) {
 		// Run stops with its context.
 		ctx2, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { f.log.Run(ctx2, time.Hour); close(done) }()
+		go func() { f.log.Run(ctx2); close(done) }()
 		cancel()
 		<-done
 	})

@@ -90,7 +90,7 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	}
 	p.metrics = metrics.New()
 	p.audit = audit.New(p.db, signer, audit.Options{Node: c.NodeName, Logger: logger, Verifier: verifier, Witnesses: p.witnesses,
-		Checked: p.metrics.AuditCheckpoint})
+		Checked: p.metrics.AuditCheckpoint, CheckpointEvery: c.Audit.CheckpointInterval.Duration})
 	p.closers = append(p.closers, p.audit.Close) // runs before the database closes: flushes pending entries
 	if p.bus, err = newBus(c); err != nil {
 		p.Close()

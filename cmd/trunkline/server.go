@@ -115,7 +115,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if _, err := m.p.audit.Checkpoint(ctx); err != nil {
 		m.log.Error("audit checkpoint", "err", err)
 	}
-	m.goWorker(func(ctx context.Context) { m.p.audit.Run(ctx, c.Audit.CheckpointInterval.Duration) })
+	m.goWorker(m.p.audit.Run)
 	m.goWorker(sweepSessions)
 
 	m.ready = true
@@ -184,12 +184,14 @@ func (m *Main) PublicURL() string {
 	return m.publicURL
 }
 
-// goWorker runs fn until Close.
-func (m *Main) goWorker(fn func(context.Context)) {
+// goWorker runs a worker until Close; one that fails early is logged.
+func (m *Main) goWorker(run func(context.Context) error) {
 	m.workers.Add(1)
 	go func() {
 		defer m.workers.Done()
-		fn(m.workerCtx)
+		if err := run(m.workerCtx); err != nil {
+			m.log.Error("worker stopped", "err", err)
+		}
 	}()
 }
 
