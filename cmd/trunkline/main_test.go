@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +19,6 @@ import (
 	"github.com/trunkline/trunkline/internal/sipready"
 	"github.com/trunkline/trunkline/store/storetest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the node's goroutines to write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestMainInProcess starts a whole node in this process on port 0 (no child process, no
 // "trunkline: ready" on a pipe): an account rents a number and sends a text over the
@@ -57,8 +38,8 @@ func TestMainInProcess(t *testing.T) {
 		if problems, _ := c.Validate(); len(problems) > 0 {
 			t.Fatalf("config: %v", problems)
 		}
-		var stdout syncBuffer
-		m := NewMain(&c, &stdout, io.Discard)
+		stdout := &e2eLines{t: t, prefix: "main: "}
+		m := NewMain(&c, stdout, io.Discard)
 		t.Cleanup(func() { m.Close() })
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
