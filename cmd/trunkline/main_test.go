@@ -23,7 +23,8 @@ import (
 // TestMainInProcess starts a whole node in this process on port 0 (no child process, no
 // "trunkline: ready" on a pipe): an account rents a number and sends a text over the
 // API on HTTPS; the text goes over SMPP to the sandbox carrier, whose receipt comes back
-// and marks it delivered; SIP answers an OPTIONS; then the node drains and stops. On
+// and marks it delivered; audit entries name the node from config; SIP answers an
+// OPTIONS; then the node drains and stops. On
 // SQLite and, when configured, PostgreSQL.
 func TestMainInProcess(t *testing.T) {
 	run := func(t *testing.T, dsn string) {
@@ -115,6 +116,24 @@ func TestMainInProcess(t *testing.T) {
 		got := m.msg.sandbox.Recent()
 		if len(got) != 1 || got[0].Text != "in-process hello" || got[0].Dst != dst {
 			t.Fatalf("the sandbox carrier took %+v", got)
+		}
+
+		// The audit entries the API wrote name the node from config.
+		recs, err := m.p.db.AuditRecords(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rented := false
+		for _, r := range recs {
+			if r.Action == "number.rent" {
+				rented = true
+				if r.Node != "node-under-test" {
+					t.Errorf("audit entry %s names node %q, not config's node_name", r.Action, r.Node)
+				}
+			}
+		}
+		if !rented {
+			t.Error("no audit entry for the rented number")
 		}
 
 		// SIP answers on its bound address.
