@@ -13,7 +13,7 @@ import (
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/message"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // sent records what reached the message and call services: a refused source must
@@ -49,7 +49,7 @@ func (s *sent) Command(context.Context, string, trunkline.CallCommand) (trunklin
 // the account (or its main account) rents, an operator-allowed sender ID (SMS) or a
 // verified caller ID (calls); anything else is a Plivo-style 400 and nothing is sent.
 func TestSendAsOwnSourcesOnly(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			rec := &sent{}
 			e := newEnv(t, db, Options{Messages: rec, Calls: rec})
@@ -155,7 +155,7 @@ func (nopAudit) Append(context.Context, audit.Entry) (int64, error) { return 0, 
 // (the subaccount parameter); the subaccount then calls from it and a sibling cannot;
 // bad input is a 400 naming the problem.
 func TestVerifiedCallerIDAPI(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			rec := &sent{}
 			box := &codeBox{codes: map[string]string{}}

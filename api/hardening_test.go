@@ -13,7 +13,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/message"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestControlCharactersRefused: a NUL (or another C0 control) in any parameter value or
@@ -21,7 +21,7 @@ import (
 // cannot hold NUL, so before the one check in decodeParams these reached the store and
 // came back as 500s there.
 func TestControlCharactersRefused(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			e := newEnv(t, db, Options{})
 			ring, err := keys.NewRing(bytes.Repeat([]byte{7}, 32))

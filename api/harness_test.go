@@ -16,6 +16,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // fakeClock is a settable clock shared by the store, the account service and the API.
@@ -45,7 +46,7 @@ type env struct {
 // newEnvs starts one API server per store dialect under test (SQLite always, PostgreSQL
 // when configured) and runs fn against each.
 func forEachStore(t *testing.T, opts Options, fn func(t *testing.T, e *env)) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			fn(t, newEnv(t, db, opts))
 		})
@@ -69,8 +70,9 @@ func newEnv(t *testing.T, db *store.DB, opts Options) *env {
 	t.Cleanup(func() { al.Close() })
 	acc := account.New(db, ring, account.Options{Now: clock.Now})
 	opts.DB, opts.Accounts, opts.Audit, opts.Now = db, acc, al, clock.Now
+	opts.PlainListen = "127.0.0.1:0"
 	srv := New(opts)
-	if err := srv.Start("127.0.0.1:0", nil); err != nil {
+	if err := srv.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })

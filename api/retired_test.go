@@ -13,7 +13,7 @@ import (
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/message"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // oneLiveCall stands in for the voice server in these tests (a mock, on purpose: what is
@@ -108,7 +108,7 @@ func TestRetiredTokenRouteTable(t *testing.T) {
 // token is refused (403, nothing changed) on each managing route and works on each
 // deployment route; the newest token works on both. Reads work with either.
 func TestRetiredTokenPowers(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ring, err := keys.NewRing(bytes.Repeat([]byte{7}, 32))
 			if err != nil {

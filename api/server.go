@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -34,6 +35,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/endpoint"
+	"github.com/trunkline/trunkline/internal/netaddr"
 	"github.com/trunkline/trunkline/number"
 	"github.com/trunkline/trunkline/ratelimit"
 )
@@ -115,6 +117,14 @@ type Options struct {
 	// address. Never the request's Host header, which the client chooses.
 	PublicURL string
 	Now       func() time.Time
+
+	// Listen is the HTTPS address, served with TLS (required with Listen).
+	Listen string
+	TLS    *tls.Config
+	// PlainListen is a plain-HTTP address, only when the operator chose one explicitly
+	// (behind a TLS-terminating proxy). All listeners share one set of limits, so a
+	// second listener gives an attacker no extra attempts.
+	PlainListen string
 }
 
 // CallerIDChecker is the source rule (package callerid) as the API asks it.
@@ -180,6 +190,8 @@ type Server struct {
 	srvs     []*http.Server
 	lns      []net.Listener
 	base     string // PublicURL(); set by New or the first Start, before any request
+	// addr and plainAddr are the bound addresses, set by Start.
+	addr, plainAddr netip.AddrPort
 }
 
 // New returns an API server; it does not listen until Start.
@@ -193,12 +205,37 @@ func New(o Options) *Server {
 	return s
 }
 
-// Start binds addr synchronously (so a bad address fails here) and serves in the
-// background. With tlsConfig nil it serves plain HTTP, which the caller must have chosen
-// explicitly. It may be called again for another listener: all listeners share one set
-// of limits, so a second listener gives an attacker no extra attempts.
-func (s *Server) Start(addr string, tlsConfig *tls.Config) error {
-	ln, err := net.Listen("tcp", addr)
+// Start binds Options.Listen (TLS) and Options.PlainListen synchronously, so a bad
+// address fails here, and serves them in the background.
+func (s *Server) Start(ctx context.Context) error {
+	if s.opts.Listen == "" && s.opts.PlainListen == "" {
+		return errors.New("api: no listen address")
+	}
+	if s.opts.Listen != "" {
+		if s.opts.TLS == nil {
+			return fmt.Errorf("api listen on %s: no TLS configuration", s.opts.Listen)
+		}
+		if err := s.listen(ctx, s.opts.Listen, s.opts.TLS); err != nil {
+			return err
+		}
+		s.addr = netaddr.Of(s.lns[0].Addr())
+	}
+	if s.opts.PlainListen != "" {
+		if err := s.listen(ctx, s.opts.PlainListen, nil); err != nil {
+			s.Close()
+			return err
+		}
+		s.plainAddr = netaddr.Of(s.lns[len(s.lns)-1].Addr())
+		if !s.addr.IsValid() {
+			s.addr = s.plainAddr
+		}
+	}
+	return nil
+}
+
+// listen binds addr and serves it (over TLS unless tlsConfig is nil).
+func (s *Server) listen(ctx context.Context, addr string, tlsConfig *tls.Config) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("api listen on %s: %w", addr, err)
 	}
@@ -227,8 +264,12 @@ func (s *Server) Start(addr string, tlsConfig *tls.Config) error {
 	return nil
 }
 
-// Addr is the address of the most recently started listener (useful with port 0).
-func (s *Server) Addr() net.Addr { return s.lns[len(s.lns)-1].Addr() }
+// Addr is the HTTPS listener's address, or the plain one's when only that is
+// configured (the zero AddrPort before Start).
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// PlainAddr is the plain-HTTP listener's address (the zero AddrPort without one).
+func (s *Server) PlainAddr() netip.AddrPort { return s.plainAddr }
 
 // PublicURL is the base of links to this server (see Options.PublicURL); empty before
 // the first Start when none is configured.

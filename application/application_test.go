@@ -10,6 +10,7 @@ import (
 	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/internal/fixture"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 func TestCheckURL(t *testing.T) {
@@ -40,7 +41,7 @@ func TestCheckURL(t *testing.T) {
 // forEachStore runs f on the service over each store, with two main accounts a and b, a
 // with a subaccount aSub.
 func forEachStore(t *testing.T, f func(t *testing.T, s *application.Service, db *store.DB, a, aSub, b *trunkline.Account)) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			acc := fixture.Accounts(t, db)
 			a := fixture.Main(t, acc, "a")

@@ -31,9 +31,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/trunkline/trunkline/store"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trunkline/trunkline/store"
 )
 
 // Outcomes of an audited action.
@@ -94,6 +95,8 @@ type Options struct {
 	// Checked, when set, gets the outcome of every checkpoint attempt Run makes (nil
 	// for success), e.g. for a metric to alert on.
 	Checked func(error)
+	// CheckpointEvery is Run's interval between checkpoints (default one minute).
+	CheckpointEvery time.Duration
 }
 
 // ErrClosed is returned by Append after Close.
@@ -131,6 +134,7 @@ type Log struct {
 	now    func() time.Time
 	node   string
 	log    *slog.Logger
+	every  time.Duration // Run's interval
 
 	witnesses []Witness
 	checked   func(error)
@@ -154,9 +158,12 @@ type Log struct {
 // goroutine starts with the first Append; Close stops it.
 func New(st Store, signer note.Signer, opts Options) *Log {
 	l := &Log{st: st, signer: signer, v: opts.Verifier, now: opts.Now, node: opts.Node, log: opts.Logger, witnesses: opts.Witnesses, checked: opts.Checked,
-		reqs: make(chan *appendReq, maxBatch), stopped: make(chan struct{})}
+		every: opts.CheckpointEvery, reqs: make(chan *appendReq, maxBatch), stopped: make(chan struct{})}
 	if l.now == nil {
 		l.now = time.Now
+	}
+	if l.every <= 0 {
+		l.every = time.Minute
 	}
 	if l.log == nil {
 		l.log = slog.Default()

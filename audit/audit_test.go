@@ -12,9 +12,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/trunkline/trunkline/store"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // clock is a fake clock that moves one second per reading.
@@ -41,7 +43,7 @@ type fixture struct {
 // PostgreSQL when TRUNKLINE_TEST_POSTGRES is set).
 func eachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	t.Helper()
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			signer, v, err := LoadOrCreateKeys(filepath.Join(t.TempDir(), "keys"))
 			if err != nil {
@@ -487,7 +489,7 @@ func TestCheckpoint(t *testing.T) {
 		// Run stops with its context.
 		ctx2, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { f.log.Run(ctx2, time.Hour); close(done) }()
+		go func() { f.log.Run(ctx2); close(done) }()
 		cancel()
 		<-done
 	})

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trunkline/trunkline/store"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trunkline/trunkline/store"
 )
 
 // faultStore wraps a store to hold and break batches. The first AppendAuditBatch call

@@ -8,8 +8,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/trunkline/trunkline/store"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // countingStore counts transactions, to report how many entries share one.
@@ -60,10 +62,10 @@ func BenchmarkAppendParallel(b *testing.B) {
 // BenchmarkAppendParallelPostgres is BenchmarkAppendParallel on the PostgreSQL server
 // named by TRUNKLINE_TEST_POSTGRES (skipped when unset).
 func BenchmarkAppendParallelPostgres(b *testing.B) {
-	if os.Getenv(store.PostgresTestEnv) == "" {
-		b.Skip(store.PostgresTestEnv + " is not set")
+	if os.Getenv(storetest.PostgresEnv) == "" {
+		b.Skip(storetest.PostgresEnv + " is not set")
 	}
-	dbs := store.OpenTest(b)
+	dbs := storetest.Open(b)
 	benchParallel(b, dbs[len(dbs)-1])
 }
 

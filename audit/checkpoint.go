@@ -337,15 +337,16 @@ func (l *Log) witness(ctx context.Context, cp *Checkpoint) error {
 	return nil
 }
 
-// Run makes a checkpoint now and then every interval until ctx ends. Failures are
-// logged, not fatal: entries keep being recorded and the next tick tries again.
-func (l *Log) Run(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
+// Run makes a checkpoint now and then every Options.CheckpointEvery until ctx ends;
+// it returns nil then. Failures are logged, not fatal: entries keep being recorded and
+// the next tick tries again.
+func (l *Log) Run(ctx context.Context) error {
+	tick := time.NewTicker(l.every)
 	defer tick.Stop()
 	for {
 		_, err := l.Checkpoint(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		if err != nil {
 			l.log.Error("audit checkpoint failed", "err", err)
@@ -355,7 +356,7 @@ func (l *Log) Run(ctx context.Context, interval time.Duration) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-tick.C:
 		}
 	}

@@ -120,7 +120,7 @@ func TestWitnessCatchesRollback(t *testing.T) {
 				// A fresh log (a restarted server) reads the witness and refuses too, and
 				// reports it (serve sets a metric from this).
 				outcome := make(chan error, 1)
-				fresh := New(f.db, l.signer, Options{Now: f.clk.Now, Verifier: f.v, Witnesses: ws,
+				fresh := New(f.db, l.signer, Options{Now: f.clk.Now, Verifier: f.v, Witnesses: ws, CheckpointEvery: time.Hour,
 					Checked: func(err error) {
 						select {
 						case outcome <- err:
@@ -130,7 +130,7 @@ func TestWitnessCatchesRollback(t *testing.T) {
 				defer fresh.Close()
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
-				go func() { fresh.Run(ctx, time.Hour); close(done) }()
+				go func() { fresh.Run(ctx); close(done) }()
 				select {
 				case err := <-outcome:
 					if err == nil || !strings.Contains(err.Error(), "witnessed in") {

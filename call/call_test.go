@@ -9,13 +9,13 @@ import (
 	"github.com/trunkline/trunkline/call"
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/internal/fixture"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestRefusals checks the make-call rules; every case is refused before a call is placed
 // (calls is nil: reaching it would panic).
 func TestRefusals(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			a := fixture.Main(t, fixture.Accounts(t, db), "a")

@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestCheck runs the rule on SQLite and PostgreSQL: who may use a rented number, an
 // allowed sender ID and a verified caller ID, and who may not.
 func TestCheck(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			mk := func(id, parent string) {

@@ -42,8 +42,12 @@ type Config struct {
 	// Production turns warnings that are fine on a laptop into errors (plain HTTP on a
 	// public address, webhook allowlists that open private ranges, ...).
 	Production bool `toml:"production"`
+	// NodeName names this node in audit entries and message leases (a node reclaims
+	// its own leases when it restarts). Default: the host name.
+	NodeName string `toml:"node_name"`
 
 	Log       Log       `toml:"log"`
+	Bus       Bus       `toml:"bus"`
 	API       API       `toml:"api"`
 	Database  Database  `toml:"database"`
 	Auth      Auth      `toml:"auth"`
@@ -277,6 +281,14 @@ type Webhook struct {
 	MaxAttempts int      `toml:"max_attempts"`
 }
 
+// Bus configures the message bus: wake-ups, events, cache invalidations and live-call
+// commands between the parts of a node (and, in a cluster, between nodes).
+type Bus struct {
+	// Kind is "local" (in-process, one node); the cluster adds NATS behind the same
+	// interface.
+	Kind string `toml:"kind"`
+}
+
 // SIP holds what the API needs to know of SIP until voice lands.
 type SIP struct {
 	Domain string `toml:"domain"` // host in application sip_uri
@@ -284,9 +296,12 @@ type SIP struct {
 
 // Default returns the built-in defaults.
 func Default() Config {
+	host, _ := os.Hostname()
 	return Config{
-		DataDir: "trunkline-data",
-		Log:     Log{Level: "info", Format: "text"},
+		DataDir:  "trunkline-data",
+		NodeName: host,
+		Bus:      Bus{Kind: "local"},
+		Log:      Log{Level: "info", Format: "text"},
 		API: API{Listen: ":8443", MaxBody: 1 << 20, RateLimit: 300, RatePeriod: Duration{5 * time.Second},
 			FailsAddr: 20, FailsID: 10, FailWindow: Duration{time.Minute}, MaxLockout: Duration{15 * time.Minute},
 			DrainTime: Duration{30 * time.Second}},
@@ -469,6 +484,12 @@ func (c *Config) Validate() (problems, warnings []string) {
 	}
 	if c.DataDir == "" {
 		add("data_dir is empty: say where Trunkline keeps its data (--data-dir)")
+	}
+	if c.NodeName == "" {
+		add("node_name is empty: name this node (the host name is the default)")
+	}
+	if c.Bus.Kind != "local" {
+		add("bus.kind %q: only \"local\" (in-process) is supported", c.Bus.Kind)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestFormControlCharactersRefused: a NUL (or another C0 control) in a console form or
 // query is refused with a clear 400 page naming the field, on every store; on PostgreSQL
 // a NUL that reached the store failed as a server error.
 func TestFormControlCharactersRefused(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			pe := newPagesEnvOn(t, db)
 			for _, tc := range []struct{ path, field, value string }{

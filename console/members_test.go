@@ -18,6 +18,7 @@ import (
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // membersEnv is a console over a store of each dialect, with the owner's browser (env)
@@ -31,7 +32,7 @@ type membersEnv struct {
 }
 
 func forEachStore(t *testing.T, opt func(*identity.Options), fn func(t *testing.T, me *membersEnv)) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ring, _ := keys.NewRing(bytes.Repeat([]byte{5}, 32))
 			accts := account.New(db, ring, account.Options{CacheTTL: -1})

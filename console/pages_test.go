@@ -44,7 +44,7 @@ func newPagesEnv(t *testing.T) *pagesEnv {
 	return newPagesEnvOn(t, db)
 }
 
-// newPagesEnvOn is newPagesEnv over a given store (e.g. one of store.OpenTest's).
+// newPagesEnvOn is newPagesEnv over a given store (e.g. one of storetest.Open's).
 func newPagesEnvOn(t *testing.T, db *store.DB) *pagesEnv {
 	t.Helper()
 	ctx := context.Background()

@@ -9,11 +9,11 @@ import (
 	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/endpoint"
 	"github.com/trunkline/trunkline/internal/fixture"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 func TestCreateAndUpdate(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			acc := fixture.Accounts(t, db)

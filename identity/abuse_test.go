@@ -11,7 +11,7 @@ import (
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/metrics"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // refusals returns the audit entries of refused sends, by limit.
@@ -56,7 +56,7 @@ func refusedMetric(t *testing.T, m *metrics.Metrics, limit string) float64 {
 // error, nothing reaches the phone, an audit entry names the limit and the metric counts
 // it. Texts and calls spend from the same budgets.
 func TestSendBudgets(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			setup := func(b Budgets, prefixes ...string) (*fixture, *metrics.Metrics) {
@@ -207,7 +207,7 @@ func TestSourceNetwork(t *testing.T) {
 // TestInviteOnly: on an invite-only installation the signup form is refused (nothing is
 // sent), and an account's owner comes from the operator's invitation.
 func TestInviteOnly(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixtureWith(t, db, func(o *Options) { o.Signup = SignupInvite })

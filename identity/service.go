@@ -117,6 +117,11 @@ type Options struct {
 	Metrics Metrics // counts refused sends; nil counts nothing
 
 	Issuer string // TOTP issuer shown in authenticator apps; default "Trunkline"
+
+	// Sweeper is what Run sweeps every SweepEvery (default 10 min): ended sessions,
+	// stale verifications, past send budgets.
+	Sweeper    Sweeper
+	SweepEvery time.Duration
 }
 
 func (o *Options) defaults() {
@@ -141,6 +146,7 @@ func (o *Options) defaults() {
 	def(&o.CodeTTL, 10*time.Minute)
 	def(&o.LoginWindow, 2*time.Minute)
 	def(&o.LoginMaxLockout, 30*time.Minute)
+	def(&o.SweepEvery, 10*time.Minute)
 	defInt := func(p *int, v int) {
 		if *p == 0 {
 			*p = v

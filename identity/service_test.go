@@ -15,6 +15,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // codeBox stands in for the phone network in these unit tests (the end-to-end tests in
@@ -121,7 +122,7 @@ func (f *fixture) signup(t *testing.T, email, phone string) (*Session, string) {
 }
 
 func forEachDB(t *testing.T, fn func(t *testing.T, f *fixture)) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) { fn(t, newFixture(t, db)) })
 	}
 }

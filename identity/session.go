@@ -322,17 +322,21 @@ type Sweeper interface {
 	DeleteOldSendBudgets(ctx context.Context, cutoff time.Time) error
 }
 
-// Run sweeps (see Sweep) every interval until ctx ends.
-func (s *Service) Run(ctx context.Context, sw Sweeper, every time.Duration) {
-	t := time.NewTicker(every)
+// Run sweeps Options.Sweeper (see Sweep) every Options.SweepEvery until ctx ends; it
+// returns nil then.
+func (s *Service) Run(ctx context.Context) error {
+	if s.o.Sweeper == nil {
+		return errors.New("identity: Run needs Options.Sweeper")
+	}
+	t := time.NewTicker(s.o.SweepEvery)
 	defer t.Stop()
 	for {
-		if err := s.Sweep(ctx, sw); err != nil && ctx.Err() == nil {
+		if err := s.Sweep(ctx, s.o.Sweeper); err != nil && ctx.Err() == nil {
 			s.o.Logger.Warn("sweeping console sessions and verifications", "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/smpp/pdu"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestInboundControlCharacters: a deliver_sm whose UCS-2 text holds NUL and ESC (which
@@ -14,7 +14,7 @@ import (
 // those characters replaced, on every store. Before, PostgreSQL refused the NUL, the
 // SMSC got a temporary error and would redeliver a message that could never be stored.
 func TestInboundControlCharacters(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			s := newStack(t, db, nil)
 			ctx := context.Background()

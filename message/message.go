@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -132,7 +131,7 @@ type Options struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 
-	Node          string        // this node's name: owner of its leases (default: host name)
+	Node          string        // this node's name (config node_name): owner of its leases
 	Workers       int           // concurrent sends (default 256)
 	Lease         time.Duration // how long a claimed message is ours (default 60 s)
 	SendTimeout   time.Duration // per send through the carriers (default 30 s)
@@ -183,7 +182,7 @@ func New(o Options) *Service {
 		o.CallerIDs = callerid.New(o.DB)
 	}
 	if o.Node == "" {
-		o.Node, _ = os.Hostname()
+		o.Node = "trunkline" // one node; the server passes config's node_name
 	}
 	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
 		direct: make(chan *trunkline.Message, 4096),

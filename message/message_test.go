@@ -24,6 +24,7 @@ import (
 	"github.com/trunkline/trunkline/smpp/pdu"
 	"github.com/trunkline/trunkline/smpp/session"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -47,7 +48,7 @@ func newStack(t *testing.T, db *store.DB, routes []carrier.Route) *stack {
 		t.Fatal(err)
 	}
 	sb := sandbox.New(sandbox.Options{})
-	if err := sb.Start("127.0.0.1:0"); err != nil {
+	if err := sb.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
@@ -70,7 +71,7 @@ func newStack(t *testing.T, db *store.DB, routes []carrier.Route) *stack {
 	t.Cleanup(wh.Close)
 	svc = message.New(message.Options{DB: db, Ring: ring, Sender: router, Tokens: acc, Webhooks: wh})
 	close(ready)
-	if err := cl.Start(); err != nil {
+	if err := cl.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -151,7 +152,7 @@ func (r *receiver) next(t *testing.T) url.Values {
 }
 
 func TestSendDeliverAndCallbacks(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			s := newStack(t, db, nil)
 			ctx := context.Background()
@@ -254,7 +255,7 @@ func TestNoRouteAndPrivacy(t *testing.T) {
 }
 
 func TestInboundAndReply(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			s := newStack(t, db, nil)
 			ctx := context.Background()
@@ -313,7 +314,7 @@ func TestInboundAndReply(t *testing.T) {
 // is stored as failed with error 40 and never reaches a carrier; a reply from the
 // account's own number in the same document goes out.
 func TestReplyFromForeignSourceFails(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			s := newStack(t, db, nil)
 			ctx := context.Background()

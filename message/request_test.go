@@ -11,12 +11,12 @@ import (
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/internal/fixture"
 	"github.com/trunkline/trunkline/message"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestPrepare checks the send rules the API applies before a message is queued.
 func TestPrepare(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			a := fixture.Main(t, fixture.Accounts(t, db), "a")

@@ -4,23 +4,16 @@
 package metrics
 
 import (
-	"errors"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Metrics holds the collectors.
 type Metrics struct {
 	Registry *prometheus.Registry
-	// Pprof serves Go's profiler on the listener too; set before Start.
-	Pprof bool
 
 	APIRequests    *prometheus.CounterVec   // route, code
 	APILatency     *prometheus.HistogramVec // route
@@ -34,9 +27,6 @@ type Metrics struct {
 	// them (country, number, address, network, prefix, global_hour, global_day).
 	VerificationRefusals *prometheus.CounterVec // limit
 	AuditOK              prometheus.Gauge       // 1 while audit checkpoints are being signed
-
-	srv *http.Server
-	ln  net.Listener
 }
 
 // New registers every collector on a fresh registry (with the Go and process collectors).
@@ -76,41 +66,6 @@ func (m *Metrics) AuditCheckpoint(err error) {
 	} else {
 		m.AuditOK.Set(1)
 	}
-}
-
-// Start serves /metrics on addr (binding synchronously).
-func (m *Metrics) Start(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
-	if m.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	m.ln = ln
-	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err
-		}
-	}()
-	return nil
-}
-
-// Addr is the metrics listener's address.
-func (m *Metrics) Addr() net.Addr { return m.ln.Addr() }
-
-// Close stops the listener.
-func (m *Metrics) Close() error {
-	if m.srv == nil {
-		return nil
-	}
-	return m.srv.Close()
 }
 
 // The methods below are the small interfaces other packages declare for what they report.

@@ -10,10 +10,11 @@ import (
 
 func TestEndpoint(t *testing.T) {
 	m := New()
-	if err := m.Start("127.0.0.1:0"); err != nil {
+	srv := NewServer(m, ServerOptions{Listen: "127.0.0.1:0"})
+	if err := srv.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer srv.Close()
 	m.Request("GET /v1/Account/{auth_id}", 200, time.Millisecond)
 	m.Attempt("carrier-a", "ok", 2*time.Millisecond)
 	m.Attempt("carrier-a", "ESME_RTHROTTLED", time.Millisecond)
@@ -22,7 +23,7 @@ func TestEndpoint(t *testing.T) {
 	m.MessageState("delivered")
 	m.Webhook("message_status", "ok")
 	m.VerificationRefused("prefix")
-	resp, err := http.Get("http://" + m.Addr().String() + "/metrics")
+	resp, err := http.Get("http://" + srv.Addr().String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/internal/fixture"
 	"github.com/trunkline/trunkline/number"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 func TestParse(t *testing.T) {
@@ -23,7 +23,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestRentAndAssign(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			acc := fixture.Accounts(t, db)

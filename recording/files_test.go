@@ -20,6 +20,7 @@ import (
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 var updateSeeds = flag.Bool("update", false, "rewrite the seed corpus under testdata/fuzz/FuzzOpen")
@@ -492,7 +493,7 @@ var _ KeyStore = (*store.DB)(nil)
 
 // The real store: concurrent first writers on several nodes agree on one data key.
 func TestWithStore(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			err := db.CreateAccount(ctx, &trunkline.Account{ID: "MA1", Name: "one", Enabled: true},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/trunkline/trunkline/audio"
+	"github.com/trunkline/trunkline/internal/netaddr"
 	"github.com/trunkline/trunkline/internal/sipready"
 )
 
@@ -40,6 +42,9 @@ type PhoneCall struct {
 
 // PhoneOptions configure the sandbox phone.
 type PhoneOptions struct {
+	// Listen is the UDP SIP address (default 127.0.0.1:0: the sandbox is for
+	// this machine only).
+	Listen      string
 	Keep        int           // calls remembered (default 200)
 	MaxCallTime time.Duration // the phone hangs up a call this long after answering it (default 2 min)
 	Notify      *Notifier     // optional: told of every new call and of what is spoken on one
@@ -68,7 +73,7 @@ type Phone struct {
 	srv  *sipgo.Server
 	dg   *diago.Diago
 	conn net.PacketConn
-	addr string
+	addr netip.AddrPort
 
 	ctx    context.Context // ends on Close: live calls hang up
 	cancel context.CancelFunc
@@ -86,6 +91,9 @@ func NewPhone(o PhoneOptions) *Phone {
 	if o.Keep <= 0 {
 		o.Keep = 200
 	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
 	if o.MaxCallTime <= 0 {
 		o.MaxCallTime = 2 * time.Minute
 	}
@@ -98,19 +106,19 @@ func NewPhone(o PhoneOptions) *Phone {
 	return &Phone{o: o, log: o.Logger.With("component", "sandbox-phone")}
 }
 
-// Start binds a UDP SIP listener on addr (use 127.0.0.1:0: the sandbox is
-// for this machine only) and returns once it answers requests.
-func (p *Phone) Start(ctx context.Context, addr string) error {
-	conn, err := (&net.ListenConfig{}).ListenPacket(ctx, "udp", addr)
+// Start binds a UDP SIP listener on Options.Listen and returns once it
+// answers requests.
+func (p *Phone) Start(ctx context.Context) error {
+	conn, err := (&net.ListenConfig{}).ListenPacket(ctx, "udp", p.o.Listen)
 	if err != nil {
 		return fmt.Errorf("sandbox phone: %w", err)
 	}
-	local := conn.LocalAddr().(*net.UDPAddr)
-	host := local.IP.String()
-	if local.IP.IsUnspecified() {
-		host = "127.0.0.1"
+	local := netaddr.Of(conn.LocalAddr())
+	if local.Addr().IsUnspecified() {
+		local = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), local.Port())
 	}
-	p.conn, p.addr = conn, net.JoinHostPort(host, strconv.Itoa(local.Port))
+	host := local.Addr().String()
+	p.conn, p.addr = conn, local
 	fail := func(err error) error {
 		conn.Close()
 		if p.ua != nil {
@@ -128,7 +136,7 @@ func (p *Phone) Start(ctx context.Context, addr string) error {
 	// Our own socket on the port asked for (0 works: we know what it got),
 	// served by sipgo, so diago's Contact and SDP carry the real port.
 	p.dg = diago.NewDiago(p.ua, diago.WithServer(p.srv), diago.WithLogger(quiet(p.log)),
-		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: local.Port}))
+		diago.WithTransport(diago.Transport{Transport: "udp", BindHost: host, BindPort: int(local.Port())}))
 	p.dg.HandleFunc(p.handle)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.serve = make(chan struct{})
@@ -140,7 +148,7 @@ func (p *Phone) Start(ctx context.Context, addr string) error {
 	}()
 	// Only once the serve loop answers is the socket in sipgo's pool, so the
 	// phone's own BYEs go out of it.
-	if err := sipready.Await(ctx, p.addr); err != nil {
+	if err := sipready.Await(ctx, p.addr.String()); err != nil {
 		p.cancel()
 		p.srv.Close()
 		conn.Close()
@@ -152,11 +160,18 @@ func (p *Phone) Start(ctx context.Context, addr string) error {
 	return nil
 }
 
-// Addr is the bound SIP address (host:port, UDP).
-func (p *Phone) Addr() string { return p.addr }
+// Addr is the bound SIP address (UDP).
+func (p *Phone) Addr() netip.AddrPort { return p.addr }
 
-// Close hangs up the live calls, waits for them (bounded) and stops the phone.
+// Close is Shutdown with ten seconds for the calls to end.
 func (p *Phone) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return p.Shutdown(ctx)
+}
+
+// Shutdown hangs up the live calls, waits for them until ctx ends and stops the phone.
+func (p *Phone) Shutdown(ctx context.Context) error {
 	if p.srv == nil {
 		return nil
 	}
@@ -172,7 +187,7 @@ func (p *Phone) Close() error {
 	go func() { p.calls.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
 		p.log.Warn("sandbox phone: calls still ending at close")
 	}
 	p.srv.Close()

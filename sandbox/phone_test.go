@@ -23,11 +23,11 @@ func uac(t *testing.T) *diago.Diago { return peer.DiagoPhone(t, "test-caller") }
 func startPhone(t *testing.T, o sandbox.PhoneOptions) *sandbox.Phone {
 	t.Helper()
 	p := sandbox.NewPhone(o)
-	if err := p.Start(t.Context(), "127.0.0.1:0"); err != nil {
+	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	if !strings.HasPrefix(p.Addr(), "127.0.0.1:") || strings.HasSuffix(p.Addr(), ":0") {
+	if !strings.HasPrefix(p.Addr().String(), "127.0.0.1:") || strings.HasSuffix(p.Addr().String(), ":0") {
 		t.Fatalf("Addr %q", p.Addr())
 	}
 	return p
@@ -35,7 +35,7 @@ func startPhone(t *testing.T, o sandbox.PhoneOptions) *sandbox.Phone {
 
 func dial(t *testing.T, dg *diago.Diago, p *sandbox.Phone, number string) (*diago.DialogClientSession, *diago.DialogMedia) {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(p.Addr())
+	host, port, _ := net.SplitHostPort(p.Addr().String())
 	pn, _ := strconv.Atoi(port)
 	// The dialog lives as long as this context: the test's bound.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -201,7 +201,7 @@ func TestPhoneMaxCallTimeAndSpoken(t *testing.T) {
 // Close hangs up live calls and waits for them.
 func TestPhoneCloseHangsUp(t *testing.T) {
 	p := sandbox.NewPhone(sandbox.PhoneOptions{Keep: 1})
-	if err := p.Start(t.Context(), "127.0.0.1:0"); err != nil {
+	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	dg := uac(t)

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,9 @@ type Message struct {
 
 // Options configure the sandbox SMSC.
 type Options struct {
+	// Listen is the SMPP address (default 127.0.0.1:0: the sandbox is for this
+	// machine only).
+	Listen string
 	Keep   int       // messages remembered (default 1000)
 	Notify *Notifier // optional: told of every message taken
 	Logger *slog.Logger
@@ -57,12 +61,17 @@ type SMSC struct {
 	recent []Message
 	wg     sync.WaitGroup
 	stop   chan struct{}
+	// stopOnce closes stop: Shutdown then Close is allowed.
+	stopOnce sync.Once
 }
 
 // New makes a sandbox SMSC with fresh random credentials.
 func New(o Options) *SMSC {
 	if o.Keep == 0 {
 		o.Keep = 1000
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -74,6 +83,7 @@ func New(o Options) *SMSC {
 	rand.Read(b[:])
 	s := &SMSC{SystemID: "sandbox", Password: hex.EncodeToString(b[:]), o: o, stop: make(chan struct{})}
 	s.srv = session.NewServer(session.ServerOptions{
+		Listen:       o.Listen,
 		Authenticate: s.authenticate,
 		OnSubmit:     s.onSubmit,
 		Logger:       o.Logger,
@@ -89,16 +99,25 @@ func (s *SMSC) authenticate(systemID, password string, _ session.BindType, _ net
 	return pdu.ESME_ROK
 }
 
-// Start listens on addr (use 127.0.0.1:0: the sandbox is for this machine only).
-func (s *SMSC) Start(addr string) error { return s.srv.Start(addr) }
+// Start listens on Options.Listen (binding synchronously).
+func (s *SMSC) Start(ctx context.Context) error { return s.srv.Start(ctx) }
 
 // Addr is the listening address.
-func (s *SMSC) Addr() net.Addr { return s.srv.Addr() }
+func (s *SMSC) Addr() netip.AddrPort { return s.srv.Addr() }
 
-// Close stops the SMSC.
-func (s *SMSC) Close() error {
-	close(s.stop)
-	err := s.srv.Close()
+// Shutdown unbinds the sessions (waiting for them until ctx ends) and stops the SMSC.
+func (s *SMSC) Shutdown(ctx context.Context) error {
+	return s.halt(func() error { return s.srv.Shutdown(ctx) })
+}
+
+// Close stops the SMSC at once.
+func (s *SMSC) Close() error { return s.halt(s.srv.Close) }
+
+// halt tells the SMSC's own goroutines (receipts) to stop, stops the server and waits
+// for them.
+func (s *SMSC) halt(stopServer func() error) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	err := stopServer()
 	s.wg.Wait()
 	return err
 }

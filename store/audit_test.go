@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	. "github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // appendRaw appends a record with made-up hashes; the rules that make hashes right
@@ -30,7 +33,7 @@ func appendRaw(ctx context.Context, db *DB, action string, tree ...tlog.Hash) (i
 }
 
 func TestAuditAppend(t *testing.T) {
-	for _, db := range OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			h, err := db.AuditHead(ctx)
@@ -96,7 +99,7 @@ func TestAuditAppend(t *testing.T) {
 }
 
 func TestAuditCheckpoints(t *testing.T) {
-	for _, db := range OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			if _, err := db.LatestAuditCheckpoint(ctx); !errors.Is(err, ErrNotFound) {
@@ -123,7 +126,7 @@ func TestAuditCheckpoints(t *testing.T) {
 }
 
 func TestListAuditManyAccounts(t *testing.T) {
-	for _, db := range OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			if _, err := appendRaw(ctx, db, "x.y", tlog.Hash{1}); err != nil {
@@ -142,7 +145,7 @@ func TestListAuditManyAccounts(t *testing.T) {
 }
 
 func TestAuditAppendBatch(t *testing.T) {
-	for _, db := range OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			if _, err := appendRaw(ctx, db, "a.one", tlog.Hash{1}); err != nil {

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/trunkline/trunkline/store"
 )
 
 // TestGroupCommit: concurrent writes share transactions; a failing write is rolled back
@@ -22,7 +24,7 @@ func TestGroupCommit(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				errs[i] = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+				errs[i] = db.Write(ctx, func(ctx context.Context, tx *Tx) error {
 					if _, err := tx.Exec(ctx, `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc, created_at, next_attempt_at)
 						VALUES (?, 'k', ?, 'u', 'POST', ?, 0, 0)`, "MA1", fmt.Sprint(i), []byte{1}); err != nil {
 						return err

@@ -1,10 +1,12 @@
-package store
+package store_test
 
 import (
 	"context"
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/trunkline/trunkline/store"
 )
 
 func TestTakeSendBudgets(t *testing.T) {

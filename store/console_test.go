@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	. "github.com/trunkline/trunkline/store"
 )
 
 func TestDayCounts(t *testing.T) {

@@ -1,10 +1,12 @@
-package store
+package store_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	. "github.com/trunkline/trunkline/store"
 )
 
 func mkEndpoint(t *testing.T, db *DB, id, account, username, app string) *Endpoint {

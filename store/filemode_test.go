@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	. "github.com/trunkline/trunkline/store"
 )
 
 // TestSQLiteFileModes: the database, its -wal and -shm are readable by the owner only,

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -7,13 +7,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // The store suite: every test runs on SQLite and, when TRUNKLINE_TEST_POSTGRES is set,
 // on PostgreSQL, through the same methods.
 
 func forEach(t *testing.T, fn func(t *testing.T, db *DB)) {
-	for _, db := range OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) { fn(t, db) })
 	}
 }
@@ -34,7 +37,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 		if err != nil || v < 1 {
 			t.Fatalf("schema version %d, %v", v, err)
 		}
-		if err := db.migrate(ctx); err != nil {
+		if err := db.Migrate(ctx); err != nil {
 			t.Fatalf("second migrate: %v", err)
 		}
 	})

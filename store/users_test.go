@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	. "github.com/trunkline/trunkline/store"
 )
 
 // TestLastOwnerGuard: an account keeps an owner, also when its two owners demote or
@@ -51,7 +53,7 @@ func TestLastOwnerGuard(t *testing.T) {
 				t.Fatalf("round %d: %d changes went through, %d owners left (%v)", round, ok, owners, errs)
 			}
 			for _, u := range users {
-				if _, err := db.exec(ctx, `DELETE FROM users WHERE id = ?`, u.ID); err != nil {
+				if _, err := db.Exec(ctx, `DELETE FROM users WHERE id = ?`, u.ID); err != nil {
 					t.Fatal(err)
 				}
 			}

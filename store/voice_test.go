@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 func intp(v int) *int { return &v }
@@ -24,7 +27,7 @@ func reopen(t *testing.T, db *DB) *DB {
 		if err := db.SQL().QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 			t.Fatal(err)
 		}
-		dsn = os.Getenv(PostgresTestEnv)
+		dsn = os.Getenv(storetest.PostgresEnv)
 		sep := "?"
 		if strings.Contains(dsn, "?") {
 			sep = "&"

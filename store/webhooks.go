@@ -2,17 +2,17 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/webhook"
 )
 
 // Records of the domain core (package trunkline), named here while callers move over.
 type WebhookAttempt = trunkline.WebhookAttempt
 
-// RecordAttempt stores one webhook delivery attempt (the webhook client's Recorder). The
+// RecordAttempt stores one webhook delivery attempt (what the webhook client's Recorder asks for). The
 // URL has no query string and no parameter values: nothing secret reaches this table.
-func (db *DB) RecordAttempt(ctx context.Context, a webhook.Attempt) error {
+func (db *DB) RecordAttempt(ctx context.Context, a trunkline.WebhookAttempt) error {
 	// Through the group-commit writer: callbacks come two per message.
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (account_id, kind, object_id, url, attempt, status, error_class, latency_us, at)
@@ -32,13 +32,13 @@ func (db *DB) WebhookAttempts(ctx context.Context, accountID, objectID string) (
 	defer rows.Close()
 	var out []WebhookAttempt
 	for rows.Next() {
-		var w WebhookAttempt
-		if err := rows.Scan(&w.Kind, &w.ObjectID, &w.URL, &w.ErrorClass, &w.Attempt, &w.Status, &w.LatencyMicros); err != nil {
+		w := WebhookAttempt{AccountID: accountID}
+		var latency int64
+		if err := rows.Scan(&w.Kind, &w.ObjectID, &w.URL, &w.ErrorClass, &w.Number, &w.Status, &latency); err != nil {
 			return nil, err
 		}
+		w.Latency = time.Duration(latency) * time.Microsecond
 		out = append(out, w)
 	}
 	return out, rows.Err()
 }
-
-var _ webhook.Recorder = (*DB)(nil)

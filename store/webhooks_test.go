@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline/store/storetest"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -17,7 +18,7 @@ import (
 // local receiver that fails once, and checks both attempts are stored without the
 // query string or parameters.
 func TestWebhookAttemptsRecorded(t *testing.T) {
-	for _, db := range OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			calls := 0
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,7 +42,7 @@ func TestWebhookAttemptsRecorded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 2 || got[0].Status != 503 || got[0].ErrorClass != "http_5xx" || got[1].Status != 200 || got[1].Attempt != 2 {
+			if len(got) != 2 || got[0].Status != 503 || got[0].ErrorClass != "http_5xx" || got[1].Status != 200 || got[1].Number != 2 {
 				t.Fatalf("attempts %+v", got)
 			}
 			for _, a := range got {

@@ -11,7 +11,7 @@ import (
 	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/message"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 	"github.com/trunkline/trunkline/voice"
 )
 
@@ -35,7 +35,7 @@ func (m smsVia) SendSMS(ctx context.Context, acct, src, dst, text, url, method s
 func sourceStack(t *testing.T) (*stack, *peer.SIPpRun) {
 	t.Helper()
 	peer.SIPp(t)
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	busy, run := sippTrunk(t, "trunk-busy", "uas_486.xml", nil)
 	s := newStackDB(t, db, stackOptions{route: func(string) []voice.Target { return []voice.Target{busy} },
 		messages: smsVia{message.New(message.Options{DB: db})}})

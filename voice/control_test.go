@@ -13,7 +13,7 @@ import (
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // Live-call control on a call SIPp placed: speak and DTMF are checked on the
@@ -23,7 +23,7 @@ func TestLiveCallControl(t *testing.T) {
 	peer.SIPp(t)
 	peer.SIPpPcapPlay(t)
 	dir := t.TempDir()
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	files := newFiles(t, db, dir)
 	s := newStackDB(t, db, stackOptions{recordings: recSink{files}})
 	s.app.set("/answer", `<Response><Wait length="60"/></Response>`)

@@ -20,11 +20,11 @@ import (
 // speech and gets the transcript through Options.Spoken.
 func TestOutboundDocumentToSandboxPhone(t *testing.T) {
 	phone := sandbox.NewPhone(sandbox.PhoneOptions{})
-	if err := phone.Start(t.Context(), "127.0.0.1:0"); err != nil {
+	if err := phone.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { phone.Close() })
-	host, port, _ := net.SplitHostPort(phone.Addr())
+	host, port, _ := net.SplitHostPort(phone.Addr().String())
 	pn, _ := strconv.Atoi(port)
 
 	type said struct{ trunk, uuid, to, text string }

@@ -23,6 +23,7 @@ import (
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 	"github.com/trunkline/trunkline/voice"
 	"github.com/trunkline/trunkline/voice/registrar"
 	"github.com/trunkline/trunkline/webhook"
@@ -172,7 +173,7 @@ type stackOptions struct {
 
 func newStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
-	return newStackDB(t, store.OpenTest(t)[0], o)
+	return newStackDB(t, storetest.Open(t)[0], o)
 }
 
 func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {

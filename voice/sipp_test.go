@@ -13,7 +13,7 @@ import (
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // These tests put SIPp (Debian sip-tester) on the other end: a real, foreign
@@ -83,7 +83,7 @@ func TestSIPpRecord(t *testing.T) {
 	peer.SIPp(t)
 	peer.SIPpPcapPlay(t)
 	dir := t.TempDir()
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	files := newFiles(t, db, dir)
 	s := newStackDB(t, db, stackOptions{recordings: recSink{files}})
 	s.app.set("/answer", `<Response><Speak>Leave a message after the beep</Speak><Record action="`+s.app.url("/recorded")+`" fileFormat="wav" maxLength="30" timeout="5"/></Response>`)
@@ -164,7 +164,7 @@ func TestSIPpBadInputAndHangups(t *testing.T) {
 	t.Run("caller hangs up mid-Record", func(t *testing.T) {
 		peer.SIPpPcapPlay(t)
 		dir := t.TempDir()
-		db := store.OpenTest(t)[0]
+		db := storetest.Open(t)[0]
 		files := newFiles(t, db, dir)
 		s := newStackDB(t, db, stackOptions{recordings: recSink{files}})
 		s.app.set("/answer", `<Response><Record action="`+s.app.url("/recorded")+`" fileFormat="wav" maxLength="60" timeout="30" playBeep="false"/></Response>`)

@@ -23,6 +23,7 @@ import (
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/recording"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 	"github.com/trunkline/trunkline/voice"
 )
 
@@ -143,7 +144,7 @@ func newMediaServer(t *testing.T, h http.Handler) string {
 
 func TestRecordEncrypted(t *testing.T) {
 	dir := t.TempDir()
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	ring, _ := keys.NewRing(bytes.Repeat([]byte{9}, 32))
 	files, err := recording.New(filepath.Join(dir, "recordings"), ring, db)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/internal/rtpobs"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // GetDigits: a key outside validDigits plays invalidDigitsSound and uses a
@@ -105,7 +105,7 @@ func TestRejectAndPreAnswer(t *testing.T) {
 func TestRecordSilenceTimeoutAndMP3(t *testing.T) {
 	peer.Program(t, "lame")
 	dir := t.TempDir()
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	files := newFiles(t, db, dir)
 	s := newStackDB(t, db, stackOptions{recordings: recSink{files}})
 	s.app.set("/answer", `<Response><Record action="`+s.app.url("/recorded")+`" fileFormat="mp3" maxLength="30" timeout="2" playBeep="false"/></Response>`)

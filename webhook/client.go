@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
 // Defaults for zero Options fields.
@@ -62,23 +64,11 @@ var ErrInvalidRequest = errors.New("webhook: invalid request")
 // Recorder stores one record per delivery attempt (e.g. for the console's
 // callback log). A failing Recorder is logged and does not fail delivery.
 type Recorder interface {
-	RecordAttempt(ctx context.Context, a Attempt) error
+	RecordAttempt(ctx context.Context, a trunkline.WebhookAttempt) error
 }
 
-// Attempt describes one try. It never holds parameters, tokens or the query.
-type Attempt struct {
-	AccountID  string
-	Kind       string
-	ObjectID   string
-	Number     int    // 1-based
-	Method     string // GET or POST
-	URL        string // scheme://host[:port]/path; no userinfo, query or fragment
-	Status     int    // HTTP status, 0 if no response
-	ErrorClass string // "" on success, else one of the Class constants
-	Latency    time.Duration
-	Time       time.Time // when the attempt started
-	WillRetry  bool      // a retry was scheduled (it does not happen if ctx ends first)
-}
+// Attempt describes one try: the domain core's record, which the store keeps.
+type Attempt = trunkline.WebhookAttempt
 
 // Options configure a Client. Zero fields take the defaults above.
 type Options struct {

@@ -104,7 +104,7 @@ func (v sandboxView) Calls() []sandbox.PhoneCall {
 // VerifiedCallerId. The server and the operator CLI (invitations) share it.
 func newIdentity(p *platform, sender identity.CodeSender) *identity.Service {
 	k := p.cfg.Console
-	return identity.New(identity.Options{Store: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
+	return identity.New(identity.Options{Store: p.db, Sweeper: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
 		Logger: p.log, Metrics: p.metrics, IdleTimeout: k.IdleTimeout.Duration, SessionLifetime: k.SessionLifetime.Duration,
 		Signup: p.cfg.SignupMode(), VerifyPrefixes: k.VerifyPrefixes(),
 		Budgets: identity.Budgets{PerHour: k.SendsPerHour, PerDay: k.SendsPerDay, PerPrefixHour: k.SendsPerPrefixHour,
@@ -124,12 +124,12 @@ func serverIdentity(ctx context.Context, p *platform, msg *messaging, vs *voiceS
 }
 
 // startConsole builds the console handler (nil when the console is disabled). The
-// returned run function sweeps ended sessions and verifications until its context ends.
+// returned worker sweeps ended sessions and verifications until its context ends.
 // publicURL gives the base of the links the console hands out (known once the API
 // listens).
-func startConsole(p *platform, id *identity.Service, msg *messaging, vs *voiceSide, publicURL func() string) (http.Handler, func(context.Context), error) {
+func startConsole(p *platform, id *identity.Service, msg *messaging, vs *voiceSide, publicURL func() string) (http.Handler, func(context.Context) error, error) {
 	c := p.cfg
-	sweep := func(ctx context.Context) { id.Run(ctx, p.db, 10*time.Minute) }
+	sweep := id.Run
 	if c.Console.Disabled {
 		return nil, sweep, nil
 	}

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestCallerIDSDK: Plivo's official Node SDK verifies caller IDs against a real
@@ -61,7 +61,7 @@ func TestCallerIDSDK(t *testing.T) {
 		}
 	}
 	t.Run("sqlite", func(t *testing.T) { run(t, "") })
-	if dsn := os.Getenv(store.PostgresTestEnv); dsn != "" {
+	if dsn := os.Getenv(storetest.PostgresEnv); dsn != "" {
 		t.Run("postgres", func(t *testing.T) { run(t, e2ePostgresSchema(t, dsn)) })
 	}
 }

@@ -42,8 +42,7 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline/internal/peer"
-
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 const (
@@ -85,14 +84,14 @@ func TestMessaging(t *testing.T) {
 	t.Run("weights_3_to_1", func(t *testing.T) { heavy(t); smsScenarioWeights(t, h) })
 	t.Run("crash_kill9", func(t *testing.T) { heavy(t); smsScenarioCrash(t, h, "") })
 
-	if dsn := os.Getenv(store.PostgresTestEnv); dsn != "" {
+	if dsn := os.Getenv(storetest.PostgresEnv); dsn != "" {
 		t.Run("postgres", func(t *testing.T) {
 			t.Run("sdk", func(t *testing.T) { smsScenarioSDK(t, h, e2ePostgresSchema(t, dsn)) })
 			t.Run("failover_smsc_killed", func(t *testing.T) { smsScenarioKilled(t, h, e2ePostgresSchema(t, dsn)) })
 			t.Run("crash_kill9", func(t *testing.T) { heavy(t); smsScenarioCrash(t, h, e2ePostgresSchema(t, dsn)) })
 		})
 	} else {
-		t.Logf("%s is not set: the PostgreSQL runs are skipped", store.PostgresTestEnv)
+		t.Logf("%s is not set: the PostgreSQL runs are skipped", storetest.PostgresEnv)
 	}
 }
 

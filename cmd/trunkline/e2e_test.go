@@ -33,8 +33,7 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline/internal/peer"
-
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // Bounds for the child processes; the waits end as soon as the event happens.
@@ -57,10 +56,10 @@ func TestNodeSDK(t *testing.T) {
 	bin := e2eBuild(t)
 
 	t.Run("sqlite", func(t *testing.T) { e2eRunNodeSDK(t, bin, node, nodeDir, "") })
-	if dsn := os.Getenv(store.PostgresTestEnv); dsn != "" {
+	if dsn := os.Getenv(storetest.PostgresEnv); dsn != "" {
 		t.Run("postgres", func(t *testing.T) { e2eRunNodeSDK(t, bin, node, nodeDir, e2ePostgresSchema(t, dsn)) })
 	} else {
-		t.Logf("%s is not set: the PostgreSQL run is skipped", store.PostgresTestEnv)
+		t.Logf("%s is not set: the PostgreSQL run is skipped", storetest.PostgresEnv)
 	}
 }
 
@@ -411,7 +410,7 @@ func e2ePostgresSchema(t *testing.T, dsn string) string {
 	t.Helper()
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
-		t.Fatalf("open %s: %v", store.PostgresTestEnv, err)
+		t.Fatalf("open %s: %v", storetest.PostgresEnv, err)
 	}
 	t.Cleanup(func() { admin.Close() })
 	var b [6]byte
@@ -420,7 +419,7 @@ func e2ePostgresSchema(t *testing.T, dsn string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("create schema on %s: %v", store.PostgresTestEnv, err)
+		t.Fatalf("create schema on %s: %v", storetest.PostgresEnv, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -22,6 +22,7 @@ import (
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/recording"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // phoneBox catches the verification codes the identity service sends.
@@ -71,7 +72,7 @@ func start(t *testing.T, db *store.DB, kekPath, recDir string, now func() time.T
 // everything. Before the MAC key was kept apart from the KEK, a new first line in
 // keys/kek changed every keyed hash (the check against keys.NewRing below).
 func TestKEKRotation(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) { testKEKRotation(t, db) })
 	}
 }

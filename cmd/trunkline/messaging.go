@@ -45,7 +45,7 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 	var routes []carrier.Route
 	if len(c.Messaging.Carriers) == 0 {
 		m.sandbox = sandbox.New(sandbox.Options{Logger: p.log, Notify: p.sandboxEvents})
-		if err := m.sandbox.Start("127.0.0.1:0"); err != nil {
+		if err := m.sandbox.Start(ctx); err != nil {
 			return nil, fmt.Errorf("sandbox carrier: %w", err)
 		}
 		cl := session.NewClient(session.ClientOptions{Name: sandbox.Name, Addr: m.sandbox.Addr().String(),
@@ -101,14 +101,14 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 		return nil, err
 	}
 	svc = message.New(message.Options{DB: p.db, Ring: p.ring, Sender: m.router, Tokens: p.accounts, Webhooks: p.webhooks,
-		Bus: p.bus, Metrics: p.metrics, Logger: p.log, Workers: c.Messaging.Workers})
+		Bus: p.bus, Metrics: p.metrics, Logger: p.log, Workers: c.Messaging.Workers, Node: c.NodeName})
 	m.svc = svc
 	if _, err := p.bus.Subscribe(message.WakeSubject, func(bus.Msg) { svc.Wake() }); err != nil {
 		m.stop()
 		return nil, err
 	}
 	for _, cl := range m.clients {
-		if err := cl.Start(); err != nil {
+		if err := cl.Start(ctx); err != nil {
 			m.stop()
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/bus"
@@ -88,14 +89,13 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		p.witnesses = append(p.witnesses, audit.HTTPWitness{URL: c.Audit.WitnessURL, Client: client})
 	}
 	p.metrics = metrics.New()
-	host, _ := os.Hostname()
-	p.audit = audit.New(p.db, signer, audit.Options{Node: host, Logger: logger, Verifier: verifier, Witnesses: p.witnesses,
-		Checked: p.metrics.AuditCheckpoint})
+	p.audit = audit.New(p.db, signer, audit.Options{Node: c.NodeName, Logger: logger, Verifier: verifier, Witnesses: p.witnesses,
+		Checked: p.metrics.AuditCheckpoint, CheckpointEvery: c.Audit.CheckpointInterval.Duration})
 	p.closers = append(p.closers, p.audit.Close) // runs before the database closes: flushes pending entries
-	// The bus is in-process on a single node; wake-ups, events and live-call commands go
-	// over it, and the cluster puts NATS behind the same interface. Today it carries
-	// authentication-cache invalidations.
-	p.bus = bus.NewLocal()
+	if p.bus, err = newBus(c); err != nil {
+		p.Close()
+		return nil, err
+	}
 	p.closers = append(p.closers, p.bus.Close)
 	p.accounts = account.New(p.db, p.ring, account.Options{Overlap: c.Auth.TokenOverlap.Duration, Bus: p.bus})
 	if _, err := p.bus.Subscribe(account.InvalidateSubject, func(m bus.Msg) { p.accounts.DropCached(string(m.Data)) }); err != nil {
@@ -106,6 +106,17 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		MaxAttempts: c.Webhook.MaxAttempts, Recorder: countingRecorder{p.db, p.metrics}, Logger: logger})
 	p.closers = append(p.closers, func() error { p.webhooks.Close(); return nil })
 	return p, nil
+}
+
+// newBus builds the node's one message bus from bus.kind. Wake-ups, events and
+// live-call commands go over it, and the cluster puts NATS behind the same interface;
+// today it carries authentication-cache invalidations and message wake-ups.
+func newBus(c *config.Config) (*bus.Local, error) {
+	switch c.Bus.Kind {
+	case "local":
+		return bus.NewLocal(), nil
+	}
+	return nil, fmt.Errorf("bus.kind %q: only \"local\" is supported", c.Bus.Kind)
 }
 
 // witnessClient is the HTTPS client for the audit witness service: TLS 1.2 at least,
@@ -205,7 +216,7 @@ type countingRecorder struct {
 	m  *metrics.Metrics
 }
 
-func (r countingRecorder) RecordAttempt(ctx context.Context, a webhook.Attempt) error {
+func (r countingRecorder) RecordAttempt(ctx context.Context, a trunkline.WebhookAttempt) error {
 	class := a.ErrorClass
 	if class == "" {
 		class = "ok"

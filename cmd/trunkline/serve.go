@@ -7,18 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"sync/atomic"
+	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/trunkline/trunkline/api"
-	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/certs"
 	"github.com/trunkline/trunkline/config"
-	"github.com/trunkline/trunkline/number"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,122 +33,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	logger, closeLog, err := newLogger(c, stderr)
-	if err != nil {
+	m := NewMain(c, stdout, stderr)
+	defer m.Close()
+	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	defer closeLog()
-	p, err := openPlatform(ctx, c, logger)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-
-	tlsConfig, caPath, err := serverTLS(c)
-	if err != nil {
-		return err
-	}
-	msg, err := startMessaging(ctx, p)
-	if err != nil {
-		return err
-	}
-	defer msg.stop()
-	if msg.sandbox != nil {
-		fmt.Fprintln(stdout, "trunkline: no carrier configured: messages go to the sandbox carrier (delivered locally, nothing leaves this machine)")
-	}
-	var apiBase atomic.Value // set once the API listens; read by calls that record
-	apiBase.Store("")
-	vs, err := startVoice(ctx, p, msg.svc, tlsConfig, func() string { return apiBase.Load().(string) })
-	if err != nil {
-		return fmt.Errorf("voice: %w", err)
-	}
-	defer vs.stop()
-	fmt.Fprintf(stdout, "trunkline: SIP listening on %s (udp, tcp)\n", vs.srv.Addr())
-	if a := vs.srv.TLSAddr(); a != "" {
-		fmt.Fprintf(stdout, "trunkline: SIP over TLS on %s\n", a)
-	}
-	if vs.sandbox {
-		fmt.Fprintln(stdout, "trunkline: no trunk configured: the sandbox trunk takes calls from this machine only (try: trunkline call --to NUMBER)")
-	}
-	opts := api.Options{
-		DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: logger,
-		RateBurst: c.API.RateLimit, RatePeriod: c.API.RatePeriod.Duration,
-		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
-		MaxLockout: c.API.MaxLockout.Duration, MaxBody: c.API.MaxBody, MaxOverlap: c.Auth.MaxOverlap.Duration,
-		SIPDomain: c.SIP.Domain, Messages: msg.svc, Metrics: p.metrics, Recordings: vs.recordings,
-		Calls: vs.srv, PublicURL: c.PublicBase(),
-	}
-	id, err := serverIdentity(ctx, p, msg, vs)
-	if err != nil {
-		return err
-	}
-	opts.Verifier = id
-	apps := application.New(p.db, p.db) // the application and number rules (endpoints: api's default, on SIPDomain)
-	opts.Applications, opts.Numbers = apps, number.New(p.db, apps)
-	consoleHandler, sweepSessions, err := startConsole(p, id, msg, vs, func() string { return apiBase.Load().(string) })
-	if err != nil {
-		return err
-	}
-	opts.Console = consoleHandler
-	srv := api.New(opts)
-	defer srv.Close()
-	if c.API.Listen != "" {
-		if err := srv.Start(c.API.Listen, tlsConfig); err != nil {
-			return err
-		}
-		// Links the server hands out (recording URLs, console invitations) start here: the
-		// configured api.public_url, else the first listener, never a request's Host header.
-		apiBase.Store(srv.PublicURL())
-		fmt.Fprintf(stdout, "trunkline: API listening on https://%s\n", displayAddr(srv.Addr()))
-		if opts.Console != nil {
-			fmt.Fprintf(stdout, "trunkline: console at https://%s/console/\n", displayAddr(srv.Addr()))
-		}
-		if caPath != "" {
-			if abs, err := filepath.Abs(caPath); err == nil {
-				caPath = abs
-			}
-			fmt.Fprintf(stdout, "trunkline: clients trust the CA at %s (e.g. curl --cacert %s)\n", caPath, caPath)
-		}
-	}
-	if c.API.PlainListen != "" {
-		if err := srv.Start(c.API.PlainListen, nil); err != nil {
-			return err
-		}
-		apiBase.Store(srv.PublicURL())
-		fmt.Fprintf(stdout, "trunkline: API listening on http://%s (plain HTTP, as configured)\n", displayAddr(srv.Addr()))
-	}
-
-	if c.Metrics.Listen != "" {
-		p.metrics.Pprof = c.Metrics.Pprof
-		if err := p.metrics.Start(c.Metrics.Listen); err != nil {
-			return fmt.Errorf("metrics listen on %s: %w", c.Metrics.Listen, err)
-		}
-		defer p.metrics.Close()
-		fmt.Fprintf(stdout, "trunkline: metrics on http://%s/metrics\n", displayAddr(p.metrics.Addr()))
-	}
-
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	// Sign a checkpoint now, so even a short-lived server leaves its entries covered, then
-	// at the configured interval.
-	if _, err := p.audit.Checkpoint(runCtx); err != nil {
-		logger.Error("audit checkpoint", "err", err)
-	}
-	go p.audit.Run(runCtx, c.Audit.CheckpointInterval.Duration)
-	go sweepSessions(runCtx)
-
-	logger.Info("trunkline serving", "data_dir", c.DataDir, "database", dbKind(c), "version", version)
-	fmt.Fprintln(stdout, "trunkline: ready")
-
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	select {
 	case sig := <-sigs:
-		logger.Info("draining: no new requests; in-flight requests finish", "signal", sig.String(), "timeout", c.API.DrainTime.Duration)
+		m.log.Info("draining: no new requests; in-flight requests finish", "signal", sig.String(), "timeout", c.API.DrainTime.Duration)
 		fmt.Fprintln(stdout, "trunkline: draining (send the signal again to stop at once)")
 	case <-ctx.Done():
 	}
@@ -160,24 +52,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "trunkline: second signal, stopping at once")
 		os.Exit(1)
 	}()
-	drainCtx, cancelDrain := context.WithTimeout(context.Background(), c.API.DrainTime.Duration)
-	// Calls and API requests drain together: running calls may still need the
-	// API (recordings) and the API no longer starts new work.
-	voiceDone := make(chan struct{})
-	go func() { vs.stop(); close(voiceDone) }()
-	if err := srv.Shutdown(drainCtx); err != nil {
-		logger.Warn("drain timed out; closing remaining connections", "err", err)
-	}
-	cancelDrain()
-	<-voiceDone
-	stopRun()
-	// A last checkpoint covers whatever the drained requests appended.
-	if _, err := p.audit.Checkpoint(context.Background()); err != nil {
-		logger.Error("final audit checkpoint", "err", err)
-	}
-	logger.Info("stopped")
-	fmt.Fprintln(stdout, "trunkline: stopped")
-	return nil
+	return m.Close()
 }
 
 // serverTLS returns the API's TLS configuration: the operator's files when configured,
@@ -195,8 +70,8 @@ func serverTLS(c *config.Config) (*tls.Config, string, error) {
 	if h := c.PublicHost(); h != "" {
 		hosts = append(hosts, h)
 	}
-	if h, err := os.Hostname(); err == nil {
-		hosts = append(hosts, h)
+	if c.NodeName != "" {
+		hosts = append(hosts, c.NodeName)
 	}
 	if host, _, err := net.SplitHostPort(c.API.Listen); err == nil && host != "" && host != "0.0.0.0" && host != "::" {
 		hosts = append(hosts, host)
@@ -210,13 +85,9 @@ func serverTLS(c *config.Config) (*tls.Config, string, error) {
 }
 
 // displayAddr shows a wildcard listener as localhost so the printed URL works.
-func displayAddr(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
+func displayAddr(a netip.AddrPort) string {
+	if a.Addr().IsUnspecified() {
+		return net.JoinHostPort("localhost", strconv.Itoa(int(a.Port())))
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port)
+	return a.String()
 }

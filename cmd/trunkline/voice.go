@@ -129,11 +129,11 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 		// answers, listens and keeps a record, so phone verification works on
 		// a fresh install without a phone network.
 		phone := sandbox.NewPhone(sandbox.PhoneOptions{Logger: p.log, Notify: p.sandboxEvents})
-		if err := phone.Start(ctx, "127.0.0.1:0"); err != nil {
+		if err := phone.Start(ctx); err != nil {
 			return nil, err
 		}
 		vs.phone = phone
-		host, port, _ := net.SplitHostPort(phone.Addr())
+		host, port, _ := net.SplitHostPort(phone.Addr().String())
 		portNum, _ := strconv.Atoi(port)
 		opts.Route = func(dst string) []voice.Target {
 			return []voice.Target{{Name: sandbox.Name, URI: sip.Uri{Scheme: "sip", User: dst, Host: host, Port: portNum}}}

@@ -173,8 +173,11 @@ func NewClient(opts ClientOptions) *Client {
 // Start checks the options and starts connecting in the background. It
 // does not wait for the bind: see WaitBound and OnState. The client
 // reconnects with back-off whenever the connection is lost or the bind
-// refused, until Close.
-func (c *Client) Start() error {
+// refused, until Shutdown or Close. ctx bounds the start only.
+func (c *Client) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if c.opts.Addr == "" {
 		return errors.New("smpp: client needs an address")
 	}

@@ -459,7 +459,7 @@ func TestCloseBeforeStart(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(); !errors.Is(err, ErrClosed) {
+	if err := c.Start(t.Context()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Start after Close: %v", err)
 	}
 	if _, err := c.Submit(testCtx(t), submitTo("1")); !errors.Is(err, ErrClosed) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -60,8 +61,11 @@ func startServer(t testing.TB, opts ServerOptions) *Server {
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:0"
+	}
 	s := NewServer(opts)
-	if err := s.Start("127.0.0.1:0"); err != nil {
+	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
@@ -82,7 +86,7 @@ func newTestClient(t testing.TB, addr string, opts ClientOptions) *Client {
 		opts.Logger = testLogger(t)
 	}
 	c := NewClient(opts)
-	if err := c.Start(); err != nil {
+	if err := c.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
@@ -334,7 +338,7 @@ func (s *rawSMSC) accept() *rawConn {
 }
 
 // dialRaw connects a raw ESME to a server.
-func dialRaw(t testing.TB, addr net.Addr) *rawConn {
+func dialRaw(t testing.TB, addr netip.AddrPort) *rawConn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr.String(), testTimeout)
 	if err != nil {

@@ -9,14 +9,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/trunkline/trunkline/internal/netaddr"
 	"github.com/trunkline/trunkline/smpp/pdu"
 )
 
 // ServerOptions configure a Server. Zero values take the defaults noted.
 type ServerOptions struct {
+	// Listen is the TCP address to listen on, e.g. "127.0.0.1:0".
+	Listen string
+
 	// SystemID is the SMSC's system_id, sent in bind responses
 	// (default "trunkline").
 	SystemID string
@@ -121,10 +126,13 @@ func NewServer(opts ServerOptions) *Server {
 	}
 }
 
-// Start listens on addr (e.g. "127.0.0.1:0") and accepts connections in
-// the background. It binds synchronously, so a bad address fails here.
-func (s *Server) Start(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+// Start listens on Options.Listen and accepts connections in the background
+// until Shutdown or Close. It binds synchronously, so a bad address fails here.
+func (s *Server) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.opts.Listen)
 	if err != nil {
 		return fmt.Errorf("smpp: listen: %w", err)
 	}
@@ -144,14 +152,14 @@ func (s *Server) Start(addr string) error {
 	return nil
 }
 
-// Addr returns the listening address, or nil before Start.
-func (s *Server) Addr() net.Addr {
+// Addr returns the listening address, or the zero AddrPort before Start.
+func (s *Server) Addr() netip.AddrPort {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ln == nil {
-		return nil
+		return netip.AddrPort{}
 	}
-	return s.ln.Addr()
+	return netaddr.Of(s.ln.Addr())
 }
 
 func (s *Server) accept(ln net.Listener) {

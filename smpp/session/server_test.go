@@ -115,17 +115,17 @@ func TestServerCloseEndsCallbacks(t *testing.T) {
 	if err := <-errs; !errors.Is(err, ErrConnectionLost) {
 		t.Fatalf("submit: %v", err)
 	}
-	if err := srv.Start("127.0.0.1:0"); err == nil {
+	if err := srv.Start(t.Context()); err == nil {
 		t.Fatal("restarting a closed server")
 	}
 }
 
 func TestServerStartFailsOnBadAddress(t *testing.T) {
-	srv := NewServer(ServerOptions{Logger: testLogger(t)})
-	if err := srv.Start("256.0.0.1:99999"); err == nil {
+	srv := NewServer(ServerOptions{Listen: "256.0.0.1:99999", Logger: testLogger(t)})
+	if err := srv.Start(t.Context()); err == nil {
 		t.Fatal("bad address accepted")
 	}
-	if srv.Addr() != nil {
+	if srv.Addr().IsValid() {
 		t.Fatal("Addr before a successful Start")
 	}
 }

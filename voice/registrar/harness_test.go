@@ -24,6 +24,7 @@ import (
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 const testRealm = "sip.trunkline.test"
@@ -155,7 +156,7 @@ func serveSIP(t *testing.T, r *Registrar) *net.UDPAddr {
 }
 
 func forEachStore(t *testing.T, o Options, fn func(t *testing.T, e *env)) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) { fn(t, newEnv(t, db, o)) })
 	}
 }

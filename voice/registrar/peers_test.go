@@ -25,7 +25,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/internal/peer"
 	"github.com/trunkline/trunkline/keys"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -194,7 +194,7 @@ func TestDiagoRegister(t *testing.T) {
 func TestAPIEndpointRegisters(t *testing.T) {
 	peer.SIPp(t)
 	const domain = "phones.trunkline.test" // the one setting both sides take
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			ring, _ := keys.NewRing(bytes.Repeat([]byte{4}, 32))
@@ -206,8 +206,9 @@ func TestAPIEndpointRegisters(t *testing.T) {
 			t.Cleanup(func() { al.Close() })
 			accounts := account.New(db, ring, account.Options{})
 			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-			srv := api.New(api.Options{DB: db, Accounts: accounts, Audit: al, SIPDomain: domain, Logger: quiet})
-			if err := srv.Start("127.0.0.1:0", nil); err != nil {
+			srv := api.New(api.Options{DB: db, Accounts: accounts, Audit: al, SIPDomain: domain, Logger: quiet,
+				PlainListen: "127.0.0.1:0"})
+			if err := srv.Start(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { srv.Close() })

@@ -1,4 +1,7 @@
-package store
+// Package storetest opens stores for tests: SQLite always, and PostgreSQL when
+// PostgresEnv names a server. It is its own package so that the testing package is
+// linked only into test binaries, never into trunkline.
+package storetest
 
 import (
 	"context"
@@ -9,38 +12,38 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trunkline/trunkline/store"
 )
 
-// PostgresTestEnv names the environment variable holding a PostgreSQL DSN for tests,
+// PostgresEnv names the environment variable holding a PostgreSQL DSN for tests,
 // e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable. When it is unset,
 // tests run against SQLite only.
-const PostgresTestEnv = "TRUNKLINE_TEST_POSTGRES"
+const PostgresEnv = "TRUNKLINE_TEST_POSTGRES"
 
-// OpenTest opens a fresh, migrated store for each dialect a test should cover: always
-// SQLite in a temporary directory, and PostgreSQL in a new schema when PostgresTestEnv
+// Open opens a fresh, migrated store for each dialect a test should cover: always
+// SQLite in a temporary directory, and PostgreSQL in a new schema when PostgresEnv
 // is set, so parallel runs never see each other's rows. Everything is closed (and the
 // schema dropped) in t.Cleanup. Use db.Dialect() to name subtests.
-//
-// It lives in a non-test file so that other packages' tests can share it.
-func OpenTest(t testing.TB) []*DB {
+func Open(t testing.TB) []*store.DB {
 	t.Helper()
 	ctx := context.Background()
-	var dbs []*DB
+	var dbs []*store.DB
 
-	lite, err := Open(ctx, filepath.Join(t.TempDir(), "test.db"))
+	lite, err := store.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
 		t.Fatalf("open sqlite store: %v", err)
 	}
 	t.Cleanup(func() { lite.Close() })
 	dbs = append(dbs, lite)
 
-	dsn := os.Getenv(PostgresTestEnv)
+	dsn := os.Getenv(PostgresEnv)
 	if dsn == "" {
 		return dbs
 	}
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
-		t.Fatalf("open %s: %v", PostgresTestEnv, err)
+		t.Fatalf("open %s: %v", PostgresEnv, err)
 	}
 	t.Cleanup(func() { admin.Close() })
 	var b [6]byte
@@ -60,7 +63,7 @@ func OpenTest(t testing.TB) []*DB {
 		sep = "&"
 	}
 	// pgx passes unknown DSN parameters to the server as run-time settings.
-	pg, err := Open(ctx, dsn+sep+"search_path="+schema)
+	pg, err := store.Open(ctx, dsn+sep+"search_path="+schema)
 	if err != nil {
 		t.Fatalf("open postgres store: %v", err)
 	}
