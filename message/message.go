@@ -141,10 +141,9 @@ type Service struct {
 	direct chan *trunkline.Message // new messages handed straight to this node's workers
 	joiner *charset.Joiner
 	exact  sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
-	wg     sync.WaitGroup
 }
 
-// New returns the service; Run starts its workers.
+// New returns the service; Run runs its workers.
 func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -356,21 +355,29 @@ func (s *Service) callback(accountID, kind, objectID, url, method string, params
 	return &trunkline.Callback{AccountID: accountID, Kind: kind, ObjectID: objectID, URL: url, Method: method, ParamsEnc: enc}
 }
 
-// Run starts the send and callback workers; they stop when ctx ends (Wait waits).
-func (s *Service) Run(ctx context.Context) {
-	// Messages our previous run had claimed when it died are free again at once.
+// ReleaseOldLeases frees the messages this node's previous run had claimed when it
+// died, so they are sent at once rather than when their leases run out. Call it once at
+// startup, before this node takes sends: a new message is stored leased to this node,
+// and a release after that would free it for a second send. A failure is logged: those
+// messages wait for their leases to run out.
+func (s *Service) ReleaseOldLeases(ctx context.Context) {
 	if n, err := s.o.DB.ReleaseLeases(ctx, s.o.Node); err != nil {
 		s.log.Error("release old leases", "err", err)
 	} else if n > 0 {
 		s.log.Warn("messages claimed by this node's previous run are queued again", "count", n)
 	}
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.sendLoop(ctx) }()
-	go func() { defer s.wg.Done(); s.callbackLoop(ctx) }()
 }
 
-// Wait waits for the workers to stop after Run's context ended.
-func (s *Service) Wait() { s.wg.Wait() }
+// Run runs the send and callback workers until ctx ends, then waits for the sends and
+// deliveries in flight to finish recording, and returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.sendLoop(ctx) }()
+	go func() { defer wg.Done(); s.callbackLoop(ctx) }()
+	wg.Wait()
+	return nil
+}
 
 var errNoPayload = errors.New("message has no payload")
 

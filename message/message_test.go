@@ -80,8 +80,10 @@ func newStack(t *testing.T, db *store.DB, routes []carrier.Route) *stack {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	svc.Run(runCtx)
-	t.Cleanup(func() { stop(); svc.Wait(); cl.Close() })
+	svc.ReleaseOldLeases(runCtx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done; cl.Close() })
 	if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550100", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
 		t.Fatal(err)
 	}
