@@ -12,6 +12,59 @@ const (
 	MsgReceived    = "received"
 )
 
+// Log modes of a message (Plivo's log parameter): what is kept in clear.
+const (
+	LogAll         = "true"
+	LogNone        = "false" // the number masked, the text redacted
+	LogNumberOnly  = "number_only"
+	LogContentOnly = "content_only"
+)
+
+// RedactedText replaces message content that must not be kept (Plivo's wording).
+const RedactedText = "***Text Content Redacted***"
+
+// MessageDraft is a send request as a client wrote it (Plivo's Message API), before the
+// send rules. Nil pointers are parameters not given.
+type MessageDraft struct {
+	AccountID, RequesterIP string
+	Type                   string // "" or sms
+	PowerpackUUID          string
+	Media                  bool   // media_urls or media_ids given
+	Src                    string // with or without "+"
+	Dst                    string // one number or several joined by "<"
+	Text                   string
+	Log                    *string
+	URL                    string
+	Method                 *string
+	Expiry                 string // message_expiry in seconds; "" for the default
+	Trackable              string // accepted and ignored, but must be a boolean
+}
+
+// SendRequest is a validated send request: the messages to queue, one per destination.
+type SendRequest struct {
+	AccountID   string
+	Src         string
+	Dsts        []string
+	Text        string
+	LogMode     string
+	URL, Method string
+	Expiry      time.Duration // zero: the service's default
+	RequesterIP string
+	// Platform marks the platform's own messages (verification codes), sent from the
+	// operator's configured sender by the platform's account: they skip the source rule,
+	// which is about what a customer may send as.
+	Platform bool
+}
+
+// MessageAccepted is the outcome of a send: one uuid per destination. Refused, when
+// set, says why the source was refused: the messages are stored as failed and none is
+// sent.
+type MessageAccepted struct {
+	UUIDs   []string
+	Refused string
+	LogMode string // the log mode the messages were stored under
+}
+
 // DayCount is how many records of one kind fell on one UTC day, Day counted from the
 // start of a chart (0 = its first day).
 type DayCount struct {

@@ -72,6 +72,14 @@ type MessageService interface {
 	MessageDayCounts(ctx context.Context, s Scope, start time.Time) ([]DayCount, error)
 }
 
+// MessageSender sends messages for the front ends: it applies the send rules (source,
+// destinations, text, log mode, callback, expiry) to a draft, answering an EINVALID
+// Error that says what to fix, and queues one message per destination; when it returns,
+// they are durable.
+type MessageSender interface {
+	Send(ctx context.Context, d MessageDraft) (*MessageAccepted, error)
+}
+
 // MessageQueue is the message job queue the workers run on: messages and status
 // callbacks are claimed under a lease by one node, and their outcome recorded.
 type MessageQueue interface {

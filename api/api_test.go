@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -94,6 +97,12 @@ func TestBadInput(t *testing.T) {
 		if err := e.db.AllowSenderID(context.Background(), a.id, "ACME", "test"); err != nil {
 			t.Fatal(err)
 		}
+		// The real message service (no carrier), which holds the send rules.
+		ring, err := keys.NewRing(bytes.Repeat([]byte{7}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.srv.opts.Messages = message.New(message.Options{DB: e.db, Ring: ring, Now: e.clock.Now})
 		cases := []struct {
 			name, method, path, ct string
 			body                   any

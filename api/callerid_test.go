@@ -10,25 +10,32 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/callerid"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/store/storetest"
 )
 
-// sent records what reached the message and call services: a refused source must
-// reach neither.
+// sent records what the message and call services would send: a refused source must
+// reach neither. A message passes the real send rules (message.Prepare, as the message
+// service applies them) before it counts.
 type sent struct {
+	ids   message.CallerIDChecker
 	mu    sync.Mutex
 	srcs  []string
 	froms []string
 }
 
-func (s *sent) Send(_ context.Context, r message.Request) (*message.Accepted, error) {
+func (s *sent) Send(ctx context.Context, d trunkline.MessageDraft) (*trunkline.MessageAccepted, error) {
+	r, err := message.Prepare(ctx, d, s.ids)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.srcs = append(s.srcs, r.Src)
-	return &message.Accepted{UUIDs: []string{"m-" + r.Src}}, nil
+	return &trunkline.MessageAccepted{UUIDs: []string{"m-" + r.Src}, LogMode: r.LogMode}, nil
 }
 
 func (s *sent) Place(_ context.Context, c trunkline.PlaceCall) error {
@@ -51,7 +58,7 @@ func (s *sent) Command(context.Context, string, trunkline.CallCommand) (trunklin
 func TestSendAsOwnSourcesOnly(t *testing.T) {
 	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
-			rec := &sent{}
+			rec := &sent{ids: callerid.New(db)}
 			e := newEnv(t, db, Options{Messages: rec, Calls: rec})
 			ctx := context.Background()
 			a := e.mainAccount("tenant-a")
@@ -157,7 +164,7 @@ func (nopAudit) Append(context.Context, audit.Entry) (int64, error) { return 0, 
 func TestVerifiedCallerIDAPI(t *testing.T) {
 	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
-			rec := &sent{}
+			rec := &sent{ids: callerid.New(db)}
 			box := &codeBox{codes: map[string]string{}}
 			ring, _ := keys.NewRing(bytes.Repeat([]byte{9}, 32))
 			id := identity.New(identity.Options{Store: db, Ring: ring, Sender: box, Audit: nopAudit{},

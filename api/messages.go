@@ -1,56 +1,37 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/message"
 )
-
-// Messages is the SMS service as the API uses it.
-type Messages interface {
-	Send(ctx context.Context, r message.Request) (*message.Accepted, error)
-}
 
 var messageParams = []string{"src", "dst", "text", "type", "url", "method", "log", "message_expiry", "trackable",
 	"powerpack_uuid", "media_urls", "media_ids", "dlt_entity_id", "dlt_template_id", "dlt_template_category"}
 
 func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
+	if s.opts.Messages == nil {
+		return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "messaging is not enabled on this server"}
+	}
 	p := r.p
-	d := message.Draft{AccountID: r.acct.ID, RequesterIP: r.source, Type: p.Get("type"), PowerpackUUID: p.Get("powerpack_uuid"),
+	d := trunkline.MessageDraft{AccountID: r.acct.ID, RequesterIP: r.source, Type: p.Get("type"), PowerpackUUID: p.Get("powerpack_uuid"),
 		Media: len(p["media_urls"]) > 0 || len(p["media_ids"]) > 0, Src: p.Get("src"), Dst: p.Get("dst"), Text: p.Get("text"),
-		URL: p.Get("url")}
+		URL: p.Get("url"), Expiry: p.Get("message_expiry"), Trackable: p.Get("trackable")}
 	if p.Has("log") {
 		d.Log = ptr(p.Get("log"))
 	}
 	if p.Has("method") {
 		d.Method = ptr(p.Get("method"))
 	}
-	req, err := message.Prepare(r.Context(), d, s.opts.CallerIDs)
-	if err != nil {
-		return 0, nil, err
-	}
-	expiry, err := p.Int("message_expiry", 0, 5, 10800)
-	if err != nil {
-		return 0, nil, err
-	}
-	if _, err := p.Bool("trackable", false); err != nil {
-		return 0, nil, err
-	}
-	if s.opts.Messages == nil {
-		return 0, nil, &Error{Status: http.StatusServiceUnavailable, Msg: "messaging is not enabled on this server"}
-	}
-	req.Expiry = time.Duration(expiry) * time.Second
-	acc, err := s.opts.Messages.Send(r.Context(), req)
+	acc, err := s.opts.Messages.Send(r.Context(), d)
 	if err != nil {
 		return 0, nil, err
 	}
 	r.objectType, r.objectID = "message", acc.UUIDs[0]
-	r.detail = map[string]string{"count": strconv.Itoa(len(acc.UUIDs)), "log": req.LogMode}
+	r.detail = map[string]string{"count": strconv.Itoa(len(acc.UUIDs)), "log": acc.LogMode}
 	return http.StatusAccepted, map[string]any{"message": "message(s) queued", "message_uuid": acc.UUIDs}, nil
 }
 

@@ -71,9 +71,9 @@ type Options struct {
 	DB       Store
 	Accounts *account.Service
 	Audit    Auditor
-	Messages Messages              // nil: messaging answers 503
-	Calls    trunkline.CallService // nil: POST Call/ answers 503 and no call is live
-	Metrics  Metrics               // optional
+	Messages trunkline.MessageSender // nil: messaging answers 503
+	Calls    trunkline.CallService   // nil: POST Call/ answers 503 and no call is live
+	Metrics  Metrics                 // optional
 	// Applications holds the application rules; default application.New(DB, DB).
 	Applications *application.Service
 	// Numbers holds the number rules; default number.New(DB, Applications).

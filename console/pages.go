@@ -19,7 +19,6 @@ import (
 	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/input"
-	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/number"
 )
 
@@ -397,7 +396,7 @@ func (s *Server) messagePage(r *request) error {
 	if err != nil {
 		return err
 	}
-	if m.Body != "" && m.Body != message.RedactedText {
+	if m.Body != "" && m.Body != trunkline.RedactedText {
 		// A message's content is customer data: each read of it is in the audit log
 		// (HIPAA audit controls), like a recording's audio.
 		s.auditUser(r, "message.read", "message", m.UUID, nil)

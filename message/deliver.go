@@ -173,12 +173,12 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 	// message was received, so they are replaced (U+FFFD) rather than refused: PostgreSQL
 	// cannot store a NUL, and the application gets the text as it is stored.
 	text = input.Scrub(text)
-	m := &trunkline.Message{UUID: id, AccountID: n.AccountID, Direction: "inbound", Type: "sms", LogMode: LogAll,
+	m := &trunkline.Message{UUID: id, AccountID: n.AccountID, Direction: "inbound", Type: "sms", LogMode: trunkline.LogAll,
 		From: src, To: dst, Body: text, Coding: int(coding), Units: units, State: trunkline.MsgReceived, Carrier: carrier,
 		ExpiresAt: s.o.Now()}
 	if !logIt {
 		// log_incoming_messages=false: the text is not kept and the sender is masked.
-		m.LogMode, m.From, m.Body = LogNone, MaskNumber(src), RedactedText
+		m.LogMode, m.From, m.Body = trunkline.LogNone, MaskNumber(src), trunkline.RedactedText
 	}
 	var cbs []*trunkline.Callback
 	if msgURL != "" {
@@ -230,9 +230,9 @@ func (s *Service) replyFromXML(ctx context.Context, c *trunkline.Callback, body 
 				dsts = append(dsts, d)
 			}
 		}
-		// Send applies the source rule: a src the account may not use is stored as a
+		// Queue applies the source rule: a src the account may not use is stored as a
 		// failed message (error 40) and nothing goes out.
-		acc, err := s.Send(ctx, Request{AccountID: c.AccountID, Src: src, Dsts: dsts, Text: x.Text, LogMode: LogAll,
+		acc, err := s.Queue(ctx, trunkline.SendRequest{AccountID: c.AccountID, Src: src, Dsts: dsts, Text: x.Text, LogMode: trunkline.LogAll,
 			URL: x.CallbackURL, Method: x.CallbackMethod})
 		if err != nil {
 			s.log.Error("send reply message", "message_uuid", c.ObjectID, "err", err)

@@ -40,17 +40,6 @@ const (
 	ErrUnknown            = "1000"
 )
 
-// RedactedText replaces message content that must not be kept (Plivo's wording).
-const RedactedText = "***Text Content Redacted***"
-
-// Log modes of a message.
-const (
-	LogAll         = "true"
-	LogNone        = "false"
-	LogNumberOnly  = "number_only"
-	LogContentOnly = "content_only"
-)
-
 // Submission is one message as a carrier sends it.
 type Submission struct {
 	MessageUUID string
@@ -138,7 +127,7 @@ type Options struct {
 	DefaultExpiry time.Duration // message_expiry default (Plivo: 3 h)
 }
 
-// CallerIDChecker is the source rule (package callerid) as Send asks it.
+// CallerIDChecker is the source rule (package callerid) as Prepare and Queue ask it.
 type CallerIDChecker interface {
 	Check(ctx context.Context, accountID, src string, use callerid.Use) error
 }
@@ -152,10 +141,9 @@ type Service struct {
 	direct chan *trunkline.Message // new messages handed straight to this node's workers
 	joiner *charset.Joiner
 	exact  sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
-	wg     sync.WaitGroup
 }
 
-// New returns the service; Run starts its workers.
+// New returns the service; Run runs its workers.
 func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -211,11 +199,11 @@ func CallbackAAD(objectID string) []byte { return []byte("callback:" + objectID)
 // Redact applies a log mode to a number and a text for storage and display.
 func Redact(mode, number, text string) (string, string) {
 	switch mode {
-	case LogNone:
-		return MaskNumber(number), RedactedText
-	case LogNumberOnly:
-		return number, RedactedText
-	case LogContentOnly:
+	case trunkline.LogNone:
+		return MaskNumber(number), trunkline.RedactedText
+	case trunkline.LogNumberOnly:
+		return number, trunkline.RedactedText
+	case trunkline.LogContentOnly:
 		return MaskNumber(number), text
 	}
 	return number, text
@@ -229,41 +217,31 @@ func MaskNumber(n string) string {
 	return n[:len(n)-3] + "***"
 }
 
-// Request is a validated send request from the API.
-type Request struct {
-	AccountID   string
-	Src         string
-	Dsts        []string
-	Text        string
-	LogMode     string
-	URL, Method string
-	Expiry      time.Duration
-	RequesterIP string
-	// Platform marks the platform's own messages (verification codes), sent from the
-	// operator's configured sender by the platform's account: they skip the source rule,
-	// which is about what a customer may send as.
-	Platform bool
+var _ trunkline.MessageSender = (*Service)(nil)
+
+// Send applies the send rules to d (Prepare) and queues the messages (Queue): what the
+// API calls.
+func (s *Service) Send(ctx context.Context, d trunkline.MessageDraft) (*trunkline.MessageAccepted, error) {
+	r, err := Prepare(ctx, d, s.o.CallerIDs)
+	if err != nil {
+		return nil, err
+	}
+	return s.Queue(ctx, r)
 }
 
-// Accepted is the outcome of Send: one uuid per destination. Refused, when set, says
-// why the source was refused: the messages are stored as failed and none is sent.
-type Accepted struct {
-	UUIDs   []string
-	Refused string
-}
-
-// Send stores one message per destination; when it returns, they are durable.
+// Queue stores one message per destination of a validated request; when it returns,
+// they are durable.
 // Destinations no carrier serves are stored as failed with error 90 (and get their
 // status callback) rather than silently dropped. A source the account may not use
 // (package callerid) fails every message with error 40, Invalid source number, and
 // sends none: the XML paths (<Message> in call XML, replies to an inbound SMS) have no
 // caller to answer with a 400, so the record carries the refusal.
-func (s *Service) Send(ctx context.Context, r Request) (*Accepted, error) {
+func (s *Service) Queue(ctx context.Context, r trunkline.SendRequest) (*trunkline.MessageAccepted, error) {
 	coding, parts, err := charset.Split(r.Text)
 	if err != nil {
 		return nil, err
 	}
-	out := &Accepted{}
+	out := &trunkline.MessageAccepted{LogMode: r.LogMode}
 	if !r.Platform {
 		err := s.o.CallerIDs.Check(ctx, r.AccountID, r.Src, callerid.SMS)
 		var refused *callerid.Refused
@@ -377,21 +355,29 @@ func (s *Service) callback(accountID, kind, objectID, url, method string, params
 	return &trunkline.Callback{AccountID: accountID, Kind: kind, ObjectID: objectID, URL: url, Method: method, ParamsEnc: enc}
 }
 
-// Run starts the send and callback workers; they stop when ctx ends (Wait waits).
-func (s *Service) Run(ctx context.Context) {
-	// Messages our previous run had claimed when it died are free again at once.
+// ReleaseOldLeases frees the messages this node's previous run had claimed when it
+// died, so they are sent at once rather than when their leases run out. Call it once at
+// startup, before this node takes sends: a new message is stored leased to this node,
+// and a release after that would free it for a second send. A failure is logged: those
+// messages wait for their leases to run out.
+func (s *Service) ReleaseOldLeases(ctx context.Context) {
 	if n, err := s.o.DB.ReleaseLeases(ctx, s.o.Node); err != nil {
 		s.log.Error("release old leases", "err", err)
 	} else if n > 0 {
 		s.log.Warn("messages claimed by this node's previous run are queued again", "count", n)
 	}
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.sendLoop(ctx) }()
-	go func() { defer s.wg.Done(); s.callbackLoop(ctx) }()
 }
 
-// Wait waits for the workers to stop after Run's context ended.
-func (s *Service) Wait() { s.wg.Wait() }
+// Run runs the send and callback workers until ctx ends, then waits for the sends and
+// deliveries in flight to finish recording, and returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.sendLoop(ctx) }()
+	go func() { defer wg.Done(); s.callbackLoop(ctx) }()
+	wg.Wait()
+	return nil
+}
 
 var errNoPayload = errors.New("message has no payload")
 

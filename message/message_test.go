@@ -80,8 +80,10 @@ func newStack(t *testing.T, db *store.DB, routes []carrier.Route) *stack {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	svc.Run(runCtx)
-	t.Cleanup(func() { stop(); svc.Wait(); cl.Close() })
+	svc.ReleaseOldLeases(runCtx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done; cl.Close() })
 	if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550100", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +179,8 @@ func TestSendDeliverAndCallbacks(t *testing.T) {
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					acc, err := s.svc.Send(ctx, message.Request{AccountID: s.acct.Account.ID, Src: "14155550100", Dsts: []string{"447700900123"},
-						Text: c.text, LogMode: message.LogAll, URL: rcv.srv.URL + "/status?x=1", Method: "POST"})
+					acc, err := s.svc.Queue(ctx, trunkline.SendRequest{AccountID: s.acct.Account.ID, Src: "14155550100", Dsts: []string{"447700900123"},
+						Text: c.text, LogMode: trunkline.LogAll, URL: rcv.srv.URL + "/status?x=1", Method: "POST"})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -224,7 +226,7 @@ func TestNoRouteAndPrivacy(t *testing.T) {
 	defer db.Close()
 	s := newStack(t, db, []carrier.Route{{Prefix: "44", Hops: []carrier.Hop{{Carrier: sandbox.Name, Weight: 1}}}})
 	ctx := context.Background()
-	acc, err := s.svc.Send(ctx, message.Request{AccountID: s.acct.Account.ID, Src: "14155550100", Dsts: []string{"33612345678"}, Text: "x", LogMode: message.LogAll})
+	acc, err := s.svc.Queue(ctx, trunkline.SendRequest{AccountID: s.acct.Account.ID, Src: "14155550100", Dsts: []string{"33612345678"}, Text: "x", LogMode: trunkline.LogAll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,12 +234,12 @@ func TestNoRouteAndPrivacy(t *testing.T) {
 		t.Fatalf("unroutable: error %q", m.ErrorCode)
 	}
 	const secret = "my secret diagnosis 4711"
-	acc, err = s.svc.Send(ctx, message.Request{AccountID: s.acct.Account.ID, Src: "14155550100", Dsts: []string{"447700900987"}, Text: secret, LogMode: message.LogNone})
+	acc, err = s.svc.Queue(ctx, trunkline.SendRequest{AccountID: s.acct.Account.ID, Src: "14155550100", Dsts: []string{"447700900987"}, Text: secret, LogMode: trunkline.LogNone})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := s.waitState(t, acc.UUIDs[0], trunkline.MsgDelivered)
-	if m.Body != message.RedactedText || m.To != "447700900***" {
+	if m.Body != trunkline.RedactedText || m.To != "447700900***" {
 		t.Fatalf("log=false stored %q to %q", m.Body, m.To)
 	}
 	// Checkpoint the WAL so every byte is in the main file, then scan every file.
@@ -283,7 +285,7 @@ func TestInboundAndReply(t *testing.T) {
 			}
 			// log_incoming_messages=false: the stored inbound message is redacted.
 			ms, _, _ := db.ListMessages(ctx, trunkline.Scope{AccountID: s.acct.Account.ID}, trunkline.MessageFilter{Direction: "inbound", Limit: 5})
-			if len(ms) != 1 || ms[0].Body != message.RedactedText || ms[0].From != "447700900***" || ms[0].State != trunkline.MsgReceived {
+			if len(ms) != 1 || ms[0].Body != trunkline.RedactedText || ms[0].From != "447700900***" || ms[0].State != trunkline.MsgReceived {
 				t.Fatalf("stored inbound %+v", ms)
 			}
 			// The <Message> reply went out through the carrier.

@@ -3,7 +3,10 @@ package message
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/trunkline/trunkline"
@@ -17,82 +20,85 @@ import (
 // MaxDestinations bounds one request's fan-out (Plivo: up to 1000 with "<").
 const MaxDestinations = 1000
 
-// Draft is a send request as a client wrote it (Plivo's Message API), before the rules.
-// Nil pointers are parameters not given.
-type Draft struct {
-	AccountID, RequesterIP string
-	Type                   string // "" or sms
-	PowerpackUUID          string
-	Media                  bool   // media_urls or media_ids given
-	Src                    string // with or without "+"
-	Dst                    string // one number or several joined by "<"
-	Text                   string
-	Log                    *string
-	URL                    string
-	Method                 *string
-}
+// MinExpiry and MaxExpiry bound message_expiry, in seconds (Plivo's range).
+const (
+	MinExpiry = 5
+	MaxExpiry = 10800
+)
 
 func invalid(msg string) error { return &trunkline.Error{Code: trunkline.EINVALID, Message: msg} }
 
 // Prepare applies the send rules to d — the source the account may use (ids, package
-// callerid), destinations, text length, log mode, callback — and returns the validated
-// request, or an EINVALID trunkline.Error that says what to fix. Expiry is left to the
-// caller.
-func Prepare(ctx context.Context, d Draft, ids CallerIDChecker) (Request, error) {
+// callerid), destinations, text length, log mode, callback, expiry — and returns the
+// validated request, or an EINVALID trunkline.Error that says what to fix.
+func Prepare(ctx context.Context, d trunkline.MessageDraft, ids CallerIDChecker) (trunkline.SendRequest, error) {
 	switch t := strings.ToLower(d.Type); t {
 	case "", "sms":
 	default:
-		return Request{}, invalid("type " + input.Quote(t) + " is not supported: only sms")
+		return trunkline.SendRequest{}, invalid("type " + input.Quote(t) + " is not supported: only sms")
 	}
 	if d.PowerpackUUID != "" {
-		return Request{}, invalid("powerpack_uuid is not supported: give src")
+		return trunkline.SendRequest{}, invalid("powerpack_uuid is not supported: give src")
 	}
 	if d.Media {
-		return Request{}, invalid("media_urls are for mms, which is not supported")
+		return trunkline.SendRequest{}, invalid("media_urls are for mms, which is not supported")
 	}
 	src := strings.TrimPrefix(strings.TrimSpace(d.Src), "+")
 	if src == "" {
-		return Request{}, invalid("src is required")
+		return trunkline.SendRequest{}, invalid("src is required")
 	}
 	err := ids.Check(ctx, d.AccountID, src, callerid.SMS)
 	var refused *callerid.Refused
 	if errors.As(err, &refused) {
-		return Request{}, invalid(refused.Reason)
+		return trunkline.SendRequest{}, invalid(refused.Reason)
 	} else if err != nil {
-		return Request{}, err
+		return trunkline.SendRequest{}, err
 	}
 	dsts, err := destinations(src, d.Dst)
 	if err != nil {
-		return Request{}, err
+		return trunkline.SendRequest{}, err
 	}
 	if err := checkText(d.Text); err != nil {
-		return Request{}, err
+		return trunkline.SendRequest{}, err
 	}
-	r := Request{AccountID: d.AccountID, Src: src, Dsts: dsts, Text: d.Text, LogMode: LogAll, URL: d.URL,
+	r := trunkline.SendRequest{AccountID: d.AccountID, Src: src, Dsts: dsts, Text: d.Text, LogMode: trunkline.LogAll, URL: d.URL,
 		Method: "POST", RequesterIP: d.RequesterIP}
 	if d.Log != nil {
 		switch v := strings.ToLower(*d.Log); v {
 		case "true", "1":
-			r.LogMode = LogAll
+			r.LogMode = trunkline.LogAll
 		case "false", "0":
-			r.LogMode = LogNone
-		case LogNumberOnly, LogContentOnly:
+			r.LogMode = trunkline.LogNone
+		case trunkline.LogNumberOnly, trunkline.LogContentOnly:
 			r.LogMode = v
 		default:
-			return Request{}, invalid("log must be true, false, number_only or content_only")
+			return trunkline.SendRequest{}, invalid("log must be true, false, number_only or content_only")
 		}
 	}
 	if r.URL != "" {
 		if err := application.CheckURL(r.URL); err != nil {
-			return Request{}, invalid("url " + trunkline.ErrorMessage(err))
+			return trunkline.SendRequest{}, invalid("url " + trunkline.ErrorMessage(err))
 		}
 	}
 	if d.Method != nil {
 		m, err := application.CheckMethod(*d.Method)
 		if err != nil {
-			return Request{}, invalid("method " + trunkline.ErrorMessage(err))
+			return trunkline.SendRequest{}, invalid("method " + trunkline.ErrorMessage(err))
 		}
 		r.Method = m
+	}
+	if d.Expiry != "" {
+		n, err := strconv.Atoi(d.Expiry)
+		if err != nil || n < MinExpiry || n > MaxExpiry {
+			return trunkline.SendRequest{}, invalid(fmt.Sprintf("parameter message_expiry must be a whole number from %d to %d",
+				MinExpiry, MaxExpiry))
+		}
+		r.Expiry = time.Duration(n) * time.Second
+	}
+	switch strings.ToLower(d.Trackable) {
+	case "", "true", "1", "yes", "false", "0", "no":
+	default:
+		return trunkline.SendRequest{}, invalid("parameter trackable must be true or false")
 	}
 	return r, nil
 }

@@ -9,19 +9,14 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Records of the domain core (package trunkline), named here while callers move over.
-type Account = trunkline.Account
-type Credential = trunkline.Credential
-type AccountUpdate = trunkline.AccountUpdate
-
 const accountCols = `id, COALESCE(parent_id, ''), name, enabled, city, address, state, timezone, created_at, modified_at, secure_voice, api_allow`
 
-func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
-	var a Account
+func scanAccount(row interface{ Scan(...any) error }) (*trunkline.Account, error) {
+	var a trunkline.Account
 	var created, modified int64
 	if err := row.Scan(&a.ID, &a.ParentID, &a.Name, &a.Enabled, &a.City, &a.Address, &a.State, &a.Timezone, &created, &modified, &a.SecureVoice, &a.APIAllow); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -30,7 +25,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 }
 
 // CreateAccount inserts an account together with its first credential.
-func (db *DB) CreateAccount(ctx context.Context, a *Account, c *Credential) error {
+func (db *DB) CreateAccount(ctx context.Context, a *trunkline.Account, c *trunkline.Credential) error {
 	now := db.now()
 	a.CreatedAt, a.ModifiedAt = now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond)
 	if a.Timezone == "" {
@@ -45,7 +40,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *Account, c *Credential) erro
 	})
 }
 
-func insertAccount(ctx context.Context, tx *Tx, a *Account, now time.Time) error {
+func insertAccount(ctx context.Context, tx *Tx, a *trunkline.Account, now time.Time) error {
 	var parent any
 	if a.ParentID != "" {
 		parent = a.ParentID
@@ -53,12 +48,12 @@ func insertAccount(ctx context.Context, tx *Tx, a *Account, now time.Time) error
 	_, err := tx.Exec(ctx, `INSERT INTO accounts (id, parent_id, name, enabled, city, address, state, timezone, created_at, modified_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, parent, a.Name, a.Enabled, a.City, a.Address, a.State, a.Timezone, micros(now), micros(now))
 	if isUniqueViolation(err) {
-		return ErrConflict
+		return trunkline.ErrConflict
 	}
 	return err
 }
 
-func insertCredential(ctx context.Context, tx *Tx, c *Credential, now time.Time) error {
+func insertCredential(ctx context.Context, tx *Tx, c *trunkline.Credential, now time.Time) error {
 	c.CreatedAt = now.UTC().Truncate(time.Microsecond)
 	_, err := tx.Exec(ctx, `INSERT INTO credentials (id, account_id, token_mac, token_enc, created_at) VALUES (?, ?, ?, ?, ?)`,
 		c.ID, c.AccountID, c.TokenMAC, c.TokenEnc, micros(now))
@@ -66,13 +61,13 @@ func insertCredential(ctx context.Context, tx *Tx, c *Credential, now time.Time)
 }
 
 // Account returns one account.
-func (db *DB) Account(ctx context.Context, id string) (*Account, error) {
+func (db *DB) Account(ctx context.Context, id string) (*trunkline.Account, error) {
 	return scanAccount(db.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 }
 
 // UpdateAccount changes an account's descriptive fields.
-func (db *DB) UpdateAccount(ctx context.Context, id string, u AccountUpdate) (*Account, error) {
-	var a *Account
+func (db *DB) UpdateAccount(ctx context.Context, id string, u trunkline.AccountUpdate) (*trunkline.Account, error) {
+	var a *trunkline.Account
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var err error
 		a, err = scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
@@ -104,7 +99,7 @@ func set[T any](dst *T, v *T) {
 
 // ListAccounts lists main accounts (parentID == "") or the subaccounts of parentID,
 // oldest first, with the total count for pagination.
-func (db *DB) ListAccounts(ctx context.Context, parentID string, limit, offset int) ([]*Account, int, error) {
+func (db *DB) ListAccounts(ctx context.Context, parentID string, limit, offset int) ([]*trunkline.Account, int, error) {
 	where, args := `parent_id IS NULL`, []any{}
 	if parentID != "" {
 		where, args = `parent_id = ?`, []any{parentID}
@@ -118,7 +113,7 @@ func (db *DB) ListAccounts(ctx context.Context, parentID string, limit, offset i
 		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*Account
+	var out []*trunkline.Account
 	for rows.Next() {
 		a, err := scanAccount(rows)
 		if err != nil {
@@ -136,7 +131,7 @@ func (db *DB) DeleteSubaccount(ctx context.Context, parentID, id string, cascade
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = ? AND parent_id = ?`, id, parentID).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return ErrNotFound
+				return trunkline.ErrNotFound
 			}
 			return err
 		}
@@ -169,13 +164,13 @@ func (db *DB) DeleteSubaccount(ctx context.Context, parentID, id string, cascade
 
 const credentialCols = `id, account_id, token_mac, token_enc, created_at, expires_at, revoked_at`
 
-func scanCredential(row interface{ Scan(...any) error }) (*Credential, error) {
-	var c Credential
+func scanCredential(row interface{ Scan(...any) error }) (*trunkline.Credential, error) {
+	var c trunkline.Credential
 	var created int64
 	var expires, revoked sql.NullInt64
 	if err := row.Scan(&c.ID, &c.AccountID, &c.TokenMAC, &c.TokenEnc, &created, &expires, &revoked); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -186,7 +181,7 @@ func scanCredential(row interface{ Scan(...any) error }) (*Credential, error) {
 
 // Credentials lists an account's credentials that are not revoked and not expired at now,
 // the current one (no expiry set) first, then newest first.
-func (db *DB) Credentials(ctx context.Context, accountID string, now time.Time) ([]*Credential, error) {
+func (db *DB) Credentials(ctx context.Context, accountID string, now time.Time) ([]*trunkline.Credential, error) {
 	rows, err := db.query(ctx, `SELECT `+credentialCols+` FROM credentials
 		WHERE account_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
 		ORDER BY CASE WHEN expires_at IS NULL THEN 0 ELSE 1 END, created_at DESC, id`, accountID, micros(now))
@@ -194,7 +189,7 @@ func (db *DB) Credentials(ctx context.Context, accountID string, now time.Time) 
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Credential
+	var out []*trunkline.Credential
 	for rows.Next() {
 		c, err := scanCredential(rows)
 		if err != nil {
@@ -208,7 +203,7 @@ func (db *DB) Credentials(ctx context.Context, accountID string, now time.Time) 
 // RotateCredential adds c as the account's current credential. Credentials that were live
 // stop working at overlapEnd (or at once, revoking them, when overlapEnd is nil). It
 // returns the ids of the credentials it retired.
-func (db *DB) RotateCredential(ctx context.Context, c *Credential, overlapEnd *time.Time) ([]string, error) {
+func (db *DB) RotateCredential(ctx context.Context, c *trunkline.Credential, overlapEnd *time.Time) ([]string, error) {
 	now := db.now()
 	var retired []string
 	err := db.InTx(ctx, func(tx *Tx) error {

@@ -9,16 +9,8 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Records of the domain core (package trunkline), named here while callers move over.
-type Scope = trunkline.Scope
-type Application = trunkline.Application
-type ApplicationFilter = trunkline.ApplicationFilter
-
-// ScopeOf is trunkline.ScopeOf, named here while callers move over.
-var ScopeOf = trunkline.ScopeOf
-
 // scopeWhere is the SQL condition on col that keeps a query inside s.
-func scopeWhere(s Scope, col string) (string, []any) {
+func scopeWhere(s trunkline.Scope, col string) (string, []any) {
 	if s.IncludeSubs {
 		return col + ` IN (SELECT id FROM accounts WHERE id = ? OR parent_id = ?)`, []any{s.AccountID, s.AccountID}
 	}
@@ -29,15 +21,15 @@ const appCols = `id, account_id, app_name, answer_url, answer_method, hangup_url
 	fallback_method, message_url, message_method, default_number_app, default_endpoint_app, log_incoming_messages,
 	public_uri, enabled, created_at, modified_at`
 
-func scanApp(row interface{ Scan(...any) error }) (*Application, error) {
-	var a Application
+func scanApp(row interface{ Scan(...any) error }) (*trunkline.Application, error) {
+	var a trunkline.Application
 	var created, modified int64
 	err := row.Scan(&a.ID, &a.AccountID, &a.Name, &a.AnswerURL, &a.AnswerMethod, &a.HangupURL, &a.HangupMethod,
 		&a.FallbackAnswerURL, &a.FallbackMethod, &a.MessageURL, &a.MessageMethod, &a.DefaultNumberApp,
 		&a.DefaultEndpointApp, &a.LogIncomingMessages, &a.PublicURI, &a.Enabled, &created, &modified)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -45,7 +37,7 @@ func scanApp(row interface{ Scan(...any) error }) (*Application, error) {
 	return &a, nil
 }
 
-func appArgs(a *Application) []any {
+func appArgs(a *trunkline.Application) []any {
 	return []any{a.Name, a.AnswerURL, a.AnswerMethod, a.HangupURL, a.HangupMethod, a.FallbackAnswerURL,
 		a.FallbackMethod, a.MessageURL, a.MessageMethod, a.DefaultNumberApp, a.DefaultEndpointApp,
 		a.LogIncomingMessages, a.PublicURI, a.Enabled}
@@ -53,7 +45,7 @@ func appArgs(a *Application) []any {
 
 // CreateApplication stores a new application. A default_number_app or
 // default_endpoint_app flag clears the flag on the account's other applications.
-func (db *DB) CreateApplication(ctx context.Context, a *Application) error {
+func (db *DB) CreateApplication(ctx context.Context, a *trunkline.Application) error {
 	now := db.now().UTC().Truncate(time.Microsecond)
 	a.CreatedAt, a.ModifiedAt = now, now
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
@@ -64,13 +56,13 @@ func (db *DB) CreateApplication(ctx context.Context, a *Application) error {
 		_, err := tx.Exec(ctx, `INSERT INTO applications (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			append(args, micros(now), micros(now))...)
 		if isUniqueViolation(err) {
-			return ErrConflict
+			return trunkline.ErrConflict
 		}
 		return err
 	})
 }
 
-func clearDefaults(ctx context.Context, tx *Tx, a *Application) error {
+func clearDefaults(ctx context.Context, tx *Tx, a *trunkline.Application) error {
 	if a.DefaultNumberApp {
 		if _, err := tx.Exec(ctx, `UPDATE applications SET default_number_app = ? WHERE account_id = ? AND id <> ?`, false, a.AccountID, a.ID); err != nil {
 			return err
@@ -85,7 +77,7 @@ func clearDefaults(ctx context.Context, tx *Tx, a *Application) error {
 }
 
 // Application returns one application visible in scope.
-func (db *DB) Application(ctx context.Context, s Scope, id string) (*Application, error) {
+func (db *DB) Application(ctx context.Context, s trunkline.Scope, id string) (*trunkline.Application, error) {
 	w, args := scopeWhere(s, "account_id")
 	return scanApp(db.queryRow(ctx, `SELECT `+appCols+` FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...))
 }
@@ -93,13 +85,13 @@ func (db *DB) Application(ctx context.Context, s Scope, id string) (*Application
 // ApplicationByID returns an application whatever its account: for the SIP
 // side, where a call to sip:{app_id}@… names the application itself. Callers
 // decide who may reach it (public_uri).
-func (db *DB) ApplicationByID(ctx context.Context, id string) (*Application, error) {
+func (db *DB) ApplicationByID(ctx context.Context, id string) (*trunkline.Application, error) {
 	return scanApp(db.queryRow(ctx, `SELECT `+appCols+` FROM applications WHERE id = ?`, id))
 }
 
 // UpdateApplication applies fn to the application and saves it, atomically.
-func (db *DB) UpdateApplication(ctx context.Context, s Scope, id string, fn func(*Application) error) (*Application, error) {
-	var a *Application
+func (db *DB) UpdateApplication(ctx context.Context, s trunkline.Scope, id string, fn func(*trunkline.Application) error) (*trunkline.Application, error) {
+	var a *trunkline.Application
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := scopeWhere(s, "account_id")
 		var err error
@@ -124,13 +116,13 @@ func (db *DB) UpdateApplication(ctx context.Context, s Scope, id string, fn func
 }
 
 // DeleteApplication removes an application; numbers that used it are left without one.
-func (db *DB) DeleteApplication(ctx context.Context, s Scope, id string) error {
+func (db *DB) DeleteApplication(ctx context.Context, s trunkline.Scope, id string) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := scopeWhere(s, "account_id")
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM applications WHERE id = ? AND `+w, append([]any{id}, args...)...).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return ErrNotFound
+				return trunkline.ErrNotFound
 			}
 			return err
 		}
@@ -143,7 +135,7 @@ func (db *DB) DeleteApplication(ctx context.Context, s Scope, id string) error {
 }
 
 // ListApplications lists applications in scope, oldest first, with the total count.
-func (db *DB) ListApplications(ctx context.Context, s Scope, f ApplicationFilter) ([]*Application, int, error) {
+func (db *DB) ListApplications(ctx context.Context, s trunkline.Scope, f trunkline.ApplicationFilter) ([]*trunkline.Application, int, error) {
 	w, args := scopeWhere(s, "account_id")
 	if f.Subaccount != "" {
 		w += ` AND account_id = ?`
@@ -159,7 +151,7 @@ func (db *DB) ListApplications(ctx context.Context, s Scope, f ApplicationFilter
 		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*Application
+	var out []*trunkline.Application
 	for rows.Next() {
 		a, err := scanApp(rows)
 		if err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trunkline/trunkline"
 )
 
 // The audit tables hold package audit's tamper-evident log. The store only persists
@@ -146,7 +148,7 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(head AuditHead, t
 			if n, err := res.RowsAffected(); err != nil {
 				return err
 			} else if n != 1 {
-				return ErrConflict
+				return trunkline.ErrConflict
 			}
 			if err := insertRows(ctx, tx, `INSERT INTO audit_entries(`+auditCols+`) VALUES `, 14, entries); err != nil {
 				return err
@@ -160,7 +162,7 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(head AuditHead, t
 		if err == nil {
 			return first, nil
 		}
-		if !errors.Is(err, ErrConflict) || attempt >= auditAppendAttempts {
+		if !errors.Is(err, trunkline.ErrConflict) || attempt >= auditAppendAttempts {
 			return 0, err
 		}
 		// Jittered backoff so retrying writers do not collide in lockstep.
@@ -188,10 +190,10 @@ func insertRows(ctx context.Context, tx *Tx, insert string, cols int, args []any
 	return nil
 }
 
-// conflictOr maps errors that mean "another writer got there first" to ErrConflict.
+// conflictOr maps errors that mean "another writer got there first" to trunkline.ErrConflict.
 func conflictOr(err error) error {
 	if isUniqueViolation(err) || strings.Contains(err.Error(), "SQLSTATE 40001") || strings.Contains(err.Error(), "SQLSTATE 40P01") {
-		return fmt.Errorf("%w: %v", ErrConflict, err)
+		return fmt.Errorf("%w: %v", trunkline.ErrConflict, err)
 	}
 	return err
 }
@@ -201,7 +203,7 @@ func (db *DB) AuditHead(ctx context.Context) (AuditHead, error) {
 	var h AuditHead
 	err := db.queryRow(ctx, `SELECT size, chain_hash FROM audit_head WHERE id = 1`).Scan(&h.Size, &h.ChainHash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return h, ErrNotFound
+		return h, trunkline.ErrNotFound
 	}
 	return h, err
 }
@@ -358,12 +360,12 @@ func readTreeHashes(ctx context.Context, query queryFunc, indexes []int64) ([]tl
 	return out, nil
 }
 
-// AddAuditCheckpoint stores a signed checkpoint. It returns ErrConflict if a checkpoint
+// AddAuditCheckpoint stores a signed checkpoint. It returns trunkline.ErrConflict if a checkpoint
 // of that size exists (another node signed the same head first).
 func (db *DB) AddAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error {
 	_, err := db.exec(ctx, `INSERT INTO audit_checkpoints(size, created_at, note) VALUES (?, ?, ?)`, c.Size, micros(c.CreatedAt), c.Note)
 	if isUniqueViolation(err) {
-		return fmt.Errorf("%w: audit checkpoint %d exists", ErrConflict, c.Size)
+		return fmt.Errorf("%w: audit checkpoint %d exists", trunkline.ErrConflict, c.Size)
 	}
 	return err
 }
@@ -388,13 +390,13 @@ func (db *DB) AuditCheckpoints(ctx context.Context, afterSize int64, limit int) 
 	return out, rows.Err()
 }
 
-// LatestAuditCheckpoint returns the checkpoint with the largest size, or ErrNotFound.
+// LatestAuditCheckpoint returns the checkpoint with the largest size, or trunkline.ErrNotFound.
 func (db *DB) LatestAuditCheckpoint(ctx context.Context) (AuditCheckpoint, error) {
 	var c AuditCheckpoint
 	var at int64
 	err := db.queryRow(ctx, `SELECT size, created_at, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&c.Size, &at, &c.Note)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, ErrNotFound
+		return c, trunkline.ErrNotFound
 	}
 	c.CreatedAt = fromMicros(at)
 	return c, err

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/trunkline/trunkline"
 	. "github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
@@ -102,7 +103,7 @@ func TestAuditCheckpoints(t *testing.T) {
 	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
-			if _, err := db.LatestAuditCheckpoint(ctx); !errors.Is(err, ErrNotFound) {
+			if _, err := db.LatestAuditCheckpoint(ctx); !errors.Is(err, trunkline.ErrNotFound) {
 				t.Fatalf("empty: %v", err)
 			}
 			at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -111,7 +112,7 @@ func TestAuditCheckpoints(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := db.AddAuditCheckpoint(ctx, AuditCheckpoint{Size: 3, CreatedAt: at, Note: "again"}); !errors.Is(err, ErrConflict) {
+			if err := db.AddAuditCheckpoint(ctx, AuditCheckpoint{Size: 3, CreatedAt: at, Note: "again"}); !errors.Is(err, trunkline.ErrConflict) {
 				t.Fatalf("duplicate: %v", err)
 			}
 			if c, err := db.LatestAuditCheckpoint(ctx); err != nil || c.Size != 7 || !c.CreatedAt.Equal(at) {

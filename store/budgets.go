@@ -8,9 +8,6 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Records of the domain core (package trunkline), named here while callers move over.
-type SendBudget = trunkline.SendBudget
-
 // errBudgetSpent rolls back a TakeSendBudgets transaction that found a budget used up.
 var errBudgetSpent = errors.New("send budget spent")
 
@@ -19,7 +16,7 @@ var errBudgetSpent = errors.New("send budget spent")
 // no budget is charged, so a refused send costs the other counters nothing). Each
 // counter is one atomic upsert, so concurrent sends on any number of nodes never take
 // more than a window's limit.
-func (db *DB) TakeSendBudgets(ctx context.Context, now time.Time, budgets []SendBudget) (int, error) {
+func (db *DB) TakeSendBudgets(ctx context.Context, now time.Time, budgets []trunkline.SendBudget) (int, error) {
 	refused := -1
 	err := db.InTx(ctx, func(tx *Tx) error {
 		for i, b := range budgets {

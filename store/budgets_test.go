@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	. "github.com/trunkline/trunkline/store"
 )
 
@@ -13,9 +14,9 @@ func TestTakeSendBudgets(t *testing.T) {
 	forEach(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 11, 27, 12, 30, 0, 0, time.UTC)
-		hour := SendBudget{Bucket: "global:hour", Window: time.Hour, Limit: 3}
-		prefix := SendBudget{Bucket: "prefix:1415", Window: time.Hour, Limit: 2}
-		take := func(at time.Time, b ...SendBudget) int {
+		hour := trunkline.SendBudget{Bucket: "global:hour", Window: time.Hour, Limit: 3}
+		prefix := trunkline.SendBudget{Bucket: "prefix:1415", Window: time.Hour, Limit: 2}
+		take := func(at time.Time, b ...trunkline.SendBudget) int {
 			t.Helper()
 			i, err := db.TakeSendBudgets(ctx, at, b)
 			if err != nil {
@@ -43,11 +44,11 @@ func TestTakeSendBudgets(t *testing.T) {
 		if i := take(now.Add(30*time.Minute), hour, prefix); i != -1 {
 			t.Fatalf("next hour refused by budget %d", i)
 		}
-		if i := take(now, SendBudget{Bucket: "x", Window: time.Hour, Limit: 0}); i != 0 {
+		if i := take(now, trunkline.SendBudget{Bucket: "x", Window: time.Hour, Limit: 0}); i != 0 {
 			t.Fatalf("a zero limit allowed a send (%d)", i)
 		}
 		// Concurrent sends never take more than the limit.
-		day := SendBudget{Bucket: "global:day", Window: 24 * time.Hour, Limit: 5}
+		day := trunkline.SendBudget{Bucket: "global:day", Window: 24 * time.Hour, Limit: 5}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		ok := 0
@@ -55,7 +56,7 @@ func TestTakeSendBudgets(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				i, err := db.TakeSendBudgets(ctx, now, []SendBudget{day})
+				i, err := db.TakeSendBudgets(ctx, now, []trunkline.SendBudget{day})
 				if err != nil {
 					t.Error(err)
 					return

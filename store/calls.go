@@ -11,23 +11,12 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Records of the domain core (package trunkline), named here while callers move over.
-type Call = trunkline.Call
-type CallFilter = trunkline.CallFilter
-
-// Call states, named here while callers move over.
-const (
-	CallRinging    = trunkline.CallRinging
-	CallInProgress = trunkline.CallInProgress
-	CallCompleted  = trunkline.CallCompleted
-)
-
 const callCols = `uuid, account_id, direction, from_number, to_number, parent_uuid, request_uuid, state, trunk, app_id,
 	initiated_at, answered_at, ended_at, duration_s, bill_duration_s, hangup_cause_code, hangup_cause_name,
 	hangup_source, hangup_reason, attempts`
 
-func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
-	var c Call
+func scanCall(row interface{ Scan(...any) error }) (*trunkline.Call, error) {
+	var c trunkline.Call
 	var initiated int64
 	var answered, ended sql.NullInt64
 	err := row.Scan(&c.UUID, &c.AccountID, &c.Direction, &c.From, &c.To, &c.ParentUUID, &c.RequestUUID, &c.State,
@@ -35,7 +24,7 @@ func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 		&c.HangupCauseName, &c.HangupSource, &c.HangupReason, &c.Attempts)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -54,13 +43,13 @@ func truncTime(t *time.Time) *time.Time {
 
 // InsertCall stores a new call leg. State defaults to ringing and InitiatedAt to now; a
 // leg that failed before it rang may be inserted completed, with its end fields. A
-// second leg with the same UUID gets ErrConflict.
-func (db *DB) InsertCall(ctx context.Context, c *Call) error {
+// second leg with the same UUID gets trunkline.ErrConflict.
+func (db *DB) InsertCall(ctx context.Context, c *trunkline.Call) error {
 	if c.State == "" {
-		c.State = CallRinging
+		c.State = trunkline.CallRinging
 	}
 	switch c.State {
-	case CallRinging, CallInProgress, CallCompleted:
+	case trunkline.CallRinging, trunkline.CallInProgress, trunkline.CallCompleted:
 	default:
 		return fmt.Errorf("store: unknown call state %q", c.State)
 	}
@@ -68,7 +57,7 @@ func (db *DB) InsertCall(ctx context.Context, c *Call) error {
 		c.InitiatedAt = db.now()
 	}
 	c.InitiatedAt = c.InitiatedAt.UTC().Truncate(time.Microsecond)
-	if c.State == CallCompleted && c.EndedAt == nil {
+	if c.State == trunkline.CallCompleted && c.EndedAt == nil {
 		// A CDR without an end time would fall outside every listing window.
 		end := c.InitiatedAt
 		c.EndedAt = &end
@@ -80,19 +69,19 @@ func (db *DB) InsertCall(ctx context.Context, c *Call) error {
 			micros(c.InitiatedAt), toNullMicros(c.AnsweredAt), toNullMicros(c.EndedAt), c.Duration, c.BillDuration,
 			c.HangupCauseCode, c.HangupCauseName, c.HangupSource, c.HangupReason, c.Attempts)
 		if isUniqueViolation(err) {
-			return ErrConflict
+			return trunkline.ErrConflict
 		}
 		return err
 	})
 }
 
 // MarkCallAnswered moves a ringing call to in-progress, answered at at. It has no effect
-// on a call already answered or completed (a late answer changes nothing); ErrNotFound
+// on a call already answered or completed (a late answer changes nothing); trunkline.ErrNotFound
 // when there is no such call.
 func (db *DB) MarkCallAnswered(ctx context.Context, uuid string, at time.Time) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE calls SET state = ?, answered_at = ? WHERE uuid = ? AND state = ?`,
-			CallInProgress, micros(at), uuid, CallRinging)
+			trunkline.CallInProgress, micros(at), uuid, trunkline.CallRinging)
 		if err != nil {
 			return err
 		}
@@ -107,7 +96,7 @@ func callExists(ctx context.Context, tx *Tx, uuid string) error {
 	var one int
 	if err := tx.QueryRow(ctx, `SELECT 1 FROM calls WHERE uuid = ?`, uuid).Scan(&one); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+			return trunkline.ErrNotFound
 		}
 		return err
 	}
@@ -118,8 +107,8 @@ func callExists(ctx context.Context, tx *Tx, uuid string) error {
 // AnsweredAt (kept as stored when nil), Duration, BillDuration and the hangup fields.
 // On success c holds the whole stored record (account, numbers, times), as the hangup
 // callback needs it. The first end recorded wins: a call already completed gets
-// ErrConflict, an unknown one ErrNotFound.
-func (db *DB) FinishCall(ctx context.Context, c *Call) error {
+// trunkline.ErrConflict, an unknown one trunkline.ErrNotFound.
+func (db *DB) FinishCall(ctx context.Context, c *trunkline.Call) error {
 	ended := c.EndedAt
 	if ended == nil {
 		now := db.now()
@@ -132,8 +121,8 @@ func (db *DB) FinishCall(ctx context.Context, c *Call) error {
 		res, err := tx.Exec(ctx, `UPDATE calls SET state = ?, answered_at = COALESCE(?, answered_at), ended_at = ?,
 			duration_s = ?, bill_duration_s = ?, hangup_cause_code = ?, hangup_cause_name = ?, hangup_source = ?,
 			hangup_reason = ?, trunk = CASE WHEN ? = '' THEN trunk ELSE ? END, attempts = ? WHERE uuid = ? AND state <> ?`,
-			CallCompleted, toNullMicros(answered), micros(*ended), c.Duration, c.BillDuration, c.HangupCauseCode,
-			c.HangupCauseName, c.HangupSource, c.HangupReason, c.Trunk, c.Trunk, c.Attempts, c.UUID, CallCompleted)
+			trunkline.CallCompleted, toNullMicros(answered), micros(*ended), c.Duration, c.BillDuration, c.HangupCauseCode,
+			c.HangupCauseName, c.HangupSource, c.HangupReason, c.Trunk, c.Trunk, c.Attempts, c.UUID, trunkline.CallCompleted)
 		if err != nil {
 			return err
 		}
@@ -145,7 +134,7 @@ func (db *DB) FinishCall(ctx context.Context, c *Call) error {
 			if err := callExists(ctx, tx, c.UUID); err != nil {
 				return err
 			}
-			return ErrConflict
+			return trunkline.ErrConflict
 		}
 		got, err := scanCall(tx.QueryRow(ctx, `SELECT `+callCols+` FROM calls WHERE uuid = ?`, c.UUID))
 		if err != nil {
@@ -157,7 +146,7 @@ func (db *DB) FinishCall(ctx context.Context, c *Call) error {
 }
 
 // GetCall returns one call visible in scope, whatever its state.
-func (db *DB) GetCall(ctx context.Context, sc Scope, uuid string) (*Call, error) {
+func (db *DB) GetCall(ctx context.Context, sc trunkline.Scope, uuid string) (*trunkline.Call, error) {
 	w, args := scopeWhere(sc, "account_id")
 	return scanCall(db.queryRow(ctx, `SELECT `+callCols+` FROM calls WHERE uuid = ? AND `+w, append([]any{uuid}, args...)...))
 }
@@ -169,10 +158,10 @@ func prefixCond(col string, prefix string) (string, []any) {
 }
 
 // ListCalls lists completed calls in scope, newest end first, with the total count.
-func (db *DB) ListCalls(ctx context.Context, sc Scope, f CallFilter) ([]*Call, int, error) {
+func (db *DB) ListCalls(ctx context.Context, sc trunkline.Scope, f trunkline.CallFilter) ([]*trunkline.Call, int, error) {
 	w, args := scopeWhere(sc, "account_id")
 	w += ` AND state = ?`
-	args = append(args, CallCompleted)
+	args = append(args, trunkline.CallCompleted)
 	add := func(cond string, vs ...any) {
 		w += " AND " + cond
 		args = append(args, vs...)
@@ -222,7 +211,7 @@ func (db *DB) ListCalls(ctx context.Context, sc Scope, f CallFilter) ([]*Call, i
 		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*Call
+	var out []*trunkline.Call
 	for rows.Next() {
 		c, err := scanCall(rows)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	. "github.com/trunkline/trunkline/store"
 )
 
@@ -18,23 +19,23 @@ func TestDayCounts(t *testing.T) {
 		mkAccount(t, db, "MA2", "")
 		start := time.Date(2026, 11, 14, 0, 0, 0, 0, time.UTC)
 		at := func(day int, h int) time.Time { return start.AddDate(0, 0, day).Add(time.Duration(h) * time.Hour) }
-		var ms []*Message
+		var ms []*trunkline.Message
 		add := func(acct string, when time.Time, state string) {
 			db.SetClock(func() time.Time { return when })
-			m := &Message{UUID: fmt.Sprintf("m%d", len(ms)), AccountID: acct, Direction: "outbound", Type: "sms", LogMode: "true",
+			m := &trunkline.Message{UUID: fmt.Sprintf("m%d", len(ms)), AccountID: acct, Direction: "outbound", Type: "sms", LogMode: "true",
 				From: "1", To: "2", State: state, Units: 1, ExpiresAt: when.Add(time.Hour)}
-			if err := db.InsertMessages(ctx, []*Message{m}, nil); err != nil {
+			if err := db.InsertMessages(ctx, []*trunkline.Message{m}, nil); err != nil {
 				t.Fatal(err)
 			}
 			ms = append(ms, m)
 		}
-		add("MA1", at(-1, 23), MsgDelivered) // before the chart
-		add("MA1", at(0, 0), MsgDelivered)
-		add("MA1", at(0, 23), MsgDelivered)
-		add("SA1", at(0, 5), MsgFailed)
-		add("MA1", at(13, 12), MsgQueued)
-		add("MA2", at(0, 1), MsgDelivered) // another account
-		got, err := db.MessageDayCounts(ctx, Scope{AccountID: "MA1", IncludeSubs: true}, start)
+		add("MA1", at(-1, 23), trunkline.MsgDelivered) // before the chart
+		add("MA1", at(0, 0), trunkline.MsgDelivered)
+		add("MA1", at(0, 23), trunkline.MsgDelivered)
+		add("SA1", at(0, 5), trunkline.MsgFailed)
+		add("MA1", at(13, 12), trunkline.MsgQueued)
+		add("MA2", at(0, 1), trunkline.MsgDelivered) // another account
+		got, err := db.MessageDayCounts(ctx, trunkline.Scope{AccountID: "MA1", IncludeSubs: true}, start)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +53,7 @@ func TestDayCounts(t *testing.T) {
 		}{{1, true, "Normal Hangup", 4000}, {1, true, "Normal Hangup", 4000}, {2, false, "Busy Line", 3000}, {-2, true, "Normal Hangup", 4000}} {
 			when := at(c.day, 10)
 			db.SetClock(func() time.Time { return when })
-			call := &Call{UUID: fmt.Sprintf("c%d", i), AccountID: "MA1", Direction: "outbound", From: "1", To: "2", InitiatedAt: when}
+			call := &trunkline.Call{UUID: fmt.Sprintf("c%d", i), AccountID: "MA1", Direction: "outbound", From: "1", To: "2", InitiatedAt: when}
 			if err := db.InsertCall(ctx, call); err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +66,7 @@ func TestDayCounts(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		calls, err := db.CallDayCounts(ctx, Scope{AccountID: "MA1"}, start)
+		calls, err := db.CallDayCounts(ctx, trunkline.Scope{AccountID: "MA1"}, start)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,10 +9,6 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Records of the domain core (package trunkline), named here while callers move over.
-type Endpoint = trunkline.Endpoint
-type EndpointFilter = trunkline.EndpointFilter
-
 // The account's enabled flag and its parent's come along, so the registrar learns in one
 // query whether the endpoint may register at all.
 const endpointCols = `e.id, e.account_id, e.username, e.alias, COALESCE(e.app_id, ''), e.realm, e.ha1_enc,
@@ -21,15 +17,15 @@ const endpointCols = `e.id, e.account_id, e.username, e.alias, COALESCE(e.app_id
 
 const endpointFrom = ` FROM endpoints e JOIN accounts a ON a.id = e.account_id LEFT JOIN accounts p ON p.id = a.parent_id`
 
-func scanEndpoint(row interface{ Scan(...any) error }) (*Endpoint, error) {
-	var e Endpoint
+func scanEndpoint(row interface{ Scan(...any) error }) (*trunkline.Endpoint, error) {
+	var e trunkline.Endpoint
 	var created, modified int64
 	var expires, registered sql.NullInt64
 	err := row.Scan(&e.ID, &e.AccountID, &e.Username, &e.Alias, &e.AppID, &e.Realm, &e.HA1Enc, &e.PasswordMD5Enc,
 		&created, &modified, &e.SIPContact, &e.SIPUserAgent, &expires, &registered, &e.AccountEnabled)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -45,8 +41,8 @@ func nullString(s string) any {
 	return s
 }
 
-// CreateEndpoint stores a new endpoint. A username or id already taken is ErrConflict.
-func (db *DB) CreateEndpoint(ctx context.Context, e *Endpoint) error {
+// CreateEndpoint stores a new endpoint. A username or id already taken is trunkline.ErrConflict.
+func (db *DB) CreateEndpoint(ctx context.Context, e *trunkline.Endpoint) error {
 	now := db.now().UTC().Truncate(time.Microsecond)
 	e.CreatedAt, e.ModifiedAt = now, now
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
@@ -55,14 +51,14 @@ func (db *DB) CreateEndpoint(ctx context.Context, e *Endpoint) error {
 			e.ID, e.AccountID, e.Username, e.Alias, nullString(e.AppID), e.Realm, e.HA1Enc, e.PasswordMD5Enc,
 			micros(now), micros(now))
 		if isUniqueViolation(err) {
-			return ErrConflict
+			return trunkline.ErrConflict
 		}
 		return err
 	})
 }
 
 // Endpoint returns one endpoint visible in scope.
-func (db *DB) Endpoint(ctx context.Context, s Scope, id string) (*Endpoint, error) {
+func (db *DB) Endpoint(ctx context.Context, s trunkline.Scope, id string) (*trunkline.Endpoint, error) {
 	w, args := scopeWhere(s, "e.account_id")
 	return scanEndpoint(db.queryRow(ctx, `SELECT `+endpointCols+endpointFrom+` WHERE e.id = ? AND `+w,
 		append([]any{id}, args...)...))
@@ -70,12 +66,12 @@ func (db *DB) Endpoint(ctx context.Context, s Scope, id string) (*Endpoint, erro
 
 // EndpointByUsername returns the endpoint with that SIP user name, whatever its account:
 // the registrar's look-up (a SIP request names no account).
-func (db *DB) EndpointByUsername(ctx context.Context, username string) (*Endpoint, error) {
+func (db *DB) EndpointByUsername(ctx context.Context, username string) (*trunkline.Endpoint, error) {
 	return scanEndpoint(db.queryRow(ctx, `SELECT `+endpointCols+endpointFrom+` WHERE e.username = ?`, username))
 }
 
 // ListEndpoints lists endpoints in scope, oldest first, with the total count.
-func (db *DB) ListEndpoints(ctx context.Context, s Scope, f EndpointFilter) ([]*Endpoint, int, error) {
+func (db *DB) ListEndpoints(ctx context.Context, s trunkline.Scope, f trunkline.EndpointFilter) ([]*trunkline.Endpoint, int, error) {
 	w, args := scopeWhere(s, "e.account_id")
 	var total int
 	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM endpoints e WHERE `+w, args...).Scan(&total); err != nil {
@@ -87,7 +83,7 @@ func (db *DB) ListEndpoints(ctx context.Context, s Scope, f EndpointFilter) ([]*
 		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*Endpoint
+	var out []*trunkline.Endpoint
 	for rows.Next() {
 		e, err := scanEndpoint(rows)
 		if err != nil {
@@ -101,8 +97,8 @@ func (db *DB) ListEndpoints(ctx context.Context, s Scope, f EndpointFilter) ([]*
 // UpdateEndpoint applies fn to the endpoint and saves what an owner may change (alias,
 // application, secrets), atomically. The registration is left alone: the registrar may
 // write it at the same time.
-func (db *DB) UpdateEndpoint(ctx context.Context, s Scope, id string, fn func(*Endpoint) error) (*Endpoint, error) {
-	var e *Endpoint
+func (db *DB) UpdateEndpoint(ctx context.Context, s trunkline.Scope, id string, fn func(*trunkline.Endpoint) error) (*trunkline.Endpoint, error) {
+	var e *trunkline.Endpoint
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := scopeWhere(s, "e.account_id")
 		var err error
@@ -124,7 +120,7 @@ func (db *DB) UpdateEndpoint(ctx context.Context, s Scope, id string, fn func(*E
 }
 
 // DeleteEndpoint removes an endpoint (and so its registration).
-func (db *DB) DeleteEndpoint(ctx context.Context, s Scope, id string) error {
+func (db *DB) DeleteEndpoint(ctx context.Context, s trunkline.Scope, id string) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := scopeWhere(s, "account_id")
 		res, err := tx.Exec(ctx, `DELETE FROM endpoints WHERE id = ? AND `+w, append([]any{id}, args...)...)
@@ -134,14 +130,14 @@ func (db *DB) DeleteEndpoint(ctx context.Context, s Scope, id string) error {
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return ErrNotFound
+			return trunkline.ErrNotFound
 		}
 		return nil
 	})
 }
 
 // SetRegistration records where the endpoint named username is registered, until
-// expires. ErrNotFound when there is no such endpoint (deleted meanwhile).
+// expires. trunkline.ErrNotFound when there is no such endpoint (deleted meanwhile).
 func (db *DB) SetRegistration(ctx context.Context, username, contact, userAgent string, expires time.Time) error {
 	now := db.now()
 	return db.setRegistration(ctx, `UPDATE endpoints SET sip_contact = ?, sip_user_agent = ?, sip_expires_at = ?,
@@ -163,7 +159,7 @@ func (db *DB) setRegistration(ctx context.Context, q string, args ...any) error 
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return ErrNotFound
+			return trunkline.ErrNotFound
 		}
 		return nil
 	})

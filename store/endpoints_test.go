@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	. "github.com/trunkline/trunkline/store"
 )
 
-func mkEndpoint(t *testing.T, db *DB, id, account, username, app string) *Endpoint {
+func mkEndpoint(t *testing.T, db *DB, id, account, username, app string) *trunkline.Endpoint {
 	t.Helper()
-	e := &Endpoint{ID: id, AccountID: account, Username: username, Alias: "alias " + id, AppID: app, Realm: "sip.example.com",
+	e := &trunkline.Endpoint{ID: id, AccountID: account, Username: username, Alias: "alias " + id, AppID: app, Realm: "sip.example.com",
 		HA1Enc: []byte("ha1-" + id), PasswordMD5Enc: []byte("md5-" + id)}
 	if err := db.CreateEndpoint(context.Background(), e); err != nil {
 		t.Fatal(err)
@@ -27,7 +28,7 @@ func TestEndpointsScoped(t *testing.T) {
 		mkAccount(t, db, "MA1", "")
 		mkAccount(t, db, "SA1", "MA1")
 		mkAccount(t, db, "MA2", "")
-		if err := db.CreateApplication(ctx, &Application{ID: "app1", AccountID: "MA1", Name: "a"}); err != nil {
+		if err := db.CreateApplication(ctx, &trunkline.Application{ID: "app1", AccountID: "MA1", Name: "a"}); err != nil {
 			t.Fatal(err)
 		}
 		e1 := mkEndpoint(t, db, "1", "MA1", "alice000000000001", "app1")
@@ -35,15 +36,15 @@ func TestEndpointsScoped(t *testing.T) {
 		mkEndpoint(t, db, "3", "MA2", "carol000000000003", "")
 
 		// The username is global: another account cannot take it.
-		dup := &Endpoint{ID: "4", AccountID: "MA2", Username: "alice000000000001", Realm: "r", HA1Enc: []byte{1}, PasswordMD5Enc: []byte{1}}
-		if err := db.CreateEndpoint(ctx, dup); !errors.Is(err, ErrConflict) {
+		dup := &trunkline.Endpoint{ID: "4", AccountID: "MA2", Username: "alice000000000001", Realm: "r", HA1Enc: []byte{1}, PasswordMD5Enc: []byte{1}}
+		if err := db.CreateEndpoint(ctx, dup); !errors.Is(err, trunkline.ErrConflict) {
 			t.Fatalf("duplicate username: %v", err)
 		}
-		if err := db.CreateEndpoint(ctx, &Endpoint{ID: "1", AccountID: "MA2", Username: "x", Realm: "r", HA1Enc: []byte{1}, PasswordMD5Enc: []byte{1}}); !errors.Is(err, ErrConflict) {
+		if err := db.CreateEndpoint(ctx, &trunkline.Endpoint{ID: "1", AccountID: "MA2", Username: "x", Realm: "r", HA1Enc: []byte{1}, PasswordMD5Enc: []byte{1}}); !errors.Is(err, trunkline.ErrConflict) {
 			t.Fatalf("duplicate id: %v", err)
 		}
 
-		main, sub, other := Scope{AccountID: "MA1", IncludeSubs: true}, Scope{AccountID: "SA1"}, Scope{AccountID: "MA2", IncludeSubs: true}
+		main, sub, other := trunkline.Scope{AccountID: "MA1", IncludeSubs: true}, trunkline.Scope{AccountID: "SA1"}, trunkline.Scope{AccountID: "MA2", IncludeSubs: true}
 		got, err := db.Endpoint(ctx, main, "1")
 		if err != nil || got.Username != e1.Username || got.AppID != "app1" || got.Realm != "sip.example.com" ||
 			string(got.HA1Enc) != "ha1-1" || string(got.PasswordMD5Enc) != "md5-1" || !got.CreatedAt.Equal(now) ||
@@ -54,26 +55,26 @@ func TestEndpointsScoped(t *testing.T) {
 			t.Fatalf("main account sees its subaccount's endpoint: %v", err)
 		}
 		for _, c := range []struct {
-			s  Scope
+			s  trunkline.Scope
 			id string
 		}{{sub, "1"}, {other, "1"}, {other, "2"}, {sub, "3"}, {main, "3"}} {
-			if _, err := db.Endpoint(ctx, c.s, c.id); !errors.Is(err, ErrNotFound) {
+			if _, err := db.Endpoint(ctx, c.s, c.id); !errors.Is(err, trunkline.ErrNotFound) {
 				t.Errorf("%+v sees endpoint %s: %v", c.s, c.id, err)
 			}
-			if _, err := db.UpdateEndpoint(ctx, c.s, c.id, func(e *Endpoint) error { e.Alias = "pwned"; return nil }); !errors.Is(err, ErrNotFound) {
+			if _, err := db.UpdateEndpoint(ctx, c.s, c.id, func(e *trunkline.Endpoint) error { e.Alias = "pwned"; return nil }); !errors.Is(err, trunkline.ErrNotFound) {
 				t.Errorf("%+v updates endpoint %s: %v", c.s, c.id, err)
 			}
-			if err := db.DeleteEndpoint(ctx, c.s, c.id); !errors.Is(err, ErrNotFound) {
+			if err := db.DeleteEndpoint(ctx, c.s, c.id); !errors.Is(err, trunkline.ErrNotFound) {
 				t.Errorf("%+v deletes endpoint %s: %v", c.s, c.id, err)
 			}
 		}
-		if eps, n, err := db.ListEndpoints(ctx, main, EndpointFilter{Limit: 20}); err != nil || n != 2 || len(eps) != 2 || eps[0].ID != "1" {
+		if eps, n, err := db.ListEndpoints(ctx, main, trunkline.EndpointFilter{Limit: 20}); err != nil || n != 2 || len(eps) != 2 || eps[0].ID != "1" {
 			t.Fatalf("main list: %v %d %v", eps, n, err)
 		}
-		if eps, n, _ := db.ListEndpoints(ctx, main, EndpointFilter{Limit: 1, Offset: 1}); n != 2 || len(eps) != 1 || eps[0].ID != "2" {
+		if eps, n, _ := db.ListEndpoints(ctx, main, trunkline.EndpointFilter{Limit: 1, Offset: 1}); n != 2 || len(eps) != 1 || eps[0].ID != "2" {
 			t.Fatalf("main page 2: %v %d", eps, n)
 		}
-		if eps, n, _ := db.ListEndpoints(ctx, sub, EndpointFilter{Limit: 20}); n != 1 || eps[0].ID != "2" {
+		if eps, n, _ := db.ListEndpoints(ctx, sub, trunkline.EndpointFilter{Limit: 20}); n != 1 || eps[0].ID != "2" {
 			t.Fatalf("sub list: %v %d", eps, n)
 		}
 
@@ -82,25 +83,25 @@ func TestEndpointsScoped(t *testing.T) {
 		if err != nil || byName.ID != "2" || byName.AccountID != "SA1" || !byName.AccountEnabled {
 			t.Fatalf("by username: %+v %v", byName, err)
 		}
-		if _, err := db.EndpointByUsername(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.EndpointByUsername(ctx, "nobody"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("unknown username: %v", err)
 		}
 		off := false
-		if _, err := db.UpdateAccount(ctx, "MA1", AccountUpdate{Enabled: &off}); err != nil {
+		if _, err := db.UpdateAccount(ctx, "MA1", trunkline.AccountUpdate{Enabled: &off}); err != nil {
 			t.Fatal(err)
 		}
 		if e, _ := db.EndpointByUsername(ctx, "bob000000000002"); e.AccountEnabled {
 			t.Fatal("a disabled main account disables its subaccount's endpoints")
 		}
 		on := true
-		db.UpdateAccount(ctx, "MA1", AccountUpdate{Enabled: &on})
+		db.UpdateAccount(ctx, "MA1", trunkline.AccountUpdate{Enabled: &on})
 
 		// Registration.
 		exp := now.Add(time.Hour)
 		if err := db.SetRegistration(ctx, "alice000000000001", "sip:alice@192.0.2.1:5060", "Phone/1.0", exp); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetRegistration(ctx, "nobody", "sip:x@192.0.2.1", "", exp); !errors.Is(err, ErrNotFound) {
+		if err := db.SetRegistration(ctx, "nobody", "sip:x@192.0.2.1", "", exp); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("register unknown: %v", err)
 		}
 		got, _ = db.Endpoint(ctx, main, "1")
@@ -112,7 +113,7 @@ func TestEndpointsScoped(t *testing.T) {
 		// An owner's update keeps the registration; the registrar's keeps the owner's fields.
 		later := now.Add(time.Minute)
 		db.SetClock(func() time.Time { return later })
-		up, err := db.UpdateEndpoint(ctx, main, "1", func(e *Endpoint) error {
+		up, err := db.UpdateEndpoint(ctx, main, "1", func(e *trunkline.Endpoint) error {
 			e.Alias, e.AppID, e.HA1Enc = "desk", "", []byte("new-ha1")
 			return nil
 		})
@@ -132,7 +133,7 @@ func TestEndpointsScoped(t *testing.T) {
 		}
 
 		// A deleted application leaves its endpoints without one.
-		db.UpdateEndpoint(ctx, main, "1", func(e *Endpoint) error { e.AppID = "app1"; return nil })
+		db.UpdateEndpoint(ctx, main, "1", func(e *trunkline.Endpoint) error { e.AppID = "app1"; return nil })
 		if err := db.DeleteApplication(ctx, main, "app1"); err != nil {
 			t.Fatal(err)
 		}
@@ -143,10 +144,10 @@ func TestEndpointsScoped(t *testing.T) {
 		if err := db.DeleteEndpoint(ctx, main, "1"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.EndpointByUsername(ctx, "alice000000000001"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.EndpointByUsername(ctx, "alice000000000001"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("deleted endpoint: %v", err)
 		}
-		if err := db.DeleteEndpoint(ctx, main, "1"); !errors.Is(err, ErrNotFound) {
+		if err := db.DeleteEndpoint(ctx, main, "1"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("delete twice: %v", err)
 		}
 	})
@@ -158,10 +159,10 @@ func TestEndpointsFollowSubaccount(t *testing.T) {
 		mkAccount(t, db, "MA1", "")
 		mkAccount(t, db, "SA1", "MA1")
 		mkAccount(t, db, "SA2", "MA1")
-		db.CreateApplication(ctx, &Application{ID: "a2", AccountID: "SA2", Name: "b"})
+		db.CreateApplication(ctx, &trunkline.Application{ID: "a2", AccountID: "SA2", Name: "b"})
 		mkEndpoint(t, db, "1", "SA1", "one000000000001", "")
 		mkEndpoint(t, db, "2", "SA2", "two000000000002", "a2")
-		main := Scope{AccountID: "MA1", IncludeSubs: true}
+		main := trunkline.Scope{AccountID: "MA1", IncludeSubs: true}
 		// Without cascade the endpoints move to the parent, as applications do.
 		if err := db.DeleteSubaccount(ctx, "MA1", "SA1", false); err != nil {
 			t.Fatal(err)
@@ -173,7 +174,7 @@ func TestEndpointsFollowSubaccount(t *testing.T) {
 		if err := db.DeleteSubaccount(ctx, "MA1", "SA2", true); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.EndpointByUsername(ctx, "two000000000002"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.EndpointByUsername(ctx, "two000000000002"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("with cascade: %v", err)
 		}
 	})

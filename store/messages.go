@@ -11,31 +11,12 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Message states, named here while callers move over.
-const (
-	MsgQueued      = trunkline.MsgQueued
-	MsgSent        = trunkline.MsgSent
-	MsgFailed      = trunkline.MsgFailed
-	MsgDelivered   = trunkline.MsgDelivered
-	MsgUndelivered = trunkline.MsgUndelivered
-	MsgReceived    = trunkline.MsgReceived
-)
-
-// Records of the domain core (package trunkline), named here while callers move over.
-type Message = trunkline.Message
-type Callback = trunkline.Callback
-type MessageFilter = trunkline.MessageFilter
-type Part = trunkline.Part
-type Attempt = trunkline.Attempt
-type SendOutcome = trunkline.SendOutcome
-type ReceiptOutcome = trunkline.ReceiptOutcome
-
 const messageCols = `uuid, account_id, direction, message_type, log_mode, from_number, to_number, body_text, payload_enc,
 	coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip, created_at, sent_at,
 	updated_at, expires_at, next_attempt_at, attempts`
 
-func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
-	var m Message
+func scanMessage(row interface{ Scan(...any) error }) (*trunkline.Message, error) {
+	var m trunkline.Message
 	var created, updated, expires, next int64
 	var sent sql.NullInt64
 	err := row.Scan(&m.UUID, &m.AccountID, &m.Direction, &m.Type, &m.LogMode, &m.From, &m.To, &m.Body, &m.PayloadEnc,
@@ -43,7 +24,7 @@ func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
 		&created, &sent, &updated, &expires, &next, &m.Attempts)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -52,7 +33,7 @@ func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
 	return &m, nil
 }
 
-func insertCallback(ctx context.Context, tx *Tx, c *Callback, now time.Time) error {
+func insertCallback(ctx context.Context, tx *Tx, c *trunkline.Callback, now time.Time) error {
 	if c == nil || c.URL == "" {
 		return nil
 	}
@@ -63,7 +44,7 @@ func insertCallback(ctx context.Context, tx *Tx, c *Callback, now time.Time) err
 
 // InsertMessages stores accepted messages (and any callbacks already due, e.g. for
 // messages that failed at once) in one transaction: when it returns nil they are durable.
-func (db *DB) InsertMessages(ctx context.Context, ms []*Message, cbs []*Callback) error {
+func (db *DB) InsertMessages(ctx context.Context, ms []*trunkline.Message, cbs []*trunkline.Callback) error {
 	now := db.now()
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		for _, m := range ms {
@@ -108,18 +89,18 @@ func (db *DB) ReleaseLease(ctx context.Context, uuid string) error {
 }
 
 // Message returns one message visible in scope.
-func (db *DB) Message(ctx context.Context, s Scope, uuid string) (*Message, error) {
+func (db *DB) Message(ctx context.Context, s trunkline.Scope, uuid string) (*trunkline.Message, error) {
 	w, args := scopeWhere(s, "account_id")
 	return scanMessage(db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ? AND `+w, append([]any{uuid}, args...)...))
 }
 
 // MessageByUUID returns a message whoever owns it (workers).
-func (db *DB) MessageByUUID(ctx context.Context, uuid string) (*Message, error) {
+func (db *DB) MessageByUUID(ctx context.Context, uuid string) (*trunkline.Message, error) {
 	return scanMessage(db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid))
 }
 
 // ListMessages lists messages in scope, newest first, with the total count.
-func (db *DB) ListMessages(ctx context.Context, s Scope, f MessageFilter) ([]*Message, int, error) {
+func (db *DB) ListMessages(ctx context.Context, s trunkline.Scope, f trunkline.MessageFilter) ([]*trunkline.Message, int, error) {
 	w, args := scopeWhere(s, "account_id")
 	add := func(cond string, v any) {
 		w += " AND " + cond
@@ -162,7 +143,7 @@ func (db *DB) ListMessages(ctx context.Context, s Scope, f MessageFilter) ([]*Me
 		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*Message
+	var out []*trunkline.Message
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
@@ -176,7 +157,7 @@ func (db *DB) ListMessages(ctx context.Context, s Scope, f MessageFilter) ([]*Me
 // ClaimMessages leases up to limit queued messages that are due, for lease. A message
 // whose lease runs out (its worker died) is claimed again: at-least-once, which is why
 // duplicates at the SMSC are limited to messages in flight at a crash.
-func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Duration, limit int) ([]*Message, error) {
+func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Duration, limit int) ([]*trunkline.Message, error) {
 	now := db.now()
 	lock := ""
 	if db.dialect == Postgres {
@@ -190,7 +171,7 @@ func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Durati
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Message
+	var out []*trunkline.Message
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
@@ -226,9 +207,9 @@ func (db *DB) NextMessageDue(ctx context.Context) (time.Time, error) {
 // RecordSend applies a worker's outcome to a message it leased. Receipts that arrived
 // before this (early_receipts) are applied in the same transaction. It returns the
 // message as it now stands.
-func (db *DB) RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Message, error) {
+func (db *DB) RecordSend(ctx context.Context, uuid string, o trunkline.SendOutcome) (*trunkline.Message, error) {
 	now := db.now()
-	var m *Message
+	var m *trunkline.Message
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var all []string
 		for _, p := range o.Parts {
@@ -244,7 +225,7 @@ func (db *DB) RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Mess
 			}
 		}
 		var sent any
-		if o.State == MsgSent {
+		if o.State == trunkline.MsgSent {
 			sent = micros(now)
 		}
 		erase := ""
@@ -310,7 +291,7 @@ func (db *DB) RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Mess
 				early = h.code
 			}
 		}
-		if early != "" && m.State == MsgSent {
+		if early != "" && m.State == trunkline.MsgSent {
 			_, err := finalize(ctx, tx, m, early, o.Erase, o.Callback, now)
 			return err
 		}
@@ -343,11 +324,11 @@ func lockKeys(ctx context.Context, tx *Tx, carrier string, keys []string) error 
 // (all delivered) or undelivered, and callback(m) is queued in the same transaction. A
 // receipt that matches nothing yet is kept until its submit is recorded.
 func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, state, errorCode string, erase bool,
-	callback func(m *Message) *Callback) (ReceiptOutcome, error) {
+	callback func(m *trunkline.Message) *trunkline.Callback) (trunkline.ReceiptOutcome, error) {
 	now := db.now()
-	var out ReceiptOutcome
+	var out trunkline.ReceiptOutcome
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		out = ReceiptOutcome{}
+		out = trunkline.ReceiptOutcome{}
 		if err := lockKeys(ctx, tx, carrier, keys); err != nil {
 			return err
 		}
@@ -391,7 +372,7 @@ func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, s
 			return err
 		}
 		out.Message = m
-		if m.State != MsgSent {
+		if m.State != trunkline.MsgSent {
 			return nil // already final (a duplicate receipt), or failed
 		}
 		out.Final, err = finalize(ctx, tx, m, errorCode, erase, callback, now)
@@ -402,7 +383,7 @@ func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, s
 
 // finalize makes a sent message delivered or undelivered once every segment has a final
 // receipt, queuing callback(m) in the same transaction. It reports whether it did.
-func finalize(ctx context.Context, tx *Tx, m *Message, errorCode string, erase bool, callback func(*Message) *Callback, now time.Time) (bool, error) {
+func finalize(ctx context.Context, tx *Tx, m *trunkline.Message, errorCode string, erase bool, callback func(*trunkline.Message) *trunkline.Callback, now time.Time) (bool, error) {
 	uuid := m.UUID
 	// Final when every segment has a final state.
 	var total, delivered, pending int
@@ -420,9 +401,9 @@ func finalize(ctx context.Context, tx *Tx, m *Message, errorCode string, erase b
 		total++
 		// All key rows of a segment carry the same state; sent = not yet final.
 		switch {
-		case lo == MsgSent && hi == MsgSent:
+		case lo == trunkline.MsgSent && hi == trunkline.MsgSent:
 			pending++
-		case lo == MsgDelivered && hi == MsgDelivered:
+		case lo == trunkline.MsgDelivered && hi == trunkline.MsgDelivered:
 			delivered++
 		}
 	}
@@ -430,9 +411,9 @@ func finalize(ctx context.Context, tx *Tx, m *Message, errorCode string, erase b
 	if pending > 0 || total < m.Units {
 		return false, nil
 	}
-	final, code := MsgUndelivered, errorCode
+	final, code := trunkline.MsgUndelivered, errorCode
 	if delivered == total {
-		final, code = MsgDelivered, "000"
+		final, code = trunkline.MsgDelivered, "000"
 	}
 	eraseSQL := ""
 	if erase {
@@ -449,15 +430,15 @@ func finalize(ctx context.Context, tx *Tx, m *Message, errorCode string, erase b
 }
 
 // MessageAttempts lists a message's carrier attempts, oldest first.
-func (db *DB) MessageAttempts(ctx context.Context, uuid string) ([]Attempt, error) {
+func (db *DB) MessageAttempts(ctx context.Context, uuid string) ([]trunkline.Attempt, error) {
 	rows, err := db.query(ctx, `SELECT carrier, status, latency_us, at FROM message_attempts WHERE message_uuid = ? ORDER BY id`, uuid)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Attempt
+	var out []trunkline.Attempt
 	for rows.Next() {
-		var a Attempt
+		var a trunkline.Attempt
 		var lat, at int64
 		if err := rows.Scan(&a.Carrier, &a.Status, &lat, &at); err != nil {
 			return nil, err
@@ -469,7 +450,7 @@ func (db *DB) MessageAttempts(ctx context.Context, uuid string) ([]Attempt, erro
 }
 
 // ClaimCallbacks leases up to limit due callbacks.
-func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int) ([]*Callback, error) {
+func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int) ([]*trunkline.Callback, error) {
 	now := db.now()
 	lock := ""
 	if db.dialect == Postgres {
@@ -484,9 +465,9 @@ func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Callback
+	var out []*trunkline.Callback
 	for rows.Next() {
-		var c Callback
+		var c trunkline.Callback
 		var next int64
 		if err := rows.Scan(&c.ID, &c.AccountID, &c.Kind, &c.ObjectID, &c.URL, &c.Method, &c.ParamsEnc, &c.Attempts, &next); err != nil {
 			return nil, err

@@ -9,17 +9,12 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Records of the domain core (package trunkline), named here while callers move over.
-type Number = trunkline.Number
-type NumberSearch = trunkline.NumberSearch
-type RentedFilter = trunkline.RentedFilter
-
 const numberCols = `number, country_iso, number_type, region, prefix, carrier, voice_enabled, sms_enabled, mms_enabled,
 	monthly_rental_rate, setup_rate, sms_rate, voice_rate, imported_at, COALESCE(account_id, ''), COALESCE(app_id, ''),
 	alias, rented_at, renewal_at`
 
-func scanNumber(row interface{ Scan(...any) error }) (*Number, error) {
-	var n Number
+func scanNumber(row interface{ Scan(...any) error }) (*trunkline.Number, error) {
+	var n trunkline.Number
 	var imported int64
 	var rented, renewal sql.NullInt64
 	err := row.Scan(&n.Number, &n.CountryISO, &n.Type, &n.Region, &n.Prefix, &n.Carrier, &n.VoiceEnabled, &n.SMSEnabled,
@@ -27,7 +22,7 @@ func scanNumber(row interface{ Scan(...any) error }) (*Number, error) {
 		&n.Alias, &rented, &renewal)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -39,7 +34,7 @@ func scanNumber(row interface{ Scan(...any) error }) (*Number, error) {
 // ImportNumbers adds numbers to the inventory, or refreshes the attributes of numbers
 // already there (whether rented or not: rates and capabilities belong to the operator).
 // It reports how many were new.
-func (db *DB) ImportNumbers(ctx context.Context, ns []*Number) (added int, err error) {
+func (db *DB) ImportNumbers(ctx context.Context, ns []*trunkline.Number) (added int, err error) {
 	now := micros(db.now())
 	err = db.InTx(ctx, func(tx *Tx) error {
 		added = 0
@@ -84,7 +79,7 @@ func servicesWhere(services []string) string {
 }
 
 // SearchNumbers lists inventory numbers nobody rents.
-func (db *DB) SearchNumbers(ctx context.Context, f NumberSearch) ([]*Number, int, error) {
+func (db *DB) SearchNumbers(ctx context.Context, f trunkline.NumberSearch) ([]*trunkline.Number, int, error) {
 	w, args := `account_id IS NULL AND country_iso = ?`, []any{strings.ToUpper(f.CountryISO)}
 	if f.Type != "" && f.Type != "any" {
 		w += ` AND number_type = ?`
@@ -102,7 +97,7 @@ func (db *DB) SearchNumbers(ctx context.Context, f NumberSearch) ([]*Number, int
 	return db.listNumbers(ctx, w, args, f.Limit, f.Offset)
 }
 
-func (db *DB) listNumbers(ctx context.Context, where string, args []any, limit, offset int) ([]*Number, int, error) {
+func (db *DB) listNumbers(ctx context.Context, where string, args []any, limit, offset int) ([]*trunkline.Number, int, error) {
 	var total int
 	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM numbers WHERE `+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
@@ -113,7 +108,7 @@ func (db *DB) listNumbers(ctx context.Context, where string, args []any, limit, 
 		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*Number
+	var out []*trunkline.Number
 	for rows.Next() {
 		n, err := scanNumber(rows)
 		if err != nil {
@@ -124,13 +119,13 @@ func (db *DB) listNumbers(ctx context.Context, where string, args []any, limit, 
 	return out, total, rows.Err()
 }
 
-// RentNumber gives a free inventory number to accountID. It fails with ErrNotFound if the
+// RentNumber gives a free inventory number to accountID. It fails with trunkline.ErrNotFound if the
 // number is not in the inventory or someone already rents it (a rented number is not
 // shown to others, so the two cases are the same to a customer).
-func (db *DB) RentNumber(ctx context.Context, number, accountID, appID string) (*Number, error) {
+func (db *DB) RentNumber(ctx context.Context, number, accountID, appID string) (*trunkline.Number, error) {
 	now := db.now()
 	renewal := now.AddDate(0, 1, 0)
-	var n *Number
+	var n *trunkline.Number
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var app any
 		if appID != "" {
@@ -142,7 +137,7 @@ func (db *DB) RentNumber(ctx context.Context, number, accountID, appID string) (
 			return err
 		}
 		if c, _ := res.RowsAffected(); c != 1 {
-			return ErrNotFound
+			return trunkline.ErrNotFound
 		}
 		n, err = scanNumber(tx.QueryRow(ctx, `SELECT `+numberCols+` FROM numbers WHERE number = ?`, number))
 		return err
@@ -151,7 +146,7 @@ func (db *DB) RentNumber(ctx context.Context, number, accountID, appID string) (
 }
 
 // ListRented lists numbers rented by accounts in scope.
-func (db *DB) ListRented(ctx context.Context, s Scope, f RentedFilter) ([]*Number, int, error) {
+func (db *DB) ListRented(ctx context.Context, s trunkline.Scope, f trunkline.RentedFilter) ([]*trunkline.Number, int, error) {
 	w, args := scopeWhere(s, "account_id")
 	if f.Type != "" {
 		w += ` AND number_type = ?`
@@ -174,15 +169,15 @@ func (db *DB) ListRented(ctx context.Context, s Scope, f RentedFilter) ([]*Numbe
 }
 
 // RentedNumber returns one number rented by an account in scope.
-func (db *DB) RentedNumber(ctx context.Context, s Scope, number string) (*Number, error) {
+func (db *DB) RentedNumber(ctx context.Context, s trunkline.Scope, number string) (*trunkline.Number, error) {
 	w, args := scopeWhere(s, "account_id")
 	return scanNumber(db.queryRow(ctx, `SELECT `+numberCols+` FROM numbers WHERE number = ? AND `+w, append([]any{number}, args...)...))
 }
 
 // UpdateRented applies fn to a rented number and saves the customer-owned fields
 // (application, alias, owning subaccount).
-func (db *DB) UpdateRented(ctx context.Context, s Scope, number string, fn func(*Number) error) (*Number, error) {
-	var n *Number
+func (db *DB) UpdateRented(ctx context.Context, s trunkline.Scope, number string, fn func(*trunkline.Number) error) (*trunkline.Number, error) {
+	var n *trunkline.Number
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := scopeWhere(s, "account_id")
 		var err error
@@ -204,7 +199,7 @@ func (db *DB) UpdateRented(ctx context.Context, s Scope, number string, fn func(
 }
 
 // UnrentNumber returns a rented number to the inventory.
-func (db *DB) UnrentNumber(ctx context.Context, s Scope, number string) error {
+func (db *DB) UnrentNumber(ctx context.Context, s trunkline.Scope, number string) error {
 	w, args := scopeWhere(s, "account_id")
 	res, err := db.exec(ctx, `UPDATE numbers SET account_id = NULL, app_id = NULL, alias = '', rented_at = NULL, renewal_at = NULL
 		WHERE number = ? AND `+w, append([]any{number}, args...)...)
@@ -212,13 +207,13 @@ func (db *DB) UnrentNumber(ctx context.Context, s Scope, number string) error {
 		return err
 	}
 	if c, _ := res.RowsAffected(); c != 1 {
-		return ErrNotFound
+		return trunkline.ErrNotFound
 	}
 	return nil
 }
 
 // NumberRentedBy returns a rented number whoever rents it (inbound traffic finds its
-// account this way); ErrNotFound when nobody does.
-func (db *DB) NumberRentedBy(ctx context.Context, number string) (*Number, error) {
+// account this way); trunkline.ErrNotFound when nobody does.
+func (db *DB) NumberRentedBy(ctx context.Context, number string) (*trunkline.Number, error) {
 	return scanNumber(db.queryRow(ctx, `SELECT `+numberCols+` FROM numbers WHERE number = ? AND account_id IS NOT NULL`, number))
 }

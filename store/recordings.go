@@ -9,21 +9,17 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Records of the domain core (package trunkline), named here while callers move over.
-type Recording = trunkline.Recording
-type RecordingFilter = trunkline.RecordingFilter
-
 const recordingCols = `id, account_id, call_uuid, format, recording_type, duration_ms, start_ms, end_ms, size_bytes,
 	from_number, to_number, created_at`
 
-func scanRecording(row interface{ Scan(...any) error }) (*Recording, error) {
-	var r Recording
+func scanRecording(row interface{ Scan(...any) error }) (*trunkline.Recording, error) {
+	var r trunkline.Recording
 	var created int64
 	err := row.Scan(&r.ID, &r.AccountID, &r.CallUUID, &r.Format, &r.Type, &r.DurationMs, &r.StartMs, &r.EndMs, &r.Size,
 		&r.From, &r.To, &created)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -32,8 +28,8 @@ func scanRecording(row interface{ Scan(...any) error }) (*Recording, error) {
 }
 
 // InsertRecording stores a recording's metadata (once its file is safely written).
-// Type defaults to "call" and CreatedAt to now; a duplicate ID gets ErrConflict.
-func (db *DB) InsertRecording(ctx context.Context, r *Recording) error {
+// Type defaults to "call" and CreatedAt to now; a duplicate ID gets trunkline.ErrConflict.
+func (db *DB) InsertRecording(ctx context.Context, r *trunkline.Recording) error {
 	if r.Type == "" {
 		r.Type = "call"
 	}
@@ -46,21 +42,21 @@ func (db *DB) InsertRecording(ctx context.Context, r *Recording) error {
 			r.ID, r.AccountID, r.CallUUID, r.Format, r.Type, r.DurationMs, r.StartMs, r.EndMs, r.Size, r.From, r.To,
 			micros(r.CreatedAt))
 		if isUniqueViolation(err) {
-			return ErrConflict
+			return trunkline.ErrConflict
 		}
 		return err
 	})
 }
 
 // GetRecording returns one recording visible in scope.
-func (db *DB) GetRecording(ctx context.Context, sc Scope, id string) (*Recording, error) {
+func (db *DB) GetRecording(ctx context.Context, sc trunkline.Scope, id string) (*trunkline.Recording, error) {
 	w, args := scopeWhere(sc, "account_id")
 	return scanRecording(db.queryRow(ctx, `SELECT `+recordingCols+` FROM recordings WHERE id = ? AND `+w,
 		append([]any{id}, args...)...))
 }
 
 // ListRecordings lists recordings in scope, newest first, with the total count.
-func (db *DB) ListRecordings(ctx context.Context, sc Scope, f RecordingFilter) ([]*Recording, int, error) {
+func (db *DB) ListRecordings(ctx context.Context, sc trunkline.Scope, f trunkline.RecordingFilter) ([]*trunkline.Recording, int, error) {
 	w, args := scopeWhere(sc, "account_id")
 	add := func(cond string, v any) {
 		w += " AND " + cond
@@ -94,7 +90,7 @@ func (db *DB) ListRecordings(ctx context.Context, sc Scope, f RecordingFilter) (
 		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*Recording
+	var out []*trunkline.Recording
 	for rows.Next() {
 		r, err := scanRecording(rows)
 		if err != nil {
@@ -106,10 +102,10 @@ func (db *DB) ListRecordings(ctx context.Context, sc Scope, f RecordingFilter) (
 }
 
 // DeleteRecording deletes a recording visible in scope and returns it, so the caller can
-// remove its file (named by account and id). ErrNotFound when it is not there (or not
+// remove its file (named by account and id). trunkline.ErrNotFound when it is not there (or not
 // the caller's).
-func (db *DB) DeleteRecording(ctx context.Context, sc Scope, id string) (*Recording, error) {
-	var r *Recording
+func (db *DB) DeleteRecording(ctx context.Context, sc trunkline.Scope, id string) (*trunkline.Recording, error) {
+	var r *trunkline.Recording
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := scopeWhere(sc, "account_id")
 		var err error
@@ -127,13 +123,13 @@ func (db *DB) DeleteRecording(ctx context.Context, sc Scope, id string) (*Record
 	return r, nil
 }
 
-// AccountDataKey returns the wrapped data key an account holds for purpose; ErrNotFound
+// AccountDataKey returns the wrapped data key an account holds for purpose; trunkline.ErrNotFound
 // when it has none yet.
 func (db *DB) AccountDataKey(ctx context.Context, accountID, purpose string) ([]byte, error) {
 	var wrapped []byte
 	err := db.queryRow(ctx, `SELECT wrapped FROM account_data_keys WHERE account_id = ? AND purpose = ?`, accountID, purpose).Scan(&wrapped)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, trunkline.ErrNotFound
 	}
 	return wrapped, err
 }

@@ -6,24 +6,26 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/trunkline/trunkline"
 )
 
-// ServerKey returns the sealed platform key of that name, or ErrNotFound.
+// ServerKey returns the sealed platform key of that name, or trunkline.ErrNotFound.
 func (db *DB) ServerKey(ctx context.Context, name string) ([]byte, error) {
 	var b []byte
 	err := db.queryRow(ctx, `SELECT wrapped FROM server_keys WHERE name = ?`, name).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, trunkline.ErrNotFound
 	}
 	return b, err
 }
 
-// AddServerKey stores a sealed platform key; ErrConflict if one of that name exists
+// AddServerKey stores a sealed platform key; trunkline.ErrConflict if one of that name exists
 // (another process made it first: read that one).
 func (db *DB) AddServerKey(ctx context.Context, name string, wrapped []byte) error {
 	_, err := db.exec(ctx, `INSERT INTO server_keys(name, wrapped, created_at) VALUES (?, ?, ?)`, name, wrapped, micros(db.now()))
 	if isUniqueViolation(err) {
-		return fmt.Errorf("%w: server key %s exists", ErrConflict, name)
+		return fmt.Errorf("%w: server key %s exists", trunkline.ErrConflict, name)
 	}
 	return err
 }

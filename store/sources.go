@@ -8,21 +8,15 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Records of the domain core (package trunkline), named here while callers move over.
-type Holder = trunkline.Holder
-type SenderID = trunkline.SenderID
-type VerifiedCallerID = trunkline.VerifiedCallerID
-type CallerIDFilter = trunkline.CallerIDFilter
-
-func (db *DB) holders(ctx context.Context, q string, arg string) ([]Holder, error) {
+func (db *DB) holders(ctx context.Context, q string, arg string) ([]trunkline.Holder, error) {
 	rows, err := db.query(ctx, q, arg)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Holder
+	var out []trunkline.Holder
 	for rows.Next() {
-		var h Holder
+		var h trunkline.Holder
 		if err := rows.Scan(&h.AccountID, &h.ParentID); err != nil {
 			return nil, err
 		}
@@ -32,19 +26,19 @@ func (db *DB) holders(ctx context.Context, q string, arg string) ([]Holder, erro
 }
 
 // NumberHolders returns the account renting number (none or one).
-func (db *DB) NumberHolders(ctx context.Context, number string) ([]Holder, error) {
+func (db *DB) NumberHolders(ctx context.Context, number string) ([]trunkline.Holder, error) {
 	return db.holders(ctx, `SELECT a.id, COALESCE(a.parent_id, '') FROM numbers n JOIN accounts a ON a.id = n.account_id
 		WHERE n.number = ?`, number)
 }
 
 // SenderIDHolders returns the accounts the operator allowed sender for.
-func (db *DB) SenderIDHolders(ctx context.Context, sender string) ([]Holder, error) {
+func (db *DB) SenderIDHolders(ctx context.Context, sender string) ([]trunkline.Holder, error) {
 	return db.holders(ctx, `SELECT a.id, COALESCE(a.parent_id, '') FROM sender_ids s JOIN accounts a ON a.id = s.account_id
 		WHERE s.sender = ?`, sender)
 }
 
 // VerifiedCallerIDHolders returns the accounts that verified number as a caller ID.
-func (db *DB) VerifiedCallerIDHolders(ctx context.Context, number string) ([]Holder, error) {
+func (db *DB) VerifiedCallerIDHolders(ctx context.Context, number string) ([]trunkline.Holder, error) {
 	return db.holders(ctx, `SELECT a.id, COALESCE(a.parent_id, '') FROM verified_caller_ids v JOIN accounts a ON a.id = v.account_id
 		WHERE v.phone_number = ?`, number)
 }
@@ -62,28 +56,28 @@ func (db *DB) AllowSenderID(ctx context.Context, accountID, sender, by string) e
 	return err
 }
 
-// RevokeSenderID takes an allowed sender ID back; ErrNotFound when it was not allowed.
+// RevokeSenderID takes an allowed sender ID back; trunkline.ErrNotFound when it was not allowed.
 func (db *DB) RevokeSenderID(ctx context.Context, accountID, sender string) error {
 	res, err := db.exec(ctx, `DELETE FROM sender_ids WHERE account_id = ? AND sender = ?`, accountID, sender)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+		return trunkline.ErrNotFound
 	}
 	return nil
 }
 
 // SenderIDs lists the sender IDs allowed for an account.
-func (db *DB) SenderIDs(ctx context.Context, accountID string) ([]*SenderID, error) {
+func (db *DB) SenderIDs(ctx context.Context, accountID string) ([]*trunkline.SenderID, error) {
 	rows, err := db.query(ctx, `SELECT account_id, sender, created_by, created_at FROM sender_ids WHERE account_id = ? ORDER BY sender`, accountID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*SenderID
+	var out []*trunkline.SenderID
 	for rows.Next() {
-		var s SenderID
+		var s trunkline.SenderID
 		var at int64
 		if err := rows.Scan(&s.AccountID, &s.Sender, &s.CreatedBy, &at); err != nil {
 			return nil, err
@@ -96,12 +90,12 @@ func (db *DB) SenderIDs(ctx context.Context, accountID string) ([]*SenderID, err
 
 const callerIDCols = `account_id, phone_number, alias, channel, verification_uuid, verified_at, modified_at`
 
-func scanCallerID(row interface{ Scan(...any) error }) (*VerifiedCallerID, error) {
-	var v VerifiedCallerID
+func scanCallerID(row interface{ Scan(...any) error }) (*trunkline.VerifiedCallerID, error) {
+	var v trunkline.VerifiedCallerID
 	var at, mod int64
 	err := row.Scan(&v.AccountID, &v.PhoneNumber, &v.Alias, &v.Channel, &v.VerificationUUID, &at, &mod)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, trunkline.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -112,7 +106,7 @@ func scanCallerID(row interface{ Scan(...any) error }) (*VerifiedCallerID, error
 
 // SaveVerifiedCallerID records a verified caller ID (a new verification of the same
 // number by the same account replaces the old record).
-func (db *DB) SaveVerifiedCallerID(ctx context.Context, v *VerifiedCallerID) error {
+func (db *DB) SaveVerifiedCallerID(ctx context.Context, v *trunkline.VerifiedCallerID) error {
 	return db.InTx(ctx, func(tx *Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM verified_caller_ids WHERE account_id = ? AND phone_number = ?`, v.AccountID, v.PhoneNumber); err != nil {
 			return err
@@ -124,7 +118,7 @@ func (db *DB) SaveVerifiedCallerID(ctx context.Context, v *VerifiedCallerID) err
 }
 
 // VerifiedCallerIDs lists the verified caller IDs of the accounts in scope.
-func (db *DB) VerifiedCallerIDs(ctx context.Context, s Scope, f CallerIDFilter) ([]*VerifiedCallerID, int, error) {
+func (db *DB) VerifiedCallerIDs(ctx context.Context, s trunkline.Scope, f trunkline.CallerIDFilter) ([]*trunkline.VerifiedCallerID, int, error) {
 	w, args := scopeWhere(s, "account_id")
 	if f.Subaccount != "" {
 		w += ` AND account_id = ?`
@@ -145,7 +139,7 @@ func (db *DB) VerifiedCallerIDs(ctx context.Context, s Scope, f CallerIDFilter) 
 		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*VerifiedCallerID
+	var out []*trunkline.VerifiedCallerID
 	for rows.Next() {
 		v, err := scanCallerID(rows)
 		if err != nil {
@@ -157,7 +151,7 @@ func (db *DB) VerifiedCallerIDs(ctx context.Context, s Scope, f CallerIDFilter) 
 }
 
 // VerifiedCallerIDOf returns one verified caller ID of the accounts in scope.
-func (db *DB) VerifiedCallerIDOf(ctx context.Context, s Scope, number string) (*VerifiedCallerID, error) {
+func (db *DB) VerifiedCallerIDOf(ctx context.Context, s trunkline.Scope, number string) (*trunkline.VerifiedCallerID, error) {
 	w, args := scopeWhere(s, "account_id")
 	return scanCallerID(db.queryRow(ctx, `SELECT `+callerIDCols+` FROM verified_caller_ids WHERE phone_number = ? AND `+w+
 		` ORDER BY account_id LIMIT 1`, append([]any{number}, args...)...))
@@ -165,8 +159,8 @@ func (db *DB) VerifiedCallerIDOf(ctx context.Context, s Scope, number string) (*
 
 // UpdateVerifiedCallerID changes a verified caller ID's alias (and, when sub is set,
 // the subaccount it belongs to).
-func (db *DB) UpdateVerifiedCallerID(ctx context.Context, s Scope, number string, alias *string, sub string) (*VerifiedCallerID, error) {
-	var out *VerifiedCallerID
+func (db *DB) UpdateVerifiedCallerID(ctx context.Context, s trunkline.Scope, number string, alias *string, sub string) (*trunkline.VerifiedCallerID, error) {
+	var out *trunkline.VerifiedCallerID
 	err := db.InTx(ctx, func(tx *Tx) error {
 		w, args := scopeWhere(s, "account_id")
 		v, err := scanCallerID(tx.QueryRow(ctx, `SELECT `+callerIDCols+` FROM verified_caller_ids WHERE phone_number = ? AND `+w+
@@ -196,14 +190,14 @@ func (db *DB) UpdateVerifiedCallerID(ctx context.Context, s Scope, number string
 }
 
 // DeleteVerifiedCallerID removes a verified caller ID of the accounts in scope.
-func (db *DB) DeleteVerifiedCallerID(ctx context.Context, s Scope, number string) error {
+func (db *DB) DeleteVerifiedCallerID(ctx context.Context, s trunkline.Scope, number string) error {
 	w, args := scopeWhere(s, "account_id")
 	res, err := db.exec(ctx, `DELETE FROM verified_caller_ids WHERE phone_number = ? AND `+w, append([]any{number}, args...)...)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+		return trunkline.ErrNotFound
 	}
 	return nil
 }

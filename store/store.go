@@ -22,8 +22,6 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
-
-	"github.com/trunkline/trunkline"
 )
 
 //go:embed migrations
@@ -35,12 +33,6 @@ type Dialect string
 const (
 	SQLite   Dialect = "sqlite"
 	Postgres Dialect = "postgres"
-)
-
-// ErrNotFound and ErrConflict are the domain core's, named here while callers move over.
-var (
-	ErrNotFound = trunkline.ErrNotFound
-	ErrConflict = trunkline.ErrConflict
 )
 
 // DB is an open store.

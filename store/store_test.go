@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	. "github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
@@ -21,10 +22,10 @@ func forEach(t *testing.T, fn func(t *testing.T, db *DB)) {
 	}
 }
 
-func mkAccount(t *testing.T, db *DB, id, parent string) *Account {
+func mkAccount(t *testing.T, db *DB, id, parent string) *trunkline.Account {
 	t.Helper()
-	a := &Account{ID: id, ParentID: parent, Name: "n-" + id, Enabled: true}
-	if err := db.CreateAccount(context.Background(), a, &Credential{ID: "CR" + id, TokenMAC: []byte("mac-" + id), TokenEnc: []byte("enc")}); err != nil {
+	a := &trunkline.Account{ID: id, ParentID: parent, Name: "n-" + id, Enabled: true}
+	if err := db.CreateAccount(context.Background(), a, &trunkline.Credential{ID: "CR" + id, TokenMAC: []byte("mac-" + id), TokenEnc: []byte("enc")}); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -51,18 +52,18 @@ func TestAccountsAndCredentials(t *testing.T) {
 		m := mkAccount(t, db, "MA1", "")
 		mkAccount(t, db, "SA1", "MA1")
 		mkAccount(t, db, "SA2", "MA1")
-		if err := db.CreateAccount(ctx, &Account{ID: "MA1", Name: "dup"}, &Credential{ID: "CRdup", TokenMAC: []byte{1}, TokenEnc: []byte{1}}); !errors.Is(err, ErrConflict) {
+		if err := db.CreateAccount(ctx, &trunkline.Account{ID: "MA1", Name: "dup"}, &trunkline.Credential{ID: "CRdup", TokenMAC: []byte{1}, TokenEnc: []byte{1}}); !errors.Is(err, trunkline.ErrConflict) {
 			t.Fatalf("duplicate id: %v", err)
 		}
 		got, err := db.Account(ctx, "SA1")
 		if err != nil || got.ParentID != "MA1" || got.MainID() != "MA1" || !got.IsSub() || !got.CreatedAt.Equal(now) {
 			t.Fatalf("account %+v %v", got, err)
 		}
-		if _, err := db.Account(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.Account(ctx, "nope"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("missing account: %v", err)
 		}
 		name, off := "renamed", false
-		if a, err := db.UpdateAccount(ctx, "SA1", AccountUpdate{Name: &name, Enabled: &off}); err != nil || a.Name != name || a.Enabled {
+		if a, err := db.UpdateAccount(ctx, "SA1", trunkline.AccountUpdate{Name: &name, Enabled: &off}); err != nil || a.Name != name || a.Enabled {
 			t.Fatalf("update %+v %v", a, err)
 		}
 		subs, total, err := db.ListAccounts(ctx, "MA1", 1, 1)
@@ -76,7 +77,7 @@ func TestAccountsAndCredentials(t *testing.T) {
 
 		// Rotation: the old credential expires at the overlap end; the new one is current.
 		end := now.Add(time.Hour)
-		retired, err := db.RotateCredential(ctx, &Credential{ID: "CRnew", AccountID: "MA1", TokenMAC: []byte("n"), TokenEnc: []byte("e")}, &end)
+		retired, err := db.RotateCredential(ctx, &trunkline.Credential{ID: "CRnew", AccountID: "MA1", TokenMAC: []byte("n"), TokenEnc: []byte("e")}, &end)
 		if err != nil || len(retired) != 1 || retired[0] != "CRMA1" {
 			t.Fatalf("rotate: %v %v", retired, err)
 		}
@@ -107,7 +108,7 @@ func TestApplicationsScoped(t *testing.T) {
 		mkAccount(t, db, "MA1", "")
 		mkAccount(t, db, "SA1", "MA1")
 		mkAccount(t, db, "MA2", "")
-		for _, a := range []*Application{
+		for _, a := range []*trunkline.Application{
 			{ID: "1", AccountID: "MA1", Name: "main", DefaultNumberApp: true},
 			{ID: "2", AccountID: "SA1", Name: "sub"},
 			{ID: "3", AccountID: "MA2", Name: "other"},
@@ -116,37 +117,37 @@ func TestApplicationsScoped(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		main, sub, other := Scope{AccountID: "MA1", IncludeSubs: true}, Scope{AccountID: "SA1"}, Scope{AccountID: "MA2", IncludeSubs: true}
-		if _, n, _ := db.ListApplications(ctx, main, ApplicationFilter{Limit: 20}); n != 2 {
+		main, sub, other := trunkline.Scope{AccountID: "MA1", IncludeSubs: true}, trunkline.Scope{AccountID: "SA1"}, trunkline.Scope{AccountID: "MA2", IncludeSubs: true}
+		if _, n, _ := db.ListApplications(ctx, main, trunkline.ApplicationFilter{Limit: 20}); n != 2 {
 			t.Fatalf("main sees %d applications, want 2", n)
 		}
-		if apps, n, _ := db.ListApplications(ctx, sub, ApplicationFilter{Limit: 20}); n != 1 || apps[0].ID != "2" {
+		if apps, n, _ := db.ListApplications(ctx, sub, trunkline.ApplicationFilter{Limit: 20}); n != 1 || apps[0].ID != "2" {
 			t.Fatalf("sub sees %d", n)
 		}
-		if _, err := db.Application(ctx, sub, "1"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.Application(ctx, sub, "1"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("sub reads parent's app: %v", err)
 		}
-		if _, err := db.Application(ctx, other, "2"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.Application(ctx, other, "2"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("other tenant reads app: %v", err)
 		}
-		if _, err := db.UpdateApplication(ctx, other, "1", func(a *Application) error { a.Name = "x"; return nil }); !errors.Is(err, ErrNotFound) {
+		if _, err := db.UpdateApplication(ctx, other, "1", func(a *trunkline.Application) error { a.Name = "x"; return nil }); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("other tenant updates app: %v", err)
 		}
-		if err := db.DeleteApplication(ctx, sub, "1"); !errors.Is(err, ErrNotFound) {
+		if err := db.DeleteApplication(ctx, sub, "1"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("sub deletes parent's app: %v", err)
 		}
 		// A new default app takes the flag from the old one.
-		if err := db.CreateApplication(ctx, &Application{ID: "4", AccountID: "MA1", Name: "new", DefaultNumberApp: true}); err != nil {
+		if err := db.CreateApplication(ctx, &trunkline.Application{ID: "4", AccountID: "MA1", Name: "new", DefaultNumberApp: true}); err != nil {
 			t.Fatal(err)
 		}
 		if a, _ := db.Application(ctx, main, "1"); a.DefaultNumberApp {
 			t.Fatal("two default number apps")
 		}
-		a, err := db.UpdateApplication(ctx, main, "2", func(a *Application) error { a.PublicURI = true; a.AccountID = "MA1"; return nil })
+		a, err := db.UpdateApplication(ctx, main, "2", func(a *trunkline.Application) error { a.PublicURI = true; a.AccountID = "MA1"; return nil })
 		if err != nil || !a.PublicURI {
 			t.Fatalf("update: %+v %v", a, err)
 		}
-		if _, err := db.Application(ctx, sub, "2"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.Application(ctx, sub, "2"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatal("moving an app to the parent left it visible to the sub")
 		}
 	})
@@ -157,7 +158,7 @@ func TestNumbers(t *testing.T) {
 		ctx := context.Background()
 		mkAccount(t, db, "MA1", "")
 		mkAccount(t, db, "MA2", "")
-		ns := []*Number{
+		ns := []*trunkline.Number{
 			{Number: "14155550100", CountryISO: "US", Type: "local", VoiceEnabled: true, SMSEnabled: true, MonthlyRentalRate: "0.80000"},
 			{Number: "14155550101", CountryISO: "US", Type: "tollfree", VoiceEnabled: true},
 			{Number: "442071838750", CountryISO: "GB", Type: "mobile", SMSEnabled: true},
@@ -169,10 +170,10 @@ func TestNumbers(t *testing.T) {
 		if added, err := db.ImportNumbers(ctx, ns[:1]); err != nil || added != 0 {
 			t.Fatalf("re-import: %d %v", added, err)
 		}
-		if got, n, _ := db.SearchNumbers(ctx, NumberSearch{CountryISO: "us", Services: []string{"sms"}, Limit: 20}); n != 1 || got[0].Carrier != "carrier-b" {
+		if got, n, _ := db.SearchNumbers(ctx, trunkline.NumberSearch{CountryISO: "us", Services: []string{"sms"}, Limit: 20}); n != 1 || got[0].Carrier != "carrier-b" {
 			t.Fatalf("search sms in US: %d %+v", n, got)
 		}
-		if _, n, _ := db.SearchNumbers(ctx, NumberSearch{CountryISO: "US", Type: "tollfree", Limit: 20}); n != 1 {
+		if _, n, _ := db.SearchNumbers(ctx, trunkline.NumberSearch{CountryISO: "US", Type: "tollfree", Limit: 20}); n != 1 {
 			t.Fatalf("search tollfree: %d", n)
 		}
 		// Concurrent renters: exactly one wins.
@@ -199,20 +200,20 @@ func TestNumbers(t *testing.T) {
 			t.Fatalf("%d renters won the same number", count)
 		}
 		loser := map[string]string{"MA1": "MA2", "MA2": "MA1"}[winner]
-		ws, ls := Scope{AccountID: winner, IncludeSubs: true}, Scope{AccountID: loser, IncludeSubs: true}
-		if _, err := db.RentedNumber(ctx, ls, "14155550100"); !errors.Is(err, ErrNotFound) {
+		ws, ls := trunkline.Scope{AccountID: winner, IncludeSubs: true}, trunkline.Scope{AccountID: loser, IncludeSubs: true}
+		if _, err := db.RentedNumber(ctx, ls, "14155550100"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("loser sees the number: %v", err)
 		}
-		if _, n, _ := db.SearchNumbers(ctx, NumberSearch{CountryISO: "US", Limit: 20}); n != 1 {
+		if _, n, _ := db.SearchNumbers(ctx, trunkline.NumberSearch{CountryISO: "US", Limit: 20}); n != 1 {
 			t.Fatalf("rented number still offered: %d", n)
 		}
-		if err := db.CreateApplication(ctx, &Application{ID: "9", AccountID: winner, Name: "a"}); err != nil {
+		if err := db.CreateApplication(ctx, &trunkline.Application{ID: "9", AccountID: winner, Name: "a"}); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := db.UpdateRented(ctx, ws, "14155550100", func(n *Number) error { n.AppID, n.Alias = "9", "desk"; return nil }); err != nil || n.AppID != "9" {
+		if n, err := db.UpdateRented(ctx, ws, "14155550100", func(n *trunkline.Number) error { n.AppID, n.Alias = "9", "desk"; return nil }); err != nil || n.AppID != "9" {
 			t.Fatalf("assign: %+v %v", n, err)
 		}
-		if got, n, _ := db.ListRented(ctx, ws, RentedFilter{Alias: "desk", Limit: 20}); n != 1 || got[0].AppID != "9" {
+		if got, n, _ := db.ListRented(ctx, ws, trunkline.RentedFilter{Alias: "desk", Limit: 20}); n != 1 || got[0].AppID != "9" {
 			t.Fatalf("list rented: %d", n)
 		}
 		// Deleting the app leaves the number without one.
@@ -222,13 +223,13 @@ func TestNumbers(t *testing.T) {
 		if n, _ := db.RentedNumber(ctx, ws, "14155550100"); n.AppID != "" {
 			t.Fatalf("number still points at a deleted app")
 		}
-		if err := db.UnrentNumber(ctx, ls, "14155550100"); !errors.Is(err, ErrNotFound) {
+		if err := db.UnrentNumber(ctx, ls, "14155550100"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("loser unrents: %v", err)
 		}
 		if err := db.UnrentNumber(ctx, ws, "14155550100"); err != nil {
 			t.Fatal(err)
 		}
-		if _, n, _ := db.SearchNumbers(ctx, NumberSearch{CountryISO: "US", Limit: 20}); n != 2 {
+		if _, n, _ := db.SearchNumbers(ctx, trunkline.NumberSearch{CountryISO: "US", Limit: 20}); n != 2 {
 			t.Fatalf("unrented number not offered again: %d", n)
 		}
 	})
@@ -240,12 +241,12 @@ func TestDeleteSubaccount(t *testing.T) {
 		mkAccount(t, db, "MA1", "")
 		mkAccount(t, db, "SA1", "MA1")
 		mkAccount(t, db, "SA2", "MA1")
-		db.CreateApplication(ctx, &Application{ID: "1", AccountID: "SA1", Name: "a"})
-		db.CreateApplication(ctx, &Application{ID: "2", AccountID: "SA2", Name: "b"})
-		db.ImportNumbers(ctx, []*Number{{Number: "14155550100", CountryISO: "US", Type: "local"}})
+		db.CreateApplication(ctx, &trunkline.Application{ID: "1", AccountID: "SA1", Name: "a"})
+		db.CreateApplication(ctx, &trunkline.Application{ID: "2", AccountID: "SA2", Name: "b"})
+		db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550100", CountryISO: "US", Type: "local"}})
 		db.RentNumber(ctx, "14155550100", "SA1", "1")
-		main := Scope{AccountID: "MA1", IncludeSubs: true}
-		if err := db.DeleteSubaccount(ctx, "MA2", "SA1", false); !errors.Is(err, ErrNotFound) {
+		main := trunkline.Scope{AccountID: "MA1", IncludeSubs: true}
+		if err := db.DeleteSubaccount(ctx, "MA2", "SA1", false); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("delete by a stranger: %v", err)
 		}
 		if err := db.DeleteSubaccount(ctx, "MA1", "SA1", false); err != nil {
@@ -260,10 +261,10 @@ func TestDeleteSubaccount(t *testing.T) {
 		if err := db.DeleteSubaccount(ctx, "MA1", "SA2", true); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Application(ctx, main, "2"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.Application(ctx, main, "2"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("cascade left the app: %v", err)
 		}
-		if _, err := db.Account(ctx, "SA2"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.Account(ctx, "SA2"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatal("subaccount still there")
 		}
 	})
@@ -275,26 +276,26 @@ func TestReceiptBeforeSubmit(t *testing.T) {
 	forEach(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		mkAccount(t, db, "MA1", "")
-		m := &Message{UUID: "m1", AccountID: "MA1", Direction: "outbound", Type: "sms", LogMode: "true", From: "1", To: "2",
-			State: MsgQueued, Units: 1, PayloadEnc: []byte("x"), ExpiresAt: time.Now().Add(time.Hour)}
-		if err := db.InsertMessages(ctx, []*Message{m}, nil); err != nil {
+		m := &trunkline.Message{UUID: "m1", AccountID: "MA1", Direction: "outbound", Type: "sms", LogMode: "true", From: "1", To: "2",
+			State: trunkline.MsgQueued, Units: 1, PayloadEnc: []byte("x"), ExpiresAt: time.Now().Add(time.Hour)}
+		if err := db.InsertMessages(ctx, []*trunkline.Message{m}, nil); err != nil {
 			t.Fatal(err)
 		}
 		// Receipt quotes the id in decimal; the resp gave it in hex.
-		out, err := db.ApplyReceipt(ctx, "c1", []string{"s:169552957", "n:169552957"}, MsgDelivered, "000", true, nil)
+		out, err := db.ApplyReceipt(ctx, "c1", []string{"s:169552957", "n:169552957"}, trunkline.MsgDelivered, "000", true, nil)
 		if err != nil || out.Message != nil {
 			t.Fatalf("early receipt: %+v %v", out, err)
 		}
-		got, err := db.RecordSend(ctx, "m1", SendOutcome{State: MsgSent, Carrier: "c1", Erase: true,
-			Parts: []Part{{Seq: 1, Keys: []string{"s:0a1b2c3d", "n:169552957"}}}})
+		got, err := db.RecordSend(ctx, "m1", trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1", Erase: true,
+			Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:0a1b2c3d", "n:169552957"}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.State != MsgDelivered || got.ErrorCode != "000" {
+		if got.State != trunkline.MsgDelivered || got.ErrorCode != "000" {
 			t.Fatalf("after the late resp: %s %s", got.State, got.ErrorCode)
 		}
 		// A receipt for another carrier's id does not touch it.
-		if out, _ := db.ApplyReceipt(ctx, "c2", []string{"s:0a1b2c3d"}, MsgUndelivered, "70", true, nil); out.Message != nil {
+		if out, _ := db.ApplyReceipt(ctx, "c2", []string{"s:0a1b2c3d"}, trunkline.MsgUndelivered, "70", true, nil); out.Message != nil {
 			t.Fatal("a receipt matched another carrier's message")
 		}
 	})
@@ -304,10 +305,10 @@ func TestClaimLeases(t *testing.T) {
 	forEach(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		mkAccount(t, db, "MA1", "")
-		var ms []*Message
+		var ms []*trunkline.Message
 		for i := 0; i < 5; i++ {
-			ms = append(ms, &Message{UUID: fmt.Sprint("m", i), AccountID: "MA1", Direction: "outbound", Type: "sms", LogMode: "true",
-				From: "1", To: "2", State: MsgQueued, Units: 1, ExpiresAt: time.Now().Add(time.Hour)})
+			ms = append(ms, &trunkline.Message{UUID: fmt.Sprint("m", i), AccountID: "MA1", Direction: "outbound", Type: "sms", LogMode: "true",
+				From: "1", To: "2", State: trunkline.MsgQueued, Units: 1, ExpiresAt: time.Now().Add(time.Hour)})
 		}
 		if err := db.InsertMessages(ctx, ms, nil); err != nil {
 			t.Fatal(err)

@@ -9,31 +9,17 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Roles, named here while callers move over.
-const (
-	RoleOwner     = trunkline.RoleOwner
-	RoleDeveloper = trunkline.RoleDeveloper
-	RoleReadOnly  = trunkline.RoleReadOnly
-)
-
-// Records of the domain core (package trunkline), named here while callers move over.
-type User = trunkline.User
-type WebAuthnCredential = trunkline.WebAuthnCredential
-type Session = trunkline.Session
-type Verification = trunkline.Verification
-type Invite = trunkline.Invite
-
 const userCols = `id, account_id, email, role, pass_hash, phone, phone_verified_at, totp_enc, totp_last_step, created_at, modified_at`
 
-func scanUser(row interface{ Scan(...any) error }) (*User, error) {
-	var u User
+func scanUser(row interface{ Scan(...any) error }) (*trunkline.User, error) {
+	var u trunkline.User
 	var verified sql.NullInt64
 	var created, modified int64
 	err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Role, &u.PassHash, &u.Phone, &verified, &u.TOTPEnc,
 		&u.TOTPLastStep, &created, &modified)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -42,22 +28,22 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	return &u, nil
 }
 
-func insertUser(ctx context.Context, tx *Tx, u *User, now time.Time) error {
+func insertUser(ctx context.Context, tx *Tx, u *trunkline.User, now time.Time) error {
 	u.CreatedAt, u.ModifiedAt = now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond)
 	_, err := tx.Exec(ctx, `INSERT INTO users (id, account_id, email, role, pass_hash, phone, phone_verified_at,
 		totp_enc, totp_last_step, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.AccountID, u.Email, u.Role, u.PassHash, u.Phone, toNullMicros(u.PhoneVerifiedAt), u.TOTPEnc,
 		u.TOTPLastStep, micros(now), micros(now))
 	if isUniqueViolation(err) {
-		return ErrConflict
+		return trunkline.ErrConflict
 	}
 	return err
 }
 
 // CreateAccountWithOwner creates a main account, its first credential and its owner in
 // one transaction: a signup either makes all three or nothing. A taken email (or id) is
-// ErrConflict.
-func (db *DB) CreateAccountWithOwner(ctx context.Context, a *Account, c *Credential, u *User) error {
+// trunkline.ErrConflict.
+func (db *DB) CreateAccountWithOwner(ctx context.Context, a *trunkline.Account, c *trunkline.Credential, u *trunkline.User) error {
 	now := db.now()
 	a.CreatedAt, a.ModifiedAt = now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond)
 	if a.Timezone == "" {
@@ -76,22 +62,22 @@ func (db *DB) CreateAccountWithOwner(ctx context.Context, a *Account, c *Credent
 }
 
 // CreateUser adds a user to an existing account.
-func (db *DB) CreateUser(ctx context.Context, u *User) error {
+func (db *DB) CreateUser(ctx context.Context, u *trunkline.User) error {
 	return db.InTx(ctx, func(tx *Tx) error { return insertUser(ctx, tx, u, db.now()) })
 }
 
 // UserByEmail finds a user by (lower-cased) email.
-func (db *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
+func (db *DB) UserByEmail(ctx context.Context, email string) (*trunkline.User, error) {
 	return scanUser(db.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, email))
 }
 
 // User returns one user.
-func (db *DB) User(ctx context.Context, id string) (*User, error) {
+func (db *DB) User(ctx context.Context, id string) (*trunkline.User, error) {
 	return scanUser(db.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 }
 
 // AccountUsers lists an account's users, oldest first.
-func (db *DB) AccountUsers(ctx context.Context, accountID string) ([]*User, error) {
+func (db *DB) AccountUsers(ctx context.Context, accountID string) ([]*trunkline.User, error) {
 	rows, err := db.query(ctx, `SELECT `+userCols+` FROM users WHERE account_id = ? ORDER BY created_at, id`, accountID)
 	return collect(rows, err, scanUser)
 }
@@ -119,7 +105,7 @@ func (db *DB) updateUser(ctx context.Context, q string, args ...any) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+		return trunkline.ErrNotFound
 	}
 	return nil
 }
@@ -135,13 +121,10 @@ func (db *DB) SetUserPhone(ctx context.Context, id, phone string, verifiedAt tim
 		phone, micros(verifiedAt), micros(db.now()), id)
 }
 
-// ErrLastOwner is trunkline.ErrLastOwner.
-var ErrLastOwner = trunkline.ErrLastOwner
-
 // SetUserRole changes the role of a user of accountID. Taking the owner role from the
-// account's last owner is ErrLastOwner; a user of another account is ErrNotFound.
+// account's last owner is trunkline.ErrLastOwner; a user of another account is trunkline.ErrNotFound.
 func (db *DB) SetUserRole(ctx context.Context, accountID, id, role string) error {
-	return db.changeMember(ctx, accountID, id, role != RoleOwner, func(tx *Tx) error {
+	return db.changeMember(ctx, accountID, id, role != trunkline.RoleOwner, func(tx *Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE users SET role = ?, modified_at = ? WHERE id = ?`, role, micros(db.now()), id)
 		return err
 	})
@@ -149,8 +132,8 @@ func (db *DB) SetUserRole(ctx context.Context, accountID, id, role string) error
 
 // DeleteUser removes a user of accountID; their sessions, factors and recovery codes go
 // with them (ON DELETE CASCADE), so a session they still hold ends at its next request.
-// Removing the account's last owner is ErrLastOwner; a user of another account is
-// ErrNotFound.
+// Removing the account's last owner is trunkline.ErrLastOwner; a user of another account is
+// trunkline.ErrNotFound.
 func (db *DB) DeleteUser(ctx context.Context, accountID, id string) error {
 	return db.changeMember(ctx, accountID, id, true, func(tx *Tx) error {
 		_, err := tx.Exec(ctx, `DELETE FROM users WHERE id = ?`, id)
@@ -172,18 +155,18 @@ func (db *DB) changeMember(ctx context.Context, accountID, id string, dropsOwner
 		var role string
 		err := tx.QueryRow(ctx, `SELECT role FROM users WHERE id = ? AND account_id = ?`, id, accountID).Scan(&role)
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
+			return trunkline.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		if role == RoleOwner && dropsOwner {
+		if role == trunkline.RoleOwner && dropsOwner {
 			var owners int
-			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE account_id = ? AND role = ?`, accountID, RoleOwner).Scan(&owners); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE account_id = ? AND role = ?`, accountID, trunkline.RoleOwner).Scan(&owners); err != nil {
 				return err
 			}
 			if owners < 2 {
-				return ErrLastOwner
+				return trunkline.ErrLastOwner
 			}
 		}
 		return change(tx)
@@ -243,22 +226,22 @@ func (db *DB) RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 }
 
 // AddWebAuthn stores a new credential.
-func (db *DB) AddWebAuthn(ctx context.Context, c *WebAuthnCredential) error {
+func (db *DB) AddWebAuthn(ctx context.Context, c *trunkline.WebAuthnCredential) error {
 	c.CreatedAt = db.now().UTC().Truncate(time.Microsecond)
 	_, err := db.exec(ctx, `INSERT INTO webauthn_credentials (id, user_id, name, data, created_at) VALUES (?, ?, ?, ?, ?)`,
 		c.ID, c.UserID, c.Name, c.Data, micros(c.CreatedAt))
 	if isUniqueViolation(err) {
-		return ErrConflict
+		return trunkline.ErrConflict
 	}
 	return err
 }
 
 // WebAuthnCredentials lists a user's credentials, oldest first.
-func (db *DB) WebAuthnCredentials(ctx context.Context, userID string) ([]*WebAuthnCredential, error) {
+func (db *DB) WebAuthnCredentials(ctx context.Context, userID string) ([]*trunkline.WebAuthnCredential, error) {
 	rows, err := db.query(ctx, `SELECT id, user_id, name, data, created_at, last_used_at FROM webauthn_credentials
 		WHERE user_id = ? ORDER BY created_at, id`, userID)
-	return collect(rows, err, func(row interface{ Scan(...any) error }) (*WebAuthnCredential, error) {
-		var c WebAuthnCredential
+	return collect(rows, err, func(row interface{ Scan(...any) error }) (*trunkline.WebAuthnCredential, error) {
+		var c trunkline.WebAuthnCredential
 		var created int64
 		var used sql.NullInt64
 		if err := row.Scan(&c.ID, &c.UserID, &c.Name, &c.Data, &created, &used); err != nil {
@@ -282,13 +265,13 @@ func (db *DB) DeleteWebAuthn(ctx context.Context, userID, id string) error {
 
 const sessionCols = `id, user_id, level, csrf, source, user_agent, created_at, last_seen_at, expires_at, mfa_at`
 
-func scanSession(row interface{ Scan(...any) error }) (*Session, error) {
-	var s Session
+func scanSession(row interface{ Scan(...any) error }) (*trunkline.Session, error) {
+	var s trunkline.Session
 	var created, seen, expires int64
 	var mfa sql.NullInt64
 	if err := row.Scan(&s.ID, &s.UserID, &s.Level, &s.CSRF, &s.Source, &s.UserAgent, &created, &seen, &expires, &mfa); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -297,7 +280,7 @@ func scanSession(row interface{ Scan(...any) error }) (*Session, error) {
 }
 
 // CreateSession stores a session.
-func (db *DB) CreateSession(ctx context.Context, s *Session) error {
+func (db *DB) CreateSession(ctx context.Context, s *trunkline.Session) error {
 	_, err := db.exec(ctx, `INSERT INTO console_sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.UserID, s.Level, s.CSRF, s.Source, s.UserAgent, micros(s.CreatedAt), micros(s.LastSeenAt),
 		micros(s.ExpiresAt), toNullMicros(s.MFAAt))
@@ -305,7 +288,7 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 }
 
 // Session returns one session.
-func (db *DB) Session(ctx context.Context, id string) (*Session, error) {
+func (db *DB) Session(ctx context.Context, id string) (*trunkline.Session, error) {
 	return scanSession(db.queryRow(ctx, `SELECT `+sessionCols+` FROM console_sessions WHERE id = ?`, id))
 }
 
@@ -336,7 +319,7 @@ func (db *DB) DeleteUserSessions(ctx context.Context, userID, keepID string) (in
 }
 
 // UserSessions lists a user's sessions, newest activity first.
-func (db *DB) UserSessions(ctx context.Context, userID string) ([]*Session, error) {
+func (db *DB) UserSessions(ctx context.Context, userID string) ([]*trunkline.Session, error) {
 	rows, err := db.query(ctx, `SELECT `+sessionCols+` FROM console_sessions WHERE user_id = ? ORDER BY last_seen_at DESC`, userID)
 	return collect(rows, err, scanSession)
 }
@@ -356,7 +339,7 @@ const verificationCols = `id, flow_mac, purpose, user_id, email, pass_hash, acco
 	code_mac, sends, checks, source, created_at, sent_at, expires_at, used_at, account_id, alias`
 
 // CreateVerification stores a new verification.
-func (db *DB) CreateVerification(ctx context.Context, v *Verification) error {
+func (db *DB) CreateVerification(ctx context.Context, v *trunkline.Verification) error {
 	_, err := db.exec(ctx, `INSERT INTO verifications (`+verificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.FlowMAC, v.Purpose, v.UserID, v.Email, v.PassHash, v.AccountName, v.InviteID, v.Phone, v.Channel, v.CodeMAC,
 		v.Sends, v.Checks, v.Source, micros(v.CreatedAt), micros(v.SentAt), micros(v.ExpiresAt), toNullMicros(v.UsedAt),
@@ -365,15 +348,15 @@ func (db *DB) CreateVerification(ctx context.Context, v *Verification) error {
 }
 
 // VerificationByFlow finds the verification bound to a flow.
-func (db *DB) VerificationByFlow(ctx context.Context, flowMAC []byte) (*Verification, error) {
-	var v Verification
+func (db *DB) VerificationByFlow(ctx context.Context, flowMAC []byte) (*trunkline.Verification, error) {
+	var v trunkline.Verification
 	var created, sent, expires int64
 	var used sql.NullInt64
 	err := db.queryRow(ctx, `SELECT `+verificationCols+` FROM verifications WHERE flow_mac = ?`, flowMAC).Scan(
 		&v.ID, &v.FlowMAC, &v.Purpose, &v.UserID, &v.Email, &v.PassHash, &v.AccountName, &v.InviteID, &v.Phone, &v.Channel,
 		&v.CodeMAC, &v.Sends, &v.Checks, &v.Source, &created, &sent, &expires, &used, &v.AccountID, &v.Alias)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, trunkline.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -382,7 +365,7 @@ func (db *DB) VerificationByFlow(ctx context.Context, flowMAC []byte) (*Verifica
 	return &v, nil
 }
 
-// ResendVerification stores a new code, counting the send; it fails with ErrConflict
+// ResendVerification stores a new code, counting the send; it fails with trunkline.ErrConflict
 // when maxSends were already made or the verification was used.
 func (db *DB) ResendVerification(ctx context.Context, id string, codeMAC []byte, channel string, sentAt, expiresAt time.Time, maxSends int) error {
 	res, err := db.exec(ctx, `UPDATE verifications SET code_mac = ?, channel = ?, sends = sends + 1, sent_at = ?, expires_at = ?
@@ -391,20 +374,20 @@ func (db *DB) ResendVerification(ctx context.Context, id string, codeMAC []byte,
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrConflict
+		return trunkline.ErrConflict
 	}
 	return nil
 }
 
 // CountVerificationCheck counts one check of a code, atomically; it fails with
-// ErrConflict when maxChecks were already made or the verification was used.
+// trunkline.ErrConflict when maxChecks were already made or the verification was used.
 func (db *DB) CountVerificationCheck(ctx context.Context, id string, maxChecks int) error {
 	res, err := db.exec(ctx, `UPDATE verifications SET checks = checks + 1 WHERE id = ? AND checks < ? AND used_at IS NULL`, id, maxChecks)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrConflict
+		return trunkline.ErrConflict
 	}
 	return nil
 }
@@ -431,12 +414,12 @@ func (db *DB) DeleteStaleVerifications(ctx context.Context, cutoff time.Time) er
 	return err
 }
 
-// Setting reads a platform setting; ErrNotFound when unset.
+// Setting reads a platform setting; trunkline.ErrNotFound when unset.
 func (db *DB) Setting(ctx context.Context, name string) (string, error) {
 	var v string
 	err := db.queryRow(ctx, `SELECT value FROM platform_settings WHERE name = ?`, name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
+		return "", trunkline.ErrNotFound
 	}
 	return v, err
 }
@@ -460,13 +443,13 @@ func (db *DB) SetAPIAllow(ctx context.Context, accountID, allow string) error {
 
 const inviteCols = `id, account_id, email, role, token_mac, created_by, created_at, expires_at, used_at`
 
-func scanInvite(row interface{ Scan(...any) error }) (*Invite, error) {
-	var i Invite
+func scanInvite(row interface{ Scan(...any) error }) (*trunkline.Invite, error) {
+	var i trunkline.Invite
 	var created, expires int64
 	var used sql.NullInt64
 	if err := row.Scan(&i.ID, &i.AccountID, &i.Email, &i.Role, &i.TokenMAC, &i.CreatedBy, &created, &expires, &used); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, ErrNotFound
+			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
 	}
@@ -475,31 +458,31 @@ func scanInvite(row interface{ Scan(...any) error }) (*Invite, error) {
 }
 
 // CreateInvite stores an invitation.
-func (db *DB) CreateInvite(ctx context.Context, i *Invite) error {
+func (db *DB) CreateInvite(ctx context.Context, i *trunkline.Invite) error {
 	_, err := db.exec(ctx, `INSERT INTO invites (`+inviteCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		i.ID, i.AccountID, i.Email, i.Role, i.TokenMAC, i.CreatedBy, micros(i.CreatedAt), micros(i.ExpiresAt), toNullMicros(i.UsedAt))
 	return err
 }
 
 // InviteByToken finds an invitation by its token's keyed hash.
-func (db *DB) InviteByToken(ctx context.Context, mac []byte) (*Invite, error) {
+func (db *DB) InviteByToken(ctx context.Context, mac []byte) (*trunkline.Invite, error) {
 	return scanInvite(db.queryRow(ctx, `SELECT `+inviteCols+` FROM invites WHERE token_mac = ?`, mac))
 }
 
 // Invite returns one invitation.
-func (db *DB) Invite(ctx context.Context, id string) (*Invite, error) {
+func (db *DB) Invite(ctx context.Context, id string) (*trunkline.Invite, error) {
 	return scanInvite(db.queryRow(ctx, `SELECT `+inviteCols+` FROM invites WHERE id = ?`, id))
 }
 
 // AccountInvites lists an account's unused invitations, newest first.
-func (db *DB) AccountInvites(ctx context.Context, accountID string) ([]*Invite, error) {
+func (db *DB) AccountInvites(ctx context.Context, accountID string) ([]*trunkline.Invite, error) {
 	rows, err := db.query(ctx, `SELECT `+inviteCols+` FROM invites WHERE account_id = ? AND used_at IS NULL ORDER BY created_at DESC`, accountID)
 	return collect(rows, err, scanInvite)
 }
 
 // AcceptInvite marks the invitation used and creates its user, in one transaction: true
 // only the first time.
-func (db *DB) AcceptInvite(ctx context.Context, inviteID string, u *User) (bool, error) {
+func (db *DB) AcceptInvite(ctx context.Context, inviteID string, u *trunkline.User) (bool, error) {
 	ok := false
 	err := db.InTx(ctx, func(tx *Tx) error {
 		now := db.now()

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/trunkline/trunkline"
 	. "github.com/trunkline/trunkline/store"
 )
 
@@ -18,9 +19,9 @@ func TestLastOwnerGuard(t *testing.T) {
 		mkAccount(t, db, "MA1", "")
 		mkAccount(t, db, "MA2", "")
 		for round := range 5 {
-			a := &User{ID: fmt.Sprintf("UA%d", round), AccountID: "MA1", Email: fmt.Sprintf("a%d@example.com", round), Role: RoleOwner, PassHash: "x"}
-			b := &User{ID: fmt.Sprintf("UB%d", round), AccountID: "MA1", Email: fmt.Sprintf("b%d@example.com", round), Role: RoleOwner, PassHash: "x"}
-			for _, u := range []*User{a, b} {
+			a := &trunkline.User{ID: fmt.Sprintf("UA%d", round), AccountID: "MA1", Email: fmt.Sprintf("a%d@example.com", round), Role: trunkline.RoleOwner, PassHash: "x"}
+			b := &trunkline.User{ID: fmt.Sprintf("UB%d", round), AccountID: "MA1", Email: fmt.Sprintf("b%d@example.com", round), Role: trunkline.RoleOwner, PassHash: "x"}
+			for _, u := range []*trunkline.User{a, b} {
 				if err := db.CreateUser(ctx, u); err != nil {
 					t.Fatal(err)
 				}
@@ -28,14 +29,14 @@ func TestLastOwnerGuard(t *testing.T) {
 			errs := make([]error, 2)
 			var wg sync.WaitGroup
 			wg.Add(2)
-			go func() { defer wg.Done(); errs[0] = db.SetUserRole(ctx, "MA1", b.ID, RoleReadOnly) }()
+			go func() { defer wg.Done(); errs[0] = db.SetUserRole(ctx, "MA1", b.ID, trunkline.RoleReadOnly) }()
 			go func() { defer wg.Done(); errs[1] = db.DeleteUser(ctx, "MA1", a.ID) }()
 			wg.Wait()
 			ok := 0
 			for _, err := range errs {
 				if err == nil {
 					ok++
-				} else if !errors.Is(err, ErrLastOwner) {
+				} else if !errors.Is(err, trunkline.ErrLastOwner) {
 					t.Fatal(err)
 				}
 			}
@@ -45,7 +46,7 @@ func TestLastOwnerGuard(t *testing.T) {
 			}
 			owners := 0
 			for _, u := range users {
-				if u.Role == RoleOwner {
+				if u.Role == trunkline.RoleOwner {
 					owners++
 				}
 			}
@@ -58,14 +59,14 @@ func TestLastOwnerGuard(t *testing.T) {
 				}
 			}
 		}
-		if err := db.DeleteUser(ctx, "MA2", "nobody"); !errors.Is(err, ErrNotFound) {
+		if err := db.DeleteUser(ctx, "MA2", "nobody"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("removing an unknown user: %v", err)
 		}
-		u := &User{ID: "UX", AccountID: "MA1", Email: "x@example.com", Role: RoleDeveloper, PassHash: "x"}
+		u := &trunkline.User{ID: "UX", AccountID: "MA1", Email: "x@example.com", Role: trunkline.RoleDeveloper, PassHash: "x"}
 		if err := db.CreateUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetUserRole(ctx, "MA2", u.ID, RoleOwner); !errors.Is(err, ErrNotFound) {
+		if err := db.SetUserRole(ctx, "MA2", u.ID, trunkline.RoleOwner); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("changing another account's user: %v", err)
 		}
 	})

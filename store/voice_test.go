@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	. "github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
@@ -54,23 +55,23 @@ func TestCallLifecycle(t *testing.T) {
 		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		db.SetClock(func() time.Time { return now })
 		mkAccount(t, db, "MA1", "")
-		c := &Call{UUID: "c1", AccountID: "MA1", Direction: "outbound", From: "14155550100", To: "447700900123",
+		c := &trunkline.Call{UUID: "c1", AccountID: "MA1", Direction: "outbound", From: "14155550100", To: "447700900123",
 			RequestUUID: "r1", Trunk: "sandbox", AppID: "app1"}
 		if err := db.InsertCall(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if c.State != CallRinging || !c.InitiatedAt.Equal(now) {
+		if c.State != trunkline.CallRinging || !c.InitiatedAt.Equal(now) {
 			t.Fatalf("defaults not applied: %+v", c)
 		}
-		if err := db.InsertCall(ctx, &Call{UUID: "c1", AccountID: "MA1", Direction: "inbound"}); !errors.Is(err, ErrConflict) {
+		if err := db.InsertCall(ctx, &trunkline.Call{UUID: "c1", AccountID: "MA1", Direction: "inbound"}); !errors.Is(err, trunkline.ErrConflict) {
 			t.Fatalf("duplicate uuid: %v", err)
 		}
-		if err := db.InsertCall(ctx, &Call{UUID: "c9", AccountID: "MA1", State: "dancing"}); err == nil {
+		if err := db.InsertCall(ctx, &trunkline.Call{UUID: "c9", AccountID: "MA1", State: "dancing"}); err == nil {
 			t.Fatal("unknown state accepted")
 		}
-		main := Scope{AccountID: "MA1", IncludeSubs: true}
+		main := trunkline.Scope{AccountID: "MA1", IncludeSubs: true}
 		// Not a CDR until completed.
-		if _, n, _ := db.ListCalls(ctx, main, CallFilter{Limit: 20}); n != 0 {
+		if _, n, _ := db.ListCalls(ctx, main, trunkline.CallFilter{Limit: 20}); n != 0 {
 			t.Fatalf("ringing call listed as a CDR: %d", n)
 		}
 		answered := now.Add(5 * time.Second)
@@ -80,28 +81,28 @@ func TestCallLifecycle(t *testing.T) {
 		if err := db.MarkCallAnswered(ctx, "c1", answered.Add(time.Hour)); err != nil {
 			t.Fatalf("second answer: %v", err)
 		}
-		if err := db.MarkCallAnswered(ctx, "nope", answered); !errors.Is(err, ErrNotFound) {
+		if err := db.MarkCallAnswered(ctx, "nope", answered); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("answer unknown call: %v", err)
 		}
 		got, err := db.GetCall(ctx, main, "c1")
-		if err != nil || got.State != CallInProgress || got.AnsweredAt == nil || !got.AnsweredAt.Equal(answered) || got.EndedAt != nil {
+		if err != nil || got.State != trunkline.CallInProgress || got.AnsweredAt == nil || !got.AnsweredAt.Equal(answered) || got.EndedAt != nil {
 			t.Fatalf("after answer: %+v %v", got, err)
 		}
 		// The engine finishes with only what it knows at hang-up; it gets the whole record back.
 		ended := answered.Add(42 * time.Second)
-		fin := &Call{UUID: "c1", EndedAt: &ended, Duration: 47, BillDuration: 42, HangupCauseCode: 4000,
+		fin := &trunkline.Call{UUID: "c1", EndedAt: &ended, Duration: 47, BillDuration: 42, HangupCauseCode: 4000,
 			HangupCauseName: "Normal Hangup", HangupSource: "Callee", HangupReason: "the called party hung up"}
 		if err := db.FinishCall(ctx, fin); err != nil {
 			t.Fatal(err)
 		}
-		if fin.State != CallCompleted || fin.AccountID != "MA1" || fin.From != "14155550100" || fin.AppID != "app1" ||
+		if fin.State != trunkline.CallCompleted || fin.AccountID != "MA1" || fin.From != "14155550100" || fin.AppID != "app1" ||
 			fin.AnsweredAt == nil || !fin.AnsweredAt.Equal(answered) || !fin.EndedAt.Equal(ended) || !fin.InitiatedAt.Equal(now) {
 			t.Fatalf("finished record: %+v", fin)
 		}
-		if err := db.FinishCall(ctx, &Call{UUID: "c1", HangupCauseCode: 1000}); !errors.Is(err, ErrConflict) {
+		if err := db.FinishCall(ctx, &trunkline.Call{UUID: "c1", HangupCauseCode: 1000}); !errors.Is(err, trunkline.ErrConflict) {
 			t.Fatalf("second finish: %v", err)
 		}
-		if err := db.FinishCall(ctx, &Call{UUID: "nope"}); !errors.Is(err, ErrNotFound) {
+		if err := db.FinishCall(ctx, &trunkline.Call{UUID: "nope"}); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("finish unknown call: %v", err)
 		}
 		got, _ = db.GetCall(ctx, main, "c1")
@@ -110,10 +111,10 @@ func TestCallLifecycle(t *testing.T) {
 		}
 		// A leg that failed before it rang can be stored completed at once; EndedAt
 		// defaults to now.
-		if err := db.InsertCall(ctx, &Call{UUID: "c2", AccountID: "MA1", Direction: "outbound", State: CallRinging}); err != nil {
+		if err := db.InsertCall(ctx, &trunkline.Call{UUID: "c2", AccountID: "MA1", Direction: "outbound", State: trunkline.CallRinging}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.FinishCall(ctx, &Call{UUID: "c2", HangupCauseCode: 2000, HangupCauseName: "Invalid Destination Address"}); err != nil {
+		if err := db.FinishCall(ctx, &trunkline.Call{UUID: "c2", HangupCauseCode: 2000, HangupCauseName: "Invalid Destination Address"}); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = db.GetCall(ctx, main, "c2")
@@ -121,11 +122,11 @@ func TestCallLifecycle(t *testing.T) {
 			t.Fatalf("unanswered finish: %+v", got)
 		}
 		// Inserted completed without an end: it ended when it started, and is listed.
-		if err := db.InsertCall(ctx, &Call{UUID: "c3", AccountID: "MA1", Direction: "outbound", State: CallCompleted,
+		if err := db.InsertCall(ctx, &trunkline.Call{UUID: "c3", AccountID: "MA1", Direction: "outbound", State: trunkline.CallCompleted,
 			InitiatedAt: now.Add(-time.Minute), HangupCauseCode: 2000}); err != nil {
 			t.Fatal(err)
 		}
-		if calls, _, _ := db.ListCalls(ctx, main, CallFilter{EndFrom: now.Add(-time.Hour), Limit: 20}); len(calls) != 3 ||
+		if calls, _, _ := db.ListCalls(ctx, main, trunkline.CallFilter{EndFrom: now.Add(-time.Hour), Limit: 20}); len(calls) != 3 ||
 			calls[2].UUID != "c3" || !calls[2].EndedAt.Equal(now.Add(-time.Minute)) {
 			t.Fatalf("completed on insert: %+v", calls)
 		}
@@ -141,7 +142,7 @@ func TestListCallsFilters(t *testing.T) {
 		ins := func(uuid, acct, dir, from, to, parent string, bill, code int, source string, endHours int) {
 			t.Helper()
 			end := base.Add(time.Duration(endHours) * time.Hour)
-			c := &Call{UUID: uuid, AccountID: acct, Direction: dir, From: from, To: to, ParentUUID: parent, State: CallCompleted,
+			c := &trunkline.Call{UUID: uuid, AccountID: acct, Direction: dir, From: from, To: to, ParentUUID: parent, State: trunkline.CallCompleted,
 				InitiatedAt: end.Add(-time.Minute), EndedAt: &end, Duration: bill, BillDuration: bill, HangupCauseCode: code,
 				HangupSource: source}
 			if err := db.InsertCall(ctx, c); err != nil {
@@ -152,33 +153,33 @@ func TestListCallsFilters(t *testing.T) {
 		ins("b", "MA1", "outbound", "14155550100", "447700900002", "a", 60, 4000, "Callee", 2)
 		ins("c", "SA1", "inbound", "447700900003", "14155550101", "", 0, 3000, "Callee", 3)
 		ins("d", "MA1", "inbound", "12025550100", "14155550100", "", 125, 4010, "Answer XML", 4)
-		if err := db.InsertCall(ctx, &Call{UUID: "live", AccountID: "MA1", Direction: "inbound"}); err != nil {
+		if err := db.InsertCall(ctx, &trunkline.Call{UUID: "live", AccountID: "MA1", Direction: "inbound"}); err != nil {
 			t.Fatal(err)
 		}
-		main := Scope{AccountID: "MA1", IncludeSubs: true}
+		main := trunkline.Scope{AccountID: "MA1", IncludeSubs: true}
 		cases := []struct {
 			name string
-			f    CallFilter
+			f    trunkline.CallFilter
 			want string
 		}{
-			{"all, newest end first", CallFilter{}, "dcba"},
-			{"subaccount", CallFilter{Subaccount: "SA1"}, "c"},
-			{"direction", CallFilter{Direction: "inbound"}, "dc"},
-			{"from prefix", CallFilter{From: "1415"}, "ba"},
-			{"from exact", CallFilter{From: "12025550100"}, "d"},
-			{"to prefix", CallFilter{To: "4477009000"}, "ba"},
-			{"prefix is not a pattern", CallFilter{From: "1415%"}, ""},
-			{"parent", CallFilter{ParentUUID: "a"}, "b"},
-			{"hangup source", CallFilter{HangupSource: "Callee"}, "cb"},
-			{"cause code", CallFilter{HangupCauseCode: intp(4000)}, "ba"},
-			{"cause code zero", CallFilter{HangupCauseCode: intp(0)}, ""},
-			{"bill min", CallFilter{BillDurationMin: intp(60)}, "db"},
-			{"bill range", CallFilter{BillDurationMin: intp(1), BillDurationMax: intp(60)}, "ba"},
-			{"bill exact zero", CallFilter{BillDurationMin: intp(0), BillDurationMax: intp(0)}, "c"},
-			{"end from inclusive", CallFilter{EndFrom: base.Add(2 * time.Hour)}, "dcb"},
-			{"end to exclusive", CallFilter{EndTo: base.Add(2 * time.Hour)}, "a"},
-			{"end window", CallFilter{EndFrom: base.Add(2 * time.Hour), EndTo: base.Add(4 * time.Hour)}, "cb"},
-			{"page", CallFilter{Offset: 1, Limit: 2}, "cb"},
+			{"all, newest end first", trunkline.CallFilter{}, "dcba"},
+			{"subaccount", trunkline.CallFilter{Subaccount: "SA1"}, "c"},
+			{"direction", trunkline.CallFilter{Direction: "inbound"}, "dc"},
+			{"from prefix", trunkline.CallFilter{From: "1415"}, "ba"},
+			{"from exact", trunkline.CallFilter{From: "12025550100"}, "d"},
+			{"to prefix", trunkline.CallFilter{To: "4477009000"}, "ba"},
+			{"prefix is not a pattern", trunkline.CallFilter{From: "1415%"}, ""},
+			{"parent", trunkline.CallFilter{ParentUUID: "a"}, "b"},
+			{"hangup source", trunkline.CallFilter{HangupSource: "Callee"}, "cb"},
+			{"cause code", trunkline.CallFilter{HangupCauseCode: intp(4000)}, "ba"},
+			{"cause code zero", trunkline.CallFilter{HangupCauseCode: intp(0)}, ""},
+			{"bill min", trunkline.CallFilter{BillDurationMin: intp(60)}, "db"},
+			{"bill range", trunkline.CallFilter{BillDurationMin: intp(1), BillDurationMax: intp(60)}, "ba"},
+			{"bill exact zero", trunkline.CallFilter{BillDurationMin: intp(0), BillDurationMax: intp(0)}, "c"},
+			{"end from inclusive", trunkline.CallFilter{EndFrom: base.Add(2 * time.Hour)}, "dcb"},
+			{"end to exclusive", trunkline.CallFilter{EndTo: base.Add(2 * time.Hour)}, "a"},
+			{"end window", trunkline.CallFilter{EndFrom: base.Add(2 * time.Hour), EndTo: base.Add(4 * time.Hour)}, "cb"},
+			{"page", trunkline.CallFilter{Offset: 1, Limit: 2}, "cb"},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -215,14 +216,14 @@ func TestVoiceScoped(t *testing.T) {
 		for _, a := range [][2]string{{"MA1", ""}, {"SA1", "MA1"}, {"SA2", "MA1"}, {"MA2", ""}} {
 			mkAccount(t, db, a[0], a[1])
 			end := time.Now()
-			if err := db.InsertCall(ctx, &Call{UUID: "call-" + a[0], AccountID: a[0], Direction: "inbound", State: CallCompleted, EndedAt: &end}); err != nil {
+			if err := db.InsertCall(ctx, &trunkline.Call{UUID: "call-" + a[0], AccountID: a[0], Direction: "inbound", State: trunkline.CallCompleted, EndedAt: &end}); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.InsertRecording(ctx, &Recording{ID: "rec-" + a[0], AccountID: a[0], CallUUID: "call-" + a[0], Format: "wav"}); err != nil {
+			if err := db.InsertRecording(ctx, &trunkline.Recording{ID: "rec-" + a[0], AccountID: a[0], CallUUID: "call-" + a[0], Format: "wav"}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		scopes := map[string]Scope{
+		scopes := map[string]trunkline.Scope{
 			"MA1": {AccountID: "MA1", IncludeSubs: true}, "SA1": {AccountID: "SA1"}, "SA2": {AccountID: "SA2"},
 			"MA2": {AccountID: "MA2", IncludeSubs: true},
 		}
@@ -238,15 +239,15 @@ func TestVoiceScoped(t *testing.T) {
 				if sees[owner] != (cerr == nil) || sees[owner] != (rerr == nil) {
 					t.Fatalf("%s reading %s's call/recording: %v / %v", caller, owner, cerr, rerr)
 				}
-				if !sees[owner] && (!errors.Is(cerr, ErrNotFound) || !errors.Is(rerr, ErrNotFound)) {
+				if !sees[owner] && (!errors.Is(cerr, trunkline.ErrNotFound) || !errors.Is(rerr, trunkline.ErrNotFound)) {
 					t.Fatalf("%s reading %s's: want ErrNotFound, got %v / %v", caller, owner, cerr, rerr)
 				}
 			}
-			calls, n, err := db.ListCalls(ctx, sc, CallFilter{Limit: 20})
+			calls, n, err := db.ListCalls(ctx, sc, trunkline.CallFilter{Limit: 20})
 			if err != nil || n != len(visible[caller]) || len(calls) != n {
 				t.Fatalf("%s lists %d calls, want %d (%v)", caller, n, len(visible[caller]), err)
 			}
-			recs, n, err := db.ListRecordings(ctx, sc, RecordingFilter{Limit: 20})
+			recs, n, err := db.ListRecordings(ctx, sc, trunkline.RecordingFilter{Limit: 20})
 			if err != nil || n != len(visible[caller]) || len(recs) != n {
 				t.Fatalf("%s lists %d recordings, want %d (%v)", caller, n, len(visible[caller]), err)
 			}
@@ -256,16 +257,16 @@ func TestVoiceScoped(t *testing.T) {
 				}
 			}
 			// Naming someone else's subaccount in the filter shows nothing.
-			if _, n, _ := db.ListCalls(ctx, sc, CallFilter{Subaccount: "SA2", Limit: 20}); caller != "MA1" && caller != "SA2" && n != 0 {
+			if _, n, _ := db.ListCalls(ctx, sc, trunkline.CallFilter{Subaccount: "SA2", Limit: 20}); caller != "MA1" && caller != "SA2" && n != 0 {
 				t.Fatalf("%s sees SA2's calls through the subaccount filter", caller)
 			}
-			if _, n, _ := db.ListRecordings(ctx, sc, RecordingFilter{Subaccount: "SA2", Limit: 20}); caller != "MA1" && caller != "SA2" && n != 0 {
+			if _, n, _ := db.ListRecordings(ctx, sc, trunkline.RecordingFilter{Subaccount: "SA2", Limit: 20}); caller != "MA1" && caller != "SA2" && n != 0 {
 				t.Fatalf("%s sees SA2's recordings through the subaccount filter", caller)
 			}
 		}
 		// Deletes obey the same scope.
 		for _, c := range []struct{ caller, rec string }{{"SA1", "rec-MA1"}, {"SA1", "rec-SA2"}, {"MA2", "rec-SA1"}, {"MA1", "rec-MA2"}} {
-			if _, err := db.DeleteRecording(ctx, scopes[c.caller], c.rec); !errors.Is(err, ErrNotFound) {
+			if _, err := db.DeleteRecording(ctx, scopes[c.caller], c.rec); !errors.Is(err, trunkline.ErrNotFound) {
 				t.Fatalf("%s deleted %s: %v", c.caller, c.rec, err)
 			}
 		}
@@ -273,10 +274,10 @@ func TestVoiceScoped(t *testing.T) {
 		if err != nil || r.ID != "rec-SA1" || r.AccountID != "SA1" {
 			t.Fatalf("main deletes its sub's recording: %+v %v", r, err)
 		}
-		if _, err := db.GetRecording(ctx, scopes["SA1"], "rec-SA1"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.GetRecording(ctx, scopes["SA1"], "rec-SA1"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("deleted recording still there: %v", err)
 		}
-		if _, err := db.DeleteRecording(ctx, scopes["SA1"], "rec-SA1"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.DeleteRecording(ctx, scopes["SA1"], "rec-SA1"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("second delete: %v", err)
 		}
 		// A subaccount with voice records can still be deleted; its records and keys go with it.
@@ -286,10 +287,10 @@ func TestVoiceScoped(t *testing.T) {
 		if err := db.DeleteSubaccount(ctx, "MA1", "SA2", true); err != nil {
 			t.Fatalf("delete a subaccount with calls: %v", err)
 		}
-		if _, err := db.GetCall(ctx, scopes["MA1"], "call-SA2"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.GetCall(ctx, scopes["MA1"], "call-SA2"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("deleted subaccount's call: %v", err)
 		}
-		if _, err := db.AccountDataKey(ctx, "SA2", "recordings"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.AccountDataKey(ctx, "SA2", "recordings"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("deleted subaccount's data key survived: %v", err)
 		}
 	})
@@ -301,7 +302,7 @@ func TestRecordings(t *testing.T) {
 		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		db.SetClock(func() time.Time { return now })
 		mkAccount(t, db, "MA1", "")
-		r := &Recording{ID: "r1", AccountID: "MA1", CallUUID: "c1", Format: "mp3", DurationMs: 345100,
+		r := &trunkline.Recording{ID: "r1", AccountID: "MA1", CallUUID: "c1", Format: "mp3", DurationMs: 345100,
 			StartMs: 1772366400000, EndMs: 1772366745100, Size: 12345, From: "14155550100", To: "447700900123"}
 		if err := db.InsertRecording(ctx, r); err != nil {
 			t.Fatal(err)
@@ -309,32 +310,32 @@ func TestRecordings(t *testing.T) {
 		if r.Type != "call" || !r.CreatedAt.Equal(now) {
 			t.Fatalf("defaults: %+v", r)
 		}
-		if err := db.InsertRecording(ctx, &Recording{ID: "r1", AccountID: "MA1", Format: "wav"}); !errors.Is(err, ErrConflict) {
+		if err := db.InsertRecording(ctx, &trunkline.Recording{ID: "r1", AccountID: "MA1", Format: "wav"}); !errors.Is(err, trunkline.ErrConflict) {
 			t.Fatalf("duplicate id: %v", err)
 		}
-		sc := Scope{AccountID: "MA1", IncludeSubs: true}
+		sc := trunkline.Scope{AccountID: "MA1", IncludeSubs: true}
 		got, err := db.GetRecording(ctx, sc, "r1")
 		if err != nil || *got != *r {
 			t.Fatalf("read back:\n got %+v\nwant %+v (%v)", got, r, err)
 		}
 		for i := 2; i <= 4; i++ {
-			if err := db.InsertRecording(ctx, &Recording{ID: fmt.Sprint("r", i), AccountID: "MA1", CallUUID: "c2", Format: "wav",
+			if err := db.InsertRecording(ctx, &trunkline.Recording{ID: fmt.Sprint("r", i), AccountID: "MA1", CallUUID: "c2", Format: "wav",
 				From: "12025550100", To: "14155550100", CreatedAt: now.Add(time.Duration(i) * time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		cases := []struct {
 			name string
-			f    RecordingFilter
+			f    trunkline.RecordingFilter
 			want string
 		}{
-			{"all, newest first", RecordingFilter{}, "r4r3r2r1"},
-			{"call", RecordingFilter{CallUUID: "c1"}, "r1"},
-			{"from", RecordingFilter{From: "12025550100"}, "r4r3r2"},
-			{"to", RecordingFilter{To: "447700900123"}, "r1"},
-			{"added from (inclusive)", RecordingFilter{AddFrom: now.Add(3 * time.Hour)}, "r4r3"},
-			{"added before (exclusive)", RecordingFilter{AddTo: now.Add(3 * time.Hour)}, "r2r1"},
-			{"page", RecordingFilter{Limit: 2, Offset: 2}, "r2r1"},
+			{"all, newest first", trunkline.RecordingFilter{}, "r4r3r2r1"},
+			{"call", trunkline.RecordingFilter{CallUUID: "c1"}, "r1"},
+			{"from", trunkline.RecordingFilter{From: "12025550100"}, "r4r3r2"},
+			{"to", trunkline.RecordingFilter{To: "447700900123"}, "r1"},
+			{"added from (inclusive)", trunkline.RecordingFilter{AddFrom: now.Add(3 * time.Hour)}, "r4r3"},
+			{"added before (exclusive)", trunkline.RecordingFilter{AddTo: now.Add(3 * time.Hour)}, "r2r1"},
+			{"page", trunkline.RecordingFilter{Limit: 2, Offset: 2}, "r2r1"},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -361,7 +362,7 @@ func TestAccountDataKeys(t *testing.T) {
 	forEach(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		mkAccount(t, db, "MA1", "")
-		if _, err := db.AccountDataKey(ctx, "MA1", "recordings"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.AccountDataKey(ctx, "MA1", "recordings"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("no key yet: %v", err)
 		}
 		// Concurrent creators all end up with one and the same key, also across two

@@ -7,9 +7,6 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// Records of the domain core (package trunkline), named here while callers move over.
-type WebhookAttempt = trunkline.WebhookAttempt
-
 // RecordAttempt stores one webhook delivery attempt (what the webhook client's Recorder asks for). The
 // URL has no query string and no parameter values: nothing secret reaches this table.
 func (db *DB) RecordAttempt(ctx context.Context, a trunkline.WebhookAttempt) error {
@@ -23,16 +20,16 @@ func (db *DB) RecordAttempt(ctx context.Context, a trunkline.WebhookAttempt) err
 }
 
 // WebhookAttempts lists the attempts to deliver callbacks about one object, oldest first.
-func (db *DB) WebhookAttempts(ctx context.Context, accountID, objectID string) ([]WebhookAttempt, error) {
+func (db *DB) WebhookAttempts(ctx context.Context, accountID, objectID string) ([]trunkline.WebhookAttempt, error) {
 	rows, err := db.query(ctx, `SELECT kind, object_id, url, error_class, attempt, status, latency_us FROM webhook_attempts
 		WHERE account_id = ? AND object_id = ? ORDER BY id`, accountID, objectID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []WebhookAttempt
+	var out []trunkline.WebhookAttempt
 	for rows.Next() {
-		w := WebhookAttempt{AccountID: accountID}
+		w := trunkline.WebhookAttempt{AccountID: accountID}
 		var latency int64
 		if err := rows.Scan(&w.Kind, &w.ObjectID, &w.URL, &w.ErrorClass, &w.Number, &w.Status, &latency); err != nil {
 			return nil, err

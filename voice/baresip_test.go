@@ -69,7 +69,7 @@ func tlsPhone(t *testing.T, acl func(netip.Addr) (string, bool), user, extra str
 	phone := peer.StartBaresip(t, peer.BaresipOptions{CAFile: ca, Trace: true})
 	pass := user[:5] + "-Pass-1"
 	addEndpoint(t, s, "90000000000003", user, pass)
-	if _, err := phone.Command("uanew", "<sip:"+user+"@"+s.srv.TLSAddr()+";transport=tls>;auth_pass="+pass+";mediaenc=srtp-mand;regint=300"+extra); err != nil {
+	if _, err := phone.Command("uanew", "<sip:"+user+"@"+s.srv.TLSAddr().String()+";transport=tls>;auth_pass="+pass+";mediaenc=srtp-mand;regint=300"+extra); err != nil {
 		t.Fatal(err)
 	}
 	if e, ok := phone.WaitEvent(15*time.Second, "REGISTER_OK", "REGISTER_FAIL"); !ok || e.Type != "REGISTER_OK" {
@@ -87,8 +87,8 @@ func sawBYE(t *testing.T, s *stack, phone *peer.Baresip) {
 		t.Fatal("the server hung up but the phone never got the BYE")
 	}
 	bye := regexp.MustCompile(`TLS (\S+) -> (\S+)\r?\nBYE sip:`).FindStringSubmatch(phone.Output())
-	if bye == nil || bye[1] != s.srv.TLSAddr() {
-		t.Fatalf("the phone's call closed (%s) but it received no BYE from %s (%q)", e.Param, s.srv.TLSAddr(), bye)
+	if bye == nil || bye[1] != s.srv.TLSAddr().String() {
+		t.Fatalf("the phone's call closed (%s) but it received no BYE from %s (%q)", e.Param, s.srv.TLSAddr().String(), bye)
 	}
 	if !strings.Contains(phone.Output(), "SRTP is Enabled") {
 		t.Fatal("the call did not use SRTP")
@@ -101,7 +101,7 @@ func TestBaresipTLSHangupReachesPhone(t *testing.T) {
 	s, phone := tlsPhone(t, func(netip.Addr) (string, bool) { return "", false }, "carol123456789012", "")
 	s.app.set("/answer", `<Response><Speak>Goodbye</Speak><Hangup/></Response>`)
 	s.app.set("/hangup", "ok")
-	if _, err := phone.Command("dial", "sip:14155550100@"+s.srv.TLSAddr()); err != nil {
+	if _, err := phone.Command("dial", "sip:14155550100@"+s.srv.TLSAddr().String()); err != nil {
 		t.Fatal(err)
 	}
 	if e, ok := phone.WaitEvent(15*time.Second, "CALL_ESTABLISHED", "CALL_CLOSED"); !ok || e.Type != "CALL_ESTABLISHED" {
@@ -183,7 +183,7 @@ func TestDialUserTLSPhoneBehindNAT(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	host, port, _ := net.SplitHostPort(s.srv.TLSAddr())
+	host, port, _ := net.SplitHostPort(s.srv.TLSAddr().String())
 	p, _ := strconv.Atoi(port)
 	params := sip.NewParams()
 	params.Add("transport", "tls")

@@ -21,7 +21,7 @@ import (
 type smsVia struct{ s *message.Service }
 
 func (m smsVia) SendSMS(ctx context.Context, acct, src, dst, text, url, method string) error {
-	acc, err := m.s.Send(ctx, message.Request{AccountID: acct, Src: src, Dsts: []string{dst}, Text: text, LogMode: message.LogAll})
+	acc, err := m.s.Queue(ctx, trunkline.SendRequest{AccountID: acct, Src: src, Dsts: []string{dst}, Text: text, LogMode: trunkline.LogAll})
 	if err == nil && acc.Refused != "" {
 		return errors.New(acc.Refused)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/callerid"
+	"github.com/trunkline/trunkline/internal/netaddr"
 	"github.com/trunkline/trunkline/internal/sipready"
 	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/ratelimit"
@@ -224,8 +225,7 @@ func (s *Server) Start(ctx context.Context) error {
 		p := s.udp.LocalAddr().(*net.UDPAddr).Port
 		s.tcp, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err == nil {
-			ap, _ := netip.ParseAddrPort(s.udp.LocalAddr().String())
-			s.addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			s.addr = netaddr.Of(s.udp.LocalAddr())
 			break
 		}
 		s.udp.Close()
@@ -313,12 +313,12 @@ func (s *Server) Start(ctx context.Context) error {
 // Addr is the bound UDP/TCP address.
 func (s *Server) Addr() netip.AddrPort { return s.addr }
 
-// TLSAddr is the bound TLS address, if any.
-func (s *Server) TLSAddr() string {
+// TLSAddr is the bound TLS address; zero when SIP over TLS is off.
+func (s *Server) TLSAddr() netip.AddrPort {
 	if s.tlsLn == nil {
-		return ""
+		return netip.AddrPort{}
 	}
-	return s.tlsLn.Addr().String()
+	return netaddr.Of(s.tlsLn.Addr())
 }
 
 // Active is the number of calls in progress.

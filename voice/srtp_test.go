@@ -76,7 +76,7 @@ func TestTLSWithSRTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, port, _ := net.SplitHostPort(s.srv.TLSAddr())
+	host, port, _ := net.SplitHostPort(s.srv.TLSAddr().String())
 	p, _ := strconv.Atoi(port)
 	params := sip.NewParams()
 	params.Add("transport", "tls")

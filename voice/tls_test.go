@@ -33,7 +33,7 @@ func TestSIPOverTLS(t *testing.T) {
 	s := newStack(t, stackOptions{tls: srvTLS})
 	s.app.set("/answer", `<Response><Speak>Hello over TLS</Speak><Hangup/></Response>`)
 	s.app.set("/hangup", "ok")
-	if s.srv.TLSAddr() == "" {
+	if !s.srv.TLSAddr().IsValid() {
 		t.Fatal("no TLS listener")
 	}
 	caPEM, err := os.ReadFile(gen.CAPath)
@@ -50,7 +50,7 @@ func TestSIPOverTLS(t *testing.T) {
 	dg := diago.NewDiago(ua, diago.WithTransport(diago.Transport{Transport: "tls", BindHost: "127.0.0.1", BindPort: 0, TLSURINoSIPS: true}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	host, port, _ := net.SplitHostPort(s.srv.TLSAddr())
+	host, port, _ := net.SplitHostPort(s.srv.TLSAddr().String())
 	p, _ := strconv.Atoi(port)
 	params := sip.NewParams()
 	params.Add("transport", "tls")

@@ -57,9 +57,9 @@ func (c codeSender) SendCode(ctx context.Context, channel, phone, code string) e
 		}
 		// log=false: the stored copy is redacted, so the code never sits in the
 		// message log; the carrier gets it from the encrypted payload.
-		_, err := c.msgs.Send(ctx, message.Request{AccountID: c.account, Src: c.smsFrom, Dsts: []string{phone},
+		_, err := c.msgs.Queue(ctx, trunkline.SendRequest{AccountID: c.account, Src: c.smsFrom, Dsts: []string{phone},
 			Text:    fmt.Sprintf("Your Trunkline verification code is %s. It expires in 10 minutes. Do not share it.", code),
-			LogMode: message.LogNone, Platform: true})
+			LogMode: trunkline.LogNone, Platform: true})
 		return err
 	case "voice":
 		if c.voice == nil {

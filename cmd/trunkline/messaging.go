@@ -24,7 +24,8 @@ type messaging struct {
 	router  *carrier.Router
 	clients []*session.Client
 	sandbox *sandbox.SMSC
-	cancel  context.CancelFunc
+	cancel  context.CancelFunc // stops the message workers
+	done    chan struct{}      // closed when they have stopped
 }
 
 // startMessaging binds to the configured carriers (or starts the sandbox carrier when
@@ -113,9 +114,14 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 			return nil, err
 		}
 	}
+	// Before the API takes sends (see ReleaseOldLeases).
+	svc.ReleaseOldLeases(ctx)
 	runCtx, cancel := context.WithCancel(ctx)
-	m.cancel = cancel
-	svc.Run(runCtx)
+	m.cancel, m.done = cancel, make(chan struct{})
+	go func() {
+		defer close(m.done)
+		svc.Run(runCtx) // nil: it returns when runCtx ends
+	}()
 	return m, nil
 }
 
@@ -138,7 +144,7 @@ func recordCarrierEvent(p *platform, e carrier.Event) {
 func (m *messaging) stop() {
 	if m.cancel != nil {
 		m.cancel()
-		m.svc.Wait()
+		<-m.done
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

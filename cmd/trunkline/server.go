@@ -86,7 +86,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("voice: %w", err)
 	}
 	fmt.Fprintf(m.stdout, "trunkline: SIP listening on %s (udp, tcp)\n", m.vs.srv.Addr())
-	if a := m.vs.srv.TLSAddr(); a != "" {
+	if a := m.vs.srv.TLSAddr(); a.IsValid() {
 		fmt.Fprintf(m.stdout, "trunkline: SIP over TLS on %s\n", a)
 	}
 	if m.vs.sandbox {

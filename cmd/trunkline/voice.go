@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/audio/tts"
 	"github.com/trunkline/trunkline/message"
@@ -193,8 +194,8 @@ func (r recordingSink) Create(ctx context.Context, acct, id string) (voice.Recor
 type smsSender struct{ s *message.Service }
 
 func (m smsSender) SendSMS(ctx context.Context, acct, src, dst, text, url, method string) error {
-	acc, err := m.s.Send(ctx, message.Request{AccountID: acct, Src: src, Dsts: []string{dst}, Text: text,
-		LogMode: message.LogAll, URL: url, Method: method})
+	acc, err := m.s.Queue(ctx, trunkline.SendRequest{AccountID: acct, Src: src, Dsts: []string{dst}, Text: text,
+		LogMode: trunkline.LogAll, URL: url, Method: method})
 	if err == nil && acc.Refused != "" {
 		// Stored as failed (error 40); the call's log says why.
 		return errors.New(acc.Refused)

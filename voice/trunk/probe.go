@@ -44,11 +44,12 @@ func NewProber(s *Set, client *sipgo.Client, opts ProberOptions) *Prober {
 	return &Prober{set: s, client: client, o: opts}
 }
 
-// Run probes until ctx ends, then returns once every probe has finished. Each trunk has
-// one goroutine with at most one probe in flight, so the work is bounded by the number
-// of trunks. The first probe of each trunk comes after a random part of its interval
-// (at most 2s), later ones every interval ±10%, so trunks are not all probed at once.
-func (p *Prober) Run(ctx context.Context) {
+// Run probes until ctx ends, then returns nil once every probe has finished. Each trunk
+// has one goroutine with at most one probe in flight, so the work is bounded by the
+// number of trunks. The first probe of each trunk comes after a random part of its
+// interval (at most 2s), later ones every interval ±10%, so trunks are not all probed at
+// once.
+func (p *Prober) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, t := range p.set.trunks {
 		if t.ProbeInterval <= 0 {
@@ -61,6 +62,7 @@ func (p *Prober) Run(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	return nil
 }
 
 func (p *Prober) loop(ctx context.Context, t *Trunk) {
