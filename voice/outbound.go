@@ -435,7 +435,13 @@ func (s *Server) Hangup(uuid string) bool {
 	if !ok {
 		return false
 	}
-	v.(*Call).hangup(CauseNormal.With(SourceAPI), "hung up by an API request")
+	c := v.(*Call)
+	if c.ctx.Err() != nil {
+		// Ended, but not yet out of the map (its CDR and hangup_url may still be on
+		// their way): no live call, as Command says.
+		return false
+	}
+	c.hangup(CauseNormal.With(SourceAPI), "hung up by an API request")
 	return true
 }
 
