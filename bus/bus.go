@@ -3,8 +3,9 @@
 // node holding something live ("hang up call X"). The database stays the source of truth;
 // a lost wake-up only delays work until the next poll.
 //
-// Bus is the interface parts use. Local is the in-process implementation for a single
-// node; the cluster work puts NATS behind the same interface, with the same subject names.
+// The interface parts use is the domain core's trunkline.Bus. Local is the in-process
+// implementation for a single node; the cluster work puts NATS behind the same interface,
+// with the same subject names.
 package bus
 
 import (
@@ -12,33 +13,9 @@ import (
 	"errors"
 	"strings"
 	"sync"
+
+	"github.com/trunkline/trunkline"
 )
-
-// Msg is one message on the bus.
-type Msg struct {
-	Subject string
-	Data    []byte
-	// Reply answers a request; nil for plain publications.
-	Reply func(data []byte) error
-}
-
-// Handler receives messages. It must not block for long: the local bus calls handlers on
-// a goroutine per subscription, in order.
-type Handler func(Msg)
-
-// Bus is the messaging seam.
-type Bus interface {
-	// Publish sends data to every subscriber of subject; it does not wait for them.
-	Publish(subject string, data []byte) error
-	// Subscribe calls h for each message on subject ("a.b.*" matches one token, "a.>" the rest).
-	Subscribe(subject string, h Handler) (Subscription, error)
-	// Request sends data to one subscriber and waits for its reply or ctx's end.
-	Request(ctx context.Context, subject string, data []byte) ([]byte, error)
-	Close() error
-}
-
-// Subscription can be cancelled.
-type Subscription interface{ Unsubscribe() error }
 
 // ErrNoResponders is returned by Request when nobody listens on the subject.
 var ErrNoResponders = errors.New("bus: no responders")
@@ -46,7 +23,9 @@ var ErrNoResponders = errors.New("bus: no responders")
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("bus: closed")
 
-// Local is an in-process Bus.
+var _ trunkline.Bus = (*Local)(nil)
+
+// Local is an in-process trunkline.Bus.
 type Local struct {
 	mu     sync.RWMutex
 	subs   map[*localSub]struct{}
@@ -59,7 +38,7 @@ func NewLocal() *Local { return &Local{subs: map[*localSub]struct{}{}} }
 type localSub struct {
 	bus     *Local
 	pattern []string
-	ch      chan Msg
+	ch      chan trunkline.Msg
 	done    chan struct{}
 	once    sync.Once
 }
@@ -69,13 +48,13 @@ type localSub struct {
 // publisher (the subscriber finds the work in the store on its next poll).
 const queueDepth = 1024
 
-func (b *Local) Subscribe(subject string, h Handler) (Subscription, error) {
+func (b *Local) Subscribe(subject string, h trunkline.Handler) (trunkline.Subscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, ErrClosed
 	}
-	s := &localSub{bus: b, pattern: strings.Split(subject, "."), ch: make(chan Msg, queueDepth), done: make(chan struct{})}
+	s := &localSub{bus: b, pattern: strings.Split(subject, "."), ch: make(chan trunkline.Msg, queueDepth), done: make(chan struct{})}
 	b.subs[s] = struct{}{}
 	go func() {
 		for {
@@ -131,7 +110,7 @@ func (b *Local) Publish(subject string, data []byte) error {
 	}
 	for _, s := range b.matching(subject) {
 		select {
-		case s.ch <- Msg{Subject: subject, Data: data}:
+		case s.ch <- trunkline.Msg{Subject: subject, Data: data}:
 		default: // full: drop the hint (see queueDepth)
 		}
 	}
@@ -147,7 +126,7 @@ func (b *Local) Request(ctx context.Context, subject string, data []byte) ([]byt
 		return nil, ErrNoResponders
 	}
 	reply := make(chan []byte, 1)
-	m := Msg{Subject: subject, Data: data, Reply: func(d []byte) error {
+	m := trunkline.Msg{Subject: subject, Data: data, Reply: func(d []byte) error {
 		select {
 		case reply <- d:
 		default:

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
 func TestMatch(t *testing.T) {
@@ -45,7 +47,7 @@ func TestPublishSubscribeRequest(t *testing.T) {
 	b := NewLocal()
 	defer b.Close()
 	got := make(chan string, 2)
-	if _, err := b.Subscribe("work.*", func(m Msg) { got <- m.Subject }); err != nil {
+	if _, err := b.Subscribe("work.*", func(m trunkline.Msg) { got <- m.Subject }); err != nil {
 		t.Fatal(err)
 	}
 	b.Publish("work.sms", nil)
@@ -64,7 +66,7 @@ func TestPublishSubscribeRequest(t *testing.T) {
 	if _, err := b.Request(ctx, "call.x.hangup", nil); !errors.Is(err, ErrNoResponders) {
 		t.Fatalf("request with nobody listening: %v", err)
 	}
-	sub, _ := b.Subscribe("call.x.hangup", func(m Msg) { m.Reply(append([]byte("ok:"), m.Data...)) })
+	sub, _ := b.Subscribe("call.x.hangup", func(m trunkline.Msg) { m.Reply(append([]byte("ok:"), m.Data...)) })
 	r, err := b.Request(ctx, "call.x.hangup", []byte("now"))
 	if err != nil || string(r) != "ok:now" {
 		t.Fatalf("reply %q, %v", r, err)

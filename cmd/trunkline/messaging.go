@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
-	"github.com/trunkline/trunkline/bus"
 	"github.com/trunkline/trunkline/carrier"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/sandbox"
@@ -104,7 +104,7 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 	svc = message.New(message.Options{DB: p.db, Ring: p.ring, Sender: m.router, Tokens: p.accounts, Webhooks: p.webhooks,
 		Bus: p.bus, Metrics: p.metrics, Logger: p.log, Workers: c.Messaging.Workers, Node: c.NodeName})
 	m.svc = svc
-	if _, err := p.bus.Subscribe(message.WakeSubject, func(bus.Msg) { svc.Wake() }); err != nil {
+	if _, err := p.bus.Subscribe(message.WakeSubject, func(trunkline.Msg) { svc.Wake() }); err != nil {
 		m.stop()
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	}
 	p.closers = append(p.closers, p.bus.Close)
 	p.accounts = account.New(p.db, p.ring, account.Options{Overlap: c.Auth.TokenOverlap.Duration, Bus: p.bus})
-	if _, err := p.bus.Subscribe(account.InvalidateSubject, func(m bus.Msg) { p.accounts.DropCached(string(m.Data)) }); err != nil {
+	if _, err := p.bus.Subscribe(account.InvalidateSubject, func(m trunkline.Msg) { p.accounts.DropCached(string(m.Data)) }); err != nil {
 		p.Close()
 		return nil, err
 	}
