@@ -34,7 +34,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline"
 )
 
 // Outcomes of an audited action.
@@ -60,24 +60,23 @@ type Entry struct {
 	Detail       map[string]string
 }
 
-// Store is what the log needs from the database; *store.DB implements it.
+// Store is what the log needs from the database, in the core's audit records;
+// *store.DB implements it (asserted in the tests, which use it).
 type Store interface {
 	// AppendAuditBatch appends a batch atomically, all or none: build gets the head and
 	// the stored tree hashes inside the transaction, and the head moves by compare-and-swap
 	// (retried on conflict, calling build again). It returns the first new seq.
-	AppendAuditBatch(ctx context.Context, build func(store.AuditHead, tlog.HashReader) ([]*store.AuditAppend, error)) (int64, error)
-	AuditHead(ctx context.Context) (store.AuditHead, error)
+	AppendAuditBatch(ctx context.Context, build func(trunkline.AuditHead, trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error)) (int64, error)
+	AuditHead(ctx context.Context) (trunkline.AuditHead, error)
 	// AuditRecords reads entries with seq > afterSeq in seq order, in batches.
-	AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]store.AuditRecord, error)
-	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, int, error)
+	AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]trunkline.AuditRecord, error)
+	ListAudit(ctx context.Context, f trunkline.AuditFilter) ([]trunkline.AuditRecord, int, error)
 	// AuditTreeHashes reads stored tree hashes; nil where one is missing.
 	AuditTreeHashes(ctx context.Context, indexes []int64) ([][]byte, error)
-	AddAuditCheckpoint(ctx context.Context, c store.AuditCheckpoint) error
-	AuditCheckpoints(ctx context.Context, afterSize int64, limit int) ([]store.AuditCheckpoint, error)
-	LatestAuditCheckpoint(ctx context.Context) (store.AuditCheckpoint, error)
+	AddAuditCheckpoint(ctx context.Context, c trunkline.AuditCheckpoint) error
+	AuditCheckpoints(ctx context.Context, afterSize int64, limit int) ([]trunkline.AuditCheckpoint, error)
+	LatestAuditCheckpoint(ctx context.Context) (trunkline.AuditCheckpoint, error)
 }
-
-var _ Store = (*store.DB)(nil)
 
 // Options configure a Log.
 type Options struct {
@@ -294,7 +293,7 @@ func (l *Log) appendBatch(batch []*appendReq) (first int64, err error) {
 			first, err = 0, fmt.Errorf("panic: %v", p)
 		}
 	}()
-	return l.st.AppendAuditBatch(ctx, func(head store.AuditHead, tree tlog.HashReader) ([]*store.AuditAppend, error) {
+	return l.st.AppendAuditBatch(ctx, func(head trunkline.AuditHead, tree trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error) {
 		return l.build(batch, head, tree)
 	})
 }
@@ -302,7 +301,7 @@ func (l *Log) appendBatch(batch []*appendReq) (first int64, err error) {
 // build turns batch into the rows that follow head: seqs, times, record and chain
 // hashes, and the Merkle tree hashes each entry adds. It is called again from scratch if
 // the store retries the transaction, so it changes nothing outside its result.
-func (l *Log) build(batch []*appendReq, head store.AuditHead, tree tlog.HashReader) ([]*store.AuditAppend, error) {
+func (l *Log) build(batch []*appendReq, head trunkline.AuditHead, tree trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error) {
 	if len(head.ChainHash) != tlog.HashSize {
 		return nil, errors.New("audit: the stored chain head is malformed")
 	}
@@ -311,7 +310,7 @@ func (l *Log) build(batch []*appendReq, head store.AuditHead, tree tlog.HashRead
 	// The tree hashes of entry n depend on those of entries before it, including the
 	// ones earlier in this batch, which are not stored yet: read those from here.
 	reader := &batchHashReader{stored: tree, added: make(map[int64]tlog.Hash)}
-	out := make([]*store.AuditAppend, len(batch))
+	out := make([]*trunkline.AuditAppend, len(batch))
 	for i, req := range batch {
 		e := req.e
 		n := head.Size + int64(i) // entries before e
@@ -323,13 +322,15 @@ func (l *Log) build(batch []*appendReq, head store.AuditHead, tree tlog.HashRead
 			return nil, err
 		}
 		idx := tlog.StoredHashIndex(0, n)
+		stored := make([][32]byte, len(hashes)) // the same bytes under the core's type
 		for j, h := range hashes {
 			reader.added[idx+int64(j)] = h
+			stored[j] = h
 		}
 		chain = chainHash(chain, rh)
 		rec := toRecord(e)
 		rec.RecordHash, rec.ChainHash = rh[:], append([]byte(nil), chain[:]...)
-		out[i] = &store.AuditAppend{Record: rec, TreeIndex: idx, TreeHashes: hashes}
+		out[i] = &trunkline.AuditAppend{Record: rec, TreeIndex: idx, TreeHashes: stored}
 	}
 	return out, nil
 }
@@ -337,7 +338,7 @@ func (l *Log) build(batch []*appendReq, head store.AuditHead, tree tlog.HashRead
 // batchHashReader reads tree hashes computed earlier in the batch from added, and the
 // rest from the store.
 type batchHashReader struct {
-	stored tlog.HashReader
+	stored trunkline.AuditHashReader
 	added  map[int64]tlog.Hash
 }
 
@@ -354,7 +355,7 @@ func (r *batchHashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		}
 	}
 	if len(missing) > 0 {
-		hs, err := r.stored.ReadHashes(missing)
+		hs, err := r.stored(missing)
 		if err != nil {
 			return nil, err
 		}
@@ -381,7 +382,7 @@ type Filter struct {
 
 // List returns the entries matching f, newest first, and the total number matching.
 func (l *Log) List(ctx context.Context, f Filter) ([]Entry, int, error) {
-	recs, total, err := l.st.ListAudit(ctx, store.AuditFilter{
+	recs, total, err := l.st.ListAudit(ctx, trunkline.AuditFilter{
 		AccountIDs: f.AccountIDs, From: f.From, To: f.To, Action: f.Action, Limit: f.Limit, Offset: f.Offset,
 	})
 	if err != nil {
@@ -598,20 +599,20 @@ func chainHash(prev, record tlog.Hash) tlog.Hash {
 	return sha256.Sum256(append(prev[:], record[:]...))
 }
 
-func toRecord(e Entry) store.AuditRecord {
+func toRecord(e Entry) trunkline.AuditRecord {
 	var detail string
 	if len(e.Detail) > 0 {
 		b, _ := json.Marshal(e.Detail) // a map of strings always marshals
 		detail = string(b)
 	}
-	return store.AuditRecord{
+	return trunkline.AuditRecord{
 		Seq: e.Seq, At: e.At, AccountID: e.AccountID, Actor: e.Actor, CredentialID: e.CredentialID,
 		Action: e.Action, ObjectType: e.ObjectType, ObjectID: e.ObjectID, Source: e.Source,
 		Node: e.Node, Outcome: e.Outcome, Detail: detail,
 	}
 }
 
-func fromRecord(r store.AuditRecord) (Entry, error) {
+func fromRecord(r trunkline.AuditRecord) (Entry, error) {
 	e := Entry{
 		Seq: r.Seq, At: r.At.UTC(), AccountID: r.AccountID, Actor: r.Actor, CredentialID: r.CredentialID,
 		Action: r.Action, ObjectType: r.ObjectType, ObjectID: r.ObjectID, Source: r.Source,

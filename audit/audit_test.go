@@ -15,9 +15,14 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
+
+// *store.DB is the log's Store (production wiring relies on it too: cmd/trunkline hands
+// its database to New). The assertion lives here because store does not import audit.
+var _ Store = (*store.DB)(nil)
 
 // clock is a fake clock that moves one second per reading.
 type clock struct {
@@ -101,7 +106,7 @@ func (f *fixture) exec(t *testing.T, q string, args ...any) {
 	}
 }
 
-func (f *fixture) records(t *testing.T) []store.AuditRecord {
+func (f *fixture) records(t *testing.T) []trunkline.AuditRecord {
 	t.Helper()
 	recs, err := f.db.AuditRecords(context.Background(), 0, 1<<20)
 	if err != nil {
@@ -120,7 +125,7 @@ func (f *fixture) verify(t *testing.T) *Report {
 }
 
 // overwrite replaces every column of the row at seq with rec's values (seq excepted).
-func (f *fixture) overwrite(t *testing.T, seq int64, r store.AuditRecord) {
+func (f *fixture) overwrite(t *testing.T, seq int64, r trunkline.AuditRecord) {
 	t.Helper()
 	f.exec(t, `UPDATE audit_entries SET at = ?, account_id = ?, actor = ?, credential_id = ?, action = ?, object_type = ?, object_id = ?,
 		source = ?, node = ?, outcome = ?, detail = ?, record_hash = ?, chain_hash = ? WHERE seq = ?`,

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -29,14 +30,14 @@ type faultStore struct {
 	sizes []int // entries in each call's batch (as first built)
 }
 
-func (s *faultStore) AppendAuditBatch(ctx context.Context, build func(store.AuditHead, tlog.HashReader) ([]*store.AuditAppend, error)) (int64, error) {
+func (s *faultStore) AppendAuditBatch(ctx context.Context, build func(trunkline.AuditHead, trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error)) (int64, error) {
 	n := s.calls.Add(1)
 	if n == 1 && s.gate != nil {
 		close(s.entered)
 		<-s.gate
 	}
 	first := true
-	return s.DB.AppendAuditBatch(ctx, func(h store.AuditHead, r tlog.HashReader) ([]*store.AuditAppend, error) {
+	return s.DB.AppendAuditBatch(ctx, func(h trunkline.AuditHead, r trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error) {
 		b, err := build(h, r)
 		if err != nil {
 			return nil, err

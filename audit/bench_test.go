@@ -8,8 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"golang.org/x/mod/sumdb/tlog"
-
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
@@ -20,7 +19,7 @@ type countingStore struct {
 	txns atomic.Int64
 }
 
-func (s *countingStore) AppendAuditBatch(ctx context.Context, build func(store.AuditHead, tlog.HashReader) ([]*store.AuditAppend, error)) (int64, error) {
+func (s *countingStore) AppendAuditBatch(ctx context.Context, build func(trunkline.AuditHead, trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error)) (int64, error) {
 	s.txns.Add(1)
 	return s.DB.AppendAuditBatch(ctx, build)
 }

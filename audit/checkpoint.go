@@ -18,7 +18,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/store"
 )
 
 // KeyName names the audit signing key; it appears in every checkpoint signature.
@@ -284,7 +283,7 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	if err := l.witness(ctx, cp); err != nil {
 		return nil, err
 	}
-	err = l.st.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Size: t.size, CreatedAt: at, Note: string(msg)})
+	err = l.st.AddAuditCheckpoint(ctx, trunkline.AuditCheckpoint{Size: t.size, CreatedAt: at, Note: string(msg)})
 	if errors.Is(err, trunkline.ErrConflict) {
 		return nil, nil // another node signed this head first
 	}

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/trunkline/trunkline"
-	"github.com/trunkline/trunkline/store"
 )
 
 // Report is the outcome of Verify.
@@ -235,7 +234,7 @@ func witnessNames(ws []Witness) string {
 
 // checkCheckpoint verifies a stored checkpoint's signature and size. covered is the
 // size of the last good checkpoint, for naming the entries that are now unvouched.
-func checkCheckpoint(c *store.AuditCheckpoint, v note.Verifier, covered int64) (*Checkpoint, *finding) {
+func checkCheckpoint(c *trunkline.AuditCheckpoint, v note.Verifier, covered int64) (*Checkpoint, *finding) {
 	cp, err := ParseCheckpoint([]byte(c.Note), v)
 	if err == nil && cp.Size != c.Size {
 		err = fmt.Errorf("it is stored as size %d but signed for size %d", c.Size, cp.Size)
@@ -398,11 +397,11 @@ func (t *tree) load(ctx context.Context, st Store, size int64, chain tlog.Hash) 
 type checkpointIter struct {
 	st    Store
 	after int64
-	buf   []store.AuditCheckpoint
+	buf   []trunkline.AuditCheckpoint
 	done  bool
 }
 
-func (it *checkpointIter) peek(ctx context.Context) (*store.AuditCheckpoint, error) {
+func (it *checkpointIter) peek(ctx context.Context) (*trunkline.AuditCheckpoint, error) {
 	if len(it.buf) == 0 && !it.done {
 		b, err := it.st.AuditCheckpoints(ctx, it.after, 100)
 		if err != nil {

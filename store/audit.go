@@ -10,66 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/sumdb/tlog"
-
 	"github.com/trunkline/trunkline"
 )
 
-// The audit tables hold package audit's tamper-evident log. The store only persists
-// what audit computes (canonical encoding, hashes and tree layout belong to audit), so
-// the rules about what makes the log valid live in one place.
-
-// AuditRecord is one stored audit entry with its hashes. Detail is the opaque text
-// package audit wrote (a JSON object); the store does not interpret it.
-type AuditRecord struct {
-	Seq          int64
-	At           time.Time
-	AccountID    string
-	Actor        string
-	CredentialID string
-	Action       string
-	ObjectType   string
-	ObjectID     string
-	Source       string
-	Node         string
-	Outcome      string
-	Detail       string
-	RecordHash   []byte
-	ChainHash    []byte
-}
-
-// AuditHead is the head of the chain: how many entries exist and the chain hash of
-// the last one (32 zero bytes for an empty log).
-type AuditHead struct {
-	Size      int64
-	ChainHash []byte
-}
-
-// AuditAppend is what one append writes: the record (Seq must be head.Size+1) and the
-// Merkle tree hashes that the record adds, stored from index TreeIndex on.
-type AuditAppend struct {
-	Record     AuditRecord
-	TreeIndex  int64
-	TreeHashes []tlog.Hash
-}
-
-// AuditFilter selects entries for ListAudit. Empty AccountIDs means every account (an
-// operator's view): callers serving a customer must always set it. From is inclusive,
-// To exclusive; zero times leave that side open. Limit <= 0 means no limit.
-type AuditFilter struct {
-	AccountIDs []string
-	From, To   time.Time
-	Action     string
-	Limit      int
-	Offset     int
-}
-
-// AuditCheckpoint is a signed checkpoint of the audit log at Size entries.
-type AuditCheckpoint struct {
-	Size      int64
-	CreatedAt time.Time
-	Note      string
-}
+// The audit tables hold package audit's tamper-evident log, as the core's audit records
+// (trunkline.AuditRecord, AuditHead, AuditAppend, AuditCheckpoint). The store only
+// persists what audit computes (canonical encoding, hashes and tree layout belong to
+// audit), so the rules about what makes the log valid live in one place.
 
 // auditAppendAttempts bounds the compare-and-swap retries of one append. Conflicts are
 // rare (SQLite serialises writers; PostgreSQL locks the head row), so hitting the
@@ -82,13 +29,13 @@ const maxInsertParams = 1000
 
 // AppendAudit appends one audit entry atomically; it is AppendAuditBatch for a batch of
 // one. It returns the new seq.
-func (db *DB) AppendAudit(ctx context.Context, build func(head AuditHead, tree tlog.HashReader) (*AuditAppend, error)) (int64, error) {
-	return db.AppendAuditBatch(ctx, func(head AuditHead, tree tlog.HashReader) ([]*AuditAppend, error) {
+func (db *DB) AppendAudit(ctx context.Context, build func(head trunkline.AuditHead, tree trunkline.AuditHashReader) (*trunkline.AuditAppend, error)) (int64, error) {
+	return db.AppendAuditBatch(ctx, func(head trunkline.AuditHead, tree trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error) {
 		a, err := build(head, tree)
 		if err != nil || a == nil {
 			return nil, err
 		}
-		return []*AuditAppend{a}, nil
+		return []*trunkline.AuditAppend{a}, nil
 	})
 }
 
@@ -100,7 +47,7 @@ func (db *DB) AppendAudit(ctx context.Context, build func(head AuditHead, tree t
 // run on from the head (head.Size+1, head.Size+2, ...). If another writer moved the
 // head first the transaction is rolled back and build is called again with the new
 // head, so build must not keep state between calls. It returns the first new seq.
-func (db *DB) AppendAuditBatch(ctx context.Context, build func(head AuditHead, tree tlog.HashReader) ([]*AuditAppend, error)) (int64, error) {
+func (db *DB) AppendAuditBatch(ctx context.Context, build func(head trunkline.AuditHead, tree trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error)) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		var first int64
 		err := db.InTx(ctx, func(tx *Tx) error {
@@ -109,16 +56,16 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(head AuditHead, t
 				// Lock the head so concurrent appenders queue rather than spin on the CAS.
 				q += ` FOR UPDATE`
 			}
-			var h AuditHead
+			var h trunkline.AuditHead
 			if err := tx.QueryRow(ctx, q).Scan(&h.Size, &h.ChainHash); err != nil {
 				if errors.Is(err, sql.ErrNoRows) {
 					return errors.New("store: audit head row is missing")
 				}
 				return err
 			}
-			batch, err := build(h, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			batch, err := build(h, func(idx []int64) ([][32]byte, error) {
 				return readTreeHashes(ctx, tx.Query, idx)
-			}))
+			})
 			if err != nil {
 				return err
 			}
@@ -199,8 +146,8 @@ func conflictOr(err error) error {
 }
 
 // AuditHead reads the head of the audit chain.
-func (db *DB) AuditHead(ctx context.Context) (AuditHead, error) {
-	var h AuditHead
+func (db *DB) AuditHead(ctx context.Context) (trunkline.AuditHead, error) {
+	var h trunkline.AuditHead
 	err := db.queryRow(ctx, `SELECT size, chain_hash FROM audit_head WHERE id = 1`).Scan(&h.Size, &h.ChainHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return h, trunkline.ErrNotFound
@@ -210,11 +157,11 @@ func (db *DB) AuditHead(ctx context.Context) (AuditHead, error) {
 
 const auditCols = `seq, at, account_id, actor, credential_id, action, object_type, object_id, source, node, outcome, detail, record_hash, chain_hash`
 
-func scanAuditRecords(rows *sql.Rows) ([]AuditRecord, error) {
+func scanAuditRecords(rows *sql.Rows) ([]trunkline.AuditRecord, error) {
 	defer rows.Close()
-	var out []AuditRecord
+	var out []trunkline.AuditRecord
 	for rows.Next() {
-		var r AuditRecord
+		var r trunkline.AuditRecord
 		var at int64
 		if err := rows.Scan(&r.Seq, &at, &r.AccountID, &r.Actor, &r.CredentialID, &r.Action, &r.ObjectType, &r.ObjectID,
 			&r.Source, &r.Node, &r.Outcome, &r.Detail, &r.RecordHash, &r.ChainHash); err != nil {
@@ -228,7 +175,7 @@ func scanAuditRecords(rows *sql.Rows) ([]AuditRecord, error) {
 
 // AuditRecords returns up to limit entries with seq > afterSeq in seq order, for
 // reading the whole log in batches (verification, export).
-func (db *DB) AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]AuditRecord, error) {
+func (db *DB) AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]trunkline.AuditRecord, error) {
 	rows, err := db.query(ctx, `SELECT `+auditCols+` FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit)
 	if err != nil {
 		return nil, err
@@ -237,7 +184,7 @@ func (db *DB) AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]Au
 }
 
 // ListAudit returns the entries matching f, newest first, and how many match in all.
-func (db *DB) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, int, error) {
+func (db *DB) ListAudit(ctx context.Context, f trunkline.AuditFilter) ([]trunkline.AuditRecord, int, error) {
 	var where []string
 	var args []any
 	if len(f.AccountIDs) > 0 {
@@ -344,15 +291,15 @@ func queryTreeHashes(ctx context.Context, query queryFunc, indexes []int64) (map
 }
 
 // readTreeHashes is the strict form used while appending: every hash must be present.
-func readTreeHashes(ctx context.Context, query queryFunc, indexes []int64) ([]tlog.Hash, error) {
+func readTreeHashes(ctx context.Context, query queryFunc, indexes []int64) ([][32]byte, error) {
 	m, err := queryTreeHashes(ctx, query, indexes)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]tlog.Hash, len(indexes))
+	out := make([][32]byte, len(indexes))
 	for i, idx := range indexes {
 		h, ok := m[idx]
-		if !ok || len(h) != tlog.HashSize {
+		if !ok || len(h) != len(out[i]) {
 			return nil, fmt.Errorf("store: audit tree hash %d is missing or malformed", idx)
 		}
 		copy(out[i][:], h)
@@ -362,7 +309,7 @@ func readTreeHashes(ctx context.Context, query queryFunc, indexes []int64) ([]tl
 
 // AddAuditCheckpoint stores a signed checkpoint. It returns trunkline.ErrConflict if a checkpoint
 // of that size exists (another node signed the same head first).
-func (db *DB) AddAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error {
+func (db *DB) AddAuditCheckpoint(ctx context.Context, c trunkline.AuditCheckpoint) error {
 	_, err := db.exec(ctx, `INSERT INTO audit_checkpoints(size, created_at, note) VALUES (?, ?, ?)`, c.Size, micros(c.CreatedAt), c.Note)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("%w: audit checkpoint %d exists", trunkline.ErrConflict, c.Size)
@@ -371,15 +318,15 @@ func (db *DB) AddAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error {
 }
 
 // AuditCheckpoints returns up to limit checkpoints with size > afterSize, smallest first.
-func (db *DB) AuditCheckpoints(ctx context.Context, afterSize int64, limit int) ([]AuditCheckpoint, error) {
+func (db *DB) AuditCheckpoints(ctx context.Context, afterSize int64, limit int) ([]trunkline.AuditCheckpoint, error) {
 	rows, err := db.query(ctx, `SELECT size, created_at, note FROM audit_checkpoints WHERE size > ? ORDER BY size LIMIT ?`, afterSize, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []AuditCheckpoint
+	var out []trunkline.AuditCheckpoint
 	for rows.Next() {
-		var c AuditCheckpoint
+		var c trunkline.AuditCheckpoint
 		var at int64
 		if err := rows.Scan(&c.Size, &at, &c.Note); err != nil {
 			return nil, err
@@ -391,8 +338,8 @@ func (db *DB) AuditCheckpoints(ctx context.Context, afterSize int64, limit int) 
 }
 
 // LatestAuditCheckpoint returns the checkpoint with the largest size, or trunkline.ErrNotFound.
-func (db *DB) LatestAuditCheckpoint(ctx context.Context) (AuditCheckpoint, error) {
-	var c AuditCheckpoint
+func (db *DB) LatestAuditCheckpoint(ctx context.Context) (trunkline.AuditCheckpoint, error) {
+	var c trunkline.AuditCheckpoint
 	var at int64
 	err := db.queryRow(ctx, `SELECT size, created_at, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&c.Size, &at, &c.Note)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -18,11 +18,11 @@ import (
 
 // appendRaw appends a record with made-up hashes; the rules that make hashes right
 // belong to package audit, the store only has to keep what it is given.
-func appendRaw(ctx context.Context, db *DB, action string, tree ...tlog.Hash) (int64, error) {
-	return db.AppendAudit(ctx, func(h AuditHead, _ tlog.HashReader) (*AuditAppend, error) {
+func appendRaw(ctx context.Context, db *DB, action string, tree ...[32]byte) (int64, error) {
+	return db.AppendAudit(ctx, func(h trunkline.AuditHead, _ trunkline.AuditHashReader) (*trunkline.AuditAppend, error) {
 		seq := h.Size + 1
-		return &AuditAppend{
-			Record: AuditRecord{
+		return &trunkline.AuditAppend{
+			Record: trunkline.AuditRecord{
 				Seq: seq, At: time.UnixMicro(1_700_000_000_000_000 + seq).UTC(), AccountID: "MA1", Action: action,
 				Outcome: "success", Detail: `{"a":"b"}`, RecordHash: bytes.Repeat([]byte{byte(seq)}, 32),
 				ChainHash: bytes.Repeat([]byte{byte(seq + 100)}, 32),
@@ -41,33 +41,35 @@ func TestAuditAppend(t *testing.T) {
 			if err != nil || h.Size != 0 || !bytes.Equal(h.ChainHash, make([]byte, 32)) {
 				t.Fatalf("initial head: %+v %v", h, err)
 			}
-			if seq, err := appendRaw(ctx, db, "a.one", tlog.Hash{1}); err != nil || seq != 1 {
+			if seq, err := appendRaw(ctx, db, "a.one", [32]byte{1}); err != nil || seq != 1 {
 				t.Fatalf("append: %d %v", seq, err)
 			}
 			// A second record sees the first one's tree hash through the reader.
-			var seen []tlog.Hash
-			_, err = db.AppendAudit(ctx, func(h AuditHead, r tlog.HashReader) (*AuditAppend, error) {
-				if seen, err = r.ReadHashes([]int64{0}); err != nil {
+			var seen [][32]byte
+			_, err = db.AppendAudit(ctx, func(h trunkline.AuditHead, r trunkline.AuditHashReader) (*trunkline.AuditAppend, error) {
+				if seen, err = r([]int64{0}); err != nil {
 					return nil, err
 				}
-				return &AuditAppend{Record: AuditRecord{Seq: h.Size + 1, Action: "a.two", Outcome: "success", RecordHash: []byte{1}, ChainHash: []byte{2}},
-					TreeIndex: 1, TreeHashes: []tlog.Hash{{2}, {3}}}, nil
+				return &trunkline.AuditAppend{Record: trunkline.AuditRecord{Seq: h.Size + 1, Action: "a.two", Outcome: "success", RecordHash: []byte{1}, ChainHash: []byte{2}},
+					TreeIndex: 1, TreeHashes: [][32]byte{{2}, {3}}}, nil
 			})
-			if err != nil || len(seen) != 1 || seen[0] != (tlog.Hash{1}) {
+			if err != nil || len(seen) != 1 || seen[0] != ([32]byte{1}) {
 				t.Fatalf("second append: %v %v", seen, err)
 			}
 
 			tests := []struct {
 				name  string
-				build func(h AuditHead, _ tlog.HashReader) (*AuditAppend, error)
+				build func(h trunkline.AuditHead, _ trunkline.AuditHashReader) (*trunkline.AuditAppend, error)
 				err   string
 			}{
-				{"build fails", func(AuditHead, tlog.HashReader) (*AuditAppend, error) { return nil, errors.New("boom") }, "boom"},
-				{"seq does not follow the head", func(h AuditHead, _ tlog.HashReader) (*AuditAppend, error) {
-					return &AuditAppend{Record: AuditRecord{Seq: h.Size + 2, Action: "x", Outcome: "success", RecordHash: []byte{1}, ChainHash: []byte{1}}}, nil
+				{"build fails", func(trunkline.AuditHead, trunkline.AuditHashReader) (*trunkline.AuditAppend, error) {
+					return nil, errors.New("boom")
+				}, "boom"},
+				{"seq does not follow the head", func(h trunkline.AuditHead, _ trunkline.AuditHashReader) (*trunkline.AuditAppend, error) {
+					return &trunkline.AuditAppend{Record: trunkline.AuditRecord{Seq: h.Size + 2, Action: "x", Outcome: "success", RecordHash: []byte{1}, ChainHash: []byte{1}}}, nil
 				}, "does not follow"},
-				{"reading a missing tree hash", func(h AuditHead, r tlog.HashReader) (*AuditAppend, error) {
-					_, err := r.ReadHashes([]int64{99})
+				{"reading a missing tree hash", func(h trunkline.AuditHead, r trunkline.AuditHashReader) (*trunkline.AuditAppend, error) {
+					_, err := r([]int64{99})
 					return nil, err
 				}, "missing"},
 			}
@@ -108,11 +110,11 @@ func TestAuditCheckpoints(t *testing.T) {
 			}
 			at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 			for _, size := range []int64{3, 1, 7} {
-				if err := db.AddAuditCheckpoint(ctx, AuditCheckpoint{Size: size, CreatedAt: at, Note: "n"}); err != nil {
+				if err := db.AddAuditCheckpoint(ctx, trunkline.AuditCheckpoint{Size: size, CreatedAt: at, Note: "n"}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := db.AddAuditCheckpoint(ctx, AuditCheckpoint{Size: 3, CreatedAt: at, Note: "again"}); !errors.Is(err, trunkline.ErrConflict) {
+			if err := db.AddAuditCheckpoint(ctx, trunkline.AuditCheckpoint{Size: 3, CreatedAt: at, Note: "again"}); !errors.Is(err, trunkline.ErrConflict) {
 				t.Fatalf("duplicate: %v", err)
 			}
 			if c, err := db.LatestAuditCheckpoint(ctx); err != nil || c.Size != 7 || !c.CreatedAt.Equal(at) {
@@ -130,14 +132,14 @@ func TestListAuditManyAccounts(t *testing.T) {
 	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
-			if _, err := appendRaw(ctx, db, "x.y", tlog.Hash{1}); err != nil {
+			if _, err := appendRaw(ctx, db, "x.y", [32]byte{1}); err != nil {
 				t.Fatal(err)
 			}
 			ids := []string{"MA1"}
 			for i := 0; i < 300; i++ {
 				ids = append(ids, "SA"+strings.Repeat("x", i%7))
 			}
-			recs, total, err := db.ListAudit(ctx, AuditFilter{AccountIDs: ids, Action: "x.y", Limit: 5})
+			recs, total, err := db.ListAudit(ctx, trunkline.AuditFilter{AccountIDs: ids, Action: "x.y", Limit: 5})
 			if err != nil || total != 1 || len(recs) != 1 {
 				t.Fatalf("%v %d %v", recs, total, err)
 			}
@@ -149,26 +151,26 @@ func TestAuditAppendBatch(t *testing.T) {
 	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
-			if _, err := appendRaw(ctx, db, "a.one", tlog.Hash{1}); err != nil {
+			if _, err := appendRaw(ctx, db, "a.one", [32]byte{1}); err != nil {
 				t.Fatal(err)
 			}
 			// batch builds n records after h, each with four made-up tree hashes: enough
 			// rows that both inserts take more than one statement.
-			batch := func(h AuditHead, n int) []*AuditAppend {
-				out := make([]*AuditAppend, n)
+			batch := func(h trunkline.AuditHead, n int) []*trunkline.AuditAppend {
+				out := make([]*trunkline.AuditAppend, n)
 				for i := range out {
 					seq := h.Size + 1 + int64(i)
-					out[i] = &AuditAppend{
-						Record: AuditRecord{Seq: seq, At: time.UnixMicro(seq).UTC(), Action: fmt.Sprintf("b.%d", seq), Outcome: "success",
+					out[i] = &trunkline.AuditAppend{
+						Record: trunkline.AuditRecord{Seq: seq, At: time.UnixMicro(seq).UTC(), Action: fmt.Sprintf("b.%d", seq), Outcome: "success",
 							RecordHash: []byte{byte(seq)}, ChainHash: []byte{byte(seq), 1}},
 						TreeIndex:  1 + 4*int64(seq-2),
-						TreeHashes: []tlog.Hash{{byte(seq), 1}, {byte(seq), 2}, {byte(seq), 3}, {byte(seq), 4}},
+						TreeHashes: [][32]byte{{byte(seq), 1}, {byte(seq), 2}, {byte(seq), 3}, {byte(seq), 4}},
 					}
 				}
 				return out
 			}
 			const n = 150
-			first, err := db.AppendAuditBatch(ctx, func(h AuditHead, _ tlog.HashReader) ([]*AuditAppend, error) {
+			first, err := db.AppendAuditBatch(ctx, func(h trunkline.AuditHead, _ trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error) {
 				return batch(h, n), nil
 			})
 			if err != nil || first != 2 {
@@ -210,21 +212,21 @@ func TestAuditAppendBatch(t *testing.T) {
 
 			tests := []struct {
 				name string
-				edit func([]*AuditAppend) []*AuditAppend
+				edit func([]*trunkline.AuditAppend) []*trunkline.AuditAppend
 				err  string
 			}{
-				{"empty batch", func([]*AuditAppend) []*AuditAppend { return nil }, "built nothing"},
-				{"gap in seqs", func(b []*AuditAppend) []*AuditAppend { b[5].Record.Seq++; return b }, "does not follow"},
+				{"empty batch", func([]*trunkline.AuditAppend) []*trunkline.AuditAppend { return nil }, "built nothing"},
+				{"gap in seqs", func(b []*trunkline.AuditAppend) []*trunkline.AuditAppend { b[5].Record.Seq++; return b }, "does not follow"},
 				// Fails in the middle of the transaction, after the head moved and rows
 				// were inserted: all of it must be rolled back.
-				{"last record rejected by the database", func(b []*AuditAppend) []*AuditAppend {
+				{"last record rejected by the database", func(b []*trunkline.AuditAppend) []*trunkline.AuditAppend {
 					b[len(b)-1].Record.RecordHash = nil
 					return b
 				}, "record_hash"},
 			}
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
-					_, err := db.AppendAuditBatch(ctx, func(h AuditHead, _ tlog.HashReader) ([]*AuditAppend, error) {
+					_, err := db.AppendAuditBatch(ctx, func(h trunkline.AuditHead, _ trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error) {
 						return tc.edit(batch(h, n)), nil
 					})
 					if err == nil || !strings.Contains(err.Error(), tc.err) {

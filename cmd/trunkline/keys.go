@@ -167,10 +167,8 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError(keysUsage)
 	}
 	o := newOperatorCmd("keys "+sub, stderr)
-	if pos, err := parseArgs(o.fs, args); err != nil {
+	if err := o.parseFlags(args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usageError(fmt.Sprintf("keys %s takes no arguments besides flags (got %q)", sub, pos[0]))
 	}
 	p, err := o.open(ctx, stderr)
 	if err != nil {

@@ -64,246 +64,329 @@ func record(ctx context.Context, p *platform, e audit.Entry) error {
 	return nil
 }
 
+// parseFlags parses args and refuses positional arguments: operator commands take flags only.
+func (o *operatorCmd) parseFlags(args []string) error {
+	if pos, err := parseArgs(o.fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageError(fmt.Sprintf("%s takes no arguments besides flags (got %q)", o.fs.Name(), pos[0]))
+	}
+	return nil
+}
+
+// cmdAccount runs `trunkline account SUB`: one function per subcommand.
 func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError("account needs a subcommand: create, list, invite, disable, enable, rotate, revoke-old, sender-id")
 	}
 	sub, args := args[0], args[1:]
-	if sub == "sender-id" {
-		return cmdSenderID(ctx, args, stdout, stderr)
-	}
-	o := newOperatorCmd("account "+sub, stderr)
-	var name, parent, id, email, role, base string
-	var overlap time.Duration
-	var revokeOld bool
 	switch sub {
+	case "sender-id":
+		return cmdSenderID(ctx, args, stdout, stderr)
 	case "create":
-		o.fs.StringVar(&name, "name", "", "account name (required)")
-		o.fs.StringVar(&parent, "parent", "", "make a subaccount of this main account")
-		o.fs.StringVar(&email, "owner", "", "invite this email as the new main account's owner (prints a one-time console link)")
-		o.fs.StringVar(&base, "url", "", "the console's address for the link, e.g. https://trunkline.example.com (default: from api.hostnames and api.listen)")
-	case "invite":
-		o.fs.StringVar(&id, "id", "", "Auth ID of the main account (required)")
-		o.fs.StringVar(&email, "email", "", "the person's email (required)")
-		o.fs.StringVar(&role, "role", "owner", "owner, developer or read-only")
-		o.fs.StringVar(&base, "url", "", "the console's address for the link (default: from api.hostnames and api.listen)")
-	case "disable", "enable":
-		o.fs.StringVar(&id, "id", "", "Auth ID (required)")
+		return accountCreate(ctx, args, stdout, stderr)
 	case "list":
-		o.fs.StringVar(&parent, "parent", "", "list this main account's subaccounts")
+		return accountList(ctx, args, stdout, stderr)
+	case "invite":
+		return accountInvite(ctx, args, stdout, stderr)
+	case "disable", "enable":
+		return accountSetEnabled(ctx, sub == "enable", args, stdout, stderr)
 	case "rotate":
-		o.fs.StringVar(&id, "id", "", "Auth ID (required)")
-		o.fs.DurationVar(&overlap, "overlap", -1, "how long the old token keeps working (default: auth.token_overlap)")
-		o.fs.BoolVar(&revokeOld, "revoke-old", false, "stop the old token at once")
+		return accountRotate(ctx, args, stdout, stderr)
 	case "revoke-old":
-		o.fs.StringVar(&id, "id", "", "Auth ID (required)")
-	default:
-		return usageError(fmt.Sprintf("unknown account subcommand %q", sub))
+		return accountRevokeOld(ctx, args, stdout, stderr)
 	}
-	if pos, err := parseArgs(o.fs, args); err != nil {
+	return usageError(fmt.Sprintf("unknown account subcommand %q", sub))
+}
+
+// openAccountCmd parses the flags of `account sub` (the common ones and those flags
+// registers) and opens the platform, which the caller closes. asJSON is --json.
+func openAccountCmd(ctx context.Context, sub string, args []string, stderr io.Writer, flags func(*flag.FlagSet)) (p *platform, asJSON bool, err error) {
+	o := newOperatorCmd("account "+sub, stderr)
+	flags(o.fs)
+	if err := o.parseFlags(args); err != nil {
+		return nil, false, err
+	}
+	if p, err = o.open(ctx, stderr); err != nil {
+		return nil, false, err
+	}
+	return p, o.f.asJSON, nil
+}
+
+// accountExists returns nil if account id exists, else an error naming it.
+func accountExists(ctx context.Context, p *platform, id string) error {
+	if _, err := p.db.Account(ctx, id); errors.Is(err, trunkline.ErrNotFound) {
+		return fmt.Errorf("no account %s", id)
+	} else if err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usageError(fmt.Sprintf("account %s takes no arguments besides flags (got %q)", sub, pos[0]))
 	}
-	p, err := o.open(ctx, stderr)
+	return nil
+}
+
+// accountCreate creates a main account or a subaccount, optionally inviting the main
+// account's owner, and prints its token once.
+func accountCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var name, parent, email, base string
+	p, asJSON, err := openAccountCmd(ctx, "create", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "account name (required)")
+		fs.StringVar(&parent, "parent", "", "make a subaccount of this main account")
+		fs.StringVar(&email, "owner", "", "invite this email as the new main account's owner (prints a one-time console link)")
+		fs.StringVar(&base, "url", "", "the console's address for the link, e.g. https://trunkline.example.com (default: from api.hostnames and api.listen)")
+	})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	asJSON := o.f.asJSON
-
-	switch sub {
-	case "create":
-		if strings.TrimSpace(name) == "" {
-			return usageError("account create needs --name")
-		}
-		if email != "" && parent != "" {
-			return usageError("--owner is for main accounts: subaccounts have no console users")
-		}
-		var cr *account.Created
-		if parent != "" {
-			pa, err := p.db.Account(ctx, parent)
-			if errors.Is(err, trunkline.ErrNotFound) || (err == nil && pa.IsSub()) {
-				return fmt.Errorf("--parent %s is not a main account", parent)
-			} else if err != nil {
-				return err
-			}
-			cr, err = p.accounts.CreateSub(ctx, pa, name, true)
-			if err != nil {
-				return err
-			}
-		} else if cr, err = p.accounts.CreateMain(ctx, name); err != nil {
-			return err
-		}
-		action, objType := "account.create", "account"
-		if parent != "" {
-			action, objType = "subaccount.create", "subaccount"
-		}
-		if err := record(ctx, p, audit.Entry{AccountID: cr.Account.ID, Action: action, ObjectType: objType, ObjectID: cr.Account.ID,
-			Outcome: audit.Success, Detail: map[string]string{"credential": cr.CredentialID}}); err != nil {
-			return err
-		}
-		var link string
-		if email != "" {
-			if link, err = operatorInvite(ctx, p, cr.Account.ID, email, trunkline.RoleOwner, base); err != nil {
-				return fmt.Errorf("account %s was created, but its owner could not be invited: %w", cr.Account.ID, err)
-			}
-		}
-		if asJSON {
-			out := map[string]any{"auth_id": cr.Account.ID, "auth_token": cr.Token, "name": cr.Account.Name,
-				"parent": cr.Account.ParentID, "credential_id": cr.CredentialID}
-			if link != "" {
-				out["owner_invite_link"] = link
-			}
-			return printJSON(stdout, out)
-		}
-		fmt.Fprintf(stdout, "Created account %q\n  Auth ID:    %s\n  Auth Token: %s\n(The token is shown only now: store it in a secret manager.)\n", name, cr.Account.ID, cr.Token)
-		if link != "" {
-			printInviteLink(stdout, email, trunkline.RoleOwner, link)
-		}
-		return nil
-
-	case "invite":
-		if id == "" || email == "" {
-			return usageError("account invite needs --id and --email")
-		}
-		if a, err := p.db.Account(ctx, id); errors.Is(err, trunkline.ErrNotFound) || (err == nil && a.IsSub()) {
-			return fmt.Errorf("%s is not a main account (subaccounts have no console users)", id)
-		} else if err != nil {
-			return err
-		}
-		link, err := operatorInvite(ctx, p, id, email, role, base)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(stdout, map[string]any{"auth_id": id, "email": email, "role": role, "invite_link": link})
-		}
-		printInviteLink(stdout, email, role, link)
-		return nil
-
-	case "disable", "enable":
-		if id == "" {
-			return usageError("account " + sub + " needs --id")
-		}
-		enabled := sub == "enable"
-		a, err := p.db.UpdateAccount(ctx, id, trunkline.AccountUpdate{Enabled: &enabled})
-		if errors.Is(err, trunkline.ErrNotFound) {
-			return fmt.Errorf("no account %s", id)
-		} else if err != nil {
-			return err
-		}
-		p.accounts.Invalidate(id)
-		ended := 0
-		if !enabled {
-			// The console refuses a disabled account's users anyway; ending their
-			// sessions makes it final, should the account be enabled again.
-			if ended, err = p.db.DeleteAccountSessions(ctx, id); err != nil {
-				return err
-			}
-		}
-		objType := "account"
-		if a.IsSub() {
-			objType = "subaccount"
-		}
-		if err := record(ctx, p, audit.Entry{AccountID: id, Action: objType + "." + sub, ObjectType: objType, ObjectID: id,
-			Outcome: audit.Success, Detail: map[string]string{"sessions_ended": fmt.Sprint(ended)}}); err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(stdout, map[string]any{"auth_id": id, "enabled": enabled, "sessions_ended": ended})
-		}
-		if enabled {
-			fmt.Fprintf(stdout, "Enabled %s: its API credentials and console users work again.\n", id)
-		} else {
-			fmt.Fprintf(stdout, "Disabled %s: its API credentials%s are refused, %d console session(s) ended.\n", id,
-				map[bool]string{true: " (and its subaccounts')", false: ""}[!a.IsSub()], ended)
-		}
-		return nil
-
-	case "list":
-		var all []*trunkline.Account
-		for offset := 0; ; offset += 500 {
-			page, total, err := p.db.ListAccounts(ctx, parent, 500, offset)
-			if err != nil {
-				return err
-			}
-			all = append(all, page...)
-			if offset+500 >= total {
-				break
-			}
-		}
-		if asJSON {
-			out := make([]map[string]any, len(all))
-			for i, a := range all {
-				out[i] = map[string]any{"auth_id": a.ID, "name": a.Name, "enabled": a.Enabled, "parent": a.ParentID, "created": a.CreatedAt}
-			}
-			return printJSON(stdout, out)
-		}
-		if len(all) == 0 {
-			fmt.Fprintln(stdout, "No accounts.")
-		}
-		for _, a := range all {
-			state := "enabled"
-			if !a.Enabled {
-				state = "disabled"
-			}
-			fmt.Fprintf(stdout, "%s  %-8s  %s  %s\n", a.ID, state, a.CreatedAt.Format("2006-01-02"), a.Name)
-		}
-		return nil
-
-	case "rotate", "revoke-old":
-		if id == "" {
-			return usageError("account " + sub + " needs --id")
-		}
-		if _, err := p.db.Account(ctx, id); errors.Is(err, trunkline.ErrNotFound) {
-			return fmt.Errorf("no account %s", id)
-		} else if err != nil {
-			return err
-		}
-		if sub == "revoke-old" {
-			ids, err := p.accounts.RevokeOthers(ctx, id)
-			if err != nil {
-				return err
-			}
-			if err := record(ctx, p, audit.Entry{AccountID: id, Action: "credential.revoke_old", ObjectType: "account", ObjectID: id,
-				Outcome: audit.Success, Detail: map[string]string{"revoked": strings.Join(ids, ",")}}); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(stdout, map[string]any{"auth_id": id, "revoked": ids})
-			}
-			fmt.Fprintf(stdout, "Revoked %d older token(s) of %s; only the current token works now.\n", len(ids), id)
-			return nil
-		}
-		if overlap > p.cfg.Auth.MaxOverlap.Duration {
-			return fmt.Errorf("--overlap %s is longer than auth.max_token_overlap (%s)", overlap, p.cfg.Auth.MaxOverlap.Duration)
-		}
-		rot, err := p.accounts.Rotate(ctx, id, overlap, revokeOld)
-		if err != nil {
-			return err
-		}
-		detail := map[string]string{"credential": rot.CredentialID, "retired": strings.Join(rot.Retired, ",")}
-		var till any
-		if rot.OldValidTill != nil {
-			till = rot.OldValidTill.Format(time.RFC3339)
-			detail["old_valid_until"] = till.(string)
-		}
-		if err := record(ctx, p, audit.Entry{AccountID: id, Action: "credential.rotate", ObjectType: "account", ObjectID: id,
-			Outcome: audit.Success, Detail: detail}); err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(stdout, map[string]any{"auth_id": id, "auth_token": rot.Token, "credential_id": rot.CredentialID, "old_token_valid_until": till})
-		}
-		fmt.Fprintf(stdout, "New Auth Token for %s: %s\n(The token is shown only now.)\n", id, rot.Token)
-		if till != nil {
-			fmt.Fprintf(stdout, "The old token keeps working until %s.\n", till)
-		} else {
-			fmt.Fprintln(stdout, "The old token was revoked.")
-		}
-		return nil
+	if strings.TrimSpace(name) == "" {
+		return usageError("account create needs --name")
 	}
+	if email != "" && parent != "" {
+		return usageError("--owner is for main accounts: subaccounts have no console users")
+	}
+	var cr *account.Created
+	if parent != "" {
+		pa, err := p.db.Account(ctx, parent)
+		if errors.Is(err, trunkline.ErrNotFound) || (err == nil && pa.IsSub()) {
+			return fmt.Errorf("--parent %s is not a main account", parent)
+		} else if err != nil {
+			return err
+		}
+		cr, err = p.accounts.CreateSub(ctx, pa, name, true)
+		if err != nil {
+			return err
+		}
+	} else if cr, err = p.accounts.CreateMain(ctx, name); err != nil {
+		return err
+	}
+	action, objType := "account.create", "account"
+	if parent != "" {
+		action, objType = "subaccount.create", "subaccount"
+	}
+	if err := record(ctx, p, audit.Entry{AccountID: cr.Account.ID, Action: action, ObjectType: objType, ObjectID: cr.Account.ID,
+		Outcome: audit.Success, Detail: map[string]string{"credential": cr.CredentialID}}); err != nil {
+		return err
+	}
+	var link string
+	if email != "" {
+		if link, err = operatorInvite(ctx, p, cr.Account.ID, email, trunkline.RoleOwner, base); err != nil {
+			return fmt.Errorf("account %s was created, but its owner could not be invited: %w", cr.Account.ID, err)
+		}
+	}
+	if asJSON {
+		out := map[string]any{"auth_id": cr.Account.ID, "auth_token": cr.Token, "name": cr.Account.Name,
+			"parent": cr.Account.ParentID, "credential_id": cr.CredentialID}
+		if link != "" {
+			out["owner_invite_link"] = link
+		}
+		return printJSON(stdout, out)
+	}
+	fmt.Fprintf(stdout, "Created account %q\n  Auth ID:    %s\n  Auth Token: %s\n(The token is shown only now: store it in a secret manager.)\n", name, cr.Account.ID, cr.Token)
+	if link != "" {
+		printInviteLink(stdout, email, trunkline.RoleOwner, link)
+	}
+	return nil
+}
+
+// accountList lists the main accounts, or one main account's subaccounts.
+func accountList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var parent string
+	p, asJSON, err := openAccountCmd(ctx, "list", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&parent, "parent", "", "list this main account's subaccounts")
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	var all []*trunkline.Account
+	for offset := 0; ; offset += 500 {
+		page, total, err := p.db.ListAccounts(ctx, parent, 500, offset)
+		if err != nil {
+			return err
+		}
+		all = append(all, page...)
+		if offset+500 >= total {
+			break
+		}
+	}
+	if asJSON {
+		out := make([]map[string]any, len(all))
+		for i, a := range all {
+			out[i] = map[string]any{"auth_id": a.ID, "name": a.Name, "enabled": a.Enabled, "parent": a.ParentID, "created": a.CreatedAt}
+		}
+		return printJSON(stdout, out)
+	}
+	if len(all) == 0 {
+		fmt.Fprintln(stdout, "No accounts.")
+	}
+	for _, a := range all {
+		state := "enabled"
+		if !a.Enabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(stdout, "%s  %-8s  %s  %s\n", a.ID, state, a.CreatedAt.Format("2006-01-02"), a.Name)
+	}
+	return nil
+}
+
+// accountInvite invites a person into a main account and prints the one-time link.
+func accountInvite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var id, email, role, base string
+	p, asJSON, err := openAccountCmd(ctx, "invite", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&id, "id", "", "Auth ID of the main account (required)")
+		fs.StringVar(&email, "email", "", "the person's email (required)")
+		fs.StringVar(&role, "role", "owner", "owner, developer or read-only")
+		fs.StringVar(&base, "url", "", "the console's address for the link (default: from api.hostnames and api.listen)")
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if id == "" || email == "" {
+		return usageError("account invite needs --id and --email")
+	}
+	if a, err := p.db.Account(ctx, id); errors.Is(err, trunkline.ErrNotFound) || (err == nil && a.IsSub()) {
+		return fmt.Errorf("%s is not a main account (subaccounts have no console users)", id)
+	} else if err != nil {
+		return err
+	}
+	link, err := operatorInvite(ctx, p, id, email, role, base)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, map[string]any{"auth_id": id, "email": email, "role": role, "invite_link": link})
+	}
+	printInviteLink(stdout, email, role, link)
+	return nil
+}
+
+// accountSetEnabled runs `account enable` (enabled) or `account disable`; disabling
+// also ends the account's console sessions.
+func accountSetEnabled(ctx context.Context, enabled bool, args []string, stdout, stderr io.Writer) error {
+	sub := map[bool]string{true: "enable", false: "disable"}[enabled]
+	var id string
+	p, asJSON, err := openAccountCmd(ctx, sub, args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&id, "id", "", "Auth ID (required)")
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if id == "" {
+		return usageError("account " + sub + " needs --id")
+	}
+	a, err := p.db.UpdateAccount(ctx, id, trunkline.AccountUpdate{Enabled: &enabled})
+	if errors.Is(err, trunkline.ErrNotFound) {
+		return fmt.Errorf("no account %s", id)
+	} else if err != nil {
+		return err
+	}
+	p.accounts.Invalidate(id)
+	ended := 0
+	if !enabled {
+		// The console refuses a disabled account's users anyway; ending their
+		// sessions makes it final, should the account be enabled again.
+		if ended, err = p.db.DeleteAccountSessions(ctx, id); err != nil {
+			return err
+		}
+	}
+	objType := "account"
+	if a.IsSub() {
+		objType = "subaccount"
+	}
+	if err := record(ctx, p, audit.Entry{AccountID: id, Action: objType + "." + sub, ObjectType: objType, ObjectID: id,
+		Outcome: audit.Success, Detail: map[string]string{"sessions_ended": fmt.Sprint(ended)}}); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, map[string]any{"auth_id": id, "enabled": enabled, "sessions_ended": ended})
+	}
+	if enabled {
+		fmt.Fprintf(stdout, "Enabled %s: its API credentials and console users work again.\n", id)
+	} else {
+		fmt.Fprintf(stdout, "Disabled %s: its API credentials%s are refused, %d console session(s) ended.\n", id,
+			map[bool]string{true: " (and its subaccounts')", false: ""}[!a.IsSub()], ended)
+	}
+	return nil
+}
+
+// accountRotate issues a new auth token; the old one keeps working for the overlap.
+func accountRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var id string
+	var overlap time.Duration
+	var revokeOld bool
+	p, asJSON, err := openAccountCmd(ctx, "rotate", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&id, "id", "", "Auth ID (required)")
+		fs.DurationVar(&overlap, "overlap", -1, "how long the old token keeps working (default: auth.token_overlap)")
+		fs.BoolVar(&revokeOld, "revoke-old", false, "stop the old token at once")
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if id == "" {
+		return usageError("account rotate needs --id")
+	}
+	if err := accountExists(ctx, p, id); err != nil {
+		return err
+	}
+	if overlap > p.cfg.Auth.MaxOverlap.Duration {
+		return fmt.Errorf("--overlap %s is longer than auth.max_token_overlap (%s)", overlap, p.cfg.Auth.MaxOverlap.Duration)
+	}
+	rot, err := p.accounts.Rotate(ctx, id, overlap, revokeOld)
+	if err != nil {
+		return err
+	}
+	detail := map[string]string{"credential": rot.CredentialID, "retired": strings.Join(rot.Retired, ",")}
+	var till any
+	if rot.OldValidTill != nil {
+		till = rot.OldValidTill.Format(time.RFC3339)
+		detail["old_valid_until"] = till.(string)
+	}
+	if err := record(ctx, p, audit.Entry{AccountID: id, Action: "credential.rotate", ObjectType: "account", ObjectID: id,
+		Outcome: audit.Success, Detail: detail}); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, map[string]any{"auth_id": id, "auth_token": rot.Token, "credential_id": rot.CredentialID, "old_token_valid_until": till})
+	}
+	fmt.Fprintf(stdout, "New Auth Token for %s: %s\n(The token is shown only now.)\n", id, rot.Token)
+	if till != nil {
+		fmt.Fprintf(stdout, "The old token keeps working until %s.\n", till)
+	} else {
+		fmt.Fprintln(stdout, "The old token was revoked.")
+	}
+	return nil
+}
+
+// accountRevokeOld revokes every token of the account but the current one.
+func accountRevokeOld(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var id string
+	p, asJSON, err := openAccountCmd(ctx, "revoke-old", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&id, "id", "", "Auth ID (required)")
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if id == "" {
+		return usageError("account revoke-old needs --id")
+	}
+	if err := accountExists(ctx, p, id); err != nil {
+		return err
+	}
+	ids, err := p.accounts.RevokeOthers(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := record(ctx, p, audit.Entry{AccountID: id, Action: "credential.revoke_old", ObjectType: "account", ObjectID: id,
+		Outcome: audit.Success, Detail: map[string]string{"revoked": strings.Join(ids, ",")}}); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, map[string]any{"auth_id": id, "revoked": ids})
+	}
+	fmt.Fprintf(stdout, "Revoked %d older token(s) of %s; only the current token works now.\n", len(ids), id)
 	return nil
 }
 
@@ -364,10 +447,8 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	default:
 		return usageError(fmt.Sprintf("unknown user subcommand %q", sub))
 	}
-	if pos, err := parseArgs(o.fs, args); err != nil {
+	if err := o.parseFlags(args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usageError(fmt.Sprintf("user %s takes no arguments besides flags (got %q)", sub, pos[0]))
 	}
 	if sub == "list" && acct == "" || sub != "list" && email == "" || sub == "role" && role == "" {
 		return usageError("user " + sub + " needs " + map[string]string{"list": "--account", "remove": "--email", "role": "--email and --role"}[sub])
@@ -565,10 +646,8 @@ func cmdSenderID(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	default:
 		return usageError(fmt.Sprintf("unknown account sender-id subcommand %q", sub))
 	}
-	if pos, err := parseArgs(o.fs, args); err != nil {
+	if err := o.parseFlags(args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usageError(fmt.Sprintf("account sender-id %s takes no arguments besides flags (got %q)", sub, pos[0]))
 	}
 	if id == "" {
 		return usageError("account sender-id " + sub + " needs --id")
@@ -581,9 +660,7 @@ func cmdSenderID(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer p.Close()
-	if _, err := p.db.Account(ctx, id); errors.Is(err, trunkline.ErrNotFound) {
-		return fmt.Errorf("no account %s", id)
-	} else if err != nil {
+	if err := accountExists(ctx, p, id); err != nil {
 		return err
 	}
 	switch sub {
