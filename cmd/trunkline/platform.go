@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,6 +57,8 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		return nil, err
 	}
 	p.closers = append(p.closers, p.db.Close)
+	// Message bodies are sealed at rest under per-account data keys (crypto-shredding).
+	p.db.SetBodyCipher(keys.NewBodies(p.ring, p.db, func(err error) bool { return errors.Is(err, store.ErrNotFound) }))
 	signer, verifier, err := audit.LoadOrCreateKeys(c.KeysDir())
 	if err != nil {
 		p.Close()
