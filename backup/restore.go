@@ -152,10 +152,8 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 		if err != nil {
 			return nil, err
 		}
-		for t, n := range counts {
-			if n > 0 {
-				return nil, fmt.Errorf("%w: table %s has %d rows", store.ErrNotEmpty, t, n)
-			}
+		if t, ok := store.IsEmpty(counts); !ok {
+			return nil, fmt.Errorf("%w: table %s has %d rows; restore only into an empty database", store.ErrNotEmpty, t, counts[t])
 		}
 	}
 	o.Progress.Start("restore", m.Bytes())

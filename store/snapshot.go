@@ -26,6 +26,20 @@ const KeyringTable = "account_data_keys"
 // restore target is migrated by the binary that restores).
 var skipped = map[string]bool{KeyringTable: true, "schema_migrations": true}
 
+// seeded are tables a migration fills with an initial row: a fresh store is "empty" with
+// that row in place, and a restore replaces it.
+var seeded = map[string]bool{"audit_head": true}
+
+// IsEmpty reports whether the store holds no data beyond what migrations seed.
+func IsEmpty(counts map[string]int64) (string, bool) {
+	for t, n := range counts {
+		if n > 0 && !seeded[t] {
+			return t, false
+		}
+	}
+	return "", true
+}
+
 // Tables lists the store's tables that a snapshot holds, sorted.
 func (db *DB) Tables(ctx context.Context) ([]string, error) {
 	return tables(ctx, db.sql, db.dialect)
@@ -288,8 +302,13 @@ func (db *DB) Import(ctx context.Context, r io.Reader, keys []KeyringEntry, chec
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+quoteIdent(n)).Scan(&c); err != nil {
 			return err
 		}
-		if c > 0 {
+		if c > 0 && !seeded[n] {
 			return fmt.Errorf("%w: table %s has %d rows", ErrNotEmpty, n, c)
+		}
+		if seeded[n] {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+quoteIdent(n)); err != nil {
+				return err
+			}
 		}
 	}
 	if db.dialect == Postgres {
@@ -303,6 +322,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, keys []KeyringEntry, chec
 	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
 	dec.UseNumber()
 	counts := map[string]int64{}
+	withID := map[string]bool{} // tables with an id column: their sequences move on
 	var table string
 	var cols []string
 	var batch [][]any
@@ -354,6 +374,11 @@ func (db *DB) Import(ctx context.Context, r io.Reader, keys []KeyringEntry, chec
 			}
 			table, cols = h.Table, h.Columns
 			counts[table] = 0
+			for _, c := range cols {
+				if c == "id" {
+					withID[table] = true
+				}
+			}
 			continue
 		}
 		if table == "" {
@@ -383,7 +408,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, keys []KeyringEntry, chec
 		return err
 	}
 	if db.dialect == Postgres {
-		for t := range counts {
+		for t := range withID {
 			var seq sql.NullString
 			if err := tx.QueryRowContext(ctx, `SELECT pg_get_serial_sequence($1, 'id')`, t).Scan(&seq); err != nil || !seq.Valid {
 				continue
