@@ -33,6 +33,11 @@ Usage:
   trunkline number import FILE.csv [--json]
   trunkline number add --number E164 --country ISO [--type local] [--carrier NAME] [--region R] [--json]
   trunkline audit verify [--json]
+  trunkline backup keygen --out FILE
+  trunkline backup [--backup-key-file FILE] [--json]
+  trunkline backup list [--dest NAME] [--json]
+  trunkline backup verify [--dest NAME] [--id ID] [--json]
+  trunkline restore --to NEW_DIR [--db POSTGRES_DSN] [--dest NAME] [--id ID] [--json]
   trunkline call --to NUMBER [--server 127.0.0.1:5060] [--digits 1234] [--save heard.wav]
   trunkline version
 
@@ -68,6 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAudit(ctx, rest, stdout, stderr)
 	case "call":
 		err = cmdCall(ctx, rest, stdout, stderr)
+	case "backup":
+		err = cmdBackup(ctx, rest, stdout, stderr)
+	case "restore":
+		err = cmdRestore(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "trunkline", version)
 	case "help", "--help", "-h":

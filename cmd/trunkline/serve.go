@@ -133,6 +133,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	go p.audit.Run(runCtx, c.Audit.CheckpointInterval.Duration)
 	go sweepSessions(runCtx)
+	if c.Backup.Interval.Duration > 0 || c.Backup.DrillInterval.Duration > 0 {
+		k, dests, err := backupKeyAndDests(c, "")
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		w := &backupWorker{p: p, k: k, dests: dests, cfgFile: configFile(f)}
+		go w.Run(runCtx)
+		fmt.Fprintf(stdout, "trunkline: backups every %s to %d destinations\n", c.Backup.Interval.Duration, len(dests))
+	}
 
 	logger.Info("trunkline serving", "data_dir", c.DataDir, "database", dbKind(c), "version", version)
 	fmt.Fprintln(stdout, "trunkline: ready")
