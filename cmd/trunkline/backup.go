@@ -47,11 +47,20 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs := flag.NewFlagSet("backup keygen", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		out := fs.String("out", "", "file to write the new backup key to (mode 0600; kept apart from the data dir)")
+		var f configFlags
+		f.register(fs, false)
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
 		if *out == "" {
 			return usageError("backup keygen needs --out FILE")
+		}
+		c := config.Default()
+		if f.dataDir != "" {
+			c.DataDir = f.dataDir
+		}
+		if backupInside(*out, c.KeysDir()) {
+			return usageError("the backup key must not go into the data dir's keys directory (next to the KEK)")
 		}
 		k, err := backup.GenerateKeyFile(*out)
 		if err != nil {
@@ -274,6 +283,16 @@ func (w *backupWorker) Run(ctx context.Context) error {
 			nextDrill = tick(c.DrillInterval.Duration)
 		}
 	}
+}
+
+func backupInside(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
