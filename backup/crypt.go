@@ -269,7 +269,7 @@ func openStream(dst io.Writer, src io.Reader, key []byte, ctxName, object string
 			if !final && int64(i)+1 >= want.Chunks {
 				return &ChunkError{object, int64(i), "data follows the last chunk (appended or reordered data)"}
 			}
-			return &ChunkError{object, int64(i), "failed authentication (corrupted, tampered with, reordered, or from another backup)"}
+			return &ChunkError{object, int64(i), "failed authentication (corrupted, tampered with, missing or reordered chunks, or from another backup)"}
 		}
 		h.Write(pt)
 		size += int64(len(pt))

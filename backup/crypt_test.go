@@ -1,0 +1,58 @@
+package backup
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Every way of damaging a multi-chunk object is caught and names the chunk.
+func TestStreamTampering(t *testing.T) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	pt := make([]byte, 2*ChunkSize+1000) // three chunks
+	rand.Read(pt)
+	var sealed bytes.Buffer
+	size, sum, chunks, err := sealStream(&sealed, bytes.NewReader(pt), key, "B1/db")
+	if err != nil || size != int64(len(pt)) || chunks != 3 {
+		t.Fatalf("seal: %d %d %v", size, chunks, err)
+	}
+	want := ObjectInfo{Size: size, SHA256: hex.EncodeToString(sum), Chunks: chunks}
+	frame := ChunkSize + tagSize
+	ct := sealed.Bytes()
+	open := func(b []byte, ctxName string) error {
+		h := sha256.New()
+		return openStream(h, bytes.NewReader(b), key, ctxName, "db", want)
+	}
+	if err := open(ct, "B1/db"); err != nil {
+		t.Fatalf("intact: %v", err)
+	}
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	c0, c1, c2 := ct[:frame], ct[frame:2*frame], ct[2*frame:]
+	flipped := append([]byte(nil), ct...)
+	flipped[frame+7] ^= 0x80
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ctx  string
+		want string
+	}{
+		{"changed byte in chunk 1", flipped, "B1/db", "chunk 1: failed authentication"},
+		{"missing middle chunk", cat(c0, c2), "B1/db", "chunk 1: failed authentication"},
+		{"swapped chunks", cat(c1, c0, c2), "B1/db", "chunk 0: failed authentication"},
+		{"missing last chunk", cat(c0, c1), "B1/db", "chunk 2: missing"},
+		{"appended data", cat(ct, c2), "B1/db", "chunk 2"},
+		{"object of another backup", ct, "B2/db", "chunk 0: failed authentication"},
+		{"empty", nil, "B1/db", "chunk 0: missing"},
+	} {
+		err := open(tc.b, tc.ctx)
+		var ce *ChunkError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
