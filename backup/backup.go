@@ -584,8 +584,8 @@ func RefreshKeyring(ctx context.Context, db *store.DB, k *Key, dests []Destinati
 	return errors.Join(append(errs, err)...)
 }
 
-// readKeyring fetches and opens the current keyring from a destination.
-func readKeyring(ctx context.Context, d Destination, k *Key) ([]store.KeyringEntry, error) {
+// ReadKeyring fetches and opens the current keyring from a destination.
+func ReadKeyring(ctx context.Context, d Destination, k *Key) ([]store.KeyringEntry, error) {
 	rc, err := d.Get(ctx, "keyring")
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)

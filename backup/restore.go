@@ -121,7 +121,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 	if o.DSN != "" && m.Dialect != string(store.Postgres) {
 		return nil, fmt.Errorf("backup %s is of a SQLite store: restore it without --db (into a data dir)", m.ID)
 	}
-	keyring, err := readKeyring(ctx, o.Source, o.Key)
+	keyring, err := ReadKeyring(ctx, o.Source, o.Key)
 	if err != nil {
 		return nil, err
 	}

@@ -16,9 +16,12 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/backup"
+	"github.com/trunkline/trunkline/bus"
 	"github.com/trunkline/trunkline/config"
+	"github.com/trunkline/trunkline/store"
 )
 
 // backupFlags are the flags the backup commands add to the shared ones.
@@ -241,6 +244,10 @@ type backupWorker struct {
 	k       *backup.Key
 	dests   []backup.Destination
 	cfgFile string
+	// ready is closed once the worker listens for deletions; refreshed, when set, gets
+	// the outcome of every keyring refresh (tests).
+	ready     chan struct{}
+	refreshed chan error
 }
 
 // Run makes a backup every [backup] interval and a restore drill every drill_interval
@@ -254,10 +261,37 @@ func (w *backupWorker) Run(ctx context.Context) error {
 		return time.After(d)
 	}
 	next, nextDrill := tick(c.Interval.Duration), tick(c.DrillInterval.Duration)
+	// An account deleted on this node takes its data keys out of the destinations'
+	// keyrings at once, not only at the next backup: old backups of it are shredded then.
+	deleted := make(chan string, 16)
+	if sub, err := w.p.bus.Subscribe(account.InvalidateSubject, func(m bus.Msg) {
+		select {
+		case deleted <- string(m.Data):
+		default: // a burst: the next refresh covers it
+		}
+	}); err == nil {
+		defer sub.Unsubscribe()
+	}
+	if w.ready != nil {
+		close(w.ready)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case id := <-deleted:
+			if _, err := w.p.db.Account(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				continue // changed, not deleted
+			}
+			err := backup.RefreshKeyring(ctx, w.p.db, w.k, w.dests)
+			if err != nil {
+				w.p.log.Error("backup keyring refresh after an account deletion", "err", err)
+			} else {
+				w.p.log.Info("backup keyrings refreshed after an account deletion")
+			}
+			if w.refreshed != nil {
+				w.refreshed <- err
+			}
 		case <-next:
 			res, err := doBackup(ctx, w.p, w.k, w.dests, w.cfgFile, nil, func(dest string, gone []string, err error) {
 				if err != nil {

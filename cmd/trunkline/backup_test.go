@@ -1,14 +1,22 @@
 package main
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/trunkline/trunkline/backup"
+	"github.com/trunkline/trunkline/config"
+	"github.com/trunkline/trunkline/store"
 )
 
 // The operator's path end to end: keygen, check-config, backup to a directory and an
@@ -108,4 +116,84 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// With scheduled backups on, deleting a subaccount rewrites the keyring at every
+// destination at once: its data keys leave the destinations before any next backup.
+func TestBackupWorkerShredsKeyringOnDelete(t *testing.T) {
+	base := t.TempDir()
+	c := config.Default()
+	c.DataDir = filepath.Join(base, "data")
+	c.Backup.KeyFile = filepath.Join(base, "backup.key")
+	c.Backup.Interval = config.Duration{Duration: time.Hour}
+	c.Backup.Destinations = []config.BackupDest{{Name: "disk", Type: "dir", Path: filepath.Join(base, "dest")}}
+	if _, err := backup.GenerateKeyFile(c.Backup.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := openPlatform(ctx, &c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	k, dests, err := backupKeyAndDests(&c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, err := p.accounts.CreateMain(ctx, "Main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := p.accounts.CreateSub(ctx, main.Account, "Sub", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{main.Account.ID, sub.Account.ID} {
+		if err := p.db.InsertMessages(ctx, []*store.Message{{UUID: "m-" + a, AccountID: a, Direction: "outbound", From: "1", To: "2",
+			Body: "hello", State: store.MsgQueued, Units: 1, ExpiresAt: time.Now().Add(time.Hour)}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := doBackup(ctx, p, k, dests, "", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	has := func(id string) bool {
+		entries, err := backup.ReadKeyring(ctx, dests[0], k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.AccountID == id {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(sub.Account.ID) {
+		t.Fatal("the keyring lacks the subaccount's key before the deletion")
+	}
+	w := &backupWorker{p: p, k: k, dests: dests, ready: make(chan struct{}), refreshed: make(chan error, 1)}
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	<-w.ready
+	if err := p.db.DeleteSubaccount(ctx, main.Account.ID, sub.Account.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	p.accounts.Invalidate(sub.Account.ID) // what the API does after a deletion
+	select {
+	case err := <-w.refreshed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no keyring refresh after the deletion")
+	}
+	if has(sub.Account.ID) {
+		t.Fatal("the deleted subaccount's key is still in the destination's keyring")
+	}
+	if !has(main.Account.ID) {
+		t.Fatal("the refresh dropped the main account's key")
+	}
 }
