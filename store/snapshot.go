@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -163,11 +164,22 @@ func (db *DB) Export(ctx context.Context, w io.Writer) (map[string]int64, error)
 	if err != nil {
 		return nil, err
 	}
+	// Parents before children: PostgreSQL checks foreign keys per statement on load.
+	names, selfRef, err := orderByForeignKeys(ctx, tx, db.dialect, names)
+	if err != nil {
+		return nil, err
+	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	enc := json.NewEncoder(bw)
 	counts := map[string]int64{}
 	for _, n := range names {
-		rows, err := tx.QueryContext(ctx, `SELECT * FROM `+quoteIdent(n))
+		q := `SELECT * FROM ` + quoteIdent(n)
+		if selfRef[n] {
+			// A row that refers to its own table (a subaccount to its parent) comes after
+			// the row it names: both carry their creation time.
+			q += ` ORDER BY created_at`
+		}
+		rows, err := tx.QueryContext(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("export %s: %w", n, err)
 		}
@@ -219,6 +231,82 @@ func (db *DB) Export(ctx context.Context, w io.Writer) (map[string]int64, error)
 		return nil, err
 	}
 	return counts, tx.Commit()
+}
+
+// orderByForeignKeys sorts tables so that every table comes after those it refers to
+// (ties by name), and reports the tables that refer to themselves.
+func orderByForeignKeys(ctx context.Context, tx *sql.Tx, d Dialect, names []string) ([]string, map[string]bool, error) {
+	deps := map[string]map[string]bool{}
+	self := map[string]bool{}
+	add := func(child, parent string) {
+		if child == parent {
+			self[child] = true
+			return
+		}
+		if deps[child] == nil {
+			deps[child] = map[string]bool{}
+		}
+		deps[child][parent] = true
+	}
+	if d == Postgres {
+		rows, err := tx.QueryContext(ctx, `SELECT c.relname, p.relname FROM pg_constraint k
+			JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid
+			WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace`)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			var c, p string
+			if err := rows.Scan(&c, &p); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			add(c, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		for _, n := range names {
+			rows, err := tx.QueryContext(ctx, `SELECT "table" FROM pragma_foreign_key_list(?)`, n)
+			if err != nil {
+				return nil, nil, err
+			}
+			for rows.Next() {
+				var p string
+				if err := rows.Scan(&p); err != nil {
+					rows.Close()
+					return nil, nil, err
+				}
+				add(n, p)
+			}
+			rows.Close()
+		}
+	}
+	var out []string
+	placed := map[string]bool{}
+	for len(out) < len(names) {
+		progress := false
+		for _, n := range names {
+			if placed[n] {
+				continue
+			}
+			ready := true
+			for p := range deps[n] {
+				if !placed[p] && slices.Contains(names, p) {
+					ready = false
+				}
+			}
+			if ready {
+				out, placed[n], progress = append(out, n), true, true
+			}
+		}
+		if !progress {
+			return nil, nil, errors.New("export: foreign keys form a cycle")
+		}
+	}
+	return out, self, nil
 }
 
 // ErrNotEmpty is returned when a restore target already holds data.
