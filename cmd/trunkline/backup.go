@@ -244,10 +244,18 @@ type backupWorker struct {
 	k       *backup.Key
 	dests   []backup.Destination
 	cfgFile string
-	// ready is closed once the worker listens for deletions; refreshed, when set, gets
-	// the outcome of every keyring refresh (tests).
+	// ready is closed once the worker listens for deletions; refreshed and ran, when
+	// set, get the outcome of every keyring refresh and the name of every finished
+	// scheduled job ("backup", "drill") (tests).
 	ready     chan struct{}
 	refreshed chan error
+	ran       chan string
+}
+
+func (w *backupWorker) report(job string) {
+	if w.ran != nil {
+		w.ran <- job
+	}
 }
 
 // Run makes a backup every [backup] interval and a restore drill every drill_interval
@@ -304,6 +312,7 @@ func (w *backupWorker) Run(ctx context.Context) error {
 				w.p.log.Info("scheduled backup", "id", res.ID, "bytes", res.Bytes, "destinations", strings.Join(res.Confirmed, ","))
 			}
 			next = tick(c.Interval.Duration)
+			w.report("backup")
 		case <-nextDrill:
 			rep, err := runDrill(ctx, w.p, w.k, w.dests[0], "", nil)
 			switch {
@@ -315,6 +324,7 @@ func (w *backupWorker) Run(ctx context.Context) error {
 				w.p.log.Info("restore drill passed", "id", rep.ID, "duration", rep.Duration)
 			}
 			nextDrill = tick(c.DrillInterval.Duration)
+			w.report("drill")
 		}
 	}
 }

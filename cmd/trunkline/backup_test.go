@@ -13,7 +13,9 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/backup"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/store"
@@ -195,5 +197,59 @@ func TestBackupWorkerShredsKeyringOnDelete(t *testing.T) {
 	}
 	if !has(main.Account.ID) {
 		t.Fatal("the refresh dropped the main account's key")
+	}
+}
+
+// Scheduled backups and drills in serve's worker: each drill lands in the metrics and the
+// audit log.
+func TestBackupWorkerSchedules(t *testing.T) {
+	base := t.TempDir()
+	c := config.Default()
+	c.DataDir = filepath.Join(base, "data")
+	c.Backup.KeyFile = filepath.Join(base, "backup.key")
+	// Shorter than Validate allows, to run within the test.
+	c.Backup.Interval = config.Duration{Duration: 20 * time.Millisecond}
+	c.Backup.DrillInterval = config.Duration{Duration: 50 * time.Millisecond}
+	c.Backup.Destinations = []config.BackupDest{{Name: "disk", Type: "dir", Path: filepath.Join(base, "dest")}}
+	if _, err := backup.GenerateKeyFile(c.Backup.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := openPlatform(ctx, &c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.accounts.CreateMain(ctx, "Main"); err != nil {
+		t.Fatal(err)
+	}
+	k, dests, err := backupKeyAndDests(&c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &backupWorker{p: p, k: k, dests: dests, ran: make(chan string)}
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	seen := map[string]int{}
+	timeout := time.After(30 * time.Second)
+	for seen["drill"] < 1 || seen["backup"] < 1 {
+		select {
+		case job := <-w.ran:
+			seen[job]++
+		case <-timeout:
+			t.Fatalf("scheduled jobs after 30 s: %v", seen)
+		}
+	}
+	if got := testutil.ToFloat64(p.metrics.BackupDrills.WithLabelValues("ok")); got < 1 {
+		t.Fatalf("drills counted ok: %v (failed: %v)", got, testutil.ToFloat64(p.metrics.BackupDrills.WithLabelValues("failed")))
+	}
+	if testutil.ToFloat64(p.metrics.Backups.WithLabelValues("ok")) < 1 || testutil.ToFloat64(p.metrics.LastDrillOK) == 0 {
+		t.Fatal("backup metrics not set")
+	}
+	entries, _, err := p.audit.List(ctx, audit.Filter{Action: "backup.drill"})
+	if err != nil || len(entries) == 0 || entries[0].Outcome != "success" {
+		t.Fatalf("no successful backup.drill audit entry: %v %v", entries, err)
 	}
 }
