@@ -27,6 +27,7 @@ package backup
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -472,8 +473,9 @@ func (r *run) putBlob(ctx context.Context, src, restorePath string) (ObjectInfo,
 	if err != nil {
 		return ObjectInfo{}, false, err
 	}
-	h := r.o.Key.blobHasher()
-	_, err = io.Copy(h, f)
+	// One pass for the blob's name (keyed hash) and the manifest's SHA-256 and size.
+	h, plain := r.o.Key.blobHasher(), sha256.New()
+	size, err := io.Copy(io.MultiWriter(h, plain), f)
 	f.Close()
 	if err != nil {
 		return ObjectInfo{}, false, err
@@ -488,17 +490,10 @@ func (r *run) putBlob(ctx context.Context, src, restorePath string) (ObjectInfo,
 		}
 	}
 	if len(missing) == 0 {
-		// Already stored by an earlier backup: describe it from the plaintext alone.
-		f, err := os.Open(src)
-		if err != nil {
-			return ObjectInfo{}, false, err
-		}
-		defer f.Close()
-		size, sum, chunks, err := sealStream(io.Discard, &countingReader{f, r.prog}, r.o.Key.blobKey(id), "blob/"+id)
-		if err != nil {
-			return ObjectInfo{}, false, err
-		}
-		return ObjectInfo{Name: key, Kind: "blob", Path: restorePath, Blob: id, Size: size, SHA256: hex.EncodeToString(sum), Chunks: chunks}, true, nil
+		// Already stored by an earlier backup.
+		r.prog.Add(size)
+		return ObjectInfo{Name: key, Kind: "blob", Path: restorePath, Blob: id, Size: size,
+			SHA256: hex.EncodeToString(plain.Sum(nil)), Chunks: size/ChunkSize + 1}, true, nil
 	}
 	spool, info, err := r.seal(r.o.Key.blobKey(id), "blob/"+id, src)
 	if err != nil {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -54,5 +57,39 @@ func TestStreamTampering(t *testing.T) {
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// The backup key must be kept apart from the KEK: not in the keys directory, not equal.
+func TestLoadKeyRefusesTheKEK(t *testing.T) {
+	dir := t.TempDir()
+	kekPath := filepath.Join(dir, "data", "keys", "kek")
+	inKeys := filepath.Join(dir, "data", "keys", "backup.key")
+	if _, err := GenerateKeyFile(inKeys); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKey(inKeys, kekPath, nil); err == nil || !strings.Contains(err.Error(), "apart from the KEK") {
+		t.Fatalf("key in the keys dir: %v", err)
+	}
+	apart := filepath.Join(dir, "secret", "backup.key")
+	k, err := GenerateKeyFile(apart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(apart)
+	raw, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if _, err := LoadKey(apart, kekPath, raw); err == nil || !strings.Contains(err.Error(), "equals the KEK") {
+		t.Fatalf("key equal to the KEK: %v", err)
+	}
+	got, err := LoadKey(apart, kekPath, []byte("another key"))
+	if err != nil || got.ID != k.ID {
+		t.Fatalf("a good key: %v", err)
+	}
+	os.Chmod(apart, 0o644)
+	if _, err := LoadKey(apart, kekPath, nil); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Fatalf("world-readable key: %v", err)
+	}
+	if _, err := GenerateKeyFile(apart); err == nil {
+		t.Fatal("keygen overwrote an existing key")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/trunkline/trunkline/backup"
 	"github.com/trunkline/trunkline/bus"
 	"github.com/trunkline/trunkline/config"
+	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -98,8 +99,11 @@ func backupKeyAndDests(c *config.Config, keyFile string) (*backup.Key, []backup.
 	if keyFile == "" {
 		keyFile = c.Backup.KeyFile
 	}
+	// The current KEK, to refuse a backup key equal to it.
 	var kekRaw []byte
-	if b, err := os.ReadFile(c.KEKPath()); err == nil {
+	if v := os.Getenv(keys.EnvKEK); v != "" {
+		kekRaw, _ = base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	} else if b, err := os.ReadFile(c.KEKPath()); err == nil {
 		kekRaw, _ = base64.StdEncoding.DecodeString(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
 	}
 	k, err := backup.LoadKey(keyFile, c.KEKPath(), kekRaw)
