@@ -18,13 +18,15 @@
 // Layout at each destination:
 //
 //	backups/<id>/manifest
-//	backups/<id>/db            the database (SQLite file or JSON-lines export)
 //	backups/<id>/files/<name>  config file, audit verifier key, witness
-//	blobs/<keyed hash>         recordings, shared by every backup that has them
+//	blobs/<keyed hash>         recordings, and the database (SQLite file or JSON-lines
+//	                           export) in content-defined parts; shared by every backup
+//	                           that has them
 //	keyring                    the current account data keys (not versioned)
 package backup
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -56,6 +58,16 @@ type ObjectInfo struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"` // of the plaintext
 	Chunks int64  `json:"chunks"`
+	// Parts, for the database: its content-defined parts, each a blob (shared with
+	// earlier backups when unchanged), in order.
+	Parts []Part `json:"parts,omitempty"`
+}
+
+// Part is one content-defined part of an object, stored as a blob.
+type Part struct {
+	Blob   string `json:"blob"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // AuditInfo is the newest signed audit checkpoint the snapshot contains.
@@ -257,7 +269,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: snapshot: %w", err)
 	}
-	info, err := r.putObject(ctx, "db", kind, "", dbPlain)
+	info, err := r.putParts(ctx, "db", kind, dbPlain)
 	if err != nil {
 		return nil, err
 	}
@@ -509,6 +521,80 @@ func (r *run) putBlob(ctx context.Context, src, restorePath string) (ObjectInfo,
 		return info, false, r.allFailed()
 	}
 	return info, false, nil
+}
+
+// putParts stores a file as content-defined parts, each a blob: parts an earlier backup
+// stored already are not uploaded again.
+func (r *run) putParts(ctx context.Context, name, kind, src string) (ObjectInfo, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil {
+		r.prog.Start(name, fi.Size())
+	}
+	info := ObjectInfo{Name: name, Kind: kind}
+	whole := sha256.New()
+	ch := newChunker(f, r.o.Key)
+	for {
+		part, err := ch.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return ObjectInfo{}, fmt.Errorf("backup: %s: %w", name, err)
+		}
+		whole.Write(part)
+		h := r.o.Key.blobHasher()
+		h.Write(part)
+		id := hex.EncodeToString(h.Sum(nil))
+		sum := sha256.Sum256(part)
+		if err := r.putBlobData(ctx, id, part); err != nil {
+			return ObjectInfo{}, err
+		}
+		r.prog.Add(int64(len(part)))
+		info.Parts = append(info.Parts, Part{Blob: id, Size: int64(len(part)), SHA256: hex.EncodeToString(sum[:])})
+		info.Size += int64(len(part))
+	}
+	info.SHA256 = hex.EncodeToString(whole.Sum(nil))
+	info.Chunks = int64(len(info.Parts))
+	return info, nil
+}
+
+// putBlobData stores data as blob id at every live destination that lacks it.
+func (r *run) putBlobData(ctx context.Context, id string, data []byte) error {
+	key := "blobs/" + id
+	var missing []Destination
+	for _, d := range r.live() {
+		ok, err := d.Exists(ctx, key)
+		if err != nil || !ok {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	out, err := os.CreateTemp(r.tmp, "sealed-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(out.Name())
+	_, _, _, err = sealStream(out, bytes.NewReader(data), r.o.Key.blobKey(id), "blob/"+id)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	saved := r.o.Dests
+	r.o.Dests = missing
+	r.upload(ctx, key, out.Name(), int64(len(data)))
+	r.o.Dests = saved
+	if len(r.live()) == 0 {
+		return r.allFailed()
+	}
+	return nil
 }
 
 // keyringFile is the stored keyring.

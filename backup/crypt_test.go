@@ -93,3 +93,43 @@ func TestLoadKeyRefusesTheKEK(t *testing.T) {
 		t.Fatal("keygen overwrote an existing key")
 	}
 }
+
+// Content-defined parts survive an insertion: only the parts around it change, so an
+// incremental backup uploads little of a database that grew in the middle.
+func TestChunkerSharesUnchangedParts(t *testing.T) {
+	k := testKey(t)
+	data := make([]byte, 16<<20)
+	rand.Read(data)
+	edited := append(append(append([]byte(nil), data[:5<<20]...), []byte("a new row in the middle")...), data[5<<20:]...)
+	parts := func(b []byte) map[string]int {
+		out := map[string]int{}
+		c := newChunker(bytes.NewReader(b), k)
+		total := 0
+		for {
+			p, err := c.next()
+			if err != nil {
+				break
+			}
+			if len(p) > cdcMax || (len(p) < cdcMin && total+len(p) != len(b)) {
+				t.Fatalf("part of %d bytes", len(p))
+			}
+			total += len(p)
+			sum := sha256.Sum256(p)
+			out[hex.EncodeToString(sum[:])] = len(p)
+		}
+		if total != len(b) {
+			t.Fatalf("parts cover %d of %d bytes", total, len(b))
+		}
+		return out
+	}
+	a, b := parts(data), parts(edited)
+	changed := 0
+	for h, n := range b {
+		if _, ok := a[h]; !ok {
+			changed += n
+		}
+	}
+	if changed > 3*cdcMax {
+		t.Fatalf("%d of %d bytes in new parts after a 23-byte insertion (%d parts before)", changed, len(edited), len(a))
+	}
+}

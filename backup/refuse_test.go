@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,12 @@ func TestRestoreRefusesDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dbObj := filepath.Join(root, "backups", a.ID, "db")
+			ma, _, err := LoadManifest(ctx, dir, k, a.ID)
+			if err != nil || len(ma.Objects[0].Parts) == 0 {
+				t.Fatalf("manifest: %v", err)
+			}
+			last := len(ma.Objects[0].Parts) - 1
+			dbObj := filepath.Join(root, "blobs", ma.Objects[0].Parts[last].Blob)
 			orig, _ := os.ReadFile(dbObj)
 			restore := func(key *Key) error {
 				parent := t.TempDir()
@@ -63,11 +69,14 @@ func TestRestoreRefusesDamage(t *testing.T) {
 					t.Fatalf("%s: got %v, want an error containing %q", name, err, want)
 				}
 			}
-			// A changed byte in the last chunk of the database object.
+			// A changed byte in the last part of the database.
 			bad := append([]byte(nil), orig...)
 			bad[len(bad)-20] ^= 1
 			os.WriteFile(dbObj, bad, 0o600)
-			expect("flipped byte", restore(k), "object db, chunk")
+			expect("flipped byte", restore(k), fmt.Sprintf("object db part %d, chunk 0: failed authentication", last))
+			// A part of the database gone.
+			os.Remove(dbObj)
+			expect("missing part", restore(k), fmt.Sprintf("object db, part %d is missing", last))
 			os.WriteFile(dbObj, orig, 0o600)
 
 			// A missing chunk: the recording blob is one chunk; drop the whole chunk's tail.
@@ -217,10 +226,10 @@ func TestRetention(t *testing.T) {
 	ids := []string{day("2026-09-30 10:00"), day("2026-10-31 10:00"), day("2026-11-29 10:00"), day("2026-11-30 09:00"),
 		day("2026-11-30 10:00"), day("2026-12-01 10:00"), day("2026-12-02 10:00")}
 	keep := Retention{Daily: 2, Monthly: 3}.Keep(ids)
-	want := map[string]bool{ids[6]: true, ids[5]: true, ids[4]: true, ids[1]: true}
+	wantKeep := map[string]bool{ids[6]: true, ids[5]: true, ids[4]: true, ids[1]: true}
 	for _, id := range ids {
-		if keep[id] != want[id] {
-			t.Fatalf("%s kept=%v want %v (kept %v)", id, keep[id], want[id], keep)
+		if keep[id] != wantKeep[id] {
+			t.Fatalf("%s kept=%v want %v (kept %v)", id, keep[id], wantKeep[id], keep)
 		}
 	}
 	// Per destination, blobs only the pruned backups used go too.
@@ -251,10 +260,32 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("left %v", left)
 	}
 	blobs, _ := dir.List(ctx, "blobs/")
-	// Kept: the sub's recording (in every backup) and RE-other (the later two); the main
-	// account's first recording was only in the pruned backup, so its blob went with it.
-	if len(blobs) != 2 {
-		t.Fatalf("blobs after prune: %d %v", len(blobs), blobs)
+	// Exactly the blobs the kept backups name remain: the main account's first recording
+	// was only in the pruned backup, so its blob went with it.
+	want := map[string]bool{}
+	recordings := 0
+	for _, id := range left {
+		m, _, err := LoadManifest(ctx, dir, k, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range m.Objects {
+			if o.Kind == "blob" {
+				want["blobs/"+o.Blob] = true
+				recordings++
+			}
+			for _, p := range o.Parts {
+				want["blobs/"+p.Blob] = true
+			}
+		}
+	}
+	if len(blobs) != len(want) || recordings != 4 {
+		t.Fatalf("blobs after prune: %v, want %v", blobs, want)
+	}
+	for _, b := range blobs {
+		if !want[b] {
+			t.Fatalf("blob %s survived the prune", b)
+		}
 	}
 	if _, err := Restore(ctx, RestoreOptions{Source: dir, Key: k, ID: left[0], DataDir: filepath.Join(t.TempDir(), "r")}); err != nil {
 		t.Fatalf("a kept backup no longer restores: %v", err)

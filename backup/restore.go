@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -241,6 +242,9 @@ func checkEmptyDir(dir string) error {
 
 // fetchObject downloads, decrypts and checks one object into target.
 func fetchObject(ctx context.Context, d Destination, k *Key, id string, dk []byte, obj ObjectInfo, target string, p Progress) error {
+	if len(obj.Parts) > 0 {
+		return fetchParts(ctx, d, k, obj, target, p)
+	}
 	key, ckey, ctxName := "backups/"+id+"/"+obj.Name, objectKey(dk, id, obj.Name), id+"/"+obj.Name
 	if obj.Kind == "blob" {
 		key, ckey, ctxName = "blobs/"+obj.Blob, k.blobKey(obj.Blob), "blob/"+obj.Blob
@@ -265,4 +269,40 @@ func fetchObject(ctx context.Context, d Destination, k *Key, id string, dk []byt
 		err = cerr
 	}
 	return err
+}
+
+// fetchParts reassembles an object stored as content-defined parts, checking every part
+// and then the whole against the manifest.
+func fetchParts(ctx context.Context, d Destination, k *Key, obj ObjectInfo, target string, p Progress) error {
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	whole := sha256.New()
+	var size int64
+	for i, part := range obj.Parts {
+		rc, err := d.Get(ctx, "blobs/"+part.Blob)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("object %s, part %d is missing at %s", obj.Name, i, d.Name())
+			}
+			return err
+		}
+		want := ObjectInfo{Size: part.Size, SHA256: part.SHA256, Chunks: part.Size/ChunkSize + 1}
+		err = openStream(io.MultiWriter(f, whole), &countingReader{rc, p}, k.blobKey(part.Blob), "blob/"+part.Blob,
+			fmt.Sprintf("%s part %d", obj.Name, i), want)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		size += part.Size
+	}
+	if size != obj.Size || hex.EncodeToString(whole.Sum(nil)) != obj.SHA256 {
+		return fmt.Errorf("object %s does not match the manifest once reassembled", obj.Name)
+	}
+	return f.Close()
 }

@@ -66,6 +66,9 @@ func Prune(ctx context.Context, d Destination, k *Key, r Retention) ([]string, e
 			if o.Kind == "blob" {
 				used[o.Blob] = true
 			}
+			for _, part := range o.Parts {
+				used[part.Blob] = true
+			}
 		}
 	}
 	var deleted []string
