@@ -139,6 +139,9 @@ type Options struct {
 	Attempts   int
 	RetryPause time.Duration
 	Now        func() time.Time
+	// CacheFile, when set, remembers the blobs of unchanged recordings between backups
+	// (see cache.go), so they are not read again.
+	CacheFile string
 }
 
 // Result is the outcome of a backup.
@@ -307,8 +310,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	r.prog.Start("recordings", total)
 	reused := 0
+	cache := loadCache(o.CacheFile, o.Key.ID)
+	seen := map[string]cacheEntry{}
 	for _, f := range recs {
-		info, skipped, err := r.putBlob(ctx, filepath.Join(o.DataDir, "recordings", f.rel), "recordings/"+f.rel)
+		info, skipped, err := r.putBlob(ctx, filepath.Join(o.DataDir, "recordings", f.rel), "recordings/"+f.rel, cache, seen)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // deleted while we ran
 		}
@@ -322,6 +327,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	// 4. The keyring (current copy, replaced at every destination).
+	if len(r.failed) == 0 {
+		saveCache(o.CacheFile, cache, seen)
+	}
 	nkeys, err := r.putKeyring(ctx)
 	if err != nil {
 		return nil, err
@@ -480,32 +488,39 @@ func (r *run) allFailed() error {
 
 // putBlob stores a recording as a content-addressed blob, unless every live destination
 // has it already.
-func (r *run) putBlob(ctx context.Context, src, restorePath string) (ObjectInfo, bool, error) {
-	f, err := os.Open(src)
+func (r *run) putBlob(ctx context.Context, src, restorePath string, cache *fileCache, seen map[string]cacheEntry) (ObjectInfo, bool, error) {
+	fi, err := os.Stat(src)
 	if err != nil {
 		return ObjectInfo{}, false, err
 	}
-	// One pass for the blob's name (keyed hash) and the manifest's SHA-256 and size.
-	h, plain := r.o.Key.blobHasher(), sha256.New()
-	size, err := io.Copy(io.MultiWriter(h, plain), f)
-	f.Close()
-	if err != nil {
-		return ObjectInfo{}, false, err
-	}
-	id := hex.EncodeToString(h.Sum(nil))
-	key := "blobs/" + id
-	var missing []Destination
-	for _, d := range r.live() {
-		ok, err := d.Exists(ctx, key)
-		if err != nil || !ok {
-			missing = append(missing, d)
+	var id, sum string
+	var size int64
+	if e, ok := cache.lookup(restorePath, fi); ok {
+		id, sum, size = e.Blob, e.SHA256, e.Size
+	} else {
+		f, err := os.Open(src)
+		if err != nil {
+			return ObjectInfo{}, false, err
 		}
+		// One pass for the blob's name (keyed hash) and the manifest's SHA-256 and size.
+		h, plain := r.o.Key.blobHasher(), sha256.New()
+		size, err = io.Copy(io.MultiWriter(h, plain), f)
+		f.Close()
+		if err != nil {
+			return ObjectInfo{}, false, err
+		}
+		id, sum = hex.EncodeToString(h.Sum(nil)), hex.EncodeToString(plain.Sum(nil))
 	}
+	e := statEntry(fi)
+	e.Blob, e.SHA256 = id, sum
+	seen[restorePath] = e
+	key := "blobs/" + id
+	missing := r.lacking(ctx, key)
 	if len(missing) == 0 {
 		// Already stored by an earlier backup.
 		r.prog.Add(size)
 		return ObjectInfo{Name: key, Kind: "blob", Path: restorePath, Blob: id, Size: size,
-			SHA256: hex.EncodeToString(plain.Sum(nil)), Chunks: size/ChunkSize + 1}, true, nil
+			SHA256: sum, Chunks: size/ChunkSize + 1}, true, nil
 	}
 	spool, info, err := r.seal(r.o.Key.blobKey(id), "blob/"+id, src)
 	if err != nil {
@@ -521,6 +536,17 @@ func (r *run) putBlob(ctx context.Context, src, restorePath string) (ObjectInfo,
 		return info, false, r.allFailed()
 	}
 	return info, false, nil
+}
+
+// lacking returns the live destinations that do not have key yet.
+func (r *run) lacking(ctx context.Context, key string) []Destination {
+	var out []Destination
+	for _, d := range r.live() {
+		if ok, err := d.Exists(ctx, key); err != nil || !ok {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // putParts stores a file as content-defined parts, each a blob: parts an earlier backup
@@ -565,13 +591,7 @@ func (r *run) putParts(ctx context.Context, name, kind, src string) (ObjectInfo,
 // putBlobData stores data as blob id at every live destination that lacks it.
 func (r *run) putBlobData(ctx context.Context, id string, data []byte) error {
 	key := "blobs/" + id
-	var missing []Destination
-	for _, d := range r.live() {
-		ok, err := d.Exists(ctx, key)
-		if err != nil || !ok {
-			missing = append(missing, d)
-		}
-	}
+	missing := r.lacking(ctx, key)
 	if len(missing) == 0 {
 		return nil
 	}

@@ -291,3 +291,41 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("a kept backup no longer restores: %v", err)
 	}
 }
+
+// The file cache: an unchanged recording (same size, time and inode) is not read again.
+func TestCacheSkipsUnchangedRecordings(t *testing.T) {
+	ctx := context.Background()
+	db := store.OpenTest(t)[0]
+	f := newFixture(t, db)
+	k := testKey(t)
+	dir, _ := NewDir("disk", filepath.Join(t.TempDir(), "dest"))
+	o := f.options(k, dir)
+	o.CacheFile = filepath.Join(t.TempDir(), "cache.json")
+	first, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Scramble a recording in place, keeping its size and times: only a read would notice.
+	p := filepath.Join(f.dir, "recordings", f.main.Account.ID, "RE-"+strings.ToLower(f.main.Account.ID)+".rec")
+	fi, _ := os.Stat(p)
+	w, _ := os.OpenFile(p, os.O_WRONLY, 0)
+	w.WriteAt(make([]byte, 100), 1000)
+	w.Close()
+	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	second, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Reused != 2 {
+		t.Fatalf("reused %d recordings, want 2 (first backup: %+v)", second.Reused, first)
+	}
+	// Without the cache the change is seen: a new blob.
+	o.CacheFile = ""
+	third, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Reused != 1 {
+		t.Fatalf("without the cache reused %d, want 1", third.Reused)
+	}
+}

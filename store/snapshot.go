@@ -76,8 +76,8 @@ func tables(ctx context.Context, q querier, d Dialect) ([]string, error) {
 
 // SnapshotSQLite writes a consistent copy of a SQLite store to path with VACUUM INTO
 // (consistent while writers run: it reads inside one transaction), then removes the
-// keyring from the copy and vacuums it again so no freed page keeps a key. It returns the
-// row count of every table in the copy.
+// keyring from the copy with secure_delete on, so the freed pages are overwritten with
+// zeros and keep no key. It returns the row count of every table in the copy.
 func (db *DB) SnapshotSQLite(ctx context.Context, path string) (map[string]int64, error) {
 	if db.dialect != SQLite {
 		return nil, errors.New("store: SnapshotSQLite on a PostgreSQL store")
@@ -92,9 +92,6 @@ func (db *DB) SnapshotSQLite(ctx context.Context, path string) (map[string]int64
 	defer cp.Close()
 	if _, err := cp.ExecContext(ctx, `DELETE FROM `+KeyringTable); err != nil {
 		return nil, fmt.Errorf("snapshot: drop keyring from copy: %w", err)
-	}
-	if _, err := cp.ExecContext(ctx, `VACUUM`); err != nil {
-		return nil, fmt.Errorf("snapshot: vacuum copy: %w", err)
 	}
 	return countRows(ctx, cp, SQLite)
 }

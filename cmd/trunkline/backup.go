@@ -162,7 +162,8 @@ func backupFiles() []string {
 }
 
 func backupOptions(p *platform, k *backup.Key, dests []backup.Destination, configFile string) backup.Options {
-	return backup.Options{DB: p.db, DataDir: p.cfg.DataDir, ConfigFile: configFile, Files: backupFiles(), Key: k, Dests: dests}
+	return backup.Options{DB: p.db, DataDir: p.cfg.DataDir, ConfigFile: configFile, Files: backupFiles(), Key: k, Dests: dests,
+		CacheFile: filepath.Join(p.cfg.DataDir, "backup-cache.json")}
 }
 
 func configFile(f configFlags) string {
