@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path"
@@ -198,6 +199,10 @@ func (s *S3) Name() string { return s.name }
 func (s *S3) wrap(op, key string, err error) error {
 	if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 		return fmt.Errorf("destination %s: %s: %w", s.name, key, fs.ErrNotExist)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return fmt.Errorf("destination %s unreachable (bucket %s at %s): %s %s: %w", s.name, s.bucket, s.c.EndpointURL().Host, op, key, err)
 	}
 	return fmt.Errorf("destination %s (bucket %s at %s): %s %s: %w", s.name, s.bucket, s.c.EndpointURL().Host, op, key, err)
 }

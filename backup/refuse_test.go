@@ -143,7 +143,7 @@ func TestOneDestinationDown(t *testing.T) {
 	if !errors.As(err, &de) || de.Failed["s3"] == "" || len(res.Confirmed) != 1 || res.Confirmed[0] != "disk" {
 		t.Fatalf("want a destination error for s3 only, got %v (%+v)", err, res)
 	}
-	if !strings.Contains(err.Error(), "destination s3 failed") || !strings.Contains(err.Error(), "complete copy kept at: disk") {
+	if !strings.Contains(err.Error(), "destination s3 failed: destination s3 unreachable") || !strings.Contains(err.Error(), "complete copy kept at: disk") {
 		t.Fatalf("unclear error: %v", err)
 	}
 	if retries != o.Attempts-1 && retries != 2 {
