@@ -38,12 +38,29 @@ type Dir struct {
 	name, root string
 }
 
-// NewDir returns a directory destination, creating the directory (0700).
+// NewDir returns a directory destination. Nothing is checked yet: a directory that is
+// missing (a disk not mounted) fails this destination when used, not the others.
 func NewDir(name, root string) (*Dir, error) {
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("destination %s: %w", name, err)
+	if root == "" {
+		return nil, fmt.Errorf("destination %s: no path", name)
 	}
 	return &Dir{name: name, root: root}, nil
+}
+
+// ensureRoot makes the directory if its parent exists: a missing parent is more likely
+// an unmounted disk than a directory to create, and writing backups onto the root file
+// system instead would hide that.
+func (d *Dir) ensureRoot() error {
+	if _, err := os.Stat(d.root); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Dir(d.root)); err != nil {
+		return fmt.Errorf("destination %s unreachable: %s does not exist (is the disk mounted?)", d.name, filepath.Dir(d.root))
+	}
+	if err := os.Mkdir(d.root, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("destination %s: %w", d.name, err)
+	}
+	return nil
 }
 
 func (d *Dir) Name() string { return d.name }
@@ -59,6 +76,9 @@ func (d *Dir) file(key string) (string, error) {
 func (d *Dir) Put(ctx context.Context, key, src string) error {
 	dst, err := d.file(key)
 	if err != nil {
+		return err
+	}
+	if err := d.ensureRoot(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
@@ -115,7 +135,9 @@ func (d *Dir) Exists(ctx context.Context, key string) (bool, error) {
 }
 
 func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
-	if _, err := os.Stat(d.root); err != nil {
+	if _, err := os.Stat(d.root); errors.Is(err, fs.ErrNotExist) && prefix == "blobs/" {
+		return nil, nil // nothing stored yet
+	} else if err != nil {
 		return nil, fmt.Errorf("destination %s unreachable: %w", d.name, err)
 	}
 	var out []string

@@ -329,3 +329,26 @@ func TestCacheSkipsUnchangedRecordings(t *testing.T) {
 		t.Fatalf("without the cache reused %d, want 1", third.Reused)
 	}
 }
+
+// A directory destination whose disk is not mounted fails alone, and is not created on
+// whatever file system lies below.
+func TestDirDestinationNotMounted(t *testing.T) {
+	ctx := context.Background()
+	db := store.OpenTest(t)[0]
+	f := newFixture(t, db)
+	k := testKey(t)
+	good, _ := NewDir("disk", filepath.Join(t.TempDir(), "dest"))
+	gone := filepath.Join(t.TempDir(), "mnt", "usb", "trunkline")
+	bad, err := NewDir("usb", gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, f.options(k, good, bad))
+	var de *DestinationError
+	if !errors.As(err, &de) || !strings.Contains(de.Failed["usb"], "is the disk mounted?") || len(res.Confirmed) != 1 {
+		t.Fatalf("got %v %+v", err, res)
+	}
+	if _, err := os.Stat(gone); err == nil {
+		t.Fatal("the destination directory was created on the file system below the missing mount")
+	}
+}
