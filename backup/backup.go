@@ -253,7 +253,29 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("backup: read audit checkpoint: %w", err)
 	}
 
-	// 1. Database snapshot.
+	// 1. Files: configuration, audit verifier key, witness files. Before the database:
+	// a witness copied after the snapshot could hold a checkpoint newer than the entries
+	// the snapshot has, and the restored log would look rolled back.
+	if o.ConfigFile != "" {
+		info, err := r.putObject(ctx, "files/config/"+filepath.Base(o.ConfigFile), "file", "restored-config/"+filepath.Base(o.ConfigFile), o.ConfigFile)
+		if err != nil {
+			return nil, fmt.Errorf("backup: config file: %w", err)
+		}
+		m.Objects = append(m.Objects, info)
+	}
+	for _, rel := range o.Files {
+		p := filepath.Join(o.DataDir, rel)
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		info, err := r.putObject(ctx, "files/"+filepath.ToSlash(rel), "file", filepath.ToSlash(rel), p)
+		if err != nil {
+			return nil, err
+		}
+		m.Objects = append(m.Objects, info)
+	}
+
+	// 2. Database snapshot.
 	r.prog.Start("snapshot database", 0)
 	dbPlain := filepath.Join(r.tmp, "db")
 	kind := "db-sqlite"
@@ -278,26 +300,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	os.Remove(dbPlain)
 	m.Objects = append(m.Objects, info)
-
-	// 2. Files: configuration, audit verifier key, witness files.
-	if o.ConfigFile != "" {
-		info, err := r.putObject(ctx, "files/config/"+filepath.Base(o.ConfigFile), "file", "restored-config/"+filepath.Base(o.ConfigFile), o.ConfigFile)
-		if err != nil {
-			return nil, fmt.Errorf("backup: config file: %w", err)
-		}
-		m.Objects = append(m.Objects, info)
-	}
-	for _, rel := range o.Files {
-		p := filepath.Join(o.DataDir, rel)
-		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		info, err := r.putObject(ctx, "files/"+filepath.ToSlash(rel), "file", filepath.ToSlash(rel), p)
-		if err != nil {
-			return nil, err
-		}
-		m.Objects = append(m.Objects, info)
-	}
 
 	// 3. Recordings, deduplicated by keyed content hash.
 	recs, err := listFiles(filepath.Join(o.DataDir, "recordings"))

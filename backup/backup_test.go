@@ -110,7 +110,7 @@ func (f *fixture) addMessages(t testing.TB, acct string, n int) {
 }
 
 func (f *fixture) options(k *Key, dests ...Destination) Options {
-	return Options{DB: f.db, DataDir: f.dir, Files: []string{"keys/" + audit.VerifierKeyFile}, Key: k, Dests: dests,
+	return Options{DB: f.db, DataDir: f.dir, Files: []string{"keys/" + audit.VerifierKeyFile, "audit/witness"}, Key: k, Dests: dests,
 		RetryPause: time.Millisecond}
 }
 
@@ -211,6 +211,11 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 					f.audit.Append(ctx, audit.Entry{AccountID: f.main.Account.ID, Actor: "api", Action: "message.send", Outcome: "success"})
 				}
 			}()
+			// An audit witness file beside the database goes along; the KEK and the audit
+			// signing key never do.
+			os.MkdirAll(filepath.Join(f.dir, "audit"), 0o700)
+			os.WriteFile(filepath.Join(f.dir, "audit", "witness"), []byte("witnessed checkpoints\n"), 0o600)
+			os.WriteFile(filepath.Join(f.dir, "keys", "kek"), []byte("the KEK\n"), 0o600)
 			res, err := Run(ctx, f.options(k, dir, s3))
 			close(stop)
 			wg.Wait()
@@ -226,6 +231,14 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 				r, err := Restore(ctx, RestoreOptions{Source: src, Key: k, DataDir: target, DSN: dsn})
 				if err != nil {
 					t.Fatalf("restore from %s: %v", src.Name(), err)
+				}
+				if b, err := os.ReadFile(filepath.Join(target, "audit", "witness")); err != nil || string(b) != "witnessed checkpoints\n" {
+					t.Fatalf("the audit witness was not restored: %q %v", b, err)
+				}
+				for _, secret := range []string{"kek", "audit.key"} {
+					if _, err := os.Stat(filepath.Join(target, "keys", secret)); err == nil {
+						t.Fatalf("keys/%s is in the backup", secret)
+					}
 				}
 				rdb := openRestored(t, target, dsn, f.kek)
 				counts, _ := rdb.CountRows(ctx)

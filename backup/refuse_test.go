@@ -33,11 +33,20 @@ func TestRestoreRefusesDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			ma, _, err := LoadManifest(ctx, dir, k, a.ID)
-			if err != nil || len(ma.Objects[0].Parts) == 0 {
+			if err != nil {
 				t.Fatalf("manifest: %v", err)
 			}
-			last := len(ma.Objects[0].Parts) - 1
-			dbObj := filepath.Join(root, "blobs", ma.Objects[0].Parts[last].Blob)
+			var dbInfo ObjectInfo
+			for _, o := range ma.Objects {
+				if o.Name == "db" {
+					dbInfo = o
+				}
+			}
+			if len(dbInfo.Parts) == 0 {
+				t.Fatalf("no database parts in %+v", ma.Objects)
+			}
+			last := len(dbInfo.Parts) - 1
+			dbObj := filepath.Join(root, "blobs", dbInfo.Parts[last].Blob)
 			orig, _ := os.ReadFile(dbObj)
 			restore := func(key *Key) error {
 				parent := t.TempDir()

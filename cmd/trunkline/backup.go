@@ -155,10 +155,12 @@ func pickDest(dests []backup.Destination, name string) (backup.Destination, erro
 }
 
 // backupFiles are the data dir files a backup carries besides the database and
-// recordings: the audit verifier key (public), and the audit witness files when the
-// audit package keeps any (hook: add their names here).
+// recordings: the audit verifier key (public) and the audit witness file the server keeps
+// beside the database (DATA/audit/witness, config.WitnessPath once the witness lands:
+// a file that is not there is skipped). Witness files configured outside the data dir
+// (audit.witness_files) and remote witnesses keep their own copies and are not included.
 func backupFiles() []string {
-	return []string{filepath.Join("keys", audit.VerifierKeyFile)}
+	return []string{filepath.Join("keys", audit.VerifierKeyFile), filepath.Join("audit", "witness")}
 }
 
 func backupOptions(p *platform, k *backup.Key, dests []backup.Destination, configFile string) backup.Options {
