@@ -133,3 +133,10 @@ func TestChunkerSharesUnchangedParts(t *testing.T) {
 		t.Fatalf("%d of %d bytes in new parts after a 23-byte insertion (%d parts before)", changed, len(edited), len(a))
 	}
 }
+
+func TestWithSearchPath(t *testing.T) {
+	got, err := withSearchPath("postgres://u@h:5432/db?sslmode=disable&search_path=live", "drill_1")
+	if err != nil || !strings.Contains(got, "search_path=drill_1") || strings.Contains(got, "live") || !strings.Contains(got, "sslmode=disable") {
+		t.Fatalf("%q %v", got, err)
+	}
+}

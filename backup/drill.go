@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,11 +93,9 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillReport, error) {
 			return nil, fmt.Errorf("drill: create scratch schema: %w", err)
 		}
 		defer admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
-		sep := "?"
-		if strings.Contains(o.PostgresDSN, "?") {
-			sep = "&"
+		if dsn, err = withSearchPath(o.PostgresDSN, schema); err != nil {
+			return nil, err
 		}
-		dsn = o.PostgresDSN + sep + "search_path=" + schema
 	}
 	if _, err := Restore(ctx, RestoreOptions{Source: o.Source, Key: o.Key, ID: m.ID, DataDir: dir, DSN: dsn, Progress: o.Progress}); err != nil {
 		rep.Problems = append(rep.Problems, "restore: "+err.Error())
@@ -244,3 +243,15 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillReport, error) {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// withSearchPath points a PostgreSQL URL at schema, replacing any search_path it had.
+func withSearchPath(dsn, schema string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", errors.New("the PostgreSQL DSN is not a URL")
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
