@@ -116,12 +116,6 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.DSN == "" && m.Dialect != string(store.SQLite) {
-		return nil, fmt.Errorf("backup %s is of a PostgreSQL store: restore it with --db into an empty PostgreSQL database", m.ID)
-	}
-	if o.DSN != "" && m.Dialect != string(store.Postgres) {
-		return nil, fmt.Errorf("backup %s is of a SQLite store: restore it without --db (into a data dir)", m.ID)
-	}
 	keyring, err := ReadKeyring(ctx, o.Source, o.Key)
 	if err != nil {
 		return nil, err
@@ -186,10 +180,16 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 		return nil
 	}
 	res := &Restored{Manifest: m}
-	if o.DSN == "" {
-		db, err := store.Open(ctx, filepath.Join(stage, "trunkline.db"))
+	sqlitePath := filepath.Join(stage, "trunkline.db")
+	fail := func(err error) (*Restored, error) {
+		return nil, fmt.Errorf("backup %s: %w (nothing was restored)", m.ID, err)
+	}
+	switch {
+	case o.DSN == "" && exportPath == "":
+		// SQLite to SQLite: the snapshot file is the database.
+		db, err := store.Open(ctx, sqlitePath)
 		if err != nil {
-			return nil, fmt.Errorf("restored database: %w", err)
+			return fail(fmt.Errorf("restored database: %w", err))
 		}
 		counts, err := db.CountRows(ctx)
 		if err == nil {
@@ -200,21 +200,34 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 		}
 		db.Close()
 		if err != nil {
-			return nil, fmt.Errorf("backup %s: %w (nothing was restored)", m.ID, err)
+			return fail(err)
 		}
-	} else {
-		f, err := os.Open(exportPath)
+	case o.DSN == "":
+		// PostgreSQL to SQLite: load the export into a new SQLite store.
+		db, err := store.Open(ctx, sqlitePath)
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		err = pg.Import(ctx, f, keyring, check)
-		f.Close()
-		os.Remove(exportPath)
+		err = importFile(ctx, db, exportPath, keyring, check)
+		db.Close()
 		if err != nil {
-			return nil, fmt.Errorf("backup %s: %w (nothing was restored)", m.ID, err)
+			return fail(err)
+		}
+		res.Keys = len(keyring)
+	default:
+		if exportPath == "" {
+			// SQLite to PostgreSQL: export the restored SQLite file, then load that.
+			exportPath = filepath.Join(stage, ".export.jsonl")
+			if err := exportSQLite(ctx, sqlitePath, exportPath); err != nil {
+				return fail(err)
+			}
+		}
+		if err := importFile(ctx, pg, exportPath, keyring, check); err != nil {
+			return fail(err)
 		}
 		res.Keys = len(keyring)
 	}
+	os.Remove(exportPath)
 	os.Remove(o.DataDir) // empty (checked above) or absent
 	if err := os.Rename(stage, o.DataDir); err != nil {
 		return nil, fmt.Errorf("move the restored data into %s: %w", o.DataDir, err)
@@ -305,4 +318,32 @@ func fetchParts(ctx context.Context, d Destination, k *Key, obj ObjectInfo, targ
 		return fmt.Errorf("object %s does not match the manifest once reassembled", obj.Name)
 	}
 	return f.Close()
+}
+
+func importFile(ctx context.Context, db *store.DB, path string, keyring []store.KeyringEntry, check func(map[string]int64) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return db.Import(ctx, f, keyring, check)
+}
+
+// exportSQLite turns a restored SQLite file into an export (for a PostgreSQL target) and
+// removes the file.
+func exportSQLite(ctx context.Context, sqlitePath, exportPath string) error {
+	db, err := store.Open(ctx, sqlitePath)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(exportPath)
+	if err == nil {
+		_, err = db.Export(ctx, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	db.Close()
+	store.RemoveFile(sqlitePath)
+	return err
 }

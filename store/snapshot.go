@@ -408,6 +408,7 @@ func (db *DB) Import(ctx context.Context, r io.Reader, keys []KeyringEntry, chec
 	dec.UseNumber()
 	counts := map[string]int64{}
 	withID := map[string]bool{} // tables with an id column: their sequences move on
+	var boolCols []bool         // of the current table: a SQLite export gives 0/1
 	var table string
 	var cols []string
 	var batch [][]any
@@ -459,6 +460,9 @@ func (db *DB) Import(ctx context.Context, r io.Reader, keys []KeyringEntry, chec
 			}
 			table, cols = h.Table, h.Columns
 			counts[table] = 0
+			if boolCols, err = booleanColumns(ctx, tx, db.dialect, table, cols); err != nil {
+				return err
+			}
 			for _, c := range cols {
 				if c == "id" {
 					withID[table] = true
@@ -478,6 +482,9 @@ func (db *DB) Import(ctx context.Context, r io.Reader, keys []KeyringEntry, chec
 			x, err := decodeValue(v)
 			if err != nil {
 				return fmt.Errorf("restore: table %s column %s: %w", table, cols[i], err)
+			}
+			if n, ok := x.(int64); ok && boolCols != nil && boolCols[i] {
+				x = n != 0
 			}
 			row[i] = x
 		}
@@ -516,6 +523,33 @@ func (db *DB) Import(ctx context.Context, r io.Reader, keys []KeyringEntry, chec
 		}
 	}
 	return tx.Commit()
+}
+
+// booleanColumns marks the BOOLEAN columns of a PostgreSQL table (nil on SQLite, which
+// stores booleans as integers anyway).
+func booleanColumns(ctx context.Context, tx *sql.Tx, d Dialect, table string, cols []string) ([]bool, error) {
+	if d != Postgres {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1 AND data_type = 'boolean'`, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	isBool := map[string]bool{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		isBool[c] = true
+	}
+	out := make([]bool, len(cols))
+	for i, c := range cols {
+		out[i] = isBool[c]
+	}
+	return out, rows.Err()
 }
 
 func decodeValue(v json.RawMessage) (any, error) {

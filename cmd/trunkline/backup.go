@@ -485,7 +485,7 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&b.dest, "dest", "", "destination to restore from (default: the first configured)")
 	fs.StringVar(&b.id, "id", "", "backup id (default: the newest)")
 	fs.StringVar(&b.to, "to", "", "the new, empty data dir to restore into")
-	fs.StringVar(&b.dsn, "db", "", "an empty PostgreSQL database to restore a PostgreSQL backup into")
+	fs.StringVar(&b.dsn, "db", "", "an empty PostgreSQL database to restore the database into (default: SQLite in --to)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
