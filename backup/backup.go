@@ -209,6 +209,9 @@ type run struct {
 
 	mu     sync.Mutex
 	failed map[string]string // destination → first error
+
+	blobKeys map[string][]byte // recording blob keys known from the destinations' keyrings
+	usedKeys map[string][]byte // those this backup's recordings use: the next keyring
 }
 
 // Run makes one backup. It returns the result and, when any destination failed, a
@@ -230,7 +233,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Now = time.Now
 	}
 	start := time.Now()
-	r := &run{o: o, prog: o.Progress, failed: map[string]string{}}
+	r := &run{o: o, prog: o.Progress, failed: map[string]string{}, usedKeys: map[string][]byte{}}
+	r.blobKeys = recordingKeys(ctx, o.Dests, o.Key)
 	r.id = NewID(o.Now())
 	r.dataKey = make([]byte, 32)
 	if _, err := rand.Read(r.dataKey); err != nil {
@@ -517,14 +521,28 @@ func (r *run) putBlob(ctx context.Context, src, restorePath string, cache *fileC
 	e.Blob, e.SHA256 = id, sum
 	seen[restorePath] = e
 	key := "blobs/" + id
-	missing := r.lacking(ctx, key)
+	// Each recording blob has its own random key, kept only in the keyring: a recording
+	// deleted since drops out of the next keyring, and its copies in older backups can
+	// no longer be opened (crypto-shredding of single recordings).
+	bkey, known := r.blobKeys[id]
+	missing := r.live() // a blob whose key is unknown is sealed again everywhere
+	if known {
+		missing = r.lacking(ctx, key)
+	} else {
+		bkey = make([]byte, 32)
+		if _, err := rand.Read(bkey); err != nil {
+			return ObjectInfo{}, false, err
+		}
+		r.blobKeys[id] = bkey
+	}
+	r.usedKeys[id] = bkey
 	if len(missing) == 0 {
 		// Already stored by an earlier backup.
 		r.prog.Add(size)
 		return ObjectInfo{Name: key, Kind: "blob", Path: restorePath, Blob: id, Size: size,
 			SHA256: sum, Chunks: size/ChunkSize + 1}, true, nil
 	}
-	spool, info, err := r.seal(r.o.Key.blobKey(id), "blob/"+id, src)
+	spool, info, err := r.seal(bkey, "blob/"+id, src)
 	if err != nil {
 		return ObjectInfo{}, false, err
 	}
@@ -617,99 +635,6 @@ func (r *run) putBlobData(ctx context.Context, id string, data []byte) error {
 		return r.allFailed()
 	}
 	return nil
-}
-
-// keyringFile is the stored keyring.
-type keyringFile struct {
-	Format  string    `json:"format"`
-	Written time.Time `json:"written"`
-	KeyID   string    `json:"backup_key_id"`
-	Sealed  []byte    `json:"sealed"`
-}
-
-const keyringAAD = "trunkline backup keyring v1"
-
-func (r *run) putKeyring(ctx context.Context) (int, error) {
-	entries, err := r.o.DB.Keyring(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("backup: read keyring: %w", err)
-	}
-	n, err := WriteKeyring(ctx, r.o.Key, entries, r.tmp, func(path string) { r.upload(ctx, "keyring", path, 0) })
-	if err != nil {
-		return 0, err
-	}
-	if len(r.live()) == 0 {
-		return 0, r.allFailed()
-	}
-	return n, nil
-}
-
-// WriteKeyring seals entries into a keyring file under dir and hands its path to put.
-func WriteKeyring(ctx context.Context, k *Key, entries []store.KeyringEntry, dir string, put func(path string)) (int, error) {
-	body, err := json.Marshal(entries)
-	if err != nil {
-		return 0, err
-	}
-	kf := keyringFile{Format: Format, Written: time.Now().UTC(), KeyID: k.ID, Sealed: sealRandom(k.keyringKey(), body, []byte(keyringAAD))}
-	b, err := json.Marshal(kf)
-	if err != nil {
-		return 0, err
-	}
-	p := filepath.Join(dir, "keyring")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		return 0, err
-	}
-	defer os.Remove(p)
-	put(p)
-	return len(entries), nil
-}
-
-// RefreshKeyring replaces the keyring at every destination with the store's current keys,
-// e.g. right after an account was deleted, so its keys leave the destinations at once.
-func RefreshKeyring(ctx context.Context, db *store.DB, k *Key, dests []Destination) error {
-	entries, err := db.Keyring(ctx)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "trunkline-keyring-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	var errs []error
-	_, err = WriteKeyring(ctx, k, entries, tmp, func(p string) {
-		for _, d := range dests {
-			if err := d.Put(ctx, "keyring", p); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	})
-	return errors.Join(append(errs, err)...)
-}
-
-// ReadKeyring fetches and opens the current keyring from a destination.
-func ReadKeyring(ctx context.Context, d Destination, k *Key) ([]store.KeyringEntry, error) {
-	rc, err := d.Get(ctx, "keyring")
-	if err != nil {
-		return nil, fmt.Errorf("keyring: %w", err)
-	}
-	defer rc.Close()
-	var kf keyringFile
-	if err := json.NewDecoder(io.LimitReader(rc, 64<<20)).Decode(&kf); err != nil {
-		return nil, fmt.Errorf("keyring at %s is malformed: %w", d.Name(), err)
-	}
-	if kf.KeyID != k.ID {
-		return nil, fmt.Errorf("wrong backup key: the keyring at %s was written with backup key %s, this key is %s", d.Name(), kf.KeyID, k.ID)
-	}
-	body, err := openRandom(k.keyringKey(), kf.Sealed, []byte(keyringAAD))
-	if err != nil {
-		return nil, fmt.Errorf("the keyring at %s failed authentication (corrupted or tampered with)", d.Name())
-	}
-	var entries []store.KeyringEntry
-	if err := json.Unmarshal(body, &entries); err != nil {
-		return nil, err
-	}
-	return entries, nil
 }
 
 type countingReader struct {

@@ -26,7 +26,7 @@ const ChunkSize = 4 << 20
 const tagSize = 16
 
 // Key is the backup key: 32 bytes kept apart from the KEK (its own file or environment
-// variable). It wraps each backup's data key, keys the recording blobs and the keyring.
+// variable). It wraps each backup's data key, keys the database parts and the keyring.
 type Key struct {
 	raw []byte
 	ID  string // hex, safe to print and to store in manifests
@@ -170,8 +170,9 @@ func (k *Key) blobHasher() hash.Hash {
 	return hmac.New(sha256.New, derive(k.raw, "trunkline backup blob id v1"))
 }
 
-// blobKey is the key of one blob. Blobs are content-addressed, so one key per content
-// (derived from the backup key and the blob id) makes the deterministic chunk nonces safe.
+// blobKey is the key of one part of a database copy. Parts are content-addressed, so one
+// key per content (derived from the backup key and the blob id) makes the deterministic
+// chunk nonces safe. Recording blobs get random keys kept in the keyring instead.
 func (k *Key) blobKey(id string) []byte {
 	return derive(k.raw, "trunkline backup blob key v1\x00"+id)
 }

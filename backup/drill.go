@@ -97,11 +97,13 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillReport, error) {
 			return nil, err
 		}
 	}
-	if _, err := Restore(ctx, RestoreOptions{Source: o.Source, Key: o.Key, ID: m.ID, DataDir: dir, DSN: dsn, Progress: o.Progress}); err != nil {
+	restored, err := Restore(ctx, RestoreOptions{Source: o.Source, Key: o.Key, ID: m.ID, DataDir: dir, DSN: dsn, Progress: o.Progress})
+	if err != nil {
 		rep.Problems = append(rep.Problems, "restore: "+err.Error())
 		rep.Duration = time.Since(start)
 		return rep, nil
 	}
+	rep.Shredded += restored.Shredded
 	rep.Bytes = m.Bytes()
 	rep.Tables = len(m.Tables)
 	for _, n := range m.Tables {

@@ -361,3 +361,60 @@ func TestDirDestinationNotMounted(t *testing.T) {
 		t.Fatal("the destination directory was created on the file system below the missing mount")
 	}
 }
+
+// Deleting one recording shreds it in older backups: its blob key leaves the keyring at
+// the next backup, and a restore of the older backup leaves it out (and says so) while
+// the other recordings come back.
+func TestDeletedRecordingShreddedInOldBackup(t *testing.T) {
+	ctx := context.Background()
+	db := store.OpenTest(t)[0]
+	f := newFixture(t, db)
+	k := testKey(t)
+	dir, _ := NewDir("disk", filepath.Join(t.TempDir(), "dest"))
+	old, err := Run(ctx, f.options(k, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := "RE-" + strings.ToLower(f.main.Account.ID)
+	if err := f.recs.Remove(ctx, f.main.Account.ID, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, f.options(k, dir)); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "restored")
+	r, err := Restore(ctx, RestoreOptions{Source: dir, Key: k, ID: old.ID, DataDir: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Shredded != 1 {
+		t.Fatalf("shredded %d recordings, want 1", r.Shredded)
+	}
+	if _, err := os.Stat(filepath.Join(target, "recordings", f.main.Account.ID, gone+".rec")); err == nil {
+		t.Fatal("the deleted recording came back from the older backup")
+	}
+	rdb := openRestored(t, target, "", f.kek)
+	rrecs, _ := recording.New(filepath.Join(target, "recordings"), f.kek, rdb)
+	rc, err := rrecs.Open(ctx, f.sub.Account.ID, "RE-"+strings.ToLower(f.sub.Account.ID))
+	if err != nil {
+		t.Fatalf("the kept recording does not open: %v", err)
+	}
+	rc.Close()
+	// The blob is still at the destination (the old backup names it) but no key opens it:
+	// the keyring no longer holds one.
+	kr, err := ReadKeyring(ctx, dir, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, _ := LoadManifest(ctx, dir, k, old.ID)
+	for _, o := range m.Objects {
+		if o.Kind == "blob" && strings.Contains(o.Path, gone) {
+			if _, ok := kr.Recordings[o.Blob]; ok {
+				t.Fatal("the deleted recording's key is still in the keyring")
+			}
+			if ok, _ := dir.Exists(ctx, "blobs/"+o.Blob); !ok {
+				t.Fatal("expected the old backup's blob to remain (retention removes it later)")
+			}
+		}
+	}
+}

@@ -99,6 +99,9 @@ type RestoreOptions struct {
 type Restored struct {
 	Manifest *Manifest `json:"manifest"`
 	Keys     int       `json:"keys_restored"` // account data keys taken from the current keyring
+	// Shredded counts the recordings deleted since the backup: the current keyring no
+	// longer has their keys, so they are not restored.
+	Shredded int `json:"shredded_recordings"`
 }
 
 // Restore restores a backup. Everything is fetched, decrypted and checked against the
@@ -153,7 +156,15 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 	}
 	o.Progress.Start("restore", m.Bytes())
 	exportPath := ""
+	res := &Restored{Manifest: m}
 	for _, obj := range m.Objects {
+		var bkey []byte
+		if obj.Kind == "blob" {
+			if bkey = keyring.Recordings[obj.Blob]; bkey == nil {
+				res.Shredded++
+				continue
+			}
+		}
 		var target string
 		switch obj.Kind {
 		case "db-sqlite":
@@ -167,7 +178,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 			}
 			target = filepath.Join(stage, filepath.FromSlash(obj.Path))
 		}
-		if err := fetchObject(ctx, o.Source, o.Key, m.ID, dk, obj, target, o.Progress); err != nil {
+		if err := fetchObject(ctx, o.Source, o.Key, m.ID, dk, bkey, obj, target, o.Progress); err != nil {
 			return nil, fmt.Errorf("backup %s: %w (nothing was restored)", m.ID, err)
 		}
 	}
@@ -179,7 +190,6 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 		}
 		return nil
 	}
-	res := &Restored{Manifest: m}
 	sqlitePath := filepath.Join(stage, "trunkline.db")
 	fail := func(err error) (*Restored, error) {
 		return nil, fmt.Errorf("backup %s: %w (nothing was restored)", m.ID, err)
@@ -196,7 +206,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 			err = check(counts)
 		}
 		if err == nil {
-			res.Keys, err = db.ImportKeys(ctx, keyring)
+			res.Keys, err = db.ImportKeys(ctx, keyring.Accounts)
 		}
 		db.Close()
 		if err != nil {
@@ -208,12 +218,12 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 		if err != nil {
 			return fail(err)
 		}
-		err = importFile(ctx, db, exportPath, keyring, check)
+		err = importFile(ctx, db, exportPath, keyring.Accounts, check)
 		db.Close()
 		if err != nil {
 			return fail(err)
 		}
-		res.Keys = len(keyring)
+		res.Keys = len(keyring.Accounts)
 	default:
 		if exportPath == "" {
 			// SQLite to PostgreSQL: export the restored SQLite file, then load that.
@@ -222,10 +232,10 @@ func Restore(ctx context.Context, o RestoreOptions) (*Restored, error) {
 				return fail(err)
 			}
 		}
-		if err := importFile(ctx, pg, exportPath, keyring, check); err != nil {
+		if err := importFile(ctx, pg, exportPath, keyring.Accounts, check); err != nil {
 			return fail(err)
 		}
-		res.Keys = len(keyring)
+		res.Keys = len(keyring.Accounts)
 	}
 	os.Remove(exportPath)
 	os.Remove(o.DataDir) // empty (checked above) or absent
@@ -254,13 +264,13 @@ func checkEmptyDir(dir string) error {
 }
 
 // fetchObject downloads, decrypts and checks one object into target.
-func fetchObject(ctx context.Context, d Destination, k *Key, id string, dk []byte, obj ObjectInfo, target string, p Progress) error {
+func fetchObject(ctx context.Context, d Destination, k *Key, id string, dk, blobKey []byte, obj ObjectInfo, target string, p Progress) error {
 	if len(obj.Parts) > 0 {
 		return fetchParts(ctx, d, k, obj, target, p)
 	}
 	key, ckey, ctxName := "backups/"+id+"/"+obj.Name, objectKey(dk, id, obj.Name), id+"/"+obj.Name
 	if obj.Kind == "blob" {
-		key, ckey, ctxName = "blobs/"+obj.Blob, k.blobKey(obj.Blob), "blob/"+obj.Blob
+		key, ckey, ctxName = "blobs/"+obj.Blob, blobKey, "blob/"+obj.Blob
 	}
 	rc, err := d.Get(ctx, key)
 	if err != nil {

@@ -513,10 +513,13 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if f.asJSON {
-		line(stdout, map[string]any{"event": "done", "ok": true, "id": r.Manifest.ID, "bytes": r.Manifest.Bytes(), "keys": r.Keys})
+		line(stdout, map[string]any{"event": "done", "ok": true, "id": r.Manifest.ID, "bytes": r.Manifest.Bytes(), "keys": r.Keys, "shredded_recordings": r.Shredded})
 		return nil
 	}
 	fmt.Fprintf(stdout, "restored backup %s (%s) from %s into %s\n", r.Manifest.ID, mb(r.Manifest.Bytes()), d.Name(), b.to)
+	if r.Shredded > 0 {
+		fmt.Fprintf(stdout, "%d recordings deleted since this backup stay shredded (their keys are gone)\n", r.Shredded)
+	}
 	fmt.Fprintf(stdout, "Copy the KEK (keys/kek, or set $TRUNKLINE_KEK) and the audit signing key (keys/audit.key) into %s/keys: backups never hold them.\n", b.to)
 	return nil
 }

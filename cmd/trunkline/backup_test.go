@@ -161,11 +161,11 @@ func TestBackupWorkerShredsKeyringOnDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	has := func(id string) bool {
-		entries, err := backup.ReadKeyring(ctx, dests[0], k)
+		kr, err := backup.ReadKeyring(ctx, dests[0], k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range entries {
+		for _, e := range kr.Accounts {
 			if e.AccountID == id {
 				return true
 			}
