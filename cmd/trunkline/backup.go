@@ -259,9 +259,12 @@ type backupWorker struct {
 	ran       chan string
 }
 
-func (w *backupWorker) report(job string) {
+func (w *backupWorker) report(ctx context.Context, job string) {
 	if w.ran != nil {
-		w.ran <- job
+		select {
+		case w.ran <- job:
+		case <-ctx.Done():
+		}
 	}
 }
 
@@ -305,7 +308,10 @@ func (w *backupWorker) Run(ctx context.Context) error {
 				w.p.log.Info("backup keyrings refreshed after an account deletion")
 			}
 			if w.refreshed != nil {
-				w.refreshed <- err
+				select {
+				case w.refreshed <- err:
+				case <-ctx.Done():
+				}
 			}
 		case <-next:
 			res, err := doBackup(ctx, w.p, w.k, w.dests, w.cfgFile, nil, func(dest string, gone []string, err error) {
@@ -319,7 +325,7 @@ func (w *backupWorker) Run(ctx context.Context) error {
 				w.p.log.Info("scheduled backup", "id", res.ID, "bytes", res.Bytes, "destinations", strings.Join(res.Confirmed, ","))
 			}
 			next = tick(c.Interval.Duration)
-			w.report("backup")
+			w.report(ctx, "backup")
 		case <-nextDrill:
 			rep, err := runDrill(ctx, w.p, w.k, w.dests[0], "", nil)
 			switch {
@@ -331,7 +337,7 @@ func (w *backupWorker) Run(ctx context.Context) error {
 				w.p.log.Info("restore drill passed", "id", rep.ID, "duration", rep.Duration)
 			}
 			nextDrill = tick(c.DrillInterval.Duration)
-			w.report("drill")
+			w.report(ctx, "drill")
 		}
 	}
 }
