@@ -356,7 +356,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := os.WriteFile(mpath, mb, 0o600); err != nil {
 		return nil, err
 	}
-	r.upload(ctx, "backups/"+r.id+"/manifest", mpath, 0)
+	r.upload(ctx, "backups/"+r.id+"/manifest", mpath, r.live())
 
 	res := &Result{ID: r.id, Bytes: m.Bytes(), Objects: len(m.Objects), Reused: reused, Tables: m.Tables,
 		AuditSize: m.Audit.Size, KeyringLen: nkeys, Duration: time.Since(start)}
@@ -413,12 +413,12 @@ func (r *run) live() []Destination {
 	return out
 }
 
-// upload puts the file at every live destination in parallel, retrying each a bounded
+// upload puts the file at the given destinations in parallel, retrying each a bounded
 // number of times; a destination that still fails is marked failed and skipped from
 // then on (the backup goes on for the others).
-func (r *run) upload(ctx context.Context, key, path string, size int64) {
+func (r *run) upload(ctx context.Context, key, path string, dests []Destination) {
 	var wg sync.WaitGroup
-	for _, d := range r.live() {
+	for _, d := range dests {
 		wg.Add(1)
 		go func(d Destination) {
 			defer wg.Done()
@@ -481,7 +481,7 @@ func (r *run) putObject(ctx context.Context, name, kind, restorePath, src string
 	}
 	defer os.Remove(spool)
 	info.Name, info.Kind, info.Path = name, kind, restorePath
-	r.upload(ctx, "backups/"+r.id+"/"+name, spool, info.Size)
+	r.upload(ctx, "backups/"+r.id+"/"+name, spool, r.live())
 	if len(r.live()) == 0 {
 		return info, r.allFailed()
 	}
@@ -548,10 +548,7 @@ func (r *run) putBlob(ctx context.Context, src, restorePath string, cache *fileC
 	}
 	defer os.Remove(spool)
 	info.Name, info.Kind, info.Path, info.Blob = key, "blob", restorePath, id
-	saved := r.o.Dests
-	r.o.Dests = missing
-	r.upload(ctx, key, spool, info.Size)
-	r.o.Dests = saved
+	r.upload(ctx, key, spool, missing)
 	if len(r.live()) == 0 {
 		return info, false, r.allFailed()
 	}
@@ -627,10 +624,7 @@ func (r *run) putBlobData(ctx context.Context, id string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	saved := r.o.Dests
-	r.o.Dests = missing
-	r.upload(ctx, key, out.Name(), int64(len(data)))
-	r.o.Dests = saved
+	r.upload(ctx, key, out.Name(), missing)
 	if len(r.live()) == 0 {
 		return r.allFailed()
 	}

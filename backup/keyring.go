@@ -42,7 +42,7 @@ func (r *run) putKeyring(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("backup: read keyring: %w", err)
 	}
 	kr := &Keyring{Accounts: entries, Recordings: r.usedKeys}
-	if err := writeKeyring(r.o.Key, kr, r.tmp, func(path string) { r.upload(ctx, "keyring", path, 0) }); err != nil {
+	if err := writeKeyring(r.o.Key, kr, r.tmp, func(path string) { r.upload(ctx, "keyring", path, r.live()) }); err != nil {
 		return 0, err
 	}
 	if len(r.live()) == 0 {
