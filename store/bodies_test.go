@@ -52,6 +52,18 @@ func TestMessageBodiesSealedAtRest(t *testing.T) {
 			if m, err := db.MessageByUUID(ctx, "old"); err != nil || m.Body != "old plain body" {
 				t.Fatalf("old row: %+v %v", m, err)
 			}
+			// Sealing the old rows: the plain text leaves the table, reads are unchanged.
+			if n, err := db.SealPlainBodies(ctx, 1); err != nil || n != 1 {
+				t.Fatalf("seal old bodies: %d %v", n, err)
+			}
+			var oldPlain string
+			db.SQL().QueryRowContext(ctx, db.Rebind(`SELECT body_text FROM messages WHERE uuid = ?`), "old").Scan(&oldPlain)
+			if m, err := db.MessageByUUID(ctx, "old"); err != nil || m.Body != "old plain body" || oldPlain != "" {
+				t.Fatalf("old row after sealing: %+v %v, body_text %q", m, err, oldPlain)
+			}
+			if n, _ := db.SealPlainBodies(ctx, 10); n != 0 {
+				t.Fatalf("sealed %d rows twice", n)
+			}
 			// A sealed body copied to another row does not open there.
 			if _, err := db.SQL().ExecContext(ctx, db.Rebind(`UPDATE messages SET body_enc = ? WHERE uuid = ?`), enc, "old"); err != nil {
 				t.Fatal(err)

@@ -133,6 +133,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	go p.audit.Run(runCtx, c.Audit.CheckpointInterval.Duration)
 	go sweepSessions(runCtx)
+	// Message bodies stored in plain text before migration 14 get sealed under their
+	// account's key, in the background, so crypto-shredding covers them too.
+	go func() {
+		if n, err := p.db.SealPlainBodies(runCtx, 500); err != nil && runCtx.Err() == nil {
+			logger.Error("seal stored message bodies", "err", err)
+		} else if n > 0 {
+			logger.Info("sealed message bodies stored in plain text", "count", n)
+		}
+	}()
 	if c.Backup.Interval.Duration > 0 || c.Backup.DrillInterval.Duration > 0 {
 		k, dests, err := backupKeyAndDests(c, "")
 		if err != nil {
