@@ -80,13 +80,16 @@ type DayCount struct {
 
 // Message is one SMS, outbound or inbound.
 type Message struct {
-	UUID           string
-	AccountID      string
-	Direction      string // outbound | inbound
-	Type           string
-	LogMode        string // true | false | number_only | content_only
-	From, To       string // as shown (To may be redacted)
-	Body           string // as shown (may be redacted)
+	UUID      string
+	AccountID string
+	Direction string // outbound | inbound
+	Type      string
+	LogMode   string // true | false | number_only | content_only
+	From, To  string // as shown (To may be redacted)
+	Body      string // as shown (may be redacted)
+	// BodyUnreadable: the stored body is sealed under a data key that is gone (the
+	// account was deleted: crypto-shredded) or does not open; Body is empty.
+	BodyUnreadable bool
 	PayloadEnc     []byte // encrypted send payload; nil once erased
 	Coding, Units  int
 	State          string

@@ -246,6 +246,11 @@ func (s *Server) deleteSubaccount(r *request) (int, map[string]any, error) {
 		return 0, nil, err
 	}
 	s.opts.Accounts.Invalidate(r.vars["sub_id"])
+	// The store destroyed the subaccount's data keys (crypto-shredding); the key the
+	// recordings cache holds in memory must go too.
+	if f, ok := s.opts.Recordings.(interface{ Forget(string) }); ok {
+		f.Forget(r.vars["sub_id"])
+	}
 	return http.StatusNoContent, nil, nil
 }
 

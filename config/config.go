@@ -37,6 +37,8 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.Strin
 
 // Config is the whole configuration.
 type Config struct {
+	// File is the configuration file LoadFile read ("" when none); backups copy it.
+	File string `toml:"-"`
 	// DataDir holds everything the server keeps: database, keys, TLS files, logs.
 	DataDir string `toml:"data_dir"`
 	// Production turns warnings that are fine on a laptop into errors (plain HTTP on a
@@ -58,6 +60,40 @@ type Config struct {
 	Voice     Voice     `toml:"voice"`
 	Metrics   Metrics   `toml:"metrics"`
 	Console   Console   `toml:"console"`
+	Backup    Backup    `toml:"backup"`
+}
+
+// Backup configures encrypted backups (trunkline backup, and scheduled in serve).
+type Backup struct {
+	// KeyFile holds the backup key (base64, 32 bytes; trunkline backup keygen). It must
+	// live apart from the data dir's keys; $TRUNKLINE_BACKUP_KEY wins over it.
+	KeyFile string `toml:"key_file"`
+	// Interval between scheduled backups in serve; 0 (default) = none.
+	Interval Duration `toml:"interval"`
+	// DrillInterval between scheduled restore drills in serve; 0 = none.
+	DrillInterval Duration `toml:"drill_interval"`
+	// Retention per destination: the newest backup of each of the last KeepDaily days
+	// and KeepMonthly months; both 0 keeps everything.
+	KeepDaily    int          `toml:"keep_daily"`
+	KeepMonthly  int          `toml:"keep_monthly"`
+	Destinations []BackupDest `toml:"destinations"`
+}
+
+// BackupDest is one place backups go: a directory or an S3-compatible bucket.
+type BackupDest struct {
+	Name string `toml:"name"`
+	Type string `toml:"type"` // dir or s3
+	Path string `toml:"path"` // dir
+	// S3: endpoint host:port, bucket, optional prefix and region; the secret key in the
+	// file or in secret_key_file. insecure = plain HTTP (a server on this machine only).
+	Endpoint      string `toml:"endpoint"`
+	Bucket        string `toml:"bucket"`
+	Prefix        string `toml:"prefix"`
+	Region        string `toml:"region"`
+	AccessKey     string `toml:"access_key"`
+	SecretKey     string `toml:"secret_key"`
+	SecretKeyFile string `toml:"secret_key_file"`
+	Insecure      bool   `toml:"insecure"`
 }
 
 // Console configures the web console (served on the API's listeners under /console/)
@@ -335,6 +371,7 @@ func (c *Config) LoadFile(path string) error {
 		}
 		return fmt.Errorf("config file %s: unknown setting(s): %s", path, strings.Join(keys, ", "))
 	}
+	c.File = path
 	// Elements of lists of tables start from zero values, so a default that differs from
 	// zero is filled in where the file leaves the key out.
 	var given struct {
@@ -604,6 +641,7 @@ func (c *Config) Validate() (problems, warnings []string) {
 	note := func(msg string, a ...any) { warnings = append(warnings, fmt.Sprintf(msg, a...)) }
 	c.validateMessaging(add, warn)
 	c.validateVoice(add, warn, note)
+	c.validateBackup(add, warn)
 	return problems, warnings
 }
 
@@ -916,4 +954,84 @@ func (c *Config) WebhookAllow() []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// validateBackup checks the [backup] section.
+func (c *Config) validateBackup(add, warn func(string, ...any)) {
+	b := &c.Backup
+	if b.KeepDaily < 0 || b.KeepMonthly < 0 {
+		add("backup.keep_daily and backup.keep_monthly must not be negative")
+	}
+	if i := b.Interval.Duration; i < 0 || (i > 0 && i < time.Minute) {
+		add("backup.interval %s must be 0 (off) or at least 1m", i)
+	}
+	if i := b.DrillInterval.Duration; i < 0 || (i > 0 && i < time.Minute) {
+		add("backup.drill_interval %s must be 0 (off) or at least 1m", i)
+	}
+	if (b.Interval.Duration > 0 || b.DrillInterval.Duration > 0) && len(b.Destinations) == 0 {
+		add("backup.interval or backup.drill_interval is set but backup.destinations is empty")
+	}
+	if b.KeyFile != "" {
+		if inDir(b.KeyFile, c.KeysDir()) {
+			add("backup.key_file %s lies in the data dir's keys directory: keep the backup key apart from the KEK", b.KeyFile)
+		} else if inDir(b.KeyFile, c.DataDir) {
+			warn("backup.key_file %s lies in the data dir: whoever copies the data dir can open its backups", b.KeyFile)
+		}
+	}
+	names := map[string]bool{}
+	for i, d := range b.Destinations {
+		what := fmt.Sprintf("backup.destinations[%d]", i)
+		if d.Name == "" {
+			add("%s needs a name", what)
+		} else if names[d.Name] {
+			add("%s: the name %q is used twice", what, d.Name)
+		}
+		names[d.Name] = true
+		switch d.Type {
+		case "dir":
+			if d.Path == "" {
+				add("%s (%s): type dir needs a path", what, d.Name)
+			} else if inDir(d.Path, c.DataDir) {
+				add("%s (%s): path %s lies in the data dir: a lost disk would take the backups with it", what, d.Name, d.Path)
+			}
+		case "s3":
+			if d.Endpoint == "" || d.Bucket == "" {
+				add("%s (%s): type s3 needs endpoint (host:port) and bucket", what, d.Name)
+			}
+			if strings.Contains(d.Endpoint, "://") {
+				add("%s (%s): endpoint %q must be host:port, without a scheme", what, d.Name, d.Endpoint)
+			}
+			if d.SecretKey != "" && d.SecretKeyFile != "" {
+				add("%s (%s): set secret_key or secret_key_file, not both", what, d.Name)
+			}
+			if d.SecretKeyFile != "" {
+				if _, err := os.Stat(d.SecretKeyFile); err != nil {
+					add("%s (%s): secret_key_file %s cannot be read", what, d.Name, d.SecretKeyFile)
+				}
+			}
+			if d.Insecure {
+				if host, _, err := net.SplitHostPort(d.Endpoint); err == nil {
+					if ip, perr := netip.ParseAddr(host); host != "localhost" && (perr != nil || !ip.IsLoopback()) {
+						warn("%s (%s): insecure = true sends backups over plain HTTP beyond this machine", what, d.Name)
+					}
+				}
+			}
+		default:
+			add("%s (%s): type %q must be dir or s3", what, d.Name, d.Type)
+		}
+	}
+	if len(b.Destinations) == 1 {
+		warn("backup.destinations has one destination: backups should be kept in at least two places")
+	}
+}
+
+// inDir reports whether path lies inside dir.
+func inDir(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

@@ -27,6 +27,12 @@ type Metrics struct {
 	// them (country, number, address, network, prefix, global_hour, global_day).
 	VerificationRefusals *prometheus.CounterVec // limit
 	AuditOK              prometheus.Gauge       // 1 while audit checkpoints are being signed
+	// Backups and restore drills by outcome (ok, failed); the time of the last good ones.
+	Backups      *prometheus.CounterVec // outcome
+	BackupDrills *prometheus.CounterVec // outcome
+	LastBackupOK prometheus.Gauge
+	LastDrillOK  prometheus.Gauge
+	DrillSeconds prometheus.Gauge
 }
 
 // New registers every collector on a fresh registry (with the Go and process collectors).
@@ -53,7 +59,18 @@ func New() *Metrics {
 			Help: "Verification codes (texts and calls) refused by a signup-abuse limit, by limit."}, []string{"limit"}),
 		AuditOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "trunkline_audit_checkpoint_ok",
 			Help: "1 when the last audit checkpoint attempt succeeded, 0 when it failed or was refused (the log does not extend a witnessed or stored checkpoint: run trunkline audit verify)."}),
+		Backups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_backups_total",
+			Help: "Backups by outcome (ok: every destination confirmed)."}, []string{"outcome"}),
+		BackupDrills: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_backup_drills_total",
+			Help: "Restore drills by outcome."}, []string{"outcome"}),
+		LastBackupOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "trunkline_backup_last_success_timestamp_seconds",
+			Help: "When the last backup every destination confirmed finished."}),
+		LastDrillOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "trunkline_backup_drill_last_success_timestamp_seconds",
+			Help: "When the last passing restore drill finished."}),
+		DrillSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "trunkline_backup_drill_seconds",
+			Help: "How long the last restore drill took."}),
 	}
+	r.MustRegister(m.Backups, m.BackupDrills, m.LastBackupOK, m.LastDrillOK, m.DrillSeconds)
 	r.MustRegister(m.AuditOK, m.APIRequests, m.APILatency, m.CarrierSubmits, m.CarrierLatency, m.Failovers, m.CarrierUp, m.Messages,
 		m.Webhooks, m.VerificationRefusals, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -103,4 +120,25 @@ func (m *Metrics) Webhook(kind, class string) { m.Webhooks.WithLabelValues(kind,
 // VerificationRefused counts a verification code refused by limit.
 func (m *Metrics) VerificationRefused(limit string) {
 	m.VerificationRefusals.WithLabelValues(limit).Inc()
+}
+
+// Backup counts a backup.
+func (m *Metrics) Backup(ok bool) {
+	if ok {
+		m.Backups.WithLabelValues("ok").Inc()
+		m.LastBackupOK.SetToCurrentTime()
+		return
+	}
+	m.Backups.WithLabelValues("failed").Inc()
+}
+
+// BackupDrill counts a restore drill.
+func (m *Metrics) BackupDrill(ok bool, d time.Duration) {
+	m.DrillSeconds.Set(d.Seconds())
+	if ok {
+		m.BackupDrills.WithLabelValues("ok").Inc()
+		m.LastDrillOK.SetToCurrentTime()
+		return
+	}
+	m.BackupDrills.WithLabelValues("failed").Inc()
 }

@@ -127,7 +127,7 @@ func (db *DB) ListAccounts(ctx context.Context, parentID string, limit, offset i
 // DeleteSubaccount removes a subaccount. With cascade its applications and endpoints go
 // too; without it they move to the parent (Plivo's behaviour). Its rented numbers return to the parent.
 func (db *DB) DeleteSubaccount(ctx context.Context, parentID, id string, cascade bool) error {
-	return db.InTx(ctx, func(tx *Tx) error {
+	err := db.InTx(ctx, func(tx *Tx) error {
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = ? AND parent_id = ?`, id, parentID).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -157,9 +157,20 @@ func (db *DB) DeleteSubaccount(ctx context.Context, parentID, id string, cascade
 		if _, err := tx.Exec(ctx, `DELETE FROM credentials WHERE account_id = ?`, id); err != nil {
 			return err
 		}
+		// Destroying the account's data keys crypto-shreds its message bodies and
+		// recordings, here and in every backup (backups keep no data keys).
+		if _, err := tx.Exec(ctx, `DELETE FROM account_data_keys WHERE account_id = ?`, id); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = ?`, id)
 		return err
 	})
+	if err == nil {
+		if f, ok := db.bodies.(interface{ Forget(string) }); ok {
+			f.Forget(id)
+		}
+	}
+	return err
 }
 
 const credentialCols = `id, account_id, token_mac, token_enc, created_at, expires_at, revoked_at`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -13,20 +14,96 @@ import (
 
 const messageCols = `uuid, account_id, direction, message_type, log_mode, from_number, to_number, body_text, payload_enc,
 	coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip, created_at, sent_at,
-	updated_at, expires_at, next_attempt_at, attempts`
+	updated_at, expires_at, next_attempt_at, attempts, body_enc`
 
-func scanMessage(row interface{ Scan(...any) error }) (*trunkline.Message, error) {
+// BodyCipher seals message bodies at rest under their account's data key (keys.Bodies).
+type BodyCipher interface {
+	SealBody(ctx context.Context, accountID, uuid, body string) ([]byte, error)
+	OpenBody(ctx context.Context, accountID, uuid string, enc []byte) (string, error)
+}
+
+// SetBodyCipher makes the store seal new message bodies and open sealed ones. Without
+// one, bodies are stored as given (tests of other parts).
+func (db *DB) SetBodyCipher(c BodyCipher) { db.bodies = c }
+
+// SealPlainBodies seals, in batches, the message bodies stored in plain text before
+// migration 14, so that crypto-shredding covers them too; it returns how many it sealed.
+// Safe to run while the server works and on several nodes at once: a row is only
+// rewritten while it still holds its plain body.
+func (db *DB) SealPlainBodies(ctx context.Context, batch int) (int, error) {
+	if db.bodies == nil {
+		return 0, errors.New("store: no body cipher")
+	}
+	total := 0
+	for {
+		rows, err := db.query(ctx, `SELECT uuid, account_id, body_text FROM messages WHERE body_enc IS NULL AND body_text <> '' LIMIT ?`, batch)
+		if err != nil {
+			return total, err
+		}
+		type plain struct{ uuid, acct, body string }
+		var ps []plain
+		for rows.Next() {
+			var p plain
+			if err := rows.Scan(&p.uuid, &p.acct, &p.body); err != nil {
+				rows.Close()
+				return total, err
+			}
+			ps = append(ps, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return total, err
+		}
+		if len(ps) == 0 {
+			return total, nil
+		}
+		encs := make([][]byte, len(ps))
+		for i, p := range ps {
+			if encs[i], err = db.bodies.SealBody(ctx, p.acct, p.uuid, p.body); err != nil {
+				return total, fmt.Errorf("seal message body: %w", err)
+			}
+		}
+		err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+			for i, p := range ps {
+				if _, err := tx.Exec(ctx, `UPDATE messages SET body_enc = ?, body_text = '' WHERE uuid = ? AND body_enc IS NULL AND body_text = ?`,
+					encs[i], p.uuid, p.body); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += len(ps)
+	}
+}
+
+func (db *DB) scanMessage(ctx context.Context, row interface{ Scan(...any) error }) (*trunkline.Message, error) {
 	var m trunkline.Message
 	var created, updated, expires, next int64
 	var sent sql.NullInt64
+	var enc []byte
 	err := row.Scan(&m.UUID, &m.AccountID, &m.Direction, &m.Type, &m.LogMode, &m.From, &m.To, &m.Body, &m.PayloadEnc,
 		&m.Coding, &m.Units, &m.State, &m.ErrorCode, &m.Carrier, &m.CallbackURL, &m.CallbackMethod, &m.RequesterIP,
-		&created, &sent, &updated, &expires, &next, &m.Attempts)
+		&created, &sent, &updated, &expires, &next, &m.Attempts, &enc)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, trunkline.ErrNotFound
 		}
 		return nil, err
+	}
+	// Rows from before migration 14 hold a plain body_text and no body_enc.
+	if len(enc) > 0 {
+		if db.bodies == nil {
+			m.BodyUnreadable = true
+		} else if body, err := db.bodies.OpenBody(ctx, m.AccountID, m.UUID, enc); err != nil {
+			// The account's key is gone (crypto-shredded) or the row was tampered with:
+			// the message stays listed, its text does not come back.
+			m.BodyUnreadable = true
+		} else {
+			m.Body = body
+		}
 	}
 	m.CreatedAt, m.UpdatedAt, m.ExpiresAt, m.NextAttemptAt = fromMicros(created), fromMicros(updated), fromMicros(expires), fromMicros(next)
 	m.SentAt = nullMicros(sent)
@@ -46,8 +123,24 @@ func insertCallback(ctx context.Context, tx *Tx, c *trunkline.Callback, now time
 // messages that failed at once) in one transaction: when it returns nil they are durable.
 func (db *DB) InsertMessages(ctx context.Context, ms []*trunkline.Message, cbs []*trunkline.Callback) error {
 	now := db.now()
+	// Bodies are sealed before the write transaction: the first message of an account
+	// may create its data key, a write of its own.
+	encs := make([][]byte, len(ms))
+	for i, m := range ms {
+		if db.bodies != nil && m.Body != "" {
+			enc, err := db.bodies.SealBody(ctx, m.AccountID, m.UUID, m.Body)
+			if err != nil {
+				return fmt.Errorf("seal message body: %w", err)
+			}
+			encs[i] = enc
+		}
+	}
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		for _, m := range ms {
+		for i, m := range ms {
+			body := m.Body
+			if encs[i] != nil {
+				body = ""
+			}
 			m.CreatedAt = now.UTC().Truncate(time.Microsecond)
 			m.UpdatedAt = m.CreatedAt
 			if m.NextAttemptAt.IsZero() {
@@ -55,11 +148,11 @@ func (db *DB) InsertMessages(ctx context.Context, ms []*trunkline.Message, cbs [
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO messages (uuid, account_id, direction, message_type, log_mode, from_number, to_number,
 				body_text, payload_enc, coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip,
-				created_at, updated_at, expires_at, next_attempt_at, lease_owner, lease_until, attempts)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				m.UUID, m.AccountID, m.Direction, m.Type, m.LogMode, m.From, m.To, m.Body, m.PayloadEnc, m.Coding, m.Units,
+				created_at, updated_at, expires_at, next_attempt_at, lease_owner, lease_until, attempts, body_enc)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				m.UUID, m.AccountID, m.Direction, m.Type, m.LogMode, m.From, m.To, body, m.PayloadEnc, m.Coding, m.Units,
 				m.State, m.ErrorCode, m.Carrier, m.CallbackURL, m.CallbackMethod, m.RequesterIP, micros(now), micros(now),
-				micros(m.ExpiresAt), micros(m.NextAttemptAt), m.LeaseOwner, leaseMicros(m.LeaseUntil), m.Attempts)
+				micros(m.ExpiresAt), micros(m.NextAttemptAt), m.LeaseOwner, leaseMicros(m.LeaseUntil), m.Attempts, encs[i])
 			if err != nil {
 				return err
 			}
@@ -91,12 +184,12 @@ func (db *DB) ReleaseLease(ctx context.Context, uuid string) error {
 // Message returns one message visible in scope.
 func (db *DB) Message(ctx context.Context, s trunkline.Scope, uuid string) (*trunkline.Message, error) {
 	w, args := scopeWhere(s, "account_id")
-	return scanMessage(db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ? AND `+w, append([]any{uuid}, args...)...))
+	return db.scanMessage(ctx, db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ? AND `+w, append([]any{uuid}, args...)...))
 }
 
 // MessageByUUID returns a message whoever owns it (workers).
 func (db *DB) MessageByUUID(ctx context.Context, uuid string) (*trunkline.Message, error) {
-	return scanMessage(db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid))
+	return db.scanMessage(ctx, db.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid))
 }
 
 // ListMessages lists messages in scope, newest first, with the total count.
@@ -145,7 +238,7 @@ func (db *DB) ListMessages(ctx context.Context, s trunkline.Scope, f trunkline.M
 	defer rows.Close()
 	var out []*trunkline.Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := db.scanMessage(ctx, rows)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -173,7 +266,7 @@ func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Durati
 	defer rows.Close()
 	var out []*trunkline.Message
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := db.scanMessage(ctx, rows)
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +339,7 @@ func (db *DB) RecordSend(ctx context.Context, uuid string, o trunkline.SendOutco
 				}
 			}
 		}
-		if m, err = scanMessage(tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid)); err != nil {
+		if m, err = tx.db.scanMessage(ctx, tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid)); err != nil {
 			return err
 		}
 		if o.Callback != nil {
@@ -367,7 +460,7 @@ func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, s
 		if _, err := tx.Exec(ctx, `UPDATE message_parts SET state = ?, error_code = ? WHERE message_uuid = ? AND seq = ?`, state, errorCode, uuid, seq); err != nil {
 			return err
 		}
-		m, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid))
+		m, err := tx.db.scanMessage(ctx, tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid))
 		if err != nil {
 			return err
 		}

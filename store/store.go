@@ -51,6 +51,8 @@ type DB struct {
 	prep sync.WaitGroup
 
 	batch batcher // group commit of hot writes (batch.go)
+
+	bodies BodyCipher // seals message bodies at rest (messages.go); nil = plain
 }
 
 const maxStmts = 512

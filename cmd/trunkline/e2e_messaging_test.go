@@ -417,7 +417,9 @@ func smsScenarioCloses(t *testing.T, h *smsHarness) {
 // smsScenarioPrivacy: a message sent with log=false (debug logging on, a status
 // callback set) is delivered, and afterwards neither its text nor its full destination
 // number appears in any file under the data dir or in the server's output. A control
-// message sent with log=true must be found, so the scan is known to see the database.
+// message sent with log=true must have its destination number found in the database
+// files, so the scan is known to see the database; its text must not be found anywhere,
+// as message bodies are sealed at rest under the account's data key.
 func smsScenarioPrivacy(t *testing.T, h *smsHarness) {
 	rcv := smsNewReceiver(t)
 	r := smsNewRig(t, h, smsRigOptions{logLevel: "debug", carriers: []smsCarrier{
@@ -492,7 +494,12 @@ func smsScenarioPrivacy(t *testing.T, h *smsHarness) {
 		if bytes.Contains(b, []byte(dst)) {
 			t.Errorf("the log=false destination %s appears in full in %s", dst, rel)
 		}
-		foundControl = foundControl || bytes.Contains(b, []byte(control))
+		if strings.HasPrefix(rel, "trunkline.db") && bytes.Contains(b, []byte(ctlDst)) {
+			foundControl = true
+		}
+		if bytes.Contains(b, []byte(control)) {
+			t.Errorf("the log=true control text appears in plain in %s: message bodies must be sealed at rest", rel)
+		}
 		return nil
 	})
 	if err != nil {
@@ -507,9 +514,9 @@ func smsScenarioPrivacy(t *testing.T, h *smsHarness) {
 		}
 	}
 	if !foundControl {
-		t.Errorf("the log=true control text was found nowhere in the data dir: the scan does not see the database")
+		t.Errorf("the log=true control number was found in no database file: the scan does not see the database")
 	}
-	t.Logf("privacy: scanned %d files (%d bytes) and %d bytes of server output; log=false text and number absent, control present",
+	t.Logf("privacy: scanned %d files (%d bytes) and %d bytes of server output; log=false text and number absent, control number present, control text sealed",
 		scanned, size, len(r.srv.out.String())+len(r.srv.errb.String()))
 }
 

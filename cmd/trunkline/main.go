@@ -37,6 +37,11 @@ Usage:
   trunkline audit verify [--json]
   trunkline keys rotate [--json]       (a new key-encryption key; every stored secret resealed under it)
   trunkline keys retire-old [--json]   (after every server restarted: drop the old KEK)
+  trunkline backup keygen --out FILE
+  trunkline backup [--backup-key-file FILE] [--json]
+  trunkline backup list [--dest NAME] [--json]
+  trunkline backup verify [--dest NAME] [--id ID] [--json]
+  trunkline restore --to NEW_DIR [--db POSTGRES_DSN] [--dest NAME] [--id ID] [--json]
   trunkline call --to NUMBER [--server 127.0.0.1:5060] [--digits 1234] [--save heard.wav]
   trunkline version
 
@@ -74,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdKeys(ctx, rest, stdout, stderr)
 	case "call":
 		err = cmdCall(ctx, rest, stdout, stderr)
+	case "backup":
+		err = cmdBackup(ctx, rest, stdout, stderr)
+	case "restore":
+		err = cmdRestore(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "trunkline", version)
 	case "help", "--help", "-h":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -70,6 +71,8 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		p.Close()
 		return nil, fmt.Errorf("MAC key: %w", err)
 	}
+	// Message bodies are sealed at rest under per-account data keys (crypto-shredding).
+	p.db.SetBodyCipher(keys.NewBodies(p.ring, p.db, func(err error) bool { return errors.Is(err, trunkline.ErrNotFound) }))
 	signer, verifier, err := audit.LoadOrCreateKeyFiles(c.AuditKeyPath(), filepath.Join(c.KeysDir(), audit.VerifierKeyFile))
 	if err != nil {
 		p.Close()

@@ -119,6 +119,18 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.goWorker(m.p.audit.Run)
 	m.goWorker(sweepSessions)
+	// Message bodies stored in plain text before migration 14 get sealed under their
+	// account's key, in the background, so crypto-shredding covers them too.
+	m.goWorker(m.sealPlainBodies)
+	if c.Backup.Interval.Duration > 0 || c.Backup.DrillInterval.Duration > 0 {
+		k, dests, err := backupKeyAndDests(c, "")
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		w := &backupWorker{p: m.p, k: k, dests: dests, cfgFile: c.File}
+		m.goWorker(w.Run)
+		fmt.Fprintf(m.stdout, "trunkline: backups every %s to %d destinations\n", c.Backup.Interval.Duration, len(dests))
+	}
 
 	m.ready = true
 	m.log.Info("trunkline serving", "data_dir", c.DataDir, "database", dbKind(c), "version", version, "node", c.NodeName)
@@ -187,6 +199,19 @@ func (m *Main) setPublicURL(u string) {
 func (m *Main) PublicURL() string {
 	<-m.apiBound
 	return m.publicURL
+}
+
+// sealPlainBodies seals, once, the message bodies stored in plain text before
+// migration 14; it is a worker so Close stops it.
+func (m *Main) sealPlainBodies(ctx context.Context) error {
+	n, err := m.p.db.SealPlainBodies(ctx, 500)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		m.log.Error("seal stored message bodies", "err", err)
+	case n > 0:
+		m.log.Info("sealed message bodies stored in plain text", "count", n)
+	}
+	return nil
 }
 
 // goWorker runs a worker until Close; one that fails early is logged.
