@@ -43,6 +43,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/store"
 )
 
@@ -253,7 +254,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// The newest checkpoint before the snapshot: the snapshot certainly contains it.
 	if cp, err := o.DB.LatestAuditCheckpoint(ctx); err == nil {
 		m.Audit = AuditInfo{Size: cp.Size, Checkpoint: cp.Note}
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, trunkline.ErrNotFound) {
 		return nil, fmt.Errorf("backup: read audit checkpoint: %w", err)
 	}
 

@@ -21,11 +21,13 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/recording"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // fixture is a small installation: a data dir, a store with accounts, messages sealed
@@ -97,11 +99,11 @@ var msgSeq atomic.Int64
 
 func (f *fixture) addMessages(t testing.TB, acct string, n int) {
 	t.Helper()
-	var ms []*store.Message
+	var ms []*trunkline.Message
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("m-%d-%s", msgSeq.Add(1), acct)
-		ms = append(ms, &store.Message{UUID: id, AccountID: acct, Direction: "outbound", Type: "sms", LogMode: "true",
-			From: "15550001111", To: "15550002222", Body: "secret text of " + acct, State: store.MsgDelivered,
+		ms = append(ms, &trunkline.Message{UUID: id, AccountID: acct, Direction: "outbound", Type: "sms", LogMode: "true",
+			From: "15550001111", To: "15550002222", Body: "secret text of " + acct, State: trunkline.MsgDelivered,
 			Units: 1, ExpiresAt: time.Now().Add(time.Hour)})
 	}
 	if err := f.db.InsertMessages(context.Background(), ms, nil); err != nil {
@@ -147,7 +149,7 @@ func restoreTarget(t *testing.T, db *store.DB) string {
 	if db.Dialect() != store.Postgres {
 		return ""
 	}
-	dsn := os.Getenv(store.PostgresTestEnv)
+	dsn := os.Getenv(storetest.PostgresEnv)
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +187,7 @@ func openRestored(t *testing.T, dir, dsn string, kek *keys.Ring) *store.DB {
 // fresh place: same messages (bodies decrypt), the recording plays, audit verifies,
 // tokens authenticate; the drill agrees.
 func TestBackupRestoreUnderLoad(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, db)
@@ -247,7 +249,7 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 				}
 				// Same API-visible results: the first messages read back the same.
 				for _, a := range []string{f.main.Account.ID, f.sub.Account.ID} {
-					ms, n, err := rdb.ListMessages(ctx, store.Scope{AccountID: a}, store.MessageFilter{Limit: 1000})
+					ms, n, err := rdb.ListMessages(ctx, trunkline.Scope{AccountID: a}, trunkline.MessageFilter{Limit: 1000})
 					if err != nil || n == 0 {
 						t.Fatalf("list restored messages of %s: %d %v", a, n, err)
 					}
@@ -280,7 +282,7 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 					t.Fatalf("token does not authenticate against the restored store: %v", err)
 				}
 			}
-			drill, err := Drill(ctx, DrillOptions{Source: s3, Key: k, KEK: f.kek, PostgresDSN: os.Getenv(store.PostgresTestEnv), Verifier: f.verifier})
+			drill, err := Drill(ctx, DrillOptions{Source: s3, Key: k, KEK: f.kek, PostgresDSN: os.Getenv(storetest.PostgresEnv), Verifier: f.verifier})
 			if err != nil || !drill.OK || drill.Recordings != 2 || drill.Tokens < 2 || drill.Messages == 0 {
 				t.Fatalf("drill: %+v %v", drill, err)
 			}
@@ -291,9 +293,9 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 // A SQLite backup restores into PostgreSQL and a PostgreSQL backup into SQLite (moving
 // between stores): messages read back, tokens authenticate, the audit log verifies.
 func TestCrossDialectRestore(t *testing.T) {
-	dbs := store.OpenTest(t)
+	dbs := storetest.Open(t)
 	if len(dbs) < 2 {
-		t.Skip("needs " + store.PostgresTestEnv)
+		t.Skip("needs " + storetest.PostgresEnv)
 	}
 	for _, db := range dbs {
 		t.Run(string(db.Dialect())+"-to-other", func(t *testing.T) {
@@ -316,7 +318,7 @@ func TestCrossDialectRestore(t *testing.T) {
 			if rdb.Dialect() == db.Dialect() {
 				t.Fatalf("restored into %s, the same dialect", rdb.Dialect())
 			}
-			ms, n, err := rdb.ListMessages(ctx, store.Scope{AccountID: f.sub.Account.ID}, store.MessageFilter{Limit: 100})
+			ms, n, err := rdb.ListMessages(ctx, trunkline.Scope{AccountID: f.sub.Account.ID}, trunkline.MessageFilter{Limit: 100})
 			if err != nil || n != 5 || ms[0].Body != "secret text of "+f.sub.Account.ID {
 				t.Fatalf("messages after the move: %d %v %+v", n, err, ms)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/keys"
@@ -244,7 +245,7 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillReport, error) {
 	return rep, nil
 }
 
-func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, trunkline.ErrNotFound) }
 
 // withSearchPath points a PostgreSQL URL at schema, replacing any search_path it had.
 func withSearchPath(dsn, schema string) (string, error) {

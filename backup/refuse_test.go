@@ -10,14 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/recording"
 	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // Each damaged backup is refused with an error naming the problem, and the target is
 // left as it was: no data dir, no staging directory, an empty database.
 func TestRestoreRefusesDamage(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, db)
@@ -133,7 +135,7 @@ func TestRestoreRefusesDamage(t *testing.T) {
 // destination holds a complete, restorable copy.
 func TestOneDestinationDown(t *testing.T) {
 	ctx := context.Background()
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	f := newFixture(t, db)
 	k := testKey(t)
 	dir, _ := NewDir("disk", filepath.Join(t.TempDir(), "dest"))
@@ -173,7 +175,7 @@ func (e *eventCounter) Event(kind string, _ map[string]any) { e.on(kind) }
 // Deleting an account shreds its content in an older backup: restored, its messages'
 // text and its recordings do not decrypt, while the other account's do.
 func TestCryptoShreddingOldBackup(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, db)
@@ -202,7 +204,7 @@ func TestCryptoShreddingOldBackup(t *testing.T) {
 				acct     string
 				readable bool
 			}{{f.main.Account.ID, true}, {gone, false}} {
-				ms, n, err := rdb.ListMessages(ctx, store.Scope{AccountID: tc.acct}, store.MessageFilter{Limit: 100})
+				ms, n, err := rdb.ListMessages(ctx, trunkline.Scope{AccountID: tc.acct}, trunkline.MessageFilter{Limit: 100})
 				if err != nil || n == 0 {
 					t.Fatalf("the old backup lacks %s's messages: %d %v", tc.acct, n, err)
 				}
@@ -243,7 +245,7 @@ func TestRetention(t *testing.T) {
 	}
 	// Per destination, blobs only the pruned backups used go too.
 	ctx := context.Background()
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	f := newFixture(t, db)
 	k := testKey(t)
 	dir, _ := NewDir("disk", filepath.Join(t.TempDir(), "dest"))
@@ -304,7 +306,7 @@ func TestRetention(t *testing.T) {
 // The file cache: an unchanged recording (same size, time and inode) is not read again.
 func TestCacheSkipsUnchangedRecordings(t *testing.T) {
 	ctx := context.Background()
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	f := newFixture(t, db)
 	k := testKey(t)
 	dir, _ := NewDir("disk", filepath.Join(t.TempDir(), "dest"))
@@ -343,7 +345,7 @@ func TestCacheSkipsUnchangedRecordings(t *testing.T) {
 // whatever file system lies below.
 func TestDirDestinationNotMounted(t *testing.T) {
 	ctx := context.Background()
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	f := newFixture(t, db)
 	k := testKey(t)
 	good, _ := NewDir("disk", filepath.Join(t.TempDir(), "dest"))
@@ -367,7 +369,7 @@ func TestDirDestinationNotMounted(t *testing.T) {
 // the other recordings come back.
 func TestDeletedRecordingShreddedInOldBackup(t *testing.T) {
 	ctx := context.Background()
-	db := store.OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	f := newFixture(t, db)
 	k := testKey(t)
 	dir, _ := NewDir("disk", filepath.Join(t.TempDir(), "dest"))

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"bytes"
@@ -8,27 +8,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // Message bodies are stored sealed under the account's data key: the row holds no
 // plain text, reads open it, rows from before migration 14 (plain body_text) still
 // read, and deleting the subaccount destroys its key.
 func TestMessageBodiesSealedAtRest(t *testing.T) {
-	for _, db := range OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			raw := make([]byte, 32)
 			rand.Read(raw)
 			kek, _ := keys.NewRing(raw)
-			db.SetBodyCipher(keys.NewBodies(kek, db, func(err error) bool { return errors.Is(err, ErrNotFound) }))
+			db.SetBodyCipher(keys.NewBodies(kek, db, func(err error) bool { return errors.Is(err, trunkline.ErrNotFound) }))
 			mkAccount(t, db, "MA1", "")
 			mkAccount(t, db, "SA1", "MA1")
 			const secret = "the launch code is 0000"
 			for i, acct := range []string{"MA1", "SA1"} {
-				m := &Message{UUID: "m" + acct, AccountID: acct, Direction: "outbound", Type: "sms", LogMode: "true",
-					From: "1", To: "2", Body: secret, State: MsgQueued, Units: 1, ExpiresAt: time.Now().Add(time.Hour)}
-				if err := db.InsertMessages(ctx, []*Message{m}, nil); err != nil {
+				m := &trunkline.Message{UUID: "m" + acct, AccountID: acct, Direction: "outbound", Type: "sms", LogMode: "true",
+					From: "1", To: "2", Body: secret, State: trunkline.MsgQueued, Units: 1, ExpiresAt: time.Now().Add(time.Hour)}
+				if err := db.InsertMessages(ctx, []*trunkline.Message{m}, nil); err != nil {
 					t.Fatal(i, err)
 				}
 			}
@@ -74,7 +76,7 @@ func TestMessageBodiesSealedAtRest(t *testing.T) {
 			if err := db.DeleteSubaccount(ctx, "MA1", "SA1", true); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.AccountDataKey(ctx, "SA1", keys.MessagePurpose); !errors.Is(err, ErrNotFound) {
+			if _, err := db.AccountDataKey(ctx, "SA1", keys.MessagePurpose); !errors.Is(err, trunkline.ErrNotFound) {
 				t.Fatalf("the deleted subaccount's key is still stored: %v", err)
 			}
 		})

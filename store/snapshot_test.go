@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"bytes"
@@ -6,11 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // A SQLite snapshot holds no account data key, not even in freed pages.
 func TestSnapshotSQLiteLeavesNoKeys(t *testing.T) {
-	db := OpenTest(t)[0]
+	db := storetest.Open(t)[0]
 	ctx := context.Background()
 	mkAccount(t, db, "MA1", "")
 	marker := bytes.Repeat([]byte("WRAPPEDKEY"), 8)
@@ -22,7 +25,7 @@ func TestSnapshotSQLiteLeavesNoKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := counts[KeyringTable]; ok || counts["accounts"] != 1 {
+	if _, ok := counts[store.KeyringTable]; ok || counts["accounts"] != 1 {
 		t.Fatalf("counts %v", counts)
 	}
 	b, err := os.ReadFile(path)

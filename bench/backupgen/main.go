@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/keys"
@@ -46,7 +47,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	db.SetBodyCipher(keys.NewBodies(kek, db, func(err error) bool { return errors.Is(err, store.ErrNotFound) }))
+	db.SetBodyCipher(keys.NewBodies(kek, db, func(err error) bool { return errors.Is(err, trunkline.ErrNotFound) }))
 	accts := account.New(db, kek, account.Options{})
 	var ids []string
 	for i := 0; i < 4; i++ {
@@ -67,10 +68,10 @@ func main() {
 		body += body
 	}
 	for i := 0; i < nmsg; i += 500 {
-		var ms []*store.Message
+		var ms []*trunkline.Message
 		for j := i; j < i+500 && j < nmsg; j++ {
-			ms = append(ms, &store.Message{UUID: uuid.NewString(), AccountID: ids[j%len(ids)], Direction: "outbound", Type: "sms",
-				LogMode: "true", From: "15550001111", To: fmt.Sprintf("1555%07d", j), Body: body[:300], State: store.MsgDelivered,
+			ms = append(ms, &trunkline.Message{UUID: uuid.NewString(), AccountID: ids[j%len(ids)], Direction: "outbound", Type: "sms",
+				LogMode: "true", From: "15550001111", To: fmt.Sprintf("1555%07d", j), Body: body[:300], State: trunkline.MsgDelivered,
 				Units: 2, ExpiresAt: time.Now().Add(time.Hour)})
 		}
 		if err := db.InsertMessages(ctx, ms, nil); err != nil {

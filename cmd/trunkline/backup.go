@@ -16,13 +16,12 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/backup"
-	"github.com/trunkline/trunkline/bus"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/keys"
-	"github.com/trunkline/trunkline/store"
 )
 
 // backupFlags are the flags the backup commands add to the shared ones.
@@ -282,7 +281,7 @@ func (w *backupWorker) Run(ctx context.Context) error {
 	// An account deleted on this node takes its data keys out of the destinations'
 	// keyrings at once, not only at the next backup: old backups of it are shredded then.
 	deleted := make(chan string, 16)
-	if sub, err := w.p.bus.Subscribe(account.InvalidateSubject, func(m bus.Msg) {
+	if sub, err := w.p.bus.Subscribe(account.InvalidateSubject, func(m trunkline.Msg) {
 		select {
 		case deleted <- string(m.Data):
 		default: // a burst: the next refresh covers it
@@ -298,7 +297,7 @@ func (w *backupWorker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case id := <-deleted:
-			if _, err := w.p.db.Account(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			if _, err := w.p.db.Account(ctx, id); !errors.Is(err, trunkline.ErrNotFound) {
 				continue // changed, not deleted
 			}
 			err := backup.RefreshKeyring(ctx, w.p.db, w.k, w.dests)

@@ -15,10 +15,10 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/backup"
 	"github.com/trunkline/trunkline/config"
-	"github.com/trunkline/trunkline/store"
 )
 
 // The operator's path end to end: keygen, check-config, backup to a directory and an
@@ -152,8 +152,8 @@ func TestBackupWorkerShredsKeyringOnDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range []string{main.Account.ID, sub.Account.ID} {
-		if err := p.db.InsertMessages(ctx, []*store.Message{{UUID: "m-" + a, AccountID: a, Direction: "outbound", From: "1", To: "2",
-			Body: "hello", State: store.MsgQueued, Units: 1, ExpiresAt: time.Now().Add(time.Hour)}}, nil); err != nil {
+		if err := p.db.InsertMessages(ctx, []*trunkline.Message{{UUID: "m-" + a, AccountID: a, Direction: "outbound", From: "1", To: "2",
+			Body: "hello", State: trunkline.MsgQueued, Units: 1, ExpiresAt: time.Now().Add(time.Hour)}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // End to end against real `trunkline serve` processes, on SQLite and PostgreSQL: a backup
@@ -32,7 +32,7 @@ func TestE2EBackupRestore(t *testing.T) {
 	}
 	bin := e2eBuild(t)
 	dbs := []string{""}
-	if dsn := os.Getenv(store.PostgresTestEnv); dsn != "" {
+	if dsn := os.Getenv(storetest.PostgresEnv); dsn != "" {
 		dbs = append(dbs, dsn)
 	}
 	for _, pg := range dbs {
