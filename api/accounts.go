@@ -248,7 +248,7 @@ func (s *Server) deleteSubaccount(r *request) (int, map[string]any, error) {
 	s.opts.Accounts.Invalidate(r.vars["sub_id"])
 	// The store destroyed the subaccount's data keys (crypto-shredding); the key the
 	// recordings cache holds in memory must go too.
-	if f, ok := s.opts.Recordings.(interface{ Forget(string) }); ok {
+	if f, ok := s.opts.Recordings.(keyForgetter); ok {
 		f.Forget(r.vars["sub_id"])
 	}
 	return http.StatusNoContent, nil, nil

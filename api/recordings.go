@@ -23,6 +23,13 @@ type RecordingFiles interface {
 	Remove(ctx context.Context, accountID, recordingID string) error
 }
 
+// keyForgetter is what RecordingFiles that keep accounts' data keys in memory
+// (recording.Files) also implement: after the store destroyed a deleted account's keys
+// (crypto-shredding) the cached copy must go too, or its recordings would still open.
+type keyForgetter interface {
+	Forget(accountID string)
+}
+
 var recordingListParams = []string{"subaccount", "call_uuid", "add_time", "add_time__gt", "add_time__gte", "add_time__lt",
 	"add_time__lte", "from_number", "to_number", "conference_name", "limit", "offset"}
 
