@@ -35,6 +35,10 @@ type DrillOptions struct {
 	PostgresDSN string
 	// Verifier checks the audit checkpoints; nil uses the verifier key in the backup.
 	Verifier note.Verifier
+	// WitnessFiles are audit witness files among the backup's files (relative to the
+	// data dir, as in Options.Files): the restored log is checked against the newest
+	// checkpoint they hold, as trunkline audit verify on the restored data dir does.
+	WitnessFiles []string
 	Samples  int // recordings, messages and tokens to check (default 5 each)
 	Progress Progress
 }
@@ -133,7 +137,11 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillReport, error) {
 		}
 	}
 	if v != nil {
-		ar, err := audit.Verify(ctx, db, v)
+		var ws []audit.Witness
+		for _, rel := range o.WitnessFiles {
+			ws = append(ws, audit.FileWitness{Path: filepath.Join(dir, rel)})
+		}
+		ar, err := audit.Verify(ctx, db, v, ws...)
 		if err != nil {
 			problem("audit verify: %v", err)
 		} else {

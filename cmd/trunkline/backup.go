@@ -154,16 +154,40 @@ func pickDest(dests []backup.Destination, name string) (backup.Destination, erro
 }
 
 // backupFiles are the data dir files a backup carries besides the database and
-// recordings: the audit verifier key (public) and the audit witness file the server keeps
-// beside the database (DATA/audit/witness, config.WitnessPath once the witness lands:
-// a file that is not there is skipped). Witness files configured outside the data dir
+// recordings, relative to the data dir: the audit verifier key (public) and the audit
+// witness file the server keeps beside the database (config.WitnessPath; a file that is
+// not there is skipped). Witness files configured outside the data dir
 // (audit.witness_files) and remote witnesses keep their own copies and are not included.
-func backupFiles() []string {
-	return []string{filepath.Join("keys", audit.VerifierKeyFile), filepath.Join("audit", "witness")}
+func backupFiles(c *config.Config) []string {
+	var rels []string
+	for _, p := range []string{filepath.Join(c.KeysDir(), audit.VerifierKeyFile), c.WitnessPath()} {
+		if rel, ok := inDataDir(c, p); ok {
+			rels = append(rels, rel)
+		}
+	}
+	return rels
+}
+
+// witnessFiles are the audit witness files a backup carries, relative to the data dir:
+// a drill checks the restored log against them as trunkline audit verify does.
+func witnessFiles(c *config.Config) []string {
+	if rel, ok := inDataDir(c, c.WitnessPath()); ok {
+		return []string{rel}
+	}
+	return nil
+}
+
+// inDataDir gives p relative to the data dir, if it is inside it.
+func inDataDir(c *config.Config, p string) (string, bool) {
+	rel, err := filepath.Rel(c.DataDir, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", false
+	}
+	return rel, true
 }
 
 func backupOptions(p *platform, k *backup.Key, dests []backup.Destination, configFile string) backup.Options {
-	return backup.Options{DB: p.db, DataDir: p.cfg.DataDir, ConfigFile: configFile, Files: backupFiles(), Key: k, Dests: dests,
+	return backup.Options{DB: p.db, DataDir: p.cfg.DataDir, ConfigFile: configFile, Files: backupFiles(p.cfg), Key: k, Dests: dests,
 		CacheFile: filepath.Join(p.cfg.DataDir, "backup-cache.json")}
 }
 
@@ -440,7 +464,7 @@ func backupVerify(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // runDrill runs a restore drill and records it in the audit log and the metrics.
 func runDrill(ctx context.Context, p *platform, k *backup.Key, d backup.Destination, id string, prog backup.Progress) (*backup.DrillReport, error) {
 	rep, err := backup.Drill(ctx, backup.DrillOptions{Source: d, Key: k, ID: id, KEK: p.ring, PostgresDSN: p.cfg.Database.DSN,
-		Verifier: p.verifier, Progress: prog})
+		Verifier: p.verifier, WitnessFiles: witnessFiles(p.cfg), Progress: prog})
 	outcome, detail := "success", map[string]string{"destination": d.Name()}
 	if err != nil || !rep.OK {
 		outcome = "failure"
