@@ -38,7 +38,8 @@ type Main struct {
 	api      *api.Server
 	metrics  *metrics.Server
 
-	// Workers (audit checkpoints, session sweeps) run under workerCtx until Close.
+	// Workers (audit checkpoints, session sweeps, body sealing, backups) run under
+	// workerCtx until Close.
 	workerCtx    context.Context
 	stopWorkers  context.CancelFunc
 	workers      sync.WaitGroup
