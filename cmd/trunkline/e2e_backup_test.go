@@ -96,6 +96,8 @@ insecure = true
 	if err := json.Unmarshal(out, &acct); err != nil {
 		t.Fatalf("account create: %s", out)
 	}
+	// Sender IDs are allowed per account by the operator (callerid).
+	e2eCLI(t, bin, envDB(dsnA), "account", "sender-id", "allow", "--id", acct.AuthID, "--sender", "Trunkline", "--data-dir", dirA)
 	srvA := e2eStartServer(t, bin, env, dirA, dbFlag(dsnA)...)
 	pool := e2eCAPool(t, filepath.Join(dirA, "tls", "ca.crt"))
 	api := smsNewAPI(t, srvA.base, pool, acct.AuthID, acct.AuthToken)
