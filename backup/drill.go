@@ -39,8 +39,8 @@ type DrillOptions struct {
 	// data dir, as in Options.Files): the restored log is checked against the newest
 	// checkpoint they hold, as trunkline audit verify on the restored data dir does.
 	WitnessFiles []string
-	Samples  int // recordings, messages and tokens to check (default 5 each)
-	Progress Progress
+	Samples      int // recordings, messages and tokens to check (default 5 each)
+	Progress     Progress
 }
 
 // DrillReport is what a drill found.
