@@ -257,8 +257,18 @@ func TestAPIEndpointRegisters(t *testing.T) {
 			for _, c := range []struct {
 				action, outcome string
 			}{{"endpoint.register", "success"}, {"endpoint.auth_failed", "failure"}} {
-				entries := call("GET", "AuditLog/?action="+c.action, nil)
-				objs := entries["objects"].([]any)
+				// The registrar audits an outcome once its answer has been sent, so the
+				// entry may land a moment after SIPp saw the 200: wait for it, bounded.
+				var entries map[string]any
+				var objs []any
+				for deadline := time.Now().Add(5 * time.Second); ; {
+					entries = call("GET", "AuditLog/?action="+c.action, nil)
+					objs = entries["objects"].([]any)
+					if len(objs) != 0 || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
 				if len(objs) != 1 {
 					t.Fatalf("%s entries: %v", c.action, entries)
 				}
