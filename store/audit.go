@@ -76,7 +76,7 @@ const auditAppendAttempts = 50
 
 // maxInsertParams bounds the bound parameters of one multi-row INSERT, well inside
 // both dialects' limits (SQLite 32766, PostgreSQL 65535).
-const maxInsertParams = 1000
+const maxInsertParams = 4000
 
 // AppendAudit appends one audit entry atomically; it is AppendAuditBatch for a batch of
 // one. It returns the new seq.
@@ -101,7 +101,10 @@ func (db *DB) AppendAudit(ctx context.Context, build func(head AuditHead, tree t
 func (db *DB) AppendAuditBatch(ctx context.Context, build func(head AuditHead, tree tlog.HashReader) ([]*AuditAppend, error)) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		var first int64
-		err := db.InTx(ctx, func(tx *Tx) error {
+		// Through the group-commit writer: an audit entry per API request shares the
+		// commit of the messages and other writes of its moment, and on SQLite no second
+		// writer sleeps in the busy handler.
+		err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 			q := `SELECT size, chain_hash FROM audit_head WHERE id = 1`
 			if db.dialect == Postgres {
 				// Lock the head so concurrent appenders queue rather than spin on the CAS.

@@ -53,42 +53,74 @@ func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
 }
 
 func insertCallback(ctx context.Context, tx *Tx, c *Callback, now time.Time) error {
-	if c == nil || c.URL == "" {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc, created_at, next_attempt_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.AccountID, c.Kind, c.ObjectID, c.URL, c.Method, c.ParamsEnc, micros(now), micros(now))
-	return err
+	return insertCallbacks(ctx, tx, []*Callback{c}, now)
 }
+
+// insertCallbacks queues callbacks (nil ones and ones without a URL are skipped) with
+// one multi-row INSERT.
+func insertCallbacks(ctx context.Context, tx *Tx, cbs []*Callback, now time.Time) error {
+	var args []any
+	for _, c := range cbs {
+		if c == nil || c.URL == "" {
+			continue
+		}
+		args = append(args, c.AccountID, c.Kind, c.ObjectID, c.URL, c.Method, c.ParamsEnc, micros(now), micros(now))
+	}
+	return insertRows(ctx, tx, `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc, created_at, next_attempt_at) VALUES `, 8, args)
+}
+
+// insertMessageRows inserts messages with one multi-row INSERT (the one place that
+// writes a new message row).
+func insertMessageRows(ctx context.Context, tx *Tx, ms []*Message) error {
+	args := make([]any, 0, len(ms)*24)
+	for _, m := range ms {
+		args = append(args, m.UUID, m.AccountID, m.Direction, m.Type, m.LogMode, m.From, m.To, m.Body, m.PayloadEnc, m.Coding, m.Units,
+			m.State, m.ErrorCode, m.Carrier, m.CallbackURL, m.CallbackMethod, m.RequesterIP, micros(m.CreatedAt), micros(m.UpdatedAt),
+			micros(m.ExpiresAt), micros(m.NextAttemptAt), m.LeaseOwner, leaseMicros(m.LeaseUntil), m.Attempts)
+	}
+	return insertRows(ctx, tx, `INSERT INTO messages (uuid, account_id, direction, message_type, log_mode, from_number, to_number,
+		body_text, payload_enc, coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip,
+		created_at, updated_at, expires_at, next_attempt_at, lease_owner, lease_until, attempts) VALUES `, 24, args)
+}
+
+// accepted is one InsertMessages call's rows.
+type accepted struct {
+	ms  []*Message
+	cbs []*Callback
+	now time.Time
+}
+
+// insertAccepted is InsertMessages' set-based write: every call's messages of a batch
+// in one multi-row INSERT, and their callbacks in another.
+var insertAccepted = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
+	var ms []*Message
+	var cbs []*Callback
+	var now time.Time
+	for _, a := range args {
+		a := a.(*accepted)
+		ms, cbs, now = append(ms, a.ms...), append(cbs, a.cbs...), a.now
+	}
+	if err := insertMessageRows(ctx, tx, ms); err != nil {
+		return err
+	}
+	return insertCallbacks(ctx, tx, cbs, now)
+}}
 
 // InsertMessages stores accepted messages (and any callbacks already due, e.g. for
 // messages that failed at once) in one transaction: when it returns nil they are durable.
+// Concurrent calls share one multi-row INSERT (insertAccepted).
 func (db *DB) InsertMessages(ctx context.Context, ms []*Message, cbs []*Callback) error {
 	now := db.now()
-	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		for _, m := range ms {
-			m.CreatedAt = now.UTC().Truncate(time.Microsecond)
-			m.UpdatedAt = m.CreatedAt
-			if m.NextAttemptAt.IsZero() {
-				m.NextAttemptAt = m.CreatedAt
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO messages (uuid, account_id, direction, message_type, log_mode, from_number, to_number,
-				body_text, payload_enc, coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip,
-				created_at, updated_at, expires_at, next_attempt_at, lease_owner, lease_until, attempts)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				m.UUID, m.AccountID, m.Direction, m.Type, m.LogMode, m.From, m.To, m.Body, m.PayloadEnc, m.Coding, m.Units,
-				m.State, m.ErrorCode, m.Carrier, m.CallbackURL, m.CallbackMethod, m.RequesterIP, micros(now), micros(now),
-				micros(m.ExpiresAt), micros(m.NextAttemptAt), m.LeaseOwner, leaseMicros(m.LeaseUntil), m.Attempts)
-			if err != nil {
-				return err
-			}
+	for _, m := range ms {
+		m.CreatedAt = now.UTC().Truncate(time.Microsecond)
+		m.UpdatedAt = m.CreatedAt
+		if m.NextAttemptAt.IsZero() {
+			m.NextAttemptAt = m.CreatedAt
 		}
-		for _, c := range cbs {
-			if err := insertCallback(ctx, tx, c, now); err != nil {
-				return err
-			}
-		}
-		return nil
+	}
+	a := &accepted{ms: ms, cbs: cbs, now: now}
+	return db.writeSet(ctx, insertAccepted, a, func(ctx context.Context, tx *Tx) error {
+		return insertAccepted.apply(ctx, tx, []any{a})
 	})
 }
 
@@ -182,34 +214,48 @@ func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Durati
 	if db.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	rows, err := db.query(ctx, `UPDATE messages SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
+	var out []*Message
+	// Through the writer, like every write: on SQLite a second writer would only sleep
+	// in the busy handler.
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = nil
+		rows, err := tx.Query(ctx, `UPDATE messages SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
 		WHERE uuid IN (SELECT uuid FROM messages WHERE state = 'queued' AND next_attempt_at <= ? AND lease_until <= ?
 			ORDER BY next_attempt_at LIMIT ?`+lock+`) AND lease_until <= ?
 		RETURNING `+messageCols, micros(now.Add(lease)), owner, micros(now), micros(now), limit, micros(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ReleaseLeases frees the leases owner held: called when a node starts, since whatever
 // its previous run claimed died with it (a crash), and waiting for the leases to run out
 // would only delay those messages.
 func (db *DB) ReleaseLeases(ctx context.Context, owner string) (int64, error) {
-	res, err := db.exec(ctx, `UPDATE messages SET lease_until = 0 WHERE state = 'queued' AND lease_owner = ? AND lease_until > 0`, owner)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	var n int64
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE messages SET lease_until = 0 WHERE state = 'queued' AND lease_owner = ? AND lease_until > 0`, owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // NextMessageDue reports when the earliest queued message is due (zero when none).
@@ -475,33 +521,45 @@ func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int
 	if db.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	rows, err := db.query(ctx, `UPDATE callbacks SET lease_until = ?, attempts = attempts + 1
+	var out []*Callback
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = nil
+		rows, err := tx.Query(ctx, `UPDATE callbacks SET lease_until = ?, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM callbacks WHERE next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at LIMIT ?`+lock+`)
 		AND lease_until <= ?
 		RETURNING id, account_id, kind, object_id, url, method, params_enc, attempts, next_attempt_at`,
-		micros(now.Add(lease)), micros(now), micros(now), limit, micros(now))
+			micros(now.Add(lease)), micros(now), micros(now), limit, micros(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c Callback
+			var next int64
+			if err := rows.Scan(&c.ID, &c.AccountID, &c.Kind, &c.ObjectID, &c.URL, &c.Method, &c.ParamsEnc, &c.Attempts, &next); err != nil {
+				return err
+			}
+			c.NextAttemptAt = fromMicros(next)
+			out = append(out, &c)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*Callback
-	for rows.Next() {
-		var c Callback
-		var next int64
-		if err := rows.Scan(&c.ID, &c.AccountID, &c.Kind, &c.ObjectID, &c.URL, &c.Method, &c.ParamsEnc, &c.Attempts, &next); err != nil {
-			return nil, err
-		}
-		c.NextAttemptAt = fromMicros(next)
-		out = append(out, &c)
-	}
-	return out, rows.Err()
+	return out, nil
 }
+
+// finishCallbacks is FinishCallback's set-based write: one DELETE for a batch's ids.
+var finishCallbacks = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
+	_, err := tx.Exec(ctx, `DELETE FROM callbacks WHERE id IN (?`+strings.Repeat(", ?", len(args)-1)+`)`, args...)
+	return err
+}}
 
 // FinishCallback removes a delivered (or abandoned) callback; RetryCallback reschedules it.
 func (db *DB) FinishCallback(ctx context.Context, id int64) error {
-	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM callbacks WHERE id = ?`, id)
-		return err
+	return db.writeSet(ctx, finishCallbacks, id, func(ctx context.Context, tx *Tx) error {
+		return finishCallbacks.apply(ctx, tx, []any{id})
 	})
 }
 
