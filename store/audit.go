@@ -176,13 +176,14 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(head AuditHead, t
 }
 
 // insertRows runs insert (ending in "VALUES ") for the rows in args, cols values each,
-// as few multi-row statements as maxInsertParams allows.
-func insertRows(ctx context.Context, tx *Tx, insert string, cols int, args []any) error {
+// as few multi-row statements as maxInsertParams allows; suffix (e.g. an ON CONFLICT
+// clause) follows the rows.
+func insertRows(ctx context.Context, tx *Tx, insert string, cols int, args []any, suffix ...string) error {
 	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	per := max(1, maxInsertParams/cols) * cols
 	for len(args) > 0 {
 		n := min(per, len(args))
-		q := insert + row + strings.Repeat(", "+row, n/cols-1)
+		q := insert + row + strings.Repeat(", "+row, n/cols-1) + strings.Join(suffix, "")
 		if _, err := tx.Exec(ctx, q, args[:n]...); err != nil {
 			return conflictOr(err)
 		}
