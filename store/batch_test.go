@@ -275,3 +275,78 @@ func TestCrashBeforeHandOff(t *testing.T) {
 		}
 	})
 }
+
+// TestMultipartReceipts: a two-segment message is final only when both segments have
+// a receipt, delivered only when both were delivered; receipts for both segments in one
+// batch make it final once (one callback); a duplicate receipt changes nothing.
+func TestMultipartReceipts(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		var ms []*Message
+		for _, id := range []string{"p1", "p2"} {
+			m := testMessage(id)
+			m.Units = 2
+			ms = append(ms, m)
+		}
+		if err := db.InsertMessages(ctx, ms, nil); err != nil {
+			t.Fatal(err)
+		}
+		cb := func(m *Message) *Callback {
+			return &Callback{AccountID: m.AccountID, Kind: "message_status", ObjectID: m.UUID + "/" + m.State, URL: "http://127.0.0.1/cb",
+				Method: "POST", ParamsEnc: []byte{1}}
+		}
+		for _, m := range ms {
+			if _, err := db.RecordSend(ctx, m.UUID, SendOutcome{State: MsgSent, Carrier: "c1", Erase: true, Callback: cb,
+				Parts: []Part{{Seq: 1, Keys: []string{"s:" + m.UUID + "a"}}, {Seq: 2, Keys: []string{"s:" + m.UUID + "b"}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// p1: one segment only, not final.
+		out, err := db.ApplyReceipt(ctx, "c1", []string{"s:p1a"}, MsgDelivered, "000", true, cb)
+		if err != nil || out.Final || out.Message == nil || out.Message.State != MsgSent || !out.Exact {
+			t.Fatalf("first segment: %+v %v", out, err)
+		}
+		// Both segments of p2 in one batch, and p1's second (undelivered) and a duplicate of its first.
+		queued, release := holdWriter(t, db)
+		type res struct {
+			out ReceiptOutcome
+			err error
+		}
+		steps := []struct{ key, state, code string }{{"s:p2a", MsgDelivered, "000"}, {"s:p2b", MsgDelivered, "000"},
+			{"s:p1b", MsgUndelivered, "30"}, {"s:p1a", MsgDelivered, "000"}}
+		results := make([]chan res, len(steps))
+		for i, st := range steps {
+			results[i] = make(chan res, 1)
+			go func() {
+				o, err := db.ApplyReceipt(ctx, "c1", []string{st.key}, st.state, st.code, true, cb)
+				results[i] <- res{o, err}
+			}()
+			queued(i + 1)
+		}
+		release()
+		finals := 0
+		for i := range steps {
+			r := <-results[i]
+			if r.err != nil || r.out.Message == nil {
+				t.Fatalf("receipt %d: %+v %v", i, r.out, r.err)
+			}
+			if r.out.Final {
+				finals++
+			}
+		}
+		if finals != 2 {
+			t.Fatalf("%d receipts made a message final, want 2", finals)
+		}
+		for uuid, want := range map[string][2]string{"p1": {MsgUndelivered, "30"}, "p2": {MsgDelivered, "000"}} {
+			m, err := db.MessageByUUID(ctx, uuid)
+			if err != nil || m.State != want[0] || m.ErrorCode != want[1] || m.PayloadEnc != nil {
+				t.Fatalf("%s: %+v %v", uuid, m, err)
+			}
+		}
+		var n int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM callbacks WHERE object_id IN ('p1/undelivered', 'p2/delivered')`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%d final callbacks, want 2 (%v)", n, err)
+		}
+	})
+}

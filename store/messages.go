@@ -673,7 +673,8 @@ type fin struct {
 
 // finalize makes sent messages delivered (every segment delivered) or undelivered once
 // every segment has a final receipt, in one UPDATE whose RETURNING gives the messages
-// it made final, by uuid.
+// it made final, by uuid. An undelivered message gets the error code of a segment that
+// was not delivered (whichever receipt of a batch completed it), else fin's code.
 func finalize(ctx context.Context, tx *Tx, fins []fin, now time.Time) (map[string]*Message, error) {
 	if len(fins) == 0 {
 		return nil, nil
@@ -691,7 +692,8 @@ func finalize(ctx context.Context, tx *Tx, fins []fin, now time.Time) (map[strin
 	const notDelivered = `EXISTS (SELECT 1 FROM message_parts p WHERE p.message_uuid = messages.uuid AND p.state <> 'delivered')`
 	rows, err := tx.Query(ctx, `UPDATE messages SET
 			state = CASE WHEN `+notDelivered+` THEN 'undelivered' ELSE 'delivered' END,
-			error_code = CASE WHEN `+notDelivered+` THEN v.column2 ELSE '000' END,
+			error_code = CASE WHEN `+notDelivered+` THEN COALESCE((SELECT MIN(p.error_code) FROM message_parts p
+				WHERE p.message_uuid = messages.uuid AND p.state <> 'delivered' AND p.error_code <> ''), v.column2) ELSE '000' END,
 			updated_at = ?, `+eraseSQL("v.column3")+`
 		FROM (VALUES `+rowsOf(`(?, ?, CAST(? AS INTEGER))`, len(args)/3)+`) AS v
 		WHERE messages.uuid = v.column1 AND messages.state = 'sent'
