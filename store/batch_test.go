@@ -350,3 +350,49 @@ func TestMultipartReceipts(t *testing.T) {
 		}
 	})
 }
+
+// TestAttemptRows: a send that went through at its first try keeps no message_attempts
+// row, yet is listed (carrier, ok, latency); failovers and retries keep their rows.
+func TestAttemptRows(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*Message{testMessage("one"), testMessage("failover"), testMessage("retry")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
+		ok := func(c string) Attempt { return Attempt{Carrier: c, Status: "ok", Latency: 1500 * time.Microsecond, At: at} }
+		bad := Attempt{Carrier: "c1", Status: "not_bound", At: at}
+		sent := func(uuid string, as ...Attempt) {
+			t.Helper()
+			if _, err := db.RecordSend(ctx, uuid, SendOutcome{State: MsgSent, Carrier: as[len(as)-1].Carrier, Attempts: as,
+				Parts: []Part{{Seq: 1, Keys: []string{"s:" + uuid}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent("one", ok("c1"))
+		sent("failover", bad, ok("c2"))
+		if _, err := db.RecordSend(ctx, "retry", SendOutcome{State: MsgQueued, Attempts: []Attempt{bad}, RetryAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		sent("retry", ok("c1"))
+		var rows int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM message_attempts`).Scan(&rows); err != nil || rows != 3 {
+			t.Fatalf("%d attempt rows, want 3 (the failover's two, the retry's failure): %v", rows, err)
+		}
+		for uuid, want := range map[string][]string{"one": {"c1 ok"}, "failover": {"c1 not_bound", "c2 ok"}, "retry": {"c1 not_bound", "c1 ok"}} {
+			as, err := db.MessageAttempts(ctx, uuid)
+			if err != nil || len(as) != len(want) {
+				t.Fatalf("%s: %+v %v", uuid, as, err)
+			}
+			for i, a := range as {
+				if a.Carrier+" "+a.Status != want[i] {
+					t.Fatalf("%s attempt %d: %+v, want %s", uuid, i, a, want[i])
+				}
+				if a.Status == "ok" && a.Latency != 1500*time.Microsecond {
+					t.Fatalf("%s: ok latency %v", uuid, a.Latency)
+				}
+			}
+		}
+	})
+}

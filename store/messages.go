@@ -330,8 +330,13 @@ func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
 			return errSameRow
 		}
 		byUUID[r.uuid], r.m = r, nil
-		for _, a := range r.o.Attempts {
-			attempts = append(attempts, r.uuid, a.Carrier, a.Status, a.Latency.Microseconds(), micros(a.At))
+		var okLatency any // NULL: the attempts have rows of their own
+		if as := r.o.Attempts; r.o.State == MsgSent && len(as) == 1 && as[0].Status == "ok" && as[0].Carrier == r.o.Carrier {
+			okLatency = as[0].Latency.Microseconds() // the common case: no attempt row (MessageAttempts)
+		} else {
+			for _, a := range as {
+				attempts = append(attempts, r.uuid, a.Carrier, a.Status, a.Latency.Microseconds(), micros(a.At))
+			}
 		}
 		for _, p := range r.o.Parts {
 			for _, k := range p.Keys {
@@ -343,7 +348,7 @@ func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
 		if r.o.State == MsgSent {
 			sent = micros(r.now)
 		}
-		upd = append(upd, r.uuid, r.o.State, r.o.ErrorCode, r.o.Carrier, sent, micros(r.now), micros(r.o.RetryAt), boolInt(r.o.Erase))
+		upd = append(upd, r.uuid, r.o.State, r.o.ErrorCode, r.o.Carrier, sent, micros(r.now), micros(r.o.RetryAt), boolInt(r.o.Erase), okLatency)
 	}
 	if err := lockKeys(ctx, tx, byCarrier); err != nil {
 		return err
@@ -354,8 +359,9 @@ func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
 	// One UPDATE for all, its RETURNING instead of a re-read. VALUES columns are
 	// column1... in both dialects; the casts type the parameters for PostgreSQL.
 	rows, err := tx.Query(ctx, `UPDATE messages SET state = v.column2, error_code = v.column3, carrier = v.column4,
-		sent_at = COALESCE(sent_at, v.column5), updated_at = v.column6, next_attempt_at = v.column7, lease_until = 0, `+eraseSQL("v.column8")+`
-		FROM (VALUES `+rowsOf(`(?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER))`, len(recs))+`) AS v
+		sent_at = COALESCE(sent_at, v.column5), updated_at = v.column6, next_attempt_at = v.column7, lease_until = 0, `+eraseSQL("v.column8")+`,
+		ok_latency_us = COALESCE(v.column9, ok_latency_us)
+		FROM (VALUES `+rowsOf(`(?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT))`, len(recs))+`) AS v
 		WHERE messages.uuid = v.column1 AND messages.state = 'queued'
 		RETURNING `+messageCols, upd...)
 	if err != nil {
@@ -715,9 +721,14 @@ func finalize(ctx context.Context, tx *Tx, fins []fin, now time.Time) (map[strin
 	return out, rows.Err()
 }
 
-// MessageAttempts lists a message's carrier attempts, oldest first.
+// MessageAttempts lists a message's carrier attempts, oldest first. A send that went
+// through at its first try has no row of its own: it is read from the message (its
+// carrier, ok_latency_us, and sent_at less the latency for when it started).
 func (db *DB) MessageAttempts(ctx context.Context, uuid string) ([]Attempt, error) {
-	rows, err := db.query(ctx, `SELECT carrier, status, latency_us, at FROM message_attempts WHERE message_uuid = ? ORDER BY id`, uuid)
+	rows, err := db.query(ctx, `SELECT carrier, status, latency_us, at, id FROM message_attempts WHERE message_uuid = ?
+		UNION ALL SELECT carrier, 'ok', ok_latency_us, sent_at - ok_latency_us, 9223372036854775807 FROM messages
+		WHERE uuid = ? AND ok_latency_us IS NOT NULL AND sent_at IS NOT NULL
+		ORDER BY 5`, uuid, uuid)
 	if err != nil {
 		return nil, err
 	}
@@ -726,7 +737,8 @@ func (db *DB) MessageAttempts(ctx context.Context, uuid string) ([]Attempt, erro
 	for rows.Next() {
 		var a Attempt
 		var lat, at int64
-		if err := rows.Scan(&a.Carrier, &a.Status, &lat, &at); err != nil {
+		var id int64 // the order: the row-less attempt last
+		if err := rows.Scan(&a.Carrier, &a.Status, &lat, &at, &id); err != nil {
 			return nil, err
 		}
 		a.Latency, a.At = time.Duration(lat)*time.Microsecond, fromMicros(at)
