@@ -361,7 +361,9 @@ func TestAttemptRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		at := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
-		ok := func(c string) Attempt { return Attempt{Carrier: c, Status: "ok", Latency: 1500 * time.Microsecond, At: at} }
+		ok := func(c string) Attempt {
+			return Attempt{Carrier: c, Status: "ok", Latency: 1500 * time.Microsecond, At: at}
+		}
 		bad := Attempt{Carrier: "c1", Status: "not_bound", At: at}
 		sent := func(uuid string, as ...Attempt) {
 			t.Helper()
