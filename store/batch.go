@@ -11,9 +11,13 @@ import (
 // Group commit for the hot write paths (messages accepted, sent, receipts, callbacks
 // done). Many small transactions cost mostly their commit and, on SQLite, the single
 // write lock; so concurrent writes are queued to one writer goroutine that runs whatever
-// is waiting in one transaction, each write inside its own SAVEPOINT: a write that fails
-// is rolled back alone and gets its own error, the others commit. A caller's write is
-// durable when its call returns nil, exactly as with its own transaction.
+// is waiting in one transaction, and writes of one kind that can be applied together
+// (a setWrite: accepted messages, submit results, receipts, finished callbacks, webhook
+// attempts) as one statement per table for the whole batch. A write that fails is
+// rolled back alone (the batch runs again with a SAVEPOINT around each write) and gets
+// its own error; the others commit. A caller's write is durable when its call returns
+// nil, exactly as with its own transaction. Claims and audit appends go through it too,
+// so SQLite has a single writer and nothing waits in its busy handler.
 
 // maxBatch bounds the writes per transaction, so one commit never holds the write lock
 // for long.
@@ -44,7 +48,9 @@ type batcher struct {
 var errBatchPanic = errors.New("store: a write panicked")
 
 // write runs fn atomically, sharing a transaction with concurrent writes. fn must not
-// call write itself (the writer would wait for itself).
+// call write itself (the writer would wait for itself). fn may run twice (a batch in
+// which another write failed is rolled back and run again), so it must set its results
+// afresh each time rather than accumulate them.
 func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	return db.writeSet(ctx, nil, nil, fn)
 }
@@ -83,11 +89,37 @@ func (db *DB) writer() {
 	}
 }
 
+// errWriteFailed rolls back a batch run without savepoints, to run it again with them.
+var errWriteFailed = errors.New("store: a write of the batch failed")
+
 func (db *DB) runBatch(reqs []*batchReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	errs := make([]error, len(reqs))
-	err := db.InTx(ctx, func(tx *Tx) (err error) {
+	// First without savepoints: each costs two statements (and on SQLite a sub-journal),
+	// and nearly always every write succeeds. When one fails, the batch is rolled back
+	// and run again with a savepoint around each set and each write, so that only the
+	// failing write is undone.
+	err := db.batchTx(ctx, reqs, errs, false)
+	if errors.Is(err, errWriteFailed) {
+		clear(errs)
+		err = db.batchTx(ctx, reqs, errs, true)
+	}
+	for i, r := range reqs {
+		switch {
+		case err != nil && (len(reqs) == 1 || errs[i] == nil):
+			r.done <- err // the commit (or the batch) failed: nothing of it is stored
+		default:
+			r.done <- errs[i]
+		}
+	}
+}
+
+// batchTx runs reqs in one transaction: each set once for all its requests, each other
+// write alone. guarded puts each under a savepoint (a set that fails then falls back to
+// its writes one by one); unguarded, the first failure aborts with errWriteFailed.
+func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guarded bool) error {
+	return db.InTx(ctx, func(tx *Tx) (err error) {
 		defer func() {
 			if v := recover(); v != nil {
 				err = fmt.Errorf("%w: %v", errBatchPanic, v)
@@ -96,6 +128,15 @@ func (db *DB) runBatch(reqs []*batchReq) {
 		if len(reqs) == 1 {
 			errs[0] = reqs[0].fn(ctx, tx)
 			return errs[0]
+		}
+		run := func(name string, f func() error) (fnErr, err error) {
+			if guarded {
+				return savepoint(ctx, tx, name, f)
+			}
+			if fnErr = f(); fnErr != nil {
+				return fnErr, errWriteFailed
+			}
+			return nil, nil
 		}
 		applied := make([]bool, len(reqs))
 		for i, r := range reqs {
@@ -111,7 +152,7 @@ func (db *DB) runBatch(reqs []*batchReq) {
 					}
 				}
 				if len(group) > 1 {
-					ferr, err := savepoint(ctx, tx, fmt.Sprintf("g%d", i), func() error { return r.set.apply(ctx, tx, args) })
+					ferr, err := run(fmt.Sprintf("g%d", i), func() error { return r.set.apply(ctx, tx, args) })
 					if err != nil {
 						return err
 					}
@@ -125,7 +166,7 @@ func (db *DB) runBatch(reqs []*batchReq) {
 				}
 			}
 			applied[i] = true
-			ferr, err := savepoint(ctx, tx, fmt.Sprintf("w%d", i), func() error { return r.fn(ctx, tx) })
+			ferr, err := run(fmt.Sprintf("w%d", i), func() error { return r.fn(ctx, tx) })
 			if err != nil {
 				return err
 			}
@@ -133,14 +174,6 @@ func (db *DB) runBatch(reqs []*batchReq) {
 		}
 		return nil
 	})
-	for i, r := range reqs {
-		switch {
-		case err != nil && (len(reqs) == 1 || errs[i] == nil):
-			r.done <- err // the commit (or the batch) failed: nothing of it is stored
-		default:
-			r.done <- errs[i]
-		}
-	}
 }
 
 // savepoint runs fn inside a savepoint, rolled back alone when fn fails: fnErr is fn's
