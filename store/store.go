@@ -58,7 +58,8 @@ type DB struct {
 	// still hold a connection (and SQLite's files) after Close returned.
 	prep sync.WaitGroup
 
-	batch batcher // group commit of hot writes (batch.go)
+	batch   batcher     // group commit of hot writes (batch.go)
+	numbers holderCache // who rents which number (sources.go)
 }
 
 const maxStmts = 512
