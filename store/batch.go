@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -100,10 +101,19 @@ func (db *DB) runBatch(reqs []*batchReq) {
 	// and nearly always every write succeeds. When one fails, the batch is rolled back
 	// and run again with a savepoint around each set and each write, so that only the
 	// failing write is undone.
-	err := db.batchTx(ctx, reqs, errs, false)
-	if errors.Is(err, errWriteFailed) {
+	guarded := false
+	var err error
+	for try := 0; ; try++ {
 		clear(errs)
-		err = db.batchTx(ctx, reqs, errs, true)
+		err = db.batchTx(ctx, reqs, errs, guarded)
+		switch {
+		case isTxConflict(err) && try < batchRetries:
+			continue // a deadlock with another node's transaction: again, as it was
+		case errors.Is(err, errWriteFailed) && !guarded:
+			guarded = true
+			continue
+		}
+		break
 	}
 	for i, r := range reqs {
 		switch {
@@ -134,7 +144,7 @@ func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guard
 				return savepoint(ctx, tx, name, f)
 			}
 			if fnErr = f(); fnErr != nil {
-				return fnErr, errWriteFailed
+				return fnErr, fmt.Errorf("%w: %w", errWriteFailed, fnErr)
 			}
 			return nil, nil
 		}
@@ -174,6 +184,16 @@ func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guard
 		}
 		return nil
 	})
+}
+
+// batchRetries bounds how often a batch is run again after PostgreSQL aborted it for a
+// deadlock or a serialization failure with another node's transaction.
+const batchRetries = 3
+
+// isTxConflict reports whether PostgreSQL aborted a transaction because of a concurrent
+// one (deadlock detected, serialization failure): running it again is the remedy.
+func isTxConflict(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "SQLSTATE 40P01") || strings.Contains(err.Error(), "SQLSTATE 40001"))
 }
 
 // savepoint runs fn inside a savepoint, rolled back alone when fn fails: fnErr is fn's
