@@ -308,6 +308,25 @@ func rowsOf(row string, n int) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
+// bucketed marks a statement whose list of rows (or IN values) was padded by pad to a
+// power of two: such statements have few distinct texts, so they stay prepared (the
+// statement cache takes them however many parameters they have).
+const bucketed = "/* bucketed */ "
+
+// pad appends copies of filler (one row's values, matching nothing) to args, rows of
+// len(filler) values, until their number is a power of two; it returns the rows.
+func pad(args []any, filler ...any) ([]any, int) {
+	n := len(args) / len(filler)
+	b := 1
+	for b < n {
+		b *= 2
+	}
+	for ; n < b; n++ {
+		args = append(args, filler...)
+	}
+	return args, b
+}
+
 // eraseSQL is the assignment that drops a final message's sealed content when erase
 // (a 0/1 value) says so.
 func eraseSQL(erase string) string {
@@ -358,10 +377,11 @@ func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
 	}
 	// One UPDATE for all, its RETURNING instead of a re-read. VALUES columns are
 	// column1... in both dialects; the casts type the parameters for PostgreSQL.
-	rows, err := tx.Query(ctx, `UPDATE messages SET state = v.column2, error_code = v.column3, carrier = v.column4,
+	upd, n := pad(upd, "", "", "", "", nil, 0, 0, 0, nil)
+	rows, err := tx.Query(ctx, bucketed+`UPDATE messages SET state = v.column2, error_code = v.column3, carrier = v.column4,
 		sent_at = COALESCE(sent_at, v.column5), updated_at = v.column6, next_attempt_at = v.column7, lease_until = 0, `+eraseSQL("v.column8")+`,
 		ok_latency_us = COALESCE(v.column9, ok_latency_us)
-		FROM (VALUES `+rowsOf(`(?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT))`, len(recs))+`) AS v
+		FROM (VALUES `+rowsOf(`(?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT))`, n)+`) AS v
 		WHERE messages.uuid = v.column1 AND messages.state = 'queued'
 		RETURNING `+messageCols, upd...)
 	if err != nil {
@@ -408,8 +428,9 @@ func applyEarlyReceipts(ctx context.Context, tx *Tx, recs []*sendRec, byCarrier 
 	type hit struct{ carrier, key, state, code string }
 	var hits []hit
 	for carrier, keys := range byCarrier {
-		rows, err := tx.Query(ctx, `SELECT smsc_key, state, error_code FROM early_receipts WHERE carrier = ? AND smsc_key IN (?`+
-			strings.Repeat(", ?", len(keys)-1)+`)`, append([]any{carrier}, anys(keys)...)...)
+		args, n := pad(append([]any{carrier}, anys(keys)...), "") // "": no key is empty
+		rows, err := tx.Query(ctx, bucketed+`SELECT smsc_key, state, error_code FROM early_receipts WHERE carrier = ? AND smsc_key IN (?`+
+			strings.Repeat(", ?", n-2)+`)`, args...)
 		if err != nil {
 			return err
 		}
@@ -559,8 +580,9 @@ func applyReceiptRecs(ctx context.Context, tx *Tx, recs []*receiptRec) error {
 		if len(keys) == 0 {
 			continue
 		}
-		rows, err := tx.Query(ctx, `SELECT smsc_key, message_uuid, seq FROM message_parts WHERE carrier = ? AND smsc_key IN (?`+
-			strings.Repeat(", ?", len(keys)-1)+`)`, append([]any{carrier}, anys(keys)...)...)
+		args, n := pad(append([]any{carrier}, anys(keys)...), "") // "": no key is empty
+		rows, err := tx.Query(ctx, bucketed+`SELECT smsc_key, message_uuid, seq FROM message_parts WHERE carrier = ? AND smsc_key IN (?`+
+			strings.Repeat(", ?", n-2)+`)`, args...)
 		if err != nil {
 			return err
 		}
@@ -664,8 +686,9 @@ func updateParts(ctx context.Context, tx *Tx, ps []partState) error {
 			args = append(args, p.uuid, p.seq, p.state, p.code)
 		}
 	}
-	_, err := tx.Exec(ctx, `UPDATE message_parts SET state = v.column3, error_code = v.column4
-		FROM (VALUES `+rowsOf(`(?, CAST(? AS INTEGER), ?, ?)`, len(args)/4)+`) AS v
+	args, n := pad(args, "", 0, "", "")
+	_, err := tx.Exec(ctx, bucketed+`UPDATE message_parts SET state = v.column3, error_code = v.column4
+		FROM (VALUES `+rowsOf(`(?, CAST(? AS INTEGER), ?, ?)`, n)+`) AS v
 		WHERE message_parts.message_uuid = v.column1 AND message_parts.seq = v.column2`, args...)
 	return err
 }
@@ -696,12 +719,13 @@ func finalize(ctx context.Context, tx *Tx, fins []fin, now time.Time) (map[strin
 		}
 	}
 	const notDelivered = `EXISTS (SELECT 1 FROM message_parts p WHERE p.message_uuid = messages.uuid AND p.state <> 'delivered')`
-	rows, err := tx.Query(ctx, `UPDATE messages SET
+	args, n := pad(args, "", "", 0)
+	rows, err := tx.Query(ctx, bucketed+`UPDATE messages SET
 			state = CASE WHEN `+notDelivered+` THEN 'undelivered' ELSE 'delivered' END,
 			error_code = CASE WHEN `+notDelivered+` THEN COALESCE((SELECT MIN(p.error_code) FROM message_parts p
 				WHERE p.message_uuid = messages.uuid AND p.state <> 'delivered' AND p.error_code <> ''), v.column2) ELSE '000' END,
 			updated_at = ?, `+eraseSQL("v.column3")+`
-		FROM (VALUES `+rowsOf(`(?, ?, CAST(? AS INTEGER))`, len(args)/3)+`) AS v
+		FROM (VALUES `+rowsOf(`(?, ?, CAST(? AS INTEGER))`, n)+`) AS v
 		WHERE messages.uuid = v.column1 AND messages.state = 'sent'
 			AND NOT EXISTS (SELECT 1 FROM message_parts p WHERE p.message_uuid = messages.uuid AND p.state = 'sent')
 			AND (SELECT COUNT(DISTINCT p.seq) FROM message_parts p WHERE p.message_uuid = messages.uuid) >= messages.units
@@ -785,7 +809,8 @@ func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int
 
 // finishCallbacks is FinishCallback's set-based write: one DELETE for a batch's ids.
 var finishCallbacks = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
-	_, err := tx.Exec(ctx, `DELETE FROM callbacks WHERE id IN (?`+strings.Repeat(", ?", len(args)-1)+`)`, args...)
+	args, n := pad(args, int64(0)) // ids start at 1
+	_, err := tx.Exec(ctx, bucketed+`DELETE FROM callbacks WHERE id IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
 	return err
 }}
 

@@ -188,8 +188,9 @@ func (db *DB) stmt(ctx context.Context, q string) *sql.Stmt {
 	st := db.stmts[q]
 	n := len(db.stmts)
 	db.stmtMu.RUnlock()
-	if st != nil || n >= maxStmts || strings.Count(q, "?") > 64 {
-		// Multi-row inserts vary with their row count: not worth a cache slot each.
+	if st != nil || n >= maxStmts || (strings.Count(q, "?") > 64 && !strings.HasPrefix(q, bucketed)) {
+		// Multi-row inserts vary with their row count: not worth a cache slot each
+		// (unless bucketed to a few row counts).
 		return st
 	}
 	st, err := db.sql.PrepareContext(ctx, db.Rebind(q))
