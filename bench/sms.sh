@@ -246,6 +246,8 @@ run_trunkline() {
 		{ log "smsload failed:"; cat "$TMP/$name.loaderr" >&2; return 1; }
 	grep -v '^{' "$TMP/$name.load" >&2
 	grep '^{' "$TMP/$name.load" >"$TMP/$name.json"
+	# What the server wrote to storage during the run (WAL frames, checkpoints).
+	[[ $store == pg ]] || awk '/^write_bytes:/ { print $2 }' "/proc/$pid/io" >"$TMP/$name.written" 2>/dev/null || true
 	stop_bounded "$pid" 40
 	stop_bounded "$SMSC_PID" 10
 	echo "$label: $(smsc_counts "$name")" >>"$TMP/smsc-counts"
@@ -370,7 +372,8 @@ while read -r name; do
 	if [[ -f $TMP/$name.datadir ]]; then
 		b=$(cat "$TMP/$name.datadir")
 		[[ -f $TMP/$name.bytes ]] && b=$(cat "$TMP/$name.bytes")
-		echo "  $name: $b bytes, $((b / (N + 1))) per message"
+		w=$(cat "$TMP/$name.written" 2>/dev/null || true)
+		echo "  $name: $b bytes, $((b / (N + 1))) per message${w:+; the server wrote $((w / (N + 1))) bytes per message to storage}"
 	fi
 done <"$TMP/runs"
 echo "SMSC counts (the probe message included):"
