@@ -74,18 +74,41 @@ func (db *DB) writeSet(ctx context.Context, set *setWrite, arg any, fn func(ctx 
 	return <-req.done
 }
 
+// linger is how long the writer waits for more writes when a batch is small: a commit
+// rewrites every page its writes touched, so a batch of a few writes costs nearly what a
+// batch of many does. Only while writes keep coming (the batch before was not alone).
+const linger = time.Millisecond
+
 func (db *DB) writer() {
+	busy := false
 	for first := range db.batch.ch {
 		reqs := []*batchReq{first}
+		lingered := !busy
 	drain:
 		for len(reqs) < maxBatch {
 			select {
 			case r := <-db.batch.ch:
 				reqs = append(reqs, r)
+				continue
 			default:
+			}
+			if lingered || len(reqs) >= maxBatch/8 {
+				break
+			}
+			lingered = true
+			t := time.NewTimer(linger)
+			for len(reqs) < maxBatch {
+				select {
+				case r := <-db.batch.ch:
+					reqs = append(reqs, r)
+					continue
+				case <-t.C:
+				}
 				break drain
 			}
+			t.Stop()
 		}
+		busy = len(reqs) > 1
 		db.runBatch(reqs)
 	}
 }
