@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
 
@@ -121,7 +122,7 @@ func (c *countingStore) Account(ctx context.Context, id string) (*trunkline.Acco
 // of the account is its main account, which never changes: it is read once, and a
 // subaccount still shares its main account's numbers from the cache.
 func TestCheckReadsAccountOnce(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			for _, a := range []*trunkline.Account{{ID: "MAmain", Name: "m", Enabled: true}, {ID: "SAsub", ParentID: "MAmain", Name: "s", Enabled: true}} {

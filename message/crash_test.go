@@ -9,7 +9,7 @@ import (
 	"github.com/trunkline/trunkline/account"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/message"
-	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // routableOnly routes every destination but is never asked to send: the service that
@@ -27,7 +27,7 @@ func (routableOnly) Send(context.Context, *message.Submission) (*message.SendRes
 // When the node comes back (same node name), its start frees its old leases and the
 // claim query picks the message up: it is sent exactly once and delivered.
 func TestCrashBetweenCommitAndHandOff(t *testing.T) {
-	for _, db := range store.OpenTest(t) {
+	for _, db := range storetest.Open(t) {
 		t.Run(string(db.Dialect()), func(t *testing.T) {
 			ctx := context.Background()
 			ring, _ := keys.NewRing(bytes.Repeat([]byte{5}, 32)) // the key newStack's services use
@@ -35,11 +35,11 @@ func TestCrashBetweenCommitAndHandOff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The node before the crash: Send commits and hands off to workers that never
+			// The node before the crash: Queue commits and hands off to workers that never
 			// run (never Run), which is what a kill -9 right after the commit leaves.
 			dead := message.New(message.Options{DB: db, Ring: ring, Sender: routableOnly{}})
-			acc, err := dead.Send(ctx, message.Request{AccountID: owner.Account.ID, Src: "14155550100", Dsts: []string{"447700900777"},
-				Text: "sent once after a crash", LogMode: message.LogAll, Platform: true})
+			acc, err := dead.Queue(ctx, trunkline.SendRequest{AccountID: owner.Account.ID, Src: "14155550100", Dsts: []string{"447700900777"},
+				Text: "sent once after a crash", LogMode: trunkline.LogAll, Platform: true})
 			if err != nil {
 				t.Fatal(err)
 			}

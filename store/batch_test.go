@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	. "github.com/trunkline/trunkline/store"
 )
 
@@ -90,7 +91,7 @@ func holdWriter(t *testing.T, db *DB) (queued func(n int), release func()) {
 	started, hold := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- db.write(context.Background(), func(ctx context.Context, tx *Tx) error {
+		done <- db.Write(context.Background(), func(ctx context.Context, tx *Tx) error {
 			close(started)
 			<-hold
 			return nil
@@ -100,9 +101,9 @@ func holdWriter(t *testing.T, db *DB) (queued func(n int), release func()) {
 	queued = func(n int) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for len(db.batch.ch) < n {
+		for db.QueuedWrites() < n {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d writes queued, want %d", len(db.batch.ch), n)
+				t.Fatalf("%d writes queued, want %d", db.QueuedWrites(), n)
 			}
 			time.Sleep(time.Millisecond) // the queue has no event to wait on
 		}
@@ -116,9 +117,9 @@ func holdWriter(t *testing.T, db *DB) (queued func(n int), release func()) {
 	return queued, release
 }
 
-func testMessage(uuid string) *Message {
-	return &Message{UUID: uuid, AccountID: "MA1", Direction: "outbound", Type: "sms", LogMode: "true", From: "1", To: "2",
-		State: MsgQueued, Units: 1, PayloadEnc: []byte("x"), ExpiresAt: time.Now().Add(time.Hour)}
+func testMessage(uuid string) *trunkline.Message {
+	return &trunkline.Message{UUID: uuid, AccountID: "MA1", Direction: "outbound", Type: "sms", LogMode: "true", From: "1", To: "2",
+		State: trunkline.MsgQueued, Units: 1, PayloadEnc: []byte("x"), ExpiresAt: time.Now().Add(time.Hour)}
 }
 
 // TestBatchOneBadRow: accepted messages of concurrent requests share one multi-row
@@ -128,7 +129,7 @@ func TestBatchOneBadRow(t *testing.T) {
 	forEach(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		mkAccount(t, db, "MA1", "")
-		if err := db.InsertMessages(ctx, []*Message{testMessage("dup")}, nil); err != nil {
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("dup")}, nil); err != nil {
 			t.Fatal(err)
 		}
 		queued, release := holdWriter(t, db)
@@ -138,27 +139,27 @@ func TestBatchOneBadRow(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				ms := []*Message{testMessage(fmt.Sprint("a", i)), testMessage(fmt.Sprint("b", i))}
+				ms := []*trunkline.Message{testMessage(fmt.Sprint("a", i)), testMessage(fmt.Sprint("b", i))}
 				if i == 3 {
 					ms[1].UUID = "dup"
 				}
-				cb := &Callback{AccountID: "MA1", Kind: "message_status", ObjectID: ms[0].UUID, URL: "http://127.0.0.1/cb", Method: "POST", ParamsEnc: []byte{1}}
-				errs[i] = db.InsertMessages(ctx, ms, []*Callback{cb})
+				cb := &trunkline.Callback{AccountID: "MA1", Kind: "message_status", ObjectID: ms[0].UUID, URL: "http://127.0.0.1/cb", Method: "POST", ParamsEnc: []byte{1}}
+				errs[i] = db.InsertMessages(ctx, ms, []*trunkline.Callback{cb})
 			}(i)
 		}
 		queued(len(errs))
 		release()
 		wg.Wait()
 		for i, err := range errs {
-			if (i == 3) != isUniqueViolation(err) || (i != 3 && err != nil) {
+			if (i == 3) != IsUniqueViolation(err) || (i != 3 && err != nil) {
 				t.Fatalf("request %d: %v", i, err)
 			}
 		}
 		counts, err := db.MessageCounts(ctx)
-		if err != nil || counts[MsgQueued] != 1+2*5 {
+		if err != nil || counts[trunkline.MsgQueued] != 1+2*5 {
 			t.Fatalf("stored %v, want %d queued (%v)", counts, 1+2*5, err)
 		}
-		if _, err := db.MessageByUUID(ctx, "a3"); !errors.Is(err, ErrNotFound) {
+		if _, err := db.MessageByUUID(ctx, "a3"); !errors.Is(err, trunkline.ErrNotFound) {
 			t.Fatalf("the bad request's other row was stored: %v", err)
 		}
 		if n, err := db.PendingCallbacks(ctx); err != nil || n != 5 {
@@ -174,23 +175,23 @@ func TestReceiptInSubmitBatch(t *testing.T) {
 	forEach(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		mkAccount(t, db, "MA1", "")
-		if err := db.InsertMessages(ctx, []*Message{testMessage("m1"), testMessage("m2")}, nil); err != nil {
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("m1"), testMessage("m2")}, nil); err != nil {
 			t.Fatal(err)
 		}
-		cb := func(m *Message) *Callback {
-			return &Callback{AccountID: m.AccountID, Kind: "message_status", ObjectID: m.UUID + "/" + m.State, URL: "http://127.0.0.1/cb",
+		cb := func(m *trunkline.Message) *trunkline.Callback {
+			return &trunkline.Callback{AccountID: m.AccountID, Kind: "message_status", ObjectID: m.UUID + "/" + m.State, URL: "http://127.0.0.1/cb",
 				Method: "POST", ParamsEnc: []byte{1}}
 		}
 		send := func(uuid, id string) func() error {
 			return func() error {
-				_, err := db.RecordSend(ctx, uuid, SendOutcome{State: MsgSent, Carrier: "c1", Erase: true, Callback: cb,
-					Parts: []Part{{Seq: 1, Keys: []string{"s:" + id, "n:" + id}}}})
+				_, err := db.RecordSend(ctx, uuid, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1", Erase: true, Callback: cb,
+					Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:" + id, "n:" + id}}}})
 				return err
 			}
 		}
 		receipt := func(id string) func() error {
 			return func() error {
-				_, err := db.ApplyReceipt(ctx, "c1", []string{"s:" + id, "n:" + id}, MsgDelivered, "000", true, cb)
+				_, err := db.ApplyReceipt(ctx, "c1", []string{"s:" + id, "n:" + id}, trunkline.MsgDelivered, "000", true, cb)
 				return err
 			}
 		}
@@ -213,7 +214,7 @@ func TestReceiptInSubmitBatch(t *testing.T) {
 		}
 		for _, uuid := range []string{"m1", "m2"} {
 			m, err := db.MessageByUUID(ctx, uuid)
-			if err != nil || m.State != MsgDelivered || m.PayloadEnc != nil {
+			if err != nil || m.State != trunkline.MsgDelivered || m.PayloadEnc != nil {
 				t.Fatalf("%s: %+v %v", uuid, m, err)
 			}
 		}
@@ -235,10 +236,10 @@ func TestCrashBeforeHandOff(t *testing.T) {
 		now := time.Now()
 		db.SetClock(func() time.Time { return now })
 		a, b := testMessage("restart"), testMessage("other-node")
-		for _, m := range []*Message{a, b} {
+		for _, m := range []*trunkline.Message{a, b} {
 			m.LeaseOwner, m.LeaseUntil, m.Attempts = "node-a", now.Add(time.Minute), 1
 		}
-		if err := db.InsertMessages(ctx, []*Message{a}, nil); err != nil {
+		if err := db.InsertMessages(ctx, []*trunkline.Message{a}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := db.ClaimMessages(ctx, "node-a", time.Minute, 10); err != nil || len(got) != 0 {
@@ -256,7 +257,7 @@ func TestCrashBeforeHandOff(t *testing.T) {
 			t.Fatalf("claimed twice: %d", len(again))
 		}
 		// node-a dies for good: node-b takes its message once the lease has run out.
-		if err := db.InsertMessages(ctx, []*Message{b}, nil); err != nil {
+		if err := db.InsertMessages(ctx, []*trunkline.Message{b}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := db.ClaimMessages(ctx, "node-b", time.Minute, 10); len(got) != 0 {
@@ -267,8 +268,8 @@ func TestCrashBeforeHandOff(t *testing.T) {
 		if err != nil || len(got) != 2 {
 			t.Fatalf("after the leases ran out: %d %v", len(got), err)
 		}
-		if _, err := db.RecordSend(ctx, "other-node", SendOutcome{State: MsgSent, Carrier: "c1", RetryAt: now,
-			Parts: []Part{{Seq: 1, Keys: []string{"s:1"}}}}); err != nil {
+		if _, err := db.RecordSend(ctx, "other-node", trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1", RetryAt: now,
+			Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:1"}}}}); err != nil {
 			t.Fatal(err)
 		}
 		now = now.Add(2 * time.Minute)
@@ -285,7 +286,7 @@ func TestMultipartReceipts(t *testing.T) {
 	forEach(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		mkAccount(t, db, "MA1", "")
-		var ms []*Message
+		var ms []*trunkline.Message
 		for _, id := range []string{"p1", "p2"} {
 			m := testMessage(id)
 			m.Units = 2
@@ -294,29 +295,29 @@ func TestMultipartReceipts(t *testing.T) {
 		if err := db.InsertMessages(ctx, ms, nil); err != nil {
 			t.Fatal(err)
 		}
-		cb := func(m *Message) *Callback {
-			return &Callback{AccountID: m.AccountID, Kind: "message_status", ObjectID: m.UUID + "/" + m.State, URL: "http://127.0.0.1/cb",
+		cb := func(m *trunkline.Message) *trunkline.Callback {
+			return &trunkline.Callback{AccountID: m.AccountID, Kind: "message_status", ObjectID: m.UUID + "/" + m.State, URL: "http://127.0.0.1/cb",
 				Method: "POST", ParamsEnc: []byte{1}}
 		}
 		for _, m := range ms {
-			if _, err := db.RecordSend(ctx, m.UUID, SendOutcome{State: MsgSent, Carrier: "c1", Erase: true, Callback: cb,
-				Parts: []Part{{Seq: 1, Keys: []string{"s:" + m.UUID + "a"}}, {Seq: 2, Keys: []string{"s:" + m.UUID + "b"}}}}); err != nil {
+			if _, err := db.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1", Erase: true, Callback: cb,
+				Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:" + m.UUID + "a"}}, {Seq: 2, Keys: []string{"s:" + m.UUID + "b"}}}}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// p1: one segment only, not final.
-		out, err := db.ApplyReceipt(ctx, "c1", []string{"s:p1a"}, MsgDelivered, "000", true, cb)
-		if err != nil || out.Final || out.Message == nil || out.Message.State != MsgSent || !out.Exact {
+		out, err := db.ApplyReceipt(ctx, "c1", []string{"s:p1a"}, trunkline.MsgDelivered, "000", true, cb)
+		if err != nil || out.Final || out.Message == nil || out.Message.State != trunkline.MsgSent || !out.Exact {
 			t.Fatalf("first segment: %+v %v", out, err)
 		}
 		// Both segments of p2 in one batch, and p1's second (undelivered) and a duplicate of its first.
 		queued, release := holdWriter(t, db)
 		type res struct {
-			out ReceiptOutcome
+			out trunkline.ReceiptOutcome
 			err error
 		}
-		steps := []struct{ key, state, code string }{{"s:p2a", MsgDelivered, "000"}, {"s:p2b", MsgDelivered, "000"},
-			{"s:p1b", MsgUndelivered, "30"}, {"s:p1a", MsgDelivered, "000"}}
+		steps := []struct{ key, state, code string }{{"s:p2a", trunkline.MsgDelivered, "000"}, {"s:p2b", trunkline.MsgDelivered, "000"},
+			{"s:p1b", trunkline.MsgUndelivered, "30"}, {"s:p1a", trunkline.MsgDelivered, "000"}}
 		results := make([]chan res, len(steps))
 		for i, st := range steps {
 			results[i] = make(chan res, 1)
@@ -340,7 +341,7 @@ func TestMultipartReceipts(t *testing.T) {
 		if finals != 2 {
 			t.Fatalf("%d receipts made a message final, want 2", finals)
 		}
-		for uuid, want := range map[string][2]string{"p1": {MsgUndelivered, "30"}, "p2": {MsgDelivered, "000"}} {
+		for uuid, want := range map[string][2]string{"p1": {trunkline.MsgUndelivered, "30"}, "p2": {trunkline.MsgDelivered, "000"}} {
 			m, err := db.MessageByUUID(ctx, uuid)
 			if err != nil || m.State != want[0] || m.ErrorCode != want[1] || m.PayloadEnc != nil {
 				t.Fatalf("%s: %+v %v", uuid, m, err)
@@ -359,24 +360,24 @@ func TestAttemptRows(t *testing.T) {
 	forEach(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		mkAccount(t, db, "MA1", "")
-		if err := db.InsertMessages(ctx, []*Message{testMessage("one"), testMessage("failover"), testMessage("retry")}, nil); err != nil {
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("one"), testMessage("failover"), testMessage("retry")}, nil); err != nil {
 			t.Fatal(err)
 		}
 		at := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
-		ok := func(c string) Attempt {
-			return Attempt{Carrier: c, Status: "ok", Latency: 1500 * time.Microsecond, At: at}
+		ok := func(c string) trunkline.Attempt {
+			return trunkline.Attempt{Carrier: c, Status: "ok", Latency: 1500 * time.Microsecond, At: at}
 		}
-		bad := Attempt{Carrier: "c1", Status: "not_bound", At: at}
-		sent := func(uuid string, as ...Attempt) {
+		bad := trunkline.Attempt{Carrier: "c1", Status: "not_bound", At: at}
+		sent := func(uuid string, as ...trunkline.Attempt) {
 			t.Helper()
-			if _, err := db.RecordSend(ctx, uuid, SendOutcome{State: MsgSent, Carrier: as[len(as)-1].Carrier, Attempts: as,
-				Parts: []Part{{Seq: 1, Keys: []string{"s:" + uuid}}}}); err != nil {
+			if _, err := db.RecordSend(ctx, uuid, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: as[len(as)-1].Carrier, Attempts: as,
+				Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:" + uuid}}}}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		sent("one", ok("c1"))
 		sent("failover", bad, ok("c2"))
-		if _, err := db.RecordSend(ctx, "retry", SendOutcome{State: MsgQueued, Attempts: []Attempt{bad}, RetryAt: time.Now()}); err != nil {
+		if _, err := db.RecordSend(ctx, "retry", trunkline.SendOutcome{State: trunkline.MsgQueued, Attempts: []trunkline.Attempt{bad}, RetryAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 		sent("retry", ok("c1"))

@@ -1,9 +1,12 @@
-package store
+package store_test
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/trunkline/trunkline"
+	. "github.com/trunkline/trunkline/store"
 )
 
 // TestNumberHoldersCache: who rents a number is cached; renting, moving and unrenting it
@@ -15,7 +18,7 @@ func TestNumberHoldersCache(t *testing.T) {
 		mkAccount(t, db, "MA1", "")
 		mkAccount(t, db, "MA2", "")
 		mkAccount(t, db, "SA1", "MA1")
-		if _, err := db.ImportNumbers(ctx, []*Number{{Number: "15550001", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
+		if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "15550001", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
 			t.Fatal(err)
 		}
 		holder := func() string {
@@ -44,16 +47,14 @@ func TestNumberHoldersCache(t *testing.T) {
 		if h := holder(); h != "MA1" {
 			t.Fatalf("after the subaccount went: %q", h)
 		}
-		if err := db.UnrentNumber(ctx, Scope{AccountID: "MA1"}, "15550001"); err != nil {
+		if err := db.UnrentNumber(ctx, trunkline.Scope{AccountID: "MA1"}, "15550001"); err != nil {
 			t.Fatal(err)
 		}
 		if h := holder(); h != "" {
 			t.Fatalf("after unrenting: %q", h)
 		}
 		// Behind the store's back: the cached answer stands until its entry runs out.
-		db.numbers.mu.Lock()
-		db.numbers.ttl = 200 * time.Millisecond
-		db.numbers.mu.Unlock()
+		db.SetNumberHoldersTTL(200 * time.Millisecond)
 		holder()
 		if _, err := db.SQL().Exec(db.Rebind(`UPDATE numbers SET account_id = ? WHERE number = ?`), "MA2", "15550001"); err != nil {
 			t.Fatal(err)
