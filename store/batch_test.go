@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/keys"
 	. "github.com/trunkline/trunkline/store"
 )
 
@@ -396,6 +399,72 @@ func TestAttemptRows(t *testing.T) {
 				}
 				if a.Status == "ok" && a.Latency != 1500*time.Microsecond {
 					t.Fatalf("%s: ok latency %v", uuid, a.Latency)
+				}
+			}
+		}
+	})
+}
+
+// TestSealedBodiesInOneBatch: the accepted messages of concurrent requests share one
+// multi-row INSERT, and each row gets its own sealed body (none in plain text); a message
+// stored without a body (log=false) stays without one.
+func TestSealedBodiesInOneBatch(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		kek, _ := keys.NewRing(raw)
+		db.SetBodyCipher(keys.NewBodies(kek, db, func(err error) bool { return errors.Is(err, trunkline.ErrNotFound) }))
+		mkAccount(t, db, "MA1", "")
+		mkAccount(t, db, "MA2", "")
+		body := func(req, i int) string {
+			if req == 1 && i == 1 {
+				return "" // not logged
+			}
+			return fmt.Sprintf("secret %d.%d", req, i)
+		}
+		// Data keys first: a first message's key is created outside the batch.
+		warm1, warm2 := testMessage("warm1"), testMessage("warm2")
+		warm1.Body, warm2.AccountID, warm2.Body = "x", "MA2", "x"
+		if err := db.InsertMessages(ctx, []*trunkline.Message{warm1, warm2}, nil); err != nil {
+			t.Fatal(err)
+		}
+		queued, release := holdWriter(t, db)
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for req := range errs {
+			wg.Add(1)
+			go func(req int) {
+				defer wg.Done()
+				var ms []*trunkline.Message
+				for i := 0; i < 3; i++ {
+					m := testMessage(fmt.Sprintf("s%d-%d", req, i))
+					m.AccountID = []string{"MA1", "MA2"}[(req+i)%2]
+					m.Body = body(req, i)
+					ms = append(ms, m)
+				}
+				errs[req] = db.InsertMessages(ctx, ms, nil)
+			}(req)
+		}
+		queued(len(errs))
+		release()
+		wg.Wait()
+		for req, err := range errs {
+			if err != nil {
+				t.Fatalf("request %d: %v", req, err)
+			}
+			for i := 0; i < 3; i++ {
+				uuid := fmt.Sprintf("s%d-%d", req, i)
+				var plain string
+				var enc []byte
+				if err := db.SQL().QueryRowContext(ctx, db.Rebind(`SELECT body_text, body_enc FROM messages WHERE uuid = ?`), uuid).Scan(&plain, &enc); err != nil {
+					t.Fatal(err)
+				}
+				if plain != "" || (len(enc) == 0) != (body(req, i) == "") || bytes.Contains(enc, []byte("secret")) {
+					t.Fatalf("%s stored body_text %q, body_enc %x", uuid, plain, enc)
+				}
+				if m, err := db.MessageByUUID(ctx, uuid); err != nil || m.Body != body(req, i) || m.BodyUnreadable {
+					t.Fatalf("%s read back: %+v %v, want body %q", uuid, m, err, body(req, i))
 				}
 			}
 		}
