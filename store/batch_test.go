@@ -13,6 +13,7 @@ import (
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/keys"
 	. "github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestGroupCommit: concurrent writes share transactions; a failing write is rolled back
@@ -467,6 +468,41 @@ func TestSealedBodiesInOneBatch(t *testing.T) {
 					t.Fatalf("%s read back: %+v %v, want body %q", uuid, m, err, body(req, i))
 				}
 			}
+		}
+	})
+}
+
+// TestOKLatencyInSnapshot: a first-try send keeps its attempt only in
+// messages.ok_latency_us (migration 15), so a snapshot must carry that column: after an
+// export and an import into an empty store the attempt is still listed.
+func TestOKLatencyInSnapshot(t *testing.T) {
+	into := map[Dialect]*DB{}
+	for _, db := range storetest.Open(t) {
+		into[db.Dialect()] = db
+	}
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("one")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
+		if _, err := db.RecordSend(ctx, "one", trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1",
+			Attempts: []trunkline.Attempt{{Carrier: "c1", Status: "ok", Latency: 1500 * time.Microsecond, At: at}},
+			Parts:    []trunkline.Part{{Seq: 1, Keys: []string{"s:one"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := db.Export(ctx, &buf); err != nil {
+			t.Fatal(err)
+		}
+		to := into[db.Dialect()]
+		if err := to.Import(ctx, &buf, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		as, err := to.MessageAttempts(ctx, "one")
+		if err != nil || len(as) != 1 || as[0].Carrier != "c1" || as[0].Status != "ok" || as[0].Latency != 1500*time.Microsecond {
+			t.Fatalf("restored attempts: %+v %v", as, err)
 		}
 	})
 }
