@@ -11,6 +11,7 @@
 #   KANNEL= bash bench/sms.sh             # Trunkline only
 #   ROUNDS=3 bash bench/sms.sh            # Trunkline, Kannel, Trunkline, Kannel, ...: medians
 #   BENCH_REF=HEAD bash bench/sms.sh      # build Trunkline from a git ref, not the work tree
+#   PG_DSN=postgres://... bash bench/sms.sh  # Trunkline on PostgreSQL too (a fresh schema per run)
 #
 # Environment: N (20000), CONC (64), WINDOW (1000: Trunkline's submit window per bind),
 # BINDS (1), WORKERS (0 = Trunkline's default), KANNEL ("memory spool"; names of Kannel
@@ -19,7 +20,8 @@
 # BENCH_KEEP=1 keeps the temporary dir (binaries, data dir, configs, logs, JSON results;
 # it is also kept when the run fails), TL_BIN (run this Trunkline binary instead of the one
 # built, e.g. a profiling build) and TL_EXTRA_ENV (extra VAR=value words in the Trunkline
-# server's environment). See bench/README.md for what is measured and the figures.
+# server's environment), PG_DSN (a PostgreSQL server: Trunkline runs a second time on it, in a
+# schema of its own that is dropped afterwards; psql must be installed). See bench/README.md for what is measured and the figures.
 # Needs Go, node + npm (runs `npm ci` in test/node if node-smpp is missing), curl, awk,
 # sed, and Kannel (installed with apt-get when missing and running as root).
 # Every listener is on 127.0.0.1; every wait and loop is bounded.
@@ -35,6 +37,7 @@ DLR_MASK=${DLR_MASK:-3}
 ROUNDS=${ROUNDS:-1}
 TRUNKLINE=${TRUNKLINE:-1}
 BENCH_REF=${BENCH_REF:-}
+PG_DSN=${PG_DSN:-}
 SRC_NUMBER=14155550100
 unset GOMAXPROCS
 
@@ -70,6 +73,9 @@ cleanup() {
 			stop_bounded "$pid" 10
 		fi
 	done
+	if [[ -f $TMP/pg-schemas ]]; then
+		while read -r s; do psql -q "$PG_DSN" -c "DROP SCHEMA $s CASCADE" >/dev/null 2>&1 || true; done <"$TMP/pg-schemas"
+	fi
 	if [[ ${BENCH_KEEP:-} == 1 || $rc != 0 ]]; then
 		echo "bench: kept $TMP" >&2
 	else
@@ -177,12 +183,22 @@ TL_BIN=${TL_BIN:-$TMP/trunkline}
 KANNEL_VERSION=$( (dpkg-query -W -f '${Version}' kannel 2>/dev/null) || echo "?")
 
 # --- Trunkline ---------------------------------------------------------------------------
+# run_trunkline ROUND [pg]: with pg, the store is PostgreSQL (PG_DSN), in a fresh schema.
 run_trunkline() {
-	local round=$1 name="r$1-trunkline" data acct id token pid url ca
+	local round=$1 store=${2:-} name="r$1-trunkline${2:+-$2}" data acct id token pid url ca label="trunkline (HTTPS, SQLite)" schema
 	start_smsc "$name"
 	data="$TMP/$name.data"
 	mkdir -p "$data"
 	export TRUNKLINE_LOG_FILE=- # the server's log to stderr (kept in $TMP), not the data dir
+	unset TRUNKLINE_DATABASE_DSN
+	if [[ $store == pg ]]; then
+		schema="bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+		psql -q -v ON_ERROR_STOP=1 "$PG_DSN" -c "CREATE SCHEMA $schema" >&2
+		echo "$schema" >>"$TMP/pg-schemas"
+		# pgx passes unknown DSN parameters to the server as run-time settings.
+		export TRUNKLINE_DATABASE_DSN="$PG_DSN$([[ $PG_DSN == *\?* ]] && echo '&' || echo '?')search_path=$schema"
+		label="trunkline (HTTPS, PostgreSQL)"
+	fi
 	acct=$("$TL_BIN" account create --name bench --json --data-dir "$data")
 	id=$(sed -n 's/.*"auth_id": *"\([^"]*\)".*/\1/p' <<<"$acct")
 	token=$(sed -n 's/.*"auth_token": *"\([^"]*\)".*/\1/p' <<<"$acct")
@@ -225,14 +241,18 @@ run_trunkline() {
 	# Rent the sender number through the API (Plivo's PhoneNumber rent).
 	curl -sS --fail --cacert "$ca" -u "$id:$token" -X POST "$url/v1/Account/$id/PhoneNumber/$SRC_NUMBER/" >"$TMP/$name.rent"
 	log "round $round: trunkline at $url (pid $pid), SMSC on $SMSC_PORT; $N messages, $CONC clients"
-	"$TMP/smsload" -mode trunkline -label "trunkline (HTTPS, SQLite)" -url "$url" -user "$id" -pass "$token" -cacert "$ca" \
+	"$TMP/smsload" -mode trunkline -label "$label" -url "$url" -user "$id" -pass "$token" -cacert "$ca" \
 		-src "$SRC_NUMBER" -n "$N" -c "$CONC" -pids "$pid" -aux-pids "smsc=$SMSC_PID" -json >"$TMP/$name.load" 2>"$TMP/$name.loaderr" ||
 		{ log "smsload failed:"; cat "$TMP/$name.loaderr" >&2; return 1; }
 	grep -v '^{' "$TMP/$name.load" >&2
 	grep '^{' "$TMP/$name.load" >"$TMP/$name.json"
+	# What the server wrote to storage during the run (WAL frames, checkpoints).
+	[[ $store == pg ]] || awk '/^write_bytes:/ { print $2 }' "/proc/$pid/io" >"$TMP/$name.written" 2>/dev/null || true
 	stop_bounded "$pid" 40
 	stop_bounded "$SMSC_PID" 10
-	echo "trunkline: $(smsc_counts "$name")" >>"$TMP/smsc-counts"
+	echo "$label: $(smsc_counts "$name")" >>"$TMP/smsc-counts"
+	[[ $store == pg ]] && du_pg "$schema" >"$TMP/$name.bytes"
+	du -sb "$data" | awk '{ print $1 }' >"$TMP/$name.datadir"
 	# The two start-up warnings (webhook.allow opens loopback; one carrier per route) are expected.
 	if grep -vqE '^warning: (webhook.allow|messaging.routes)' "$TMP/$name.err"; then
 		log "trunkline stderr (warnings and errors during the run), last lines:"
@@ -300,8 +320,15 @@ run_kannel() {
 	echo "$name" >>"$TMP/runs"
 }
 
+# du_pg SCHEMA: bytes of the schema's tables with their indexes and TOAST.
+du_pg() {
+	psql -At "$PG_DSN" -c "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = '$1' AND c.relkind = 'r'"
+}
+
 for ((round = 1; round <= ROUNDS; round++)); do
 	[[ $TRUNKLINE == 0 ]] || run_trunkline "$round"
+	[[ $TRUNKLINE == 0 || -z $PG_DSN ]] || run_trunkline "$round" pg
 	for v in $KANNEL; do
 		run_kannel "$v" "$round"
 	done
@@ -340,6 +367,15 @@ echo "request → last final callback. p50/p99: API latency. CPU/msg: the gatewa
 echo "smsbox) over the messages delivered. max RSS: peak resident set (VmHWM; Kannel: both boxes summed). cb/msg: status"
 echo "callbacks received per message (Trunkline sends sent + delivered, as Plivo does; Kannel with dlr-mask 3 only the final"
 echo "report). cores: CPU over the run's wall time of the gateway, its SMSC and the loader (with its callback receiver)."
+echo "Bytes on disk per message after the run (the data dir, or the PostgreSQL schema's tables and indexes):"
+while read -r name; do
+	if [[ -f $TMP/$name.datadir ]]; then
+		b=$(cat "$TMP/$name.datadir")
+		[[ -f $TMP/$name.bytes ]] && b=$(cat "$TMP/$name.bytes")
+		w=$(cat "$TMP/$name.written" 2>/dev/null || true)
+		echo "  $name: $b bytes, $((b / (N + 1))) per message${w:+; the server wrote $((w / (N + 1))) bytes per message to storage}"
+	fi
+done <"$TMP/runs"
 echo "SMSC counts (the probe message included):"
 sed 's/^/  /' "$TMP/smsc-counts"
 echo
@@ -357,6 +393,14 @@ KM_E2E=0 KS_E2E=0
 [[ " $KANNEL " == *" memory "* ]] && KM_E2E=$(median "r*-kannel-memory" e2e_per_s) && KM_ACC=$(median "r*-kannel-memory" accepted_per_s)
 [[ " $KANNEL " == *" spool "* ]] && KS_E2E=$(median "r*-kannel-spool" e2e_per_s)
 [[ $ROUNDS -gt 1 ]] && echo "Medians over $ROUNDS rounds:"
+if [[ -n $PG_DSN && $TRUNKLINE != 0 ]]; then
+	TP_E2E=$(median "r*-trunkline-pg" e2e_per_s)
+	awk -v p="$TP_E2E" -v t="$TL_E2E" -v km="$KM_E2E" 'BEGIN {
+		printf "Trunkline on PostgreSQL / on SQLite: end to end %.2fx (%.0f vs %.0f msgs/s)", p / t, p, t
+		if (km > 0) printf "; / Kannel in memory %.2fx", p / km
+		printf ".\n"
+	}'
+fi
 [[ $TRUNKLINE == 0 ]] || awk -v t="$TL_E2E" -v ta="$TL_ACC" -v km="$KM_E2E" -v kma="${KM_ACC:-0}" -v ks="$KS_E2E" -v miss="$TL_MISS" -v err="$TL_ERR" 'BEGIN {
 	if (km > 0) printf "Trunkline / Kannel in memory: end to end %.2fx (%.0f vs %.0f msgs/s), accepted %.2fx (%.0f vs %.0f/s).\n", t / km, t, km, ta / kma, ta, kma
 	if (ks > 0) printf "Trunkline / Kannel with its spool (durable): end to end %.2fx (%.0f vs %.0f msgs/s).\n", t / ks, t, ks

@@ -16,6 +16,7 @@ package callerid
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/trunkline/trunkline"
 )
@@ -48,7 +49,13 @@ type Refused struct {
 func (e *Refused) Error() string { return e.Reason }
 
 // Checker applies the rule.
-type Checker struct{ st Store }
+type Checker struct {
+	st Store
+	// parents caches each account's main account ("" for a main account), all the rule
+	// needs of the account: an account's parent never changes, so it is read once (every
+	// message's source is checked).
+	parents sync.Map
+}
 
 // New returns a Checker over st.
 func New(st Store) *Checker { return &Checker{st: st} }
@@ -77,7 +84,7 @@ func ValidSenderID(s string) bool {
 // another error when storage failed.
 func (c *Checker) Check(ctx context.Context, accountID, src string, use Use) error {
 	src = Normalize(src)
-	acct, err := c.st.Account(ctx, accountID)
+	acct, err := c.account(ctx, accountID)
 	if err != nil {
 		return err
 	}
@@ -103,6 +110,19 @@ func (c *Checker) Check(ctx context.Context, accountID, src string, use Use) err
 		return err
 	}
 	return &Refused{Source: src, Reason: "sender ID " + src + " is not allowed for this account: the operator allows sender IDs per account"}
+}
+
+// account returns the account's id and parent, from the cache after the first read.
+func (c *Checker) account(ctx context.Context, id string) (*trunkline.Account, error) {
+	if p, ok := c.parents.Load(id); ok {
+		return &trunkline.Account{ID: id, ParentID: p.(string)}, nil
+	}
+	a, err := c.st.Account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.parents.Store(id, a.ParentID)
+	return a, nil
 }
 
 // held reports whether acct may use what the holders hold: its own, its main account's,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
 
@@ -101,6 +102,53 @@ func TestCheck(t *testing.T) {
 			}
 			if err := c.Check(ctx, "SAsub1", "447700900123", Voice); err == nil {
 				t.Fatal("deleted caller ID still allowed")
+			}
+		})
+	}
+}
+
+// countingStore counts account reads.
+type countingStore struct {
+	*store.DB
+	reads int
+}
+
+func (c *countingStore) Account(ctx context.Context, id string) (*trunkline.Account, error) {
+	c.reads++
+	return c.DB.Account(ctx, id)
+}
+
+// TestCheckReadsAccountOnce: every message's source is checked, and all the rule needs
+// of the account is its main account, which never changes: it is read once, and a
+// subaccount still shares its main account's numbers from the cache.
+func TestCheckReadsAccountOnce(t *testing.T) {
+	for _, db := range storetest.Open(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			ctx := context.Background()
+			for _, a := range []*trunkline.Account{{ID: "MAmain", Name: "m", Enabled: true}, {ID: "SAsub", ParentID: "MAmain", Name: "s", Enabled: true}} {
+				if err := db.CreateAccount(ctx, a, &trunkline.Credential{ID: "CR" + a.ID, TokenMAC: []byte("mac-" + a.ID), TokenEnc: []byte("e")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.ImportNumbers(ctx, []*trunkline.Number{{Number: "14155550100", CountryISO: "US", Type: "local", SMSEnabled: true}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.RentNumber(ctx, "14155550100", "MAmain", ""); err != nil {
+				t.Fatal(err)
+			}
+			cs := &countingStore{DB: db}
+			c := New(cs)
+			for i := 0; i < 3; i++ {
+				if err := c.Check(ctx, "SAsub", "14155550100", SMS); err != nil {
+					t.Fatalf("check %d: %v", i, err)
+				}
+			}
+			var refused *Refused
+			if err := c.Check(ctx, "SAsub", "14155550199", SMS); !errors.As(err, &refused) {
+				t.Fatalf("a number nobody rents: %v", err)
+			}
+			if cs.reads != 1 {
+				t.Fatalf("account read %d times, want once", cs.reads)
 			}
 		})
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/plivoxml"
@@ -167,7 +165,7 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 			logIt, msgURL, method = app.LogIncomingMessages, app.MessageURL, app.MessageMethod
 		}
 	}
-	id := uuid.NewString()
+	id := newMessageUUID()
 	units := charset.Units(text)
 	// A UCS-2, Latin-1 or IA5 text can carry NUL and other control characters; the
 	// message was received, so they are replaced (U+FFFD) rather than refused: PostgreSQL

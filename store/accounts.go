@@ -127,6 +127,7 @@ func (db *DB) ListAccounts(ctx context.Context, parentID string, limit, offset i
 // DeleteSubaccount removes a subaccount. With cascade its applications and endpoints go
 // too; without it they move to the parent (Plivo's behaviour). Its rented numbers return to the parent.
 func (db *DB) DeleteSubaccount(ctx context.Context, parentID, id string, cascade bool) error {
+	defer db.invalidateNumbers() // its numbers go to the parent
 	err := db.InTx(ctx, func(tx *Tx) error {
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = ? AND parent_id = ?`, id, parentID).Scan(&one); err != nil {

@@ -25,7 +25,7 @@ const auditAppendAttempts = 50
 
 // maxInsertParams bounds the bound parameters of one multi-row INSERT, well inside
 // both dialects' limits (SQLite 32766, PostgreSQL 65535).
-const maxInsertParams = 1000
+const maxInsertParams = 4000
 
 // AppendAudit appends one audit entry atomically; it is AppendAuditBatch for a batch of
 // one. It returns the new seq.
@@ -50,7 +50,10 @@ func (db *DB) AppendAudit(ctx context.Context, build func(head trunkline.AuditHe
 func (db *DB) AppendAuditBatch(ctx context.Context, build func(head trunkline.AuditHead, tree trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error)) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		var first int64
-		err := db.InTx(ctx, func(tx *Tx) error {
+		// Through the group-commit writer: an audit entry per API request shares the
+		// commit of the messages and other writes of its moment, and on SQLite no second
+		// writer sleeps in the busy handler.
+		err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 			q := `SELECT size, chain_hash FROM audit_head WHERE id = 1`
 			if db.dialect == Postgres {
 				// Lock the head so concurrent appenders queue rather than spin on the CAS.
@@ -122,13 +125,14 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(head trunkline.Au
 }
 
 // insertRows runs insert (ending in "VALUES ") for the rows in args, cols values each,
-// as few multi-row statements as maxInsertParams allows.
-func insertRows(ctx context.Context, tx *Tx, insert string, cols int, args []any) error {
+// as few multi-row statements as maxInsertParams allows; suffix (e.g. an ON CONFLICT
+// clause) follows the rows.
+func insertRows(ctx context.Context, tx *Tx, insert string, cols int, args []any, suffix ...string) error {
 	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	per := max(1, maxInsertParams/cols) * cols
 	for len(args) > 0 {
 		n := min(per, len(args))
-		q := insert + row + strings.Repeat(", "+row, n/cols-1)
+		q := insert + row + strings.Repeat(", "+row, n/cols-1) + strings.Join(suffix, "")
 		if _, err := tx.Exec(ctx, q, args[:n]...); err != nil {
 			return conflictOr(err)
 		}

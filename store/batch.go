@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -11,17 +12,32 @@ import (
 // Group commit for the hot write paths (messages accepted, sent, receipts, callbacks
 // done). Many small transactions cost mostly their commit and, on SQLite, the single
 // write lock; so concurrent writes are queued to one writer goroutine that runs whatever
-// is waiting in one transaction, each write inside its own SAVEPOINT: a write that fails
-// is rolled back alone and gets its own error, the others commit. A caller's write is
-// durable when its call returns nil, exactly as with its own transaction.
+// is waiting in one transaction, and writes of one kind that can be applied together
+// (a setWrite: accepted messages, submit results, receipts, finished callbacks, webhook
+// attempts) as one statement per table for the whole batch. A write that fails is
+// rolled back alone (the batch runs again with a SAVEPOINT around each write) and gets
+// its own error; the others commit. A caller's write is durable when its call returns
+// nil, exactly as with its own transaction. Claims and audit appends go through it too,
+// so SQLite has a single writer and nothing waits in its busy handler.
 
 // maxBatch bounds the writes per transaction, so one commit never holds the write lock
 // for long.
 const maxBatch = 128
 
 type batchReq struct {
-	fn   func(ctx context.Context, tx *Tx) error
+	fn func(ctx context.Context, tx *Tx) error
+	// set, when not nil, is fn's set-based form: the writer applies every request of the
+	// batch with the same set in one go (one multi-row statement per table instead of
+	// one statement per row), and runs fn for each alone, under its own savepoint, only
+	// when that fails (so one bad row fails only its own write).
+	set  *setWrite
+	arg  any // set's input for this request
 	done chan error
+}
+
+// setWrite applies many requests of one kind together, with their args in batch order.
+type setWrite struct {
+	apply func(ctx context.Context, tx *Tx, args []any) error
 }
 
 type batcher struct {
@@ -33,13 +49,21 @@ type batcher struct {
 var errBatchPanic = errors.New("store: a write panicked")
 
 // write runs fn atomically, sharing a transaction with concurrent writes. fn must not
-// call write itself (the writer would wait for itself).
+// call write itself (the writer would wait for itself). fn may run twice (a batch in
+// which another write failed is rolled back and run again), so it must set its results
+// afresh each time rather than accumulate them.
 func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	return db.writeSet(ctx, nil, nil, fn)
+}
+
+// writeSet is write with a set-based form: set.apply(arg, and the args of the other
+// requests of the batch with the same set) must do what fn does for each of them.
+func (db *DB) writeSet(ctx context.Context, set *setWrite, arg any, fn func(ctx context.Context, tx *Tx) error) error {
 	db.batch.once.Do(func() {
 		db.batch.ch = make(chan *batchReq, 4*maxBatch)
 		go db.writer()
 	})
-	req := &batchReq{fn: fn, done: make(chan error, 1)}
+	req := &batchReq{fn: fn, set: set, arg: arg, done: make(chan error, 1)}
 	select {
 	case db.batch.ch <- req:
 	case <-ctx.Done():
@@ -50,52 +74,70 @@ func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *Tx) er
 	return <-req.done
 }
 
+// linger is how long the writer waits for more writes when a batch is small: a commit
+// rewrites every page its writes touched, so a batch of a few writes costs nearly what a
+// batch of many does. Only while writes keep coming (the batch before was not alone).
+const linger = time.Millisecond
+
 func (db *DB) writer() {
+	busy := false
 	for first := range db.batch.ch {
 		reqs := []*batchReq{first}
+		lingered := !busy
 	drain:
 		for len(reqs) < maxBatch {
 			select {
 			case r := <-db.batch.ch:
 				reqs = append(reqs, r)
+				continue
 			default:
+			}
+			if lingered || len(reqs) >= maxBatch/8 {
+				break
+			}
+			lingered = true
+			t := time.NewTimer(linger)
+			for len(reqs) < maxBatch {
+				select {
+				case r := <-db.batch.ch:
+					reqs = append(reqs, r)
+					continue
+				case <-t.C:
+				}
 				break drain
 			}
+			t.Stop()
 		}
+		busy = len(reqs) > 1
 		db.runBatch(reqs)
 	}
 }
+
+// errWriteFailed rolls back a batch run without savepoints, to run it again with them.
+var errWriteFailed = errors.New("store: a write of the batch failed")
 
 func (db *DB) runBatch(reqs []*batchReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	errs := make([]error, len(reqs))
-	err := db.InTx(ctx, func(tx *Tx) (err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				err = fmt.Errorf("%w: %v", errBatchPanic, v)
-			}
-		}()
-		for i, r := range reqs {
-			if len(reqs) == 1 {
-				errs[i] = r.fn(ctx, tx)
-				return errs[i]
-			}
-			sp := fmt.Sprintf("w%d", i)
-			if _, err := tx.Exec(ctx, "SAVEPOINT "+sp); err != nil {
-				return err
-			}
-			if errs[i] = r.fn(ctx, tx); errs[i] != nil {
-				if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+sp); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
-				return err
-			}
+	// First without savepoints: each costs two statements (and on SQLite a sub-journal),
+	// and nearly always every write succeeds. When one fails, the batch is rolled back
+	// and run again with a savepoint around each set and each write, so that only the
+	// failing write is undone.
+	guarded := false
+	var err error
+	for try := 0; ; try++ {
+		clear(errs)
+		err = db.batchTx(ctx, reqs, errs, guarded)
+		switch {
+		case isTxConflict(err) && try < batchRetries:
+			continue // a deadlock with another node's transaction: again, as it was
+		case errors.Is(err, errWriteFailed) && !guarded:
+			guarded = true
+			continue
 		}
-		return nil
-	})
+		break
+	}
 	for i, r := range reqs {
 		switch {
 		case err != nil && (len(reqs) == 1 || errs[i] == nil):
@@ -104,4 +146,92 @@ func (db *DB) runBatch(reqs []*batchReq) {
 			r.done <- errs[i]
 		}
 	}
+}
+
+// batchTx runs reqs in one transaction: each set once for all its requests, each other
+// write alone. guarded puts each under a savepoint (a set that fails then falls back to
+// its writes one by one); unguarded, the first failure aborts with errWriteFailed.
+func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guarded bool) error {
+	return db.InTx(ctx, func(tx *Tx) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = fmt.Errorf("%w: %v", errBatchPanic, v)
+			}
+		}()
+		if len(reqs) == 1 {
+			errs[0] = reqs[0].fn(ctx, tx)
+			return errs[0]
+		}
+		run := func(name string, f func() error) (fnErr, err error) {
+			if guarded {
+				return savepoint(ctx, tx, name, f)
+			}
+			if fnErr = f(); fnErr != nil {
+				return fnErr, fmt.Errorf("%w: %w", errWriteFailed, fnErr)
+			}
+			return nil, nil
+		}
+		applied := make([]bool, len(reqs))
+		for i, r := range reqs {
+			if applied[i] {
+				continue
+			}
+			if r.set != nil {
+				var group []int
+				var args []any
+				for j := i; j < len(reqs); j++ {
+					if !applied[j] && reqs[j].set == r.set {
+						group, args = append(group, j), append(args, reqs[j].arg)
+					}
+				}
+				if len(group) > 1 {
+					ferr, err := run(fmt.Sprintf("g%d", i), func() error { return r.set.apply(ctx, tx, args) })
+					if err != nil {
+						return err
+					}
+					if ferr == nil {
+						for _, j := range group {
+							applied[j] = true
+						}
+						continue
+					}
+					// One of them is bad: each alone below, so the others still commit.
+				}
+			}
+			applied[i] = true
+			ferr, err := run(fmt.Sprintf("w%d", i), func() error { return r.fn(ctx, tx) })
+			if err != nil {
+				return err
+			}
+			errs[i] = ferr
+		}
+		return nil
+	})
+}
+
+// batchRetries bounds how often a batch is run again after PostgreSQL aborted it for a
+// deadlock or a serialization failure with another node's transaction.
+const batchRetries = 3
+
+// isTxConflict reports whether PostgreSQL aborted a transaction because of a concurrent
+// one (deadlock detected, serialization failure): running it again is the remedy.
+func isTxConflict(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "SQLSTATE 40P01") || strings.Contains(err.Error(), "SQLSTATE 40001"))
+}
+
+// savepoint runs fn inside a savepoint, rolled back alone when fn fails: fnErr is fn's
+// error, err one of the savepoint statements' (which dooms the whole transaction).
+func savepoint(ctx context.Context, tx *Tx, name string, fn func() error) (fnErr, err error) {
+	if _, err := tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
+		return nil, err
+	}
+	if fnErr = fn(); fnErr != nil {
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
+			return fnErr, err
+		}
+	}
+	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fnErr, err
+	}
+	return fnErr, nil
 }

@@ -1,14 +1,19 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/keys"
 	. "github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestGroupCommit: concurrent writes share transactions; a failing write is rolled back
@@ -78,6 +83,426 @@ func TestManyTransactionsNoPoolDeadlock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+		}
+	})
+}
+
+// holdWriter parks the group-commit writer inside a write until the returned release
+// is called, so the writes queued meanwhile all land in the next batch. queued waits
+// (bounded) until n writes are queued behind it.
+func holdWriter(t *testing.T, db *DB) (queued func(n int), release func()) {
+	t.Helper()
+	started, hold := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Write(context.Background(), func(ctx context.Context, tx *Tx) error {
+			close(started)
+			<-hold
+			return nil
+		})
+	}()
+	<-started
+	queued = func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for db.QueuedWrites() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d writes queued, want %d", db.QueuedWrites(), n)
+			}
+			time.Sleep(time.Millisecond) // the queue has no event to wait on
+		}
+	}
+	release = func() {
+		close(hold)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return queued, release
+}
+
+func testMessage(uuid string) *trunkline.Message {
+	return &trunkline.Message{UUID: uuid, AccountID: "MA1", Direction: "outbound", Type: "sms", LogMode: "true", From: "1", To: "2",
+		State: trunkline.MsgQueued, Units: 1, PayloadEnc: []byte("x"), ExpiresAt: time.Now().Add(time.Hour)}
+}
+
+// TestBatchOneBadRow: accepted messages of concurrent requests share one multi-row
+// INSERT; when one row is bad (a duplicate id) that request alone fails and the other
+// requests of its batch still commit, with their callbacks.
+func TestBatchOneBadRow(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("dup")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		queued, release := holdWriter(t, db)
+		errs := make([]error, 6)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				ms := []*trunkline.Message{testMessage(fmt.Sprint("a", i)), testMessage(fmt.Sprint("b", i))}
+				if i == 3 {
+					ms[1].UUID = "dup"
+				}
+				cb := &trunkline.Callback{AccountID: "MA1", Kind: "message_status", ObjectID: ms[0].UUID, URL: "http://127.0.0.1/cb", Method: "POST", ParamsEnc: []byte{1}}
+				errs[i] = db.InsertMessages(ctx, ms, []*trunkline.Callback{cb})
+			}(i)
+		}
+		queued(len(errs))
+		release()
+		wg.Wait()
+		for i, err := range errs {
+			if (i == 3) != IsUniqueViolation(err) || (i != 3 && err != nil) {
+				t.Fatalf("request %d: %v", i, err)
+			}
+		}
+		counts, err := db.MessageCounts(ctx)
+		if err != nil || counts[trunkline.MsgQueued] != 1+2*5 {
+			t.Fatalf("stored %v, want %d queued (%v)", counts, 1+2*5, err)
+		}
+		if _, err := db.MessageByUUID(ctx, "a3"); !errors.Is(err, trunkline.ErrNotFound) {
+			t.Fatalf("the bad request's other row was stored: %v", err)
+		}
+		if n, err := db.PendingCallbacks(ctx); err != nil || n != 5 {
+			t.Fatalf("%d callbacks stored, want 5 (%v)", n, err)
+		}
+	})
+}
+
+// TestReceiptInSubmitBatch: a receipt applied in the same batch as its message's submit
+// result, queued before it (m1) or after it (m2), leaves the message delivered with one
+// final callback either way.
+func TestReceiptInSubmitBatch(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("m1"), testMessage("m2")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		cb := func(m *trunkline.Message) *trunkline.Callback {
+			return &trunkline.Callback{AccountID: m.AccountID, Kind: "message_status", ObjectID: m.UUID + "/" + m.State, URL: "http://127.0.0.1/cb",
+				Method: "POST", ParamsEnc: []byte{1}}
+		}
+		send := func(uuid, id string) func() error {
+			return func() error {
+				_, err := db.RecordSend(ctx, uuid, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1", Erase: true, Callback: cb,
+					Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:" + id, "n:" + id}}}})
+				return err
+			}
+		}
+		receipt := func(id string) func() error {
+			return func() error {
+				_, err := db.ApplyReceipt(ctx, "c1", []string{"s:" + id, "n:" + id}, trunkline.MsgDelivered, "000", true, cb)
+				return err
+			}
+		}
+		// Two batches: a batch applies its writes kind by kind in the order each kind
+		// first appears, so the first has the receipt applied before the submit result,
+		// the second after it.
+		for _, steps := range [][]func() error{{receipt("11"), send("m1", "11")}, {send("m2", "22"), receipt("22")}} {
+			queued, release := holdWriter(t, db)
+			errs := make(chan error, len(steps))
+			for i, f := range steps {
+				go func() { errs <- f() }()
+				queued(i + 1) // in this order
+			}
+			release()
+			for range steps {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, uuid := range []string{"m1", "m2"} {
+			m, err := db.MessageByUUID(ctx, uuid)
+			if err != nil || m.State != trunkline.MsgDelivered || m.PayloadEnc != nil {
+				t.Fatalf("%s: %+v %v", uuid, m, err)
+			}
+		}
+		var final int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM callbacks WHERE object_id LIKE '%/delivered'`).Scan(&final); err != nil || final != 2 {
+			t.Fatalf("%d final callbacks, want 2 (%v)", final, err)
+		}
+	})
+}
+
+// TestCrashBeforeHandOff: a message committed already leased to this node's workers,
+// whose hand-off never happened (the process died between the commit and the hand-off),
+// is recovered by the claim query: at once when the node restarts (ReleaseLeases), by
+// another node when the lease runs out, and claimed exactly once either way.
+func TestCrashBeforeHandOff(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		now := time.Now()
+		db.SetClock(func() time.Time { return now })
+		a, b := testMessage("restart"), testMessage("other-node")
+		for _, m := range []*trunkline.Message{a, b} {
+			m.LeaseOwner, m.LeaseUntil, m.Attempts = "node-a", now.Add(time.Minute), 1
+		}
+		if err := db.InsertMessages(ctx, []*trunkline.Message{a}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := db.ClaimMessages(ctx, "node-a", time.Minute, 10); err != nil || len(got) != 0 {
+			t.Fatalf("a leased message was claimed: %d %v", len(got), err)
+		}
+		// node-a restarts.
+		if n, err := db.ReleaseLeases(ctx, "node-a"); err != nil || n != 1 {
+			t.Fatalf("release: %d %v", n, err)
+		}
+		got, err := db.ClaimMessages(ctx, "node-a", time.Minute, 10)
+		if err != nil || len(got) != 1 || got[0].UUID != "restart" || got[0].Attempts != 2 {
+			t.Fatalf("after restart: %v %v", got, err)
+		}
+		if again, _ := db.ClaimMessages(ctx, "node-b", time.Minute, 10); len(again) != 0 {
+			t.Fatalf("claimed twice: %d", len(again))
+		}
+		// node-a dies for good: node-b takes its message once the lease has run out.
+		if err := db.InsertMessages(ctx, []*trunkline.Message{b}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.ClaimMessages(ctx, "node-b", time.Minute, 10); len(got) != 0 {
+			t.Fatalf("claimed inside the lease: %d", len(got))
+		}
+		now = now.Add(61 * time.Second)
+		got, err = db.ClaimMessages(ctx, "node-b", time.Minute, 10)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("after the leases ran out: %d %v", len(got), err)
+		}
+		if _, err := db.RecordSend(ctx, "other-node", trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1", RetryAt: now,
+			Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:1"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(2 * time.Minute)
+		if got, _ := db.ClaimMessages(ctx, "node-c", time.Minute, 10); len(got) != 1 || got[0].UUID != "restart" {
+			t.Fatalf("a sent message was claimed again: %v", got)
+		}
+	})
+}
+
+// TestMultipartReceipts: a two-segment message is final only when both segments have
+// a receipt, delivered only when both were delivered; receipts for both segments in one
+// batch make it final once (one callback); a duplicate receipt changes nothing.
+func TestMultipartReceipts(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		var ms []*trunkline.Message
+		for _, id := range []string{"p1", "p2"} {
+			m := testMessage(id)
+			m.Units = 2
+			ms = append(ms, m)
+		}
+		if err := db.InsertMessages(ctx, ms, nil); err != nil {
+			t.Fatal(err)
+		}
+		cb := func(m *trunkline.Message) *trunkline.Callback {
+			return &trunkline.Callback{AccountID: m.AccountID, Kind: "message_status", ObjectID: m.UUID + "/" + m.State, URL: "http://127.0.0.1/cb",
+				Method: "POST", ParamsEnc: []byte{1}}
+		}
+		for _, m := range ms {
+			if _, err := db.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1", Erase: true, Callback: cb,
+				Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:" + m.UUID + "a"}}, {Seq: 2, Keys: []string{"s:" + m.UUID + "b"}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// p1: one segment only, not final.
+		out, err := db.ApplyReceipt(ctx, "c1", []string{"s:p1a"}, trunkline.MsgDelivered, "000", true, cb)
+		if err != nil || out.Final || out.Message == nil || out.Message.State != trunkline.MsgSent || !out.Exact {
+			t.Fatalf("first segment: %+v %v", out, err)
+		}
+		// Both segments of p2 in one batch, and p1's second (undelivered) and a duplicate of its first.
+		queued, release := holdWriter(t, db)
+		type res struct {
+			out trunkline.ReceiptOutcome
+			err error
+		}
+		steps := []struct{ key, state, code string }{{"s:p2a", trunkline.MsgDelivered, "000"}, {"s:p2b", trunkline.MsgDelivered, "000"},
+			{"s:p1b", trunkline.MsgUndelivered, "30"}, {"s:p1a", trunkline.MsgDelivered, "000"}}
+		results := make([]chan res, len(steps))
+		for i, st := range steps {
+			results[i] = make(chan res, 1)
+			go func() {
+				o, err := db.ApplyReceipt(ctx, "c1", []string{st.key}, st.state, st.code, true, cb)
+				results[i] <- res{o, err}
+			}()
+			queued(i + 1)
+		}
+		release()
+		finals := 0
+		for i := range steps {
+			r := <-results[i]
+			if r.err != nil || r.out.Message == nil {
+				t.Fatalf("receipt %d: %+v %v", i, r.out, r.err)
+			}
+			if r.out.Final {
+				finals++
+			}
+		}
+		if finals != 2 {
+			t.Fatalf("%d receipts made a message final, want 2", finals)
+		}
+		for uuid, want := range map[string][2]string{"p1": {trunkline.MsgUndelivered, "30"}, "p2": {trunkline.MsgDelivered, "000"}} {
+			m, err := db.MessageByUUID(ctx, uuid)
+			if err != nil || m.State != want[0] || m.ErrorCode != want[1] || m.PayloadEnc != nil {
+				t.Fatalf("%s: %+v %v", uuid, m, err)
+			}
+		}
+		var n int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM callbacks WHERE object_id IN ('p1/undelivered', 'p2/delivered')`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%d final callbacks, want 2 (%v)", n, err)
+		}
+	})
+}
+
+// TestAttemptRows: a send that went through at its first try keeps no message_attempts
+// row, yet is listed (carrier, ok, latency); failovers and retries keep their rows.
+func TestAttemptRows(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("one"), testMessage("failover"), testMessage("retry")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
+		ok := func(c string) trunkline.Attempt {
+			return trunkline.Attempt{Carrier: c, Status: "ok", Latency: 1500 * time.Microsecond, At: at}
+		}
+		bad := trunkline.Attempt{Carrier: "c1", Status: "not_bound", At: at}
+		sent := func(uuid string, as ...trunkline.Attempt) {
+			t.Helper()
+			if _, err := db.RecordSend(ctx, uuid, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: as[len(as)-1].Carrier, Attempts: as,
+				Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:" + uuid}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent("one", ok("c1"))
+		sent("failover", bad, ok("c2"))
+		if _, err := db.RecordSend(ctx, "retry", trunkline.SendOutcome{State: trunkline.MsgQueued, Attempts: []trunkline.Attempt{bad}, RetryAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		sent("retry", ok("c1"))
+		var rows int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM message_attempts`).Scan(&rows); err != nil || rows != 3 {
+			t.Fatalf("%d attempt rows, want 3 (the failover's two, the retry's failure): %v", rows, err)
+		}
+		for uuid, want := range map[string][]string{"one": {"c1 ok"}, "failover": {"c1 not_bound", "c2 ok"}, "retry": {"c1 not_bound", "c1 ok"}} {
+			as, err := db.MessageAttempts(ctx, uuid)
+			if err != nil || len(as) != len(want) {
+				t.Fatalf("%s: %+v %v", uuid, as, err)
+			}
+			for i, a := range as {
+				if a.Carrier+" "+a.Status != want[i] {
+					t.Fatalf("%s attempt %d: %+v, want %s", uuid, i, a, want[i])
+				}
+				if a.Status == "ok" && a.Latency != 1500*time.Microsecond {
+					t.Fatalf("%s: ok latency %v", uuid, a.Latency)
+				}
+			}
+		}
+	})
+}
+
+// TestSealedBodiesInOneBatch: the accepted messages of concurrent requests share one
+// multi-row INSERT, and each row gets its own sealed body (none in plain text); a message
+// stored without a body (log=false) stays without one.
+func TestSealedBodiesInOneBatch(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		kek, _ := keys.NewRing(raw)
+		db.SetBodyCipher(keys.NewBodies(kek, db, func(err error) bool { return errors.Is(err, trunkline.ErrNotFound) }))
+		mkAccount(t, db, "MA1", "")
+		mkAccount(t, db, "MA2", "")
+		body := func(req, i int) string {
+			if req == 1 && i == 1 {
+				return "" // not logged
+			}
+			return fmt.Sprintf("secret %d.%d", req, i)
+		}
+		// Data keys first: a first message's key is created outside the batch.
+		warm1, warm2 := testMessage("warm1"), testMessage("warm2")
+		warm1.Body, warm2.AccountID, warm2.Body = "x", "MA2", "x"
+		if err := db.InsertMessages(ctx, []*trunkline.Message{warm1, warm2}, nil); err != nil {
+			t.Fatal(err)
+		}
+		queued, release := holdWriter(t, db)
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for req := range errs {
+			wg.Add(1)
+			go func(req int) {
+				defer wg.Done()
+				var ms []*trunkline.Message
+				for i := 0; i < 3; i++ {
+					m := testMessage(fmt.Sprintf("s%d-%d", req, i))
+					m.AccountID = []string{"MA1", "MA2"}[(req+i)%2]
+					m.Body = body(req, i)
+					ms = append(ms, m)
+				}
+				errs[req] = db.InsertMessages(ctx, ms, nil)
+			}(req)
+		}
+		queued(len(errs))
+		release()
+		wg.Wait()
+		for req, err := range errs {
+			if err != nil {
+				t.Fatalf("request %d: %v", req, err)
+			}
+			for i := 0; i < 3; i++ {
+				uuid := fmt.Sprintf("s%d-%d", req, i)
+				var plain string
+				var enc []byte
+				if err := db.SQL().QueryRowContext(ctx, db.Rebind(`SELECT body_text, body_enc FROM messages WHERE uuid = ?`), uuid).Scan(&plain, &enc); err != nil {
+					t.Fatal(err)
+				}
+				if plain != "" || (len(enc) == 0) != (body(req, i) == "") || bytes.Contains(enc, []byte("secret")) {
+					t.Fatalf("%s stored body_text %q, body_enc %x", uuid, plain, enc)
+				}
+				if m, err := db.MessageByUUID(ctx, uuid); err != nil || m.Body != body(req, i) || m.BodyUnreadable {
+					t.Fatalf("%s read back: %+v %v, want body %q", uuid, m, err, body(req, i))
+				}
+			}
+		}
+	})
+}
+
+// TestOKLatencyInSnapshot: a first-try send keeps its attempt only in
+// messages.ok_latency_us (migration 15), so a snapshot must carry that column: after an
+// export and an import into an empty store the attempt is still listed.
+func TestOKLatencyInSnapshot(t *testing.T) {
+	into := map[Dialect]*DB{}
+	for _, db := range storetest.Open(t) {
+		into[db.Dialect()] = db
+	}
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("one")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
+		if _, err := db.RecordSend(ctx, "one", trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1",
+			Attempts: []trunkline.Attempt{{Carrier: "c1", Status: "ok", Latency: 1500 * time.Microsecond, At: at}},
+			Parts:    []trunkline.Part{{Seq: 1, Keys: []string{"s:one"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := db.Export(ctx, &buf); err != nil {
+			t.Fatal(err)
+		}
+		to := into[db.Dialect()]
+		if err := to.Import(ctx, &buf, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		as, err := to.MessageAttempts(ctx, "one")
+		if err != nil || len(as) != 1 || as[0].Carrier != "c1" || as[0].Status != "ok" || as[0].Latency != 1500*time.Microsecond {
+			t.Fatalf("restored attempts: %+v %v", as, err)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"time"
 )
 
 // The store's tests run as package store_test, so they can share storetest (which
@@ -18,3 +19,15 @@ func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx) }
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return db.exec(ctx, q, args...)
 }
+
+// QueuedWrites is how many writes wait for the group-commit writer.
+func (db *DB) QueuedWrites() int { return len(db.batch.ch) }
+
+// SetNumberHoldersTTL shortens how long a cached number holder is used.
+func (db *DB) SetNumberHoldersTTL(d time.Duration) {
+	db.numbers.mu.Lock()
+	db.numbers.ttl = d
+	db.numbers.mu.Unlock()
+}
+
+func IsUniqueViolation(err error) bool { return isUniqueViolation(err) }

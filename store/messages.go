@@ -111,16 +111,69 @@ func (db *DB) scanMessage(ctx context.Context, row interface{ Scan(...any) error
 }
 
 func insertCallback(ctx context.Context, tx *Tx, c *trunkline.Callback, now time.Time) error {
-	if c == nil || c.URL == "" {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc, created_at, next_attempt_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.AccountID, c.Kind, c.ObjectID, c.URL, c.Method, c.ParamsEnc, micros(now), micros(now))
-	return err
+	return insertCallbacks(ctx, tx, []*trunkline.Callback{c}, now)
 }
+
+// insertCallbacks queues callbacks (nil ones and ones without a URL are skipped) with
+// one multi-row INSERT.
+func insertCallbacks(ctx context.Context, tx *Tx, cbs []*trunkline.Callback, now time.Time) error {
+	var args []any
+	for _, c := range cbs {
+		if c == nil || c.URL == "" {
+			continue
+		}
+		args = append(args, c.AccountID, c.Kind, c.ObjectID, c.URL, c.Method, c.ParamsEnc, micros(now), micros(now))
+	}
+	return insertRows(ctx, tx, `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc, created_at, next_attempt_at) VALUES `, 8, args)
+}
+
+// insertMessageRows inserts messages with one multi-row INSERT (the one place that
+// writes a new message row).
+// A message whose body was sealed (encs[i] not nil) keeps it only in body_enc.
+func insertMessageRows(ctx context.Context, tx *Tx, ms []*trunkline.Message, encs [][]byte) error {
+	args := make([]any, 0, len(ms)*25)
+	for i, m := range ms {
+		body := m.Body
+		if encs[i] != nil {
+			body = ""
+		}
+		args = append(args, m.UUID, m.AccountID, m.Direction, m.Type, m.LogMode, m.From, m.To, body, m.PayloadEnc, m.Coding, m.Units,
+			m.State, m.ErrorCode, m.Carrier, m.CallbackURL, m.CallbackMethod, m.RequesterIP, micros(m.CreatedAt), micros(m.UpdatedAt),
+			micros(m.ExpiresAt), micros(m.NextAttemptAt), m.LeaseOwner, leaseMicros(m.LeaseUntil), m.Attempts, encs[i])
+	}
+	return insertRows(ctx, tx, `INSERT INTO messages (uuid, account_id, direction, message_type, log_mode, from_number, to_number,
+		body_text, payload_enc, coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip,
+		created_at, updated_at, expires_at, next_attempt_at, lease_owner, lease_until, attempts, body_enc) VALUES `, 25, args)
+}
+
+// accepted is one InsertMessages call's rows.
+type accepted struct {
+	ms   []*trunkline.Message
+	encs [][]byte // sealed bodies, by index of ms (nil: stored as given)
+	cbs  []*trunkline.Callback
+	now  time.Time
+}
+
+// insertAccepted is InsertMessages' set-based write: every call's messages of a batch
+// in one multi-row INSERT, and their callbacks in another.
+var insertAccepted = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
+	var ms []*trunkline.Message
+	var encs [][]byte
+	var cbs []*trunkline.Callback
+	var now time.Time
+	for _, a := range args {
+		a := a.(*accepted)
+		ms, encs, cbs, now = append(ms, a.ms...), append(encs, a.encs...), append(cbs, a.cbs...), a.now
+	}
+	if err := insertMessageRows(ctx, tx, ms, encs); err != nil {
+		return err
+	}
+	return insertCallbacks(ctx, tx, cbs, now)
+}}
 
 // InsertMessages stores accepted messages (and any callbacks already due, e.g. for
 // messages that failed at once) in one transaction: when it returns nil they are durable.
+// Concurrent calls share one multi-row INSERT (insertAccepted).
 func (db *DB) InsertMessages(ctx context.Context, ms []*trunkline.Message, cbs []*trunkline.Callback) error {
 	now := db.now()
 	// Bodies are sealed before the write transaction: the first message of an account
@@ -135,34 +188,16 @@ func (db *DB) InsertMessages(ctx context.Context, ms []*trunkline.Message, cbs [
 			encs[i] = enc
 		}
 	}
-	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		for i, m := range ms {
-			body := m.Body
-			if encs[i] != nil {
-				body = ""
-			}
-			m.CreatedAt = now.UTC().Truncate(time.Microsecond)
-			m.UpdatedAt = m.CreatedAt
-			if m.NextAttemptAt.IsZero() {
-				m.NextAttemptAt = m.CreatedAt
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO messages (uuid, account_id, direction, message_type, log_mode, from_number, to_number,
-				body_text, payload_enc, coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip,
-				created_at, updated_at, expires_at, next_attempt_at, lease_owner, lease_until, attempts, body_enc)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				m.UUID, m.AccountID, m.Direction, m.Type, m.LogMode, m.From, m.To, body, m.PayloadEnc, m.Coding, m.Units,
-				m.State, m.ErrorCode, m.Carrier, m.CallbackURL, m.CallbackMethod, m.RequesterIP, micros(now), micros(now),
-				micros(m.ExpiresAt), micros(m.NextAttemptAt), m.LeaseOwner, leaseMicros(m.LeaseUntil), m.Attempts, encs[i])
-			if err != nil {
-				return err
-			}
+	for _, m := range ms {
+		m.CreatedAt = now.UTC().Truncate(time.Microsecond)
+		m.UpdatedAt = m.CreatedAt
+		if m.NextAttemptAt.IsZero() {
+			m.NextAttemptAt = m.CreatedAt
 		}
-		for _, c := range cbs {
-			if err := insertCallback(ctx, tx, c, now); err != nil {
-				return err
-			}
-		}
-		return nil
+	}
+	a := &accepted{ms: ms, encs: encs, cbs: cbs, now: now}
+	return db.writeSet(ctx, insertAccepted, a, func(ctx context.Context, tx *Tx) error {
+		return insertAccepted.apply(ctx, tx, []any{a})
 	})
 }
 
@@ -256,34 +291,48 @@ func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Durati
 	if db.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	rows, err := db.query(ctx, `UPDATE messages SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
+	var out []*trunkline.Message
+	// Through the writer, like every write: on SQLite a second writer would only sleep
+	// in the busy handler.
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = nil
+		rows, err := tx.Query(ctx, `UPDATE messages SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
 		WHERE uuid IN (SELECT uuid FROM messages WHERE state = 'queued' AND next_attempt_at <= ? AND lease_until <= ?
 			ORDER BY next_attempt_at LIMIT ?`+lock+`) AND lease_until <= ?
 		RETURNING `+messageCols, micros(now.Add(lease)), owner, micros(now), micros(now), limit, micros(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := tx.db.scanMessage(ctx, rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*trunkline.Message
-	for rows.Next() {
-		m, err := db.scanMessage(ctx, rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ReleaseLeases frees the leases owner held: called when a node starts, since whatever
 // its previous run claimed died with it (a crash), and waiting for the leases to run out
 // would only delay those messages.
 func (db *DB) ReleaseLeases(ctx context.Context, owner string) (int64, error) {
-	res, err := db.exec(ctx, `UPDATE messages SET lease_until = 0 WHERE state = 'queued' AND lease_owner = ? AND lease_until > 0`, owner)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	var n int64
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE messages SET lease_until = 0 WHERE state = 'queued' AND lease_owner = ? AND lease_until > 0`, owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // NextMessageDue reports when the earliest queued message is due (zero when none).
@@ -297,120 +346,285 @@ func (db *DB) NextMessageDue(ctx context.Context) (time.Time, error) {
 	return fromMicros(v.Int64), nil
 }
 
+// sendRec is one RecordSend call: its outcome and, once applied, the message.
+type sendRec struct {
+	uuid string
+	o    trunkline.SendOutcome
+	now  time.Time
+	m    *trunkline.Message
+}
+
+// recordSends is RecordSend's set-based write: the attempts, message updates, parts and
+// callbacks of a batch's submit results each in one statement, and one look-up of the
+// receipts that overtook them.
+var recordSends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
+	recs := make([]*sendRec, len(args))
+	for i, a := range args {
+		recs[i] = a.(*sendRec)
+	}
+	return applySends(ctx, tx, recs)
+}}
+
 // RecordSend applies a worker's outcome to a message it leased. Receipts that arrived
 // before this (early_receipts) are applied in the same transaction. It returns the
 // message as it now stands.
 func (db *DB) RecordSend(ctx context.Context, uuid string, o trunkline.SendOutcome) (*trunkline.Message, error) {
-	now := db.now()
-	var m *trunkline.Message
-	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		var all []string
-		for _, p := range o.Parts {
-			all = append(all, p.Keys...)
+	r := &sendRec{uuid: uuid, o: o, now: db.now()}
+	err := db.writeSet(ctx, recordSends, r, func(ctx context.Context, tx *Tx) error {
+		return applySends(ctx, tx, []*sendRec{r})
+	})
+	return r.m, err
+}
+
+// errSameRow makes a set-based write fall back to one write at a time: two requests of
+// the batch change the same row, and one statement would apply only one of them.
+var errSameRow = errors.New("store: two writes of a batch change one row")
+
+// rowsOf returns n rows of the form row, comma-separated, for a multi-row VALUES list.
+func rowsOf(row string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// bucketed marks a statement whose list of rows (or IN values) was padded by pad to a
+// power of two: such statements have few distinct texts, so they stay prepared (the
+// statement cache takes them however many parameters they have).
+const bucketed = "/* bucketed */ "
+
+// pad appends copies of filler (one row's values, matching nothing) to args, rows of
+// len(filler) values, until their number is a power of two; it returns the rows.
+func pad(args []any, filler ...any) ([]any, int) {
+	n := len(args) / len(filler)
+	b := 1
+	for b < n {
+		b *= 2
+	}
+	for ; n < b; n++ {
+		args = append(args, filler...)
+	}
+	return args, b
+}
+
+// eraseSQL is the assignment that drops a final message's sealed content when erase
+// (a 0/1 value) says so.
+func eraseSQL(erase string) string {
+	return `payload_enc = CASE WHEN ` + erase + ` = 1 THEN NULL ELSE payload_enc END`
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
+	byUUID := make(map[string]*sendRec, len(recs))
+	byCarrier := map[string][]string{}
+	var attempts, parts, upd []any
+	for _, r := range recs {
+		if byUUID[r.uuid] != nil {
+			return errSameRow
 		}
-		if err := lockKeys(ctx, tx, o.Carrier, all); err != nil {
-			return err
+		byUUID[r.uuid], r.m = r, nil
+		var okLatency any // NULL: the attempts have rows of their own
+		if as := r.o.Attempts; r.o.State == trunkline.MsgSent && len(as) == 1 && as[0].Status == "ok" && as[0].Carrier == r.o.Carrier {
+			okLatency = as[0].Latency.Microseconds() // the common case: no attempt row (MessageAttempts)
+		} else {
+			for _, a := range as {
+				attempts = append(attempts, r.uuid, a.Carrier, a.Status, a.Latency.Microseconds(), micros(a.At))
+			}
 		}
-		for _, a := range o.Attempts {
-			if _, err := tx.Exec(ctx, `INSERT INTO message_attempts (message_uuid, carrier, status, latency_us, at) VALUES (?, ?, ?, ?, ?)`,
-				uuid, a.Carrier, a.Status, a.Latency.Microseconds(), micros(a.At)); err != nil {
-				return err
+		for _, p := range r.o.Parts {
+			for _, k := range p.Keys {
+				parts = append(parts, r.uuid, p.Seq, r.o.Carrier, k)
+				byCarrier[r.o.Carrier] = append(byCarrier[r.o.Carrier], k)
 			}
 		}
 		var sent any
-		if o.State == trunkline.MsgSent {
-			sent = micros(now)
+		if r.o.State == trunkline.MsgSent {
+			sent = micros(r.now)
 		}
-		erase := ""
-		if o.Erase {
-			erase = ", payload_enc = NULL"
+		upd = append(upd, r.uuid, r.o.State, r.o.ErrorCode, r.o.Carrier, sent, micros(r.now), micros(r.o.RetryAt), boolInt(r.o.Erase), okLatency)
+	}
+	if err := lockKeys(ctx, tx, byCarrier); err != nil {
+		return err
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO message_attempts (message_uuid, carrier, status, latency_us, at) VALUES `, 5, attempts); err != nil {
+		return err
+	}
+	// One UPDATE for all, its RETURNING instead of a re-read. VALUES columns are
+	// column1... in both dialects; the casts type the parameters for PostgreSQL.
+	upd, n := pad(upd, "", "", "", "", nil, 0, 0, 0, nil)
+	rows, err := tx.Query(ctx, bucketed+`UPDATE messages SET state = v.column2, error_code = v.column3, carrier = v.column4,
+		sent_at = COALESCE(sent_at, v.column5), updated_at = v.column6, next_attempt_at = v.column7, lease_until = 0, `+eraseSQL("v.column8")+`,
+		ok_latency_us = COALESCE(v.column9, ok_latency_us)
+		FROM (VALUES `+rowsOf(`(?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT))`, n)+`) AS v
+		WHERE messages.uuid = v.column1 AND messages.state = 'queued'
+		RETURNING `+messageCols, upd...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		m, err := tx.db.scanMessage(ctx, rows)
+		if err != nil {
+			rows.Close()
+			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE messages SET state = ?, error_code = ?, carrier = ?, sent_at = COALESCE(sent_at, ?),
-			updated_at = ?, next_attempt_at = ?, lease_until = 0`+erase+` WHERE uuid = ? AND state = 'queued'`,
-			o.State, o.ErrorCode, o.Carrier, sent, micros(now), micros(o.RetryAt), uuid)
+		byUUID[m.UUID].m = m
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.m == nil { // no longer queued (recorded already): as it stands
+			if r.m, err = tx.db.scanMessage(ctx, tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, r.uuid)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO message_parts (message_uuid, seq, carrier, smsc_key) VALUES `, 4, parts,
+		` ON CONFLICT DO NOTHING`); err != nil {
+		return err
+	}
+	var cbs []*trunkline.Callback
+	for _, r := range recs {
+		if r.o.Callback != nil {
+			cbs = append(cbs, r.o.Callback(r.m))
+		}
+	}
+	if err := insertCallbacks(ctx, tx, cbs, recs[0].now); err != nil {
+		return err
+	}
+	return applyEarlyReceipts(ctx, tx, recs, byCarrier)
+}
+
+// applyEarlyReceipts applies the receipts that overtook the submit results of recs:
+// one look-up per carrier for all their keys; the rare hits are moved onto the parts.
+func applyEarlyReceipts(ctx context.Context, tx *Tx, recs []*sendRec, byCarrier map[string][]string) error {
+	type hit struct{ carrier, key, state, code string }
+	var hits []hit
+	for carrier, keys := range byCarrier {
+		args, n := pad(append([]any{carrier}, anys(keys)...), "") // "": no key is empty
+		rows, err := tx.Query(ctx, bucketed+`SELECT smsc_key, state, error_code FROM early_receipts WHERE carrier = ? AND smsc_key IN (?`+
+			strings.Repeat(", ?", n-2)+`)`, args...)
 		if err != nil {
 			return err
 		}
-		for _, p := range o.Parts {
-			for _, k := range p.Keys {
-				if _, err := tx.Exec(ctx, `INSERT INTO message_parts (message_uuid, seq, carrier, smsc_key) VALUES (?, ?, ?, ?)
-					ON CONFLICT DO NOTHING`, uuid, p.Seq, o.Carrier, k); err != nil {
-					return err
-				}
-			}
-		}
-		if m, err = tx.db.scanMessage(ctx, tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid)); err != nil {
-			return err
-		}
-		if o.Callback != nil {
-			if err := insertCallback(ctx, tx, o.Callback(m), now); err != nil {
+		for rows.Next() {
+			h := hit{carrier: carrier}
+			if err := rows.Scan(&h.key, &h.state, &h.code); err != nil {
+				rows.Close()
 				return err
 			}
+			hits = append(hits, h)
 		}
-		// Receipts that overtook the submit_sm_resp: one look-up for all keys.
-		early := ""
-		if len(all) > 0 {
-			keyPart := map[string]int{}
-			args := []any{o.Carrier}
-			for _, p := range o.Parts {
-				for _, k := range p.Keys {
-					keyPart[k] = p.Seq
-					args = append(args, k)
-				}
-			}
-			rows, err := tx.Query(ctx, `SELECT smsc_key, state, error_code FROM early_receipts WHERE carrier = ? AND smsc_key IN (?`+
-				strings.Repeat(", ?", len(args)-2)+`)`, args...)
-			if err != nil {
-				return err
-			}
-			type hit struct{ key, state, code string }
-			var hits []hit
-			for rows.Next() {
-				var h hit
-				if err := rows.Scan(&h.key, &h.state, &h.code); err != nil {
-					rows.Close()
-					return err
-				}
-				hits = append(hits, h)
-			}
-			rows.Close()
-			for _, h := range hits {
-				if _, err := tx.Exec(ctx, `DELETE FROM early_receipts WHERE carrier = ? AND smsc_key = ?`, o.Carrier, h.key); err != nil {
-					return err
-				}
-				if _, err := tx.Exec(ctx, `UPDATE message_parts SET state = ?, error_code = ? WHERE message_uuid = ? AND seq = ?`, h.state, h.code, uuid, keyPart[h.key]); err != nil {
-					return err
-				}
-				early = h.code
-			}
-		}
-		if early != "" && m.State == trunkline.MsgSent {
-			_, err := finalize(ctx, tx, m, early, o.Erase, o.Callback, now)
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
+	}
+	if len(hits) == 0 {
 		return nil
-	})
-	return m, err
+	}
+	type part struct {
+		carrier, key string
+	}
+	owner := map[part]*sendRec{}
+	seqOf := map[part]int{}
+	for _, r := range recs {
+		for _, p := range r.o.Parts {
+			for _, k := range p.Keys {
+				owner[part{r.o.Carrier, k}], seqOf[part{r.o.Carrier, k}] = r, p.Seq
+			}
+		}
+	}
+	var ps []partState
+	var fins []fin
+	for _, h := range hits {
+		if _, err := tx.Exec(ctx, `DELETE FROM early_receipts WHERE carrier = ? AND smsc_key = ?`, h.carrier, h.key); err != nil {
+			return err
+		}
+		r := owner[part{h.carrier, h.key}]
+		ps = append(ps, partState{uuid: r.uuid, seq: seqOf[part{h.carrier, h.key}], state: h.state, code: h.code})
+		if r.m.State == trunkline.MsgSent {
+			fins = append(fins, fin{uuid: r.uuid, code: h.code, erase: r.o.Erase})
+		}
+	}
+	if err := updateParts(ctx, tx, ps); err != nil {
+		return err
+	}
+	final, err := finalize(ctx, tx, fins, recs[0].now)
+	if err != nil {
+		return err
+	}
+	var cbs []*trunkline.Callback
+	for _, r := range recs {
+		if m := final[r.uuid]; m != nil {
+			r.m = m
+			if r.o.Callback != nil {
+				cbs = append(cbs, r.o.Callback(m))
+			}
+		}
+	}
+	return insertCallbacks(ctx, tx, cbs, recs[0].now)
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 // lockKeys serialises, on PostgreSQL, the transactions that record a submit and apply a
 // receipt for the same SMSC id, so a receipt racing its own submit_sm_resp is either seen
 // by the submit's transaction or finds the submit's parts — never neither. SQLite already
-// runs one writer at a time. Keys are locked in sorted order, so no two transactions can
-// wait on each other in a cycle.
-func lockKeys(ctx context.Context, tx *Tx, carrier string, keys []string) error {
-	if tx.db.dialect != Postgres || len(keys) == 0 {
+// runs one writer at a time. Keys are locked in sorted order (one statement), so no two
+// transactions can wait on each other in a cycle.
+func lockKeys(ctx context.Context, tx *Tx, byCarrier map[string][]string) error {
+	if tx.db.dialect != Postgres || len(byCarrier) == 0 {
 		return nil
 	}
-	sorted := append([]string(nil), keys...)
-	sort.Strings(sorted)
-	for _, k := range sorted {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, carrier+"|"+k); err != nil {
-			return err
+	var sorted []string
+	for carrier, keys := range byCarrier {
+		for _, k := range keys {
+			sorted = append(sorted, carrier+"|"+k)
 		}
 	}
-	return nil
+	if len(sorted) == 0 {
+		return nil
+	}
+	sort.Strings(sorted)
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(? AS text[])) AS k`, sorted)
+	return err
 }
+
+// receiptRec is one ApplyReceipt call and, once applied, its outcome.
+type receiptRec struct {
+	carrier     string
+	keys        []string
+	state, code string
+	erase       bool
+	callback    func(*trunkline.Message) *trunkline.Callback
+	now         time.Time
+	out         trunkline.ReceiptOutcome
+	uuid        string
+	seq         int
+	found       bool
+}
+
+// applyReceipts is ApplyReceipt's set-based write: one look-up per carrier, one upsert
+// of the early receipts, one update of the parts, one finalizing update of the
+// messages and one insert of their callbacks for a whole batch of receipts.
+var applyReceipts = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
+	recs := make([]*receiptRec, len(args))
+	for i, a := range args {
+		recs[i] = a.(*receiptRec)
+	}
+	return applyReceiptRecs(ctx, tx, recs)
+}}
 
 // ApplyReceipt records a delivery receipt for the segment a carrier knows by one of keys.
 // When every segment of the message has a final receipt the message becomes delivered
@@ -418,113 +632,204 @@ func lockKeys(ctx context.Context, tx *Tx, carrier string, keys []string) error 
 // receipt that matches nothing yet is kept until its submit is recorded.
 func (db *DB) ApplyReceipt(ctx context.Context, carrier string, keys []string, state, errorCode string, erase bool,
 	callback func(m *trunkline.Message) *trunkline.Callback) (trunkline.ReceiptOutcome, error) {
-	now := db.now()
-	var out trunkline.ReceiptOutcome
-	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		out = trunkline.ReceiptOutcome{}
-		if err := lockKeys(ctx, tx, carrier, keys); err != nil {
-			return err
+	r := &receiptRec{carrier: carrier, keys: keys, state: state, code: errorCode, erase: erase, callback: callback, now: db.now()}
+	err := db.writeSet(ctx, applyReceipts, r, func(ctx context.Context, tx *Tx) error {
+		return applyReceiptRecs(ctx, tx, []*receiptRec{r})
+	})
+	return r.out, err
+}
+
+func applyReceiptRecs(ctx context.Context, tx *Tx, recs []*receiptRec) error {
+	byCarrier := map[string][]string{}
+	for _, r := range recs {
+		r.out, r.found = trunkline.ReceiptOutcome{}, false
+		byCarrier[r.carrier] = append(byCarrier[r.carrier], r.keys...)
+	}
+	if err := lockKeys(ctx, tx, byCarrier); err != nil {
+		return err
+	}
+	type loc struct {
+		uuid string
+		seq  int
+	}
+	found := map[string]loc{} // carrier|key
+	for carrier, keys := range byCarrier {
+		if len(keys) == 0 {
+			continue
 		}
-		var uuid string
-		var seq int
-		var found bool
-		for i, k := range keys {
-			err := tx.QueryRow(ctx, `SELECT message_uuid, seq FROM message_parts WHERE carrier = ? AND smsc_key = ? LIMIT 1`, carrier, k).Scan(&uuid, &seq)
-			if err == nil {
-				found, out.Exact = true, i == 0
-				break
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		if !found {
-			if len(keys) == 0 {
-				return nil
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO early_receipts (carrier, smsc_key, state, error_code, received_at) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (carrier, smsc_key) DO UPDATE SET state = excluded.state, error_code = excluded.error_code`,
-				carrier, keys[0], state, errorCode, micros(now))
-			if err != nil {
-				return err
-			}
-			for _, k := range keys[1:] {
-				if _, err := tx.Exec(ctx, `INSERT INTO early_receipts (carrier, smsc_key, state, error_code, received_at) VALUES (?, ?, ?, ?, ?)
-					ON CONFLICT (carrier, smsc_key) DO UPDATE SET state = excluded.state, error_code = excluded.error_code`,
-					carrier, k, state, errorCode, micros(now)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE message_parts SET state = ?, error_code = ? WHERE message_uuid = ? AND seq = ?`, state, errorCode, uuid, seq); err != nil {
-			return err
-		}
-		m, err := tx.db.scanMessage(ctx, tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, uuid))
+		args, n := pad(append([]any{carrier}, anys(keys)...), "") // "": no key is empty
+		rows, err := tx.Query(ctx, bucketed+`SELECT smsc_key, message_uuid, seq FROM message_parts WHERE carrier = ? AND smsc_key IN (?`+
+			strings.Repeat(", ?", n-2)+`)`, args...)
 		if err != nil {
 			return err
 		}
-		out.Message = m
-		if m.State != trunkline.MsgSent {
-			return nil // already final (a duplicate receipt), or failed
+		for rows.Next() {
+			var k string
+			var l loc
+			if err := rows.Scan(&k, &l.uuid, &l.seq); err != nil {
+				rows.Close()
+				return err
+			}
+			found[carrier+"|"+k] = l
 		}
-		out.Final, err = finalize(ctx, tx, m, errorCode, erase, callback, now)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	var early []any
+	earlySeen := map[string]int{} // carrier|key -> index in early; a later receipt wins
+	var ps []partState
+	var fins []fin
+	for _, r := range recs {
+		for i, k := range r.keys {
+			if l, ok := found[r.carrier+"|"+k]; ok {
+				r.found, r.uuid, r.seq, r.out.Exact = true, l.uuid, l.seq, i == 0
+				break
+			}
+		}
+		if !r.found {
+			for _, k := range r.keys {
+				if j, ok := earlySeen[r.carrier+"|"+k]; ok {
+					early[j+2], early[j+3] = r.state, r.code
+					continue
+				}
+				earlySeen[r.carrier+"|"+k] = len(early)
+				early = append(early, r.carrier, k, r.state, r.code, micros(r.now))
+			}
+			continue
+		}
+		ps = append(ps, partState{uuid: r.uuid, seq: r.seq, state: r.state, code: r.code})
+		fins = append(fins, fin{uuid: r.uuid, code: r.code, erase: r.erase})
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO early_receipts (carrier, smsc_key, state, error_code, received_at) VALUES `, 5, early,
+		` ON CONFLICT (carrier, smsc_key) DO UPDATE SET state = excluded.state, error_code = excluded.error_code`); err != nil {
 		return err
-	})
-	return out, err
-}
-
-// finalize makes a sent message delivered or undelivered once every segment has a final
-// receipt, queuing callback(m) in the same transaction. It reports whether it did.
-func finalize(ctx context.Context, tx *Tx, m *trunkline.Message, errorCode string, erase bool, callback func(*trunkline.Message) *trunkline.Callback, now time.Time) (bool, error) {
-	uuid := m.UUID
-	// Final when every segment has a final state.
-	var total, delivered, pending int
-	rows, err := tx.Query(ctx, `SELECT seq, MIN(state), MAX(state) FROM message_parts WHERE message_uuid = ? GROUP BY seq`, uuid)
+	}
+	if err := updateParts(ctx, tx, ps); err != nil {
+		return err
+	}
+	final, err := finalize(ctx, tx, fins, recs[0].now)
 	if err != nil {
-		return false, err
+		return err
 	}
-	for rows.Next() {
-		var s int
-		var lo, hi string
-		if err := rows.Scan(&s, &lo, &hi); err != nil {
-			rows.Close()
-			return false, err
+	var cbs []*trunkline.Callback
+	for _, r := range recs {
+		if !r.found {
+			continue
 		}
-		total++
-		// All key rows of a segment carry the same state; sent = not yet final.
-		switch {
-		case lo == trunkline.MsgSent && hi == trunkline.MsgSent:
-			pending++
-		case lo == trunkline.MsgDelivered && hi == trunkline.MsgDelivered:
-			delivered++
+		if m := final[r.uuid]; m != nil {
+			// The first receipt of the batch for the message makes it final.
+			delete(final, r.uuid)
+			r.out.Message, r.out.Final = m, true
+			if r.callback != nil {
+				cbs = append(cbs, r.callback(m))
+			}
+			continue
+		}
+		// Not final yet (a segment is pending), already final (a duplicate receipt), or
+		// failed: the message as it stands.
+		if r.out.Message, err = tx.db.scanMessage(ctx, tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, r.uuid)); err != nil {
+			return err
 		}
 	}
-	rows.Close()
-	if pending > 0 || total < m.Units {
-		return false, nil
-	}
-	final, code := trunkline.MsgUndelivered, errorCode
-	if delivered == total {
-		final, code = trunkline.MsgDelivered, "000"
-	}
-	eraseSQL := ""
-	if erase {
-		eraseSQL = ", payload_enc = NULL"
-	}
-	if _, err := tx.Exec(ctx, `UPDATE messages SET state = ?, error_code = ?, updated_at = ?`+eraseSQL+` WHERE uuid = ?`, final, code, micros(now), uuid); err != nil {
-		return false, err
-	}
-	m.State, m.ErrorCode, m.UpdatedAt = final, code, now.UTC().Truncate(time.Microsecond)
-	if callback != nil {
-		return true, insertCallback(ctx, tx, callback(m), now)
-	}
-	return true, nil
+	return insertCallbacks(ctx, tx, cbs, recs[0].now)
 }
 
-// MessageAttempts lists a message's carrier attempts, oldest first.
+// partState is a receipt's state for one segment of a message.
+type partState struct {
+	uuid        string
+	seq         int
+	state, code string
+}
+
+// updateParts sets segments' receipt states, all in one UPDATE (every key row of a
+// segment gets the state). A later state for the same segment wins.
+func updateParts(ctx context.Context, tx *Tx, ps []partState) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	type seg struct {
+		uuid string
+		seq  int
+	}
+	last := map[seg]int{}
+	for i, p := range ps {
+		last[seg{p.uuid, p.seq}] = i
+	}
+	var args []any
+	for i, p := range ps {
+		if last[seg{p.uuid, p.seq}] == i {
+			args = append(args, p.uuid, p.seq, p.state, p.code)
+		}
+	}
+	args, n := pad(args, "", 0, "", "")
+	_, err := tx.Exec(ctx, bucketed+`UPDATE message_parts SET state = v.column3, error_code = v.column4
+		FROM (VALUES `+rowsOf(`(?, CAST(? AS INTEGER), ?, ?)`, n)+`) AS v
+		WHERE message_parts.message_uuid = v.column1 AND message_parts.seq = v.column2`, args...)
+	return err
+}
+
+// fin asks finalize to look at a message: code is the error code it gets if it ends
+// undelivered, erase whether its sealed content goes.
+type fin struct {
+	uuid, code string
+	erase      bool
+}
+
+// finalize makes sent messages delivered (every segment delivered) or undelivered once
+// every segment has a final receipt, in one UPDATE whose RETURNING gives the messages
+// it made final, by uuid. An undelivered message gets the error code of a segment that
+// was not delivered (whichever receipt of a batch completed it), else fin's code.
+func finalize(ctx context.Context, tx *Tx, fins []fin, now time.Time) (map[string]*trunkline.Message, error) {
+	if len(fins) == 0 {
+		return nil, nil
+	}
+	last := map[string]int{}
+	for i, f := range fins {
+		last[f.uuid] = i
+	}
+	var args []any
+	for i, f := range fins {
+		if last[f.uuid] == i {
+			args = append(args, f.uuid, f.code, boolInt(f.erase))
+		}
+	}
+	const notDelivered = `EXISTS (SELECT 1 FROM message_parts p WHERE p.message_uuid = messages.uuid AND p.state <> 'delivered')`
+	args, n := pad(args, "", "", 0)
+	rows, err := tx.Query(ctx, bucketed+`UPDATE messages SET
+			state = CASE WHEN `+notDelivered+` THEN 'undelivered' ELSE 'delivered' END,
+			error_code = CASE WHEN `+notDelivered+` THEN COALESCE((SELECT MIN(p.error_code) FROM message_parts p
+				WHERE p.message_uuid = messages.uuid AND p.state <> 'delivered' AND p.error_code <> ''), v.column2) ELSE '000' END,
+			updated_at = ?, `+eraseSQL("v.column3")+`
+		FROM (VALUES `+rowsOf(`(?, ?, CAST(? AS INTEGER))`, n)+`) AS v
+		WHERE messages.uuid = v.column1 AND messages.state = 'sent'
+			AND NOT EXISTS (SELECT 1 FROM message_parts p WHERE p.message_uuid = messages.uuid AND p.state = 'sent')
+			AND (SELECT COUNT(DISTINCT p.seq) FROM message_parts p WHERE p.message_uuid = messages.uuid) >= messages.units
+		RETURNING `+messageCols, append([]any{micros(now)}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]*trunkline.Message{}
+	for rows.Next() {
+		m, err := tx.db.scanMessage(ctx, rows)
+		if err != nil {
+			return nil, err
+		}
+		out[m.UUID] = m
+	}
+	return out, rows.Err()
+}
+
+// MessageAttempts lists a message's carrier attempts, oldest first. A send that went
+// through at its first try has no row of its own: it is read from the message (its
+// carrier, ok_latency_us, and sent_at less the latency for when it started).
 func (db *DB) MessageAttempts(ctx context.Context, uuid string) ([]trunkline.Attempt, error) {
-	rows, err := db.query(ctx, `SELECT carrier, status, latency_us, at FROM message_attempts WHERE message_uuid = ? ORDER BY id`, uuid)
+	rows, err := db.query(ctx, `SELECT carrier, status, latency_us, at, id FROM message_attempts WHERE message_uuid = ?
+		UNION ALL SELECT carrier, 'ok', ok_latency_us, sent_at - ok_latency_us, 9223372036854775807 FROM messages
+		WHERE uuid = ? AND ok_latency_us IS NOT NULL AND sent_at IS NOT NULL
+		ORDER BY 5`, uuid, uuid)
 	if err != nil {
 		return nil, err
 	}
@@ -533,7 +838,8 @@ func (db *DB) MessageAttempts(ctx context.Context, uuid string) ([]trunkline.Att
 	for rows.Next() {
 		var a trunkline.Attempt
 		var lat, at int64
-		if err := rows.Scan(&a.Carrier, &a.Status, &lat, &at); err != nil {
+		var id int64 // the order: the row-less attempt last
+		if err := rows.Scan(&a.Carrier, &a.Status, &lat, &at, &id); err != nil {
 			return nil, err
 		}
 		a.Latency, a.At = time.Duration(lat)*time.Microsecond, fromMicros(at)
@@ -549,33 +855,46 @@ func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int
 	if db.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	rows, err := db.query(ctx, `UPDATE callbacks SET lease_until = ?, attempts = attempts + 1
+	var out []*trunkline.Callback
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = nil
+		rows, err := tx.Query(ctx, `UPDATE callbacks SET lease_until = ?, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM callbacks WHERE next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at LIMIT ?`+lock+`)
 		AND lease_until <= ?
 		RETURNING id, account_id, kind, object_id, url, method, params_enc, attempts, next_attempt_at`,
-		micros(now.Add(lease)), micros(now), micros(now), limit, micros(now))
+			micros(now.Add(lease)), micros(now), micros(now), limit, micros(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c trunkline.Callback
+			var next int64
+			if err := rows.Scan(&c.ID, &c.AccountID, &c.Kind, &c.ObjectID, &c.URL, &c.Method, &c.ParamsEnc, &c.Attempts, &next); err != nil {
+				return err
+			}
+			c.NextAttemptAt = fromMicros(next)
+			out = append(out, &c)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*trunkline.Callback
-	for rows.Next() {
-		var c trunkline.Callback
-		var next int64
-		if err := rows.Scan(&c.ID, &c.AccountID, &c.Kind, &c.ObjectID, &c.URL, &c.Method, &c.ParamsEnc, &c.Attempts, &next); err != nil {
-			return nil, err
-		}
-		c.NextAttemptAt = fromMicros(next)
-		out = append(out, &c)
-	}
-	return out, rows.Err()
+	return out, nil
 }
+
+// finishCallbacks is FinishCallback's set-based write: one DELETE for a batch's ids.
+var finishCallbacks = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
+	args, n := pad(args, int64(0)) // ids start at 1
+	_, err := tx.Exec(ctx, bucketed+`DELETE FROM callbacks WHERE id IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+	return err
+}}
 
 // FinishCallback removes a delivered (or abandoned) callback; RetryCallback reschedules it.
 func (db *DB) FinishCallback(ctx context.Context, id int64) error {
-	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM callbacks WHERE id = ?`, id)
-		return err
+	return db.writeSet(ctx, finishCallbacks, id, func(ctx context.Context, tx *Tx) error {
+		return finishCallbacks.apply(ctx, tx, []any{id})
 	})
 }
 

@@ -36,6 +36,7 @@ func scanNumber(row interface{ Scan(...any) error }) (*trunkline.Number, error) 
 // It reports how many were new.
 func (db *DB) ImportNumbers(ctx context.Context, ns []*trunkline.Number) (added int, err error) {
 	now := micros(db.now())
+	defer db.invalidateNumbers()
 	err = db.InTx(ctx, func(tx *Tx) error {
 		added = 0
 		for _, n := range ns {
@@ -124,6 +125,7 @@ func (db *DB) listNumbers(ctx context.Context, where string, args []any, limit, 
 // shown to others, so the two cases are the same to a customer).
 func (db *DB) RentNumber(ctx context.Context, number, accountID, appID string) (*trunkline.Number, error) {
 	now := db.now()
+	defer db.invalidateNumbers()
 	renewal := now.AddDate(0, 1, 0)
 	var n *trunkline.Number
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
@@ -178,6 +180,7 @@ func (db *DB) RentedNumber(ctx context.Context, s trunkline.Scope, number string
 // (application, alias, owning subaccount).
 func (db *DB) UpdateRented(ctx context.Context, s trunkline.Scope, number string, fn func(*trunkline.Number) error) (*trunkline.Number, error) {
 	var n *trunkline.Number
+	defer db.invalidateNumbers()
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		w, args := scopeWhere(s, "account_id")
 		var err error
@@ -200,6 +203,7 @@ func (db *DB) UpdateRented(ctx context.Context, s trunkline.Scope, number string
 
 // UnrentNumber returns a rented number to the inventory.
 func (db *DB) UnrentNumber(ctx context.Context, s trunkline.Scope, number string) error {
+	defer db.invalidateNumbers()
 	w, args := scopeWhere(s, "account_id")
 	res, err := db.exec(ctx, `UPDATE numbers SET account_id = NULL, app_id = NULL, alias = '', rented_at = NULL, renewal_at = NULL
 		WHERE number = ? AND `+w, append([]any{number}, args...)...)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/trunkline/trunkline"
 )
@@ -25,10 +27,62 @@ func (db *DB) holders(ctx context.Context, q string, arg string) ([]trunkline.Ho
 	return out, rows.Err()
 }
 
-// NumberHolders returns the account renting number (none or one).
+// numberHoldersTTL bounds how long a cached number holder is used: changes this process
+// makes drop the cache at once, but another node's (or a CLI command's) are only seen
+// when the entry runs out.
+const numberHoldersTTL = time.Second
+
+// holderCache keeps who rents a number (every message's source is checked against it).
+type holderCache struct {
+	mu  sync.Mutex
+	gen uint64 // moved by every invalidation: a look-up begun before it is not cached
+	m   map[string]holderEntry
+	ttl time.Duration // numberHoldersTTL; tests shorten it
+}
+
+type holderEntry struct {
+	hs []trunkline.Holder
+	at time.Time
+}
+
+// invalidateNumbers drops the cached number holders (after a write that may change who
+// rents a number).
+func (db *DB) invalidateNumbers() {
+	db.numbers.mu.Lock()
+	db.numbers.gen++
+	db.numbers.m = nil
+	db.numbers.mu.Unlock()
+}
+
+// NumberHolders returns the account renting number (none or one), from a short-lived
+// cache.
 func (db *DB) NumberHolders(ctx context.Context, number string) ([]trunkline.Holder, error) {
-	return db.holders(ctx, `SELECT a.id, COALESCE(a.parent_id, '') FROM numbers n JOIN accounts a ON a.id = n.account_id
+	c := &db.numbers
+	c.mu.Lock()
+	e, ok := c.m[number]
+	gen, ttl := c.gen, c.ttl
+	c.mu.Unlock()
+	if ttl == 0 {
+		ttl = numberHoldersTTL
+	}
+	if ok && time.Since(e.at) < ttl {
+		return append([]trunkline.Holder(nil), e.hs...), nil
+	}
+	start := time.Now()
+	hs, err := db.holders(ctx, `SELECT a.id, COALESCE(a.parent_id, '') FROM numbers n JOIN accounts a ON a.id = n.account_id
 		WHERE n.number = ?`, number)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		if c.m == nil || len(c.m) >= 10000 {
+			c.m = map[string]holderEntry{}
+		}
+		c.m[number] = holderEntry{hs: append([]trunkline.Holder(nil), hs...), at: start}
+	}
+	c.mu.Unlock()
+	return hs, nil
 }
 
 // SenderIDHolders returns the accounts the operator allowed sender for.

@@ -50,7 +50,8 @@ type DB struct {
 	// still hold a connection (and SQLite's files) after Close returned.
 	prep sync.WaitGroup
 
-	batch batcher // group commit of hot writes (batch.go)
+	batch   batcher     // group commit of hot writes (batch.go)
+	numbers holderCache // who rents which number (sources.go)
 
 	bodies BodyCipher // seals message bodies at rest (messages.go); nil = plain
 }
@@ -181,8 +182,9 @@ func (db *DB) stmt(ctx context.Context, q string) *sql.Stmt {
 	st := db.stmts[q]
 	n := len(db.stmts)
 	db.stmtMu.RUnlock()
-	if st != nil || n >= maxStmts || strings.Count(q, "?") > 64 {
-		// Multi-row inserts vary with their row count: not worth a cache slot each.
+	if st != nil || n >= maxStmts || (strings.Count(q, "?") > 64 && !strings.HasPrefix(q, bucketed)) {
+		// Multi-row inserts vary with their row count: not worth a cache slot each
+		// (unless bucketed to a few row counts).
 		return st
 	}
 	st, err := db.sql.PrepareContext(ctx, db.Rebind(q))

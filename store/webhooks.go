@@ -7,15 +7,22 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
-// RecordAttempt stores one webhook delivery attempt (what the webhook client's Recorder asks for). The
+// recordAttempts is RecordAttempt's set-based write: a batch's attempts in one INSERT.
+var recordAttempts = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
+	rows := make([]any, 0, len(args)*9)
+	for _, v := range args {
+		a := v.(*trunkline.WebhookAttempt)
+		rows = append(rows, a.AccountID, a.Kind, a.ObjectID, a.URL, a.Number, a.Status, a.ErrorClass, a.Latency.Microseconds(), micros(a.Time))
+	}
+	return insertRows(ctx, tx, `INSERT INTO webhook_attempts (account_id, kind, object_id, url, attempt, status, error_class, latency_us, at) VALUES `, 9, rows)
+}}
+
+// RecordAttempt stores one webhook delivery attempt (the webhook client's Recorder). The
 // URL has no query string and no parameter values: nothing secret reaches this table.
 func (db *DB) RecordAttempt(ctx context.Context, a trunkline.WebhookAttempt) error {
-	// Through the group-commit writer: callbacks come two per message.
-	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (account_id, kind, object_id, url, attempt, status, error_class, latency_us, at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.AccountID, a.Kind, a.ObjectID, a.URL, a.Number, a.Status, a.ErrorClass,
-			a.Latency.Microseconds(), micros(a.Time))
-		return err
+	// Through the group-commit writer, batched: callbacks come two per message.
+	return db.writeSet(ctx, recordAttempts, &a, func(ctx context.Context, tx *Tx) error {
+		return recordAttempts.apply(ctx, tx, []any{&a})
 	})
 }
 
