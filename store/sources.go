@@ -12,19 +12,11 @@ import (
 
 func (db *DB) holders(ctx context.Context, q string, arg string) ([]trunkline.Holder, error) {
 	rows, err := db.query(ctx, q, arg)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []trunkline.Holder
-	for rows.Next() {
+	return collect(rows, err, func(row interface{ Scan(...any) error }) (trunkline.Holder, error) {
 		var h trunkline.Holder
-		if err := rows.Scan(&h.AccountID, &h.ParentID); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+		err := row.Scan(&h.AccountID, &h.ParentID)
+		return h, err
+	})
 }
 
 // numberHoldersTTL bounds how long a cached number holder is used: changes this process
@@ -125,21 +117,15 @@ func (db *DB) RevokeSenderID(ctx context.Context, accountID, sender string) erro
 // SenderIDs lists the sender IDs allowed for an account.
 func (db *DB) SenderIDs(ctx context.Context, accountID string) ([]*trunkline.SenderID, error) {
 	rows, err := db.query(ctx, `SELECT account_id, sender, created_by, created_at FROM sender_ids WHERE account_id = ? ORDER BY sender`, accountID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*trunkline.SenderID
-	for rows.Next() {
+	return collect(rows, err, func(row interface{ Scan(...any) error }) (*trunkline.SenderID, error) {
 		var s trunkline.SenderID
 		var at int64
-		if err := rows.Scan(&s.AccountID, &s.Sender, &s.CreatedBy, &at); err != nil {
+		if err := row.Scan(&s.AccountID, &s.Sender, &s.CreatedBy, &at); err != nil {
 			return nil, err
 		}
 		s.CreatedAt = fromMicros(at)
-		out = append(out, &s)
-	}
-	return out, rows.Err()
+		return &s, nil
+	})
 }
 
 const callerIDCols = `account_id, phone_number, alias, channel, verification_uuid, verified_at, modified_at`
@@ -189,19 +175,11 @@ func (db *DB) VerifiedCallerIDs(ctx context.Context, s trunkline.Scope, f trunkl
 	}
 	rows, err := db.query(ctx, `SELECT `+callerIDCols+` FROM verified_caller_ids WHERE `+w+` ORDER BY phone_number, account_id LIMIT ? OFFSET ?`,
 		append(args, limit, offset)...)
+	out, err := collect(rows, err, scanCallerID)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	var out []*trunkline.VerifiedCallerID
-	for rows.Next() {
-		v, err := scanCallerID(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, v)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // VerifiedCallerIDOf returns one verified caller ID of the accounts in scope.
