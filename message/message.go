@@ -226,7 +226,7 @@ func (s *Service) Send(ctx context.Context, d trunkline.MessageDraft) (*trunklin
 	if err != nil {
 		return nil, err
 	}
-	return s.Queue(ctx, r)
+	return s.queue(ctx, r, true) // Prepare has applied the source rule
 }
 
 // Queue stores one message per destination of a validated request; when it returns,
@@ -237,12 +237,18 @@ func (s *Service) Send(ctx context.Context, d trunkline.MessageDraft) (*trunklin
 // sends none: the XML paths (<Message> in call XML, replies to an inbound SMS) have no
 // caller to answer with a 400, so the record carries the refusal.
 func (s *Service) Queue(ctx context.Context, r trunkline.SendRequest) (*trunkline.MessageAccepted, error) {
+	return s.queue(ctx, r, r.Platform)
+}
+
+// queue is Queue; sourceChecked says the source rule needs no second look (the
+// platform's own codes, or a request Prepare has already checked).
+func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChecked bool) (*trunkline.MessageAccepted, error) {
 	coding, parts, err := charset.Split(r.Text)
 	if err != nil {
 		return nil, err
 	}
 	out := &trunkline.MessageAccepted{LogMode: r.LogMode}
-	if !r.Platform {
+	if !sourceChecked {
 		err := s.o.CallerIDs.Check(ctx, r.AccountID, r.Src, callerid.SMS)
 		var refused *callerid.Refused
 		if errors.As(err, &refused) {
