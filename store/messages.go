@@ -110,10 +110,6 @@ func (db *DB) scanMessage(ctx context.Context, row interface{ Scan(...any) error
 	return &m, nil
 }
 
-func insertCallback(ctx context.Context, tx *Tx, c *trunkline.Callback, now time.Time) error {
-	return insertCallbacks(ctx, tx, []*trunkline.Callback{c}, now)
-}
-
 // insertCallbacks queues callbacks (nil ones and ones without a URL are skipped) with
 // one multi-row INSERT.
 func insertCallbacks(ctx context.Context, tx *Tx, cbs []*trunkline.Callback, now time.Time) error {
