@@ -27,6 +27,8 @@ func (s *Server) routes() {
 	s.handle("GET /console/sandbox", public, s.sandboxPage)
 	s.securityRoutes()
 	s.pageRoutes()
+	s.staffRoutes()
+	s.customerStaffRoutes()
 }
 
 func (s *Server) loginPage(r *request) error {

@@ -43,6 +43,7 @@ import (
 	"github.com/trunkline/trunkline/input"
 	"github.com/trunkline/trunkline/number"
 	"github.com/trunkline/trunkline/sandbox"
+	"github.com/trunkline/trunkline/staff"
 )
 
 //go:embed templates static
@@ -98,6 +99,9 @@ type Options struct {
 	Recordings RecordingOpener
 	// Sandbox, when set, is shown at /console/sandbox to loopback clients.
 	Sandbox Sandbox
+	// Staff, when set, serves the staff console at /staff/ and the customers' staff
+	// access page.
+	Staff *staff.Service
 	// MaxOverlap caps the rotation overlaps offered (0: no cap).
 	MaxOverlap time.Duration
 	// WebAuthn, when set, enables passkeys.
@@ -158,6 +162,7 @@ type request struct {
 	sess   *identity.Session  // nil on public pages
 	acct   *trunkline.Account // the session user's account
 	pre    string             // the double-submit CSRF token on public pages
+	staff  *staff.Session     // the staff console's login (/staff/ only)
 }
 
 type handler func(r *request) error
@@ -169,6 +174,9 @@ const (
 	member         // logged in, any role
 	writer         // owner or developer
 	owner          // owner only
+	// staffArea: the staff console, which loads its own session (handleStaff); a
+	// customer's session is never looked at there.
+	staffArea
 )
 
 func (s *Server) handle(pattern string, level int, h handler) {
@@ -238,6 +246,9 @@ var errBadCSRF = errors.New("bad csrf")
 
 // admit loads the session and checks the route's level and, for POSTs, the CSRF token.
 func (s *Server) admit(r *request, level int) error {
+	if level == staffArea {
+		return nil
+	}
 	if c, err := r.Cookie(cookieSession); err == nil {
 		sess, err := s.id.Authenticate(r.Context(), c.Value, r.source)
 		if err != nil && !errors.Is(err, identity.ErrSession) {
@@ -310,7 +321,9 @@ func (s *Server) checkCSRF(r *request) error {
 	}
 	got := r.PostFormValue("csrf")
 	want := ""
-	if r.sess != nil {
+	if r.staff != nil {
+		want = r.staff.Rec.CSRF
+	} else if r.sess != nil {
 		want = r.sess.Rec.CSRF
 	} else if c, err := r.Cookie(cookiePre); err == nil {
 		want = c.Value
@@ -362,6 +375,9 @@ func (s *Server) preToken(r *request) string {
 
 // csrf is the token forms on this page carry.
 func (r *request) csrf() string {
+	if r.staff != nil {
+		return r.staff.Rec.CSRF
+	}
 	if r.sess != nil {
 		return r.sess.Rec.CSRF
 	}

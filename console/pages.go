@@ -868,7 +868,17 @@ func (s *Server) recordingAudio(r *request) error {
 	if err != nil {
 		return err
 	}
-	body, ct, err := s.o.Recordings(ctx, rec, rec.Format)
+	var detail map[string]string
+	if rec.AccountID != r.acct.ID {
+		detail = map[string]string{"owner": rec.AccountID}
+	}
+	s.auditUser(r, "recording.audio", "recording", rec.ID, detail)
+	return s.streamRecording(r, rec)
+}
+
+// streamRecording sends a recording's audio; the caller has audited the fetch.
+func (s *Server) streamRecording(r *request, rec *trunkline.Recording) error {
+	body, ct, err := s.o.Recordings(r.Context(), rec, rec.Format)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, trunkline.ErrNotFound) {
 			s.log.Warn("recording has no audio file", "account_id", rec.AccountID, "recording_id", rec.ID)
@@ -877,11 +887,6 @@ func (s *Server) recordingAudio(r *request) error {
 		return err
 	}
 	defer body.Close()
-	var detail map[string]string
-	if rec.AccountID != r.acct.ID {
-		detail = map[string]string{"owner": rec.AccountID}
-	}
-	s.auditUser(r, "recording.audio", "recording", rec.ID, detail)
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
@@ -1008,9 +1013,21 @@ func (s *Server) auditPage(r *request) error {
 		return err
 	}
 	offset := offsetParam(q, "offset")
-	entries, total, err := s.o.Audit.List(r.Context(), audit.Filter{AccountIDs: ids, Action: action, Limit: pageSize, Offset: offset})
+	rows, total, err := s.auditRows(r, ids, action, offset)
 	if err != nil {
 		return err
+	}
+	data["Entries"] = rows
+	data["Pager"] = newPager(r.URL, "offset", offset, len(rows), total)
+	s.render(r, "audit", 0, data)
+	return nil
+}
+
+// auditRows reads a page of the accounts' audit entries as the tables show them.
+func (s *Server) auditRows(r *request, ids []string, action string, offset int) ([]auditRow, int, error) {
+	entries, total, err := s.o.Audit.List(r.Context(), audit.Filter{AccountIDs: ids, Action: action, Limit: pageSize, Offset: offset})
+	if err != nil {
+		return nil, 0, err
 	}
 	rows := make([]auditRow, len(entries))
 	for i, e := range entries {
@@ -1030,10 +1047,7 @@ func (s *Server) auditPage(r *request) error {
 		rows[i] = auditRow{At: e.At, AccountID: e.AccountID, Actor: e.Actor, Action: e.Action, Object: obj, Source: e.Source,
 			Outcome: e.Outcome, Details: strings.Join(parts, ", "), CredentialID: e.CredentialID}
 	}
-	data["Entries"] = rows
-	data["Pager"] = newPager(r.URL, "offset", offset, len(rows), total)
-	s.render(r, "audit", 0, data)
-	return nil
+	return rows, total, nil
 }
 
 // ---- Members ----

@@ -35,6 +35,13 @@ func (s *Server) parseTemplates() error {
 		"has":   func(m map[string]string, k string) bool { _, ok := m[k]; return ok },
 		"upper": strings.ToUpper,
 		"money": func(v float64) string { return fmt.Sprintf("%.5f", v) },
+		"dict": func(kv ...any) map[string]any {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[fmt.Sprint(kv[i])] = kv[i+1]
+			}
+			return m
+		},
 	}
 	layout, err := fs.ReadFile(assets, "templates/layout.html")
 	if err != nil {
