@@ -58,6 +58,8 @@ func Category(action string) string {
 		return Credentials
 	case strings.HasPrefix(action, "staff."):
 		return StaffAccess
+	case action == "account.compliance_export":
+		return ""
 	case strings.HasSuffix(action, ".list") || strings.HasSuffix(action, ".get") || strings.HasPrefix(action, "message.") ||
 		strings.HasPrefix(action, "recording.") || strings.HasPrefix(action, "verification."):
 		return ""

@@ -61,6 +61,20 @@ type Config struct {
 	Metrics   Metrics   `toml:"metrics"`
 	Console   Console   `toml:"console"`
 	Backup    Backup    `toml:"backup"`
+	Staff     Staff     `toml:"staff"`
+}
+
+// Staff configures the operator's staff access to customer data (package staff).
+type Staff struct {
+	// MaxGrant caps how long an approved grant lasts; MaxBreakGlass caps a break-glass one.
+	MaxGrant      Duration `toml:"max_grant"`
+	MaxBreakGlass Duration `toml:"max_break_glass"`
+	// BreakGlassURL is called (POST, through the signed, SSRF-safe webhook client) when a
+	// break-glass grant opens; BreakGlassSecret signs it (X-Plivo-Signature-V3 with the
+	// secret as the token). Empty: break-glass pages through the audit log, the log and
+	// the metrics only.
+	BreakGlassURL    string `toml:"breakglass_url"`
+	BreakGlassSecret string `toml:"breakglass_secret"`
 }
 
 // Backup configures encrypted backups (trunkline backup, and scheduled in serve).
@@ -344,6 +358,7 @@ func Default() Config {
 		Auth:    Auth{TokenOverlap: Duration{24 * time.Hour}, MaxOverlap: Duration{7 * 24 * time.Hour}},
 		Audit:   Audit{CheckpointInterval: Duration{time.Minute}},
 		Webhook: Webhook{Timeout: Duration{10 * time.Second}, MaxAttempts: 3},
+		Staff:   Staff{MaxGrant: Duration{8 * time.Hour}, MaxBreakGlass: Duration{time.Hour}},
 		SIP:     SIP{Domain: "localhost"},
 		Console: Console{SMSFrom: "Trunkline", CallFrom: "10000", IdleTimeout: Duration{15 * time.Minute},
 			SessionLifetime: Duration{12 * time.Hour}, SendsPerHour: 100, SendsPerDay: 500, SendsPerPrefixHour: 10,
@@ -626,6 +641,22 @@ func (c *Config) Validate() (problems, warnings []string) {
 	}
 	if c.Webhook.Timeout.Duration <= 0 || c.Webhook.Timeout.Duration > 5*time.Minute {
 		add("webhook.timeout must be between 0 and 5m")
+	}
+	if c.Staff.MaxGrant.Duration < time.Minute || c.Staff.MaxGrant.Duration > 7*24*time.Hour {
+		add("staff.max_grant must be between 1m and 168h")
+	}
+	if c.Staff.MaxBreakGlass.Duration < time.Minute || c.Staff.MaxBreakGlass.Duration > c.Staff.MaxGrant.Duration {
+		add("staff.max_break_glass must be between 1m and staff.max_grant")
+	}
+	if c.Staff.BreakGlassURL != "" {
+		if u, err := url.Parse(c.Staff.BreakGlassURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add("staff.breakglass_url must be an http(s) URL")
+		} else if u.Scheme == "http" {
+			warn("staff.breakglass_url is plain http: the page crosses the network unencrypted")
+		}
+		if len(c.Staff.BreakGlassSecret) < 16 {
+			add("staff.breakglass_secret must be set (at least 16 characters) when staff.breakglass_url is")
+		}
 	}
 	if c.Webhook.MaxAttempts < 1 || c.Webhook.MaxAttempts > 10 {
 		add("webhook.max_attempts must be between 1 and 10")

@@ -33,6 +33,9 @@ type Metrics struct {
 	LastBackupOK prometheus.Gauge
 	LastDrillOK  prometheus.Gauge
 	DrillSeconds prometheus.Gauge
+	// StaffEvents counts staff access events (request, approve, deny, revoke, consent,
+	// breakglass, review, read, act, refused); breakglass is the one to alert on.
+	StaffEvents *prometheus.CounterVec // kind
 }
 
 // New registers every collector on a fresh registry (with the Go and process collectors).
@@ -69,8 +72,10 @@ func New() *Metrics {
 			Help: "When the last passing restore drill finished."}),
 		DrillSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "trunkline_backup_drill_seconds",
 			Help: "How long the last restore drill took."}),
+		StaffEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trunkline_staff_access_events_total",
+			Help: "Staff access events by kind; alert on breakglass."}, []string{"kind"}),
 	}
-	r.MustRegister(m.Backups, m.BackupDrills, m.LastBackupOK, m.LastDrillOK, m.DrillSeconds)
+	r.MustRegister(m.StaffEvents, m.Backups, m.BackupDrills, m.LastBackupOK, m.LastDrillOK, m.DrillSeconds)
 	r.MustRegister(m.AuditOK, m.APIRequests, m.APILatency, m.CarrierSubmits, m.CarrierLatency, m.Failovers, m.CarrierUp, m.Messages,
 		m.Webhooks, m.VerificationRefusals, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -121,6 +126,9 @@ func (m *Metrics) Webhook(kind, class string) { m.Webhooks.WithLabelValues(kind,
 func (m *Metrics) VerificationRefused(limit string) {
 	m.VerificationRefusals.WithLabelValues(limit).Inc()
 }
+
+// StaffEvent counts a staff access event.
+func (m *Metrics) StaffEvent(kind string) { m.StaffEvents.WithLabelValues(kind).Inc() }
 
 // Backup counts a backup.
 func (m *Metrics) Backup(ok bool) {

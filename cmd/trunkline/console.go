@@ -139,7 +139,7 @@ func startConsole(p *platform, id *identity.Service, msg *messaging, vs *voiceSi
 	}
 	opts := console.Options{Identity: id, DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: p.log,
 		MaxOverlap: c.Auth.MaxOverlap.Duration, PublicURL: publicURL,
-		WebAuthn: console.NewWebAuthn(hosts, p.ring, p.db)}
+		WebAuthn: console.NewWebAuthn(hosts, p.ring, p.db), Staff: newStaff(p)}
 	if vs.recordings != nil {
 		files := vs.recordings
 		opts.Recordings = func(ctx context.Context, r *trunkline.Recording, format string) (io.ReadCloser, string, error) {

@@ -35,6 +35,10 @@ Usage:
   trunkline number import FILE.csv [--json]
   trunkline number add --number E164 --country ISO [--type local] [--carrier NAME] [--region R] [--json]
   trunkline audit verify [--json]
+  trunkline staff add --email EMAIL --role support|engineering|security|management [--name N] [--json]
+                                       (passphrase on stdin; prints the TOTP secret once)
+  trunkline staff list|disable|enable [--email EMAIL] [--json]
+  trunkline compliance export --account AUTH_ID --from YYYY-MM-DD --to YYYY-MM-DD [--format csv|json] [--out FILE]
   trunkline keys rotate [--json]       (a new key-encryption key; every stored secret resealed under it)
   trunkline keys retire-old [--json]   (after every server restarted: drop the old KEK)
   trunkline backup keygen --out FILE
@@ -79,6 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdKeys(ctx, rest, stdout, stderr)
 	case "call":
 		err = cmdCall(ctx, rest, stdout, stderr)
+	case "staff":
+		err = cmdStaff(ctx, rest, os.Stdin, stdout, stderr)
+	case "compliance":
+		err = cmdCompliance(ctx, rest, stdout, stderr)
 	case "backup":
 		err = cmdBackup(ctx, rest, stdout, stderr)
 	case "restore":
