@@ -209,4 +209,3 @@ func cmdCompliance(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return record(ctx, p, audit.Entry{AccountID: a.ID, Action: "account.compliance_export", ObjectType: "account", ObjectID: a.ID,
 		Outcome: audit.Success, Detail: map[string]string{"from": from, "to": to, "format": format, "rows": fmt.Sprint(len(rows))}})
 }
-
