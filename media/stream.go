@@ -354,8 +354,12 @@ func (s *Stream) read(ctx context.Context) StreamEnd {
 			if ctx.Err() != nil {
 				return StreamEnd{}
 			}
-			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+			switch websocket.CloseStatus(err) {
+			case websocket.StatusMessageTooBig:
 				return StreamEnd{Reason: "the stream server sent a message over 64 KB", Dropped: true}
+			case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+				// The server ended the stream on purpose: a stop, not a drop.
+				return StreamEnd{Reason: "the stream server closed the stream"}
 			}
 			return StreamEnd{Reason: "the stream server closed the connection", Dropped: true}
 		}

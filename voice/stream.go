@@ -28,9 +28,15 @@ func init() {
 			Timeout: e.StreamTimeout, StatusCallbackURL: e.StatusCallbackURL, StatusCallbackMethod: e.StatusCallbackMethod,
 			ContentType: e.ContentType, ExtraHeaders: e.ExtraHeaders})
 		if err != nil {
-			// The stream could not start (its status callback says why):
+			// The stream could not start: its status callback says why, and
 			// the call goes on with the next element.
 			c.s.log.Warn("<Stream> not started", "call", c.rec.UUID, "err", err)
+			if e.StatusCallbackURL != "" && ctx.Err() == nil {
+				ls := &liveStream{spec: trunkline.StreamStart{StatusCallbackURL: e.StatusCallbackURL, StatusCallbackMethod: e.StatusCallbackMethod,
+					Timeout: e.StreamTimeout}, info: trunkline.StreamInfo{StreamID: newUUID(), ServiceURL: e.URL, AudioTrack: e.AudioTrack,
+					ContentType: e.ContentType, Bidirectional: e.Bidirectional}}
+				c.streamCallback(ls, "DroppedStream", trunkline.ErrorMessage(err))
+			}
 			return nil, nil
 		}
 		if e.KeepCallAlive {
