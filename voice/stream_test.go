@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -75,7 +77,9 @@ func newStreamPeer(t *testing.T, listen string) *streamPeer {
 }
 
 // url is the ws:// URL of path on the peer.
-func (p *streamPeer) url(path string) string { return "ws" + strings.TrimPrefix(p.srv.URL, "http") + path }
+func (p *streamPeer) url(path string) string {
+	return "ws" + strings.TrimPrefix(p.srv.URL, "http") + path
+}
 
 func (p *streamPeer) accept(t *testing.T, d time.Duration) streamConn {
 	t.Helper()
@@ -421,5 +425,101 @@ func TestStreamBidirectional(t *testing.T) {
 			nthHit(t, s.app, "/after", 1, 10*time.Second)
 			nthHit(t, s.app, "/hangup", 1, 10*time.Second)
 		})
+	}
+}
+
+// TestStreamLoopbackRefused: without the operator's allow setting for it, a
+// stream to a loopback address is refused, wss or ws, before any
+// connection; the status callback says why and the call goes on.
+func TestStreamLoopbackRefused(t *testing.T) {
+	// Callbacks may reach 127.0.0.1 (the test's application); the stream
+	// server listens on 127.0.0.2, which the operator did not open.
+	s := newStack(t, stackOptions{allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	peer := newStreamPeer(t, "127.0.0.2:0")
+	port := peer.srv.Listener.Addr().(*net.TCPAddr).Port
+	target := "127.0.0.2:" + itoa(port) + "/ws"
+	cb := `statusCallbackUrl="` + s.app.url("/stream") + `"`
+	s.app.set("/answer", `<Response><Stream keepCallAlive="true" `+cb+`>ws://`+target+`</Stream><Stream keepCallAlive="true" `+cb+`>wss://`+target+
+		`</Stream><Redirect>`+s.app.url("/after")+`</Redirect></Response>`)
+	s.app.set("/after", `<Response><Hangup/></Response>`)
+	s.app.set("/stream", "ok")
+	s.app.set("/hangup", "ok")
+	dialStream(t, s, 700)
+	for i, scheme := range []string{"ws", "wss"} {
+		ev := nthHit(t, s.app, "/stream", i+1, 10*time.Second)
+		if ev.Get("Event") != "DroppedStream" || !strings.Contains(ev.Get("StatusReason"), "loopback") {
+			t.Fatalf("%s: status callback %v", scheme, ev)
+		}
+	}
+	nthHit(t, s.app, "/after", 1, 10*time.Second)
+	select {
+	case <-peer.conns:
+		t.Fatal("the refused stream reached the server")
+	default:
+	}
+}
+
+// TestStreamGarbageAndClose: a server that sends garbage has its stream
+// dropped with a clear reason, one that closes the socket abruptly too;
+// each time the call goes on. Nothing of the messages, the audio or the
+// URL's query reaches the log.
+func TestStreamGarbageAndClose(t *testing.T) {
+	var logs lockedBuf
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := newStack(t, stackOptions{logger: logger})
+	peer := newStreamPeer(t, "")
+	cb := `statusCallbackUrl="` + s.app.url("/stream") + `"`
+	s.app.set("/answer", `<Response><Stream bidirectional="true" keepCallAlive="true" `+cb+`>`+peer.url("/garbage?tok=hush")+
+		`</Stream><Redirect>`+s.app.url("/after")+`</Redirect></Response>`)
+	s.app.set("/after", `<Response><Stream keepCallAlive="true" `+cb+`>`+peer.url("/close?tok=hush")+
+		`</Stream><Redirect>`+s.app.url("/after2")+`</Redirect></Response>`)
+	s.app.set("/after2", `<Response><Hangup/></Response>`)
+	s.app.set("/stream", "ok")
+	s.app.set("/hangup", "ok")
+	dialStream(t, s, 700)
+
+	conn := peer.accept(t, 10*time.Second)
+	conn.next(t, "start", 5*time.Second)
+	garbage := []string{
+		"SECRETPAYLOAD not json",
+		`{"event":"playAudio","media":{"payload":"SECRETPAYLOAD!!"}}`,
+		`{"event":"playAudio","media":{"contentType":"audio/wav","payload":"U0VDUkVUUEFZTE9BRA=="}}`,
+		`{"event":"playAudio","media":{"contentType":"audio/x-l16","sampleRate":"8000","payload":"U0VDUkVUUEFZTE9BRA="}}`,
+		`{"event":"checkpoint","name":""}`,
+		`{"event":"sendDTMF","dtmf":"SECRETPAYLOAD"}`,
+		`{"event":"","media":"SECRETPAYLOAD"}`,
+		`["SECRETPAYLOAD"]`,
+		`{"event":"someFutureEvent","x":"SECRETPAYLOAD"}`, // unknown: ignored, not counted
+		`{"event":"playAudio"}`,
+	}
+	for _, g := range garbage {
+		conn.c.Write(context.Background(), websocket.MessageText, []byte(g))
+	}
+	conn.c.Write(context.Background(), websocket.MessageBinary, []byte("SECRETPAYLOAD"))
+	ev := nthHit(t, s.app, "/stream", 2, 10*time.Second)
+	if ev.Get("Event") != "DroppedStream" || !strings.Contains(ev.Get("StatusReason"), "sent 10 invalid messages") {
+		t.Fatalf("status callback %v", ev)
+	}
+	nthHit(t, s.app, "/after", 1, 10*time.Second)
+
+	conn = peer.accept(t, 10*time.Second)
+	conn.next(t, "start", 5*time.Second)
+	conn.inboundAudio(t, "audio/x-l16", 8000, 200*time.Millisecond)
+	conn.c.CloseNow() // no close frame: the connection just goes
+	ev = nthHit(t, s.app, "/stream", 4, 10*time.Second)
+	if ev.Get("Event") != "DroppedStream" || ev.Get("StatusReason") != "the stream server closed the connection" {
+		t.Fatalf("status callback %v", ev)
+	}
+	nthHit(t, s.app, "/after2", 1, 10*time.Second)
+	nthHit(t, s.app, "/hangup", 1, 10*time.Second)
+
+	out := string(logs.Bytes())
+	if !strings.Contains(out, "stream server message refused") || !strings.Contains(out, "stream dropped") {
+		t.Fatalf("the log does not say what went wrong:\n%s", out)
+	}
+	for _, secret := range []string{"SECRETPAYLOAD", "U0VDUkVU", "hush", `"payload"`} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the log holds %q:\n%s", secret, out)
+		}
 	}
 }
