@@ -95,20 +95,7 @@ func (p *streamPeer) accept(t *testing.T, d time.Duration) streamConn {
 // next returns the next event named name (skipping media unless asked for).
 func (c streamConn) next(t *testing.T, name string, d time.Duration) map[string]any {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case m, ok := <-c.msg:
-			if !ok {
-				t.Fatalf("the stream closed before a %s event", name)
-			}
-			if m["event"] == name {
-				return m
-			}
-		case <-deadline:
-			t.Fatalf("no %s event within %v", name, d)
-		}
-	}
+	return c.nextOf(t, d, name)
 }
 
 // nextOf returns the next event named one of names.

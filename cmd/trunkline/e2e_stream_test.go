@@ -8,10 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +18,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/trunkline/trunkline/internal/peer"
-	"github.com/trunkline/trunkline/internal/rtpobs"
 )
 
 // TestStreamSDK: Plivo's Node SDK drives every call Stream method (stream,
@@ -31,28 +28,7 @@ func TestStreamSDK(t *testing.T) {
 	peer.SIPp(t)
 	node, nodeDir := e2eNodePeer(t)
 	bin := e2eBuild(t)
-	obs := rtpobs.Listen(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	uas, err := peer.StartSIPp(ctx, t, peer.SIPpOptions{Scenario: peer.SIPpScenario(t, "uas_answer.xml"), Timeout: 80 * time.Second,
-		Keys: map[string]string{"obs_ip": obs.IP(), "obs_port": strconv.Itoa(obs.Port())}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	cfg := filepath.Join(dir, "trunkline.toml")
-	os.WriteFile(cfg, []byte(`[voice]
-[[voice.trunks]]
-name = "sipp"
-address = "`+uas.Addr()+`"
-probe_interval = "0s"
-[[voice.routes]]
-prefix = "1"
-carriers = [{name = "sipp"}]
-`), 0o600)
-	// Callbacks and (plain ws) streams may reach this machine: the operator's allow setting.
-	env := e2eEnv(map[string]string{"TRUNKLINE_WEBHOOK_ALLOW": "127.0.0.0/8"})
+	_, dataDir, cfg, env := e2eSIPpTrunk(t)
 	owner := e2eAccount(t, bin, env, dataDir, "Streamer")
 
 	type sock struct {
