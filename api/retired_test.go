@@ -53,6 +53,17 @@ func (c *oneLiveCall) Live(visible func(string) bool, queued bool) []trunkline.L
 func (c *oneLiveCall) Get(uuid string) (trunkline.LiveCall, bool) { return c.live(), uuid == c.uuid }
 func (c *oneLiveCall) Hangup(uuid string) bool                    { c.note("hangup"); return uuid == c.uuid }
 func (c *oneLiveCall) Cancel(rq string) bool                      { c.note("cancel"); return rq == c.rq }
+func (c *oneLiveCall) StartStream(ctx context.Context, uuid string, s trunkline.StreamStart) (trunkline.StreamInfo, error) {
+	c.note("stream_start")
+	return trunkline.StreamInfo{StreamID: "s1", CallUUID: uuid}, nil
+}
+func (c *oneLiveCall) Streams(uuid string) ([]trunkline.StreamInfo, error) {
+	return []trunkline.StreamInfo{{StreamID: "s1", CallUUID: uuid}}, nil
+}
+func (c *oneLiveCall) Stream(uuid, id string) (trunkline.StreamInfo, error) {
+	return trunkline.StreamInfo{StreamID: id, CallUUID: uuid}, nil
+}
+func (c *oneLiveCall) StopStream(uuid, id string) error { c.note("stream_stop"); return nil }
 func (c *oneLiveCall) Command(ctx context.Context, uuid string, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
 	if uuid != c.uuid {
 		return trunkline.CommandResult{}, trunkline.ErrNoLiveCall
@@ -77,6 +88,9 @@ var deploymentRoutes = []string{
 	"POST /v1/Account/{auth_id}/Call/{call_uuid}/Record",
 	"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Record",
 	"DELETE /v1/Account/{auth_id}/Request/{request_uuid}",
+	"POST /v1/Account/{auth_id}/Call/{call_uuid}/Stream",
+	"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Stream",
+	"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Stream/{stream_id}",
 }
 
 // TestRetiredTokenRouteTable fails when a route's retired-token mark changes: every GET
@@ -250,6 +264,11 @@ func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall, box *codeBox) 
 		"POST /v1/Account/{auth_id}/Call/{call_uuid}/Record":   func() req { return req{callURL + "Record/", nil} },
 		"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Record": func() req { return req{callURL + "Record/", nil} },
 		"DELETE /v1/Account/{auth_id}/Request/{request_uuid}":  func() req { return req{"Request/" + calls.rq + "/", nil} },
+		"POST /v1/Account/{auth_id}/Call/{call_uuid}/Stream": func() req {
+			return req{callURL + "Stream/", map[string]any{"service_url": "wss://example.com/s"}}
+		},
+		"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Stream":             func() req { return req{callURL + "Stream/", nil} },
+		"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Stream/{stream_id}": func() req { return req{callURL + "Stream/s1/", nil} },
 	}
 	// Every non-GET route is in one of the tables, so a new route gets a decision here.
 	for _, rt := range e.srv.Routes() {

@@ -56,10 +56,12 @@ type Channel struct {
 	outs  map[int]func([]int16)
 	outID int
 	mix   [frameSamples]int16
+	srcs  map[int]func([]int16) // mixed into every frame sent (AddSource)
 
 	tapMu sync.Mutex
 	taps  map[int]func([]int16)
 	tapID int
+	keys  map[int]func(rune) // see TapDigits
 
 	digits chan rune
 	done   chan struct{}
@@ -111,6 +113,11 @@ func (c *Channel) FlushDigits() {
 
 // PushDigit adds a key press that arrived out of band (SIP INFO).
 func (c *Channel) PushDigit(d rune) {
+	c.tapMu.Lock()
+	for _, f := range c.keys {
+		f(d)
+	}
+	c.tapMu.Unlock()
 	select {
 	case c.digits <- d:
 	default: // a caller mashing keys faster than anyone reads them
@@ -129,6 +136,43 @@ func (c *Channel) Tap(f func([]int16)) (remove func()) {
 		c.tapMu.Lock()
 		delete(c.taps, id)
 		c.tapMu.Unlock()
+	}
+}
+
+// TapDigits registers f to see every key press (detected or SIP INFO) as
+// it arrives, besides Digits, which only one reader consumes; keep f quick.
+func (c *Channel) TapDigits(f func(rune)) (remove func()) {
+	c.tapMu.Lock()
+	c.tapID++
+	id := c.tapID
+	if c.keys == nil {
+		c.keys = map[int]func(rune){}
+	}
+	c.keys[id] = f
+	c.tapMu.Unlock()
+	return func() {
+		c.tapMu.Lock()
+		delete(c.keys, id)
+		c.tapMu.Unlock()
+	}
+}
+
+// AddSource registers f to add its audio into every frame the call sends
+// (f mixes into the frame it is given, on the Pacer's goroutine: keep it
+// quick and never block). An audio stream's playback uses it.
+func (c *Channel) AddSource(f func(frame []int16)) (remove func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.srcs == nil {
+		c.srcs = map[int]func([]int16){}
+	}
+	c.outID++
+	id := c.outID
+	c.srcs[id] = f
+	return func() {
+		c.mu.Lock()
+		delete(c.srcs, id)
+		c.mu.Unlock()
 	}
 }
 
@@ -219,7 +263,7 @@ func (c *Channel) tick() {
 		}
 		return
 	}
-	if c.over != nil || len(c.outs) > 0 {
+	if c.over != nil || len(c.outs) > 0 || len(c.srcs) > 0 {
 		c.tickMixed()
 		c.ts += frameSamples
 		return
@@ -284,6 +328,9 @@ func (c *Channel) tickMixed() {
 			f[i] = int16(max(-32768, min(32767, s)))
 			o.pos++
 		}
+	}
+	for _, src := range c.srcs {
+		src(f)
 	}
 	for _, t := range c.outs {
 		t(f)

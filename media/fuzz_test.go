@@ -1,6 +1,12 @@
 package media
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/trunkline/trunkline/audio"
+)
 
 // FuzzCheckOffer: any bytes as an SDP offer give an Offer or one of the two
 // errors, never a panic, and an accepted offer always names a codec we speak.
@@ -25,6 +31,59 @@ func FuzzCheckOffer(f *testing.F) {
 		}
 		if !o.Audio || (o.Codec != "PCMU" && o.Codec != "PCMA") || o.PayloadTEL > 127 {
 			t.Fatalf("accepted offer %+v", o)
+		}
+	})
+}
+
+// FuzzParseStreamEvent: any frame from a stream server gives an event we
+// can act on or an ErrStreamEvent, never a panic; an accepted event is
+// within the protocol's bounds, and its audio decodes.
+func FuzzParseStreamEvent(f *testing.F) {
+	for _, s := range []string{
+		`{"event":"playAudio","media":{"contentType":"audio/x-l16","sampleRate":8000,"payload":"AAABAAIA"}}`,
+		`{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":"8000","payload":"/39/fw=="}}`,
+		`{"event":"playAudio","streamId":"b2f6","media":{"contentType":"audio/x-l16","sampleRate":16000,"payload":"AAAAAAAAAAA="}}`,
+		`{"event":"playAudio","media":{"payload":"AAAA"}}`,
+		`{"event":"checkpoint","streamId":"b2f6","name":"greeting"}`,
+		`{"event":"clearAudio","streamId":"b2f6"}`,
+		`{"event":"sendDTMF","dtmf":"12#"}`,
+		`{"event":"muteStream"}`,
+		`{"event":"playAudio","media":{"contentType":"audio/wav","payload":"AA=="}}`,
+		`not json`,
+		`[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := ParseStreamEvent(b)
+		if err != nil {
+			if !errors.Is(err, ErrStreamEvent) {
+				t.Fatalf("error %v does not wrap ErrStreamEvent", err)
+			}
+			return
+		}
+		switch ev.Event {
+		case "playAudio":
+			f := StreamFormat{"audio/x-l16", 8000}
+			if ev.HasFormat {
+				f = ev.Format
+			}
+			if _, ok := checkFormat(f.Encoding, f.Rate); !ok {
+				t.Fatalf("accepted format %+v", f)
+			}
+			rs, _ := audio.NewResampler(16000, 8000)
+			DecodeStreamAudio(nil, ev.Payload, f, rs)
+		case "checkpoint":
+			if ev.Name == "" || len(ev.Name) > 256 {
+				t.Fatalf("checkpoint name %q", ev.Name)
+			}
+		case "sendDTMF":
+			if ev.DTMF == "" || strings.Trim(ev.DTMF, "0123456789*#ABCD") != "" {
+				t.Fatalf("dtmf %q", ev.DTMF)
+			}
+		case "clearAudio":
+		default:
+			t.Fatalf("accepted event %q", ev.Event)
 		}
 	})
 }

@@ -219,8 +219,8 @@ type Conference struct {
 	Beep                   string // legacy attribute the SDK still accepts; kept verbatim
 }
 
-// Stream is <Stream>: audio over a WebSocket. Parsed so the interpreter can
-// refuse it cleanly (or implement it later).
+// Stream is <Stream>: the call's audio over a WebSocket (voice/stream.go
+// runs it).
 type Stream struct {
 	URL                  string // ws:// or wss://
 	Bidirectional        bool

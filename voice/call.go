@@ -58,6 +58,7 @@ type Call struct {
 	bridged  *Call         // the other leg while a Dial bridges this call
 	moveB    chan struct{} // B leg: closed when a transfer takes it out of its bridge
 	recs     []*liveRecording
+	streams  streamSet // audio streams (stream.go); its own lock
 
 	bg sync.WaitGroup // the call's background work (callbacks, async DTMF, recordings)
 }
@@ -190,6 +191,7 @@ func (c *Call) end() {
 		ch.Close()
 		c.s.pacer.Remove(ch)
 	}
+	c.stopStreams()
 	c.bg.Wait()
 	byeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -169,6 +169,7 @@ type stackOptions struct {
 	spoken         func(trunk, callUUID, to, text string)
 	sourceRate     int // requests per minute per source address (voice.Options.SourceRate)
 	messages       voice.Messenger
+	allow          []netip.Prefix // webhook.allow; nil: 127.0.0.0/8
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -202,7 +203,11 @@ func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
 	if to == 0 {
 		to = 5 * time.Second
 	}
-	wh := webhook.New(webhook.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Recorder: db,
+	allow := o.allow
+	if allow == nil {
+		allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	wh := webhook.New(webhook.Options{Allow: allow, Recorder: db,
 		Timeout: to, MaxAttempts: 2, BackoffBase: 10 * time.Millisecond, Logger: o.logger})
 	t.Cleanup(wh.Close)
 	speech, err := tts.NewCache(tts.NewEspeak(tts.EspeakOptions{}), tts.CacheOptions{})

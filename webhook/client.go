@@ -160,6 +160,8 @@ type Client struct {
 	log    *slog.Logger
 	dialer *net.Dialer
 	http   *http.Client
+
+	streams streamClients // audio streams' WebSockets (stream.go)
 }
 
 // New returns a Client with opts, defaults filled in.
@@ -393,17 +395,21 @@ func (c *Client) sign(hreq *http.Request, req Request) {
 	if hreq.Method == http.MethodPost {
 		bodyParams = req.Params
 	}
-	main := req.MainAuthToken
+	signHeaders(hreq.Header, hreq.Method, uri, bodyParams, req.AuthToken, req.MainAuthToken)
+}
+
+// signHeaders sets the six signature headers of a request to uri (also the
+// upgrade request of an audio stream).
+func signHeaders(h http.Header, method, uri string, bodyParams url.Values, token, main string) {
 	if main == "" {
-		main = req.AuthToken
+		main = token
 	}
 	n3, n2 := newNonce(), newNonce()
-	h := hreq.Header
 	h.Set(HeaderNonceV3, n3)
-	h.Set(HeaderSignatureV3, SignV3(hreq.Method, uri, bodyParams, n3, req.AuthToken))
-	h.Set(HeaderSignatureMaV3, SignV3(hreq.Method, uri, bodyParams, n3, main))
+	h.Set(HeaderSignatureV3, SignV3(method, uri, bodyParams, n3, token))
+	h.Set(HeaderSignatureMaV3, SignV3(method, uri, bodyParams, n3, main))
 	h.Set(HeaderNonceV2, n2)
-	h.Set(HeaderSignatureV2, SignV2(uri, n2, req.AuthToken))
+	h.Set(HeaderSignatureV2, SignV2(uri, n2, token))
 	h.Set(HeaderSignatureMaV2, SignV2(uri, n2, main))
 }
 

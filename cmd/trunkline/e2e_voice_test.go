@@ -263,23 +263,22 @@ func e2eAccount(t *testing.T, bin string, env []string, dataDir, name string) e2
 	return a
 }
 
-// TestOutboundCallSDK: Plivo's Node SDK places a call (calls.create) that goes out
-// through a configured trunk to a SIPp UAS, sees it live, and hangs it up.
-func TestOutboundCallSDK(t *testing.T) {
-	peer.SIPp(t)
-	node, nodeDir := e2eNodePeer(t)
-	bin := e2eBuild(t)
-	obs := rtpobs.Listen(t)
+// e2eSIPpTrunk starts a SIPp UAS that answers (its RTP to obs) and writes a config
+// whose one trunk is that UAS for every number starting with 1; env lets callbacks (and
+// plain ws:// streams) reach this machine. The UAS runs until the test ends (80 s at most).
+func e2eSIPpTrunk(t *testing.T) (obs *rtpobs.Observer, dataDir, cfg string, env []string) {
+	t.Helper()
+	obs = rtpobs.Listen(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	uas, err := peer.StartSIPp(ctx, t, peer.SIPpOptions{Scenario: peer.SIPpScenario(t, "uas_answer.xml"), Timeout: 80 * time.Second,
 		Keys: map[string]string{"obs_ip": obs.IP(), "obs_port": strconv.Itoa(obs.Port())}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	cfg := filepath.Join(dir, "trunkline.toml")
+	dataDir = filepath.Join(dir, "data")
+	cfg = filepath.Join(dir, "trunkline.toml")
 	// One trunk: check-config warns (two per route are asked for) but serve runs.
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`[voice]
 [[voice.trunks]]
@@ -290,7 +289,16 @@ probe_interval = "0s"
 prefix = "1"
 carriers = [{name = "sipp"}]
 `, uas.Addr())), 0o600)
-	env := e2eEnv(map[string]string{"TRUNKLINE_WEBHOOK_ALLOW": "127.0.0.0/8"})
+	return obs, dataDir, cfg, e2eEnv(map[string]string{"TRUNKLINE_WEBHOOK_ALLOW": "127.0.0.0/8"})
+}
+
+// TestOutboundCallSDK: Plivo's Node SDK places a call (calls.create) that goes out
+// through a configured trunk to a SIPp UAS, sees it live, and hangs it up.
+func TestOutboundCallSDK(t *testing.T) {
+	peer.SIPp(t)
+	node, nodeDir := e2eNodePeer(t)
+	bin := e2eBuild(t)
+	obs, dataDir, cfg, env := e2eSIPpTrunk(t)
 	owner := e2eAccount(t, bin, env, dataDir, "Caller")
 	hungup := make(chan url.Values, 1)
 	moved := make(chan struct{}, 1)
