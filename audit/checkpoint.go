@@ -374,6 +374,23 @@ func (l *Log) LatestCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	return ParseCheckpoint([]byte(c.Note), l.v)
 }
 
+// CheckpointAt returns the stored checkpoint of exactly size entries (nil if none was
+// signed at that size), checking its signature when Options.Verifier was set: what a
+// customer who pins a tree size proves their entries against.
+func (l *Log) CheckpointAt(ctx context.Context, size int64) (*Checkpoint, error) {
+	if size < 1 {
+		return nil, nil
+	}
+	cs, err := l.st.AuditCheckpoints(ctx, size-1, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 || cs[0].Size != size {
+		return nil, nil
+	}
+	return ParseCheckpoint([]byte(cs[0].Note), l.v)
+}
+
 // ProveEntry returns a proof that entry seq is in the tree of the first treeSize
 // entries; check it with tlog.CheckRecord(proof, treeSize, checkpoint.Root, seq-1,
 // RecordHash(entry)) against a checkpoint of that size.
