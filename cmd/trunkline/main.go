@@ -35,6 +35,8 @@ Usage:
   trunkline number import FILE.csv [--json]
   trunkline number add --number E164 --country ISO [--type local] [--carrier NAME] [--region R] [--json]
   trunkline audit verify [--json]
+  trunkline audit verify-remote --url https://HOST[:PORT] --key audit.pub [--auth-id ID] [--state FILE] [--ca FILE] [--json]
+                         (a customer's check from outside; the token from $PLIVO_AUTH_TOKEN or --auth-token-file)
   trunkline keys rotate [--json]       (a new key-encryption key; every stored secret resealed under it)
   trunkline keys retire-old [--json]   (after every server restarted: drop the old KEK)
   trunkline backup keygen --out FILE
