@@ -154,7 +154,7 @@ func decodeSeqs(s string) ([]int64, error) {
 	var prev int64
 	for len(b) > 0 {
 		d, n := binary.Uvarint(b)
-		if n <= 0 || d == 0 && len(out) > 0 || d > 1<<62 {
+		if n <= 0 || d == 0 || d > 1<<62 { // seqs start at 1 and ascend
 			return nil, errors.New("malformed seq list")
 		}
 		prev += int64(d)
