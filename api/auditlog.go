@@ -20,7 +20,7 @@ import (
 type AuditProver interface {
 	LatestCheckpoint(ctx context.Context) (*audit.Checkpoint, error)
 	CheckpointAt(ctx context.Context, size int64) (*audit.Checkpoint, error)
-	ProveEntry(ctx context.Context, seq, treeSize int64) (tlog.RecordProof, error)
+	ProveEntries(ctx context.Context, seqs []int64, treeSize int64) ([]tlog.RecordProof, error)
 	ProveTree(ctx context.Context, oldSize, newSize int64) (tlog.TreeProof, error)
 }
 
@@ -180,26 +180,34 @@ func (s *Server) listAudit(r *request) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	// The leaf a customer re-derives from an entry's fields (audit.Encode) is checked
+	// with its inclusion proof against the checkpoint; entries newer than it have none.
+	proofs := make(map[int64][]string, len(recs))
+	if cp != nil {
+		var seqs []int64
+		for _, e := range recs {
+			if e.Seq <= cp.Size {
+				seqs = append(seqs, e.Seq)
+			}
+		}
+		ps, err := s.opts.Proofs.ProveEntries(r.Context(), seqs, cp.Size)
+		if err != nil {
+			return 0, nil, err
+		}
+		for i, seq := range seqs {
+			proofs[seq] = hashStrings(ps[i])
+		}
+	}
 	objs := make([]map[string]any, len(recs))
 	for i, e := range recs {
 		detail := e.Detail
 		if detail == nil {
 			detail = map[string]string{}
 		}
-		// The leaf a customer re-derives from the fields above (audit.Encode) and checks
-		// with the inclusion proof against the checkpoint; null for entries newer than it.
-		var proof []string
-		if cp != nil && e.Seq <= cp.Size {
-			p, err := s.opts.Proofs.ProveEntry(r.Context(), e.Seq, cp.Size)
-			if err != nil {
-				return 0, nil, err
-			}
-			proof = hashStrings(p)
-		}
 		objs[i] = map[string]any{
 			"seq":             e.Seq,
 			"leaf_hash":       audit.RecordHash(e).String(),
-			"inclusion_proof": proof,
+			"inclusion_proof": proofs[e.Seq], // null when newer than the checkpoint
 			"time":            e.At.UTC().Format(audit.WireTime),
 			"account_id":      e.AccountID,
 			"actor":           e.Actor,
