@@ -292,7 +292,7 @@ func (rm *Remote) Verify(ctx context.Context, prev *RemoteState) (*RemoteReport,
 		return nil, nil, errors.New("audit: remote verify needs the verifier key")
 	}
 	r := &RemoteReport{}
-	next := &RemoteState{URL: rm.URL, AuthID: rm.AuthID, VerifierKey: "", CheckedAt: time.Now().UTC()}
+	next := &RemoteState{URL: rm.URL, AuthID: rm.AuthID, CheckedAt: time.Now().UTC()} // the caller adds the key
 	var old *Checkpoint
 	var seen []int64
 	if prev != nil && prev.Checkpoint != "" {
