@@ -173,7 +173,11 @@ func (s *Server) routeTable() []*route {
 			idVar: "recording_id", handler: s.deleteRecording},
 
 		{Method: "GET", Pattern: acct + "/AuditLog", action: "auditlog.list", object: "audit", handler: s.listAudit,
-			allowed: set(append([]string{"action", "subaccount", "time__gt", "time__gte", "time__lt", "time__lte"}, pageParams...)...)},
+			allowed: set(append([]string{"action", "subaccount", "time__gt", "time__gte", "time__lt", "time__lte", "tree_size"}, pageParams...)...)},
+		{Method: "GET", Pattern: acct + "/AuditLog/Checkpoint", action: "auditlog.checkpoint", object: "audit", handler: s.getAuditCheckpoint,
+			allowed: set("tree_size")},
+		{Method: "GET", Pattern: acct + "/AuditLog/Consistency", action: "auditlog.consistency", object: "audit", handler: s.getAuditConsistency,
+			allowed: set("old_size", "new_size")},
 	}
 	for _, r := range rs {
 		r.segs = strings.Split(strings.Trim(r.Pattern, "/"), "/")

@@ -71,6 +71,9 @@ type Options struct {
 	DB       Store
 	Accounts *account.Service
 	Audit    Auditor
+	// Proofs serves the audit log's checkpoints and proofs to customers; default Audit
+	// when it implements AuditProver. Nil: the proof routes answer 503.
+	Proofs   AuditProver
 	Messages trunkline.MessageSender // nil: messaging answers 503
 	Calls    trunkline.CallService   // nil: POST Call/ answers 503 and no call is live
 	Metrics  Metrics                 // optional
@@ -133,6 +136,9 @@ type CallerIDChecker interface {
 }
 
 func (o *Options) setDefaults() {
+	if p, ok := o.Audit.(AuditProver); ok && o.Proofs == nil {
+		o.Proofs = p
+	}
 	if o.CallerIDs == nil && o.DB != nil {
 		o.CallerIDs = callerid.New(o.DB)
 	}

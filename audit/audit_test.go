@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -831,4 +832,42 @@ func TestEncodeIsStable(t *testing.T) {
 	if got := string(Encode(e)); got != want {
 		t.Errorf("Encode =\n%s\nwant\n%s", got, want)
 	}
+}
+
+// TestProveEntries: the batched proofs of a page are the single proofs, against a
+// checkpoint and against an older tree size, and the same bounds apply.
+func TestProveEntries(t *testing.T) {
+	eachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.appendN(t, 37)
+		cp := f.checkpoint(t)
+		for _, size := range []int64{cp.Size, 1, 20} {
+			var seqs []int64
+			for s := size; s >= 1; s -= 3 { // newest first, as a page lists them
+				seqs = append(seqs, s)
+			}
+			seqs = append(seqs, size) // a repeat
+			got, err := f.log.ProveEntries(ctx, seqs, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range seqs {
+				want, err := f.log.ProveEntry(ctx, s, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got[i], want) {
+					t.Fatalf("size %d, entry %d: batched proof %v, single %v", size, s, got[i], want)
+				}
+			}
+		}
+		if p, err := f.log.ProveEntries(ctx, nil, cp.Size); err != nil || len(p) != 0 {
+			t.Fatalf("no entries: %v %v", p, err)
+		}
+		for _, bad := range [][2]int64{{0, 13}, {14, 13}, {1, cp.Size + 1}} {
+			if _, err := f.log.ProveEntries(ctx, []int64{1, bad[0]}, bad[1]); err == nil {
+				t.Errorf("ProveEntries(%d, %d) succeeded", bad[0], bad[1])
+			}
+		}
+	})
 }

@@ -35,6 +35,8 @@ Usage:
   trunkline number import FILE.csv [--json]
   trunkline number add --number E164 --country ISO [--type local] [--carrier NAME] [--region R] [--json]
   trunkline audit verify [--json]
+  trunkline audit verify-remote --url https://HOST[:PORT] --key audit.pub [--auth-id ID] [--state FILE] [--ca FILE] [--json]
+                         (a customer's check from outside; the token from $PLIVO_AUTH_TOKEN or --auth-token-file)
   trunkline staff add --email EMAIL --role support|engineering|security|management [--name N] [--json]
                                        (passphrase on stdin; prints the TOTP secret once)
   trunkline staff list|disable|enable [--email EMAIL] [--json]

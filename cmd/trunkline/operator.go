@@ -598,8 +598,11 @@ func csvLine(fields []string) string {
 }
 
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "verify-remote" {
+		return cmdAuditVerifyRemote(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "verify" {
-		return usageError("audit needs a subcommand: verify")
+		return usageError("audit needs a subcommand: verify, verify-remote")
 	}
 	o := newOperatorCmd("audit verify", stderr)
 	if err := o.fs.Parse(args[1:]); err != nil {

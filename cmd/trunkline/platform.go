@@ -84,7 +84,7 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		p.witnesses = append(p.witnesses, audit.FileWitness{Path: f})
 	}
 	if c.Audit.WitnessURL != "" {
-		client, err := witnessClient(c.Audit.WitnessCAFile)
+		client, err := httpsClient(c.Audit.WitnessCAFile, "audit.witness_ca_file")
 		if err != nil {
 			p.Close()
 			return nil, err
@@ -122,19 +122,20 @@ func newBus(c *config.Config) (*bus.Local, error) {
 	return nil, fmt.Errorf("bus.kind %q: only \"local\" is supported", c.Bus.Kind)
 }
 
-// witnessClient is the HTTPS client for the audit witness service: TLS 1.2 at least,
-// checked against caFile when given (a private CA), else the system's roots. It is not
-// the webhook client: the witness is the operator's own, often on a private network.
-func witnessClient(caFile string) (*http.Client, error) {
+// httpsClient is the HTTPS client for the audit witness service and for a customer's
+// audit verify-remote: TLS 1.2 at least, checked against caFile when given (a private
+// CA; setting names it in errors), else the system's roots; no redirects. It is not the
+// webhook client: the witness is the operator's own, often on a private network.
+func httpsClient(caFile, setting string) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("audit.witness_ca_file: %w", err)
+			return nil, fmt.Errorf("%s: %w", setting, err)
 		}
 		tc.RootCAs = x509.NewCertPool()
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("audit.witness_ca_file %s holds no certificate", caFile)
+			return nil, fmt.Errorf("%s %s holds no certificate", setting, caFile)
 		}
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment},
