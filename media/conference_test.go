@@ -185,4 +185,3 @@ func BenchmarkRoom(b *testing.B) {
 		})
 	}
 }
-
