@@ -2,6 +2,7 @@ package voice
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -52,7 +53,7 @@ type conference struct {
 	next    int
 	ended   bool
 	floor   *confMember
-	rec     *confRecording
+	rec     *roomRecording
 }
 
 // confMember is one call in a room.
@@ -539,103 +540,91 @@ func (s *Server) ConferenceCommand(ctx context.Context, accountID, name string, 
 	return trunkline.ConferenceResult{MemberIDs: ids}, nil
 }
 
-// confRecording is a recording of a room's mix.
-type confRecording struct {
-	conf       *conference
-	call       *Call // whose account and callbacks it goes with
-	id, url    string
-	format     string
-	cb, method string
-	xml        bool // started by record="true": reported as ConferenceAction=record
-	start      time.Time
-	limit      int
-	mu         sync.Mutex
-	pcm        []int16
-	remove     func()
-	once       sync.Once
-	timer      *time.Timer
+// roomRecording is a recording of a room's mix (a conference's or a
+// multi-party call's).
+type roomRecording struct {
+	s       *Server
+	call    *Call // whose account it is filed under and whose callbacks sign
+	id, url string
+	format  string
+	cb      string
+	method  string
+	start   time.Time
+	limit   int
+	// report gives the callback's parameters for the stored recording.
+	report func(rec *trunkline.Recording) url.Values
+	mu     sync.Mutex
+	pcm    []int16
+	paused bool
+	remove func()
+	once   sync.Once
+	timer  *time.Timer
 }
 
-// record starts recording the room unless it already records; it returns
-// the recording under way.
-func (conf *conference) record(c *Call, format string, limit time.Duration, cb, method string, xml bool) *confRecording {
-	conf.mu.Lock()
-	defer conf.mu.Unlock()
-	if conf.rec != nil {
-		return conf.rec
-	}
+// startRoomRecording records room's mix for at most limit (0: 4 hours);
+// onLimit runs when the limit ends it.
+func (s *Server) startRoomRecording(room *media.Room, c *Call, format string, limit time.Duration, cb, method string, onLimit func(*roomRecording)) *roomRecording {
 	if limit <= 0 {
 		limit = 4 * time.Hour
 	}
-	s := conf.s
 	f := s.encoder(format).Format()
-	r := &confRecording{conf: conf, call: c, id: newUUID(), format: f, cb: cb, method: method, xml: xml,
+	r := &roomRecording{s: s, call: c, id: newUUID(), format: f, cb: cb, method: method,
 		start: s.o.Now(), limit: int(limit.Seconds() * audio.SampleRate)}
 	if s.o.RecordingURL != nil {
 		r.url = s.o.RecordingURL(c.rec.AccountID, r.id, f)
 	}
-	r.remove = conf.room.TapMix(func(f []int16) {
+	r.remove = room.TapMix(func(f []int16) {
 		r.mu.Lock()
-		if len(r.pcm)+len(f) <= r.limit {
+		if !r.paused && len(r.pcm)+len(f) <= r.limit {
 			r.pcm = append(r.pcm, f...)
 		}
 		r.mu.Unlock()
 	})
 	r.timer = time.AfterFunc(limit, func() {
+		onLimit(r)
+		r.stop()
+	})
+	return r
+}
+
+// pause stops taking the room's audio until resume.
+func (r *roomRecording) pause(v bool) {
+	r.mu.Lock()
+	r.paused = v
+	r.mu.Unlock()
+}
+
+// record starts recording the room unless it already records; it returns
+// the recording under way. xml: started by record="true", reported as
+// ConferenceAction=record; else as the Conference API's callback.
+func (conf *conference) record(c *Call, format string, limit time.Duration, cb, method string, xml bool) *roomRecording {
+	conf.mu.Lock()
+	defer conf.mu.Unlock()
+	if conf.rec != nil {
+		return conf.rec
+	}
+	r := conf.s.startRoomRecording(conf.room, c, format, limit, cb, method, func(r *roomRecording) {
 		conf.mu.Lock()
 		if conf.rec == r {
 			conf.rec = nil
 		}
 		conf.mu.Unlock()
-		r.stop()
 	})
-	conf.rec = r
-	return r
-}
-
-// stop ends the recording, stores it encrypted and tells its callback.
-func (r *confRecording) stop() {
-	r.once.Do(func() {
-		r.timer.Stop()
-		r.remove()
-		go r.save()
-	})
-}
-
-func (r *confRecording) save() {
-	c, conf := r.call, r.conf
-	s := conf.s
-	end := s.o.Now()
-	r.mu.Lock()
-	pcm := r.pcm
-	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if s.o.Recordings == nil {
-		return
-	}
-	rec := &trunkline.Recording{ID: r.id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Type: "conference",
-		StartMs: r.start.UnixMilli(), EndMs: end.UnixMilli(), From: c.rec.From, To: c.rec.To}
-	if err := s.storeRecording(ctx, rec, r.format, pcm, end); err != nil {
-		s.log.Error("conference recording", "conference", conf.uuid, "err", err)
-		return
-	}
-	if r.cb == "" {
-		return
-	}
-	durMs := rec.DurationMs
-	p := c.params(c.status())
-	if r.xml {
-		p.Set("ConferenceAction", "record")
-		p.Set("ConferenceName", conf.key.name)
-		p.Set("ConferenceUUID", conf.uuid)
-		p.Set("RecordUrl", r.url)
-		p.Set("RecordingID", r.id)
-		p.Set("RecordingDuration", strconv.FormatInt((durMs+500)/1000, 10))
-		p.Set("RecordingDurationMs", strconv.FormatInt(durMs, 10))
-		p.Set("RecordingStartMs", strconv.FormatInt(rec.StartMs, 10))
-		p.Set("RecordingEndMs", strconv.FormatInt(rec.EndMs, 10))
-	} else {
+	r.report = func(rec *trunkline.Recording) url.Values {
+		durMs := rec.DurationMs
+		p := c.params(c.status())
+		if xml {
+			p.Set("ConferenceAction", "record")
+			p.Set("ConferenceName", conf.key.name)
+			p.Set("ConferenceUUID", conf.uuid)
+			p.Set("RecordUrl", r.url)
+			p.Set("RecordingID", r.id)
+			p.Set("RecordingDuration", strconv.FormatInt((durMs+500)/1000, 10))
+			p.Set("RecordingDurationMs", strconv.FormatInt(durMs, 10))
+			p.Set("RecordingStartMs", strconv.FormatInt(rec.StartMs, 10))
+			p.Set("RecordingEndMs", strconv.FormatInt(rec.EndMs, 10))
+			return p
+		}
 		p.Set("api_id", newUUID())
 		p.Set("record_url", r.url)
 		p.Set("recording_id", r.id)
@@ -644,9 +633,43 @@ func (r *confRecording) save() {
 		p.Set("recording_duration_ms", strconv.FormatInt(durMs, 10))
 		p.Set("recording_start_ms", strconv.FormatInt(rec.StartMs, 10))
 		p.Set("recording_end_ms", strconv.FormatInt(rec.EndMs, 10))
+		return p
 	}
-	if _, err := c.callback(ctx, "conference_record", r.cb, strings.ToUpper(r.method), p); err != nil {
-		s.log.Warn("conference recording callback", "conference", conf.uuid, "err", err)
+	conf.rec = r
+	return r
+}
+
+// stop ends the recording, stores it encrypted and tells its callback.
+func (r *roomRecording) stop() {
+	r.once.Do(func() {
+		r.timer.Stop()
+		r.remove()
+		go r.save()
+	})
+}
+
+func (r *roomRecording) save() {
+	c, s := r.call, r.s
+	end := s.o.Now()
+	r.mu.Lock()
+	pcm := r.pcm
+	r.mu.Unlock()
+	if s.o.Recordings == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rec := &trunkline.Recording{ID: r.id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Type: "conference",
+		StartMs: r.start.UnixMilli(), EndMs: end.UnixMilli(), From: c.rec.From, To: c.rec.To}
+	if err := s.storeRecording(ctx, rec, r.format, pcm, end); err != nil {
+		s.log.Error("room recording", "call", c.rec.UUID, "err", err)
+		return
+	}
+	if r.cb == "" || r.report == nil {
+		return
+	}
+	if _, err := c.callback(ctx, "room_record", r.cb, strings.ToUpper(r.method), r.report(rec)); err != nil {
+		s.log.Warn("room recording callback", "call", c.rec.UUID, "err", err)
 	}
 }
 
