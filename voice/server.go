@@ -160,6 +160,7 @@ type Server struct {
 	requests sync.Map // request_uuid → *Call (outbound, until it ends)
 	active   atomic.Int64
 	confs    conferences // live <Conference> rooms (conference.go)
+	mpcs     mpcs        // multi-party calls (mpc.go)
 
 	ctx      context.Context
 	cancel   context.CancelFunc
