@@ -75,7 +75,9 @@ type Options struct {
 	Calls    trunkline.CallService   // nil: POST Call/ answers 503 and no call is live
 	// Conferences lists and controls live conference rooms; nil: none is live.
 	Conferences trunkline.ConferenceService
-	Metrics     Metrics // optional
+	// MPCs lists and controls multi-party calls; nil: none is live.
+	MPCs    trunkline.MPCService
+	Metrics Metrics // optional
 	// Applications holds the application rules; default application.New(DB, DB).
 	Applications *application.Service
 	// Numbers holds the number rules; default number.New(DB, Applications).
