@@ -197,3 +197,13 @@ func (r *roomPerAccount) ConferenceCommand(ctx context.Context, acct, name strin
 	}
 	return r.mock(acct).ConferenceCommand(ctx, acct, liveRoom, cmd)
 }
+
+func (r *roomPerAccount) MPCs(acct string) []trunkline.MPC { return r.mock(acct).MPCs(acct) }
+
+func (r *roomPerAccount) MPC(acct, id string) (trunkline.MPC, error) {
+	return r.mock(acct).MPC(acct, id)
+}
+
+func (r *roomPerAccount) MPCCommand(ctx context.Context, acct, id string, cmd trunkline.MPCCommand) (trunkline.MPCResult, error) {
+	return r.mock(acct).MPCCommand(ctx, acct, id, cmd)
+}

@@ -119,6 +119,9 @@ func TestRetiredTokenRouteTable(t *testing.T) {
 		}
 	}
 	want := slices.Clone(deploymentRoutes)
+	for k := range mpcRequests() {
+		want = append(want, k) // multi-party calls, as calls
+	}
 	slices.Sort(want)
 	slices.Sort(open)
 	if !slices.Equal(open, want) {
@@ -142,7 +145,7 @@ func TestRetiredTokenPowers(t *testing.T) {
 			box := &codeBox{codes: map[string]string{}}
 			id := identity.New(identity.Options{Store: db, Ring: ring, Sender: box, Audit: nopAudit{},
 				Hasher: identity.NewHasher(identity.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 1)})
-			e := newEnv(t, db, Options{Calls: calls, Conferences: calls, Messages: msgs, Verifier: id, RateBurst: 100000})
+			e := newEnv(t, db, Options{Calls: calls, Conferences: calls, MPCs: calls, Messages: msgs, Verifier: id, RateBurst: 100000})
 			retiredTokenPowers(t, e, calls, box)
 		})
 	}
@@ -269,6 +272,7 @@ func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall, box *codeBox) 
 		"DELETE /v1/Account/{auth_id}/Request/{request_uuid}":  func() req { return req{"Request/" + calls.rq + "/", nil} },
 	}
 	maps.Copy(deployment, conferenceRequests())
+	maps.Copy(deployment, mpcRequests())
 	// Every non-GET route is in one of the tables, so a new route gets a decision here.
 	for _, rt := range e.srv.Routes() {
 		key := rt.Method + " " + rt.Pattern
