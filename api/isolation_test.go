@@ -16,7 +16,8 @@ import (
 // api_id and error, and collections must not show foreign objects.
 func TestTenantIsolation(t *testing.T) {
 	files := newMemRecordings()
-	forEachStore(t, Options{RateBurst: 100000, Recordings: files}, func(t *testing.T, e *env) {
+	rooms := &roomPerAccount{}
+	forEachStore(t, Options{RateBurst: 100000, Recordings: files, Conferences: rooms, MPCs: rooms}, func(t *testing.T, e *env) {
 		a, b := e.mainAccount("tenant-a"), e.mainAccount("tenant-b")
 		importNumbers(t, e.db, "14155550100", "14155550101", "14155550102", "14155550103", "14155550104")
 
@@ -57,10 +58,10 @@ func TestTenantIsolation(t *testing.T) {
 			objects[c.id] = map[string]string{"app_id": app, "number": number, "message_uuid": msg.UUID, "call_uuid": call.UUID,
 				"recording_id": rec.ID, "request_uuid": call.RequestUUID, "endpoint_id": ep.str("endpoint_id"), "phone_number": callerID,
 				// Not a path variable: checked for leaks in every reply.
-				"endpoint_username": ep.str("username")}
+				"endpoint_username": ep.str("username"), "conference_name": rooms.open(c.id), "mpc_id": "uuid_mpc-" + c.id}
 		}
 		// Path variables that name no object (the audio's file extension).
-		fixed := strings.NewReplacer("{format}", "wav")
+		fixed := strings.NewReplacer("{format}", "wav", "{member_id}", "1")
 		own(a, "14155550100")
 		own(a1, "14155550101")
 		own(a2, "14155550102")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -72,6 +73,12 @@ func (c *oneLiveCall) Command(ctx context.Context, uuid string, cmd trunkline.Ca
 	return trunkline.CommandResult{RecordingID: "rec-live", URL: "https://example.com/rec-live.mp3"}, nil
 }
 
+// req builds one request of a route: its path (after the Auth ID) and body.
+type req struct {
+	path string
+	body any
+}
+
 // deploymentRoutes are the changes a token in its rotation overlap may still make: what
 // a deployment needs while it switches to the new token. Every other non-GET route
 // manages the account and needs the newest token.
@@ -91,6 +98,21 @@ var deploymentRoutes = []string{
 	"POST /v1/Account/{auth_id}/Call/{call_uuid}/Stream",
 	"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Stream",
 	"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Stream/{stream_id}",
+	// Conferences, as calls: a deployment keeps running its rooms.
+	"DELETE /v1/Account/{auth_id}/Conference",
+	"DELETE /v1/Account/{auth_id}/Conference/{conference_name}",
+	"DELETE /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}",
+	"POST /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}/Kick",
+	"POST /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}/Mute",
+	"DELETE /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}/Mute",
+	"POST /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}/Deaf",
+	"DELETE /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}/Deaf",
+	"POST /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}/Play",
+	"DELETE /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}/Play",
+	"POST /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}/Speak",
+	"DELETE /v1/Account/{auth_id}/Conference/{conference_name}/Member/{member_id}/Speak",
+	"POST /v1/Account/{auth_id}/Conference/{conference_name}/Record",
+	"DELETE /v1/Account/{auth_id}/Conference/{conference_name}/Record",
 }
 
 // TestRetiredTokenRouteTable fails when a route's retired-token mark changes: every GET
@@ -111,6 +133,9 @@ func TestRetiredTokenRouteTable(t *testing.T) {
 		}
 	}
 	want := slices.Clone(deploymentRoutes)
+	for k := range mpcRequests() {
+		want = append(want, k) // multi-party calls, as calls
+	}
 	slices.Sort(want)
 	slices.Sort(open)
 	if !slices.Equal(open, want) {
@@ -134,7 +159,7 @@ func TestRetiredTokenPowers(t *testing.T) {
 			box := &codeBox{codes: map[string]string{}}
 			id := identity.New(identity.Options{Store: db, Ring: ring, Sender: box, Audit: nopAudit{},
 				Hasher: identity.NewHasher(identity.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 1)})
-			e := newEnv(t, db, Options{Calls: calls, Messages: msgs, Verifier: id, RateBurst: 100000})
+			e := newEnv(t, db, Options{Calls: calls, Conferences: calls, MPCs: calls, Messages: msgs, Verifier: id, RateBurst: 100000})
 			retiredTokenPowers(t, e, calls, box)
 		})
 	}
@@ -194,11 +219,6 @@ func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall, box *codeBox) 
 		return n
 	}
 
-	// req builds one request of a route: its path (after the Auth ID) and body.
-	type req struct {
-		path string
-		body any
-	}
 	callURL := "Call/" + calls.uuid + "/"
 	// The builders make fresh objects on each call, so the refused old-token request and
 	// the accepted newest-token one each act on an object of their own.
@@ -270,6 +290,8 @@ func retiredTokenPowers(t *testing.T, e *env, calls *oneLiveCall, box *codeBox) 
 		"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Stream":             func() req { return req{callURL + "Stream/", nil} },
 		"DELETE /v1/Account/{auth_id}/Call/{call_uuid}/Stream/{stream_id}": func() req { return req{callURL + "Stream/s1/", nil} },
 	}
+	maps.Copy(deployment, conferenceRequests())
+	maps.Copy(deployment, mpcRequests())
 	// Every non-GET route is in one of the tables, so a new route gets a decision here.
 	for _, rt := range e.srv.Routes() {
 		key := rt.Method + " " + rt.Pattern

@@ -76,7 +76,11 @@ type Options struct {
 	Proofs   AuditProver
 	Messages trunkline.MessageSender // nil: messaging answers 503
 	Calls    trunkline.CallService   // nil: POST Call/ answers 503 and no call is live
-	Metrics  Metrics                 // optional
+	// Conferences lists and controls live conference rooms; nil: none is live.
+	Conferences trunkline.ConferenceService
+	// MPCs lists and controls multi-party calls; nil: none is live.
+	MPCs    trunkline.MPCService
+	Metrics Metrics // optional
 	// Applications holds the application rules; default application.New(DB, DB).
 	Applications *application.Service
 	// Numbers holds the number rules; default number.New(DB, Applications).

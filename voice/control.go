@@ -5,10 +5,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/media"
+	"github.com/trunkline/trunkline/plivoxml"
 )
 
 // Live-call control: what the Call API does to a running call. Every
@@ -31,12 +33,31 @@ func (c *Call) transferB(url, method string) error {
 	if c.moveB == nil || c.xml.transfer != nil {
 		return trunkline.ErrNoBridgedLeg
 	}
-	c.xml.transfer = &redirectTo{url, method}
+	c.xml.transfer = &redirectTo{url: url, method: method}
 	close(c.moveB)
 	return nil
 }
 
-type redirectTo struct{ url, method string }
+// redirectTo is a transfer: a URL to fetch, or (moving a call into a
+// multi-party call) a document to run.
+type redirectTo struct {
+	url, method string
+	doc         *plivoxml.Response
+}
+
+// transferDoc stops the running document and runs doc instead.
+func (c *Call) transferDoc(doc *plivoxml.Response) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rec.AnsweredAt == nil {
+		return ErrNoMedia
+	}
+	c.xml.transfer = &redirectTo{doc: doc}
+	if c.xml.stop != nil {
+		c.xml.stop()
+	}
+	return nil
+}
 
 // Command runs a live-call command on a call of this server (trunkline.CallService).
 func (s *Server) Command(ctx context.Context, uuid string, cmd trunkline.CallCommand) (trunkline.CommandResult, error) {
@@ -129,7 +150,7 @@ func (c *Call) transferTo(url, method string) error {
 	if method == "" {
 		method = "POST"
 	}
-	c.xml.transfer = &redirectTo{url, method}
+	c.xml.transfer = &redirectTo{url: url, method: method}
 	if c.xml.stop != nil {
 		c.xml.stop()
 	}
@@ -151,6 +172,7 @@ type liveRecording struct {
 	cb, cbMethod        string
 	start               time.Time
 	mix                 *media.TimeMix
+	paused              atomic.Bool
 	stopOnce            sync.Once
 	done                chan struct{}
 	removeIn, removeOut func()
@@ -168,8 +190,13 @@ func (c *Call) startRecording(ch *media.Channel, cmd trunkline.CallCommand) (tru
 	r := &liveRecording{id: newUUID(), format: format, cb: cmd.CallbackURL, cbMethod: cmd.CallbackMethod,
 		start: c.s.o.Now(), done: make(chan struct{})}
 	r.mix = media.NewTimeMix(r.start, limit)
-	r.removeIn = ch.Tap(r.mix.Add)
-	r.removeOut = ch.TapOut(r.mix.Add)
+	add := func(f []int16) {
+		if !r.paused.Load() {
+			r.mix.Add(f)
+		}
+	}
+	r.removeIn = ch.Tap(add)
+	r.removeOut = ch.TapOut(add)
 	c.mu.Lock()
 	c.recs = append(c.recs, r)
 	c.mu.Unlock()
@@ -199,6 +226,16 @@ func (c *Call) stopRecordings() {
 	c.mu.Unlock()
 	for _, r := range recs {
 		r.stopOnce.Do(func() { close(r.done) })
+	}
+}
+
+// pauseRecordings pauses (or resumes) the call's live recordings: paused,
+// they keep the time but not the audio.
+func (c *Call) pauseRecordings(v bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.recs {
+		r.paused.Store(v)
 	}
 }
 

@@ -75,7 +75,9 @@ func (c *Call) runXML(ctx context.Context, doc *plivoxml.Response, err error) {
 		c.mu.Unlock()
 		doc, err = c.runDocument(dctx, doc)
 		stop()
-		if t := c.takeTransfer(); t != nil && ctx.Err() == nil {
+		if t := c.takeTransfer(); t != nil && t.doc != nil && ctx.Err() == nil {
+			doc, err = t.doc, nil
+		} else if t != nil && ctx.Err() == nil {
 			doc, err = c.fetch(ctx, "transfer", t.url, t.method, c.params(c.status()))
 			if err != nil {
 				err = fmt.Errorf("transfer: %w", err)

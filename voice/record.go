@@ -190,27 +190,37 @@ func (s *Server) encoder(format string) audio.Encoder {
 // saveRecording encodes pcm, stores it encrypted and records it: the one
 // path for <Record> and the Call API's recordings.
 func (c *Call) saveRecording(ctx context.Context, id, format string, pcm []int16, start, end time.Time) (*trunkline.Recording, error) {
-	enc := c.s.encoder(format)
+	rec := &trunkline.Recording{ID: id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Type: "call",
+		StartMs: start.UnixMilli(), EndMs: end.UnixMilli(), From: c.rec.From, To: c.rec.To}
+	if err := c.s.storeRecording(ctx, rec, format, pcm, end); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// storeRecording encodes pcm as format, stores it encrypted and records rec
+// (its format, duration, size and time filled in here): calls' and
+// conferences' recordings alike.
+func (s *Server) storeRecording(ctx context.Context, rec *trunkline.Recording, format string, pcm []int16, end time.Time) error {
+	enc := s.encoder(format)
 	var buf bytes.Buffer
 	if err := enc.Encode(ctx, &buf, pcm); err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
+		return fmt.Errorf("encode: %w", err)
 	}
-	w, err := c.s.o.Recordings.Create(ctx, c.rec.AccountID, id)
+	w, err := s.o.Recordings.Create(ctx, rec.AccountID, rec.ID)
 	if err != nil {
-		return nil, fmt.Errorf("create: %w", err)
+		return fmt.Errorf("create: %w", err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
 		w.Abort()
-		return nil, fmt.Errorf("write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("close: %w", err)
+		return fmt.Errorf("close: %w", err)
 	}
-	rec := &trunkline.Recording{ID: id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Format: enc.Format(), Type: "call",
-		DurationMs: int64(len(pcm)) * 1000 / audio.SampleRate, StartMs: start.UnixMilli(), EndMs: end.UnixMilli(),
-		Size: int64(buf.Len()), From: c.rec.From, To: c.rec.To, CreatedAt: end.UTC()}
-	if err := c.s.o.DB.InsertRecording(ctx, rec); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+	rec.Format, rec.DurationMs, rec.Size, rec.CreatedAt = enc.Format(), int64(len(pcm))*1000/audio.SampleRate, int64(buf.Len()), end.UTC()
+	if err := s.o.DB.InsertRecording(ctx, rec); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
-	return rec, nil
+	return nil
 }

@@ -159,6 +159,8 @@ type Server struct {
 	calls    sync.Map // uuid → *Call
 	requests sync.Map // request_uuid → *Call (outbound, until it ends)
 	active   atomic.Int64
+	confs    conferences // live <Conference> rooms (conference.go)
+	mpcs     mpcs        // multi-party calls (mpc.go)
 
 	ctx      context.Context
 	cancel   context.CancelFunc

@@ -226,7 +226,7 @@ func TestFallbackAndBadXML(t *testing.T) {
 		{"invalid XML", `<Response><Speak>oops</Response>`, "", 7011, false, 0},
 		{"unknown element", `<Response><Foo/></Response>`, "", 7011, false, 0},
 		{"not XML", `hello`, "", 7011, false, 0},
-		{"unsupported element", `<Response><Conference>room</Conference></Response>`, "", 7012, false, 0},
+		{"unsupported element", `<Response><Stream>wss://example.com/s</Stream></Response>`, "", 7012, false, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,7 +149,7 @@ func (m *Main) startAPI(ctx context.Context, id *identity.Service, consoleHandle
 		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
 		MaxLockout: c.API.MaxLockout.Duration, MaxBody: c.API.MaxBody, MaxOverlap: c.Auth.MaxOverlap.Duration,
 		SIPDomain: c.SIP.Domain, Messages: m.msg.svc, Metrics: p.metrics, Recordings: m.vs.recordings,
-		Calls: m.vs.srv, PublicURL: c.PublicBase(), Verifier: id, Console: consoleHandler,
+		Calls: m.vs.srv, Conferences: m.vs.srv, MPCs: m.vs.srv, PublicURL: c.PublicBase(), Verifier: id, Console: consoleHandler,
 		Listen: c.API.Listen, TLS: tlsConfig, PlainListen: c.API.PlainListen,
 	}
 	// The application and number rules (endpoints: api's default, on SIPDomain).
