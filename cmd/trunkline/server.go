@@ -70,7 +70,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.log, m.closeLog, err = newLogger(c, m.stderr); err != nil {
 		return err
 	}
-	if m.p, err = openPlatform(ctx, c, m.log); err != nil {
+	if m.p, err = openPlatform(ctx, c, m.log, true); err != nil {
 		return err
 	}
 	tlsConfig, caPath, err := serverTLS(c)
