@@ -241,3 +241,13 @@ func (s scanExtra) Scan(dest ...any) error {
 	}
 	return s.row.Scan(dest...)
 }
+
+// LeaseHolder names who holds the named lease now ("" when nobody does).
+func (db *DB) LeaseHolder(ctx context.Context, name string) (string, error) {
+	var holder string
+	err := db.queryRow(ctx, `SELECT holder FROM cluster_leases WHERE name = ? AND until >= ?`, name, micros(db.now())).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return holder, err
+}

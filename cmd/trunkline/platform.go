@@ -73,6 +73,7 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger, se
 		return nil, err
 	}
 	p.closers = append(p.closers, p.db.Close)
+	p.db.SetNode(c.NodeName)
 	if err := useMACKey(ctx, p.db, p.ring); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("MAC key: %w", err)

@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/trunkline/trunkline/api"
 	"github.com/trunkline/trunkline/application"
+	"github.com/trunkline/trunkline/cluster"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/metrics"
@@ -37,6 +39,8 @@ type Main struct {
 	vs       *voiceSide
 	api      *api.Server
 	metrics  *metrics.Server
+	// member is this node's cluster membership (bus.kind "nats"); nil on one node.
+	member *cluster.Member
 
 	// Workers (audit checkpoints, session sweeps, body sealing, backups) run under
 	// workerCtx until Close.
@@ -113,23 +117,31 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	m.workerCtx, m.stopWorkers = context.WithCancel(context.Background())
-	// Sign a checkpoint now, so even a short-lived server leaves its entries covered, then
-	// at the configured interval.
-	if _, err := m.p.audit.Checkpoint(ctx); err != nil {
+	// In a cluster the singletons (audit checkpoints, sweepers, sealing, backups) run
+	// on the node holding the leader lease only.
+	single := func(run func(context.Context) error) func(context.Context) error { return run }
+	if c.Bus.Kind == "nats" {
+		if err := m.joinCluster(ctx); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		single = m.member.Singleton
+	} else if _, err := m.p.audit.Checkpoint(ctx); err != nil {
+		// Sign a checkpoint now, so even a short-lived server leaves its entries
+		// covered, then at the configured interval.
 		m.log.Error("audit checkpoint", "err", err)
 	}
-	m.goWorker(m.p.audit.Run)
-	m.goWorker(sweepSessions)
+	m.goWorker(single(m.p.audit.Run))
+	m.goWorker(single(sweepSessions))
 	// Message bodies stored in plain text before migration 14 get sealed under their
 	// account's key, in the background, so crypto-shredding covers them too.
-	m.goWorker(m.sealPlainBodies)
+	m.goWorker(single(m.sealPlainBodies))
 	if c.Backup.Interval.Duration > 0 || c.Backup.DrillInterval.Duration > 0 {
 		k, dests, err := backupKeyAndDests(c, "")
 		if err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
 		w := &backupWorker{p: m.p, k: k, dests: dests, cfgFile: c.File}
-		m.goWorker(w.Run)
+		m.goWorker(single(w.Run))
 		fmt.Fprintf(m.stdout, "trunkline: backups every %s to %d destinations\n", c.Backup.Interval.Duration, len(dests))
 	}
 
@@ -293,6 +305,15 @@ func (m *Main) close() error {
 	if m.stopWorkers != nil {
 		m.stopWorkers()
 		m.workers.Wait()
+	}
+	if m.member != nil {
+		// Heartbeats went on while draining (a draining node is alive); now leave,
+		// so nobody takes over what this node finished.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.member.Shutdown(ctx); err != nil {
+			m.log.Error("leave the cluster (the others will take this node over)", "err", err)
+		}
+		cancel()
 	}
 	if m.ready {
 		// A last checkpoint covers whatever the drained requests appended.
