@@ -81,6 +81,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if n := m.p.nats; n != nil {
+		fmt.Fprintf(m.stdout, "trunkline: cluster bus (NATS) on %s, routes on %s, node %s\n", n.ClientAddr(), n.RouteAddr(), c.NodeName)
+	}
 	if m.msg, err = startMessaging(ctx, m.p); err != nil {
 		return err
 	}
