@@ -46,7 +46,7 @@ func (m *Main) joinCluster(ctx context.Context) error {
 		Lost: cluster.Lost{Code: voice.CauseNodeLost.Code, Name: voice.CauseNodeLost.Name, Source: voice.CauseNodeLost.Source,
 			Tell: m.vs.srv.EndLost},
 		// The dead node's messages are free again: every node's workers look.
-		Wake: func() { m.msg.svc.Wake(); m.p.bus.Publish(message.WakeSubject, nil) },
+		Wake:   func() { m.msg.svc.Wake(); m.p.bus.Publish(message.WakeSubject, nil) },
 		Logger: m.log,
 	})
 	return m.member.Start(ctx)

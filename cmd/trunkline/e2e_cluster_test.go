@@ -12,6 +12,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -147,6 +151,9 @@ func clusterScenarioKill(t *testing.T, h *smsHarness, dsn string) {
 	const total, killAfter, workers = 900, 300, 12
 	r := clusterNewRig(t, h, dsn, 3)
 	smsc := r.smsc[0]
+	hangups := clusterLiveCalls(t, r)
+	// A call held by n3, which is about to die.
+	lost := r.placeCall(t, 2, 0, hangups.url)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +287,137 @@ func clusterScenarioKill(t *testing.T, h *smsHarness, dsn string) {
 	if !strings.Contains(r.nodes[0].errb.String()+r.nodes[1].errb.String(), "took its work over") {
 		t.Error("no survivor logged the takeover")
 	}
+	// n3's call: ended in the records by a survivor, its hangup_url called.
+	cdr := r.waitCDR(t, 0, lost)
+	if code, _ := cdr["hangup_cause_code"].(float64); code != 7070 || cdr["hangup_cause_name"] != "Node Failure" {
+		t.Errorf("the dead node's call's CDR: %v", cdr)
+	}
+	if f := hangups.wait(t, lost); f.Get("HangupCauseName") != "Node Failure" || f.Get("CallStatus") != "completed" {
+		t.Errorf("hangup_url of the dead node's call got %v", f)
+	}
 	r.nodes[0].stop(t)
 	r.nodes[1].stop(t)
 	r.stopped = true
+}
+
+// hangupRecv is the customer's application: answer_url keeps the call up; hangup_url
+// callbacks are kept by call UUID.
+type hangupRecv struct {
+	url  string
+	mu   sync.Mutex
+	got  map[string]url.Values
+	note chan struct{}
+}
+
+func (hr *hangupRecv) wait(t *testing.T, uuid string) url.Values {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		hr.mu.Lock()
+		f, ok := hr.got[uuid]
+		hr.mu.Unlock()
+		if ok {
+			return f
+		}
+		select {
+		case <-hr.note:
+		case <-deadline:
+			t.Fatalf("no hangup_url callback for call %s", uuid)
+		}
+	}
+}
+
+// placeCall places a call through node on's API (to the node's sandbox phone, which
+// answers) and returns its call UUID once node from lists it live: the listing is
+// gathered over the cluster.
+func (r *clusterRig) placeCall(t *testing.T, on, from int, appURL string) string {
+	t.Helper()
+	code, body, err := r.apis[on].call(http.MethodPost, "Call/", map[string]any{"from": smsSource, "to": "447700900999",
+		"answer_url": appURL + "/answer", "hangup_url": appURL + "/hangup"})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("place a call on n%d: HTTP %d %s %v", on+1, code, body, err)
+	}
+	var req struct {
+		RequestUUID string `json:"request_uuid"`
+	}
+	json.Unmarshal(body, &req)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		code, body, err := r.apis[from].call(http.MethodGet, "Call/?status=live", nil)
+		var live struct {
+			Calls []string `json:"calls"`
+		}
+		if err == nil && code == http.StatusOK && json.Unmarshal(body, &live) == nil {
+			for _, u := range live.Calls {
+				code, body, err := r.apis[from].call(http.MethodGet, "Call/"+u+"/?status=live", nil)
+				var lc struct {
+					RequestUUID string `json:"request_uuid"`
+				}
+				if err == nil && code == http.StatusOK && json.Unmarshal(body, &lc) == nil && lc.RequestUUID == req.RequestUUID {
+					return u
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the call placed on n%d (request %s) was never listed live on n%d", on+1, req.RequestUUID, from+1)
+	return ""
+}
+
+// waitCDR waits for call uuid's CDR (a completed call) through node on's API.
+func (r *clusterRig) waitCDR(t *testing.T, on int, uuid string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		code, body, err := r.apis[on].call(http.MethodGet, "Call/"+uuid+"/", nil)
+		var cdr map[string]any
+		if err == nil && code == http.StatusOK && json.Unmarshal(body, &cdr) == nil && cdr["end_time"] != nil && cdr["end_time"] != "" {
+			return cdr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no CDR for call %s through n%d", uuid, on+1)
+	return nil
+}
+
+// clusterLiveCalls: a call on n1 is seen live through n2 and hung up through n2 (the
+// request goes to n1 over NATS); its CDR and hangup_url say the API hung it up.
+func clusterLiveCalls(t *testing.T, r *clusterRig) *hangupRecv {
+	t.Helper()
+	hr := &hangupRecv{got: map[string]url.Values{}, note: make(chan struct{}, 1)}
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req.ParseForm()
+		switch req.URL.Path {
+		case "/answer":
+			w.Header().Set("Content-Type", "text/xml")
+			io.WriteString(w, `<Response><Wait length="120"/></Response>`)
+		case "/hangup":
+			hr.mu.Lock()
+			hr.got[req.Form.Get("CallUUID")] = req.Form
+			hr.mu.Unlock()
+			select {
+			case hr.note <- struct{}{}:
+			default:
+			}
+		}
+	}))
+	t.Cleanup(app.Close)
+	hr.url = app.URL
+	uuid := r.placeCall(t, 0, 1, hr.url)
+	code, body, err := r.apis[1].call(http.MethodDelete, "Call/"+uuid+"/", nil)
+	if err != nil || code != http.StatusNoContent {
+		t.Fatalf("hang up n1's call through n2: HTTP %d %s %v", code, body, err)
+	}
+	if f := hr.wait(t, uuid); f.Get("HangupSource") != "API Request" {
+		t.Errorf("n1's call hung up through n2: hangup_url got %v", f)
+	}
+	cdr := r.waitCDR(t, 2, uuid)
+	if cdr["hangup_source"] != "API Request" {
+		t.Errorf("n1's call hung up through n2: CDR %v", cdr)
+	}
+	// A request about a call nobody holds: 404 from any node, not a hang.
+	if code, _, _ := r.apis[2].call(http.MethodDelete, "Call/"+uuid+"/", nil); code != http.StatusNotFound {
+		t.Errorf("hang up an ended call: HTTP %d, want 404", code)
+	}
+	return hr
 }

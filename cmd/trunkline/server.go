@@ -167,6 +167,14 @@ func (m *Main) startAPI(ctx context.Context, id *identity.Service, consoleHandle
 		Calls: m.vs.srv, PublicURL: c.PublicBase(), Verifier: id, Console: consoleHandler,
 		Listen: c.API.Listen, TLS: tlsConfig, PlainListen: c.API.PlainListen,
 	}
+	if c.Bus.Kind == "nats" {
+		// Live-call requests reach the node holding the call over the bus.
+		calls, err := cluster.NewCalls(c.NodeName, m.vs.srv, p.db, p.bus, m.log)
+		if err != nil {
+			return fmt.Errorf("cluster calls: %w", err)
+		}
+		opts.Calls = calls
+	}
 	// The application and number rules (endpoints: api's default, on SIPDomain).
 	apps := application.New(p.db, p.db)
 	opts.Applications, opts.Numbers = apps, number.New(p.db, apps)
