@@ -68,12 +68,15 @@ type Metrics interface {
 
 // Options configure the API server.
 type Options struct {
-	DB       Store
-	Accounts *account.Service
-	Audit    Auditor
-	Messages trunkline.MessageSender // nil: messaging answers 503
-	Calls    trunkline.CallService   // nil: POST Call/ answers 503 and no call is live
-	Metrics  Metrics                 // optional
+	// Throttles, when set, makes the throttles cluster-wide (failures and spent tokens
+	// on one node count on all); nil keeps them to this node.
+	Throttles *ratelimit.Exchange
+	DB        Store
+	Accounts  *account.Service
+	Audit     Auditor
+	Messages  trunkline.MessageSender // nil: messaging answers 503
+	Calls     trunkline.CallService   // nil: POST Call/ answers 503 and no call is live
+	Metrics   Metrics                 // optional
 	// Applications holds the application rules; default application.New(DB, DB).
 	Applications *application.Service
 	// Numbers holds the number rules; default number.New(DB, Applications).
@@ -202,6 +205,8 @@ func New(o Options) *Server {
 	s.rate = ratelimit.NewBucket(o.RateBurst, o.RatePeriod, o.Now)
 	s.authFail = ratelimit.NewGuard(ratelimit.GuardOptions{PerAddress: o.FailsPerAddr, PerPair: o.FailsPerID,
 		Window: o.FailWindow, MaxLockout: o.MaxLockout, Now: o.Now})
+	s.rate.Share(o.Throttles, "api.rate")
+	s.authFail.Share(o.Throttles, "api.auth")
 	return s
 }
 

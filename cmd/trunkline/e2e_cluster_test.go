@@ -152,6 +152,7 @@ func clusterScenarioKill(t *testing.T, h *smsHarness, dsn string) {
 	r := clusterNewRig(t, h, dsn, 3)
 	smsc := r.smsc[0]
 	hangups := clusterLiveCalls(t, r)
+	clusterThrottles(t, r)
 	// A call held by n3, which is about to die.
 	lost := r.placeCall(t, 2, 0, hangups.url)
 	db, err := sql.Open("pgx", dsn)
@@ -420,4 +421,52 @@ func clusterLiveCalls(t *testing.T, r *clusterRig) *hangupRecv {
 		t.Errorf("hang up an ended call: HTTP %d, want 404", code)
 	}
 	return hr
+}
+
+// clusterThrottles: wrong tokens for one Auth ID spread over the three nodes lock the
+// (address, Auth ID) pair on every node after the limit for one node (api.fails_id,
+// 10 by default), as one node would; the same failures on one node alone would take
+// three times as many.
+func clusterThrottles(t *testing.T, r *clusterRig) {
+	t.Helper()
+	code, body, err := r.apis[0].call(http.MethodPost, "Subaccount/", map[string]any{"name": "throttled", "enabled": true})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create a subaccount: HTTP %d %s %v", code, body, err)
+	}
+	var sa struct {
+		AuthID    string `json:"auth_id"`
+		AuthToken string `json:"auth_token"`
+	}
+	if err := json.Unmarshal(body, &sa); err != nil || sa.AuthID == "" {
+		t.Fatalf("subaccount reply %s: %v", body, err)
+	}
+	as := func(i int, token string) *smsAPI {
+		a := *r.apis[i]
+		a.id, a.token = sa.AuthID, token
+		return &a
+	}
+	if code, body, _ := as(1, sa.AuthToken).call(http.MethodGet, "", nil); code != http.StatusOK {
+		t.Fatalf("the subaccount's token on n2: HTTP %d %s", code, body)
+	}
+	const limit = 10 // api.fails_id default
+	for i := range limit {
+		code, _, err := as(i%3, "wrong-token-"+smsRandHex(8)).call(http.MethodGet, "", nil)
+		if err != nil || code != http.StatusUnauthorized {
+			t.Fatalf("wrong token #%d on n%d: HTTP %d %v, want 401", i+1, i%3+1, code, err)
+		}
+	}
+	// Each node saw 3 or 4 failures, a third of the limit: only shared counts lock.
+	for i := range 3 {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			code, _, err := as(i, sa.AuthToken).call(http.MethodGet, "", nil)
+			if err == nil && code == http.StatusTooManyRequests {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("n%d after %d failures spread over 3 nodes: HTTP %d %v, want 429 (throttles are per node)", i+1, limit, code, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }

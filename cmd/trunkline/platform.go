@@ -22,6 +22,7 @@ import (
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/metrics"
+	"github.com/trunkline/trunkline/ratelimit"
 	"github.com/trunkline/trunkline/sandbox"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/webhook"
@@ -42,6 +43,8 @@ type platform struct {
 	// nats is the NATS bus when bus.kind is "nats" (nil otherwise): its addresses
 	// and peers are shown by cluster status.
 	nats *bus.NATS
+	// throttles shares the throttles between nodes (nil on one node).
+	throttles *ratelimit.Exchange
 	// webhooks is the one client for customer callbacks (signed, SSRF-safe, retried,
 	// each attempt recorded); messaging and voice use it.
 	webhooks *webhook.Client
@@ -107,6 +110,12 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger, se
 		return nil, err
 	}
 	p.closers = append(p.closers, p.bus.Close)
+	if c.Bus.Kind == "nats" {
+		if p.throttles, err = ratelimit.NewExchange(p.bus); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	p.accounts = account.New(p.db, p.ring, account.Options{Overlap: c.Auth.TokenOverlap.Duration, Bus: p.bus})
 	if _, err := p.bus.Subscribe(account.InvalidateSubject, func(m trunkline.Msg) { p.accounts.DropCached(string(m.Data)) }); err != nil {
 		p.Close()

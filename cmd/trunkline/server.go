@@ -158,7 +158,7 @@ func (m *Main) Run(ctx context.Context) error {
 // from then on the public base of links is known.
 func (m *Main) startAPI(ctx context.Context, id *identity.Service, consoleHandler http.Handler, tlsConfig *tls.Config, caPath string) error {
 	c, p := m.cfg, m.p
-	opts := api.Options{
+	opts := api.Options{Throttles: p.throttles,
 		DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: m.log,
 		RateBurst: c.API.RateLimit, RatePeriod: c.API.RatePeriod.Duration,
 		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
