@@ -35,14 +35,7 @@ func (m *Main) joinCluster(ctx context.Context) error {
 	m.member = cluster.New(cluster.Options{
 		Node:  trunkline.Node{Name: c.NodeName, Roles: roles, Addresses: addrs, Version: version},
 		Store: m.p.db, Heartbeat: c.Bus.Heartbeat.Duration, DeadAfter: c.Bus.DeadAfter.Duration,
-		Load: func() (calls, binds int) {
-			for _, cl := range m.msg.clients {
-				if cl.Bound() {
-					binds++
-				}
-			}
-			return m.vs.srv.Active(), binds
-		},
+		Load: func() (calls, binds int) { return m.vs.srv.Active(), m.msg.bound() },
 		Lost: cluster.Lost{Code: voice.CauseNodeLost.Code, Name: voice.CauseNodeLost.Name, Source: voice.CauseNodeLost.Source,
 			Tell: m.vs.srv.EndLost},
 		// The dead node's messages are free again: every node's workers look.

@@ -48,7 +48,8 @@ func clusterNewRig(t *testing.T, h *smsHarness, dsn string, n int) *clusterRig {
 	// The single-node rig writes the configuration and creates the account; the bus
 	// section is appended below, then the first node restarts as a cluster member.
 	r.smsRig = smsNewRig(t, h, smsRigOptions{dsn: dsn, carriers: []smsCarrier{
-		{name: "carrier-a", priority: 1, weight: 1, env: map[string]string{"SMSC_RECEIPT_DELAY_MS": "100"}}}})
+		{name: "carrier-a", priority: 1, weight: 1, env: map[string]string{"SMSC_RECEIPT_DELAY_MS": "100"},
+			toml: "binds = 3"}}})
 	r.srv.stop(t)
 	f, err := os.OpenFile(r.cfgPath, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -87,24 +88,40 @@ func clusterNewRig(t *testing.T, h *smsHarness, dsn string, n int) *clusterRig {
 		r.apis = append(r.apis, smsNewAPI(t, srv.base, e2eCAPool(t, filepath.Join(dataDir, "tls", "ca.crt")), r.authID, r.token))
 	}
 	r.srv, r.api = r.nodes[0], r.apis[0]
-	// Every node heartbeating, as cluster status shows.
+	// Every node heartbeating, and the carrier's 3 binds spread one per node, as
+	// cluster status shows.
 	deadline := time.Now().Add(smsChildReady)
 	for {
-		up := 0
+		up, spread := 0, 0
 		for _, nd := range r.status(t) {
 			if nd.State == "up" {
 				up++
 			}
+			if nd.Binds == 1 {
+				spread++
+			}
 		}
-		if up == n {
+		if up == n && spread == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("cluster status shows %d of %d nodes up", up, n)
+			t.Fatalf("cluster status: %+v; want %d nodes up with one bind each", r.status(t), n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return r
+}
+
+// binds is the number of binds the nodes report, by node name.
+func (r *clusterRig) binds(t *testing.T) (map[string]int, int) {
+	out, total := map[string]int{}, 0
+	for _, nd := range r.status(t) {
+		if nd.State == "up" {
+			out[nd.Name] = nd.Binds
+			total += nd.Binds
+		}
+	}
+	return out, total
 }
 
 type clusterNode struct {
@@ -202,21 +219,31 @@ func clusterScenarioKill(t *testing.T, h *smsHarness, dsn string) {
 			}
 		}()
 	}
-	// Measure kill -> takeover: the survivor marks the dead node's row, in the same
-	// step as it frees its leases.
-	takeover := make(chan time.Duration, 1)
+	// Measure kill -> takeover (the survivor marks the dead node's row in the same step
+	// as it frees its leases) and kill -> the dead node's bind open again on a survivor
+	// (as the survivors' heartbeats report their binds).
+	takeover, rebound := make(chan time.Duration, 1), make(chan time.Duration, 1)
 	go func() {
+		var tookOver bool
 		for {
 			if dead.Load() {
 				var state string
-				if err := db.QueryRow(`SELECT state FROM cluster_nodes WHERE name = 'n3'`).Scan(&state); err == nil && state == "dead" {
+				if !tookOver && db.QueryRow(`SELECT state FROM cluster_nodes WHERE name = 'n3'`).Scan(&state) == nil && state == "dead" {
+					tookOver = true
 					takeover <- time.Since(killedAt)
+				}
+				var binds int
+				if tookOver && db.QueryRow(`SELECT COALESCE(SUM(binds), 0) FROM cluster_nodes WHERE state = 'up'`).Scan(&binds) == nil && binds == 3 {
+					rebound <- time.Since(killedAt)
 					return
 				}
-			}
-			if time.Since(killedAt) > 30*time.Second && dead.Load() {
-				takeover <- -1
-				return
+				if time.Since(killedAt) > 30*time.Second {
+					if !tookOver {
+						takeover <- -1
+					}
+					rebound <- -1
+					return
+				}
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -234,6 +261,16 @@ func clusterScenarioKill(t *testing.T, h *smsHarness, dsn string) {
 		t.Fatal("no survivor took the killed node over within 30 s")
 	}
 	t.Logf("FIGURE cluster: kill -9 of n3 -> a survivor took its work over in %s (heartbeat 250 ms, dead_after 1 s)", took.Round(time.Millisecond))
+	// The dead node's bind is opened again by a survivor: 3 binds in all, never more.
+	rb := <-rebound
+	if rb < 0 {
+		t.Fatal("the dead node's bind was not re-opened by a survivor within 30 s")
+	}
+	per, nb := r.binds(t)
+	if nb != 3 || len(per) != 2 {
+		t.Errorf("binds after the kill: %v, want 3 on the 2 survivors", per)
+	}
+	t.Logf("FIGURE cluster: the dead node's bind re-opened by a survivor %s after the kill (binds now %v)", rb.Round(10*time.Millisecond), per)
 
 	var uuids []string
 	accepted.Range(func(k, _ any) bool { uuids = append(uuids, k.(string)); return true })
