@@ -54,15 +54,7 @@ type Binds struct {
 
 // NewBinds returns the bind spreader of a node; Run runs it.
 func NewBinds(o BindsOptions) *Binds {
-	if o.Every <= 0 {
-		o.Every = 300 * time.Millisecond
-	}
-	if o.TTL < 2*o.Every {
-		o.TTL = max(time.Second, 2*o.Every)
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.Logger = timing(&o.Every, &o.TTL, o.Logger)
 	b := &Binds{o: o, log: o.Logger.With("node", o.Node), held: map[string]map[int]func(){}}
 	for _, c := range o.Carriers {
 		b.held[c.Name] = map[int]func(){}

@@ -62,6 +62,22 @@ type Options struct {
 	Now      func() time.Time
 }
 
+// timing fills in the defaults of a renewal period (300 ms) and of the patience after
+// which what is not renewed is given up (at least two periods, 1 s by default), and
+// returns logger or a discarding one.
+func timing(every, patience *time.Duration, logger *slog.Logger) *slog.Logger {
+	if *every <= 0 {
+		*every = 300 * time.Millisecond
+	}
+	if *patience < 2**every {
+		*patience = max(time.Second, 2**every)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return logger
+}
+
 // LeaderLease is the lease under which the singletons run.
 const LeaderLease = "leader"
 
@@ -80,15 +96,7 @@ type Member struct {
 
 // New returns a member for o.
 func New(o Options) *Member {
-	if o.Heartbeat <= 0 {
-		o.Heartbeat = 300 * time.Millisecond
-	}
-	if o.DeadAfter < 2*o.Heartbeat {
-		o.DeadAfter = max(time.Second, 2*o.Heartbeat)
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.Logger = timing(&o.Heartbeat, &o.DeadAfter, o.Logger)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -70,19 +70,10 @@ func (db *DB) LeaveCluster(ctx context.Context, name, incarnation string) error 
 func (db *DB) SilentNodes(ctx context.Context, since time.Time) ([]string, error) {
 	rows, err := db.query(ctx, `SELECT name FROM cluster_nodes WHERE state = ? AND heartbeat_at < ? ORDER BY name`,
 		trunkline.NodeUp, micros(since))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	return collect(rows, err, func(r interface{ Scan(...any) error }) (string, error) {
 		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+		return n, r.Scan(&n)
+	})
 }
 
 // MarkNodeDead marks name dead if it is still up and silent since since. Only one
@@ -106,28 +97,24 @@ func (db *DB) MarkNodeDead(ctx context.Context, name string, since time.Time) (b
 func (db *DB) Nodes(ctx context.Context) ([]*trunkline.Node, error) {
 	rows, err := db.query(ctx, `SELECT name, incarnation, state, roles, addresses, version, started_at, heartbeat_at, calls, binds
 		FROM cluster_nodes ORDER BY name`)
-	if err != nil {
+	return collect(rows, err, scanNode)
+}
+
+func scanNode(row interface{ Scan(...any) error }) (*trunkline.Node, error) {
+	var n trunkline.Node
+	var roles, addrs string
+	var started, hb int64
+	if err := row.Scan(&n.Name, &n.Incarnation, &n.State, &roles, &addrs, &n.Version, &started, &hb, &n.Calls, &n.Binds); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*trunkline.Node
-	for rows.Next() {
-		var n trunkline.Node
-		var roles, addrs string
-		var started, hb int64
-		if err := rows.Scan(&n.Name, &n.Incarnation, &n.State, &roles, &addrs, &n.Version, &started, &hb, &n.Calls, &n.Binds); err != nil {
-			return nil, err
-		}
-		if roles != "" {
-			n.Roles = strings.Split(roles, ",")
-		}
-		if addrs != "" {
-			json.Unmarshal([]byte(addrs), &n.Addresses) // written by JoinCluster; a bad one shows as none
-		}
-		n.StartedAt, n.HeartbeatAt = fromMicros(started), fromMicros(hb)
-		out = append(out, &n)
+	if roles != "" {
+		n.Roles = strings.Split(roles, ",")
 	}
-	return out, rows.Err()
+	if addrs != "" {
+		json.Unmarshal([]byte(addrs), &n.Addresses) // written by JoinCluster; a bad one shows as none
+	}
+	n.StartedAt, n.HeartbeatAt = fromMicros(started), fromMicros(hb)
+	return &n, nil
 }
 
 // HoldLease takes or renews the named lease for holder until now+ttl. It is free when
