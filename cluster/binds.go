@@ -39,8 +39,9 @@ type BindsOptions struct {
 
 // Binds spreads each carrier's binds over the up nodes so that the carrier's limit
 // holds cluster-wide: slot i of carrier c is a lease ("smpp:c:i"); a node opens the
-// binds of the slots it holds, at most its share (the slots divided by the up nodes,
-// rounded up), and gives back what exceeds it when nodes join. A dead node's slots are
+// binds of the slots it holds, at most its share (the slots divided among the up nodes
+// in name order, the first ones taking the remainder), and gives back what exceeds it
+// when nodes join. A dead node's slots are
 // freed at takeover (or when their leases run out) and the survivors open them.
 //
 // Two nodes never hold one slot, so the binds opened never exceed the limit, except
@@ -96,18 +97,27 @@ func (b *Binds) tick(ctx context.Context) {
 	if err != nil {
 		return // keep what is held until the leases say otherwise
 	}
-	up := 0
+	// Shares are exact: the up nodes in name order, the first Slots%up get one more.
+	up, rank := 0, -1
 	for _, n := range nodes {
 		if n.State == trunkline.NodeUp {
+			if n.Name == b.o.Node {
+				rank = up
+			}
 			up++
 		}
 	}
-	up = max(up, 1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, c := range b.o.Carriers {
 		held := b.held[c.Name]
-		share := (c.Slots + up - 1) / up
+		share := 0 // not up (given up for dead): the slots are someone else's now
+		if rank >= 0 {
+			share = c.Slots / up
+			if rank < c.Slots%up {
+				share++
+			}
+		}
 		for slot, closeFn := range held {
 			ok, err := b.o.Store.HoldLease(ctx, slotLease(c.Name, slot), b.o.Node, b.o.TTL)
 			if err != nil && ctx.Err() == nil {
