@@ -150,6 +150,8 @@ func (m *Member) tick(ctx context.Context) {
 	switch {
 	case errors.Is(err, trunkline.ErrConflict):
 		m.log.Error("another process runs under this node name: give each node its own node_name")
+		m.setLeader(false)
+		return
 	case err != nil:
 		if ctx.Err() == nil {
 			m.log.Warn("heartbeat", "err", err)
@@ -194,8 +196,7 @@ func (m *Member) takeOver(ctx context.Context, name string, since time.Time) {
 		log.Error("drop a dead node's leases", "err", err)
 	}
 	m.o.Wake()
-	calls, err := m.o.Store.EndCallsOf(ctx, name, m.o.Lost.Code, m.o.Lost.Name, m.o.Lost.Source,
-		"the node holding the call ("+name+") stopped; the call ended with it")
+	calls, err := m.o.Store.EndCallsOf(ctx, name, m.o.Lost.Code, m.o.Lost.Name, m.o.Lost.Source, LostReason(name))
 	if err != nil {
 		log.Error("end a dead node's calls", "err", err)
 	}
@@ -206,6 +207,11 @@ func (m *Member) takeOver(ctx context.Context, name string, since time.Time) {
 	if len(calls) > 0 && m.o.Lost.Tell != nil {
 		m.o.Lost.Tell(ctx, calls)
 	}
+}
+
+// LostReason is the hangup reason of the calls of a node that died.
+func LostReason(node string) string {
+	return "the node holding the call (" + node + ") stopped; the call ended with it"
 }
 
 func (m *Member) setLeader(held bool) {

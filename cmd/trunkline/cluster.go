@@ -45,6 +45,27 @@ func (m *Main) joinCluster(ctx context.Context) error {
 	return m.member.Start(ctx)
 }
 
+// restartedNode cleans up after this node's previous run, when it restarts before the
+// others noticed it had died: its bind-slot and leader leases are let go (this run
+// takes what it needs again) and the calls it held are ended in the records; the
+// caller tells their applications once voice is up. Runs before messaging and voice
+// start, so nothing of this run is touched.
+func (m *Main) restartedNode(ctx context.Context) ([]*trunkline.Call, error) {
+	name := m.cfg.NodeName
+	if err := m.p.db.DropLeasesOf(ctx, name); err != nil {
+		return nil, err
+	}
+	lost := voice.CauseNodeLost
+	calls, err := m.p.db.EndCallsOf(ctx, name, lost.Code, lost.Name, lost.Source, cluster.LostReason(name))
+	if err != nil {
+		return nil, err
+	}
+	if len(calls) > 0 {
+		m.log.Warn("ended the calls this node held when it last stopped", "calls", len(calls))
+	}
+	return calls, nil
+}
+
 // cmdCluster runs `trunkline cluster status`: the nodes the shared database knows,
 // their state, roles, addresses, binds and calls, and which one leads.
 func cmdCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {

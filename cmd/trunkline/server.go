@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/api"
 	"github.com/trunkline/trunkline/application"
 	"github.com/trunkline/trunkline/cluster"
@@ -81,8 +82,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var lost []*trunkline.Call
 	if n := m.p.nats; n != nil {
 		fmt.Fprintf(m.stdout, "trunkline: cluster bus (NATS) on %s, routes on %s, node %s\n", n.ClientAddr(), n.RouteAddr(), c.NodeName)
+		if lost, err = m.restartedNode(ctx); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
 	}
 	if m.msg, err = startMessaging(ctx, m.p); err != nil {
 		return err
@@ -92,6 +97,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.vs, err = startVoice(ctx, m.p, m.msg.svc, tlsConfig, m.PublicURL); err != nil {
 		return fmt.Errorf("voice: %w", err)
+	}
+	if len(lost) > 0 {
+		go m.vs.srv.EndLost(context.Background(), lost)
 	}
 	fmt.Fprintf(m.stdout, "trunkline: SIP listening on %s (udp, tcp)\n", m.vs.srv.Addr())
 	if a := m.vs.srv.TLSAddr(); a.IsValid() {
