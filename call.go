@@ -35,6 +35,11 @@ type Call struct {
 	HangupReason string
 	// Attempts is the JSON list of the trunks an outbound call tried, in order.
 	Attempts string
+	// Node holds the call while it is live (the store fills in its own node when
+	// empty). HangupURL and HangupMethod are kept so that, if the node dies, another
+	// can end the call in the records and still tell the application.
+	Node                    string
+	HangupURL, HangupMethod string
 }
 
 // CallFilter narrows a CDR listing (Plivo's filters). Zero values leave a filter off.

@@ -68,9 +68,12 @@ type Metrics interface {
 
 // Options configure the API server.
 type Options struct {
-	DB       Store
-	Accounts *account.Service
-	Audit    Auditor
+	// Throttles, when set, makes the throttles cluster-wide (failures and spent tokens
+	// on one node count on all); nil keeps them to this node.
+	Throttles *ratelimit.Exchange
+	DB        Store
+	Accounts  *account.Service
+	Audit     Auditor
 	// Proofs serves the audit log's checkpoints and proofs to customers; default Audit
 	// when it implements AuditProver. Nil: the proof routes answer 503.
 	Proofs   AuditProver
@@ -212,6 +215,8 @@ func New(o Options) *Server {
 	s.rate = ratelimit.NewBucket(o.RateBurst, o.RatePeriod, o.Now)
 	s.authFail = ratelimit.NewGuard(ratelimit.GuardOptions{PerAddress: o.FailsPerAddr, PerPair: o.FailsPerID,
 		Window: o.FailWindow, MaxLockout: o.MaxLockout, Now: o.Now})
+	s.rate.Share(o.Throttles, "api.rate")
+	s.authFail.Share(o.Throttles, "api.auth")
 	return s
 }
 

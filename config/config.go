@@ -334,9 +334,33 @@ type Webhook struct {
 // Bus configures the message bus: wake-ups, events, cache invalidations and live-call
 // commands between the parts of a node (and, in a cluster, between nodes).
 type Bus struct {
-	// Kind is "local" (in-process, one node); the cluster adds NATS behind the same
-	// interface.
+	// Kind is "local" (in-process, one node) or "nats" (a cluster: an embedded NATS
+	// server per node routed to its peers, or an external NATS cluster by URL).
 	Kind string `toml:"kind"`
+	// URL connects to an external NATS cluster (comma-separated nats:// URLs) instead
+	// of embedding a server.
+	URL string `toml:"url"`
+	// Listen is the embedded server's client listener (host:port; never a wildcard by
+	// default). RouteListen is where peers' routes connect; Routes are the peers'
+	// route addresses (host:port; the same list on every node is fine).
+	Listen      string   `toml:"listen"`
+	RouteListen string   `toml:"route_listen"`
+	Routes      []string `toml:"routes"`
+	// Cluster names the NATS cluster; every node of one cluster uses the same.
+	Cluster string `toml:"cluster"`
+	// Token (or the first line of TokenFile) authenticates clients and routes; every
+	// node of a cluster shares it. At least 16 characters.
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+	// RouteCert, RouteKey and RouteCA, when set, encrypt routes with mutual TLS: each
+	// node shows RouteCert and accepts only peers whose certificates RouteCA signed.
+	RouteCert string `toml:"route_cert"`
+	RouteKey  string `toml:"route_key"`
+	RouteCA   string `toml:"route_ca"`
+	// Heartbeat is how often a node announces itself in the nodes table; DeadAfter is
+	// how long without a heartbeat before the others take its work over.
+	Heartbeat Duration `toml:"heartbeat"`
+	DeadAfter Duration `toml:"dead_after"`
 }
 
 // SIP holds what the API needs to know of SIP until voice lands.
@@ -350,8 +374,9 @@ func Default() Config {
 	return Config{
 		DataDir:  "trunkline-data",
 		NodeName: host,
-		Bus:      Bus{Kind: "local"},
-		Log:      Log{Level: "info", Format: "text"},
+		Bus: Bus{Kind: "local", Listen: "127.0.0.1:4222", Cluster: "trunkline",
+			Heartbeat: Duration{300 * time.Millisecond}, DeadAfter: Duration{time.Second}},
+		Log: Log{Level: "info", Format: "text"},
 		API: API{Listen: ":8443", MaxBody: 1 << 20, RateLimit: 300, RatePeriod: Duration{5 * time.Second},
 			FailsAddr: 20, FailsID: 10, FailWindow: Duration{time.Minute}, MaxLockout: Duration{15 * time.Minute},
 			DrainTime: Duration{30 * time.Second}},
@@ -540,9 +565,7 @@ func (c *Config) Validate() (problems, warnings []string) {
 	if c.NodeName == "" {
 		add("node_name is empty: name this node (the host name is the default)")
 	}
-	if c.Bus.Kind != "local" {
-		add("bus.kind %q: only \"local\" (in-process) is supported", c.Bus.Kind)
-	}
+	c.validateBus(add)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -1065,4 +1088,51 @@ func inDir(path, dir string) bool {
 	}
 	rel, err := filepath.Rel(d, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+func (c *Config) validateBus(add func(string, ...any)) {
+	b := c.Bus
+	switch b.Kind {
+	case "local":
+		return
+	case "nats":
+	default:
+		add("bus.kind %q: \"local\" (in-process, one node) or \"nats\" (a cluster)", b.Kind)
+		return
+	}
+	if c.Database.DSN == "" {
+		add("bus.kind \"nats\" (a cluster) needs database.dsn: the nodes share one PostgreSQL database")
+	}
+	if b.URL == "" {
+		if b.Token == "" && b.TokenFile == "" {
+			add("bus.token or bus.token_file: the embedded NATS server authenticates its peers and clients with a shared token")
+		} else if b.Token != "" && len(b.Token) < 16 {
+			add("bus.token must be 16 characters or more")
+		}
+		if b.Listen == "" {
+			add("bus.listen is empty: the embedded NATS server needs a client listener (host:port)")
+		}
+		if len(b.Routes) > 0 && b.RouteListen == "" {
+			add("bus.routes without bus.route_listen: peers could not route back to this node")
+		}
+	}
+	if (b.RouteCert == "") != (b.RouteKey == "") || (b.RouteCert != "" && b.RouteCA == "") {
+		add("bus.route_cert, bus.route_key and bus.route_ca go together (mutual TLS between nodes)")
+	}
+	if h, d := b.Heartbeat.Duration, b.DeadAfter.Duration; h <= 0 || d < 2*h {
+		add("bus.heartbeat must be positive and bus.dead_after at least twice it (got %s and %s)", h, d)
+	}
+}
+
+// BusToken is bus.token, else the first line of bus.token_file.
+func (c *Config) BusToken() (string, error) {
+	if c.Bus.Token != "" || c.Bus.TokenFile == "" {
+		return c.Bus.Token, nil
+	}
+	b, err := os.ReadFile(c.Bus.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("bus.token_file: %w", err)
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(tok), nil
 }

@@ -85,6 +85,17 @@ func TestValidateProblems(t *testing.T) {
 		{"public url bad host", func(c *Config) { c.API.PublicURL = "https://exa_mple.com" }, "host name"},
 		{"public url bad port", func(c *Config) { c.API.PublicURL = "https://api.example.com:0" }, "port"},
 		{"public url plain in production", func(c *Config) { c.Production = true; c.API.PublicURL = "http://api.example.com" }, "plain HTTP"},
+		{"unknown bus", func(c *Config) { c.Bus.Kind = "kafka" }, "bus.kind"},
+		{"cluster without postgres", func(c *Config) { c.Bus.Kind = "nats"; c.Bus.Token = "0123456789abcdef" }, "database.dsn"},
+		{"cluster without token", func(c *Config) { c.Bus.Kind = "nats" }, "bus.token"},
+		{"short token", func(c *Config) { c.Bus.Kind = "nats"; c.Bus.Token = "short" }, "16 characters"},
+		{"routes without route listen", func(c *Config) {
+			c.Bus.Kind, c.Bus.Token, c.Bus.Routes = "nats", "0123456789abcdef", []string{"10.0.0.2:6222"}
+		}, "bus.route_listen"},
+		{"half route tls", func(c *Config) { c.Bus.Kind, c.Bus.Token, c.Bus.RouteCert = "nats", "0123456789abcdef", "n.crt" }, "mutual TLS"},
+		{"dead too soon", func(c *Config) {
+			c.Bus.Kind, c.Bus.Token, c.Bus.DeadAfter.Duration = "nats", "0123456789abcdef", 400*time.Millisecond
+		}, "dead_after"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,14 +77,17 @@ type Auditor interface {
 
 // Options configure the Service.
 type Options struct {
-	Store    Store
-	Ring     *keys.Ring
-	Accounts Accounts
-	Sender   CodeSender
-	Audit    Auditor
-	Hasher   *Hasher // default NewHasher(DefaultParams, 2)
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Throttles, when set, makes the throttles cluster-wide (failures and spent tokens
+	// on one node count on all); nil keeps them to this node.
+	Throttles *ratelimit.Exchange
+	Store     Store
+	Ring      *keys.Ring
+	Accounts  Accounts
+	Sender    CodeSender
+	Audit     Auditor
+	Hasher    *Hasher // default NewHasher(DefaultParams, 2)
+	Logger    *slog.Logger
+	Now       func() time.Time
 
 	IdleTimeout     time.Duration // default 15 min (HIPAA automatic logoff)
 	SessionLifetime time.Duration // default 12 h, however active
@@ -189,7 +192,7 @@ type Service struct {
 // New returns a Service.
 func New(o Options) *Service {
 	o.defaults()
-	return &Service{o: o, st: o.Store, ring: o.Ring,
+	s := &Service{o: o, st: o.Store, ring: o.Ring,
 		loginFail: ratelimit.NewGuard(ratelimit.GuardOptions{PerAddress: 4 * o.LoginFails, PerPair: o.LoginFails,
 			Window: o.LoginWindow, MaxLockout: o.LoginMaxLockout, Now: o.Now}),
 		failMFA:      ratelimit.NewFailures(o.LoginFails, o.LoginWindow, o.LoginMaxLockout, o.Now),
@@ -197,6 +200,11 @@ func New(o Options) *Service {
 		sendAddr:     ratelimit.NewBucket(o.SendsPerAddress, time.Hour, o.Now),
 		refusalAudit: ratelimit.NewBucket(1, time.Minute, o.Now),
 	}
+	s.loginFail.Share(o.Throttles, "identity.login")
+	s.failMFA.Share(o.Throttles, "identity.mfa")
+	s.sendNumber.Share(o.Throttles, "identity.send.number")
+	s.sendAddr.Share(o.Throttles, "identity.send.addr")
+	return s
 }
 
 // Options returns the effective options (timeouts the console shows).

@@ -34,6 +34,7 @@ import (
 // Memory is bounded: at most MaxKeys entries, the least recently used dropped first.
 type Guard struct {
 	mu   sync.Mutex
+	peer func(kind, source, identity string) // publishes to the other nodes (Share)
 	o    GuardOptions
 	lru  *list.List // of *guardEntry, most recently used first
 	keys map[string]*list.Element
@@ -192,6 +193,20 @@ func (g *Guard) Check(source, identity string) Verdict {
 // Fail counts a failed attempt and reports whether it locked the address, its network
 // or the pair out.
 func (g *Guard) Fail(source, identity string) bool {
+	locked := g.failLocal(source, identity)
+	if p := g.sharedWith(); p != nil {
+		p("fail", source, identity)
+	}
+	return locked
+}
+
+func (g *Guard) sharedWith() func(kind, a, b string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.peer
+}
+
+func (g *Guard) failLocal(source, identity string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.o.Now()
@@ -214,12 +229,29 @@ func (g *Guard) Succeed(source, identity string) {
 	if identity == "" {
 		return
 	}
+	// Only news crosses the bus: a pair that had failures, or whose trust is getting
+	// old; not every authenticated request.
+	if news := g.succeedLocal(source, identity); !news {
+		return
+	}
+	if p := g.sharedWith(); p != nil {
+		p("ok", source, identity)
+	}
+}
+
+func (g *Guard) succeedLocal(source, identity string) (news bool) {
+	if identity == "" {
+		return false
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	addr, _ := sourceKeys(source)
-	e := g.put(pairKey(addr, identity), g.o.Now())
+	now := g.o.Now()
+	e := g.put(pairKey(addr, identity), now)
+	news = e.fail.count > 0 || e.trusted.Before(now.Add(g.o.TrustFor/2))
 	e.fail.count = 0
-	e.trusted = g.o.Now().Add(g.o.TrustFor)
+	e.trusted = now.Add(g.o.TrustFor)
+	return news
 }
 
 // Len is the number of entries held (for tests of the memory bound).

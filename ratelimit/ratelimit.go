@@ -20,6 +20,7 @@ import (
 // loosening its limit a little, rather than letting a flood of keys take the memory).
 type Bucket struct {
 	mu     sync.Mutex
+	peer   func(kind, key, _ string) // publishes to the other nodes (Share)
 	burst  float64
 	rate   float64 // tokens per second
 	now    func() time.Time
@@ -44,6 +45,20 @@ func NewBucket(burst int, period time.Duration, now func() time.Time) *Bucket {
 
 // Allow spends one token of key. When none is left it reports how long until one is.
 func (b *Bucket) Allow(key string) (ok bool, retryAfter time.Duration) {
+	ok, retryAfter = b.allow(key, false)
+	b.mu.Lock()
+	p := b.peer
+	b.mu.Unlock()
+	if ok && p != nil {
+		p("take", key, "")
+	}
+	return ok, retryAfter
+}
+
+// take spends a token another node spent (never below none).
+func (b *Bucket) take(key string) { b.allow(key, true) }
+
+func (b *Bucket) allow(key string, remote bool) (ok bool, retryAfter time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -61,6 +76,10 @@ func (b *Bucket) Allow(key string) (ok bool, retryAfter time.Duration) {
 	}
 	s.tokens = math.Min(b.burst, s.tokens+now.Sub(s.last).Seconds()*b.rate)
 	s.last = now
+	if remote {
+		s.tokens = math.Max(0, s.tokens-1)
+		return true, 0
+	}
 	if s.tokens >= 1 {
 		s.tokens--
 		return true, 0
@@ -91,6 +110,7 @@ func (b *Bucket) maybeSweep(now time.Time) {
 // to MaxLockout).
 type Failures struct {
 	mu         sync.Mutex
+	peer       func(kind, key, _ string) // publishes to the other nodes (Share)
 	max        int
 	window     time.Duration
 	maxLockout time.Duration
@@ -131,6 +151,17 @@ func (f *Failures) Blocked(key string) (bool, time.Duration) {
 
 // Fail records a failure of key and reports whether it is now locked out.
 func (f *Failures) Fail(key string) (bool, time.Duration) {
+	locked, d := f.failLocal(key)
+	f.mu.Lock()
+	p := f.peer
+	f.mu.Unlock()
+	if p != nil {
+		p("fail", key, "")
+	}
+	return locked, d
+}
+
+func (f *Failures) failLocal(key string) (bool, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
@@ -160,6 +191,16 @@ func (f *Failures) Fail(key string) (bool, time.Duration) {
 // Succeed forgets the failures of key (a successful login resets the count, not the
 // escalation of past lockouts, which decays by sweeping).
 func (f *Failures) Succeed(key string) {
+	f.succeedLocal(key)
+	f.mu.Lock()
+	p := f.peer
+	f.mu.Unlock()
+	if p != nil {
+		p("ok", key, "")
+	}
+}
+
+func (f *Failures) succeedLocal(key string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s := f.keys[key]; s != nil {

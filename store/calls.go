@@ -63,11 +63,16 @@ func (db *DB) InsertCall(ctx context.Context, c *trunkline.Call) error {
 		c.EndedAt = &end
 	}
 	c.AnsweredAt, c.EndedAt = truncTime(c.AnsweredAt), truncTime(c.EndedAt)
+	node := c.Node
+	if node == "" {
+		node = db.node
+	}
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO calls (`+callCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.Exec(ctx, `INSERT INTO calls (`+callCols+`, node, hangup_url, hangup_method)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.UUID, c.AccountID, c.Direction, c.From, c.To, c.ParentUUID, c.RequestUUID, c.State, c.Trunk, c.AppID,
 			micros(c.InitiatedAt), toNullMicros(c.AnsweredAt), toNullMicros(c.EndedAt), c.Duration, c.BillDuration,
-			c.HangupCauseCode, c.HangupCauseName, c.HangupSource, c.HangupReason, c.Attempts)
+			c.HangupCauseCode, c.HangupCauseName, c.HangupSource, c.HangupReason, c.Attempts, node, c.HangupURL, c.HangupMethod)
 		if isUniqueViolation(err) {
 			return trunkline.ErrConflict
 		}

@@ -315,9 +315,10 @@ func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Durati
 	return out, nil
 }
 
-// ReleaseLeases frees the leases owner held: called when a node starts, since whatever
-// its previous run claimed died with it (a crash), and waiting for the leases to run out
-// would only delay those messages.
+// ReleaseLeases frees the leases owner held on messages and callbacks: called when a
+// node starts, since whatever its previous run claimed died with it (a crash), and by
+// a survivor when a node stopped heartbeating; waiting for the leases to run out would
+// only delay that work. It returns the number of messages freed.
 func (db *DB) ReleaseLeases(ctx context.Context, owner string) (int64, error) {
 	var n int64
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
@@ -325,7 +326,10 @@ func (db *DB) ReleaseLeases(ctx context.Context, owner string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE callbacks SET lease_until = 0 WHERE lease_owner = ? AND lease_until > 0`, owner)
 		return err
 	})
 	return n, err
@@ -854,11 +858,11 @@ func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int
 	var out []*trunkline.Callback
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = nil
-		rows, err := tx.Query(ctx, `UPDATE callbacks SET lease_until = ?, attempts = attempts + 1
+		rows, err := tx.Query(ctx, `UPDATE callbacks SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM callbacks WHERE next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at LIMIT ?`+lock+`)
 		AND lease_until <= ?
 		RETURNING id, account_id, kind, object_id, url, method, params_enc, attempts, next_attempt_at`,
-			micros(now.Add(lease)), micros(now), micros(now), limit, micros(now))
+			micros(now.Add(lease)), db.node, micros(now), micros(now), limit, micros(now))
 		if err != nil {
 			return err
 		}

@@ -54,7 +54,16 @@ type DB struct {
 	numbers holderCache // who rents which number (sources.go)
 
 	bodies BodyCipher // seals message bodies at rest (messages.go); nil = plain
+
+	// node names this process in the rows it marks as its own (live calls, callback
+	// leases); see SetNode.
+	node string
 }
+
+// SetNode names the node this store works for: the live calls it inserts and the
+// callbacks it leases are marked with it, so that when it dies another node finds
+// them. Call it before use.
+func (db *DB) SetNode(name string) { db.node = name }
 
 const maxStmts = 512
 

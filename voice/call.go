@@ -17,6 +17,7 @@ import (
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/media"
 	"github.com/trunkline/trunkline/plivoxml"
+	"github.com/trunkline/trunkline/webhook"
 )
 
 // Call states (Plivo's CallStatus values).
@@ -162,6 +163,7 @@ func (c *Call) hangup(cause Cause, reason string) {
 func (c *Call) run() {
 	ctx := c.ctx
 	log := c.s.log.With("call", c.rec.UUID)
+	c.keepHangupURL()
 	if err := c.s.o.DB.InsertCall(ctx, &c.rec); err != nil {
 		log.Error("store call", "err", err)
 		c.d.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
@@ -304,6 +306,48 @@ func (c *Call) finish(cause Cause) {
 				"hangup_cause": cause.Name, "hangup_source": cause.Source, "bill_duration": strconv.Itoa(r.BillDuration)}}
 		if _, err := c.s.o.Audit.Append(ctx, e); err != nil {
 			c.s.log.Error("audit call", "call", r.UUID, "err", err)
+		}
+	}
+}
+
+// keepHangupURL stores the application's hangup URL with the call, so that if this
+// node dies the survivor ending the call in the records can still call it.
+func (c *Call) keepHangupURL() {
+	if app := c.ad.app; app != nil {
+		c.rec.HangupURL, c.rec.HangupMethod = app.HangupURL, app.HangupMethod
+	}
+}
+
+// EndLost tells the applications of calls that were live on a node that died, which
+// another node (this one's caller) has already completed in the records: their
+// hangup_url gets the usual hangup callback, signed, with the calls' stored cause.
+func (s *Server) EndLost(ctx context.Context, calls []*trunkline.Call) {
+	for _, r := range calls {
+		if r.HangupURL == "" {
+			continue
+		}
+		own, main, err := s.o.Tokens.SigningTokens(ctx, r.AccountID)
+		if err != nil {
+			s.log.Warn("hangup_url of a lost call: signing tokens", "call", r.UUID, "err", err)
+			continue
+		}
+		v := url.Values{}
+		for k, val := range map[string]string{"CallUUID": r.UUID, "From": r.From, "To": r.To, "Direction": r.Direction,
+			"CallStatus": StateCompleted, "ALegUUID": r.UUID, "ALegRequestUUID": r.RequestUUID, "RequestUUID": r.RequestUUID,
+			"Event": "Hangup", "HangupCause": CauseNodeLost.Telephony, "HangupCauseName": r.HangupCauseName,
+			"HangupCauseCode": strconv.Itoa(r.HangupCauseCode), "HangupSource": r.HangupSource,
+			"Duration": strconv.Itoa(r.Duration), "BillDuration": strconv.Itoa(r.BillDuration),
+			"StartTime": plivoTime(&r.InitiatedAt), "AnswerTime": plivoTime(r.AnsweredAt), "EndTime": plivoTime(r.EndedAt),
+			"SessionStart": plivoTime(&r.InitiatedAt), "TotalCost": "0.00000", "BillRate": "0.00000"} {
+			v.Set(k, val)
+		}
+		method := r.HangupMethod
+		if method == "" {
+			method = "POST"
+		}
+		if _, err := s.o.Webhooks.Do(ctx, webhook.Request{AccountID: r.AccountID, Kind: "hangup", ObjectID: r.UUID,
+			URL: r.HangupURL, Method: method, Params: v, AuthToken: own, MainAuthToken: main}); err != nil {
+			s.log.Warn("hangup_url of a lost call", "call", r.UUID, "err", err)
 		}
 	}
 }

@@ -45,6 +45,9 @@ var (
 	// CauseCallerIDRefused: a <Dial> leg not placed because its callerId is not one the
 	// account may use (package callerid); the CDR's hangup_reason says why.
 	CauseCallerIDRefused = Cause{7060, "Caller ID Not Allowed", "CALL_REJECTED", SourcePlatform}
+	// CauseNodeLost: the cluster node holding the call died; another node ended it in
+	// the records (its media died with the node).
+	CauseNodeLost = Cause{7070, "Node Failure", "NETWORK_OUT_OF_ORDER", SourcePlatform}
 )
 
 // With returns c with its source set.

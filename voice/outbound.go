@@ -127,6 +127,7 @@ func (s *Server) Originate(o trunkline.PlaceCall) (*Call, error) {
 		c.rec.AppID = app.ID
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.keepHangupURL()
 	if err := s.o.DB.InsertCall(c.ctx, &c.rec); err != nil {
 		c.cancel()
 		return nil, fmt.Errorf("store call: %w", err)

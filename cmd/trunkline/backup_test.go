@@ -135,7 +135,7 @@ func TestBackupWorkerShredsKeyringOnDelete(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, err := openPlatform(ctx, &c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := openPlatform(ctx, &c, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestBackupWorkerSchedules(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, err := openPlatform(ctx, &c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := openPlatform(ctx, &c, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,7 @@ func TestAuditVerifyRollback(t *testing.T) {
 		t.Helper()
 		c := config.Default()
 		c.DataDir = dir
-		p, err := openPlatform(context.Background(), &c, slog.New(slog.DiscardHandler))
+		p, err := openPlatform(context.Background(), &c, slog.New(slog.DiscardHandler), false)
 		if err != nil {
 			t.Fatal(err)
 		}

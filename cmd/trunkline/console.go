@@ -104,7 +104,7 @@ func (v sandboxView) Calls() []sandbox.PhoneCall {
 // VerifiedCallerId. The server and the operator CLI (invitations) share it.
 func newIdentity(p *platform, sender identity.CodeSender) *identity.Service {
 	k := p.cfg.Console
-	return identity.New(identity.Options{Store: p.db, Sweeper: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
+	return identity.New(identity.Options{Throttles: p.throttles, Store: p.db, Sweeper: p.db, Ring: p.ring, Accounts: p.accounts, Sender: sender, Audit: p.audit,
 		Logger: p.log, Metrics: p.metrics, IdleTimeout: k.IdleTimeout.Duration, SessionLifetime: k.SessionLifetime.Duration,
 		Signup: p.cfg.SignupMode(), VerifyPrefixes: k.VerifyPrefixes(),
 		Budgets: identity.Budgets{PerHour: k.SendsPerHour, PerDay: k.SendsPerDay, PerPrefixHour: k.SendsPerPrefixHour,

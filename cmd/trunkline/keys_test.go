@@ -300,7 +300,7 @@ func TestCLIKeysRotate(t *testing.T) {
 	}
 	c := config.Default()
 	c.DataDir = dir
-	p, err := openPlatform(context.Background(), &c, slog.New(slog.DiscardHandler))
+	p, err := openPlatform(context.Background(), &c, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,7 @@ Usage:
   trunkline backup verify [--dest NAME] [--id ID] [--json]
   trunkline restore --to NEW_DIR [--db POSTGRES_DSN] [--dest NAME] [--id ID] [--json]
   trunkline call --to NUMBER [--server 127.0.0.1:5060] [--digits 1234] [--save heard.wav]
+  trunkline cluster status [--json]   (the nodes sharing this database: state, roles, binds, calls, leader)
   trunkline version
 
 Every command takes --data-dir (default ./trunkline-data, or $TRUNKLINE_DATA_DIR) and
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdBackup(ctx, rest, stdout, stderr)
 	case "restore":
 		err = cmdRestore(ctx, rest, stdout, stderr)
+	case "cluster":
+		err = cmdCluster(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "trunkline", version)
 	case "help", "--help", "-h":

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audit"
 	"github.com/trunkline/trunkline/carrier"
+	"github.com/trunkline/trunkline/cluster"
 	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/sandbox"
 	"github.com/trunkline/trunkline/smpp/pdu"
@@ -24,8 +26,41 @@ type messaging struct {
 	router  *carrier.Router
 	clients []*session.Client
 	sandbox *sandbox.SMSC
+	pools   []*carrier.Pool
 	cancel  context.CancelFunc // stops the message workers
 	done    chan struct{}      // closed when they have stopped
+	// slotClosing counts binds of given-back slots still unbinding (cluster).
+	slotClosing sync.WaitGroup
+}
+
+// bindSlot opens a bind of pool in a slot this node holds (cluster.Binds); the
+// function it returns takes it out of the pool at once and unbinds it in the
+// background (submits in flight get their responses).
+func (m *messaging) bindSlot(pool *carrier.Pool, newClient func() *session.Client) func(slot int) func() {
+	return func(slot int) func() {
+		cl := newClient()
+		pool.Set(slot, cl)
+		cl.Start(context.Background()) // fails only on bad options, which check-config refuses
+		return func() {
+			pool.Set(slot, nil)
+			m.slotClosing.Add(1)
+			go func() {
+				defer m.slotClosing.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				cl.Shutdown(ctx)
+			}()
+		}
+	}
+}
+
+// bound is the number of binds up on this node.
+func (m *messaging) bound() int {
+	n := 0
+	for _, p := range m.pools {
+		n += p.BoundCount()
+	}
+	return n
 }
 
 // startMessaging binds to the configured carriers (or starts the sandbox carrier when
@@ -44,6 +79,7 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 	}
 	var carriers []*carrier.Carrier
 	var routes []carrier.Route
+	var spread []cluster.BindCarrier
 	if len(c.Messaging.Carriers) == 0 {
 		m.sandbox = sandbox.New(sandbox.Options{Logger: p.log, Notify: p.sandboxEvents})
 		if err := m.sandbox.Start(ctx); err != nil {
@@ -52,7 +88,9 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 		cl := session.NewClient(session.ClientOptions{Name: sandbox.Name, Addr: m.sandbox.Addr().String(),
 			SystemID: m.sandbox.SystemID, Password: m.sandbox.Password, Window: 64, OnDeliver: deliver(sandbox.Name), Logger: p.log})
 		m.clients = append(m.clients, cl)
-		carriers = append(carriers, &carrier.Carrier{Name: sandbox.Name, Transport: &carrier.Pool{Clients: []*session.Client{cl}}})
+		pool := &carrier.Pool{Clients: []*session.Client{cl}}
+		m.pools = append(m.pools, pool)
+		carriers = append(carriers, &carrier.Carrier{Name: sandbox.Name, Transport: pool})
 		routes = append(routes, carrier.Route{Prefix: "", Hops: []carrier.Hop{{Carrier: sandbox.Name, Weight: 1}}})
 	}
 	for _, cc := range c.Messaging.Carriers {
@@ -71,8 +109,8 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 		binds := max(cc.Binds, 1)
 		pool := &carrier.Pool{}
 		car := &carrier.Carrier{Name: cc.Name, Transport: pool}
-		for i := 0; i < binds; i++ {
-			cl := session.NewClient(session.ClientOptions{Name: cc.Name, Addr: cc.Address, TLS: tlsConf, SystemID: cc.SystemID,
+		newClient := func() *session.Client {
+			return session.NewClient(session.ClientOptions{Name: cc.Name, Addr: cc.Address, TLS: tlsConf, SystemID: cc.SystemID,
 				Password: password, SystemType: cc.SystemType, Window: cc.Window, TPS: cc.TPS, OnDeliver: deliver(cc.Name),
 				ResponseTimeout: cc.ResponseTimeout.Duration, EnquireLink: cc.EnquireLink.Duration,
 				MaxThrottleWait: cmp.Or(cc.ThrottleFailover.Duration, 2*time.Second),
@@ -82,8 +120,18 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 						recordCarrierEvent(p, carrier.Event{Kind: "carrier.down", Carrier: car.Name, Reason: "bind lost"})
 					}
 				}, Logger: p.log})
-			pool.Clients = append(pool.Clients, cl)
-			m.clients = append(m.clients, cl)
+		}
+		m.pools = append(m.pools, pool)
+		if c.Bus.Kind == "nats" {
+			// In a cluster, binds is the carrier's limit for all the nodes together:
+			// each node opens the slots it holds (cluster.Binds).
+			spread = append(spread, cluster.BindCarrier{Name: cc.Name, Slots: binds, Open: m.bindSlot(pool, newClient)})
+		} else {
+			for i := 0; i < binds; i++ {
+				cl := newClient()
+				pool.Clients = append(pool.Clients, cl)
+				m.clients = append(m.clients, cl)
+			}
 		}
 		carriers = append(carriers, car)
 	}
@@ -118,8 +166,19 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 	svc.ReleaseOldLeases(ctx)
 	runCtx, cancel := context.WithCancel(ctx)
 	m.cancel, m.done = cancel, make(chan struct{})
+	var binds *cluster.Binds
+	if len(spread) > 0 {
+		binds = cluster.NewBinds(cluster.BindsOptions{Node: c.NodeName, Store: p.db, Every: c.Bus.Heartbeat.Duration,
+			TTL: c.Bus.DeadAfter.Duration, Carriers: spread, Logger: p.log})
+	}
 	go func() {
 		defer close(m.done)
+		if binds != nil {
+			// Stopped with the workers: the slots go back for the others to open.
+			done := make(chan struct{})
+			go func() { binds.Run(runCtx); close(done) }()
+			defer func() { <-done }()
+		}
 		svc.Run(runCtx) // nil: it returns when runCtx ends
 	}()
 	return m, nil
@@ -151,6 +210,7 @@ func (m *messaging) stop() {
 	for _, cl := range m.clients {
 		cl.Shutdown(ctx)
 	}
+	m.slotClosing.Wait()
 	if m.sandbox != nil {
 		m.sandbox.Close()
 	}

@@ -43,7 +43,7 @@ func (o *operatorCmd) open(ctx context.Context, stderr io.Writer) (*platform, er
 	}
 	// The CLI logs only warnings, to stderr, so its stdout stays clean for --json.
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return openPlatform(ctx, c, logger)
+	return openPlatform(ctx, c, logger, false)
 }
 
 // cliActor names the operator in audit entries.

@@ -22,6 +22,7 @@ import (
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/metrics"
+	"github.com/trunkline/trunkline/ratelimit"
 	"github.com/trunkline/trunkline/sandbox"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/webhook"
@@ -38,7 +39,12 @@ type platform struct {
 	// witnesses keep copies of the audit checkpoints outside the database.
 	witnesses []audit.Witness
 	accounts  *account.Service
-	bus       *bus.Local
+	bus       trunkline.Bus
+	// nats is the NATS bus when bus.kind is "nats" (nil otherwise): its addresses
+	// and peers are shown by cluster status.
+	nats *bus.NATS
+	// throttles shares the throttles between nodes (nil on one node).
+	throttles *ratelimit.Exchange
 	// webhooks is the one client for customer callbacks (signed, SSRF-safe, retried,
 	// each attempt recorded); messaging and voice use it.
 	webhooks *webhook.Client
@@ -51,7 +57,10 @@ type platform struct {
 
 // openPlatform opens the data dir: keys (created on first use), the store (migrated)
 // and the audit log.
-func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*platform, error) {
+//
+// serving is true for `trunkline serve`: in a cluster it starts this node's embedded
+// NATS server; the operator CLI (false) connects to its node's server as a client.
+func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger, serving bool) (*platform, error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -67,6 +76,7 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 		return nil, err
 	}
 	p.closers = append(p.closers, p.db.Close)
+	p.db.SetNode(c.NodeName)
 	if err := useMACKey(ctx, p.db, p.ring); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("MAC key: %w", err)
@@ -95,11 +105,17 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	p.audit = audit.New(p.db, signer, audit.Options{Node: c.NodeName, Logger: logger, Verifier: verifier, Witnesses: p.witnesses,
 		Checked: p.metrics.AuditCheckpoint, CheckpointEvery: c.Audit.CheckpointInterval.Duration})
 	p.closers = append(p.closers, p.audit.Close) // runs before the database closes: flushes pending entries
-	if p.bus, err = newBus(c); err != nil {
+	if p.bus, p.nats, err = newBus(ctx, c, logger, serving); err != nil {
 		p.Close()
 		return nil, err
 	}
 	p.closers = append(p.closers, p.bus.Close)
+	if c.Bus.Kind == "nats" {
+		if p.throttles, err = ratelimit.NewExchange(p.bus); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	p.accounts = account.New(p.db, p.ring, account.Options{Overlap: c.Auth.TokenOverlap.Duration, Bus: p.bus})
 	if _, err := p.bus.Subscribe(account.InvalidateSubject, func(m trunkline.Msg) { p.accounts.DropCached(string(m.Data)) }); err != nil {
 		p.Close()
@@ -111,15 +127,64 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger) (*
 	return p, nil
 }
 
-// newBus builds the node's one message bus from bus.kind. Wake-ups, events and
-// live-call commands go over it, and the cluster puts NATS behind the same interface;
-// today it carries authentication-cache invalidations and message wake-ups.
-func newBus(c *config.Config) (*bus.Local, error) {
+// newBus builds the node's one message bus from bus.kind: in process for one node,
+// NATS for a cluster (wake-ups, cache invalidations, shared throttles and live-call
+// requests then reach every node).
+func newBus(ctx context.Context, c *config.Config, logger *slog.Logger, serving bool) (trunkline.Bus, *bus.NATS, error) {
 	switch c.Bus.Kind {
 	case "local":
-		return bus.NewLocal(), nil
+		return bus.NewLocal(), nil, nil
+	case "nats":
+	default:
+		return nil, nil, fmt.Errorf("bus.kind %q: \"local\" or \"nats\"", c.Bus.Kind)
 	}
-	return nil, fmt.Errorf("bus.kind %q: only \"local\" is supported", c.Bus.Kind)
+	token, err := c.BusToken()
+	if err != nil {
+		return nil, nil, err
+	}
+	o := bus.NATSOptions{Name: c.NodeName, URL: c.Bus.URL, Listen: c.Bus.Listen, RouteListen: c.Bus.RouteListen,
+		Routes: c.Bus.Routes, Cluster: c.Bus.Cluster, Token: token, Logger: logger}
+	if c.Bus.RouteCert != "" {
+		if o.RouteTLS, err = routeTLS(c.Bus.RouteCert, c.Bus.RouteKey, c.Bus.RouteCA); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !serving && o.URL == "" {
+		// The CLI is a client of its node's embedded server, so what it changes
+		// (a rotated token, a deleted account) reaches every node's caches.
+		o.URL = "nats://" + c.Bus.Listen
+		o.Name += "-cli"
+		n := bus.NewNATS(o)
+		if err := n.Start(ctx); err != nil {
+			logger.Warn("no running node to tell of changes (their caches expire on their own)", "err", err)
+			return bus.NewLocal(), nil, nil
+		}
+		return n, nil, nil
+	}
+	n := bus.NewNATS(o)
+	if err := n.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	return n, n, nil
+}
+
+// routeTLS is the mutual TLS between nodes' NATS servers: each shows cert and accepts
+// only peers whose certificates ca signed.
+func routeTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("bus.route_cert/route_key: %w", err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("bus.route_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("bus.route_ca %s holds no certificate", caFile)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, RootCAs: pool, ClientCAs: pool,
+		ClientAuth: tls.RequireAndVerifyClientCert}, nil
 }
 
 // httpsClient is the HTTPS client for the audit witness service and for a customer's

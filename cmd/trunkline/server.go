@@ -11,9 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
+	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/api"
 	"github.com/trunkline/trunkline/application"
+	"github.com/trunkline/trunkline/cluster"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/identity"
 	"github.com/trunkline/trunkline/metrics"
@@ -37,6 +40,8 @@ type Main struct {
 	vs       *voiceSide
 	api      *api.Server
 	metrics  *metrics.Server
+	// member is this node's cluster membership (bus.kind "nats"); nil on one node.
+	member *cluster.Member
 
 	// Workers (audit checkpoints, session sweeps, body sealing, backups) run under
 	// workerCtx until Close.
@@ -70,12 +75,19 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.log, m.closeLog, err = newLogger(c, m.stderr); err != nil {
 		return err
 	}
-	if m.p, err = openPlatform(ctx, c, m.log); err != nil {
+	if m.p, err = openPlatform(ctx, c, m.log, true); err != nil {
 		return err
 	}
 	tlsConfig, caPath, err := serverTLS(c)
 	if err != nil {
 		return err
+	}
+	var lost []*trunkline.Call
+	if n := m.p.nats; n != nil {
+		fmt.Fprintf(m.stdout, "trunkline: cluster bus (NATS) on %s, routes on %s, node %s\n", n.ClientAddr(), n.RouteAddr(), c.NodeName)
+		if lost, err = m.restartedNode(ctx); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
 	}
 	if m.msg, err = startMessaging(ctx, m.p); err != nil {
 		return err
@@ -85,6 +97,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.vs, err = startVoice(ctx, m.p, m.msg.svc, tlsConfig, m.PublicURL); err != nil {
 		return fmt.Errorf("voice: %w", err)
+	}
+	if len(lost) > 0 {
+		go m.vs.srv.EndLost(context.Background(), lost)
 	}
 	fmt.Fprintf(m.stdout, "trunkline: SIP listening on %s (udp, tcp)\n", m.vs.srv.Addr())
 	if a := m.vs.srv.TLSAddr(); a.IsValid() {
@@ -113,23 +128,31 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	m.workerCtx, m.stopWorkers = context.WithCancel(context.Background())
-	// Sign a checkpoint now, so even a short-lived server leaves its entries covered, then
-	// at the configured interval.
-	if _, err := m.p.audit.Checkpoint(ctx); err != nil {
+	// In a cluster the singletons (audit checkpoints, sweepers, sealing, backups) run
+	// on the node holding the leader lease only.
+	single := func(run func(context.Context) error) func(context.Context) error { return run }
+	if c.Bus.Kind == "nats" {
+		if err := m.joinCluster(ctx); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		single = m.member.Singleton
+	} else if _, err := m.p.audit.Checkpoint(ctx); err != nil {
+		// Sign a checkpoint now, so even a short-lived server leaves its entries
+		// covered, then at the configured interval.
 		m.log.Error("audit checkpoint", "err", err)
 	}
-	m.goWorker(m.p.audit.Run)
-	m.goWorker(sweepSessions)
+	m.goWorker(single(m.p.audit.Run))
+	m.goWorker(single(sweepSessions))
 	// Message bodies stored in plain text before migration 14 get sealed under their
 	// account's key, in the background, so crypto-shredding covers them too.
-	m.goWorker(m.sealPlainBodies)
+	m.goWorker(single(m.sealPlainBodies))
 	if c.Backup.Interval.Duration > 0 || c.Backup.DrillInterval.Duration > 0 {
 		k, dests, err := backupKeyAndDests(c, "")
 		if err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
 		w := &backupWorker{p: m.p, k: k, dests: dests, cfgFile: c.File}
-		m.goWorker(w.Run)
+		m.goWorker(single(w.Run))
 		fmt.Fprintf(m.stdout, "trunkline: backups every %s to %d destinations\n", c.Backup.Interval.Duration, len(dests))
 	}
 
@@ -143,7 +166,7 @@ func (m *Main) Run(ctx context.Context) error {
 // from then on the public base of links is known.
 func (m *Main) startAPI(ctx context.Context, id *identity.Service, consoleHandler http.Handler, tlsConfig *tls.Config, caPath string) error {
 	c, p := m.cfg, m.p
-	opts := api.Options{
+	opts := api.Options{Throttles: p.throttles,
 		DB: p.db, Accounts: p.accounts, Audit: p.audit, Logger: m.log,
 		RateBurst: c.API.RateLimit, RatePeriod: c.API.RatePeriod.Duration,
 		FailsPerAddr: c.API.FailsAddr, FailsPerID: c.API.FailsID, FailWindow: c.API.FailWindow.Duration,
@@ -151,6 +174,14 @@ func (m *Main) startAPI(ctx context.Context, id *identity.Service, consoleHandle
 		SIPDomain: c.SIP.Domain, Messages: m.msg.svc, Metrics: p.metrics, Recordings: m.vs.recordings,
 		Calls: m.vs.srv, Conferences: m.vs.srv, MPCs: m.vs.srv, PublicURL: c.PublicBase(), Verifier: id, Console: consoleHandler,
 		Listen: c.API.Listen, TLS: tlsConfig, PlainListen: c.API.PlainListen,
+	}
+	if c.Bus.Kind == "nats" {
+		// Live-call requests reach the node holding the call over the bus.
+		calls, err := cluster.NewCalls(c.NodeName, m.vs.srv, p.db, p.bus, m.log)
+		if err != nil {
+			return fmt.Errorf("cluster calls: %w", err)
+		}
+		opts.Calls = calls
 	}
 	// The application and number rules (endpoints: api's default, on SIPDomain).
 	apps := application.New(p.db, p.db)
@@ -293,6 +324,15 @@ func (m *Main) close() error {
 	if m.stopWorkers != nil {
 		m.stopWorkers()
 		m.workers.Wait()
+	}
+	if m.member != nil {
+		// Heartbeats went on while draining (a draining node is alive); now leave,
+		// so nobody takes over what this node finished.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.member.Shutdown(ctx); err != nil {
+			m.log.Error("leave the cluster (the others will take this node over)", "err", err)
+		}
+		cancel()
 	}
 	if m.ready {
 		// A last checkpoint covers whatever the drained requests appended.

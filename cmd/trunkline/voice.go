@@ -110,7 +110,7 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 		}
 		opts.TLSListen, opts.TLSConfig = c.Voice.TLSListen, tlsConfig
 	}
-	reg := registrar.New(registrar.Options{Store: p.db, Ring: p.ring, Realm: c.SIP.Domain, Audit: p.audit, Logger: p.log})
+	reg := registrar.New(registrar.Options{Throttles: p.throttles, Store: p.db, Ring: p.ring, Realm: c.SIP.Domain, Audit: p.audit, Logger: p.log})
 	opts.Registrar = reg
 	opts.Locate = func(uri string) (voice.Target, bool) {
 		var u sip.Uri

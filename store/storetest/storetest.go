@@ -37,9 +37,27 @@ func Open(t testing.TB) []*store.DB {
 	t.Cleanup(func() { lite.Close() })
 	dbs = append(dbs, lite)
 
-	dsn := os.Getenv(PostgresEnv)
+	dsn := PostgresDSN(t)
 	if dsn == "" {
 		return dbs
+	}
+	pg, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("open postgres store: %v", err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	return append(dbs, pg)
+}
+
+// PostgresDSN returns the DSN of a new, empty schema on the PostgresEnv server (dropped
+// in t.Cleanup), for tests where several processes or nodes share one database; ""
+// when PostgresEnv is unset.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	dsn := os.Getenv(PostgresEnv)
+	if dsn == "" {
+		return ""
 	}
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -63,10 +81,5 @@ func Open(t testing.TB) []*store.DB {
 		sep = "&"
 	}
 	// pgx passes unknown DSN parameters to the server as run-time settings.
-	pg, err := store.Open(ctx, dsn+sep+"search_path="+schema)
-	if err != nil {
-		t.Fatalf("open postgres store: %v", err)
-	}
-	t.Cleanup(func() { pg.Close() })
-	return append(dbs, pg)
+	return dsn + sep + "search_path=" + schema
 }

@@ -87,8 +87,11 @@ type Auditor interface {
 
 // Options configure a Registrar.
 type Options struct {
-	Store Store      // required
-	Ring  *keys.Ring // required: opens the stored HA1s and keys the nonces
+	// Throttles, when set, makes the throttles cluster-wide (failures and spent tokens
+	// on one node count on all); nil keeps them to this node.
+	Throttles *ratelimit.Exchange
+	Store     Store      // required
+	Ring      *keys.Ring // required: opens the stored HA1s and keys the nonces
 	// Realm is the SIP domain: the realm the API computed each endpoint's HA1 for
 	// (api.Options.SIPDomain). Both must come from the one setting. Default "localhost",
 	// the API's default.
@@ -199,6 +202,7 @@ func New(o Options) *Registrar {
 			TrustFor: 2*o.MaxExpires + o.MaxLockout, Now: o.Now}),
 		bindings: map[string]*binding{}, nonces: map[string]nonceUse{},
 	}
+	r.fails.Share(o.Throttles, "sip.auth")
 	var random [16]byte
 	rand.Read(random[:])
 	enc, err := o.Ring.Seal([]byte(md5hex(string(random[:]))), dummyAAD)

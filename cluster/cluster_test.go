@@ -1,0 +1,141 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
+)
+
+type takeovers struct {
+	mu   sync.Mutex
+	seen map[string]string // dead node -> taken by
+	ch   chan string
+}
+
+func newMember(db *store.DB, name string, tk *takeovers) *Member {
+	return New(Options{Node: trunkline.Node{Name: name, Roles: []string{"api", "sip", "sms"}}, Store: db,
+		Heartbeat: 50 * time.Millisecond, DeadAfter: 200 * time.Millisecond,
+		Lost: Lost{Code: 7070, Name: "Node Failure", Source: "Plivo"},
+		TookOver: func(dead string, at time.Time) {
+			tk.mu.Lock()
+			tk.seen[dead] = name
+			tk.mu.Unlock()
+			tk.ch <- dead
+		}})
+}
+
+// Three members on one store: one killed (no goodbye) is taken over by exactly one
+// survivor, its live calls ended in the records; the leader lease moves when the
+// leader dies; a clean leave is not taken over.
+func TestTakeoverAndLeader(t *testing.T) {
+	for _, db := range storetest.Open(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			ctx := context.Background()
+			tk := &takeovers{seen: map[string]string{}, ch: make(chan string, 10)}
+			ms := map[string]*Member{}
+			for _, n := range []string{"a", "b", "c"} {
+				m := newMember(db, n, tk)
+				if err := m.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { m.Kill() })
+				ms[n] = m
+			}
+			leader := waitLeader(t, ms)
+			// A live call on the leader, which dies.
+			acct := "MA1"
+			if err := db.CreateAccount(ctx, &trunkline.Account{ID: acct, Name: "n", Enabled: true},
+				&trunkline.Credential{ID: "CR1", TokenMAC: []byte("mac"), TokenEnc: []byte("enc")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.InsertCall(ctx, &trunkline.Call{UUID: "call-1", AccountID: acct, Direction: "inbound",
+				Node: leader, HangupURL: "https://example.com/h", HangupMethod: "POST"}); err != nil {
+				t.Fatal(err)
+			}
+			if node, err := db.CallNode(ctx, "call-1"); err != nil || node != leader {
+				t.Fatalf("CallNode = %q, %v", node, err)
+			}
+			killed := time.Now()
+			ms[leader].Kill()
+			delete(ms, leader)
+			select {
+			case dead := <-tk.ch:
+				if dead != leader {
+					t.Fatalf("took over %s, want %s", dead, leader)
+				}
+				t.Logf("kill -> takeover in %s", time.Since(killed))
+			case <-time.After(5 * time.Second):
+				t.Fatal("no survivor took the dead node over")
+			}
+			c, err := db.GetCall(ctx, trunkline.Scope{AccountID: acct}, "call-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.State != trunkline.CallCompleted || c.HangupCauseCode != 7070 || c.HangupReason == "" {
+				t.Fatalf("dead node's call: %+v", c)
+			}
+			if _, err := db.CallNode(ctx, "call-1"); err == nil {
+				t.Fatal("an ended call still has a node")
+			}
+			newLeader := waitLeader(t, ms)
+			if newLeader == leader {
+				t.Fatal("the dead node still leads")
+			}
+			// A clean leave: nobody takes it over.
+			for n, m := range ms {
+				if n != newLeader {
+					if err := m.Shutdown(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			nodes, err := db.Nodes(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			states := map[string]string{}
+			for _, n := range nodes {
+				states[n.Name] = n.State
+			}
+			want := map[string]string{"a": trunkline.NodeLeft, "b": trunkline.NodeLeft, "c": trunkline.NodeLeft}
+			want[leader], want[newLeader] = trunkline.NodeDead, trunkline.NodeUp
+			for n, s := range want {
+				if states[n] != s {
+					t.Fatalf("states %v, want %v", states, want)
+				}
+			}
+			tk.mu.Lock()
+			if len(tk.seen) != 1 {
+				t.Fatalf("takeovers %v, want only %s", tk.seen, leader)
+			}
+			tk.mu.Unlock()
+		})
+	}
+}
+
+func waitLeader(t *testing.T, ms map[string]*Member) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var leaders []string
+		for n, m := range ms {
+			if m.Leader() {
+				leaders = append(leaders, n)
+			}
+		}
+		if len(leaders) == 1 {
+			return leaders[0]
+		}
+		if len(leaders) > 1 {
+			t.Fatalf("two leaders: %v", leaders)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no leader")
+	return ""
+}

@@ -1,0 +1,240 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/trunkline/trunkline"
+)
+
+// JoinCluster records n as up, a new incarnation of its name: a node restarted under
+// the same name takes its row back.
+func (db *DB) JoinCluster(ctx context.Context, n *trunkline.Node) error {
+	now := db.now()
+	n.State, n.StartedAt, n.HeartbeatAt = trunkline.NodeUp, now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond)
+	addrs, err := json.Marshal(n.Addresses)
+	if err != nil {
+		return err
+	}
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO cluster_nodes (name, incarnation, state, roles, addresses, version, started_at, heartbeat_at, calls, binds)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET incarnation = excluded.incarnation, state = excluded.state, roles = excluded.roles,
+			addresses = excluded.addresses, version = excluded.version, started_at = excluded.started_at,
+			heartbeat_at = excluded.heartbeat_at, calls = excluded.calls, binds = excluded.binds`,
+			n.Name, n.Incarnation, n.State, strings.Join(n.Roles, ","), string(addrs), n.Version, micros(now), micros(now), n.Calls, n.Binds)
+		return err
+	})
+}
+
+// Heartbeat renews node name's heartbeat with what it now holds. wasDead reports that
+// the others had given it up for dead (it was frozen, or cut off from the database,
+// longer than their patience): its leases were freed, so work it still holds may be
+// done twice. trunkline.ErrConflict: another incarnation (a restart elsewhere under
+// this name) owns the row.
+func (db *DB) Heartbeat(ctx context.Context, name, incarnation string, calls, binds int) (wasDead bool, err error) {
+	now := db.now()
+	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var state, inc string
+		if err := tx.QueryRow(ctx, `SELECT state, incarnation FROM cluster_nodes WHERE name = ?`, name).Scan(&state, &inc); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return trunkline.ErrConflict
+			}
+			return err
+		}
+		if inc != incarnation {
+			return trunkline.ErrConflict
+		}
+		wasDead = state == trunkline.NodeDead
+		_, err := tx.Exec(ctx, `UPDATE cluster_nodes SET heartbeat_at = ?, state = ?, calls = ?, binds = ? WHERE name = ? AND incarnation = ?`,
+			micros(now), trunkline.NodeUp, calls, binds, name, incarnation)
+		return err
+	})
+	return wasDead, err
+}
+
+// LeaveCluster marks a node that stops cleanly: nobody needs to take its work over.
+func (db *DB) LeaveCluster(ctx context.Context, name, incarnation string) error {
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE cluster_nodes SET state = ?, calls = 0, binds = 0 WHERE name = ? AND incarnation = ?`,
+			trunkline.NodeLeft, name, incarnation)
+		return err
+	})
+}
+
+// SilentNodes lists the nodes still marked up whose last heartbeat is before since.
+func (db *DB) SilentNodes(ctx context.Context, since time.Time) ([]string, error) {
+	rows, err := db.query(ctx, `SELECT name FROM cluster_nodes WHERE state = ? AND heartbeat_at < ? ORDER BY name`,
+		trunkline.NodeUp, micros(since))
+	return collect(rows, err, func(r interface{ Scan(...any) error }) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+}
+
+// MarkNodeDead marks name dead if it is still up and silent since since. Only one
+// survivor gets true: the one that takes the dead node's work over.
+func (db *DB) MarkNodeDead(ctx context.Context, name string, since time.Time) (bool, error) {
+	var won bool
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE cluster_nodes SET state = ? WHERE name = ? AND state = ? AND heartbeat_at < ?`,
+			trunkline.NodeDead, name, trunkline.NodeUp, micros(since))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		won = n == 1
+		return err
+	})
+	return won, err
+}
+
+// Nodes lists every node the cluster has known, by name.
+func (db *DB) Nodes(ctx context.Context) ([]*trunkline.Node, error) {
+	rows, err := db.query(ctx, `SELECT name, incarnation, state, roles, addresses, version, started_at, heartbeat_at, calls, binds
+		FROM cluster_nodes ORDER BY name`)
+	return collect(rows, err, scanNode)
+}
+
+func scanNode(row interface{ Scan(...any) error }) (*trunkline.Node, error) {
+	var n trunkline.Node
+	var roles, addrs string
+	var started, hb int64
+	if err := row.Scan(&n.Name, &n.Incarnation, &n.State, &roles, &addrs, &n.Version, &started, &hb, &n.Calls, &n.Binds); err != nil {
+		return nil, err
+	}
+	if roles != "" {
+		n.Roles = strings.Split(roles, ",")
+	}
+	if addrs != "" {
+		json.Unmarshal([]byte(addrs), &n.Addresses) // written by JoinCluster; a bad one shows as none
+	}
+	n.StartedAt, n.HeartbeatAt = fromMicros(started), fromMicros(hb)
+	return &n, nil
+}
+
+// HoldLease takes or renews the named lease for holder until now+ttl. It is free when
+// nobody holds it, its holder let it go, or its time ran out; false: another holds it.
+func (db *DB) HoldLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	now := db.now()
+	var held bool
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE cluster_leases SET holder = ?, until = ? WHERE name = ? AND (holder = ? OR until < ?)`,
+			holder, micros(now.Add(ttl)), name, holder, micros(now))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			held = err == nil
+			return err
+		}
+		res, err = tx.Exec(ctx, `INSERT INTO cluster_leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			name, holder, micros(now.Add(ttl)))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		held = n == 1
+		return err
+	})
+	return held, err
+}
+
+// DropLease lets the named lease go if holder holds it.
+func (db *DB) DropLease(ctx context.Context, name, holder string) error {
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE cluster_leases SET until = 0 WHERE name = ? AND holder = ?`, name, holder)
+		return err
+	})
+}
+
+// DropLeasesOf lets every lease of holder go (a dead node's).
+func (db *DB) DropLeasesOf(ctx context.Context, holder string) error {
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE cluster_leases SET until = 0 WHERE holder = ?`, holder)
+		return err
+	})
+}
+
+// CallNode names the node holding the live call uuid; trunkline.ErrNotFound when no
+// such call is live.
+func (db *DB) CallNode(ctx context.Context, uuid string) (string, error) {
+	var node string
+	err := db.queryRow(ctx, `SELECT node FROM calls WHERE uuid = ? AND state <> ?`, uuid, trunkline.CallCompleted).Scan(&node)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", trunkline.ErrNotFound
+	}
+	return node, err
+}
+
+// EndCallsOf completes every call still live on node (dead) with the given cause,
+// ended now, and returns them as stored, hangup URL included.
+func (db *DB) EndCallsOf(ctx context.Context, node string, causeCode int, causeName, source, reason string) ([]*trunkline.Call, error) {
+	now := db.now()
+	var out []*trunkline.Call
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = nil
+		rows, err := tx.Query(ctx, `SELECT `+callCols+`, hangup_url, hangup_method FROM calls WHERE node = ? AND state <> ?`,
+			node, trunkline.CallCompleted)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var extra [2]string
+			c, err := scanCall(scanExtra{rows, extra[:]})
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			c.HangupURL, c.HangupMethod, c.Node = extra[0], extra[1], node
+			out = append(out, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, c := range out {
+			end := now.UTC().Truncate(time.Microsecond)
+			c.EndedAt, c.State = &end, trunkline.CallCompleted
+			c.Duration = int(end.Sub(c.InitiatedAt).Round(time.Second) / time.Second)
+			if c.AnsweredAt != nil {
+				c.BillDuration = int(end.Sub(*c.AnsweredAt).Round(time.Second) / time.Second)
+			}
+			c.HangupCauseCode, c.HangupCauseName, c.HangupSource, c.HangupReason = causeCode, causeName, source, reason
+			if _, err := tx.Exec(ctx, `UPDATE calls SET state = ?, ended_at = ?, duration_s = ?, bill_duration_s = ?,
+				hangup_cause_code = ?, hangup_cause_name = ?, hangup_source = ?, hangup_reason = ? WHERE uuid = ? AND state <> ?`,
+				c.State, micros(end), c.Duration, c.BillDuration, causeCode, causeName, source, reason, c.UUID, trunkline.CallCompleted); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// scanExtra scans the call columns and then len(extra) more strings.
+type scanExtra struct {
+	row   interface{ Scan(...any) error }
+	extra []string
+}
+
+func (s scanExtra) Scan(dest ...any) error {
+	for i := range s.extra {
+		dest = append(dest, &s.extra[i])
+	}
+	return s.row.Scan(dest...)
+}
+
+// LeaseHolder names who holds the named lease now ("" when nobody does).
+func (db *DB) LeaseHolder(ctx context.Context, name string) (string, error) {
+	var holder string
+	err := db.queryRow(ctx, `SELECT holder FROM cluster_leases WHERE name = ? AND until >= ?`, name, micros(db.now())).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return holder, err
+}
