@@ -208,6 +208,9 @@ type caller struct {
 	med   *diago.DialogMedia
 	mu    sync.Mutex
 	heard []heardFrame
+	// wmu serialises writes to the call's RTP: diago's packet writer is
+	// not safe for the tone and a DTMF key at once.
+	wmu sync.Mutex
 }
 
 type heardFrame struct {
@@ -261,7 +264,10 @@ func dialStream(t *testing.T, s *stack, toneHz float64) *caller {
 			case <-tk.C:
 			}
 			off := (i % 50) * 160
-			if _, err := w.Write(tone[off : off+160]); err != nil {
+			cl.wmu.Lock()
+			_, err := w.Write(tone[off : off+160])
+			cl.wmu.Unlock()
+			if err != nil {
 				return
 			}
 		}
@@ -397,7 +403,10 @@ func TestStreamBidirectional(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := dw.WriteDTMF('5'); err != nil {
+			cl.wmu.Lock()
+			err = dw.WriteDTMF('5')
+			cl.wmu.Unlock()
+			if err != nil {
 				t.Fatal(err)
 			}
 			if m := conn.next(t, "dtmf", 5*time.Second); m["dtmf"].(map[string]any)["digit"] != "5" {
