@@ -53,6 +53,7 @@ type Stream struct {
 	out             chan streamMsg
 	ctl             chan streamMsg
 	stopped         chan struct{}
+	wexit           chan struct{} // closed when the writer has returned
 	stopOnce        sync.Once
 	stopReason      atomic.Value // string
 	dropped         atomic.Int64 // media frames a slow server made us drop
@@ -101,7 +102,7 @@ func NewStream(ch *Channel, conn *websocket.Conn, o StreamOptions) *Stream {
 		o.Format = StreamFormat{"audio/x-l16", 8000}
 	}
 	s := &Stream{ch: ch, conn: conn, o: o, out: make(chan streamMsg, streamQueue), ctl: make(chan streamMsg, 64),
-		stopped: make(chan struct{}), play: newStreamPlayer()}
+		stopped: make(chan struct{}), wexit: make(chan struct{}), play: newStreamPlayer()}
 	s.streamQ = quote(o.StreamID)
 	// The attribute separates pairs with ',' and Plivo's events with ';'.
 	s.extraQ = quote(strings.ReplaceAll(o.ExtraHeaders, ",", ";"))
@@ -149,7 +150,7 @@ func (s *Stream) Run(ctx context.Context) StreamEnd {
 
 	wdone := make(chan StreamEnd, 1)
 	ending := make(chan struct{})
-	go func() { wdone <- s.write(ctx, ending) }()
+	go func() { wdone <- s.write(ctx, ending); close(s.wexit) }()
 	rdone := make(chan StreamEnd, 1)
 	go func() { rdone <- s.read(ctx) }()
 
@@ -190,7 +191,7 @@ func (s *Stream) Run(ctx context.Context) StreamEnd {
 		case end = <-rd:
 			rd = nil
 		case <-s.play.notify:
-			s.reportMarks()
+			s.reportMarks(ctx)
 		}
 	}
 	for _, rm := range removes {
@@ -404,11 +405,11 @@ func (s *Stream) read(ctx context.Context) StreamEnd {
 			}
 		case "checkpoint":
 			s.play.mark(ev.Name)
-			s.reportMarks()
+			s.reportMarks(ctx)
 		case "clearAudio":
 			s.play.clear()
-			s.reportMarks()
-			s.ctl <- streamMsg{build: jsonWithSeq(map[string]any{"event": "clearedAudio", "streamId": s.o.StreamID})}
+			s.reportMarks(ctx)
+			s.control(ctx, streamMsg{build: jsonWithSeq(map[string]any{"event": "clearedAudio", "streamId": s.o.StreamID})})
 		case "sendDTMF":
 			go func(d string) {
 				s.dtmfMu.Lock()
@@ -427,13 +428,25 @@ func (s *Stream) bad(err error) {
 	}
 }
 
+// control queues a control message for the writer, waiting while the queue
+// is full (a server that floods requests for answers is slowed to the pace
+// it reads them), but never once the stream is ending: false then.
+func (s *Stream) control(ctx context.Context, m streamMsg) bool {
+	select {
+	case s.ctl <- m:
+		return true
+	case <-ctx.Done():
+	case <-s.stopped:
+	case <-s.wexit:
+	}
+	return false
+}
+
 // reportMarks sends playedStream for every checkpoint whose audio has played.
-func (s *Stream) reportMarks() {
+func (s *Stream) reportMarks(ctx context.Context) {
 	for _, name := range s.play.takeReached() {
 		m := map[string]any{"event": "playedStream", "streamId": s.o.StreamID, "name": name}
-		select {
-		case s.ctl <- streamMsg{build: jsonWithSeq(m)}:
-		case <-s.stopped:
+		if !s.control(ctx, streamMsg{build: jsonWithSeq(m)}) {
 			return
 		}
 	}

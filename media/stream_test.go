@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -253,6 +254,91 @@ func BenchmarkStreamCalls(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 			b.ReportMetric(100*cpu.Seconds()/wall.Seconds()/float64(calls), "%core/call")
 			b.ReportMetric(float64(len(lat))/float64(b.N*calls), "delivered")
+		})
+	}
+}
+
+// smallBuffers makes a socket's kernel buffers tiny, so that a peer that
+// stops reading blocks our writes after a few kilobytes.
+func smallBuffers(_, _ string, c syscall.RawConn) error {
+	var serr error
+	c.Control(func(fd uintptr) {
+		if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 1024); serr == nil {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024)
+		}
+	})
+	return serr
+}
+
+// floodServer is a stream server that never reads and sends msg n times:
+// each message asks for an answer (clearedAudio, playedStream), which
+// backs up behind the writes the server does not read. It returns the
+// server's side of the connection once the flood is under way.
+func floodServer(t *testing.T, msg string, n int) (string, chan *websocket.Conn) {
+	t.Helper()
+	lc := net.ListenConfig{Control: smallBuffers}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan *websocket.Conn, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		conns <- c
+		for range n {
+			if c.Write(ctx, websocket.MessageText, []byte(msg)) != nil {
+				return
+			}
+		}
+		<-ctx.Done()
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(func() { cancel(); srv.Close() })
+	return "ws" + srv.URL[len("http"):], conns
+}
+
+// A server that floods control events and stops reading must not leave the
+// stream's goroutines blocked on its control queue: when the call ends, Run
+// returns. (The reader used to wait on the full queue for ever, and Run for
+// the reader.)
+func TestStreamFloodedControlQueueEnds(t *testing.T) {
+	for _, msg := range []string{`{"event":"clearAudio"}`, `{"event":"checkpoint","name":"c"}`} {
+		t.Run(msg, func(t *testing.T) {
+			url, conns := floodServer(t, msg, 20000)
+			d := &net.Dialer{Control: smallBuffers}
+			hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+			conn, _, err := websocket.Dial(context.Background(), url, &websocket.DialOptions{HTTPClient: hc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srvConn := <-conns
+			ch := NewChannel(&fakeRTP{in: make(chan []byte)}, "PCMU", -1, nil)
+			st := NewStream(ch, conn, StreamOptions{CallID: "c", StreamID: "s", Bidirectional: true})
+			ctx, cancel := context.WithCancel(context.Background())
+			ended := make(chan StreamEnd, 1)
+			go func() { ended <- st.Run(ctx) }()
+			// Wait (bounded) until the answers fill the control queue: the
+			// writer is stuck on the server that does not read.
+			for i := 0; len(st.ctl) < cap(st.ctl); i++ {
+				if i == 1000 {
+					t.Fatal("the control queue never filled")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel() // the call ends
+			srvConn.CloseNow()
+			select {
+			case <-ended:
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run did not return after the call ended: a goroutine waits on the full control queue")
+			}
 		})
 	}
 }
