@@ -58,7 +58,7 @@ type Stream struct {
 	stopReason      atomic.Value // string
 	dropped         atomic.Int64 // media frames a slow server made us drop
 	play            *streamPlayer
-	dtmfMu          sync.Mutex
+	dtmf            chan string // sendDTMF keys waiting for the call (dtmfWorker)
 
 	in, outTrack trackEncoder
 }
@@ -102,7 +102,7 @@ func NewStream(ch *Channel, conn *websocket.Conn, o StreamOptions) *Stream {
 		o.Format = StreamFormat{"audio/x-l16", 8000}
 	}
 	s := &Stream{ch: ch, conn: conn, o: o, out: make(chan streamMsg, streamQueue), ctl: make(chan streamMsg, 64),
-		stopped: make(chan struct{}), wexit: make(chan struct{}), play: newStreamPlayer()}
+		stopped: make(chan struct{}), wexit: make(chan struct{}), play: newStreamPlayer(), dtmf: make(chan string, maxDTMFQueue)}
 	s.streamQ = quote(o.StreamID)
 	// The attribute separates pairs with ',' and Plivo's events with ';'.
 	s.extraQ = quote(strings.ReplaceAll(o.ExtraHeaders, ",", ";"))
@@ -153,6 +153,8 @@ func (s *Stream) Run(ctx context.Context) StreamEnd {
 	go func() { wdone <- s.write(ctx, ending); close(s.wexit) }()
 	rdone := make(chan StreamEnd, 1)
 	go func() { rdone <- s.read(ctx) }()
+	ddone := make(chan struct{})
+	go func() { s.dtmfWorker(ctx); close(ddone) }()
 
 	var removes []func()
 	if s.o.Tracks != "outbound" {
@@ -222,6 +224,7 @@ func (s *Stream) Run(ctx context.Context) StreamEnd {
 	if rd != nil {
 		<-rdone
 	}
+	<-ddone
 	return end
 }
 
@@ -411,13 +414,30 @@ func (s *Stream) read(ctx context.Context) StreamEnd {
 			s.reportMarks(ctx)
 			s.control(ctx, streamMsg{build: jsonWithSeq(map[string]any{"event": "clearedAudio", "streamId": s.o.StreamID})})
 		case "sendDTMF":
-			go func(d string) {
-				s.dtmfMu.Lock()
-				defer s.dtmfMu.Unlock()
-				if err := s.ch.SendDigits(ctx, d); err != nil && ctx.Err() == nil {
-					s.bad(errors.New("sendDTMF: " + err.Error()))
-				}
-			}(ev.DTMF)
+			select {
+			case s.dtmf <- ev.DTMF:
+			default:
+				s.bad(fmt.Errorf("invalid stream message: sendDTMF beyond %d waiting was dropped", maxDTMFQueue))
+			}
+		}
+	}
+}
+
+// maxDTMFQueue bounds the sendDTMF messages waiting to be played: each
+// press takes the call a tenth of a second or more.
+const maxDTMFQueue = 16
+
+// dtmfWorker plays the server's sendDTMF keys into the call, one message
+// after the other, until ctx ends.
+func (s *Stream) dtmfWorker(ctx context.Context) {
+	for {
+		select {
+		case d := <-s.dtmf:
+			if err := s.ch.SendDigits(ctx, d); err != nil && ctx.Err() == nil {
+				s.bad(errors.New("sendDTMF: " + err.Error()))
+			}
+		case <-ctx.Done():
+			return
 		}
 	}
 }

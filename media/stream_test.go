@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -340,5 +342,70 @@ func TestStreamFloodedControlQueueEnds(t *testing.T) {
 				t.Fatal("Run did not return after the call ended: a goroutine waits on the full control queue")
 			}
 		})
+	}
+}
+
+// A server that floods sendDTMF gets a bounded queue of key presses, the
+// rest refused as bad messages: not a goroutine per message (each press
+// takes the call a tenth of a second or more to play).
+func TestStreamSendDTMFFloodIsBounded(t *testing.T) {
+	const n = 2000
+	reached := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := context.Background()
+		for range n {
+			if c.Write(ctx, websocket.MessageText, []byte(`{"event":"sendDTMF","dtmf":"1234567890*#ABCD"}`)) != nil {
+				return
+			}
+		}
+		// The checkpoint's answer comes once the reader has taken every
+		// message before it.
+		c.Write(ctx, websocket.MessageText, []byte(`{"event":"checkpoint","name":"end"}`))
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if bytes.Contains(b, []byte(`"playedStream"`)) {
+				close(reached)
+				<-r.Context().Done()
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	conn, _, err := websocket.Dial(context.Background(), "ws"+srv.URL[len("http"):], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := NewChannel(&fakeRTP{in: make(chan []byte)}, "PCMU", 101, nil)
+	var refused atomic.Int64
+	st := NewStream(ch, conn, StreamOptions{CallID: "c", StreamID: "s", Bidirectional: true,
+		OnBadMessage: func(error) { refused.Add(1) }})
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan StreamEnd, 1)
+	go func() { ended <- st.Run(ctx) }()
+	select {
+	case <-reached:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the checkpoint after the flood was not answered")
+	}
+	if g := runtime.NumGoroutine() - before; g > 50 {
+		t.Errorf("%d goroutines more while %d sendDTMF wait", g, n)
+	}
+	if refused.Load() == 0 {
+		t.Error("no sendDTMF was refused: the queue is not bounded")
+	}
+	cancel()
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return")
 	}
 }
