@@ -488,3 +488,35 @@ func TestStaffLogin(t *testing.T) {
 		}
 	})
 }
+
+// TestConsentRequiredWhilePending: an owner who turns on consent while a
+// content request waits for its manager is asked too; the request does not
+// open on the manager's approval alone.
+func TestConsentRequiredWhilePending(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		g := f.request(t, f.support, trunkline.ScopeContent, trunkline.ModeRead, time.Hour)
+		if g.NeedsConsent {
+			t.Fatal("consent needed before the setting was on")
+		}
+		if err := f.s.SetConsent(ctx, f.owner, "192.0.2.1", true); err != nil {
+			t.Fatal(err)
+		}
+		g, err := f.s.Approve(ctx, f.mgr, g.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.State != trunkline.GrantPending || !g.NeedsConsent {
+			t.Fatalf("approved after the owner required consent: %s, needs consent %v", g.State, g.NeedsConsent)
+		}
+		if _, err := f.s.Authorize(ctx, f.support, f.acct, trunkline.ScopeContent, trunkline.ModeRead); !errors.Is(err, ErrNoGrant) {
+			t.Fatalf("content reachable without the owner's consent: %v", err)
+		}
+		if g, _ = f.s.Grant(ctx, g.ID); !g.NeedsConsent {
+			t.Fatal("the stored grant does not need consent")
+		}
+		if g, err = f.s.Consent(ctx, f.owner, g.ID); err != nil || g.State != trunkline.GrantActive {
+			t.Fatalf("consent: %v", err)
+		}
+	})
+}
