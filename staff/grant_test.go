@@ -520,3 +520,51 @@ func TestConsentRequiredWhilePending(t *testing.T) {
 		}
 	})
 }
+
+// TestApproveDenyRace: a manager's approval and another's refusal at the
+// same moment always end denied (whichever the store applies first), and two
+// co-signers of one break-glass request open it once. One process: its
+// writes are serialised by the store's writer; the row lock (FOR UPDATE)
+// that serialises two nodes on PostgreSQL is not exercised here.
+func TestApproveDenyRace(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		for range 10 {
+			g := f.request(t, f.support, trunkline.ScopeMetadata, trunkline.ModeRead, time.Hour)
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); f.s.Approve(ctx, f.mgr, g.ID) }()
+			go func() { defer wg.Done(); f.s.Deny(ctx, f.mgr2, g.ID) }()
+			wg.Wait()
+			if g, _ = f.s.Grant(ctx, g.ID); g.State != trunkline.GrantDenied {
+				t.Fatalf("approve and deny at once left the grant %s", g.State)
+			}
+			if _, err := f.s.Authorize(ctx, f.support, f.acct, trunkline.ScopeMetadata, trunkline.ModeRead); !errors.Is(err, ErrNoGrant) {
+				t.Fatalf("a denied grant works: %v", err)
+			}
+		}
+		bg, err := f.s.Request(ctx, f.sec, RequestInput{AccountID: f.acct, Scope: trunkline.ScopeMetadata, Mode: trunkline.ModeRead,
+			Reason: "incident", Ticket: "INC-1", Duration: 10 * time.Minute, BreakGlass: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		opened := 0
+		for _, by := range []*trunkline.Staff{f.support, f.support2, f.eng} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := f.s.Cosign(ctx, by, bg.ID); err == nil {
+					mu.Lock()
+					opened++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if opened != 1 || len(f.pages.got) != 1 {
+			t.Fatalf("%d co-signatures opened the grant, %d pages", opened, len(f.pages.got))
+		}
+	})
+}
