@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -84,13 +85,22 @@ func (w *wireEntry) entry() (Entry, error) {
 // the customer's): the newest checkpoint it verified and the seqs of the account's
 // entries it proved against it. It holds no secret.
 type RemoteState struct {
-	URL         string    `json:"url"`
-	AuthID      string    `json:"auth_id"`
-	VerifierKey string    `json:"verifier_key"`
-	Checkpoint  string    `json:"checkpoint,omitempty"` // signed note
-	Entries     int       `json:"entries"`              // how many seqs Seen holds
-	Seen        string    `json:"seen,omitempty"`       // seqs, ascending, as base64 of varint deltas
-	CheckedAt   time.Time `json:"checked_at"`
+	URL         string `json:"url"`
+	AuthID      string `json:"auth_id"`
+	VerifierKey string `json:"verifier_key"`
+	Checkpoint  string `json:"checkpoint,omitempty"` // signed note
+	Entries     int    `json:"entries"`              // how many seqs Seen holds
+	Seen        string `json:"seen,omitempty"`       // seqs, ascending, as base64 of varint deltas
+	// Pending: the account's entries newer than the checkpoint, by their leaf hash: the
+	// next run must still find each, unchanged (proved, once a checkpoint covers it).
+	Pending   []PendingEntry `json:"pending,omitempty"`
+	CheckedAt time.Time      `json:"checked_at"`
+}
+
+// PendingEntry is an entry shown before a checkpoint covered it.
+type PendingEntry struct {
+	Seq  int64  `json:"seq"`
+	Leaf string `json:"leaf"` // RecordHash of the entry as shown, base64
 }
 
 // LoadRemoteState reads a state file; a missing file is a first run (nil state).
@@ -353,6 +363,7 @@ func (rm *Remote) Verify(ctx context.Context, prev *RemoteState) (*RemoteReport,
 	// Every entry of the account, each proved against cp.
 	proved := make(map[int64]bool)
 	pending := make(map[int64]bool)
+	leaves := make(map[int64]tlog.Hash) // every entry shown, as its leaf
 	q := url.Values{"tree_size": {strconv.FormatInt(cp.Size, 10)}, "limit": {strconv.Itoa(remotePageLimit)}}
 	for page, offset := 0, 0; ; page++ {
 		if page == remoteMaxPages {
@@ -381,6 +392,7 @@ func (rm *Remote) Verify(ctx context.Context, prev *RemoteState) (*RemoteReport,
 			if e.Seq < 1 {
 				return r.fail(0, "an entry has seq %d", e.Seq), prev, nil
 			}
+			leaves[e.Seq] = RecordHash(e)
 			if e.Seq > cp.Size {
 				if !pending[e.Seq] {
 					pending[e.Seq] = true
@@ -408,6 +420,23 @@ func (rm *Remote) Verify(ctx context.Context, prev *RemoteState) (*RemoteReport,
 				s, prev.CheckedAt.Format(time.RFC3339)), prev, nil
 		}
 	}
+	if prev != nil {
+		for _, p := range prev.Pending {
+			h, ok := leaves[p.Seq]
+			switch {
+			case !ok:
+				return r.fail(p.Seq, "entry %d, shown on %s (newer than the checkpoint then), is no longer shown: it was removed or hidden",
+					p.Seq, prev.CheckedAt.Format(time.RFC3339)), prev, nil
+			case h.String() != p.Leaf:
+				return r.fail(p.Seq, "entry %d is not the entry shown at %d on %s: it was altered",
+					p.Seq, p.Seq, prev.CheckedAt.Format(time.RFC3339)), prev, nil
+			}
+		}
+	}
+	for s := range pending {
+		next.Pending = append(next.Pending, PendingEntry{Seq: s, Leaf: leaves[s].String()})
+	}
+	slices.SortFunc(next.Pending, func(a, b PendingEntry) int { return cmp.Compare(a.Seq, b.Seq) })
 	all := make([]int64, 0, len(proved))
 	for s := range proved {
 		all = append(all, s)

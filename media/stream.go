@@ -53,11 +53,12 @@ type Stream struct {
 	out             chan streamMsg
 	ctl             chan streamMsg
 	stopped         chan struct{}
+	wexit           chan struct{} // closed when the writer has returned
 	stopOnce        sync.Once
 	stopReason      atomic.Value // string
 	dropped         atomic.Int64 // media frames a slow server made us drop
 	play            *streamPlayer
-	dtmfMu          sync.Mutex
+	dtmf            chan string // sendDTMF keys waiting for the call (dtmfWorker)
 
 	in, outTrack trackEncoder
 }
@@ -101,7 +102,7 @@ func NewStream(ch *Channel, conn *websocket.Conn, o StreamOptions) *Stream {
 		o.Format = StreamFormat{"audio/x-l16", 8000}
 	}
 	s := &Stream{ch: ch, conn: conn, o: o, out: make(chan streamMsg, streamQueue), ctl: make(chan streamMsg, 64),
-		stopped: make(chan struct{}), play: newStreamPlayer()}
+		stopped: make(chan struct{}), wexit: make(chan struct{}), play: newStreamPlayer(), dtmf: make(chan string, maxDTMFQueue)}
 	s.streamQ = quote(o.StreamID)
 	// The attribute separates pairs with ',' and Plivo's events with ';'.
 	s.extraQ = quote(strings.ReplaceAll(o.ExtraHeaders, ",", ";"))
@@ -149,9 +150,11 @@ func (s *Stream) Run(ctx context.Context) StreamEnd {
 
 	wdone := make(chan StreamEnd, 1)
 	ending := make(chan struct{})
-	go func() { wdone <- s.write(ctx, ending) }()
+	go func() { wdone <- s.write(ctx, ending); close(s.wexit) }()
 	rdone := make(chan StreamEnd, 1)
 	go func() { rdone <- s.read(ctx) }()
+	ddone := make(chan struct{})
+	go func() { s.dtmfWorker(ctx); close(ddone) }()
 
 	var removes []func()
 	if s.o.Tracks != "outbound" {
@@ -190,7 +193,7 @@ func (s *Stream) Run(ctx context.Context) StreamEnd {
 		case end = <-rd:
 			rd = nil
 		case <-s.play.notify:
-			s.reportMarks()
+			s.reportMarks(ctx)
 		}
 	}
 	for _, rm := range removes {
@@ -221,6 +224,7 @@ func (s *Stream) Run(ctx context.Context) StreamEnd {
 	if rd != nil {
 		<-rdone
 	}
+	<-ddone
 	return end
 }
 
@@ -404,19 +408,36 @@ func (s *Stream) read(ctx context.Context) StreamEnd {
 			}
 		case "checkpoint":
 			s.play.mark(ev.Name)
-			s.reportMarks()
+			s.reportMarks(ctx)
 		case "clearAudio":
 			s.play.clear()
-			s.reportMarks()
-			s.ctl <- streamMsg{build: jsonWithSeq(map[string]any{"event": "clearedAudio", "streamId": s.o.StreamID})}
+			s.reportMarks(ctx)
+			s.control(ctx, streamMsg{build: jsonWithSeq(map[string]any{"event": "clearedAudio", "streamId": s.o.StreamID})})
 		case "sendDTMF":
-			go func(d string) {
-				s.dtmfMu.Lock()
-				defer s.dtmfMu.Unlock()
-				if err := s.ch.SendDigits(ctx, d); err != nil && ctx.Err() == nil {
-					s.bad(errors.New("sendDTMF: " + err.Error()))
-				}
-			}(ev.DTMF)
+			select {
+			case s.dtmf <- ev.DTMF:
+			default:
+				s.bad(fmt.Errorf("invalid stream message: sendDTMF beyond %d waiting was dropped", maxDTMFQueue))
+			}
+		}
+	}
+}
+
+// maxDTMFQueue bounds the sendDTMF messages waiting to be played: each
+// press takes the call a tenth of a second or more.
+const maxDTMFQueue = 16
+
+// dtmfWorker plays the server's sendDTMF keys into the call, one message
+// after the other, until ctx ends.
+func (s *Stream) dtmfWorker(ctx context.Context) {
+	for {
+		select {
+		case d := <-s.dtmf:
+			if err := s.ch.SendDigits(ctx, d); err != nil && ctx.Err() == nil {
+				s.bad(errors.New("sendDTMF: " + err.Error()))
+			}
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -427,13 +448,25 @@ func (s *Stream) bad(err error) {
 	}
 }
 
+// control queues a control message for the writer, waiting while the queue
+// is full (a server that floods requests for answers is slowed to the pace
+// it reads them), but never once the stream is ending: false then.
+func (s *Stream) control(ctx context.Context, m streamMsg) bool {
+	select {
+	case s.ctl <- m:
+		return true
+	case <-ctx.Done():
+	case <-s.stopped:
+	case <-s.wexit:
+	}
+	return false
+}
+
 // reportMarks sends playedStream for every checkpoint whose audio has played.
-func (s *Stream) reportMarks() {
+func (s *Stream) reportMarks(ctx context.Context) {
 	for _, name := range s.play.takeReached() {
 		m := map[string]any{"event": "playedStream", "streamId": s.o.StreamID, "name": name}
-		select {
-		case s.ctl <- streamMsg{build: jsonWithSeq(m)}:
-		case <-s.stopped:
+		if !s.control(ctx, streamMsg{build: jsonWithSeq(m)}) {
 			return
 		}
 	}

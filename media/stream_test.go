@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -254,5 +257,155 @@ func BenchmarkStreamCalls(b *testing.B) {
 			b.ReportMetric(100*cpu.Seconds()/wall.Seconds()/float64(calls), "%core/call")
 			b.ReportMetric(float64(len(lat))/float64(b.N*calls), "delivered")
 		})
+	}
+}
+
+// smallBuffers makes a socket's kernel buffers tiny, so that a peer that
+// stops reading blocks our writes after a few kilobytes.
+func smallBuffers(_, _ string, c syscall.RawConn) error {
+	var serr error
+	c.Control(func(fd uintptr) {
+		if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 1024); serr == nil {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024)
+		}
+	})
+	return serr
+}
+
+// floodServer is a stream server that never reads and sends msg n times:
+// each message asks for an answer (clearedAudio, playedStream), which
+// backs up behind the writes the server does not read. It returns the
+// server's side of the connection once the flood is under way.
+func floodServer(t *testing.T, msg string, n int) (string, chan *websocket.Conn) {
+	t.Helper()
+	lc := net.ListenConfig{Control: smallBuffers}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan *websocket.Conn, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		conns <- c
+		for range n {
+			if c.Write(ctx, websocket.MessageText, []byte(msg)) != nil {
+				return
+			}
+		}
+		<-ctx.Done()
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(func() { cancel(); srv.Close() })
+	return "ws" + srv.URL[len("http"):], conns
+}
+
+// A server that floods control events and stops reading must not leave the
+// stream's goroutines blocked on its control queue: when the call ends, Run
+// returns. (The reader used to wait on the full queue for ever, and Run for
+// the reader.)
+func TestStreamFloodedControlQueueEnds(t *testing.T) {
+	for _, msg := range []string{`{"event":"clearAudio"}`, `{"event":"checkpoint","name":"c"}`} {
+		t.Run(msg, func(t *testing.T) {
+			url, conns := floodServer(t, msg, 20000)
+			d := &net.Dialer{Control: smallBuffers}
+			hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+			conn, _, err := websocket.Dial(context.Background(), url, &websocket.DialOptions{HTTPClient: hc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srvConn := <-conns
+			ch := NewChannel(&fakeRTP{in: make(chan []byte)}, "PCMU", -1, nil)
+			st := NewStream(ch, conn, StreamOptions{CallID: "c", StreamID: "s", Bidirectional: true})
+			ctx, cancel := context.WithCancel(context.Background())
+			ended := make(chan StreamEnd, 1)
+			go func() { ended <- st.Run(ctx) }()
+			// Wait (bounded) until the answers fill the control queue: the
+			// writer is stuck on the server that does not read.
+			for i := 0; len(st.ctl) < cap(st.ctl); i++ {
+				if i == 1000 {
+					t.Fatal("the control queue never filled")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel() // the call ends
+			srvConn.CloseNow()
+			select {
+			case <-ended:
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run did not return after the call ended: a goroutine waits on the full control queue")
+			}
+		})
+	}
+}
+
+// A server that floods sendDTMF gets a bounded queue of key presses, the
+// rest refused as bad messages: not a goroutine per message (each press
+// takes the call a tenth of a second or more to play).
+func TestStreamSendDTMFFloodIsBounded(t *testing.T) {
+	const n = 2000
+	reached := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := context.Background()
+		for range n {
+			if c.Write(ctx, websocket.MessageText, []byte(`{"event":"sendDTMF","dtmf":"1234567890*#ABCD"}`)) != nil {
+				return
+			}
+		}
+		// The checkpoint's answer comes once the reader has taken every
+		// message before it.
+		c.Write(ctx, websocket.MessageText, []byte(`{"event":"checkpoint","name":"end"}`))
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if bytes.Contains(b, []byte(`"playedStream"`)) {
+				close(reached)
+				<-r.Context().Done()
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	conn, _, err := websocket.Dial(context.Background(), "ws"+srv.URL[len("http"):], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := NewChannel(&fakeRTP{in: make(chan []byte)}, "PCMU", 101, nil)
+	var refused atomic.Int64
+	st := NewStream(ch, conn, StreamOptions{CallID: "c", StreamID: "s", Bidirectional: true,
+		OnBadMessage: func(error) { refused.Add(1) }})
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan StreamEnd, 1)
+	go func() { ended <- st.Run(ctx) }()
+	select {
+	case <-reached:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the checkpoint after the flood was not answered")
+	}
+	if g := runtime.NumGoroutine() - before; g > 50 {
+		t.Errorf("%d goroutines more while %d sendDTMF wait", g, n)
+	}
+	if refused.Load() == 0 {
+		t.Error("no sendDTMF was refused: the queue is not bounded")
+	}
+	cancel()
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return")
 	}
 }

@@ -160,6 +160,16 @@ func (s *Service) Approve(ctx context.Context, by *trunkline.Staff, id string) (
 		case g.State != trunkline.GrantPending || g.ApprovedAt != nil:
 			return errDecided(g, now)
 		}
+		// An owner who turned consent on while the request waited is asked
+		// too: the setting protects the account from then on, not only
+		// from requests filed later.
+		if g.Scope == trunkline.ScopeContent && !g.NeedsConsent {
+			required, err := s.st.StaffConsent(ctx, g.AccountID)
+			if err != nil {
+				return err
+			}
+			g.NeedsConsent = required
+		}
 		g.ApprovedBy, g.ApprovedAt = by.ID, &now
 		s.activate(g, now)
 		return nil
@@ -435,8 +445,8 @@ func (s *Service) Use(ctx context.Context, sess *Session, accountID, scope, mode
 }
 
 // SetConsent sets whether the account requires its owner's consent for staff access to
-// content (an owner, in their console). Requests filed before the change keep the rule
-// they were filed under.
+// content (an owner, in their console). Turned on, it also holds a content request that
+// still waits for its manager (Approve asks again); grants already open keep running.
 func (s *Service) SetConsent(ctx context.Context, u *trunkline.User, source string, required bool) error {
 	if u.Role != trunkline.RoleOwner {
 		return refuse(trunkline.EFORBIDDEN, "Only the account's owners change this setting.")

@@ -488,3 +488,83 @@ func TestStaffLogin(t *testing.T) {
 		}
 	})
 }
+
+// TestConsentRequiredWhilePending: an owner who turns on consent while a
+// content request waits for its manager is asked too; the request does not
+// open on the manager's approval alone.
+func TestConsentRequiredWhilePending(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		g := f.request(t, f.support, trunkline.ScopeContent, trunkline.ModeRead, time.Hour)
+		if g.NeedsConsent {
+			t.Fatal("consent needed before the setting was on")
+		}
+		if err := f.s.SetConsent(ctx, f.owner, "192.0.2.1", true); err != nil {
+			t.Fatal(err)
+		}
+		g, err := f.s.Approve(ctx, f.mgr, g.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.State != trunkline.GrantPending || !g.NeedsConsent {
+			t.Fatalf("approved after the owner required consent: %s, needs consent %v", g.State, g.NeedsConsent)
+		}
+		if _, err := f.s.Authorize(ctx, f.support, f.acct, trunkline.ScopeContent, trunkline.ModeRead); !errors.Is(err, ErrNoGrant) {
+			t.Fatalf("content reachable without the owner's consent: %v", err)
+		}
+		if g, _ = f.s.Grant(ctx, g.ID); !g.NeedsConsent {
+			t.Fatal("the stored grant does not need consent")
+		}
+		if g, err = f.s.Consent(ctx, f.owner, g.ID); err != nil || g.State != trunkline.GrantActive {
+			t.Fatalf("consent: %v", err)
+		}
+	})
+}
+
+// TestApproveDenyRace: a manager's approval and another's refusal at the
+// same moment always end denied (whichever the store applies first), and two
+// co-signers of one break-glass request open it once. One process: its
+// writes are serialised by the store's writer; the row lock (FOR UPDATE)
+// that serialises two nodes on PostgreSQL is not exercised here.
+func TestApproveDenyRace(t *testing.T) {
+	forEachDB(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		for range 10 {
+			g := f.request(t, f.support, trunkline.ScopeMetadata, trunkline.ModeRead, time.Hour)
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); f.s.Approve(ctx, f.mgr, g.ID) }()
+			go func() { defer wg.Done(); f.s.Deny(ctx, f.mgr2, g.ID) }()
+			wg.Wait()
+			if g, _ = f.s.Grant(ctx, g.ID); g.State != trunkline.GrantDenied {
+				t.Fatalf("approve and deny at once left the grant %s", g.State)
+			}
+			if _, err := f.s.Authorize(ctx, f.support, f.acct, trunkline.ScopeMetadata, trunkline.ModeRead); !errors.Is(err, ErrNoGrant) {
+				t.Fatalf("a denied grant works: %v", err)
+			}
+		}
+		bg, err := f.s.Request(ctx, f.sec, RequestInput{AccountID: f.acct, Scope: trunkline.ScopeMetadata, Mode: trunkline.ModeRead,
+			Reason: "incident", Ticket: "INC-1", Duration: 10 * time.Minute, BreakGlass: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		opened := 0
+		for _, by := range []*trunkline.Staff{f.support, f.support2, f.eng} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := f.s.Cosign(ctx, by, bg.ID); err == nil {
+					mu.Lock()
+					opened++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if opened != 1 || len(f.pages.got) != 1 {
+			t.Fatalf("%d co-signatures opened the grant, %d pages", opened, len(f.pages.got))
+		}
+	})
+}

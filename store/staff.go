@@ -200,9 +200,9 @@ func (db *DB) UpdateGrant(ctx context.Context, id string, fn func(*trunkline.Acc
 		if err := fn(g); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE access_grants SET state = ?, approved_by = ?, approved_at = ?, consent_by = ?, consent_at = ?,
+		_, err = tx.Exec(ctx, `UPDATE access_grants SET state = ?, needs_consent = ?, approved_by = ?, approved_at = ?, consent_by = ?, consent_at = ?,
 			denied_by = ?, denied_at = ?, revoked_by = ?, revoked_at = ?, active_at = ?, expires_at = ?, reviewed_by = ?,
-			reviewed_at = ?, review_note = ? WHERE id = ?`, g.State, g.ApprovedBy, toNullMicros(g.ApprovedAt), g.ConsentBy,
+			reviewed_at = ?, review_note = ? WHERE id = ?`, g.State, g.NeedsConsent, g.ApprovedBy, toNullMicros(g.ApprovedAt), g.ConsentBy,
 			toNullMicros(g.ConsentAt), g.DeniedBy, toNullMicros(g.DeniedAt), g.RevokedBy, toNullMicros(g.RevokedAt),
 			toNullMicros(g.ActiveAt), toNullMicros(g.ExpiresAt), g.ReviewedBy, toNullMicros(g.ReviewedAt), g.ReviewNote, id)
 		return err

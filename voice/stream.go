@@ -66,6 +66,10 @@ type liveStream struct {
 	stop   func(reason string) // set once connected
 	cancel context.CancelFunc
 	done   chan struct{}
+	// lastCallback is closed when the stream's latest status callback is
+	// done (guarded by streamSet.mu): the next one waits for it, so the
+	// customer gets StartStream before StopStream or DroppedStream.
+	lastCallback chan struct{}
 }
 
 // startStream checks the request, then connects and runs the stream in the
@@ -211,6 +215,8 @@ func (c *Call) streamCallback(ls *liveStream, event, reason string) {
 	}
 	c.streams.mu.Lock()
 	info := ls.info
+	prev, done := ls.lastCallback, make(chan struct{})
+	ls.lastCallback = done
 	c.streams.mu.Unlock()
 	p := url.Values{}
 	p.Set("Event", event)
@@ -236,6 +242,10 @@ func (c *Call) streamCallback(ls *liveStream, event, reason string) {
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
 		cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		if _, err := c.callback(cctx, "stream_status", ls.spec.StatusCallbackURL, strings.ToUpper(ls.spec.StatusCallbackMethod), p); err != nil {

@@ -208,6 +208,9 @@ type caller struct {
 	med   *diago.DialogMedia
 	mu    sync.Mutex
 	heard []heardFrame
+	// wmu serialises writes to the call's RTP: diago's packet writer is
+	// not safe for the tone and a DTMF key at once.
+	wmu sync.Mutex
 }
 
 type heardFrame struct {
@@ -261,7 +264,10 @@ func dialStream(t *testing.T, s *stack, toneHz float64) *caller {
 			case <-tk.C:
 			}
 			off := (i % 50) * 160
-			if _, err := w.Write(tone[off : off+160]); err != nil {
+			cl.wmu.Lock()
+			_, err := w.Write(tone[off : off+160])
+			cl.wmu.Unlock()
+			if err != nil {
 				return
 			}
 		}
@@ -397,7 +403,10 @@ func TestStreamBidirectional(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := dw.WriteDTMF('5'); err != nil {
+			cl.wmu.Lock()
+			err = dw.WriteDTMF('5')
+			cl.wmu.Unlock()
+			if err != nil {
 				t.Fatal(err)
 			}
 			if m := conn.next(t, "dtmf", 5*time.Second); m["dtmf"].(map[string]any)["digit"] != "5" {
@@ -508,5 +517,62 @@ func TestStreamGarbageAndClose(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Fatalf("the log holds %q:\n%s", secret, out)
 		}
+	}
+}
+
+// TestStreamCallbacksInOrder: a stream's status callbacks reach the
+// customer one after the other: DroppedStream is not posted while
+// StartStream is still being answered (they used to race, each on its own
+// goroutine, and could even arrive in the wrong order).
+func TestStreamCallbacksInOrder(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	holding, overlap := false, false
+	second := make(chan string, 4)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		ev := r.Form.Get("Event")
+		mu.Lock()
+		events = append(events, ev)
+		if holding {
+			overlap = true
+		}
+		first := ev == "StartStream"
+		holding = holding || first
+		mu.Unlock()
+		if !first {
+			second <- ev
+			return
+		}
+		// Answer StartStream slowly: long enough for the stream to end.
+		select {
+		case ev := <-second:
+			second <- ev
+		case <-time.After(3 * time.Second):
+		}
+		mu.Lock()
+		holding = false
+		mu.Unlock()
+	}))
+	t.Cleanup(cb.Close)
+	s := newStack(t, stackOptions{})
+	peer := newStreamPeer(t, "")
+	s.app.set("/answer", `<Response><Stream keepCallAlive="true" statusCallbackUrl="`+cb.URL+`/stream">`+peer.url("/ws")+
+		`</Stream><Redirect>`+s.app.url("/after")+`</Redirect></Response>`)
+	s.app.set("/after", `<Response><Hangup/></Response>`)
+	s.app.set("/hangup", "ok")
+	dialStream(t, s, 700)
+	conn := peer.accept(t, 10*time.Second)
+	conn.next(t, "start", 5*time.Second)
+	conn.c.CloseNow()
+	select {
+	case <-second:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no second status callback")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if overlap || len(events) != 2 || events[0] != "StartStream" || events[1] != "DroppedStream" {
+		t.Fatalf("callbacks %v, the second while the first was unanswered: %v", events, overlap)
 	}
 }
