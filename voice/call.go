@@ -62,6 +62,28 @@ type Call struct {
 	streams  streamSet // audio streams (stream.go); its own lock
 
 	bg sync.WaitGroup // the call's background work (callbacks, async DTMF, recordings)
+	// bgClosed (under mu): end is waiting for bg, so work started for this call
+	// from elsewhere (another member's room event) runs on its own instead.
+	bgClosed bool
+}
+
+// background runs f as the call's background work (end waits for it), or on
+// its own once end waits already: a conference or multi-party call tells its
+// events under a member's call from other members' goroutines, which must not
+// add to bg while end waits on it (sync.WaitGroup forbids it).
+func (c *Call) background(f func()) {
+	c.mu.Lock()
+	tracked := !c.bgClosed
+	if tracked {
+		c.bg.Add(1)
+	}
+	c.mu.Unlock()
+	go func() {
+		if tracked {
+			defer c.bg.Done()
+		}
+		f()
+	}()
 }
 
 // ending is how the call ends, decided once by whoever ends it first.
@@ -188,6 +210,7 @@ func (c *Call) end() {
 	cause, answered := c.ended.cause, c.rec.AnsweredAt != nil
 	ch, med := c.m.ch, c.m.med
 	c.m.ch = nil
+	c.bgClosed = true
 	c.mu.Unlock()
 	if ch != nil {
 		ch.Close()

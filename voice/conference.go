@@ -313,15 +313,13 @@ func (conf *conference) event(m *confMember, action string, extra map[string]str
 	for k, v := range extra {
 		p.Set(k, v)
 	}
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
+	c.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := c.callback(ctx, "conference_callback", m.el.CallbackURL, m.el.CallbackMethod, p); err != nil {
 			c.s.log.Warn("conference callbackUrl", "call", c.rec.UUID, "err", err)
 		}
-	}()
+	})
 }
 
 // soundPCM is the audio of an enter/exit/wait sound: beep:1, beep:2, or a

@@ -406,15 +406,13 @@ func (m *mpc) event(name string, p *mpcPart, extra ...string) {
 		return // MPCInitialized before anyone is in: told with the first join
 	}
 	method := a.get("statusCallbackMethod", "POST")
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
+	c.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := c.callback(ctx, "mpc_status", u, method, q); err != nil {
 			m.s.log.Warn("mpc statusCallbackUrl", "mpc", m.uuid, "err", err)
 		}
-	}()
+	})
 }
 
 // record starts recording the MPC's mix unless it already records.
