@@ -202,6 +202,16 @@ func (s *Server) joinMPC(c *Call, name, role string, a mpcAttrs) (*mpc, *mpcPart
 		s.mpcs.live = map[confKey]*mpc{}
 	}
 	m := s.mpcs.live[k]
+	if m != nil {
+		// end marks an MPC ended before it forgets it: one ending now is
+		// not joined (nobody would tell the newcomer to leave its dead room).
+		m.mu.Lock()
+		ending := m.endedAt != nil
+		m.mu.Unlock()
+		if ending {
+			m = nil
+		}
+	}
 	if m == nil {
 		m = &mpc{s: s, key: k, uuid: newUUID(), created: s.o.Now().UTC(), status: "Initialized", attrs: a}
 		m.room = media.NewRoom(m.talk)
@@ -254,6 +264,11 @@ func (m *mpc) leave(p *mpcPart, why string) {
 	now := m.s.o.Now().UTC()
 	m.mu.Lock()
 	p.exited, p.cause = &now, why
+	// An ended MPC stays listed (mpcKeepEnded): what it keeps of a participant
+	// is what the API shows, not its media (the mixer's member holds the
+	// call's channel and up to ten minutes of music, the hold music as much).
+	p.m, p.holdPCM = nil, nil
+	active := m.status == "Active"
 	var left []*mpcPart
 	for _, x := range m.parts {
 		if x.exited == nil {
@@ -272,7 +287,7 @@ func (m *mpc) leave(p *mpcPart, why string) {
 		m.end("Last Participant Left", 2000)
 	case p.a.flag("endMpcOnExit", false):
 		m.end("Participant With EndMpcOnExit Left", 2000)
-	case len(left) == 1 && !left[0].a.flag("stayAlone", false) && m.status == "Active":
+	case len(left) == 1 && !left[0].a.flag("stayAlone", false) && active:
 		m.end("Only One Participant Left", 2000)
 	}
 }
@@ -616,9 +631,13 @@ func (s *Server) MPCCommand(ctx context.Context, accountID, id string, cmd trunk
 		case "update":
 			m.update(p, cmd)
 		case "play":
-			p.m.Play(pcm)
+			if mm := m.member(p); mm != nil {
+				mm.Play(pcm)
+			}
 		case "stop_play":
-			p.m.StopPlay()
+			if mm := m.member(p); mm != nil {
+				mm.StopPlay()
+			}
 		case "participant_record", "stop_participant_record", "pause_participant_record", "resume_participant_record":
 			r, err := s.participantRecording(ctx, p, cmd)
 			if err != nil {
@@ -634,9 +653,20 @@ func (s *Server) MPCCommand(ctx context.Context, accountID, id string, cmd trunk
 	return res, nil
 }
 
+// member is p's member of the mixer; nil once p has left.
+func (m *mpc) member(p *mpcPart) *media.Member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return p.m
+}
+
 // update applies mute, hold and coach mode, with their events.
 func (m *mpc) update(p *mpcPart, cmd trunkline.MPCCommand) {
 	m.mu.Lock()
+	if p.m == nil {
+		m.mu.Unlock()
+		return // it left since it was chosen
+	}
 	var events []string
 	if v := cmd.Mute; v != nil && *v != p.mute {
 		p.mute = *v
