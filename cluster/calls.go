@@ -254,6 +254,10 @@ func (c *Calls) Command(ctx context.Context, uuid string, cmd trunkline.CallComm
 		// The holder did not answer (it died: its calls are being ended).
 		c.log.Warn("forward a live-call command", "call", uuid, "node", node, "err", rerr)
 		return res, trunkline.ErrNoLiveCall
+	case !rep.OK || rep.Result == nil:
+		// Whatever answered on the holder's subject did not say what was done.
+		c.log.Warn("forward a live-call command: a reply without a result", "call", uuid, "node", node)
+		return res, trunkline.ErrNoLiveCall
 	}
 	return *rep.Result, nil
 }
