@@ -27,8 +27,10 @@ type Store interface {
 	JoinCluster(ctx context.Context, n *trunkline.Node) error
 	Heartbeat(ctx context.Context, name, incarnation string, calls, binds int) (wasDead bool, err error)
 	LeaveCluster(ctx context.Context, name, incarnation string) error
-	SilentNodes(ctx context.Context, since time.Time) ([]string, error)
-	MarkNodeDead(ctx context.Context, name string, since time.Time) (bool, error)
+	// SilentNodes and MarkNodeDead judge silence by the database's clock (patience:
+	// how long without a heartbeat), never by this node's, which may be off.
+	SilentNodes(ctx context.Context, patience time.Duration) ([]string, error)
+	MarkNodeDead(ctx context.Context, name string, patience time.Duration) (bool, error)
 	HoldLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	DropLease(ctx context.Context, name, holder string) error
 	DropLeasesOf(ctx context.Context, holder string) error
@@ -167,8 +169,7 @@ func (m *Member) tick(ctx context.Context) {
 		held = false
 	}
 	m.setLeader(held)
-	since := m.o.Now().Add(-m.o.DeadAfter)
-	silent, err := m.o.Store.SilentNodes(tctx, since)
+	silent, err := m.o.Store.SilentNodes(tctx, m.o.DeadAfter)
 	if err != nil {
 		return
 	}
@@ -176,13 +177,13 @@ func (m *Member) tick(ctx context.Context) {
 		if name == m.o.Node.Name {
 			continue
 		}
-		m.takeOver(ctx, name, since)
+		m.takeOver(ctx, name)
 	}
 }
 
 // takeOver marks name dead and, if this node was first to, frees its work.
-func (m *Member) takeOver(ctx context.Context, name string, since time.Time) {
-	won, err := m.o.Store.MarkNodeDead(ctx, name, since)
+func (m *Member) takeOver(ctx context.Context, name string) {
+	won, err := m.o.Store.MarkNodeDead(ctx, name, m.o.DeadAfter)
 	if err != nil || !won {
 		return
 	}

@@ -139,3 +139,43 @@ func waitLeader(t *testing.T, ms map[string]*Member) string {
 	t.Fatal("no leader")
 	return ""
 }
+
+// Nodes whose clocks disagree by more than bus.dead_after (here one 3 s behind, one
+// 3 s ahead) judge each other by the database's clock: neither is given up for dead
+// while both heartbeat, and one leads. Judged by each node's own clock, the node
+// ahead saw the other's heartbeats as old and took it over (its calls ended, its
+// leases freed) at every heartbeat. Two stores on one PostgreSQL schema stand for two
+// processes; on SQLite (one host, one clock) there is nothing to show.
+func TestClockSkewIsNoDeath(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Skip("needs " + storetest.PostgresEnv)
+	}
+	ctx := context.Background()
+	tk := &takeovers{seen: map[string]string{}, ch: make(chan string, 10)}
+	ms := map[string]*Member{}
+	for name, skew := range map[string]time.Duration{"behind": -3 * time.Second, "ahead": 3 * time.Second} {
+		db, err := store.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		clock := func() time.Time { return time.Now().Add(skew) }
+		db.SetClock(clock)
+		m := newMember(db, name, tk)
+		m.o.Now = clock
+		if err := m.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Kill)
+		ms[name] = m
+	}
+	waitLeader(t, ms)
+	// Ten times dead_after: a node judged by a skewed clock is taken over within two.
+	select {
+	case dead := <-tk.ch:
+		t.Fatalf("%s was given up for dead while heartbeating", dead)
+	case <-time.After(10 * 200 * time.Millisecond):
+	}
+	waitLeader(t, ms)
+}

@@ -11,17 +11,36 @@ import (
 	"github.com/trunkline/trunkline"
 )
 
+// clusterNow is the time by which nodes judge each other's heartbeats and leases: on
+// PostgreSQL the database server's clock, one clock for every node, so that a node
+// whose own clock runs behind is not given up for dead while it heartbeats (nor one
+// running ahead gives the others up, or takes a lease still held); on SQLite, one
+// host, the store's clock. q is a transaction's or the store's QueryRow.
+func (db *DB) clusterNow(ctx context.Context, q func(ctx context.Context, q string, args ...any) *sql.Row) (time.Time, error) {
+	if db.dialect != Postgres {
+		return db.now(), nil
+	}
+	var us int64
+	if err := q(ctx, `SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)`).Scan(&us); err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMicro(us), nil
+}
+
 // JoinCluster records n as up, a new incarnation of its name: a node restarted under
 // the same name takes its row back.
 func (db *DB) JoinCluster(ctx context.Context, n *trunkline.Node) error {
-	now := db.now()
-	n.State, n.StartedAt, n.HeartbeatAt = trunkline.NodeUp, now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond)
 	addrs, err := json.Marshal(n.Addresses)
 	if err != nil {
 		return err
 	}
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO cluster_nodes (name, incarnation, state, roles, addresses, version, started_at, heartbeat_at, calls, binds)
+		now, err := db.clusterNow(ctx, tx.QueryRow)
+		if err != nil {
+			return err
+		}
+		n.State, n.StartedAt, n.HeartbeatAt = trunkline.NodeUp, now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond)
+		_, err = tx.Exec(ctx, `INSERT INTO cluster_nodes (name, incarnation, state, roles, addresses, version, started_at, heartbeat_at, calls, binds)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET incarnation = excluded.incarnation, state = excluded.state, roles = excluded.roles,
 			addresses = excluded.addresses, version = excluded.version, started_at = excluded.started_at,
@@ -37,8 +56,11 @@ func (db *DB) JoinCluster(ctx context.Context, n *trunkline.Node) error {
 // done twice. trunkline.ErrConflict: another incarnation (a restart elsewhere under
 // this name) owns the row.
 func (db *DB) Heartbeat(ctx context.Context, name, incarnation string, calls, binds int) (wasDead bool, err error) {
-	now := db.now()
 	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		now, err := db.clusterNow(ctx, tx.QueryRow)
+		if err != nil {
+			return err
+		}
 		var state, inc string
 		if err := tx.QueryRow(ctx, `SELECT state, incarnation FROM cluster_nodes WHERE name = ?`, name).Scan(&state, &inc); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -50,7 +72,7 @@ func (db *DB) Heartbeat(ctx context.Context, name, incarnation string, calls, bi
 			return trunkline.ErrConflict
 		}
 		wasDead = state == trunkline.NodeDead
-		_, err := tx.Exec(ctx, `UPDATE cluster_nodes SET heartbeat_at = ?, state = ?, calls = ?, binds = ? WHERE name = ? AND incarnation = ?`,
+		_, err = tx.Exec(ctx, `UPDATE cluster_nodes SET heartbeat_at = ?, state = ?, calls = ?, binds = ? WHERE name = ? AND incarnation = ?`,
 			micros(now), trunkline.NodeUp, calls, binds, name, incarnation)
 		return err
 	})
@@ -66,23 +88,31 @@ func (db *DB) LeaveCluster(ctx context.Context, name, incarnation string) error 
 	})
 }
 
-// SilentNodes lists the nodes still marked up whose last heartbeat is before since.
-func (db *DB) SilentNodes(ctx context.Context, since time.Time) ([]string, error) {
+// SilentNodes lists the nodes still marked up that have not heartbeaten for patience.
+func (db *DB) SilentNodes(ctx context.Context, patience time.Duration) ([]string, error) {
+	now, err := db.clusterNow(ctx, db.queryRow)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := db.query(ctx, `SELECT name FROM cluster_nodes WHERE state = ? AND heartbeat_at < ? ORDER BY name`,
-		trunkline.NodeUp, micros(since))
+		trunkline.NodeUp, micros(now.Add(-patience)))
 	return collect(rows, err, func(r interface{ Scan(...any) error }) (string, error) {
 		var n string
 		return n, r.Scan(&n)
 	})
 }
 
-// MarkNodeDead marks name dead if it is still up and silent since since. Only one
-// survivor gets true: the one that takes the dead node's work over.
-func (db *DB) MarkNodeDead(ctx context.Context, name string, since time.Time) (bool, error) {
+// MarkNodeDead marks name dead if it is still up and has not heartbeaten for patience.
+// Only one survivor gets true: the one that takes the dead node's work over.
+func (db *DB) MarkNodeDead(ctx context.Context, name string, patience time.Duration) (bool, error) {
 	var won bool
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		now, err := db.clusterNow(ctx, tx.QueryRow)
+		if err != nil {
+			return err
+		}
 		res, err := tx.Exec(ctx, `UPDATE cluster_nodes SET state = ? WHERE name = ? AND state = ? AND heartbeat_at < ?`,
-			trunkline.NodeDead, name, trunkline.NodeUp, micros(since))
+			trunkline.NodeDead, name, trunkline.NodeUp, micros(now.Add(-patience)))
 		if err != nil {
 			return err
 		}
@@ -120,9 +150,12 @@ func scanNode(row interface{ Scan(...any) error }) (*trunkline.Node, error) {
 // HoldLease takes or renews the named lease for holder until now+ttl. It is free when
 // nobody holds it, its holder let it go, or its time ran out; false: another holds it.
 func (db *DB) HoldLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	now := db.now()
 	var held bool
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		now, err := db.clusterNow(ctx, tx.QueryRow)
+		if err != nil {
+			return err
+		}
 		res, err := tx.Exec(ctx, `UPDATE cluster_leases SET holder = ?, until = ? WHERE name = ? AND (holder = ? OR until < ?)`,
 			holder, micros(now.Add(ttl)), name, holder, micros(now))
 		if err != nil {
@@ -231,8 +264,12 @@ func (s scanExtra) Scan(dest ...any) error {
 
 // LeaseHolder names who holds the named lease now ("" when nobody does).
 func (db *DB) LeaseHolder(ctx context.Context, name string) (string, error) {
+	now, err := db.clusterNow(ctx, db.queryRow)
+	if err != nil {
+		return "", err
+	}
 	var holder string
-	err := db.queryRow(ctx, `SELECT holder FROM cluster_leases WHERE name = ? AND until >= ?`, name, micros(db.now())).Scan(&holder)
+	err = db.queryRow(ctx, `SELECT holder FROM cluster_leases WHERE name = ? AND until >= ?`, name, micros(now)).Scan(&holder)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
