@@ -89,6 +89,11 @@ type Member struct {
 	log    *slog.Logger
 	leader chan struct{} // closed while leader; replaced when lost
 
+	// renewed is when the tick that last renewed the leader lease began (this
+	// process's monotonic clock): the lease runs at least DeadAfter from then, and
+	// no longer than that may this node believe it leads without renewing it.
+	renewed time.Time
+
 	mu       sync.Mutex
 	isLeader bool
 	leaderCh chan struct{} // closed when leadership is lost
@@ -146,7 +151,14 @@ func (m *Member) run(ctx context.Context) {
 // tick heartbeats, renews or seeks the leader lease, and takes over silent nodes.
 func (m *Member) tick(ctx context.Context) {
 	calls, binds := m.o.Load()
-	tctx, cancel := context.WithTimeout(ctx, m.o.DeadAfter)
+	start := time.Now()
+	deadline := start.Add(m.o.DeadAfter)
+	if m.Leader() {
+		// A leader whose database stalls stops leading when its lease may have run
+		// out and another node may lead, not a heartbeat period later.
+		deadline = m.renewed.Add(m.o.DeadAfter)
+	}
+	tctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	wasDead, err := m.o.Store.Heartbeat(tctx, m.o.Node.Name, m.o.Node.Incarnation, calls, binds)
 	switch {
@@ -167,6 +179,9 @@ func (m *Member) tick(ctx context.Context) {
 	held, err := m.o.Store.HoldLease(tctx, LeaderLease, m.o.Node.Name, m.o.DeadAfter)
 	if err != nil {
 		held = false
+	}
+	if held {
+		m.renewed = start
 	}
 	m.setLeader(held)
 	silent, err := m.o.Store.SilentNodes(tctx, m.o.DeadAfter)

@@ -179,3 +179,82 @@ func TestClockSkewIsNoDeath(t *testing.T) {
 	}
 	waitLeader(t, ms)
 }
+
+// stallStore is a database that answers at once until stall is closed, then lets
+// every heartbeat hang until its context ends (a stub: what is judged is the
+// member's own deadline, not SQL).
+type stallStore struct {
+	mu        sync.Mutex
+	stall     chan struct{}
+	lastStart time.Time // start of the last heartbeat that answered
+	deadline  chan time.Time
+}
+
+func (s *stallStore) JoinCluster(context.Context, *trunkline.Node) error { return nil }
+func (s *stallStore) Heartbeat(ctx context.Context, _, _ string, _, _ int) (bool, error) {
+	start := time.Now()
+	select {
+	case <-s.stall:
+		d, _ := ctx.Deadline()
+		select {
+		case s.deadline <- d:
+		default:
+		}
+		<-ctx.Done()
+		return false, ctx.Err()
+	default:
+	}
+	s.mu.Lock()
+	s.lastStart = start
+	s.mu.Unlock()
+	return false, nil
+}
+func (s *stallStore) LeaveCluster(context.Context, string, string) error { return nil }
+func (s *stallStore) SilentNodes(context.Context, time.Duration) ([]string, error) {
+	return nil, nil
+}
+func (s *stallStore) MarkNodeDead(context.Context, string, time.Duration) (bool, error) {
+	return false, nil
+}
+func (s *stallStore) HoldLease(context.Context, string, string, time.Duration) (bool, error) {
+	return true, nil
+}
+func (s *stallStore) DropLease(context.Context, string, string) error      { return nil }
+func (s *stallStore) DropLeasesOf(context.Context, string) error           { return nil }
+func (s *stallStore) ReleaseLeases(context.Context, string) (int64, error) { return 0, nil }
+func (s *stallStore) EndCallsOf(context.Context, string, int, string, string, string) ([]*trunkline.Call, error) {
+	return nil, nil
+}
+
+// A leader whose database stalls stops leading by the time its lease, renewed at
+// its last good heartbeat, may have run out and another node may lead: no later
+// than dead_after after that heartbeat began. It used to wait dead_after from the
+// stalled heartbeat, a heartbeat period longer, with two leaders meanwhile.
+func TestLeaderStallEndsWithLease(t *testing.T) {
+	st := &stallStore{stall: make(chan struct{}), deadline: make(chan time.Time, 1)}
+	const every, patience = 200 * time.Millisecond, time.Second
+	m := New(Options{Node: trunkline.Node{Name: "a"}, Store: st, Heartbeat: every, DeadAfter: patience})
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Kill)
+	waitLeader(t, map[string]*Member{"a": m})
+	close(st.stall)
+	var deadline time.Time
+	select {
+	case deadline = <-st.deadline:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no heartbeat after the stall")
+	}
+	st.mu.Lock()
+	leaseEnd := st.lastStart.Add(patience)
+	st.mu.Unlock()
+	if over := deadline.Sub(leaseEnd); over > 0 {
+		t.Fatalf("the stalled leader believes it leads %s past the end of its lease", over)
+	}
+	for end := time.Now().Add(5 * time.Second); m.Leader(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the stalled node still leads")
+		}
+	}
+}
