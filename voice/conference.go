@@ -405,10 +405,10 @@ func (s *Server) Conference(accountID, name string) (trunkline.Conference, error
 		return trunkline.Conference{}, trunkline.ErrNoConference
 	}
 	out := trunkline.Conference{Name: name, UUID: conf.uuid, Created: conf.created}
+	// Under conf.mu: a member's mixer member is set there as it joins.
 	conf.mu.Lock()
-	members := slices.Clone(conf.members)
-	conf.mu.Unlock()
-	for _, m := range members {
+	defer conf.mu.Unlock()
+	for _, m := range conf.members {
 		cm := trunkline.ConferenceMember{ID: m.id, CallUUID: m.call.rec.UUID, From: m.call.rec.From, To: m.call.rec.To,
 			CallerName: m.call.callerName, Direction: m.call.rec.Direction, Joined: m.joined}
 		if m.m != nil {

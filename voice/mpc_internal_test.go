@@ -7,6 +7,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/media"
+	"github.com/trunkline/trunkline/plivoxml"
 )
 
 // nullLeg stands in for a call's Channel in the mixer (a mock: the tests with
@@ -84,11 +85,47 @@ func TestMPCLeaveDropsMedia(t *testing.T) {
 	if err != nil || v.Status != "Ended" || len(v.Participants) != 2 || v.Participants[1].ExitCause != "Participant Call Hangup" {
 		t.Fatalf("ended MPC %+v, %v", v, err)
 	}
+	if _, err := s.MPC("MAOTHER", "uuid_"+m.uuid); trunkline.ErrorCode(err) != trunkline.ENOTFOUND {
+		t.Fatalf("another account sees the ended MPC by its uuid: %v", err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range m.parts {
 		if p.m != nil || p.holdPCM != nil {
 			t.Fatalf("participant %s left, its mixer member (%v) or hold music (%d samples) is kept", p.id, p.m != nil, len(p.holdPCM))
 		}
+	}
+}
+
+// Describing a room while a caller joins it reads the caller's mixer member
+// under the room's lock, where the join sets it (go test -race saw the read
+// without it).
+func TestConferenceDescribeWhileJoining(t *testing.T) {
+	s := mpcTestServer()
+	e := plivoxml.Conference{Room: "Team", MaxMembers: 20}
+	conf, m, err := s.join(mpcTestCall(s, "c1"), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conf.room.Close)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conf.mu.Lock()
+		m.m = conf.room.Join(nullLeg{}, media.MemberOptions{Muted: true})
+		conf.mu.Unlock()
+	}()
+	for range 100 {
+		if _, err := s.Conference("MA1", "Team"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	c, err := s.Conference("MA1", "Team")
+	if err != nil || len(c.Members) != 1 || !c.Members[0].Muted {
+		t.Fatalf("conference %+v, %v", c, err)
+	}
+	if _, err := s.Conference("MAOTHER", "Team"); trunkline.ErrorCode(err) != trunkline.ENOTFOUND {
+		t.Fatalf("another account sees the room: %v", err)
 	}
 }
