@@ -157,6 +157,38 @@ func TestRoomClockAndClose(t *testing.T) {
 	}
 }
 
+// Stats counts frames mixed, a member's frames that had not arrived, and
+// frames dropped because they piled up unmixed: what the SIP benchmark
+// (voice's BenchmarkConferenceSIPp) judges "keeps up" by.
+func TestRoomStats(t *testing.T) {
+	r := &Room{taps: map[int]func([]int16){}, started: true}
+	a, b := &fakeLeg{}, &fakeLeg{}
+	r.Join(a, MemberOptions{})
+	r.Join(b, MemberOptions{})
+	f := make([]int16, frameSamples)
+	for i := range 10 {
+		a.tap(f) // a talks every frame, b never
+		r.Tick()
+		// a's call sends every frame, b's twice a frame (a clock running
+		// ahead of the mixer): b hears a gap each frame.
+		a.feed.Pop(f)
+		b.feed.Pop(f)
+		if i > 0 {
+			b.feed.Pop(f)
+		}
+	}
+	// Twelve frames at once: the in FIFO keeps five, so seven go.
+	for range 12 {
+		a.tap(f)
+	}
+	r.Tick()
+	st := r.Stats()
+	want := RoomStats{Ticks: 11, MemberFrames: 22, Missing: 11, Dropped: 7, Gaps: 9}
+	if st != want {
+		t.Fatalf("stats %+v; want %+v", st, want)
+	}
+}
+
 // BenchmarkRoom mixes one 20 ms frame of a room of n talking members: the
 // CPU per member is ns/op ÷ n, and 20 ms ÷ (ns/op) rooms of n fit one core.
 func BenchmarkRoom(b *testing.B) {
