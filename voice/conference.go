@@ -648,9 +648,46 @@ func (r *roomRecording) stop() {
 	r.once.Do(func() {
 		r.timer.Stop()
 		r.remove()
-		go r.save()
+		r.s.saves.add()
+		go func() {
+			defer r.s.saves.done()
+			r.save()
+		}()
 	})
 }
+
+// stopRoomRecordings stops the recordings of every live room (conferences
+// and multi-party calls), which stores them: Shutdown's last word on them.
+func (s *Server) stopRoomRecordings() {
+	var recs []*roomRecording
+	s.confs.mu.Lock()
+	for _, c := range s.confs.rooms {
+		c.mu.Lock()
+		if c.rec != nil {
+			recs = append(recs, c.rec)
+			c.rec = nil
+		}
+		c.mu.Unlock()
+	}
+	s.confs.mu.Unlock()
+	s.mpcs.mu.Lock()
+	for _, m := range s.mpcs.live {
+		m.mu.Lock()
+		if m.rec != nil {
+			recs = append(recs, m.rec)
+			m.rec = nil
+		}
+		m.mu.Unlock()
+	}
+	s.mpcs.mu.Unlock()
+	for _, r := range recs {
+		r.stop()
+	}
+}
+
+// roomSaveTimeout bounds storing one room recording (encoding, the file,
+// the record, the callback); Shutdown waits for saves that long at most.
+const roomSaveTimeout = 60 * time.Second
 
 func (r *roomRecording) save() {
 	c, s := r.call, r.s
@@ -661,7 +698,7 @@ func (r *roomRecording) save() {
 	if s.o.Recordings == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), roomSaveTimeout)
 	defer cancel()
 	rec := &trunkline.Recording{ID: r.id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Type: "conference",
 		StartMs: r.start.UnixMilli(), EndMs: end.UnixMilli(), From: c.rec.From, To: c.rec.To}

@@ -14,6 +14,7 @@ import (
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/store/storetest"
+	"github.com/trunkline/trunkline/voice"
 )
 
 // toneAmp is the amplitude of the freq Hz component of pcm (a Goertzel
@@ -228,4 +229,83 @@ func waitAction(t *testing.T, s *stack, action, member string) url.Values {
 	}
 	t.Fatalf("no %s callback", action)
 	return nil
+}
+
+// slowSink stores recordings as recSink does, each taking a while to
+// close (a slow disk or object store): what a save in flight at shutdown
+// looks like.
+type slowSink struct {
+	recSink
+	delay time.Duration
+}
+
+type slowWriter struct {
+	voice.RecordingWriter
+	delay time.Duration
+}
+
+func (s slowSink) Create(ctx context.Context, a, id string) (voice.RecordingWriter, error) {
+	w, err := s.recSink.Create(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return slowWriter{w, s.delay}, nil
+}
+
+func (w slowWriter) Close() error {
+	time.Sleep(w.delay) // the slow store the test stands in for
+	return w.RecordingWriter.Close()
+}
+
+// A room recording under way when the node stops is stored before
+// Shutdown returns (it used to be saved by a goroutine nobody waited for,
+// lost when the process exited).
+func TestConferenceRecordingSurvivesShutdown(t *testing.T) {
+	dir := t.TempDir()
+	db := storetest.Open(t)[0]
+	files := newFiles(t, db, dir)
+	s := newStackDB(t, db, stackOptions{recordings: slowSink{recSink{files}, time.Second}})
+	s.app.set("/answer", `<Response><Conference callbackUrl="`+s.app.url("/confcb")+`">Night Shift</Conference></Response>`)
+	s.app.set("/confcb", "ok")
+	s.app.set("/hangup", "ok")
+	acct := s.acct.Account.ID
+	p, err := call(t, s, s.number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := s.app.wait(t, "/confcb", 10*time.Second); ev.Get("ConferenceAction") != "enter" {
+		t.Fatalf("enter callback: %v", ev)
+	}
+	ctx := context.Background()
+	res, err := s.srv.ConferenceCommand(ctx, acct, "Night Shift", trunkline.ConferenceCommand{Kind: "record", FileFormat: "wav"})
+	if err != nil || res.RecordingID == "" {
+		t.Fatalf("record: %+v %v", res, err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	talkTone(t, p, 600, stop, &wg)
+	p.window(time.Second) // a second of the caller in the recording
+	// Shutdown drains calls until sctx ends, then hangs them up.
+	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	s.srv.Shutdown(sctx)
+	close(stop)
+	wg.Wait()
+	r, err := db.GetRecording(ctx, trunkline.Scope{AccountID: acct}, res.RecordingID)
+	if err != nil {
+		t.Fatalf("the recording was not stored by the time Shutdown returned: %v", err)
+	}
+	rc, err := files.Open(ctx, acct, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(rc)
+	rc.Close()
+	pcm, err := audio.Decode(bytes.NewReader(plain), 1<<26)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := toneAmp(pcm, 600); a < 300 {
+		t.Fatalf("the recording (%d ms) holds the caller's tone at %.0f; want it", r.DurationMs, a)
+	}
 }
