@@ -58,6 +58,9 @@ type conference struct {
 	ended   bool
 	floor   *confMember
 	rec     *roomRecording
+	// recWant is the member whose record="true" waits for a second member
+	// (recordWhenAlone="false") before the recording starts.
+	recWant *confMember
 }
 
 // confMember is one call in a room.
@@ -136,8 +139,13 @@ func runConference(ctx context.Context, c *Call, e plivoxml.Conference, _ bool) 
 	}
 	conf.event(m, "enter", nil)
 	if e.Record {
-		conf.record(m.call, e.RecordFileFormat, 0, e.CallbackURL, e.CallbackMethod, true)
+		conf.mu.Lock()
+		if conf.recWant == nil && conf.rec == nil {
+			conf.recWant = m
+		}
+		conf.mu.Unlock()
 	}
+	conf.startRecording()
 	ch.FlushDigits()
 	limit := time.NewTimer(e.TimeLimit)
 	defer limit.Stop()
@@ -215,6 +223,9 @@ func (conf *conference) leave(m *confMember, e plivoxml.Conference) (recID, recU
 	if conf.floor == m {
 		conf.floor = nil
 	}
+	if conf.recWant == m {
+		conf.recWant = nil
+	}
 	left := slices.Clone(conf.members)
 	if r := conf.rec; r != nil {
 		recID, recURL = r.id, r.url
@@ -235,6 +246,27 @@ func (conf *conference) leave(m *confMember, e plivoxml.Conference) (recID, recU
 		conf.end()
 	}
 	return recID, recURL
+}
+
+// startRecording starts the recording a member's record="true" asked for,
+// once the room has two members, or one with recordWhenAlone="true" (as
+// FreeSWITCH's min-required-recording-participants, 2 by default, which
+// Plivo's attribute sets to 1).
+func (conf *conference) startRecording() {
+	conf.mu.Lock()
+	w := conf.recWant
+	if w == nil || conf.rec != nil || (len(conf.members) < 2 && !w.el.RecordWhenAlone) {
+		conf.mu.Unlock()
+		return
+	}
+	conf.recWant = nil
+	conf.mu.Unlock()
+	r := conf.record(w.call, w.el.RecordFileFormat, 0, w.el.CallbackURL, w.el.CallbackMethod, true)
+	if w.el.TranscriptionURL != "" {
+		r.mu.Lock()
+		r.transcribeURL, r.transcribeMethod = w.el.TranscriptionURL, w.el.TranscriptionMethod
+		r.mu.Unlock()
+	}
 }
 
 // end closes the room: every member leaves (their XML goes on), the
@@ -558,6 +590,9 @@ type roomRecording struct {
 	// report gives the callback's parameters for the stored recording.
 	report func(rec *trunkline.Recording) url.Values
 	mu     sync.Mutex
+	// transcribeURL is told, once the recording is stored, that no
+	// transcription follows: this server has no speech recogniser.
+	transcribeURL, transcribeMethod string
 	pcm    []int16
 	paused bool
 	remove func()
@@ -705,6 +740,24 @@ func (r *roomRecording) save() {
 	if err := s.storeRecording(ctx, rec, r.format, pcm, end); err != nil {
 		s.log.Error("room recording", "call", c.rec.UUID, "err", err)
 		return
+	}
+	r.mu.Lock()
+	trURL, trMethod := r.transcribeURL, r.transcribeMethod
+	r.mu.Unlock()
+	if trURL != "" {
+		// Plivo's transcription callback, with its error field set, so an
+		// application waiting for one learns it will not come.
+		p := url.Values{}
+		p.Set("transcription", "")
+		p.Set("transcription_charge", "0")
+		p.Set("transcription_rate", "0")
+		p.Set("duration", strconv.FormatInt((rec.DurationMs+500)/1000, 10))
+		p.Set("call_uuid", c.rec.UUID)
+		p.Set("recording_id", rec.ID)
+		p.Set("error", "transcription is not available on this server")
+		if _, err := c.callback(ctx, "room_transcription", trURL, trMethod, p); err != nil {
+			s.log.Warn("room transcription callback", "call", c.rec.UUID, "err", err)
+		}
 	}
 	if r.cb == "" || r.report == nil {
 		return

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -307,5 +308,67 @@ func TestConferenceRecordingSurvivesShutdown(t *testing.T) {
 	}
 	if a := toneAmp(pcm, 600); a < 300 {
 		t.Fatalf("the recording (%d ms) holds the caller's tone at %.0f; want it", r.DurationMs, a)
+	}
+}
+
+// record="true" records from the second member on, unless recordWhenAlone
+// is true; a transcriptionUrl is told, with Plivo's error field, that no
+// transcription follows (there is no speech recogniser here); beep="true"
+// beeps a member in.
+func TestConferenceRecordWhenAlone(t *testing.T) {
+	for _, alone := range []bool{false, true} {
+		t.Run("recordWhenAlone="+strconv.FormatBool(alone), func(t *testing.T) {
+			dir := t.TempDir()
+			db := storetest.Open(t)[0]
+			files := newFiles(t, db, dir)
+			s := newStackDB(t, db, stackOptions{recordings: recSink{files}})
+			s.app.set("/answer", `<Response><Conference callbackUrl="`+s.app.url("/confcb")+`" record="true" recordFileFormat="wav" beep="true"`+
+				` recordWhenAlone="`+strconv.FormatBool(alone)+`" transcriptionType="auto" transcriptionUrl="`+s.app.url("/transcribed")+`">Solo</Conference></Response>`)
+			s.app.set("/confcb", "ok")
+			s.app.set("/transcribed", "ok")
+			s.app.set("/hangup", "ok")
+			acct := s.acct.Account.ID
+			p, err := call(t, s, s.number)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev := waitAction(t, s, "enter", ""); ev.Get("ConferenceName") != "Solo" {
+				t.Fatalf("enter callback: %v", ev)
+			}
+			// beep="true": the member hears the entry beep (beep:1, 880 Hz).
+			if a := toneAmp(p.listen(t, 600*time.Millisecond), 880); a < 300 {
+				t.Fatalf("no entry beep: 880 Hz at %.0f", a)
+			}
+			p.d.Hangup(context.Background())
+			waitAction(t, s, "exit", "")
+			// Shutdown waits for recordings being stored: after it, what
+			// was recorded is in the store.
+			sctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			s.srv.Shutdown(sctx)
+			recs, n, err := db.ListRecordings(context.Background(), trunkline.Scope{AccountID: acct}, trunkline.RecordingFilter{Limit: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !alone {
+				if n != 0 {
+					t.Fatalf("a lone member was recorded without recordWhenAlone: %d recordings", n)
+				}
+				s.app.mu.Lock()
+				got := s.app.hit["/transcribed"]
+				s.app.mu.Unlock()
+				if len(got) != 0 {
+					t.Fatalf("transcriptionUrl told of a recording that was never made: %v", got)
+				}
+				return
+			}
+			if n != 1 || len(recs) != 1 || recs[0].Type != "conference" {
+				t.Fatalf("recordings %d %+v; want the lone member's", n, recs)
+			}
+			tr := s.app.wait(t, "/transcribed", 10*time.Second)
+			if tr.Get("recording_id") != recs[0].ID || tr.Get("error") == "" || tr.Get("transcription") != "" || tr.Get("call_uuid") == "" {
+				t.Fatalf("transcriptionUrl got %v; want the recording's id and an error", tr)
+			}
+		})
 	}
 }
