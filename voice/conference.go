@@ -593,11 +593,11 @@ type roomRecording struct {
 	// transcribeURL is told, once the recording is stored, that no
 	// transcription follows: this server has no speech recogniser.
 	transcribeURL, transcribeMethod string
-	pcm    []int16
-	paused bool
-	remove func()
-	once   sync.Once
-	timer  *time.Timer
+	pcm                             []int16
+	paused                          bool
+	remove                          func()
+	once                            sync.Once
+	timer                           *time.Timer
 }
 
 // startRoomRecording records room's mix for at most limit (0: 4 hours);
