@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trunkline/trunkline"
@@ -73,11 +74,15 @@ type confMember struct {
 	out    chan struct{} // closed when the member must leave
 	once   sync.Once
 	why    string // kick, hangup, end
+	// gone is set with out closed: the member is no longer listed or
+	// commanded, though its call takes a moment to leave the room.
+	gone atomic.Bool
 }
 
 func (m *confMember) leave(why string) {
 	m.once.Do(func() {
 		m.why = why
+		m.gone.Store(true)
 		close(m.out)
 	})
 }
@@ -447,6 +452,9 @@ func (s *Server) Conference(accountID, name string) (trunkline.Conference, error
 	members := slices.Clone(conf.members)
 	conf.mu.Unlock()
 	for _, m := range members {
+		if m.gone.Load() {
+			continue
+		}
 		cm := trunkline.ConferenceMember{ID: m.id, CallUUID: m.call.rec.UUID, From: m.call.rec.From, To: m.call.rec.To,
 			CallerName: m.call.callerName, Direction: m.call.rec.Direction, Joined: m.joined}
 		if m.m != nil {
@@ -524,7 +532,7 @@ func (s *Server) ConferenceCommand(ctx context.Context, accountID, name string, 
 	conf.mu.Lock()
 	var members []*confMember
 	for _, m := range conf.members {
-		if (cmd.All || slices.Contains(cmd.Members, m.id)) && m.m != nil {
+		if (cmd.All || slices.Contains(cmd.Members, m.id)) && m.m != nil && !m.gone.Load() {
 			members = append(members, m)
 		}
 	}

@@ -372,3 +372,44 @@ func TestConferenceRecordWhenAlone(t *testing.T) {
 		})
 	}
 }
+
+// A member kicked or hung up by the API is gone from the room's listing
+// as soon as the request returns (Plivo's SDK checks with conferences.get
+// right after; the member's call leaves the room on its own goroutine).
+func TestConferenceKickIsImmediate(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	s.app.set("/answer", `<Response><Conference callbackUrl="`+s.app.url("/confcb")+`">Desk</Conference></Response>`)
+	s.app.set("/confcb", "ok")
+	s.app.set("/hangup", "ok")
+	acct := s.acct.Account.ID
+	for i := range 3 {
+		if _, err := call(t, s, s.number); err != nil {
+			t.Fatal(err)
+		}
+		waitAction(t, s, "enter", strconv.Itoa(i+1))
+	}
+	ctx := context.Background()
+	for _, kind := range []string{"kick", "hangup"} {
+		member := map[string]string{"kick": "3", "hangup": "2"}[kind]
+		if _, err := s.srv.ConferenceCommand(ctx, acct, "Desk", trunkline.ConferenceCommand{Kind: kind, Members: []string{member}}); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		conf, err := s.srv.Conference(acct, "Desk")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range conf.Members {
+			if m.ID == member {
+				t.Fatalf("member %s still listed right after %s: %+v", member, kind, conf.Members)
+			}
+		}
+		if _, err := s.srv.ConferenceCommand(ctx, acct, "Desk", trunkline.ConferenceCommand{Kind: "mute", Members: []string{member}}); trunkline.ErrorCode(err) != trunkline.ENOTFOUND {
+			t.Fatalf("mute of the %s member: %v; want not found", kind, err)
+		}
+	}
+	// Hang the room up so the calls end (Shutdown would drain them first).
+	if err := s.srv.HangupConference(acct, "Desk"); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, s)
+}
