@@ -518,6 +518,11 @@ func (s *Server) ConferenceCommand(ctx context.Context, accountID, name string, 
 			return trunkline.ConferenceResult{}, ErrNoMedia
 		}
 		r := conf.record(starter, cmd.FileFormat, cmd.TimeLimit, cmd.CallbackURL, cmd.CallbackMethod, false)
+		if cmd.TranscriptionURL != "" {
+			r.mu.Lock()
+			r.transcribeURL, r.transcribeMethod = cmd.TranscriptionURL, cmd.TranscriptionMethod
+			r.mu.Unlock()
+		}
 		return trunkline.ConferenceResult{RecordingID: r.id, URL: r.url}, nil
 	case "stop_record":
 		conf.mu.Lock()

@@ -278,7 +278,9 @@ func TestConferenceRecordingSurvivesShutdown(t *testing.T) {
 		t.Fatalf("enter callback: %v", ev)
 	}
 	ctx := context.Background()
-	res, err := s.srv.ConferenceCommand(ctx, acct, "Night Shift", trunkline.ConferenceCommand{Kind: "record", FileFormat: "wav"})
+	s.app.set("/transcribed", "ok")
+	res, err := s.srv.ConferenceCommand(ctx, acct, "Night Shift", trunkline.ConferenceCommand{Kind: "record", FileFormat: "wav",
+		TranscriptionURL: s.app.url("/transcribed"), TranscriptionMethod: "POST"})
 	if err != nil || res.RecordingID == "" {
 		t.Fatalf("record: %+v %v", res, err)
 	}
@@ -308,6 +310,10 @@ func TestConferenceRecordingSurvivesShutdown(t *testing.T) {
 	}
 	if a := toneAmp(pcm, 600); a < 300 {
 		t.Fatalf("the recording (%d ms) holds the caller's tone at %.0f; want it", r.DurationMs, a)
+	}
+	// The API's transcription_url gets the no-transcription callback too.
+	if tr := s.app.wait(t, "/transcribed", 10*time.Second); tr.Get("recording_id") != r.ID || tr.Get("error") == "" {
+		t.Fatalf("transcription callback %v", tr)
 	}
 }
 
