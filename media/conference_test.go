@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/trunkline/trunkline/audio"
 )
@@ -216,4 +217,26 @@ func BenchmarkRoom(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/member")
 		})
 	}
+}
+
+// BenchmarkRoomClock runs an empty room on its own clock for 5 s per op and
+// reports how many of its frames were mixed late (media.LateAfter) or
+// skipped: the control for voice's BenchmarkConferenceSIPp, since what delays
+// an empty room's goroutine is the machine (other processes), not mixing.
+//
+//	go test ./media -run xxx -bench RoomClock -benchtime 1x
+func BenchmarkRoomClock(b *testing.B) {
+	var st RoomStats
+	for range b.N {
+		r := NewRoom(nil)
+		time.Sleep(5 * time.Second) // the clock runs in real time
+		r.Close()
+		x := r.Stats()
+		st.Ticks += x.Ticks
+		st.Late += x.Late
+		st.Skipped += x.Skipped
+		st.MaxLate = max(st.MaxLate, x.MaxLate)
+	}
+	b.ReportMetric(100*float64(st.Late+st.Skipped)/float64(max(1, st.Ticks+st.Skipped)), "late-%")
+	b.ReportMetric(float64(st.MaxLate.Microseconds())/1000, "maxlate-ms")
 }
