@@ -49,6 +49,9 @@ type ConferenceCommand struct {
 	FileFormat                  string
 	TimeLimit                   time.Duration
 	CallbackURL, CallbackMethod string
+	// TranscriptionURL (record) is told, once the recording is stored, that
+	// no transcription follows (there is no speech recogniser).
+	TranscriptionURL, TranscriptionMethod string
 }
 
 // ConferenceResult is what a conference command reports back.

@@ -194,6 +194,16 @@ func (s *Server) recordConference(r *request) (int, map[string]any, error) {
 		}
 		cmd.CallbackURL, cmd.CallbackMethod = u, m
 	}
+	if u := r.p.Get("transcription_url"); u != "" {
+		if err := checkURL("transcription_url", u); err != nil {
+			return 0, nil, err
+		}
+		m, err := methodOr(r.p, "transcription_method")
+		if err != nil {
+			return 0, nil, err
+		}
+		cmd.TranscriptionURL, cmd.TranscriptionMethod = u, m
+	}
 	res, err := cs.ConferenceCommand(r.Context(), r.acct.ID, name, cmd)
 	if err != nil {
 		return 0, nil, confError(err)

@@ -132,6 +132,8 @@ func TestConferenceAPI(t *testing.T) {
 			r := mustStatus(t, e.do(a, "POST", acctPath(a, "Conference/"+liveRoom+"/"+p), body), http.StatusBadRequest)
 			checkShape(t, r)
 		}
+		r = mustStatus(t, e.do(a, "POST", acctPath(a, "Conference/"+liveRoom+"/Record/"), map[string]any{"transcription_url": "ftp://e.com/t"}), http.StatusBadRequest)
+		checkShape(t, r)
 		r = mustStatus(t, e.do(a, "POST", acctPath(a, "Conference/"+liveRoom+"/Member/all/Kick/"), map[string]any{}), http.StatusAccepted)
 		if r.str("message") != "kicked" || r.str("member_id") != "1" {
 			t.Fatalf("kick: %s", r.raw)

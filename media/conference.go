@@ -47,9 +47,43 @@ type Room struct {
 	pub, whisper [frameSamples]int32
 	out          [frameSamples]int16
 	pending      []talkEvent
+	stats        RoomStats
+	dropped      int64 // samples of members' audio the in FIFOs dropped
 
 	stop chan struct{}
 	done chan struct{}
+}
+
+// LateAfter is how far past its due time a frame may be mixed and still
+// count as on time in RoomStats: half a frame. Later than that, the mixer
+// has fallen behind its clock (a busy machine) and members hear gaps or
+// bursts.
+const LateAfter = 10 * time.Millisecond
+
+// RoomStats says how well a room keeps up with its 20 ms clock, since the
+// room opened. A room keeps up when few of its frames are late or skipped
+// and its members' audio is there when their frames are mixed.
+type RoomStats struct {
+	Ticks   int64         // frames mixed
+	Late    int64         // of them, mixed more than LateAfter after they were due
+	Skipped int64         // frames never mixed: the clock was more than maxCatchUp frames behind
+	MaxLate time.Duration // the latest a frame was mixed
+	// MemberFrames counts one per member per frame mixed; Missing those at
+	// which the member's audio had not arrived (a silent member — no RTP —
+	// counts too: it is arrival, not speech, that is measured); Dropped the
+	// frames of a member's audio thrown away because they piled up unmixed;
+	// Gaps the frames the member's call was to send while the mix for it
+	// was not ready (the member hears a gap: the mixer was late).
+	MemberFrames, Missing, Dropped, Gaps int64
+}
+
+// Stats returns the room's counters.
+func (r *Room) Stats() RoomStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.stats
+	st.Dropped = r.dropped / frameSamples
+	return st
 }
 
 type talkEvent struct {
@@ -288,10 +322,22 @@ func (r *Room) run() {
 			return
 		case <-t.C:
 		}
-		due := int64(time.Since(start) / frame)
+		now := time.Since(start)
+		due := int64(now / frame)
 		n := min(due-sent, maxCatchUp)
+		skipped := due - sent - n
 		sent = due
-		for range n {
+		for i := range n {
+			// Frame due-n+1+i was due at that many frames after start.
+			late := time.Since(start) - time.Duration(due-n+1+i)*frame
+			r.mu.Lock()
+			r.stats.Skipped += skipped
+			skipped = 0
+			if late > LateAfter {
+				r.stats.Late++
+			}
+			r.stats.MaxLate = max(r.stats.MaxLate, late)
+			r.mu.Unlock()
 			r.Tick()
 		}
 	}
@@ -303,9 +349,14 @@ func (r *Room) Tick() {
 	r.mu.Lock()
 	clear(r.pub[:])
 	clear(r.whisper[:])
+	r.stats.Ticks++
+	r.stats.MemberFrames += int64(len(r.members))
 	for _, m := range r.members {
+		r.dropped += int64(m.in.takeDropped())
+		r.stats.Gaps += int64(m.out.takeShort())
 		m.heard = m.in.Pop(m.frame[:])
 		if !m.heard {
+			r.stats.Missing++
 			m.talk(r, false)
 			continue
 		}

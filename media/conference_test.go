@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/trunkline/trunkline/audio"
 )
@@ -157,6 +158,38 @@ func TestRoomClockAndClose(t *testing.T) {
 	}
 }
 
+// Stats counts frames mixed, a member's frames that had not arrived, and
+// frames dropped because they piled up unmixed: what the SIP benchmark
+// (voice's BenchmarkConferenceSIPp) judges "keeps up" by.
+func TestRoomStats(t *testing.T) {
+	r := &Room{taps: map[int]func([]int16){}, started: true}
+	a, b := &fakeLeg{}, &fakeLeg{}
+	r.Join(a, MemberOptions{})
+	r.Join(b, MemberOptions{})
+	f := make([]int16, frameSamples)
+	for i := range 10 {
+		a.tap(f) // a talks every frame, b never
+		r.Tick()
+		// a's call sends every frame, b's twice a frame (a clock running
+		// ahead of the mixer): b hears a gap each frame.
+		a.feed.Pop(f)
+		b.feed.Pop(f)
+		if i > 0 {
+			b.feed.Pop(f)
+		}
+	}
+	// Twelve frames at once: the in FIFO keeps five, so seven go.
+	for range 12 {
+		a.tap(f)
+	}
+	r.Tick()
+	st := r.Stats()
+	want := RoomStats{Ticks: 11, MemberFrames: 22, Missing: 11, Dropped: 7, Gaps: 9}
+	if st != want {
+		t.Fatalf("stats %+v; want %+v", st, want)
+	}
+}
+
 // BenchmarkRoom mixes one 20 ms frame of a room of n talking members: the
 // CPU per member is ns/op ÷ n, and 20 ms ÷ (ns/op) rooms of n fit one core.
 func BenchmarkRoom(b *testing.B) {
@@ -184,4 +217,26 @@ func BenchmarkRoom(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/member")
 		})
 	}
+}
+
+// BenchmarkRoomClock runs an empty room on its own clock for 5 s per op and
+// reports how many of its frames were mixed late (media.LateAfter) or
+// skipped: the control for voice's BenchmarkConferenceSIPp, since what delays
+// an empty room's goroutine is the machine (other processes), not mixing.
+//
+//	go test ./media -run xxx -bench RoomClock -benchtime 1x
+func BenchmarkRoomClock(b *testing.B) {
+	var st RoomStats
+	for range b.N {
+		r := NewRoom(nil)
+		time.Sleep(5 * time.Second) // the clock runs in real time
+		r.Close()
+		x := r.Stats()
+		st.Ticks += x.Ticks
+		st.Late += x.Late
+		st.Skipped += x.Skipped
+		st.MaxLate = max(st.MaxLate, x.MaxLate)
+	}
+	b.ReportMetric(100*float64(st.Late+st.Skipped)/float64(max(1, st.Ticks+st.Skipped)), "late-%")
+	b.ReportMetric(float64(st.MaxLate.Microseconds())/1000, "maxlate-ms")
 }

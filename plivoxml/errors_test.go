@@ -90,6 +90,7 @@ func TestParseResponseErrors(t *testing.T) {
 		{"control character", `<Response><Dial callerName="a&#10;b"><Number>1</Number></Dial></Response>`, `control characters are not allowed`},
 		{"inputType", `<Response><GetInput action="https://e.com/i" inputType="voice"/></Response>`, `invalid value "voice" for attribute "inputType" of GetInput`},
 		{"enterSound", `<Response><Conference enterSound="beep:3">r</Conference></Response>`, `invalid value "beep:3" for attribute "enterSound" of Conference: must be "beep:1", "beep:2", "none" or an absolute http(s) URL`},
+		{"beep", `<Response><Conference beep="loud">r</Conference></Response>`, `invalid value "loud" for attribute "beep" of Conference: must be one of "true", "false", "onEnter", "onExit", "beep:1", "beep:2"`},
 		{"contentType", `<Response><Stream contentType="audio/wav">wss://s.e.com</Stream></Response>`, `invalid value "audio/wav" for attribute "contentType" of Stream`},
 		{"SSML break time", `<Response><Speak>a<break time="soon"/></Speak></Response>`, `invalid value "soon" for attribute "time" of break`},
 		{"min_silence twice", `<Response><Wait minSilence="1" min_silence="2"/></Response>`, "use minSilence or min_silence on Wait, not both"},

@@ -555,7 +555,21 @@ func parseConference(n *node, a *attrs) (Element, *Error) {
 		TranscriptionType:      a.enum("transcriptionType", "", "", "auto", "hybrid", "manual"),
 		TranscriptionURL:       a.url("transcriptionUrl"),
 		TranscriptionMethod:    a.method("transcriptionMethod", "POST"),
-		Beep:                   a.str("beep", ""),
+		Beep:                   a.enum("beep", "", "true", "false", "onEnter", "onExit", "beep:1", "beep:2"),
+	}
+	// beep: Plivo's SDKs accept it and Plivo documents no values. It reads
+	// as Twilio's (true, false, onEnter, onExit: a beep on entry and/or
+	// exit), or names the sound for both (beep:1, beep:2). It fills
+	// enterSound and exitSound only where they are not given.
+	sound := "beep:1"
+	if strings.HasPrefix(c.Beep, "beep:") {
+		sound = c.Beep
+	}
+	if !a.has("enterSound") && (c.Beep == "true" || c.Beep == "onEnter" || c.Beep == sound) {
+		c.EnterSound = sound
+	}
+	if !a.has("exitSound") && (c.Beep == "true" || c.Beep == "onExit" || c.Beep == sound) {
+		c.ExitSound = sound
 	}
 	if c.EnterSound == "none" {
 		c.EnterSound = ""

@@ -203,7 +203,7 @@ type Conference struct {
 	HangupOnStar           bool
 	StayAlone              bool // default true
 	Record                 bool
-	RecordWhenAlone        bool
+	RecordWhenAlone        bool   // record from the first member; else from the second
 	RecordFileFormat       string // mp3 (default) or wav
 	Action                 string
 	Method                 string // default POST
@@ -216,7 +216,7 @@ type Conference struct {
 	TranscriptionType      string
 	TranscriptionURL       string
 	TranscriptionMethod    string // default POST
-	Beep                   string // legacy attribute the SDK still accepts; kept verbatim
+	Beep                   string // "", true, false, onEnter, onExit, beep:1, beep:2: sets EnterSound/ExitSound where not given
 }
 
 // Stream is <Stream>: the call's audio over a WebSocket (voice/stream.go

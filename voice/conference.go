@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trunkline/trunkline"
@@ -36,6 +37,10 @@ func init() {
 type conferences struct {
 	mu    sync.Mutex
 	rooms map[confKey]*conference
+	// ceiling, when above a member's maxMembers, replaces it: only the SIP
+	// benchmark sets it (export_test.go), to measure one room beyond
+	// Plivo's ceiling of 20.
+	ceiling int
 }
 
 type confKey struct{ account, name string }
@@ -54,6 +59,9 @@ type conference struct {
 	ended   bool
 	floor   *confMember
 	rec     *roomRecording
+	// recWant is the member whose record="true" waits for a second member
+	// (recordWhenAlone="false") before the recording starts.
+	recWant *confMember
 }
 
 // confMember is one call in a room.
@@ -66,11 +74,15 @@ type confMember struct {
 	out    chan struct{} // closed when the member must leave
 	once   sync.Once
 	why    string // kick, hangup, end
+	// gone is set with out closed: the member is no longer listed or
+	// commanded, though its call takes a moment to leave the room.
+	gone atomic.Bool
 }
 
 func (m *confMember) leave(why string) {
 	m.once.Do(func() {
 		m.why = why
+		m.gone.Store(true)
 		close(m.out)
 	})
 }
@@ -94,7 +106,7 @@ func (s *Server) join(c *Call, e plivoxml.Conference) (*conference, *confMember,
 	}
 	conf.mu.Lock()
 	defer conf.mu.Unlock()
-	if len(conf.members) >= e.MaxMembers {
+	if len(conf.members) >= max(e.MaxMembers, s.confs.ceiling) {
 		return nil, nil, errRoomFull
 	}
 	conf.next++
@@ -132,8 +144,13 @@ func runConference(ctx context.Context, c *Call, e plivoxml.Conference, _ bool) 
 	}
 	conf.event(m, "enter", nil)
 	if e.Record {
-		conf.record(m.call, e.RecordFileFormat, 0, e.CallbackURL, e.CallbackMethod, true)
+		conf.mu.Lock()
+		if conf.recWant == nil && conf.rec == nil {
+			conf.recWant = m
+		}
+		conf.mu.Unlock()
 	}
+	conf.startRecording()
 	ch.FlushDigits()
 	limit := time.NewTimer(e.TimeLimit)
 	defer limit.Stop()
@@ -211,6 +228,9 @@ func (conf *conference) leave(m *confMember, e plivoxml.Conference) (recID, recU
 	if conf.floor == m {
 		conf.floor = nil
 	}
+	if conf.recWant == m {
+		conf.recWant = nil
+	}
 	left := slices.Clone(conf.members)
 	if r := conf.rec; r != nil {
 		recID, recURL = r.id, r.url
@@ -231,6 +251,27 @@ func (conf *conference) leave(m *confMember, e plivoxml.Conference) (recID, recU
 		conf.end()
 	}
 	return recID, recURL
+}
+
+// startRecording starts the recording a member's record="true" asked for,
+// once the room has two members, or one with recordWhenAlone="true" (as
+// FreeSWITCH's min-required-recording-participants, 2 by default, which
+// Plivo's attribute sets to 1).
+func (conf *conference) startRecording() {
+	conf.mu.Lock()
+	w := conf.recWant
+	if w == nil || conf.rec != nil || (len(conf.members) < 2 && !w.el.RecordWhenAlone) {
+		conf.mu.Unlock()
+		return
+	}
+	conf.recWant = nil
+	conf.mu.Unlock()
+	r := conf.record(w.call, w.el.RecordFileFormat, 0, w.el.CallbackURL, w.el.CallbackMethod, true)
+	if w.el.TranscriptionURL != "" {
+		r.mu.Lock()
+		r.transcribeURL, r.transcribeMethod = w.el.TranscriptionURL, w.el.TranscriptionMethod
+		r.mu.Unlock()
+	}
 }
 
 // end closes the room: every member leaves (their XML goes on), the
@@ -409,6 +450,9 @@ func (s *Server) Conference(accountID, name string) (trunkline.Conference, error
 	conf.mu.Lock()
 	defer conf.mu.Unlock()
 	for _, m := range conf.members {
+		if m.gone.Load() {
+			continue
+		}
 		cm := trunkline.ConferenceMember{ID: m.id, CallUUID: m.call.rec.UUID, From: m.call.rec.From, To: m.call.rec.To,
 			CallerName: m.call.callerName, Direction: m.call.rec.Direction, Joined: m.joined}
 		if m.m != nil {
@@ -472,6 +516,11 @@ func (s *Server) ConferenceCommand(ctx context.Context, accountID, name string, 
 			return trunkline.ConferenceResult{}, ErrNoMedia
 		}
 		r := conf.record(starter, cmd.FileFormat, cmd.TimeLimit, cmd.CallbackURL, cmd.CallbackMethod, false)
+		if cmd.TranscriptionURL != "" {
+			r.mu.Lock()
+			r.transcribeURL, r.transcribeMethod = cmd.TranscriptionURL, cmd.TranscriptionMethod
+			r.mu.Unlock()
+		}
 		return trunkline.ConferenceResult{RecordingID: r.id, URL: r.url}, nil
 	case "stop_record":
 		conf.mu.Lock()
@@ -486,7 +535,7 @@ func (s *Server) ConferenceCommand(ctx context.Context, accountID, name string, 
 	conf.mu.Lock()
 	var members []*confMember
 	for _, m := range conf.members {
-		if (cmd.All || slices.Contains(cmd.Members, m.id)) && m.m != nil {
+		if (cmd.All || slices.Contains(cmd.Members, m.id)) && m.m != nil && !m.gone.Load() {
 			members = append(members, m)
 		}
 	}
@@ -552,11 +601,14 @@ type roomRecording struct {
 	// report gives the callback's parameters for the stored recording.
 	report func(rec *trunkline.Recording) url.Values
 	mu     sync.Mutex
-	pcm    []int16
-	paused bool
-	remove func()
-	once   sync.Once
-	timer  *time.Timer
+	// transcribeURL is told, once the recording is stored, that no
+	// transcription follows: this server has no speech recogniser.
+	transcribeURL, transcribeMethod string
+	pcm                             []int16
+	paused                          bool
+	remove                          func()
+	once                            sync.Once
+	timer                           *time.Timer
 }
 
 // startRoomRecording records room's mix for at most limit (0: 4 hours);
@@ -642,9 +694,46 @@ func (r *roomRecording) stop() {
 	r.once.Do(func() {
 		r.timer.Stop()
 		r.remove()
-		go r.save()
+		r.s.saves.add()
+		go func() {
+			defer r.s.saves.done()
+			r.save()
+		}()
 	})
 }
+
+// stopRoomRecordings stops the recordings of every live room (conferences
+// and multi-party calls), which stores them: Shutdown's last word on them.
+func (s *Server) stopRoomRecordings() {
+	var recs []*roomRecording
+	s.confs.mu.Lock()
+	for _, c := range s.confs.rooms {
+		c.mu.Lock()
+		if c.rec != nil {
+			recs = append(recs, c.rec)
+			c.rec = nil
+		}
+		c.mu.Unlock()
+	}
+	s.confs.mu.Unlock()
+	s.mpcs.mu.Lock()
+	for _, m := range s.mpcs.live {
+		m.mu.Lock()
+		if m.rec != nil {
+			recs = append(recs, m.rec)
+			m.rec = nil
+		}
+		m.mu.Unlock()
+	}
+	s.mpcs.mu.Unlock()
+	for _, r := range recs {
+		r.stop()
+	}
+}
+
+// roomSaveTimeout bounds storing one room recording (encoding, the file,
+// the record, the callback); Shutdown waits for saves that long at most.
+const roomSaveTimeout = 60 * time.Second
 
 func (r *roomRecording) save() {
 	c, s := r.call, r.s
@@ -655,13 +744,31 @@ func (r *roomRecording) save() {
 	if s.o.Recordings == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), roomSaveTimeout)
 	defer cancel()
 	rec := &trunkline.Recording{ID: r.id, AccountID: c.rec.AccountID, CallUUID: c.rec.UUID, Type: "conference",
 		StartMs: r.start.UnixMilli(), EndMs: end.UnixMilli(), From: c.rec.From, To: c.rec.To}
 	if err := s.storeRecording(ctx, rec, r.format, pcm, end); err != nil {
 		s.log.Error("room recording", "call", c.rec.UUID, "err", err)
 		return
+	}
+	r.mu.Lock()
+	trURL, trMethod := r.transcribeURL, r.transcribeMethod
+	r.mu.Unlock()
+	if trURL != "" {
+		// Plivo's transcription callback, with its error field set, so an
+		// application waiting for one learns it will not come.
+		p := url.Values{}
+		p.Set("transcription", "")
+		p.Set("transcription_charge", "0")
+		p.Set("transcription_rate", "0")
+		p.Set("duration", strconv.FormatInt((rec.DurationMs+500)/1000, 10))
+		p.Set("call_uuid", c.rec.UUID)
+		p.Set("recording_id", rec.ID)
+		p.Set("error", "transcription is not available on this server")
+		if _, err := c.callback(ctx, "room_transcription", trURL, trMethod, p); err != nil {
+			s.log.Warn("room transcription callback", "call", c.rec.UUID, "err", err)
+		}
 	}
 	if r.cb == "" || r.report == nil {
 		return

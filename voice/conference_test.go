@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/store/storetest"
+	"github.com/trunkline/trunkline/voice"
 )
 
 // toneAmp is the amplitude of the freq Hz component of pcm (a Goertzel
@@ -228,4 +230,192 @@ func waitAction(t *testing.T, s *stack, action, member string) url.Values {
 	}
 	t.Fatalf("no %s callback", action)
 	return nil
+}
+
+// slowSink stores recordings as recSink does, each taking a while to
+// close (a slow disk or object store): what a save in flight at shutdown
+// looks like.
+type slowSink struct {
+	recSink
+	delay time.Duration
+}
+
+type slowWriter struct {
+	voice.RecordingWriter
+	delay time.Duration
+}
+
+func (s slowSink) Create(ctx context.Context, a, id string) (voice.RecordingWriter, error) {
+	w, err := s.recSink.Create(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	return slowWriter{w, s.delay}, nil
+}
+
+func (w slowWriter) Close() error {
+	time.Sleep(w.delay) // the slow store the test stands in for
+	return w.RecordingWriter.Close()
+}
+
+// A room recording under way when the node stops is stored before
+// Shutdown returns (it used to be saved by a goroutine nobody waited for,
+// lost when the process exited).
+func TestConferenceRecordingSurvivesShutdown(t *testing.T) {
+	dir := t.TempDir()
+	db := storetest.Open(t)[0]
+	files := newFiles(t, db, dir)
+	s := newStackDB(t, db, stackOptions{recordings: slowSink{recSink{files}, time.Second}})
+	s.app.set("/answer", `<Response><Conference callbackUrl="`+s.app.url("/confcb")+`">Night Shift</Conference></Response>`)
+	s.app.set("/confcb", "ok")
+	s.app.set("/hangup", "ok")
+	acct := s.acct.Account.ID
+	p, err := call(t, s, s.number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := s.app.wait(t, "/confcb", 10*time.Second); ev.Get("ConferenceAction") != "enter" {
+		t.Fatalf("enter callback: %v", ev)
+	}
+	ctx := context.Background()
+	s.app.set("/transcribed", "ok")
+	res, err := s.srv.ConferenceCommand(ctx, acct, "Night Shift", trunkline.ConferenceCommand{Kind: "record", FileFormat: "wav",
+		TranscriptionURL: s.app.url("/transcribed"), TranscriptionMethod: "POST"})
+	if err != nil || res.RecordingID == "" {
+		t.Fatalf("record: %+v %v", res, err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	talkTone(t, p, 600, stop, &wg)
+	p.window(time.Second) // a second of the caller in the recording
+	// Shutdown drains calls until sctx ends, then hangs them up.
+	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	s.srv.Shutdown(sctx)
+	close(stop)
+	wg.Wait()
+	r, err := db.GetRecording(ctx, trunkline.Scope{AccountID: acct}, res.RecordingID)
+	if err != nil {
+		t.Fatalf("the recording was not stored by the time Shutdown returned: %v", err)
+	}
+	rc, err := files.Open(ctx, acct, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(rc)
+	rc.Close()
+	pcm, err := audio.Decode(bytes.NewReader(plain), 1<<26)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := toneAmp(pcm, 600); a < 300 {
+		t.Fatalf("the recording (%d ms) holds the caller's tone at %.0f; want it", r.DurationMs, a)
+	}
+	// The API's transcription_url gets the no-transcription callback too.
+	if tr := s.app.wait(t, "/transcribed", 10*time.Second); tr.Get("recording_id") != r.ID || tr.Get("error") == "" {
+		t.Fatalf("transcription callback %v", tr)
+	}
+}
+
+// record="true" records from the second member on, unless recordWhenAlone
+// is true; a transcriptionUrl is told, with Plivo's error field, that no
+// transcription follows (there is no speech recogniser here); beep="true"
+// beeps a member in.
+func TestConferenceRecordWhenAlone(t *testing.T) {
+	for _, alone := range []bool{false, true} {
+		t.Run("recordWhenAlone="+strconv.FormatBool(alone), func(t *testing.T) {
+			dir := t.TempDir()
+			db := storetest.Open(t)[0]
+			files := newFiles(t, db, dir)
+			s := newStackDB(t, db, stackOptions{recordings: recSink{files}})
+			s.app.set("/answer", `<Response><Conference callbackUrl="`+s.app.url("/confcb")+`" record="true" recordFileFormat="wav" beep="true"`+
+				` recordWhenAlone="`+strconv.FormatBool(alone)+`" transcriptionType="auto" transcriptionUrl="`+s.app.url("/transcribed")+`">Solo</Conference></Response>`)
+			s.app.set("/confcb", "ok")
+			s.app.set("/transcribed", "ok")
+			s.app.set("/hangup", "ok")
+			acct := s.acct.Account.ID
+			p, err := call(t, s, s.number)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev := waitAction(t, s, "enter", ""); ev.Get("ConferenceName") != "Solo" {
+				t.Fatalf("enter callback: %v", ev)
+			}
+			// beep="true": the member hears the entry beep (beep:1, 880 Hz).
+			if a := toneAmp(p.listen(t, 600*time.Millisecond), 880); a < 300 {
+				t.Fatalf("no entry beep: 880 Hz at %.0f", a)
+			}
+			p.d.Hangup(context.Background())
+			waitAction(t, s, "exit", "")
+			// Shutdown waits for recordings being stored: after it, what
+			// was recorded is in the store.
+			sctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			s.srv.Shutdown(sctx)
+			recs, n, err := db.ListRecordings(context.Background(), trunkline.Scope{AccountID: acct}, trunkline.RecordingFilter{Limit: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !alone {
+				if n != 0 {
+					t.Fatalf("a lone member was recorded without recordWhenAlone: %d recordings", n)
+				}
+				s.app.mu.Lock()
+				got := s.app.hit["/transcribed"]
+				s.app.mu.Unlock()
+				if len(got) != 0 {
+					t.Fatalf("transcriptionUrl told of a recording that was never made: %v", got)
+				}
+				return
+			}
+			if n != 1 || len(recs) != 1 || recs[0].Type != "conference" {
+				t.Fatalf("recordings %d %+v; want the lone member's", n, recs)
+			}
+			tr := s.app.wait(t, "/transcribed", 10*time.Second)
+			if tr.Get("recording_id") != recs[0].ID || tr.Get("error") == "" || tr.Get("transcription") != "" || tr.Get("call_uuid") == "" {
+				t.Fatalf("transcriptionUrl got %v; want the recording's id and an error", tr)
+			}
+		})
+	}
+}
+
+// A member kicked or hung up by the API is gone from the room's listing
+// as soon as the request returns (Plivo's SDK checks with conferences.get
+// right after; the member's call leaves the room on its own goroutine).
+func TestConferenceKickIsImmediate(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	s.app.set("/answer", `<Response><Conference callbackUrl="`+s.app.url("/confcb")+`">Desk</Conference></Response>`)
+	s.app.set("/confcb", "ok")
+	s.app.set("/hangup", "ok")
+	acct := s.acct.Account.ID
+	for i := range 3 {
+		if _, err := call(t, s, s.number); err != nil {
+			t.Fatal(err)
+		}
+		waitAction(t, s, "enter", strconv.Itoa(i+1))
+	}
+	ctx := context.Background()
+	for _, kind := range []string{"kick", "hangup"} {
+		member := map[string]string{"kick": "3", "hangup": "2"}[kind]
+		if _, err := s.srv.ConferenceCommand(ctx, acct, "Desk", trunkline.ConferenceCommand{Kind: kind, Members: []string{member}}); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		conf, err := s.srv.Conference(acct, "Desk")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range conf.Members {
+			if m.ID == member {
+				t.Fatalf("member %s still listed right after %s: %+v", member, kind, conf.Members)
+			}
+		}
+		if _, err := s.srv.ConferenceCommand(ctx, acct, "Desk", trunkline.ConferenceCommand{Kind: "mute", Members: []string{member}}); trunkline.ErrorCode(err) != trunkline.ENOTFOUND {
+			t.Fatalf("mute of the %s member: %v; want not found", kind, err)
+		}
+	}
+	// Hang the room up so the calls end (Shutdown would drain them first).
+	if err := s.srv.HangupConference(acct, "Desk"); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, s)
 }

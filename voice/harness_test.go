@@ -35,8 +35,10 @@ type app struct {
 	srv *httptest.Server
 	mu  sync.Mutex
 	xml map[string]string // path → reply body
-	hit map[string][]url.Values
-	ch  chan hit
+	// reply, when set, answers first: a body per request (ok false: xml's).
+	reply func(path string, form url.Values) (body string, ok bool)
+	hit   map[string][]url.Values
+	ch    chan hit
 }
 
 type hit struct {
@@ -44,13 +46,18 @@ type hit struct {
 	params url.Values
 }
 
-func newApp(t *testing.T) *app {
+func newApp(t testing.TB) *app {
 	a := &app{xml: map[string]string{}, hit: map[string][]url.Values{}, ch: make(chan hit, 100)}
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		a.mu.Lock()
 		a.hit[r.URL.Path] = append(a.hit[r.URL.Path], r.Form)
 		body, ok := a.xml[r.URL.Path]
+		if a.reply != nil {
+			if b, yes := a.reply(r.URL.Path, r.Form); yes {
+				body, ok = b, true
+			}
+		}
 		a.mu.Unlock()
 		select {
 		case a.ch <- hit{r.URL.Path, r.Form}:
@@ -172,12 +179,12 @@ type stackOptions struct {
 	allow          []netip.Prefix // webhook.allow; nil: 127.0.0.0/8
 }
 
-func newStack(t *testing.T, o stackOptions) *stack {
+func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	return newStackDB(t, storetest.Open(t)[0], o)
 }
 
-func newStackDB(t *testing.T, db *store.DB, o stackOptions) *stack {
+func newStackDB(t testing.TB, db *store.DB, o stackOptions) *stack {
 	t.Helper()
 	ctx := context.Background()
 	ring, _ := keys.NewRing(bytes.Repeat([]byte{7}, 32))

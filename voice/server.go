@@ -166,6 +166,53 @@ type Server struct {
 	cancel   context.CancelFunc
 	draining atomic.Bool
 	wg       sync.WaitGroup
+	shutdown sync.Once
+	// saves counts room recordings being stored (roomRecording.stop):
+	// Shutdown waits for them, so a node that stops keeps them.
+	saves inflight
+}
+
+// inflight counts background work that Shutdown waits for. Unlike a
+// sync.WaitGroup, work may start while someone waits.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.idle = make(chan struct{})
+	}
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 {
+		close(f.idle)
+	}
+	f.mu.Unlock()
+}
+
+// wait returns when nothing is in flight, or ctx ends first.
+func (f *inflight) wait(ctx context.Context) error {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return nil
+	}
+	idle := f.idle
+	f.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // New checks the options; Start binds.
@@ -332,6 +379,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
+	s.shutdown.Do(func() { s.stop(ctx) })
+	return nil
+}
+
+func (s *Server) stop(ctx context.Context) {
 	s.draining.Store(true)
 	tk := time.NewTicker(50 * time.Millisecond)
 	defer tk.Stop()
@@ -358,6 +410,16 @@ end:
 		case <-tk.C:
 		}
 	}
+	// Rooms still open (a member whose call did not end in time) stop
+	// recording now; every room recording then gets stored before the
+	// store and the webhooks go away. ctx is spent draining calls, so the
+	// wait has its own bound: the time one save may take.
+	s.stopRoomRecordings()
+	wctx, cancel := context.WithTimeout(context.Background(), roomSaveTimeout)
+	defer cancel()
+	if err := s.saves.wait(wctx); err != nil {
+		s.log.Error("room recordings not stored before shutdown", "err", err)
+	}
 	s.cancel()
 	s.pacer.Stop()
 	s.srv.Close()
@@ -368,7 +430,6 @@ end:
 	}
 	s.ua.Close()
 	s.wg.Wait()
-	return nil
 }
 
 // quietLogger keeps diago's per-packet chatter out of the server log: a

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/trunkline/trunkline/audio"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/internal/peer"
+	"github.com/trunkline/trunkline/internal/rtpobs"
 )
 
 // TestConferenceSDK: Plivo's official Node SDK drives every Conference method (17) against
@@ -164,11 +166,25 @@ func TestConferenceSDK(t *testing.T) {
 
 // TestMPCSDK: Plivo's official Node SDK drives every MultiPartyCall method (19) against a
 // live MPC on a node started in-process: an agent and a customer join by XML, a third
-// live call is added by the API (call_uuid), then mpc-sdk.js updates, records, plays,
-// kicks and ends it, checking the effects through the SDK.
+// live call is added by the API (call_uuid), a fourth is placed by the API (from and
+// to) through the node's one trunk to a SIPp callee, then mpc-sdk.js updates, records,
+// plays, kicks and ends it, checking the effects through the SDK.
 func TestMPCSDK(t *testing.T) {
 	node, nodeDir := peer.Node(t, "plivo")
+	peer.SIPp(t)
+	// The callee addParticipant's "to" reaches: a SIPp UAS whose RTP goes to obs, the
+	// only trunk, for numbers starting with 1.
+	obs := rtpobs.Listen(t)
+	uctx, ucancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer ucancel()
+	uas, err := peer.StartSIPp(uctx, t, peer.SIPpOptions{Scenario: peer.SIPpScenario(t, "uas_answer.xml"), Timeout: 110 * time.Second,
+		Keys: map[string]string{"obs_ip": obs.IP(), "obs_port": strconv.Itoa(obs.Port())}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := config.Default()
+	c.Voice.Trunks = []config.Trunk{{Name: "sipp", Address: uas.Addr()}}
+	c.Voice.Routes = []config.Route{{Prefix: "1", Carriers: []config.Hop{{Name: "sipp"}}}}
 	c.DataDir = filepath.Join(t.TempDir(), "data")
 	c.Log.File = "-"
 	c.API.Listen = "127.0.0.1:0"
@@ -266,7 +282,8 @@ func TestMPCSDK(t *testing.T) {
 	cmd := exec.CommandContext(nctx, node, "mpc-sdk.js")
 	cmd.Dir = nodeDir
 	cmd.Env = append(e2eEnv(nil), "PLIVO_TEST_BASE="+m.PublicURL(), "NODE_EXTRA_CA_CERTS="+caPath,
-		"PLIVO_AUTH_ID="+acct, "PLIVO_AUTH_TOKEN="+created.Token, "MPC_NAME=Desk", "MOVE_CALL="+move, "PLAY_URL="+app.URL+"/tone.wav")
+		"PLIVO_AUTH_ID="+acct, "PLIVO_AUTH_TOKEN="+created.Token, "MPC_NAME=Desk", "MOVE_CALL="+move, "PLAY_URL="+app.URL+"/tone.wav",
+		"DIAL_FROM=14155550123", "DIAL_TO=14155550199")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -288,5 +305,28 @@ func TestMPCSDK(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatalf("caller %d still up after the MPC ended", i)
 		}
+	}
+	// The placed call reached SIPp, carried the MPC's audio to it while it was in, and
+	// was hung up when the MPC ended (SIPp answers the BYE and counts the call).
+	if n := obs.Packets(); n < 25 {
+		t.Fatalf("the callee placed by addParticipant got %d RTP packets; want the MPC's audio", n)
+	}
+	uas.Stop()
+	ures, err := uas.Wait()
+	if err != nil || ures.Successful != 1 {
+		t.Fatalf("SIPp callee: %v %v", ures, err)
+	}
+	calls, _, err := m.p.db.ListCalls(ctx, trunkline.Scope{AccountID: acct}, trunkline.CallFilter{Limit: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := 0
+	for _, cl := range calls {
+		if cl.To == "14155550199" && cl.Direction == "outbound" && cl.HangupCauseCode != 0 {
+			placed++
+		}
+	}
+	if placed != 1 {
+		t.Fatalf("%d finished outbound calls to the callee in the records; want 1: %+v", placed, calls)
 	}
 }

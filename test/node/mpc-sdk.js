@@ -55,6 +55,21 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   await step('stopParticipantRecording', () => mpc.stopParticipantRecording('1', id()));
   await step('startPlayAudio', () => mpc.startPlayAudio('1', process.env.PLAY_URL, id()));
   await step('stopPlayAudio', () => mpc.stopPlayAudio('1', id()));
+  if (process.env.DIAL_TO) {
+    // addParticipant placing a call (from and to): the callee answers, the call joins as
+    // member 4. Not a step of its own: the method is counted above.
+    const added = await mpc.addParticipant('customer', { friendlyName: name, from: process.env.DIAL_FROM, to: process.env.DIAL_TO });
+    console.log(JSON.stringify({ added }));
+    let placed;
+    for (let i = 0; i < 150 && !placed; i++) {
+      const ps = await mpc.listParticipants({ friendlyName: name });
+      placed = ps.objects.find((p) => p.memberId === '4');
+      if (!placed) await sleep(100);
+    }
+    assert.ok(placed, 'the placed call joined the MPC');
+    assert.equal(placed.role, 'customer');
+    await sleep(1000); // a second of the MPC's audio reaches the callee
+  }
   await step('kickParticipant', () => mpc.kickParticipant('2', id()));
   await step('stop', () => mpc.stop({ uuid }));
   const ended = await mpc.get({ uuid });
