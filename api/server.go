@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -192,6 +193,9 @@ type Server struct {
 	base     string // PublicURL(); set by New or the first Start, before any request
 	// addr and plainAddr are the bound addresses, set by Start.
 	addr, plainAddr netip.AddrPort
+	// draining is set by Drain: ReadyPath answers 503 so load balancers take the node
+	// out of their pools while it still serves.
+	draining atomic.Bool
 }
 
 // New returns an API server; it does not listen until Start.
@@ -292,8 +296,45 @@ func listenerURL(a net.Addr, tls bool) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
+// ReadyPath is the readiness endpoint load balancers check (no authentication, no
+// detail beyond the state): 200 {"status":"ready"} while the node takes traffic, 503
+// {"status":"draining"} from Drain on, while the node still serves for the load
+// balancer's grace.
+const ReadyPath = "/ready"
+
+// Drain marks the node draining: ReadyPath answers 503 and replies ask clients to close
+// their connections (Connection: close), so a load balancer's pooled connections do not
+// outlive the node. Requests are served as before until Shutdown.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	for _, srv := range s.srvs {
+		srv.SetKeepAlivesEnabled(false)
+	}
+}
+
+// Draining reports whether Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// serveReady answers ReadyPath.
+func (s *Server) serveReady(w http.ResponseWriter, hr *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if hr.Method != http.MethodGet && hr.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"status":"draining"}`+"\n")
+		return
+	}
+	io.WriteString(w, `{"status":"ready"}`+"\n")
+}
+
 // Shutdown stops accepting requests and waits for in-flight ones until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
 	var errs []error
 	for _, srv := range s.srvs {
 		errs = append(errs, srv.Shutdown(ctx))
@@ -348,6 +389,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if hr.TLS != nil {
 		// Set before the console takes its paths, so every reply on a TLS listener has it.
 		w.Header().Set("Strict-Transport-Security", hstsValue)
+	}
+	if hr.URL.Path == ReadyPath {
+		s.serveReady(w, hr)
+		return
 	}
 	if s.opts.Console != nil && !strings.HasPrefix(hr.URL.Path, "/v1/") && !strings.HasPrefix(hr.URL.Path, "//v1/") {
 		s.opts.Console.ServeHTTP(w, hr)

@@ -278,6 +278,11 @@ type API struct {
 	FailWindow Duration `toml:"auth_failure_window"`
 	MaxLockout Duration `toml:"auth_max_lockout"`
 	DrainTime  Duration `toml:"drain_timeout"`
+	// DrainGrace is how long, after SIGTERM, the node keeps serving while its readiness
+	// endpoint (/ready) answers 503 "draining", new INVITEs and SIP probes get 503 and
+	// its message workers stop claiming: the time a load balancer needs to take it out
+	// of its pool before it stops accepting. 0 (default): no load balancer checks it.
+	DrainGrace Duration `toml:"drain_grace"`
 }
 
 // Database selects the store.
@@ -573,6 +578,9 @@ func (c *Config) Validate() (problems, warnings []string) {
 		} else if u.Scheme == "http" {
 			warn("api.public_url %q is plain HTTP: links the server hands out (invitations, recordings) would send clients off TLS", c.API.PublicURL)
 		}
+	}
+	if g := c.API.DrainGrace.Duration; g < 0 || g > 10*time.Minute {
+		add("api.drain_grace %s must be between 0 and 10m", g)
 	}
 	if c.API.MaxBody < 1024 || c.API.MaxBody > 64<<20 {
 		add("api.max_body_bytes %d must be between 1024 and 67108864", c.API.MaxBody)
