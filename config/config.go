@@ -61,6 +61,20 @@ type Config struct {
 	Metrics   Metrics   `toml:"metrics"`
 	Console   Console   `toml:"console"`
 	Backup    Backup    `toml:"backup"`
+	Firewall  Firewall  `toml:"firewall"`
+}
+
+// Firewall names who should reach the node's listeners, for the manifest `trunkline
+// firewall` prints (the node does not filter by it: the host's firewall does). Each is a
+// list of addresses or CIDR prefixes.
+type Firewall struct {
+	// APISources may reach the API listeners (e.g. the load balancers). Empty: anywhere.
+	APISources []string `toml:"api_sources"`
+	// SIPSources may send SIP (e.g. a Kamailio in front, the phones' networks), beside
+	// the trunks' addresses. Empty: anywhere (phones register from anywhere).
+	SIPSources []string `toml:"sip_sources"`
+	// MetricsSources may scrape the metrics listener. Empty: the private ranges.
+	MetricsSources []string `toml:"metrics_sources"`
 }
 
 // Backup configures encrypted backups (trunkline backup, and scheduled in serve).
@@ -577,6 +591,14 @@ func (c *Config) Validate() (problems, warnings []string) {
 			add("api.public_url %q %v", c.API.PublicURL, err)
 		} else if u.Scheme == "http" {
 			warn("api.public_url %q is plain HTTP: links the server hands out (invitations, recordings) would send clients off TLS", c.API.PublicURL)
+		}
+	}
+	for name, list := range map[string][]string{"firewall.api_sources": c.Firewall.APISources,
+		"firewall.sip_sources": c.Firewall.SIPSources, "firewall.metrics_sources": c.Firewall.MetricsSources} {
+		for _, v := range list {
+			if _, err := ParseAllow(v); err != nil {
+				add("%s: %q is not an address or CIDR prefix like 192.0.2.0/24", name, v)
+			}
 		}
 	}
 	if g := c.API.DrainGrace.Duration; g < 0 || g > 10*time.Minute {
