@@ -144,8 +144,8 @@ type Service struct {
 	// what direct still held has been freed the same way.
 	handoff sync.RWMutex
 	stopped bool
-	joiner *charset.Joiner
-	exact  sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
+	joiner  *charset.Joiner
+	exact   sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
 }
 
 // New returns the service; Run runs its workers.

@@ -52,7 +52,7 @@ func cmdFirewall(_ context.Context, args []string, stdout, stderr io.Writer) err
 type listenerJSON struct {
 	Name    string   `json:"name"`
 	Proto   string   `json:"proto"`
-	Address string   `json:"address"` // "*" for every address
+	Address string   `json:"address"`  // "*" for every address
 	PortMin uint16   `json:"port_min"` // 0: picked at start (loopback only)
 	PortMax uint16   `json:"port_max"`
 	Sources []string `json:"sources"` // nil: anywhere
