@@ -68,7 +68,7 @@ type edgeNode struct {
 
 // edgeNewCluster prepares n nodes (not started): a fresh schema, the shared
 // certificate and keys, the account and its rented number.
-func edgeNewCluster(t *testing.T, bin string, n int) *edgeCluster {
+func edgeNewCluster(t *testing.T, bin string, n int, extraTOML string) *edgeCluster {
 	t.Helper()
 	dsn := os.Getenv(storetest.PostgresEnv)
 	if dsn == "" {
@@ -91,7 +91,7 @@ func edgeNewCluster(t *testing.T, bin string, n int) *edgeCluster {
 		// Only settings every release knows: a newer one goes in the environment (an
 		// old binary refuses unknown settings in the file, and ignores the environment's).
 		writeFile(t, nd.cfgPath, fmt.Sprintf("[log]\nlevel = \"info\"\n[api]\ntls_cert = %q\ntls_key = %q\n"+
-			"rate_limit = 1000000\nrate_period = \"1s\"\ndrain_timeout = \"20s\"\n", c.cert, c.key))
+			"rate_limit = 1000000\nrate_period = \"1s\"\ndrain_timeout = \"20s\"\n%s", c.cert, c.key, extraTOML))
 		c.nodes = append(c.nodes, nd)
 	}
 	first := c.nodes[0]
@@ -413,7 +413,7 @@ func TestRollingUpgradeBehindHAProxy(t *testing.T) {
 	peer.Program(t, "haproxy")
 	bin := e2eBuild(t)
 	prev, commit := edgeBuildPrevious(t)
-	c := edgeNewCluster(t, bin, 3)
+	c := edgeNewCluster(t, bin, 3, "")
 
 	// ---- expand, then contract: old and new releases on one schema ----
 	c.start(0, prev)
