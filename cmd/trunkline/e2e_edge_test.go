@@ -242,24 +242,36 @@ func (h *edgeHAProxy) state(name string) (string, error) {
 	return "", fmt.Errorf("server %s not in show stat", name)
 }
 
-// waitState polls (every 20 ms, bounded) until server name is in state want.
+// waitState polls until server name is in state want (see edgeWaitFor).
 func (h *edgeHAProxy) waitState(t *testing.T, name, want string, timeout time.Duration) time.Duration {
+	t.Helper()
+	return edgeWaitFor(t, "haproxy", name, want, timeout, h.exited, h.out, func() string {
+		s, err := h.state(name)
+		if err != nil {
+			return err.Error()
+		}
+		return s
+	})
+}
+
+// edgeWaitFor polls get (every 20 ms, bounded) until it returns want and says how long
+// that took; the proxy exiting (exited closes) or the time running out fails t, with
+// the proxy's log (out).
+func edgeWaitFor(t *testing.T, proxy, what, want string, timeout time.Duration, exited <-chan struct{}, out *smsBuf, get func() string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last string
 	for time.Since(start) < timeout {
-		s, err := h.state(name)
-		if err == nil && s == want {
+		if last = get(); last == want {
 			return time.Since(start)
 		}
-		last = fmt.Sprint(s, err)
 		select {
-		case <-h.exited:
-			t.Fatalf("haproxy exited:\n%s", h.out.String())
+		case <-exited:
+			t.Fatalf("%s exited:\n%s", proxy, out.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	t.Fatalf("haproxy: %s not %s within %s (last %s)\n%s", name, want, timeout, last, smsTail(h.out.String(), 30))
+	t.Fatalf("%s: %s not %s within %s (last %q)\n%s", proxy, what, want, timeout, last, smsTail(out.String(), 30))
 	return 0
 }
 

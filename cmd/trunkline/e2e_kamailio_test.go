@@ -92,24 +92,10 @@ func (k *edgeKamailio) flags(node string) string {
 	return ""
 }
 
-// waitFlags polls (every 20 ms, bounded) until node has the flags want and returns how
-// long that took.
+// waitFlags polls until node has the flags want (see edgeWaitFor).
 func (k *edgeKamailio) waitFlags(t *testing.T, node, want string, timeout time.Duration) time.Duration {
 	t.Helper()
-	start := time.Now()
-	var last string
-	for time.Since(start) < timeout {
-		if last = k.flags(node); last == want {
-			return time.Since(start)
-		}
-		select {
-		case <-k.exited:
-			t.Fatalf("kamailio exited:\n%s", k.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("kamailio: %s not %s within %s (last %q)\n%s", node, want, timeout, last, smsTail(k.out.String(), 30))
-	return 0
+	return edgeWaitFor(t, "kamailio", node, want, timeout, k.exited, k.out, func() string { return k.flags(node) })
 }
 
 // waitLine waits (bounded) for a log line matching re after the first skip bytes and
