@@ -369,6 +369,21 @@ func (c *edgeCluster) checkDelivered(accepted []string) {
 	}
 }
 
+// edgeKills is how many times the kill tests kill a node: TRUNKLINE_EDGE_KILLS
+// (bench/edge.sh sets 10 for its p50/p99), default 1. The figures are measured, not
+// asserted beyond the 2 s bound.
+func edgeKills(t *testing.T) int {
+	v := os.Getenv("TRUNKLINE_EDGE_KILLS")
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 100 {
+		t.Fatalf("TRUNKLINE_EDGE_KILLS=%q: want a count from 1 to 100", v)
+	}
+	return n
+}
+
 // ---- the previous release -----------------------------------------------------------
 
 // edgeBuildPrevious builds the binary of the release before the newest schema change:
@@ -515,10 +530,18 @@ func TestRollingUpgradeBehindHAProxy(t *testing.T) {
 	if before > 8 {
 		t.Errorf("%d requests failed around the kill, more than the 8 clients could have had in flight: %v", before, failures)
 	}
+	t.Logf("FIGURE kill-to-out haproxy %d ms", down.Milliseconds())
 	// The killed node comes back (same name), frees its old leases and sends what it held.
 	c.start(1, bin)
 	h.waitState(t, victim.name, "UP", edgeUpTimeout)
 	c.checkDelivered(accepted)
+	// More kills for bench/edge.sh's figures (TRUNKLINE_EDGE_KILLS).
+	for range edgeKills(t) - 1 {
+		victim.srv.kill()
+		t.Logf("FIGURE kill-to-out haproxy %d ms", h.waitState(t, victim.name, "DOWN", 10*time.Second).Milliseconds())
+		c.start(1, bin)
+		h.waitState(t, victim.name, "UP", edgeUpTimeout)
+	}
 	for i := range c.nodes {
 		c.stop(i)
 	}

@@ -211,6 +211,19 @@ func TestKamailioFrontsNodes(t *testing.T) {
 		t.Errorf("calls from the kill on: %s; want all 20 successful", res)
 	}
 
+	t.Logf("FIGURE kill-to-out kamailio %d ms", down.Milliseconds())
+	// More kills for bench/edge.sh's figures (TRUNKLINE_EDGE_KILLS).
+	for range edgeKills(t) - 1 {
+		c.start(1, bin)
+		k.waitFlags(t, nodes[1], "AP", edgeUpTimeout)
+		c.nodes[1].srv.kill()
+		d := k.waitFlags(t, nodes[1], "IP", 10*time.Second)
+		t.Logf("FIGURE kill-to-out kamailio %d ms", d.Milliseconds())
+		if d > 2*time.Second {
+			t.Errorf("the killed node was marked inactive %s after the kill, want within 2 s", d)
+		}
+	}
+
 	// n2 comes back and is active again; then n1 drains (SIGTERM) with calls up: they
 	// finish, and new calls go to n2.
 	c.start(1, bin)
