@@ -3,7 +3,7 @@ package main
 // The SIP edge (issue 15, item 5): the shipped Kamailio configuration
 // (deploy/kamailio/kamailio.cfg, dispatcher with OPTIONS probing) in front of two
 // `trunkline serve` nodes sharing PostgreSQL; SIPp calls a rented number through it.
-// Calls spread over both nodes; a node killed with kill -9 is marked inactive within
+// Calls spread over both nodes; a phone's REGISTERs all reach one node; a node killed with kill -9 is marked inactive within
 // 2 s and no new call fails (an INVITE in the window is retried on the other node); a
 // node drained with SIGTERM answers probes and INVITEs 503, so new calls go to the
 // other node, while the calls it holds finish.
@@ -194,6 +194,42 @@ func TestKamailioFrontsNodes(t *testing.T) {
 	}
 	if d := k.dispatched(nodes); d[nodes[0]] == 0 || d[nodes[1]] == 0 {
 		t.Errorf("calls were not spread over both nodes: %v", d)
+	}
+
+	// A phone registers through Kamailio, twice: both REGISTERs reach the same node
+	// (hashed over the To URI), which stores the binding with Kamailio's Path.
+	code, body, err = api.call(http.MethodPost, "Endpoint/", map[string]any{"username": "edgephone", "password": "Kx7#mQ2!vR9$wL4p", "alias": "Edge phone"})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create endpoint: HTTP %d %s %v", code, body, err)
+	}
+	var ep struct {
+		Username string `json:"username"`
+	}
+	if err := json.Unmarshal(body, &ep); err != nil || ep.Username == "" {
+		t.Fatalf("create endpoint: %s %v", body, err)
+	}
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := peer.RunSIPp(ctx, t, peer.SIPpOptions{Scenario: peer.SIPpScenario(t, "uac_register.xml"), Remote: kamAddr, LocalIP: "127.0.0.8",
+			Calls: 1, Timeout: 20 * time.Second, RecvTimeout: 5 * time.Second, Keys: map[string]string{"user": ep.Username, "expires": "120"},
+			Args: []string{"-au", ep.Username, "-ap", "Kx7#mQ2!vR9$wL4p"}})
+		cancel()
+		if err != nil || res.Successful != 1 {
+			t.Fatalf("REGISTER through Kamailio: %s %v", res, err)
+		}
+	}
+	regs := regexp.MustCompile(`DISPATCH REGISTER sip:` + regexp.QuoteMeta(ep.Username) + `@\S+ -> sip:(\S+)`).FindAllStringSubmatch(k.out.String(), -1)
+	if len(regs) < 2 {
+		t.Fatalf("Kamailio dispatched %d REGISTERs of %s, want 4 (two with credentials):\n%s", len(regs), ep.Username, smsTail(k.out.String(), 20))
+	}
+	for _, r := range regs[1:] {
+		if r[1] != regs[0][1] {
+			t.Errorf("REGISTERs of one phone went to %s and %s; want one node", regs[0][1], r[1])
+		}
+	}
+	code, body, err = api.call(http.MethodGet, "Endpoint/?limit=20", nil)
+	if err != nil || code != http.StatusOK || !strings.Contains(string(body), `"sip_registered":"true"`) {
+		t.Errorf("after REGISTER through Kamailio the endpoint is not registered: HTTP %d %s %v", code, body, err)
 	}
 
 	// kill -9 of n2: Kamailio marks it inactive within 2 s; new calls all succeed
