@@ -103,16 +103,17 @@ func listeners(c *config.Config) ([]firewall.Listener, error) {
 	}
 	// SIP: trunks always; phones (or a proxy in front) from firewall.sip_sources, or
 	// anywhere when it is empty.
+	set, err := trunk.New(c.Voice.Trunks, c.Voice.Routes, trunk.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("voice trunks: %w", err)
+	}
+	trunks := []netip.Prefix{}
+	for _, t := range set.Trunks() {
+		trunks = append(trunks, t.Allow...)
+	}
 	var sipSources []netip.Prefix
 	if len(c.Firewall.SIPSources) > 0 {
-		sipSources = prefixes(c.Firewall.SIPSources)
-		set, err := trunk.New(c.Voice.Trunks, c.Voice.Routes, trunk.Options{})
-		if err != nil {
-			return nil, fmt.Errorf("voice trunks: %w", err)
-		}
-		for _, t := range set.Trunks() {
-			sipSources = append(sipSources, t.Allow...)
-		}
+		sipSources = append(prefixes(c.Firewall.SIPSources), trunks...)
 	}
 	if len(c.Voice.Trunks) > 0 {
 		// The trunk prober's own socket: OPTIONS go out from it, replies come back to it
@@ -121,7 +122,7 @@ func listeners(c *config.Config) ([]firewall.Listener, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.PortMin, l.PortMax, l.What = 0, 0, "OPTIONS probes to the trunks (replies only)"
+		l.PortMin, l.PortMax, l.Sources, l.What = 0, 0, trunks, "OPTIONS probes to the trunks (replies only)"
 		out = append(out, l)
 	}
 	if len(c.Voice.Trunks) == 0 {
