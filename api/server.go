@@ -302,9 +302,10 @@ func listenerURL(a net.Addr, tls bool) string {
 // balancer's grace.
 const ReadyPath = "/ready"
 
-// Drain marks the node draining: ReadyPath answers 503 and replies ask clients to close
-// their connections (Connection: close), so a load balancer's pooled connections do not
-// outlive the node. Requests are served as before until Shutdown.
+// Drain marks the node draining: ReadyPath answers 503, idle keep-alive connections are
+// closed and replies ask clients to close theirs (Connection: close), so clients and a
+// load balancer's pooled connections reconnect, to another node once the load balancer
+// has seen /ready. Requests are served as before until Shutdown.
 func (s *Server) Drain() {
 	s.draining.Store(true)
 	for _, srv := range s.srvs {
