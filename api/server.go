@@ -302,16 +302,13 @@ func listenerURL(a net.Addr, tls bool) string {
 // balancer's grace.
 const ReadyPath = "/ready"
 
-// Drain marks the node draining: ReadyPath answers 503, idle keep-alive connections are
-// closed and replies ask clients to close theirs (Connection: close), so clients and a
-// load balancer's pooled connections reconnect, to another node once the load balancer
-// has seen /ready. Requests are served as before until Shutdown.
-func (s *Server) Drain() {
-	s.draining.Store(true)
-	for _, srv := range s.srvs {
-		srv.SetKeepAlivesEnabled(false)
-	}
-}
+// Drain marks the node draining: ReadyPath answers 503 and every reply asks its client
+// to close the connection (Connection: close), so clients reconnect, through a load
+// balancer to another node once it has seen /ready. Requests are served as before until
+// Shutdown. Idle connections are not closed here: a client may be writing its next
+// request on one at that very moment, and a POST cut that way fails; Shutdown closes
+// those left once the grace is over.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // Draining reports whether Drain was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
@@ -390,6 +387,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if hr.TLS != nil {
 		// Set before the console takes its paths, so every reply on a TLS listener has it.
 		w.Header().Set("Strict-Transport-Security", hstsValue)
+	}
+	if s.draining.Load() {
+		// Go's server closes the connection after this reply (HTTP/1.1); HTTP/2
+		// clients get Shutdown's GOAWAY instead.
+		w.Header().Set("Connection", "close")
 	}
 	if hr.URL.Path == ReadyPath {
 		s.serveReady(w, hr)
