@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -205,6 +206,9 @@ type Server struct {
 	base     string // PublicURL(); set by New or the first Start, before any request
 	// addr and plainAddr are the bound addresses, set by Start.
 	addr, plainAddr netip.AddrPort
+	// draining is set by Drain: ReadyPath answers 503 so load balancers take the node
+	// out of their pools while it still serves.
+	draining atomic.Bool
 }
 
 // New returns an API server; it does not listen until Start.
@@ -307,8 +311,43 @@ func listenerURL(a net.Addr, tls bool) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
+// ReadyPath is the readiness endpoint load balancers check (no authentication, no
+// detail beyond the state): 200 {"status":"ready"} while the node takes traffic, 503
+// {"status":"draining"} from Drain on, while the node still serves for the load
+// balancer's grace.
+const ReadyPath = "/ready"
+
+// Drain marks the node draining: ReadyPath answers 503 and every reply asks its client
+// to close the connection (Connection: close), so clients reconnect, through a load
+// balancer to another node once it has seen /ready. Requests are served as before until
+// Shutdown. Idle connections are not closed here: a client may be writing its next
+// request on one at that very moment, and a POST cut that way fails; Shutdown closes
+// those left once the grace is over.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// serveReady answers ReadyPath.
+func (s *Server) serveReady(w http.ResponseWriter, hr *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if hr.Method != http.MethodGet && hr.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"status":"draining"}`+"\n")
+		return
+	}
+	io.WriteString(w, `{"status":"ready"}`+"\n")
+}
+
 // Shutdown stops accepting requests and waits for in-flight ones until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
 	var errs []error
 	for _, srv := range s.srvs {
 		errs = append(errs, srv.Shutdown(ctx))
@@ -363,6 +402,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if hr.TLS != nil {
 		// Set before the console takes its paths, so every reply on a TLS listener has it.
 		w.Header().Set("Strict-Transport-Security", hstsValue)
+	}
+	if s.draining.Load() {
+		// Go's server closes the connection after this reply (HTTP/1.1); HTTP/2
+		// clients get Shutdown's GOAWAY instead.
+		w.Header().Set("Connection", "close")
+	}
+	if hr.URL.Path == ReadyPath {
+		s.serveReady(w, hr)
+		return
 	}
 	if s.opts.Console != nil && !strings.HasPrefix(hr.URL.Path, "/v1/") && !strings.HasPrefix(hr.URL.Path, "//v1/") {
 		s.opts.Console.ServeHTTP(w, hr)

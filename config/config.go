@@ -62,6 +62,7 @@ type Config struct {
 	Console   Console   `toml:"console"`
 	Backup    Backup    `toml:"backup"`
 	Staff     Staff     `toml:"staff"`
+	Firewall  Firewall  `toml:"firewall"`
 }
 
 // Staff configures the operator's staff access to customer data (package staff).
@@ -75,6 +76,19 @@ type Staff struct {
 	// the metrics only.
 	BreakGlassURL    string `toml:"breakglass_url"`
 	BreakGlassSecret string `toml:"breakglass_secret"`
+}
+
+// Firewall names who should reach the node's listeners, for the manifest `trunkline
+// firewall` prints (the node does not filter by it: the host's firewall does). Each is a
+// list of addresses or CIDR prefixes.
+type Firewall struct {
+	// APISources may reach the API listeners (e.g. the load balancers). Empty: anywhere.
+	APISources []string `toml:"api_sources"`
+	// SIPSources may send SIP (e.g. a Kamailio in front, the phones' networks), beside
+	// the trunks' addresses. Empty: anywhere (phones register from anywhere).
+	SIPSources []string `toml:"sip_sources"`
+	// MetricsSources may scrape the metrics listener. Empty: the private ranges.
+	MetricsSources []string `toml:"metrics_sources"`
 }
 
 // Backup configures encrypted backups (trunkline backup, and scheduled in serve).
@@ -292,6 +306,11 @@ type API struct {
 	FailWindow Duration `toml:"auth_failure_window"`
 	MaxLockout Duration `toml:"auth_max_lockout"`
 	DrainTime  Duration `toml:"drain_timeout"`
+	// DrainGrace is how long, after SIGTERM, the node keeps serving while its readiness
+	// endpoint (/ready) answers 503 "draining", new INVITEs and SIP probes get 503 and
+	// its message workers stop claiming: the time a load balancer needs to take it out
+	// of its pool before it stops accepting. 0 (default): no load balancer checks it.
+	DrainGrace Duration `toml:"drain_grace"`
 }
 
 // Database selects the store.
@@ -611,6 +630,17 @@ func (c *Config) Validate() (problems, warnings []string) {
 		} else if u.Scheme == "http" {
 			warn("api.public_url %q is plain HTTP: links the server hands out (invitations, recordings) would send clients off TLS", c.API.PublicURL)
 		}
+	}
+	for name, list := range map[string][]string{"firewall.api_sources": c.Firewall.APISources,
+		"firewall.sip_sources": c.Firewall.SIPSources, "firewall.metrics_sources": c.Firewall.MetricsSources} {
+		for _, v := range list {
+			if _, err := ParseAllow(v); err != nil {
+				add("%s: %q is not an address or CIDR prefix like 192.0.2.0/24", name, v)
+			}
+		}
+	}
+	if g := c.API.DrainGrace.Duration; g < 0 || g > 10*time.Minute {
+		add("api.drain_grace %s must be between 0 and 10m", g)
 	}
 	if c.API.MaxBody < 1024 || c.API.MaxBody > 64<<20 {
 		add("api.max_body_bytes %d must be between 1024 and 67108864", c.API.MaxBody)

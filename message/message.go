@@ -139,8 +139,13 @@ type Service struct {
 	wake   chan struct{}
 	cbWake chan struct{}
 	direct chan *trunkline.Message // new messages handed straight to this node's workers
-	joiner *charset.Joiner
-	exact  sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
+	// handoff guards direct against the send loop's end: once stopped (a drain or a
+	// stop), Queue hands nothing to direct but frees the lease for the other nodes, and
+	// what direct still held has been freed the same way.
+	handoff sync.RWMutex
+	stopped bool
+	joiner  *charset.Joiner
+	exact   sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
 }
 
 // New returns the service; Run runs its workers.
@@ -293,21 +298,25 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 		return nil, err
 	}
 	handedOff := true
+	s.handoff.RLock()
 	for _, m := range ms {
 		s.o.Metrics.MessageState(m.State)
 		if m.LeaseOwner == "" {
 			continue
 		}
-		select {
-		case s.direct <- m:
-		default:
-			// Workers are saturated: free the lease so the claim loop takes it.
-			if err := s.o.DB.ReleaseLease(ctx, m.UUID); err != nil {
-				s.log.Warn("release lease of a queued message; it waits for its lease to run out", "message_uuid", m.UUID, "err", err)
+		if !s.stopped {
+			select {
+			case s.direct <- m:
+				continue
+			default:
 			}
-			handedOff = false
 		}
+		// Workers are saturated or stopped (the node drains): free the lease so a claim
+		// loop, this node's or another's, takes it.
+		s.releaseLease(ctx, m.UUID)
+		handedOff = false
 	}
+	s.handoff.RUnlock()
 	if !handedOff {
 		s.Wake()
 		if s.o.Bus != nil {
@@ -397,6 +406,36 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.callbackLoop(ctx) }()
 	wg.Wait()
 	return nil
+}
+
+// stopHandoff ends the hand-off of new messages to this node's workers (their loop has
+// ended) and frees the leases of those handed off but never taken, so other nodes
+// claim them at once instead of when the leases run out.
+func (s *Service) stopHandoff(ctx context.Context) {
+	s.handoff.Lock()
+	defer s.handoff.Unlock()
+	s.stopped = true
+	freed := false
+	for {
+		select {
+		case m := <-s.direct:
+			s.releaseLease(ctx, m.UUID)
+			freed = true
+			continue
+		default:
+		}
+		break
+	}
+	if freed && s.o.Bus != nil {
+		s.o.Bus.Publish(WakeSubject, nil)
+	}
+}
+
+// releaseLease frees a queued message's lease; a failure leaves it to the lease's end.
+func (s *Service) releaseLease(ctx context.Context, id string) {
+	if err := s.o.DB.ReleaseLease(ctx, id); err != nil {
+		s.log.Warn("release lease of a queued message; it waits for its lease to run out", "message_uuid", id, "err", err)
+	}
 }
 
 var errNoPayload = errors.New("message has no payload")

@@ -52,6 +52,7 @@ func (s *Service) sendLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			s.stopHandoff(work)
 			jobs.wait()
 			return
 		case m := <-s.direct:

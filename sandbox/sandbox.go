@@ -13,6 +13,7 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
 	"net"
@@ -82,6 +83,12 @@ func New(o Options) *SMSC {
 	var b [4]byte
 	rand.Read(b[:])
 	s := &SMSC{SystemID: "sandbox", Password: hex.EncodeToString(b[:]), o: o, stop: make(chan struct{})}
+	// Message IDs start at a random point (below 2^31: "SB" and at most 8 hex digits,
+	// the 10 characters of a receipt's id field), so the sandboxes of nodes sharing one
+	// database do not hand out the same IDs and match each other's receipts.
+	var start [4]byte
+	rand.Read(start[:])
+	s.seq.Store(uint64(binary.BigEndian.Uint32(start[:]) >> 1))
 	s.srv = session.NewServer(session.ServerOptions{
 		Listen:       o.Listen,
 		Authenticate: s.authenticate,

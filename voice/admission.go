@@ -67,6 +67,13 @@ func (s *Server) middleware(next sipgo.RequestHandler) sipgo.RequestHandler {
 			if !s.optionsAllowed(req, tx) {
 				return
 			}
+			if s.draining.Load() {
+				// A draining node answers probes 503: proxies stop sending it calls.
+				if err := tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Draining", nil)); err != nil {
+					s.log.Debug("respond", "code", sip.StatusServiceUnavailable, "err", err)
+				}
+				return
+			}
 		}
 		next(req, tx)
 	})

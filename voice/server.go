@@ -373,6 +373,11 @@ func (s *Server) TLSAddr() netip.AddrPort {
 // Active is the number of calls in progress.
 func (s *Server) Active() int { return int(s.active.Load()) }
 
+// Drain stops taking calls while the listeners stay up: new INVITEs get 503, and so do
+// OPTIONS, so a SIP proxy probing the node (Kamailio's dispatcher) takes it out of its
+// set; requests in running calls (BYE, re-INVITE, INFO) are served until Shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 // Shutdown stops taking calls (new INVITEs get 503), waits for running calls
 // to end until ctx ends, then hangs up the rest and closes the listeners.
 func (s *Server) Shutdown(ctx context.Context) error {

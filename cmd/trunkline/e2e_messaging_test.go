@@ -1376,12 +1376,13 @@ type smsServer struct {
 
 // smsStartServer runs `trunkline serve` with the configuration file on a free loopback
 // port, callbacks allowed to loopback, and waits (bounded) for its readiness lines.
-// Output is kept (for the privacy scan and diagnostics), not logged line by line.
-func smsStartServer(t *testing.T, bin string, env []string, dataDir, cfgPath string) *smsServer {
+// Output is kept (for the privacy scan and diagnostics), not logged line by line. Extra
+// flags come last, so they win over these (e.g. another --listen).
+func smsStartServer(t *testing.T, bin string, env []string, dataDir, cfgPath string, extra ...string) *smsServer {
 	t.Helper()
 	s := &smsServer{exited: make(chan struct{}), out: &smsBuf{notify: make(chan struct{}, 1)}, errb: &smsBuf{}}
-	s.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--config", cfgPath, "--listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0",
-		"--webhook-allow", "127.0.0.0/8")
+	s.cmd = exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--config", cfgPath, "--listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0",
+		"--webhook-allow", "127.0.0.0/8"}, extra...)...)
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.errb
 	if err := s.cmd.Start(); err != nil {

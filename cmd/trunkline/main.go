@@ -21,6 +21,7 @@ const usage = `trunkline — self-hosted, security-first communications platform
 Usage:
   trunkline serve        [--data-dir DIR] [--config FILE] [--listen ADDR] [--plain-listen ADDR] [--sip-listen ADDR] [--db DSN]
   trunkline check-config [same flags as serve]
+  trunkline firewall     [--format text|nftables] [same flags as serve]   (the listeners the configuration opens, with allowed sources)
   trunkline account create --name NAME [--parent AUTH_ID | --owner EMAIL [--url URL]] [--json]
   trunkline account list [--parent AUTH_ID] [--json]
   trunkline account invite --id AUTH_ID --email EMAIL [--role owner|developer|read-only] [--url URL] [--json]
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCompliance(ctx, rest, stdout, stderr)
 	case "backup":
 		err = cmdBackup(ctx, rest, stdout, stderr)
+	case "firewall":
+		err = cmdFirewall(ctx, rest, stdout, stderr)
 	case "restore":
 		err = cmdRestore(ctx, rest, stdout, stderr)
 	case "cluster":

@@ -24,7 +24,8 @@ import (
 // "trunkline: ready" on a pipe): an account rents a number and sends a text over the
 // API on HTTPS; the text goes over SMPP to the sandbox carrier, whose receipt comes back
 // and marks it delivered; audit entries name the node from config; SIP answers an
-// OPTIONS; then the node drains and stops. On
+// OPTIONS; /ready answers 200, then 503 once the node drains (the API still serving);
+// then it stops. On
 // SQLite and, when configured, PostgreSQL.
 func TestMainInProcess(t *testing.T) {
 	run := func(t *testing.T, dsn string) {
@@ -140,6 +141,25 @@ func TestMainInProcess(t *testing.T) {
 		if err := sipready.Await(ctx, m.SIPAddr().String()); err != nil {
 			t.Fatalf("SIP OPTIONS: %v", err)
 		}
+
+		// Drain (what SIGTERM does first): /ready says draining, the API still serves.
+		ready := func() int {
+			t.Helper()
+			resp, err := client.Get(m.PublicURL() + "/ready")
+			if err != nil {
+				t.Fatalf("GET /ready: %v", err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if code := ready(); code != http.StatusOK {
+			t.Fatalf("GET /ready before the drain: %d, want 200", code)
+		}
+		m.Drain()
+		if code := ready(); code != http.StatusServiceUnavailable {
+			t.Fatalf("GET /ready while draining: %d, want 503", code)
+		}
+		call("GET", "", nil, 200)
 
 		if err := m.Close(); err != nil {
 			t.Fatalf("Close: %v", err)

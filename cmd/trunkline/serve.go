@@ -43,9 +43,21 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer signal.Stop(sigs)
 	select {
 	case sig := <-sigs:
-		m.log.Info("draining: no new requests; in-flight requests finish", "signal", sig.String(), "timeout", c.API.DrainTime.Duration)
+		m.log.Info("draining: readiness says draining; in-flight requests and calls finish", "signal", sig.String(),
+			"grace", c.API.DrainGrace.Duration, "timeout", c.API.DrainTime.Duration)
 		fmt.Fprintln(stdout, "trunkline: draining (send the signal again to stop at once)")
 	case <-ctx.Done():
+	}
+	m.Drain()
+	// The grace: load balancers see /ready answer 503 and take the node out of their
+	// pools while it still serves what they send meanwhile.
+	if g := c.API.DrainGrace.Duration; g > 0 {
+		select {
+		case <-time.After(g):
+		case <-sigs:
+			fmt.Fprintln(stderr, "trunkline: second signal, stopping at once")
+			os.Exit(1)
+		}
 	}
 	go func() {
 		<-sigs

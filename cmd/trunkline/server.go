@@ -50,6 +50,7 @@ type Main struct {
 	workers      sync.WaitGroup
 	ready        bool
 	closeOnce    sync.Once
+	drainOnce    sync.Once
 	apiBoundOnce sync.Once
 	apiBound     chan struct{} // closed once the API is bound (or will not be)
 	publicURL    string        // written before apiBound closes
@@ -297,6 +298,27 @@ func (m *Main) MetricsAddr() netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return m.metrics.Addr()
+}
+
+// Drain takes the node out of its load balancers' pools while it goes on serving: the
+// API's readiness endpoint answers 503 "draining" and its replies close their
+// connections, new INVITEs and SIP probes get 503, and the message workers stop
+// claiming (messages the API accepts from now on are left to the other nodes). Calls,
+// requests and sends in progress go on; Close then drains them. `trunkline serve`
+// calls it on SIGTERM and waits api.drain_grace before Close. Safe before Run ends and
+// twice.
+func (m *Main) Drain() {
+	m.drainOnce.Do(func() {
+		if m.api != nil {
+			m.api.Drain()
+		}
+		if m.vs != nil {
+			m.vs.srv.Drain()
+		}
+		if m.msg != nil && m.msg.cancel != nil {
+			m.msg.cancel() // the workers finish what they hold; stop waits for them
+		}
+	})
 }
 
 // Close drains and stops the node: no new requests or calls; the API's in-flight

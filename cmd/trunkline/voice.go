@@ -164,7 +164,13 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 	if !vs.sandbox {
 		ua, err := sipgo.NewUA(sipgo.WithUserAgent("Trunkline"))
 		if err == nil {
-			if cl, err := sipgo.NewClient(ua); err == nil {
+			// Probes leave from the SIP listener's address, not a socket on every
+			// interface that the firewall manifest would not name.
+			var copts []sipgo.ClientOption
+			if a := srv.Addr().Addr(); !a.IsUnspecified() {
+				copts = append(copts, sipgo.WithClientHostname(a.String()), sipgo.WithClientConnectionAddr(netip.AddrPortFrom(a, 0).String()))
+			}
+			if cl, err := sipgo.NewClient(ua, copts...); err == nil {
 				pr := trunk.NewProber(set, cl, trunk.ProberOptions{Logger: p.log})
 				go pr.Run(probeCtx)
 			}
