@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/firewall"
@@ -157,6 +158,22 @@ func listeners(c *config.Config) ([]firewall.Listener, error) {
 			return nil, err
 		}
 	}
+	if c.Bus.Kind == "nats" && c.Bus.URL == "" {
+		// The embedded NATS server: its client port serves this node's process and the
+		// CLI on this host; its route port the other nodes (bus.routes).
+		if err := add("nats-client", "tcp", c.Bus.Listen, hostPrefixes(c.Bus.Listen), "NATS clients: this node and its CLI"); err != nil {
+			return nil, err
+		}
+		if c.Bus.RouteListen != "" {
+			var peers []netip.Prefix
+			for _, r := range c.Bus.Routes {
+				peers = append(peers, hostPrefixes(r)...)
+			}
+			if err := add("nats-routes", "tcp", c.Bus.RouteListen, peers, "NATS routes from the other nodes"); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if c.Metrics.Listen != "" {
 		ms := privateRanges
 		if len(c.Firewall.MetricsSources) > 0 {
@@ -193,6 +210,28 @@ func listenerAt(name, proto, listen string) (firewall.Listener, error) {
 		l.Addr = a.Unmap()
 	}
 	return l, nil
+}
+
+// hostPrefixes is the one-address prefix of host:port's host ("nats://" and
+// "tls://" schemes allowed), or none when it is not an IP address (a name is
+// resolved by the host's firewall tooling, not here) or a wildcard.
+func hostPrefixes(hostport string) []netip.Prefix {
+	if i := strings.Index(hostport, "://"); i >= 0 {
+		hostport = hostport[i+3:]
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.IsUnspecified() {
+		return nil
+	}
+	a = a.Unmap()
+	return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
 }
 
 // prefixes parses a validated list of sources; empty is nil (anywhere).

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/firewall"
 	"github.com/trunkline/trunkline/internal/peer"
 )
@@ -176,5 +177,42 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFirewallManifestNamesNATS: a node with an embedded NATS server lists its client
+// port (for itself and its CLI, from its own address) and its route port (from the
+// peers named in bus.routes); a node on an external NATS opens neither.
+func TestFirewallManifestNamesNATS(t *testing.T) {
+	c := config.Default()
+	c.Bus.Kind, c.Bus.Listen, c.Bus.RouteListen = "nats", "127.0.0.2:4222", "127.0.0.2:6222"
+	c.Bus.Routes = []string{"nats://127.0.0.1:6222", "127.0.0.3:6222", "peer.example:6222"}
+	ls, err := listeners(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]firewall.Listener{}
+	for _, l := range ls {
+		byName[l.Name] = l
+	}
+	cl, ok := byName["nats-client"]
+	if !ok || cl.PortMin != 4222 || cl.Addr != netip.MustParseAddr("127.0.0.2") ||
+		!slices.Equal(cl.Sources, []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}) {
+		t.Errorf("nats-client: %+v (present %v)", cl, ok)
+	}
+	rt, ok := byName["nats-routes"]
+	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("127.0.0.3/32")}
+	if !ok || rt.PortMin != 6222 || !slices.Equal(rt.Sources, want) {
+		t.Errorf("nats-routes: %+v (present %v), want sources %v", rt, ok, want)
+	}
+
+	c.Bus.URL = "nats://10.0.0.9:4222"
+	if ls, err = listeners(&c); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if strings.HasPrefix(l.Name, "nats") {
+			t.Errorf("external NATS, yet the manifest names %s", l.Name)
+		}
 	}
 }
