@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/call"
 )
 
 // The multi-party call API: {mpc_id} is name_<friendly name> (live ones) or
@@ -356,8 +357,15 @@ func (s *Server) addParticipant(r *request) (int, map[string]any, error) {
 	if (cmd.CallUUID == "") == (cmd.From == "" || cmd.To == "") {
 		return 0, nil, badRequest("give from and to, or call_uuid")
 	}
-	if strings.Contains(cmd.To, "<") && cmd.Role != "agent" {
-		return 0, nil, badRequest("several destinations in to are for agents only")
+	if cmd.To != "" {
+		tos, err := call.Destinations(cmd.To)
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(tos) > 1 && cmd.Role != "agent" {
+			return 0, nil, badRequest("several destinations in to are for agents only")
+		}
+		cmd.To = strings.Join(tos, "<")
 	}
 	if v := p.Get("ring_timeout"); v != "" {
 		n, err := p.Int("ring_timeout", 45, 1, 120)

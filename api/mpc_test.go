@@ -2,8 +2,13 @@ package api
 
 import (
 	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
 
 	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/call"
 )
 
 // oneLiveCall's multi-party call: the account's one live MPC "live-mpc"
@@ -62,4 +67,36 @@ func mpcRequests() map[string]func() req {
 		},
 		"DELETE " + base + "/Member/{member_id}/Play": func() req { return req{m + "Member/1/Play/", nil} },
 	}
+}
+
+// TestMPCAddParticipantTo: an added participant's "to" passes the make-call API's
+// destination check (numbers only, at most call.MaxDestinations), and several
+// destinations are for agents only.
+func TestMPCAddParticipantTo(t *testing.T) {
+	calls := &oneLiveCall{uuid: "live-call", rq: "live-req"}
+	forEachStore(t, Options{Calls: calls, MPCs: calls, RateBurst: 100000}, func(t *testing.T, e *env) {
+		a := e.mainAccount("mpc-owner")
+		calls.acct = a.id
+		path := acctPath(a, "MultiPartyCall/name_"+liveMPC+"/Participant/")
+		many := strings.Repeat("14155550100<", call.MaxDestinations) + "14155550100"
+		for name, body := range map[string]map[string]any{
+			"not a number":             {"role": "agent", "from": "14155550199", "to": "14155550100<evil;x"},
+			"too many destinations":    {"role": "agent", "from": "14155550199", "to": many},
+			"several for a customer":   {"role": "customer", "from": "14155550199", "to": "14155550100<14155550101"},
+			"empty between separators": {"role": "agent", "from": "14155550199", "to": "<<"},
+		} {
+			r := mustStatus(t, e.do(a, "POST", path, body), http.StatusBadRequest)
+			checkShape(t, r)
+			calls.mu.Lock()
+			reached := slices.Contains(calls.reached, "mpc_add")
+			calls.mu.Unlock()
+			if reached {
+				t.Fatalf("%s: the participant was added", name)
+			}
+		}
+		r := mustStatus(t, e.do(a, "POST", path, map[string]any{"role": "agent", "from": "14155550199", "to": "+14155550100<14155550101"}), http.StatusCreated)
+		if cs, _ := r.body["calls"].([]any); len(cs) == 0 || cs[0].(map[string]any)["to"] != "14155550100" {
+			t.Fatalf("add: %s", r.raw)
+		}
+	})
 }

@@ -108,7 +108,7 @@ func prepare(ctx context.Context, ids CallerIDChecker, d Draft) (trunkline.Place
 	if pc.SIPHeaders, err = sipHeaders(d.SIPHeaders); err != nil {
 		return pc, nil, err
 	}
-	tos, err := destinations(d.To)
+	tos, err := Destinations(d.To)
 	return pc, tos, err
 }
 
@@ -162,8 +162,9 @@ func sipHeaders(h string) ([]string, error) {
 	return out, nil
 }
 
-// destinations splits to at "<" into numbers (digits, at most 20).
-func destinations(to string) ([]string, error) {
+// Destinations splits to at "<" into numbers (digits, at most 20 each, at most
+// MaxDestinations of them): the one check of a "to" that may list several.
+func Destinations(to string) ([]string, error) {
 	var tos []string
 	for _, t := range strings.Split(to, "<") {
 		t = strings.TrimPrefix(strings.TrimSpace(t), "+")
