@@ -76,7 +76,9 @@ func TestMPCAddParticipantTo(t *testing.T) {
 	calls := &oneLiveCall{uuid: "live-call", rq: "live-req"}
 	forEachStore(t, Options{Calls: calls, MPCs: calls, RateBurst: 100000}, func(t *testing.T, e *env) {
 		a := e.mainAccount("mpc-owner")
-		calls.acct = a.id
+		calls.mu.Lock()
+		calls.acct, calls.reached = a.id, nil // one stand-in for both stores
+		calls.mu.Unlock()
 		path := acctPath(a, "MultiPartyCall/name_"+liveMPC+"/Participant/")
 		many := strings.Repeat("14155550100<", call.MaxDestinations) + "14155550100"
 		for name, body := range map[string]map[string]any{
