@@ -21,7 +21,6 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
 )
 
 //go:embed migrations
@@ -85,8 +84,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if err := ownerOnly(path); err != nil {
 			return nil, err
 		}
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
-		db.sql, err = sql.Open("sqlite", "file:"+filepath.ToSlash(path)+q)
+		db.sql, err = openSQLite(filepath.ToSlash(path), true,
+			"busy_timeout=10000", "journal_mode=WAL", "foreign_keys=1", "synchronous=NORMAL", "temp_store=MEMORY")
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
