@@ -123,7 +123,6 @@ func (s *Service) handleReceipt(ctx context.Context, carrier string, d *pdu.Deli
 	}
 	if out.Final {
 		s.o.Metrics.MessageState(out.Message.State)
-		s.wakeCallbacks()
 	}
 	return pdu.ESME_ROK
 }
@@ -195,7 +194,6 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 		return pdu.ESME_RX_T_APPN
 	}
 	s.o.Metrics.MessageState(trunkline.MsgReceived)
-	s.wakeCallbacks()
 	return pdu.ESME_ROK
 }
 

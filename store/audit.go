@@ -128,17 +128,43 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(head trunkline.Au
 // as few multi-row statements as maxInsertParams allows; suffix (e.g. an ON CONFLICT
 // clause) follows the rows.
 func insertRows(ctx context.Context, tx *Tx, insert string, cols int, args []any, suffix ...string) error {
+	return insertRowsScan(ctx, tx, insert, cols, args, strings.Join(suffix, ""), nil)
+}
+
+// insertRowsScan is insertRows with a suffix that may be a RETURNING clause: scan, when
+// not nil, is called for each row it returns.
+func insertRowsScan(ctx context.Context, tx *Tx, insert string, cols int, args []any, suffix string, scan func(*sql.Rows) error) error {
 	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	per := max(1, maxInsertParams/cols) * cols
 	for len(args) > 0 {
 		n := min(per, len(args))
-		q := insert + row + strings.Repeat(", "+row, n/cols-1) + strings.Join(suffix, "")
-		if _, err := tx.Exec(ctx, q, args[:n]...); err != nil {
+		q := insert + row + strings.Repeat(", "+row, n/cols-1) + suffix
+		if scan == nil {
+			if _, err := tx.Exec(ctx, q, args[:n]...); err != nil {
+				return conflictOr(err)
+			}
+		} else if err := scanAll(tx.Query(ctx, q, args[:n]...))(scan); err != nil {
 			return conflictOr(err)
 		}
 		args = args[n:]
 	}
 	return nil
+}
+
+// scanAll calls scan for each row of a query's result and closes it.
+func scanAll(rows *sql.Rows, err error) func(scan func(*sql.Rows) error) error {
+	return func(scan func(*sql.Rows) error) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
 }
 
 // conflictOr maps errors that mean "another writer got there first" to trunkline.ErrConflict.

@@ -506,3 +506,74 @@ func TestOKLatencyInSnapshot(t *testing.T) {
 		}
 	})
 }
+
+// TestCallbackHandOff: the callbacks a batch stores are handed over after its commit,
+// leased (the claim query does not take them) and with the ids of their rows; those of a
+// write that failed in the batch are neither stored nor handed over; a callback released
+// by its taker is claimed with its round not counted.
+func TestCallbackHandOff(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("dup")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		handed := make(chan *trunkline.Callback, 64)
+		db.HandCallbacks(time.Minute, func(cbs []*trunkline.Callback) {
+			for _, c := range cbs {
+				handed <- c
+			}
+		})
+		defer db.HandCallbacks(0, nil)
+		queued, release := holdWriter(t, db)
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				m := testMessage(fmt.Sprint("h", i))
+				if i == 2 {
+					m.UUID = "dup"
+				}
+				// The same parameters for all: rows alike but for their object.
+				cb := &trunkline.Callback{AccountID: "MA1", Kind: "message_status", ObjectID: fmt.Sprint("h", i), URL: "http://127.0.0.1/cb",
+					Method: "POST", ParamsEnc: []byte{1}}
+				errs[i] = db.InsertMessages(ctx, []*trunkline.Message{m}, []*trunkline.Callback{cb})
+			}(i)
+		}
+		queued(len(errs))
+		release()
+		wg.Wait()
+		if !IsUniqueViolation(errs[2]) || errs[0] != nil || errs[1] != nil || errs[3] != nil {
+			t.Fatalf("errors %v", errs)
+		}
+		close(handed)
+		got := map[string]int64{}
+		for c := range handed {
+			if c.ID == 0 || c.Attempts != 1 {
+				t.Fatalf("handed without its id or round: %+v", c)
+			}
+			got[c.ObjectID] = c.ID
+		}
+		if len(got) != 3 || got["h2"] != 0 {
+			t.Fatalf("handed %v, want h0, h1, h3", got)
+		}
+		for obj, id := range got {
+			var rowObj string
+			if err := db.SQL().QueryRow(db.Rebind(`SELECT object_id FROM callbacks WHERE id = ?`), id).Scan(&rowObj); err != nil || rowObj != obj {
+				t.Fatalf("callback %d is row %q, handed as %q (%v)", id, rowObj, obj, err)
+			}
+		}
+		if cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10); err != nil || len(cbs) != 0 {
+			t.Fatalf("handed callbacks claimed again: %d %v", len(cbs), err)
+		}
+		if err := db.ReleaseCallback(ctx, got["h1"]); err != nil {
+			t.Fatal(err)
+		}
+		cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10)
+		if err != nil || len(cbs) != 1 || cbs[0].ObjectID != "h1" || cbs[0].Attempts != 1 {
+			t.Fatalf("after release: %+v %v", cbs, err)
+		}
+	})
+}

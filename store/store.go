@@ -18,7 +18,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/trunkline/trunkline"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 )
@@ -53,6 +56,8 @@ type DB struct {
 	numbers holderCache // who rents which number (sources.go)
 
 	bodies BodyCipher // seals message bodies at rest (messages.go); nil = plain
+
+	hand atomic.Pointer[handoff] // who takes new callbacks in memory (HandCallbacks)
 }
 
 const maxStmts = 512
@@ -225,6 +230,11 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 type Tx struct {
 	tx *sql.Tx
 	db *DB
+
+	// In the group-commit writer only: hand is the callback deliverer of the batch, if
+	// any; handed the callbacks stored for it, to hand over once committed.
+	hand   *handoff
+	handed []*trunkline.Callback
 }
 
 // Statements in transactions use the DB's prepared statements too (database/sql reuses

@@ -113,6 +113,10 @@ type Request struct {
 
 	// RequireHTTPS refuses plain http URLs (HIPAA mode accounts).
 	RequireHTTPS bool
+
+	// Redelivery marks a later round of a delivery whose earlier round failed (the
+	// outbox retries it): its attempts are recorded as such (Attempt.Redelivery).
+	Redelivery bool
 }
 
 // Response is the final HTTP answer.
@@ -494,7 +498,7 @@ func (c *Client) record(ctx context.Context, req Request, a Attempt) {
 	if c.opts.Recorder == nil {
 		return
 	}
-	a.AccountID, a.Kind, a.ObjectID = req.AccountID, req.Kind, req.ObjectID
+	a.AccountID, a.Kind, a.ObjectID, a.Redelivery = req.AccountID, req.Kind, req.ObjectID, req.Redelivery
 	// Record even when the caller gave up: the attempt happened.
 	ctx = context.WithoutCancel(ctx)
 	if err := c.opts.Recorder.RecordAttempt(ctx, a); err != nil {
