@@ -142,8 +142,8 @@ type Service struct {
 	// new callbacks handed straight to this node's callback workers by the store, after
 	// the commit that stored them (takeCallbacks)
 	cbDirect chan *trunkline.Callback
-	joiner *charset.Joiner
-	exact  sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
+	joiner   *charset.Joiner
+	exact    sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
 }
 
 // New returns the service; Run runs its workers.
