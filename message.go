@@ -136,7 +136,8 @@ type MessageFilter struct {
 	Offset     int
 }
 
-// Part is one submitted segment and the keys its SMSC id answers to.
+// Part is one submitted segment and the keys a receipt finds it by (one: the key of its
+// SMSC id, pdu.MessageIDKey).
 type Part struct {
 	Seq  int
 	Keys []string

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/smpp/charset"
+	"github.com/trunkline/trunkline/smpp/pdu"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -137,7 +138,7 @@ func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 	}
 	var ps []trunkline.Part
 	for i, id := range res.IDs {
-		ps = append(ps, trunkline.Part{Seq: i + 1, Keys: receiptKeys(id)})
+		ps = append(ps, trunkline.Part{Seq: i + 1, Keys: []string{pdu.MessageIDKey(id)}})
 	}
 	_, err = s.o.DB.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: res.Carrier, Parts: ps,
 		Attempts: res.Attempts, Erase: true, Callback: s.statusCallback, RetryAt: now})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/smpp/pdu"
 	. "github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
@@ -574,6 +575,67 @@ func TestCallbackHandOff(t *testing.T) {
 		cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10)
 		if err != nil || len(cbs) != 1 || cbs[0].ObjectID != "h1" || cbs[0].Attempts != 1 {
 			t.Fatalf("after release: %+v %v", cbs, err)
+		}
+	})
+}
+
+// TestOneSMSCKeyMigration: migration 16 turns the segments stored under the old keys
+// ("s:" as spelled, "n:" per numeric reading) into one row under pdu.MessageIDKey's
+// spelling, and the early receipts likewise, so receipts of messages sent before the
+// upgrade still find them. (The old rows are written into the new table and the
+// migration is run again: its SQL reads only the keys.)
+func TestOneSMSCKeyMigration(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("m1"), testMessage("m2"), testMessage("m3")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range [][]any{{"m1", "s:0a1b2c3d"}, {"m1", "n:169552957"}, {"m2", "s:000123"}, {"m2", "n:123"}, {"m2", "n:291"},
+			{"m3", "s:msg-0001"}} {
+			if _, err := db.Exec(ctx, `INSERT INTO message_parts (message_uuid, seq, carrier, smsc_key) VALUES (?, 1, 'c1', ?)`, p...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range []string{"s:0x00ff", "n:255", "s:000", "n:0"} {
+			if _, err := db.Exec(ctx, `INSERT INTO early_receipts (carrier, smsc_key, state, error_code, received_at) VALUES ('c1', ?, 'delivered', '000', 0)`, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.Exec(ctx, `DELETE FROM schema_migrations WHERE version = 16`); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		keys := func(q string) []string {
+			rows, err := db.SQL().QueryContext(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var k string
+				rows.Scan(&k)
+				out = append(out, k)
+			}
+			return out
+		}
+		if got, want := fmt.Sprint(keys(`SELECT message_uuid || '=' || smsc_key FROM message_parts ORDER BY message_uuid`)), "[m1=a1b2c3d m2=123 m3=msg-0001]"; got != want {
+			t.Fatalf("parts %s, want %s", got, want)
+		}
+		if got, want := fmt.Sprint(keys(`SELECT smsc_key FROM early_receipts ORDER BY smsc_key`)), "[0 ff]"; got != want {
+			t.Fatalf("early receipts %s, want %s", got, want)
+		}
+		// A receipt quoting m1's id in decimal finds it under its new key.
+		out, err := db.ApplyReceipt(ctx, "c1", pdu.MessageIDKeys("169552957"), trunkline.MsgDelivered, "000", true, nil)
+		if err != nil || out.Exact {
+			t.Fatalf("receipt: %+v %v", out, err)
+		}
+		var state string
+		if err := db.SQL().QueryRowContext(ctx, `SELECT state FROM message_parts WHERE message_uuid = 'm1'`).Scan(&state); err != nil || state != trunkline.MsgDelivered {
+			t.Fatalf("m1's segment %q %v", state, err)
 		}
 	})
 }
