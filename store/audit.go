@@ -138,12 +138,23 @@ func insertRowsScan(ctx context.Context, tx *Tx, insert string, cols int, args [
 	per := max(1, maxInsertParams/cols) * cols
 	for len(args) > 0 {
 		n := min(per, len(args))
-		q := insert + row + strings.Repeat(", "+row, n/cols-1) + suffix
+		q, a := insert+row+strings.Repeat(", "+row, n/cols-1)+suffix, args[:n]
+		if tx.db.dialect == SQLite {
+			// A multi-row INSERT has a text of its own for each row count, so it would
+			// be prepared anew each time (in SQLite's process that costs more than
+			// running it). Padded to a power of two with rows of NULLs that the
+			// SELECT drops (the first column of every table written so is NOT NULL),
+			// it has a few texts, which stay prepared.
+			var rows int
+			a, rows = pad(append([]any(nil), a...), make([]any, cols)...)
+			q = bucketed + strings.TrimSuffix(strings.TrimSpace(insert), "VALUES") + "SELECT * FROM (VALUES " + rowsOf(row, rows) +
+				") WHERE column1 IS NOT NULL" + suffix
+		}
 		if scan == nil {
-			if _, err := tx.Exec(ctx, q, args[:n]...); err != nil {
+			if _, err := tx.Exec(ctx, q, a...); err != nil {
 				return conflictOr(err)
 			}
-		} else if err := scanAll(tx.Query(ctx, q, args[:n]...))(scan); err != nil {
+		} else if err := scanAll(tx.Query(ctx, q, a...))(scan); err != nil {
 			return conflictOr(err)
 		}
 		args = args[n:]
