@@ -576,6 +576,23 @@ func TestCallbackHandOff(t *testing.T) {
 		if err != nil || len(cbs) != 1 || cbs[0].ObjectID != "h1" || cbs[0].Attempts != 1 {
 			t.Fatalf("after release: %+v %v", cbs, err)
 		}
+		// The process died between the commit and the delivery of the other two (and
+		// during h1's): once their leases have run out, the claim query (of any node)
+		// takes them, once, each in its second round.
+		db.SetClock(func() time.Time { return time.Now().Add(61 * time.Second) })
+		defer db.SetClock(time.Now)
+		cbs, err = db.ClaimCallbacks(ctx, time.Minute, 10)
+		if err != nil || len(cbs) != 3 {
+			t.Fatalf("after the leases ran out: %d %v", len(cbs), err)
+		}
+		for _, c := range cbs {
+			if c.Attempts != 2 {
+				t.Fatalf("%s claimed in round %d, want 2", c.ObjectID, c.Attempts)
+			}
+		}
+		if again, _ := db.ClaimCallbacks(ctx, time.Minute, 10); len(again) != 0 {
+			t.Fatalf("claimed twice: %d", len(again))
+		}
 	})
 }
 
