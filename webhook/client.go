@@ -402,13 +402,23 @@ func (c *Client) sign(hreq *http.Request, req Request) {
 		main = req.AuthToken
 	}
 	n3, n2 := newNonce(), newNonce()
+	// The account's and the main account's signatures sign the same text (SignV3,
+	// SignV2): it is built once, and for a main account (one token) signed once.
+	v3 := canonicalV3(hreq.Method, uri, bodyParams) + "." + n3
+	base, _ := splitURI(uri)
+	v2 := base + n2
+	sig3, sig2 := hmacBase64(req.AuthToken, v3), hmacBase64(req.AuthToken, v2)
+	ma3, ma2 := sig3, sig2
+	if main != req.AuthToken {
+		ma3, ma2 = hmacBase64(main, v3), hmacBase64(main, v2)
+	}
 	h := hreq.Header
 	h.Set(HeaderNonceV3, n3)
-	h.Set(HeaderSignatureV3, SignV3(hreq.Method, uri, bodyParams, n3, req.AuthToken))
-	h.Set(HeaderSignatureMaV3, SignV3(hreq.Method, uri, bodyParams, n3, main))
+	h.Set(HeaderSignatureV3, sig3)
+	h.Set(HeaderSignatureMaV3, ma3)
 	h.Set(HeaderNonceV2, n2)
-	h.Set(HeaderSignatureV2, SignV2(uri, n2, req.AuthToken))
-	h.Set(HeaderSignatureMaV2, SignV2(uri, n2, main))
+	h.Set(HeaderSignatureV2, sig2)
+	h.Set(HeaderSignatureMaV2, ma2)
 }
 
 // classify maps a transport error to a class and a cause safe to return:
