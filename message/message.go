@@ -372,7 +372,7 @@ func (s *Service) callback(accountID, kind, objectID, url, method string, params
 	if method == "" {
 		method = "POST"
 	}
-	return &trunkline.Callback{AccountID: accountID, Kind: kind, ObjectID: objectID, URL: url, Method: method, ParamsEnc: enc}
+	return &trunkline.Callback{AccountID: accountID, Kind: kind, ObjectID: objectID, URL: url, Method: method, ParamsEnc: enc, Params: params}
 }
 
 // ReleaseOldLeases frees the messages this node's previous run had claimed when it

@@ -240,10 +240,12 @@ func (s *Service) wakeCallbacks() {
 const maxCallbackRounds = 5
 
 func (s *Service) deliver(ctx context.Context, c *trunkline.Callback) {
-	b, err := s.o.Ring.Open(c.ParamsEnc, CallbackAAD(c.ObjectID))
-	var params map[string]string
-	if err == nil {
-		err = json.Unmarshal(b, &params)
+	params, err := c.Params, error(nil)
+	if params == nil { // read from the store: open the sealed parameters
+		var b []byte
+		if b, err = s.o.Ring.Open(c.ParamsEnc, CallbackAAD(c.ObjectID)); err == nil {
+			err = json.Unmarshal(b, &params)
+		}
 	}
 	if err != nil {
 		s.log.Error("callback unreadable; dropped", "id", c.ID, "err", err)
