@@ -120,6 +120,10 @@ type Callback struct {
 	ParamsEnc     []byte
 	Attempts      int
 	NextAttemptAt time.Time
+	// Params are the parameters ParamsEnc seals, kept in memory only by the process
+	// that built the callback, so a callback handed over in memory after its commit
+	// is sent without opening and decoding them again (nil when read from the store).
+	Params map[string]string
 }
 
 // MessageFilter narrows a listing (Plivo's filters).
@@ -136,7 +140,8 @@ type MessageFilter struct {
 	Offset     int
 }
 
-// Part is one submitted segment and the keys its SMSC id answers to.
+// Part is one submitted segment and the keys a receipt finds it by (one: the key of its
+// SMSC id, pdu.MessageIDKey).
 type Part struct {
 	Seq  int
 	Keys []string

@@ -98,6 +98,11 @@ type MessageQueue interface {
 	ClaimCallbacks(ctx context.Context, lease time.Duration, limit int) ([]*Callback, error)
 	FinishCallback(ctx context.Context, id int64) error
 	RetryCallback(ctx context.Context, id int64, t time.Time) error
+	// HandCallbacks hands every callback queued from now on to take right after the
+	// commit that stores it, leased for lease (no claim query); take nil stops it.
+	HandCallbacks(lease time.Duration, take func([]*Callback))
+	// ReleaseCallback frees the lease of a callback handed over but not delivered.
+	ReleaseCallback(ctx context.Context, id int64) error
 }
 
 // CallHistory reads the records of finished and running calls.

@@ -17,4 +17,5 @@ type WebhookAttempt struct {
 	Latency    time.Duration
 	Time       time.Time // when the attempt started
 	WillRetry  bool      // a retry was scheduled (it does not happen if ctx ends first)
+	Redelivery bool      // a later round of a delivery whose earlier round failed
 }

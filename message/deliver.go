@@ -12,7 +12,9 @@ import (
 	"github.com/trunkline/trunkline/smpp/pdu"
 )
 
-// receiptKeys are the correlation keys of an SMSC message id (see pdu.MessageIDKeys).
+// receiptKeys are the keys a receipt quoting an SMSC message id may find its segment
+// under, its own first; a segment is stored under one, pdu.MessageIDKey of the id its
+// submit got (see pdu.MessageIDKeys).
 func receiptKeys(id string) []string { return pdu.MessageIDKeys(id) }
 
 // exactIDs reports whether carrier is known to quote ids in receipts as it gave them.
@@ -106,10 +108,10 @@ func (s *Service) handleReceipt(ctx context.Context, carrier string, d *pdu.Deli
 	}
 	_ = errCode // the network error is carrier-specific; Plivo's code comes from the state
 	keys := receiptKeys(id)
-	// A digits-only id reads as decimal and as hex, so numeric keys of different
-	// messages can meet ("10" read as hex is 16). Once a carrier's receipts have matched
-	// a submit by the id as spelled, only that spelling is used for it, so an early
-	// receipt can never be taken for another message.
+	// A digits-only id reads as decimal and as hex, so the keys of different messages
+	// can meet (decimal "10" is hex "a", another submit's id). Once a carrier's receipts
+	// have matched a submit by the id's own key, only that key is used for it, so an
+	// early receipt can never be taken for another message.
 	if s.exactIDs(carrier) {
 		keys = keys[:1]
 	}
@@ -123,7 +125,6 @@ func (s *Service) handleReceipt(ctx context.Context, carrier string, d *pdu.Deli
 	}
 	if out.Final {
 		s.o.Metrics.MessageState(out.Message.State)
-		s.wakeCallbacks()
 	}
 	return pdu.ESME_ROK
 }
@@ -195,7 +196,6 @@ func (s *Service) handleInbound(ctx context.Context, carrier string, d *pdu.Deli
 		return pdu.ESME_RX_T_APPN
 	}
 	s.o.Metrics.MessageState(trunkline.MsgReceived)
-	s.wakeCallbacks()
 	return pdu.ESME_ROK
 }
 

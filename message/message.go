@@ -144,8 +144,11 @@ type Service struct {
 	// what direct still held has been freed the same way.
 	handoff sync.RWMutex
 	stopped bool
-	joiner  *charset.Joiner
-	exact   sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
+	// new callbacks handed straight to this node's callback workers by the store, after
+	// the commit that stored them (takeCallbacks)
+	cbDirect chan *trunkline.Callback
+	joiner   *charset.Joiner
+	exact    sync.Map // carrier name → true once its receipts matched by exact id (deliver.go)
 }
 
 // New returns the service; Run runs its workers.
@@ -178,7 +181,7 @@ func New(o Options) *Service {
 		o.Node = "trunkline" // one node; the server passes config's node_name
 	}
 	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
-		direct: make(chan *trunkline.Message, 4096),
+		direct: make(chan *trunkline.Message, 4096), cbDirect: make(chan *trunkline.Callback, 4096),
 		joiner: charset.NewJoiner(charset.JoinerOptions{Now: o.Now})}
 }
 
@@ -323,9 +326,6 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 			s.o.Bus.Publish(WakeSubject, nil) // other nodes may have idle workers
 		}
 	}
-	if len(cbs) > 0 {
-		s.wakeCallbacks()
-	}
 	return out, nil
 }
 
@@ -381,7 +381,7 @@ func (s *Service) callback(accountID, kind, objectID, url, method string, params
 	if method == "" {
 		method = "POST"
 	}
-	return &trunkline.Callback{AccountID: accountID, Kind: kind, ObjectID: objectID, URL: url, Method: method, ParamsEnc: enc}
+	return &trunkline.Callback{AccountID: accountID, Kind: kind, ObjectID: objectID, URL: url, Method: method, ParamsEnc: enc, Params: params}
 }
 
 // ReleaseOldLeases frees the messages this node's previous run had claimed when it
@@ -400,11 +400,23 @@ func (s *Service) ReleaseOldLeases(ctx context.Context) {
 // Run runs the send and callback workers until ctx ends, then waits for the sends and
 // deliveries in flight to finish recording, and returns nil.
 func (s *Service) Run(ctx context.Context) error {
+	// New callbacks come from the store's commits in memory; the claim query is for
+	// retries, other nodes' callbacks and those this node could not take.
+	s.o.DB.HandCallbacks(callbackLease, s.takeCallbacks)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.sendLoop(ctx) }()
 	go func() { defer wg.Done(); s.callbackLoop(ctx) }()
 	wg.Wait()
+	// The sends have finished recording: no more callbacks come. Those handed over
+	// but not delivered are freed for the claim query (of this node's next run or
+	// another node) rather than left to wait for their leases.
+	s.o.DB.HandCallbacks(0, nil)
+	var left []*trunkline.Callback
+	for len(s.cbDirect) > 0 {
+		left = append(left, <-s.cbDirect)
+	}
+	s.releaseCallbacks(left)
 	return nil
 }
 

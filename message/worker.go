@@ -9,6 +9,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/smpp/charset"
+	"github.com/trunkline/trunkline/smpp/pdu"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -96,7 +97,6 @@ func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 			s.log.Error("record failed message", "message_uuid", m.UUID, "err", err)
 		}
 		s.o.Metrics.MessageState(trunkline.MsgFailed)
-		s.wakeCallbacks()
 	}
 	if now.After(m.ExpiresAt) {
 		fail(ErrExpired, nil)
@@ -139,7 +139,7 @@ func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 	}
 	var ps []trunkline.Part
 	for i, id := range res.IDs {
-		ps = append(ps, trunkline.Part{Seq: i + 1, Keys: receiptKeys(id)})
+		ps = append(ps, trunkline.Part{Seq: i + 1, Keys: []string{pdu.MessageIDKey(id)}})
 	}
 	_, err = s.o.DB.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: res.Carrier, Parts: ps,
 		Attempts: res.Attempts, Erase: true, Callback: s.statusCallback, RetryAt: now})
@@ -149,7 +149,6 @@ func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 		s.log.Error("record sent message", "message_uuid", m.UUID, "err", err)
 	}
 	s.o.Metrics.MessageState(trunkline.MsgSent)
-	s.wakeCallbacks()
 }
 
 // backoff is the wait before retrying a message no carrier could take.
@@ -158,8 +157,9 @@ func backoff(attempt int) time.Duration {
 	return min(d, time.Minute)
 }
 
-// callbackLoop delivers the outbox, at most callbackWorkers at once; it is woken when
-// callbacks are queued and polls as a fallback.
+// callbackLoop delivers the outbox, at most callbackWorkers at once: new callbacks as
+// the store hands them over after their commit (takeCallbacks), and what the claim
+// query finds (retries, callbacks of other nodes or freed ones) when woken or polling.
 func (s *Service) callbackLoop(ctx context.Context) {
 	jobs := make(pool, callbackWorkers)
 	work := context.WithoutCancel(ctx)
@@ -170,11 +170,14 @@ func (s *Service) callbackLoop(ctx context.Context) {
 		case <-ctx.Done():
 			jobs.wait()
 			return
+		case c := <-s.cbDirect:
+			jobs.run(func() { s.deliver(work, c) })
+			continue
 		case <-s.cbWake:
 		case <-ticker.C:
 		}
 		for ctx.Err() == nil {
-			cbs, err := s.o.DB.ClaimCallbacks(ctx, 3*time.Minute, min(jobs.free(), 128))
+			cbs, err := s.o.DB.ClaimCallbacks(ctx, callbackLease, min(jobs.free(), 128))
 			if err != nil || len(cbs) == 0 {
 				break
 			}
@@ -187,6 +190,43 @@ func (s *Service) callbackLoop(ctx context.Context) {
 
 // callbackWorkers bounds concurrent callback deliveries.
 const callbackWorkers = 256
+
+// callbackLease is how long a callback handed to or claimed by this node is its own: a
+// delivery round (the webhook client's attempts and back-off) ends well inside it.
+const callbackLease = 3 * time.Minute
+
+// takeCallbacks is the store's hand-off of new callbacks (HandCallbacks). It runs on the
+// store's writer, so it never waits: callbacks that do not fit in the queue are freed
+// for the claim query, by another goroutine.
+func (s *Service) takeCallbacks(cbs []*trunkline.Callback) {
+	var left []*trunkline.Callback
+	for _, c := range cbs {
+		select {
+		case s.cbDirect <- c:
+		default:
+			left = append(left, c)
+		}
+	}
+	if len(left) > 0 {
+		go s.releaseCallbacks(left)
+	}
+}
+
+// releaseCallbacks frees the leases of callbacks handed over but not delivered and
+// wakes the claim loop. A failure is logged: those wait for their leases to run out.
+func (s *Service) releaseCallbacks(cbs []*trunkline.Callback) {
+	if len(cbs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, c := range cbs {
+		if err := s.o.DB.ReleaseCallback(ctx, c.ID); err != nil {
+			s.log.Warn("release a callback's lease; it waits for the lease to run out", "id", c.ID, "err", err)
+		}
+	}
+	s.wakeCallbacks()
+}
 
 // wakeCallbacks tells the callback loop there is work.
 func (s *Service) wakeCallbacks() {
@@ -201,17 +241,20 @@ func (s *Service) wakeCallbacks() {
 const maxCallbackRounds = 5
 
 func (s *Service) deliver(ctx context.Context, c *trunkline.Callback) {
-	b, err := s.o.Ring.Open(c.ParamsEnc, CallbackAAD(c.ObjectID))
-	var params map[string]string
-	if err == nil {
-		err = json.Unmarshal(b, &params)
+	params, err := c.Params, error(nil)
+	if params == nil { // read from the store: open the sealed parameters
+		var b []byte
+		if b, err = s.o.Ring.Open(c.ParamsEnc, CallbackAAD(c.ObjectID)); err == nil {
+			err = json.Unmarshal(b, &params)
+		}
 	}
 	if err != nil {
 		s.log.Error("callback unreadable; dropped", "id", c.ID, "err", err)
 		s.o.DB.FinishCallback(ctx, c.ID)
 		return
 	}
-	req := webhook.Request{AccountID: c.AccountID, Kind: c.Kind, ObjectID: c.ObjectID, URL: c.URL, Method: c.Method, Params: url.Values{}}
+	req := webhook.Request{AccountID: c.AccountID, Kind: c.Kind, ObjectID: c.ObjectID, URL: c.URL, Method: c.Method, Params: url.Values{},
+		Redelivery: c.Attempts > 1}
 	for k, v := range params {
 		req.Params.Set(k, v)
 	}

@@ -128,17 +128,54 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(head trunkline.Au
 // as few multi-row statements as maxInsertParams allows; suffix (e.g. an ON CONFLICT
 // clause) follows the rows.
 func insertRows(ctx context.Context, tx *Tx, insert string, cols int, args []any, suffix ...string) error {
+	return insertRowsScan(ctx, tx, insert, cols, args, strings.Join(suffix, ""), nil)
+}
+
+// insertRowsScan is insertRows with a suffix that may be a RETURNING clause: scan, when
+// not nil, is called for each row it returns.
+func insertRowsScan(ctx context.Context, tx *Tx, insert string, cols int, args []any, suffix string, scan func(*sql.Rows) error) error {
 	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	per := max(1, maxInsertParams/cols) * cols
 	for len(args) > 0 {
 		n := min(per, len(args))
-		q := insert + row + strings.Repeat(", "+row, n/cols-1) + strings.Join(suffix, "")
-		if _, err := tx.Exec(ctx, q, args[:n]...); err != nil {
+		q, a := insert+row+strings.Repeat(", "+row, n/cols-1)+suffix, args[:n]
+		if tx.db.dialect == SQLite {
+			// A multi-row INSERT has a text of its own for each row count, so it would
+			// be prepared anew each time (in SQLite's process that costs more than
+			// running it). Padded to a power of two with rows of NULLs that the
+			// SELECT drops (the first column of every table written so is NOT NULL),
+			// it has a few texts, which stay prepared.
+			var rows int
+			a, rows = pad(append([]any(nil), a...), make([]any, cols)...)
+			q = bucketed + strings.TrimSuffix(strings.TrimSpace(insert), "VALUES") + "SELECT * FROM (VALUES " + rowsOf(row, rows) +
+				") WHERE column1 IS NOT NULL" + suffix
+		}
+		if scan == nil {
+			if _, err := tx.Exec(ctx, q, a...); err != nil {
+				return conflictOr(err)
+			}
+		} else if err := scanAll(tx.Query(ctx, q, a...))(scan); err != nil {
 			return conflictOr(err)
 		}
 		args = args[n:]
 	}
 	return nil
+}
+
+// scanAll calls scan for each row of a query's result and closes it.
+func scanAll(rows *sql.Rows, err error) func(scan func(*sql.Rows) error) error {
+	return func(scan func(*sql.Rows) error) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
 }
 
 // conflictOr maps errors that mean "another writer got there first" to trunkline.ErrConflict.

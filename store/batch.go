@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/trunkline/trunkline"
 )
 
 // Group commit for the hot write paths (messages accepted, sent, receipts, callbacks
@@ -126,9 +128,12 @@ func (db *DB) runBatch(reqs []*batchReq) {
 	// failing write is undone.
 	guarded := false
 	var err error
+	// The callbacks the batch stores are handed to hand once it has committed.
+	hand := db.hand.Load()
+	var handed []*trunkline.Callback
 	for try := 0; ; try++ {
 		clear(errs)
-		err = db.batchTx(ctx, reqs, errs, guarded)
+		err = db.batchTx(ctx, reqs, errs, guarded, hand, &handed)
 		switch {
 		case isTxConflict(err) && try < batchRetries:
 			continue // a deadlock with another node's transaction: again, as it was
@@ -137,6 +142,9 @@ func (db *DB) runBatch(reqs []*batchReq) {
 			continue
 		}
 		break
+	}
+	if err == nil && len(handed) > 0 {
+		hand.take(handed)
 	}
 	for i, r := range reqs {
 		switch {
@@ -151,12 +159,14 @@ func (db *DB) runBatch(reqs []*batchReq) {
 // batchTx runs reqs in one transaction: each set once for all its requests, each other
 // write alone. guarded puts each under a savepoint (a set that fails then falls back to
 // its writes one by one); unguarded, the first failure aborts with errWriteFailed.
-func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guarded bool) error {
+func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guarded bool, hand *handoff, handed *[]*trunkline.Callback) error {
 	return db.InTx(ctx, func(tx *Tx) (err error) {
+		tx.hand = hand
 		defer func() {
 			if v := recover(); v != nil {
 				err = fmt.Errorf("%w: %v", errBatchPanic, v)
 			}
+			*handed = tx.handed
 		}()
 		if len(reqs) == 1 {
 			errs[0] = reqs[0].fn(ctx, tx)
@@ -225,7 +235,9 @@ func savepoint(ctx context.Context, tx *Tx, name string, fn func() error) (fnErr
 	if _, err := tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
 		return nil, err
 	}
+	handed := len(tx.handed)
 	if fnErr = fn(); fnErr != nil {
+		tx.handed = tx.handed[:handed] // rolled back: not stored, not to hand over
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
 			return fnErr, err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/keys"
+	"github.com/trunkline/trunkline/smpp/pdu"
 	. "github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
@@ -503,6 +504,190 @@ func TestOKLatencyInSnapshot(t *testing.T) {
 		as, err := to.MessageAttempts(ctx, "one")
 		if err != nil || len(as) != 1 || as[0].Carrier != "c1" || as[0].Status != "ok" || as[0].Latency != 1500*time.Microsecond {
 			t.Fatalf("restored attempts: %+v %v", as, err)
+		}
+	})
+}
+
+// TestCallbackHandOff: the callbacks a batch stores are handed over after its commit,
+// leased (the claim query does not take them) and with the ids of their rows; those of a
+// write that failed in the batch are neither stored nor handed over; a callback released
+// by its taker is claimed with its round not counted.
+func TestCallbackHandOff(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("dup")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		handed := make(chan *trunkline.Callback, 64)
+		db.HandCallbacks(time.Minute, func(cbs []*trunkline.Callback) {
+			for _, c := range cbs {
+				handed <- c
+			}
+		})
+		defer db.HandCallbacks(0, nil)
+		queued, release := holdWriter(t, db)
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				m := testMessage(fmt.Sprint("h", i))
+				if i == 2 {
+					m.UUID = "dup"
+				}
+				// The same parameters for all: rows alike but for their object.
+				cb := &trunkline.Callback{AccountID: "MA1", Kind: "message_status", ObjectID: fmt.Sprint("h", i), URL: "http://127.0.0.1/cb",
+					Method: "POST", ParamsEnc: []byte{1}}
+				errs[i] = db.InsertMessages(ctx, []*trunkline.Message{m}, []*trunkline.Callback{cb})
+			}(i)
+		}
+		queued(len(errs))
+		release()
+		wg.Wait()
+		if !IsUniqueViolation(errs[2]) || errs[0] != nil || errs[1] != nil || errs[3] != nil {
+			t.Fatalf("errors %v", errs)
+		}
+		close(handed)
+		got := map[string]int64{}
+		for c := range handed {
+			if c.ID == 0 || c.Attempts != 1 {
+				t.Fatalf("handed without its id or round: %+v", c)
+			}
+			got[c.ObjectID] = c.ID
+		}
+		if len(got) != 3 || got["h2"] != 0 {
+			t.Fatalf("handed %v, want h0, h1, h3", got)
+		}
+		for obj, id := range got {
+			var rowObj string
+			if err := db.SQL().QueryRow(db.Rebind(`SELECT object_id FROM callbacks WHERE id = ?`), id).Scan(&rowObj); err != nil || rowObj != obj {
+				t.Fatalf("callback %d is row %q, handed as %q (%v)", id, rowObj, obj, err)
+			}
+		}
+		if cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10); err != nil || len(cbs) != 0 {
+			t.Fatalf("handed callbacks claimed again: %d %v", len(cbs), err)
+		}
+		if err := db.ReleaseCallback(ctx, got["h1"]); err != nil {
+			t.Fatal(err)
+		}
+		cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10)
+		if err != nil || len(cbs) != 1 || cbs[0].ObjectID != "h1" || cbs[0].Attempts != 1 {
+			t.Fatalf("after release: %+v %v", cbs, err)
+		}
+		// The process died between the commit and the delivery of the other two (and
+		// during h1's): once their leases have run out, the claim query (of any node)
+		// takes them, once, each in its second round.
+		db.SetClock(func() time.Time { return time.Now().Add(61 * time.Second) })
+		defer db.SetClock(time.Now)
+		cbs, err = db.ClaimCallbacks(ctx, time.Minute, 10)
+		if err != nil || len(cbs) != 3 {
+			t.Fatalf("after the leases ran out: %d %v", len(cbs), err)
+		}
+		for _, c := range cbs {
+			if c.Attempts != 2 {
+				t.Fatalf("%s claimed in round %d, want 2", c.ObjectID, c.Attempts)
+			}
+		}
+		if again, _ := db.ClaimCallbacks(ctx, time.Minute, 10); len(again) != 0 {
+			t.Fatalf("claimed twice: %d", len(again))
+		}
+	})
+}
+
+// TestOneSMSCKeyMigration: migration 16 turns the segments stored under the old keys
+// ("s:" as spelled, "n:" per numeric reading) into one row under pdu.MessageIDKey's
+// spelling, and the early receipts likewise, so receipts of messages sent before the
+// upgrade still find them. (The old rows are written into the new table and the
+// migration is run again: its SQL reads only the keys.)
+func TestOneSMSCKeyMigration(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("m1"), testMessage("m2"), testMessage("m3")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range [][]any{{"m1", "s:0a1b2c3d"}, {"m1", "n:169552957"}, {"m2", "s:000123"}, {"m2", "n:123"}, {"m2", "n:291"},
+			{"m3", "s:msg-0001"}} {
+			if _, err := db.Exec(ctx, `INSERT INTO message_parts (message_uuid, seq, carrier, smsc_key) VALUES (?, 1, 'c1', ?)`, p...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range []string{"s:0x00ff", "n:255", "s:000", "n:0"} {
+			if _, err := db.Exec(ctx, `INSERT INTO early_receipts (carrier, smsc_key, state, error_code, received_at) VALUES ('c1', ?, 'delivered', '000', 0)`, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.Exec(ctx, `DELETE FROM schema_migrations WHERE version = 16`); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		keys := func(q string) []string {
+			rows, err := db.SQL().QueryContext(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var k string
+				rows.Scan(&k)
+				out = append(out, k)
+			}
+			return out
+		}
+		if got, want := fmt.Sprint(keys(`SELECT message_uuid || '=' || smsc_key FROM message_parts ORDER BY message_uuid`)), "[m1=a1b2c3d m2=123 m3=msg-0001]"; got != want {
+			t.Fatalf("parts %s, want %s", got, want)
+		}
+		if got, want := fmt.Sprint(keys(`SELECT smsc_key FROM early_receipts ORDER BY smsc_key`)), "[0 ff]"; got != want {
+			t.Fatalf("early receipts %s, want %s", got, want)
+		}
+		// A receipt quoting m1's id in decimal finds it under its new key.
+		out, err := db.ApplyReceipt(ctx, "c1", pdu.MessageIDKeys("169552957"), trunkline.MsgDelivered, "000", true, nil)
+		if err != nil || out.Exact {
+			t.Fatalf("receipt: %+v %v", out, err)
+		}
+		var state string
+		if err := db.SQL().QueryRowContext(ctx, `SELECT state FROM message_parts WHERE message_uuid = 'm1'`).Scan(&state); err != nil || state != trunkline.MsgDelivered {
+			t.Fatalf("m1's segment %q %v", state, err)
+		}
+	})
+}
+
+// TestHandedCallbacksHaveTheirNode: callbacks stored already leased for the hand-off
+// name this node as their holder, as claimed ones do, so that when it dies a survivor
+// frees them at once (ReleaseLeases) instead of waiting out the lease.
+func TestHandedCallbacksHaveTheirNode(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		db.SetNode("n1")
+		handed := make(chan *trunkline.Callback, 4)
+		db.HandCallbacks(time.Minute, func(cbs []*trunkline.Callback) {
+			for _, c := range cbs {
+				handed <- c
+			}
+		})
+		defer db.HandCallbacks(0, nil)
+		cb := &trunkline.Callback{AccountID: "MA1", Kind: "message_status", ObjectID: "m1", URL: "http://127.0.0.1/cb",
+			Method: "POST", ParamsEnc: []byte{1}}
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("m1")}, []*trunkline.Callback{cb}); err != nil {
+			t.Fatal(err)
+		}
+		if c := <-handed; c.ID == 0 {
+			t.Fatalf("handed without its id: %+v", c)
+		}
+		if cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10); err != nil || len(cbs) != 0 {
+			t.Fatalf("a handed callback claimed while leased: %d %v", len(cbs), err)
+		}
+		if _, err := db.ReleaseLeases(ctx, "n1"); err != nil {
+			t.Fatal(err)
+		}
+		if cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10); err != nil || len(cbs) != 1 || cbs[0].ObjectID != "m1" {
+			t.Fatalf("after n1's leases were freed: %d %v", len(cbs), err)
 		}
 	})
 }

@@ -111,16 +111,79 @@ func (db *DB) scanMessage(ctx context.Context, row interface{ Scan(...any) error
 }
 
 // insertCallbacks queues callbacks (nil ones and ones without a URL are skipped) with
-// one multi-row INSERT.
+// one multi-row INSERT. In a write of the group-commit writer while a deliverer takes
+// callbacks in memory (HandCallbacks), they are stored already leased to it, given
+// their ids, and handed to it once the batch has committed (batchTx).
 func insertCallbacks(ctx context.Context, tx *Tx, cbs []*trunkline.Callback, now time.Time) error {
 	var args []any
+	var hand []*trunkline.Callback
+	var lease int64
+	attempts, owner := 0, ""
+	if tx.hand != nil {
+		// Leased to this node, by name like a claim (ClaimCallbacks), so that a survivor
+		// frees them at once if this node dies (ReleaseLeases).
+		lease, attempts, owner = micros(now.Add(tx.hand.lease)), 1, tx.db.node
+	}
 	for _, c := range cbs {
 		if c == nil || c.URL == "" {
 			continue
 		}
-		args = append(args, c.AccountID, c.Kind, c.ObjectID, c.URL, c.Method, c.ParamsEnc, micros(now), micros(now))
+		args = append(args, c.AccountID, c.Kind, c.ObjectID, c.URL, c.Method, c.ParamsEnc, micros(now), micros(now), lease, attempts, owner)
+		hand = append(hand, c)
 	}
-	return insertRows(ctx, tx, `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc, created_at, next_attempt_at) VALUES `, 8, args)
+	const insert = `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc, created_at, next_attempt_at,
+		lease_until, attempts, lease_owner) VALUES `
+	if tx.hand == nil {
+		return insertRows(ctx, tx, insert, 11, args)
+	}
+	// The ids come back in no promised order: each is matched to its callback by the
+	// row's content (two callbacks alike in all of it are interchangeable).
+	key := func(account, kind, object, url, method string, params []byte) string {
+		return strings.Join([]string{account, kind, object, url, method, string(params)}, "\x00")
+	}
+	byKey := map[string][]*trunkline.Callback{}
+	for _, c := range hand {
+		k := key(c.AccountID, c.Kind, c.ObjectID, c.URL, c.Method, c.ParamsEnc)
+		byKey[k] = append(byKey[k], c)
+	}
+	err := insertRowsScan(ctx, tx, insert, 11, args, ` RETURNING id, account_id, kind, object_id, url, method, params_enc`, func(rows *sql.Rows) error {
+		var id int64
+		var account, kind, object, url, method string
+		var params []byte
+		if err := rows.Scan(&id, &account, &kind, &object, &url, &method, &params); err != nil {
+			return err
+		}
+		k := key(account, kind, object, url, method, params)
+		if cs := byKey[k]; len(cs) > 0 {
+			cs[0].ID, cs[0].Attempts, cs[0].NextAttemptAt = id, attempts, fromMicros(micros(now))
+			byKey[k] = cs[1:]
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	tx.handed = append(tx.handed, hand...)
+	return nil
+}
+
+// handoff is a deliverer that takes new callbacks in memory (HandCallbacks).
+type handoff struct {
+	lease time.Duration
+	take  func([]*trunkline.Callback)
+}
+
+// HandCallbacks makes the store hand every callback it queues from now on to take,
+// right after the commit that stored it, leased for lease: the deliverer needs no claim
+// query for them, and if it dies with them the lease runs out and any node claims them
+// (ClaimCallbacks). take runs on the writer's goroutine: it must not block or write.
+// take nil stops the hand-off (new callbacks are stored unleased, for the claim query).
+func (db *DB) HandCallbacks(lease time.Duration, take func([]*trunkline.Callback)) {
+	if take == nil {
+		db.hand.Store(nil)
+		return
+	}
+	db.hand.Store(&handoff{lease: lease, take: take})
 }
 
 // insertMessageRows inserts messages with one multi-row INSERT (the one place that
@@ -902,6 +965,16 @@ func (db *DB) FinishCallback(ctx context.Context, id int64) error {
 func (db *DB) RetryCallback(ctx context.Context, id int64, t time.Time) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE callbacks SET next_attempt_at = ?, lease_until = 0 WHERE id = ?`, micros(t), id)
+		return err
+	})
+}
+
+// ReleaseCallback frees the lease of a callback handed over (HandCallbacks) that its
+// deliverer could not take, for the claim query; its handing over does not count as a
+// delivery round.
+func (db *DB) ReleaseCallback(ctx context.Context, id int64) error {
+	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE callbacks SET lease_until = 0, attempts = attempts - 1 WHERE id = ? AND attempts > 0`, id)
 		return err
 	})
 }

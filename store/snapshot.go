@@ -85,7 +85,7 @@ func (db *DB) SnapshotSQLite(ctx context.Context, path string) (map[string]int64
 	if _, err := db.sql.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return nil, fmt.Errorf("snapshot (VACUUM INTO): %w", err)
 	}
-	cp, err := sql.Open("sqlite", "file:"+path+"?_pragma=secure_delete(1)")
+	cp, err := openSQLite(path, false, "secure_delete=1")
 	if err != nil {
 		return nil, err
 	}

@@ -18,10 +18,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/trunkline/trunkline"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
 )
 
 //go:embed migrations
@@ -58,6 +60,8 @@ type DB struct {
 	// node names this process in the rows it marks as its own (live calls, callback
 	// leases); see SetNode.
 	node string
+
+	hand atomic.Pointer[handoff] // who takes new callbacks in memory (HandCallbacks)
 }
 
 // SetNode names the node this store works for: the live calls it inserts and the
@@ -94,8 +98,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if err := ownerOnly(path); err != nil {
 			return nil, err
 		}
-		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
-		db.sql, err = sql.Open("sqlite", "file:"+filepath.ToSlash(path)+q)
+		db.sql, err = openSQLite(filepath.ToSlash(path), true,
+			"busy_timeout=10000", "journal_mode=WAL", "foreign_keys=1", "synchronous=NORMAL", "temp_store=MEMORY")
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
@@ -235,6 +239,11 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 type Tx struct {
 	tx *sql.Tx
 	db *DB
+
+	// In the group-commit writer only: hand is the callback deliverer of the batch, if
+	// any; handed the callbacks stored for it, to hand over once committed.
+	hand   *handoff
+	handed []*trunkline.Callback
 }
 
 // Statements in transactions use the DB's prepared statements too (database/sql reuses

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trunkline/trunkline"
+	"github.com/trunkline/trunkline/smpp/pdu"
 	. "github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
@@ -281,13 +282,14 @@ func TestReceiptBeforeSubmit(t *testing.T) {
 		if err := db.InsertMessages(ctx, []*trunkline.Message{m}, nil); err != nil {
 			t.Fatal(err)
 		}
-		// Receipt quotes the id in decimal; the resp gave it in hex.
-		out, err := db.ApplyReceipt(ctx, "c1", []string{"s:169552957", "n:169552957"}, trunkline.MsgDelivered, "000", true, nil)
+		// Receipt quotes the id in decimal; the resp gave it in hex (the keys as the
+		// message service makes them: one stored per segment, the receipt's candidates).
+		out, err := db.ApplyReceipt(ctx, "c1", pdu.MessageIDKeys("169552957"), trunkline.MsgDelivered, "000", true, nil)
 		if err != nil || out.Message != nil {
 			t.Fatalf("early receipt: %+v %v", out, err)
 		}
 		got, err := db.RecordSend(ctx, "m1", trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1", Erase: true,
-			Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:0a1b2c3d", "n:169552957"}}}})
+			Parts: []trunkline.Part{{Seq: 1, Keys: []string{pdu.MessageIDKey("0A1B2C3D")}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,7 +297,7 @@ func TestReceiptBeforeSubmit(t *testing.T) {
 			t.Fatalf("after the late resp: %s %s", got.State, got.ErrorCode)
 		}
 		// A receipt for another carrier's id does not touch it.
-		if out, _ := db.ApplyReceipt(ctx, "c2", []string{"s:0a1b2c3d"}, trunkline.MsgUndelivered, "70", true, nil); out.Message != nil {
+		if out, _ := db.ApplyReceipt(ctx, "c2", pdu.MessageIDKeys("0A1B2C3D"), trunkline.MsgUndelivered, "70", true, nil); out.Message != nil {
 			t.Fatal("a receipt matched another carrier's message")
 		}
 	})

@@ -19,7 +19,18 @@ var recordAttempts = &setWrite{apply: func(ctx context.Context, tx *Tx, args []a
 
 // RecordAttempt stores one webhook delivery attempt (the webhook client's Recorder). The
 // URL has no query string and no parameter values: nothing secret reaches this table.
+//
+// A delivery that succeeds at its first attempt is not stored: that is nearly every
+// delivery (two per message), the table would be most of the bytes a message leaves on
+// disk, and it would say nothing but "delivered" (the metrics count it:
+// trunkline_webhook_attempts_total). What is stored is every attempt of a delivery that
+// did not go through at once — its failures, and the success that ended them, also in a
+// later round (Redelivery) — so an object with no rows had its callbacks delivered at
+// the first try (or has none yet).
 func (db *DB) RecordAttempt(ctx context.Context, a trunkline.WebhookAttempt) error {
+	if a.Number == 1 && a.ErrorClass == "" && !a.Redelivery {
+		return nil
+	}
 	// Through the group-commit writer, batched: callbacks come two per message.
 	return db.writeSet(ctx, recordAttempts, &a, func(ctx context.Context, tx *Tx) error {
 		return recordAttempts.apply(ctx, tx, []any{&a})

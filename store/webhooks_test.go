@@ -53,3 +53,31 @@ func TestWebhookAttemptsRecorded(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookFirstTrySuccessNotStored: a delivery that succeeds at its first attempt
+// leaves no row (nearly every callback: it would be most of a message's bytes on disk);
+// a success in a later round of a delivery that had failed is stored, so the failures
+// recorded before it are seen to have ended.
+func TestWebhookFirstTrySuccessNotStored(t *testing.T) {
+	for _, db := range storetest.Open(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+			defer srv.Close()
+			c := webhook.New(webhook.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Recorder: db})
+			defer c.Close()
+			for _, redelivery := range []bool{false, true} {
+				if _, err := c.Do(context.Background(), webhook.Request{AccountID: "MAX", Kind: "message_status", ObjectID: "m-1",
+					URL: srv.URL + "/status", Method: "POST", AuthToken: "tok", Redelivery: redelivery}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := db.WebhookAttempts(context.Background(), "MAX", "m-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].Status != 200 || got[0].Number != 1 || got[0].ErrorClass != "" {
+				t.Fatalf("attempts %+v, want the redelivery's success only", got)
+			}
+		})
+	}
+}

@@ -113,6 +113,10 @@ type Request struct {
 
 	// RequireHTTPS refuses plain http URLs (HIPAA mode accounts).
 	RequireHTTPS bool
+
+	// Redelivery marks a later round of a delivery whose earlier round failed (the
+	// outbox retries it): its attempts are recorded as such (Attempt.Redelivery).
+	Redelivery bool
 }
 
 // Response is the final HTTP answer.
@@ -405,12 +409,22 @@ func signHeaders(h http.Header, method, uri string, bodyParams url.Values, token
 		main = token
 	}
 	n3, n2 := newNonce(), newNonce()
+	// The account's and the main account's signatures sign the same text (SignV3,
+	// SignV2): it is built once, and for a main account (one token) signed once.
+	v3 := canonicalV3(method, uri, bodyParams) + "." + n3
+	base, _ := splitURI(uri)
+	v2 := base + n2
+	sig3, sig2 := hmacBase64(token, v3), hmacBase64(token, v2)
+	ma3, ma2 := sig3, sig2
+	if main != token {
+		ma3, ma2 = hmacBase64(main, v3), hmacBase64(main, v2)
+	}
 	h.Set(HeaderNonceV3, n3)
-	h.Set(HeaderSignatureV3, SignV3(method, uri, bodyParams, n3, token))
-	h.Set(HeaderSignatureMaV3, SignV3(method, uri, bodyParams, n3, main))
+	h.Set(HeaderSignatureV3, sig3)
+	h.Set(HeaderSignatureMaV3, ma3)
 	h.Set(HeaderNonceV2, n2)
-	h.Set(HeaderSignatureV2, SignV2(uri, n2, token))
-	h.Set(HeaderSignatureMaV2, SignV2(uri, n2, main))
+	h.Set(HeaderSignatureV2, sig2)
+	h.Set(HeaderSignatureMaV2, ma2)
 }
 
 // classify maps a transport error to a class and a cause safe to return:
@@ -500,7 +514,7 @@ func (c *Client) record(ctx context.Context, req Request, a Attempt) {
 	if c.opts.Recorder == nil {
 		return
 	}
-	a.AccountID, a.Kind, a.ObjectID = req.AccountID, req.Kind, req.ObjectID
+	a.AccountID, a.Kind, a.ObjectID, a.Redelivery = req.AccountID, req.Kind, req.ObjectID, req.Redelivery
 	// Record even when the caller gave up: the attempt happened.
 	ctx = context.WithoutCancel(ctx)
 	if err := c.opts.Recorder.RecordAttempt(ctx, a); err != nil {

@@ -116,15 +116,24 @@ func sortedPairs(v url.Values, kvSep, pairSep string) string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var parts []string
+	// Built in one buffer: this runs for every callback sent.
+	var b strings.Builder
 	for _, k := range keys {
-		vs := append([]string(nil), v[k]...)
-		sort.Strings(vs)
+		vs := v[k]
+		if len(vs) > 1 {
+			vs = append([]string(nil), vs...)
+			sort.Strings(vs)
+		}
 		for _, val := range vs {
-			parts = append(parts, k+kvSep+val)
+			if b.Len() > 0 {
+				b.WriteString(pairSep)
+			}
+			b.WriteString(k)
+			b.WriteString(kvSep)
+			b.WriteString(val)
 		}
 	}
-	return strings.Join(parts, pairSep)
+	return b.String()
 }
 
 // splitURI splits uri the way the SDK validators do (Node's uri-parser plus

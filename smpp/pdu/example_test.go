@@ -48,9 +48,7 @@ func Example_submit() {
 // message it is about.
 func Example_receipt() {
 	submitted := map[string]string{}                  // correlation key → our message id
-	for _, k := range pdu.MessageIDKeys("0A1B2C3D") { // from submit_sm_resp
-		submitted[k] = "msg-1"
-	}
+	submitted[pdu.MessageIDKey("0A1B2C3D")] = "msg-1" // from submit_sm_resp
 
 	wire, _ := pdu.Marshal(&pdu.DeliverSM{
 		Hdr:          pdu.Header{Seq: 7},

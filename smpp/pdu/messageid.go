@@ -10,48 +10,59 @@ import (
 // hostile input.
 const maxNumericID = 64
 
-// MessageIDKeys returns the keys under which a message id should be
-// stored and looked up to correlate a delivery receipt with its submit.
+// MessageIDKey returns the one key under which the id an SMSC gave in submit_sm_resp
+// is stored, to correlate the delivery receipts quoting it (MessageIDKeys).
 //
-// SMSCs often return the id in submit_sm_resp in one form and quote it in
-// the receipt in another: hex in one, decimal in the other, with or
-// without leading zeros or case. MessageIDKeys returns the trimmed,
-// lower-cased id (prefixed "s:") and, for each way the id can be read as
-// a number, that number in decimal (prefixed "n:"). Two spellings of the
-// same number share an "n:" key: "0A1B2C3D" and "169552957" share
-// "n:169552957"; "000123" and "123" share "n:123".
-//
-// A digits-only id is read both as decimal and as hex, so ids of
-// different messages can share a key ("123" read as hex is 291). Look up
-// within one carrier and prefer the "s:" key when it matches.
-func MessageIDKeys(id string) []string {
+// SMSCs often return the id in submit_sm_resp in one form and quote it in the receipt
+// in another: hex in one, decimal in the other, with or without leading zeros, "0x" or
+// case. The key is the trimmed, lower-cased id; an id made of hex digits (after an
+// optional "0x") loses its "0x" and leading zeros, so it is the same digits whichever
+// way the id is padded: "0A1B2C3D" → "a1b2c3d", "000123" → "123", "0x1F" → "1f".
+func MessageIDKey(id string) string {
 	s := strings.ToLower(strings.TrimSpace(strings.Trim(id, "\x00")))
-	if s == "" {
+	if h := strings.TrimPrefix(s, "0x"); h != "" && allIn(h, "0123456789abcdef") {
+		if h = strings.TrimLeft(h, "0"); h == "" {
+			return "0"
+		}
+		return h
+	}
+	return s
+}
+
+// MessageIDKeys returns the keys a receipt quoting id may find its submit under
+// (MessageIDKey of the submit's id), best first: the id's own key, then, when the id
+// reads as a number, the key of that number spelled in the other base: a decimal id
+// read as hex digits ("169552957" → "a1b2c3d", for a submit id "0A1B2C3D") and a hex
+// id read in decimal ("a1b2c3d" → "169552957"). A receipt and a submit correlate when
+// the submit's one key is among them: the same number in either base, padded or not,
+// or the same word.
+//
+// A digits-only id reads as decimal and as hex, so the keys of different messages
+// can meet ("10" as a decimal number is hex "a", and a submit id "a" exists too). Look
+// up within one carrier and prefer the first key when it matches.
+func MessageIDKeys(id string) []string {
+	k := MessageIDKey(id)
+	if k == "" {
 		return nil
 	}
-	keys := []string{"s:" + s}
-	if len(s) > maxNumericID {
+	keys := []string{k}
+	if len(k) > maxNumericID {
 		return keys
 	}
-	add := func(digits string, base int) {
-		v, ok := new(big.Int).SetString(digits, base)
+	add := func(digits string, from, to int) {
+		v, ok := new(big.Int).SetString(digits, from)
 		if !ok {
 			return
 		}
-		k := "n:" + v.String()
-		for _, have := range keys {
-			if have == k {
-				return
-			}
+		if other := v.Text(to); other != keys[0] {
+			keys = append(keys, other)
 		}
-		keys = append(keys, k)
 	}
-	if allIn(s, "0123456789") {
-		add(s, 10)
+	if allIn(k, "0123456789") {
+		add(k, 10, 16) // a decimal receipt id for a hex submit id
 	}
-	hexDigits := strings.TrimPrefix(s, "0x")
-	if hexDigits != "" && allIn(hexDigits, "0123456789abcdef") {
-		add(hexDigits, 16)
+	if allIn(k, "0123456789abcdef") {
+		add(k, 16, 10) // a hex receipt id for a decimal submit id
 	}
 	return keys
 }

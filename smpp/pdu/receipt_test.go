@@ -125,18 +125,28 @@ func TestMessageIDKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := MessageIDKeys(tt.submit), MessageIDKeys(tt.receipt)
-			shared := slices.ContainsFunc(a, func(k string) bool { return slices.Contains(b, k) })
-			if shared != tt.wantShare {
-				t.Errorf("keys %q and %q: shared = %v, want %v", a, b, shared, tt.wantShare)
+			stored, lookup := MessageIDKey(tt.submit), MessageIDKeys(tt.receipt)
+			if shared := stored != "" && slices.Contains(lookup, stored); shared != tt.wantShare {
+				t.Errorf("key %q among %q = %v, want %v", stored, lookup, shared, tt.wantShare)
+			}
+			// And the other way round: an SMSC may give either form first.
+			stored, lookup = MessageIDKey(tt.receipt), MessageIDKeys(tt.submit)
+			if shared := stored != "" && slices.Contains(lookup, stored); shared != tt.wantShare {
+				t.Errorf("reversed: key %q among %q = %v, want %v", stored, lookup, shared, tt.wantShare)
 			}
 		})
 	}
-	if got, want := MessageIDKeys("000123"), []string{"s:000123", "n:123", "n:291"}; !slices.Equal(got, want) {
+	if got, want := MessageIDKeys("000123"), []string{"123", "7b", "291"}; !slices.Equal(got, want) {
 		t.Errorf("MessageIDKeys(000123) = %q, want %q", got, want)
 	}
-	if got, want := MessageIDKeys("0A1B2C3D"), []string{"s:0a1b2c3d", "n:169552957"}; !slices.Equal(got, want) {
+	if got, want := MessageIDKeys("0A1B2C3D"), []string{"a1b2c3d", "169552957"}; !slices.Equal(got, want) {
 		t.Errorf("MessageIDKeys(0A1B2C3D) = %q, want %q", got, want)
+	}
+	if got, want := MessageIDKeys("msg-1"), []string{"msg-1"}; !slices.Equal(got, want) {
+		t.Errorf("MessageIDKeys(msg-1) = %q, want %q", got, want)
+	}
+	if got := MessageIDKey("0x000"); got != "0" {
+		t.Errorf("MessageIDKey(0x000) = %q, want 0", got)
 	}
 }
 

@@ -200,12 +200,11 @@ func TestNodeSMSCThousandSubmitsAndReceipts(t *testing.T) {
 		if id == "" {
 			t.Fatalf("submit %d got an empty id", i)
 		}
-		for _, k := range pdu.MessageIDKeys(id) {
-			if j, dup := byKey[k]; dup && j != i {
-				t.Fatalf("ids %q and %q share key %q", ids[j], id, k)
-			}
-			byKey[k] = i
+		k := pdu.MessageIDKey(id)
+		if j, dup := byKey[k]; dup && j != i {
+			t.Fatalf("ids %q and %q share key %q", ids[j], id, k)
 		}
+		byKey[k] = i
 	}
 	receipts.mu.Lock()
 	defer receipts.mu.Unlock()
