@@ -170,6 +170,8 @@ func clusterScenarioKill(t *testing.T, h *smsHarness, dsn string) {
 	smsc := r.smsc[0]
 	hangups := clusterLiveCalls(t, r)
 	clusterThrottles(t, r)
+	clusterRotation(t, r)
+	clusterDialUser(t, r)
 	// A call held by n3, which is about to die.
 	lost := r.placeCall(t, 2, 0, hangups.url)
 	db, err := sql.Open("pgx", dsn)
