@@ -1,60 +1,14 @@
 package registrar
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/trunkline/trunkline/bus"
+	"github.com/trunkline/trunkline/bus/bustest"
 	"github.com/trunkline/trunkline/store"
 	"github.com/trunkline/trunkline/store/storetest"
 )
-
-// natsPair starts two embedded NATS servers routed to each other (a two-node cluster's
-// bus) and waits until a subscription on one is reachable from the other.
-func natsPair(t *testing.T) (*bus.NATS, *bus.NATS) {
-	t.Helper()
-	const token = "nonce-test-token-0123456789"
-	a := bus.NewNATS(bus.NATSOptions{Name: "a", Listen: "127.0.0.1:0", RouteListen: "127.0.0.1:0", Token: token})
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	b := bus.NewNATS(bus.NATSOptions{Name: "b", Listen: "127.0.0.1:0", RouteListen: "127.0.0.1:0",
-		Routes: []string{a.RouteAddr().String()}, Token: token})
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	for i := 0; a.Peers() != 1 || b.Peers() != 1; i++ {
-		if i > 2000 {
-			t.Fatal("the two NATS servers did not route to each other within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return a, b
-}
-
-// waitInterest waits until a request to r's nonce subject through b finds r (interest
-// crosses the route asynchronously).
-func waitInterest(t *testing.T, b *bus.NATS, r *Registrar) {
-	t.Helper()
-	for i := 0; ; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := b.Request(ctx, nonceSubject(r.issuer), []byte("{}"))
-		cancel()
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, bus.ErrNoResponders) || i > 1000 {
-			t.Fatalf("the other node's nonce subject: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // Two nodes (two registrars on one store and KEK, each behind its own SIP socket,
 // sharing nonce uses over a real two-server NATS cluster): a nonce used on one node
@@ -66,15 +20,16 @@ func TestNoncesAcrossNodes(t *testing.T) {
 	ea := newEnv(t, db, Options{})
 	regB := New(Options{Store: ea.st, Ring: ea.ring, Now: ea.clock.Now, Realm: testRealm, Logger: slog.New(slog.DiscardHandler)})
 	addrB := serveSIP(t, regB)
-	busA, busB := natsPair(t)
+	nodes := bustest.Cluster(t, 2)
+	busA, busB := nodes[0], nodes[1]
 	if err := ea.reg.ShareNonces(busA); err != nil {
 		t.Fatal(err)
 	}
 	if err := regB.ShareNonces(busB); err != nil {
 		t.Fatal(err)
 	}
-	waitInterest(t, busB, ea.reg)
-	waitInterest(t, busA, regB)
+	bustest.WaitResponder(t, busB, nonceSubject(ea.reg.issuer))
+	bustest.WaitResponder(t, busA, nonceSubject(regB.issuer))
 
 	user := ea.mkEndpoint("twonode", "twonode-password")
 	onA, onB := newRawClient(t, "127.0.0.1", ea.addr), newRawClient(t, "127.0.0.1", addrB)
