@@ -40,7 +40,8 @@ func TestInvalidationAcrossNodes(t *testing.T) {
 				}
 			}
 			// The subscription crosses the routes: wait until a publication from C reaches B.
-			bustest.WaitSubscriber(t, nodes[2], InvalidateSubject, []byte("MAWARMUP"), func() bool {
+			bustest.Eventually(t, "node B hears node C", func() bool {
+				nodes[2].Publish(InvalidateSubject, []byte("MAWARMUP"))
 				select {
 				case <-dropped[1]:
 					return true

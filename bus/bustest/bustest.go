@@ -62,15 +62,27 @@ func WaitResponder(t testing.TB, b *bus.NATS, subject string) {
 	}
 }
 
-// WaitSubscriber waits (bounded) until a publication on subject through b reaches a
-// subscriber on another node: seen reports whether it has.
-func WaitSubscriber(t testing.TB, b *bus.NATS, subject string, data []byte, seen func() bool) {
+// Eventually polls cond every 5 ms until it holds, failing the test after 5 s: what
+// crosses the bus (interest, events) arrives asynchronously.
+func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; !seen(); i++ {
-		if i > 1000 {
-			t.Fatalf("no subscriber got %s within 5 s", subject)
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5 s: %s", what)
 		}
-		b.Publish(subject, data)
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Heard returns a function that reports (without blocking) whether ch got a value.
+func Heard(ch <-chan struct{}) func() bool {
+	return func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
 	}
 }

@@ -47,6 +47,12 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 		return nil, err
 	}
 	vs := &voiceSide{sandbox: len(c.Voice.Trunks) == 0}
+	if p.throttles != nil {
+		// A trunk one node finds dead (probes, calls) is skipped by every node.
+		for _, t := range set.Trunks() {
+			t.Health.Share(p.throttles, "trunk."+t.Name)
+		}
+	}
 	acl := func(a netip.Addr) (string, bool) {
 		if t := set.Match(a); t != nil {
 			return t.Name, true
