@@ -34,21 +34,6 @@ PIDS=()
 # shellcheck source=bench/lib-sms.sh
 source "$ROOT/bench/lib-sms.sh"
 
-cleanup() {
-	local rc=$? pid s
-	for pid in "${PIDS[@]}"; do
-		kill -0 "$pid" 2>/dev/null && stop_bounded "$pid" 10
-	done
-	if [[ -f $TMP/pg-schemas ]]; then
-		while read -r s; do psql -q "$PG_DSN" -c "DROP SCHEMA $s CASCADE" >/dev/null 2>&1 || true; done <"$TMP/pg-schemas"
-	fi
-	if [[ ${BENCH_KEEP:-} == 1 || $rc != 0 ]]; then
-		echo "bench: kept $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

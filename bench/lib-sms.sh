@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shared by the SMS benchmarks (bench/sms.sh, bench/cluster.sh): stopping processes,
-# waiting for a server's ready line, a node-smpp SMSC. Needs TMP (a scratch dir), PIDS
+# waiting for a server's ready line, a node-smpp SMSC, the EXIT trap's cleanup. Needs TMP (a scratch dir), PIDS
 # (an array of started processes, stopped by the caller's cleanup) and ROOT.
 
 log() { echo "bench: $*" >&2; }
@@ -82,3 +82,23 @@ smsc_counts() {
 # field FILE KEY: a number from smsload's JSON line.
 field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1" | head -n 1; }
 
+
+# cleanup: the EXIT trap: stops what was started, drops the PostgreSQL schemas listed in
+# $TMP/pg-schemas (PG_DSN), and removes TMP unless the run failed or BENCH_KEEP=1.
+cleanup() {
+	local rc=$? pid s
+	for pid in "${PIDS[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			stop_bounded "$pid" 10
+		fi
+	done
+	if [[ -f $TMP/pg-schemas ]]; then
+		while read -r s; do psql -q "$PG_DSN" -c "DROP SCHEMA $s CASCADE" >/dev/null 2>&1 || true; done <"$TMP/pg-schemas"
+	fi
+	if [[ ${BENCH_KEEP:-} == 1 || $rc != 0 ]]; then
+		echo "bench: kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}

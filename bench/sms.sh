@@ -47,23 +47,6 @@ PIDS=()
 # shellcheck source=bench/lib-sms.sh
 source "$ROOT/bench/lib-sms.sh"
 
-cleanup() {
-	local rc=$?
-	for pid in "${PIDS[@]}"; do
-		if kill -0 "$pid" 2>/dev/null; then
-			stop_bounded "$pid" 10
-		fi
-	done
-	if [[ -f $TMP/pg-schemas ]]; then
-		while read -r s; do psql -q "$PG_DSN" -c "DROP SCHEMA $s CASCADE" >/dev/null 2>&1 || true; done <"$TMP/pg-schemas"
-	fi
-	if [[ ${BENCH_KEEP:-} == 1 || $rc != 0 ]]; then
-		echo "bench: kept $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

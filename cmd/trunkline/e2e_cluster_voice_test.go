@@ -169,23 +169,11 @@ func clusterDialUser(t *testing.T, r *clusterRig) {
 // accepts the new one.
 func clusterRotation(t *testing.T, r *clusterRig) {
 	t.Helper()
-	code, body, err := r.apis[0].call(http.MethodPost, "Subaccount/", map[string]any{"name": "rotated", "enabled": true})
-	var sa struct {
-		AuthID    string `json:"auth_id"`
-		AuthToken string `json:"auth_token"`
-	}
-	if err != nil || code != http.StatusCreated || json.Unmarshal(body, &sa) != nil {
-		t.Fatalf("create a subaccount: HTTP %d %s %v", code, body, err)
-	}
-	as := func(i int, token string) *smsAPI {
-		a := *r.apis[i]
-		a.id, a.token = sa.AuthID, token
-		return &a
-	}
+	sa, as := r.subaccount(t, "rotated")
 	if code, body, _ := as(1, sa.AuthToken).call(http.MethodGet, "", nil); code != http.StatusOK {
 		t.Fatalf("the subaccount's token on n2: HTTP %d %s", code, body)
 	}
-	code, body, err = as(0, sa.AuthToken).call(http.MethodPost, "AuthToken/", map[string]any{"revoke_old": true})
+	code, body, err := as(0, sa.AuthToken).call(http.MethodPost, "AuthToken/", map[string]any{"revoke_old": true})
 	var rot struct {
 		AuthToken string `json:"auth_token"`
 	}
