@@ -354,7 +354,7 @@ type sender struct {
 	client *http.Client
 	auth   string
 	apis   []string // trunkline: the Message endpoint of each node
-	cbBase string // callback URL without the query
+	cbBase string   // callback URL without the query
 }
 
 func (s *sender) request(i int) (*http.Request, error) {
