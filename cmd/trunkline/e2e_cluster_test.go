@@ -444,6 +444,7 @@ func clusterLiveCalls(t *testing.T, r *clusterRig) *hangupRecv {
 	t.Cleanup(app.Close)
 	hr.url = app.URL
 	uuid := r.placeCall(t, 0, 1, hr.url)
+	clusterStream(t, r, uuid)
 	code, body, err := r.apis[1].call(http.MethodDelete, "Call/"+uuid+"/", nil)
 	if err != nil || code != http.StatusNoContent {
 		t.Fatalf("hang up n1's call through n2: HTTP %d %s %v", code, body, err)

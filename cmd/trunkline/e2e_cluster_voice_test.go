@@ -6,6 +6,7 @@ package main
 // rotated through one node is refused by another.
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/trunkline/trunkline/internal/peer"
 )
@@ -194,5 +197,56 @@ func clusterRotation(t *testing.T, r *clusterRig) {
 	t.Logf("FIGURE cluster: a token revoked through n1 refused by n2 %s later", time.Since(rotated).Round(time.Millisecond))
 	if code, body, _ := as(1, rot.AuthToken).call(http.MethodGet, "", nil); code != http.StatusOK {
 		t.Errorf("the new token on n2: HTTP %d %s", code, body)
+	}
+}
+
+// clusterStream: the Call Stream API on a call n1 holds, through the other nodes: a
+// stream started through n2 opens its WebSocket from n1 (the node with the call's
+// media), n3 lists it, n2 stops it.
+func clusterStream(t *testing.T, r *clusterRig, uuid string) {
+	t.Helper()
+	opened := make(chan struct{}, 1)
+	closed := make(chan struct{}, 1)
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		c, err := websocket.Accept(w, req, nil)
+		if err != nil {
+			return
+		}
+		opened <- struct{}{}
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				closed <- struct{}{}
+				return
+			}
+		}
+	}))
+	t.Cleanup(ws.Close)
+	code, body, err := r.apis[1].call(http.MethodPost, "Call/"+uuid+"/Stream/", map[string]any{
+		"service_url": "ws" + strings.TrimPrefix(ws.URL, "http") + "/s", "audio_track": "inbound"})
+	var st struct {
+		StreamID string `json:"stream_id"`
+	}
+	if err != nil || code != http.StatusOK || json.Unmarshal(body, &st) != nil || st.StreamID == "" {
+		t.Fatalf("start a stream on n1's call through n2: HTTP %d %s %v", code, body, err)
+	}
+	select {
+	case <-opened:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the stream started through n2 never connected")
+	}
+	code, body, err = r.apis[2].call(http.MethodGet, "Call/"+uuid+"/Stream/", nil)
+	if err != nil || code != http.StatusOK || !strings.Contains(string(body), st.StreamID) {
+		t.Fatalf("list n1's call's streams through n3: HTTP %d %s %v", code, body, err)
+	}
+	if code, body, err := r.apis[2].call(http.MethodGet, "Call/"+uuid+"/Stream/nosuchstream/", nil); err != nil || code != http.StatusNotFound {
+		t.Errorf("an unknown stream through n3: HTTP %d %s %v, want 404", code, body, err)
+	}
+	if code, body, err := r.apis[1].call(http.MethodDelete, "Call/"+uuid+"/Stream/"+st.StreamID+"/", nil); err != nil || code >= 300 {
+		t.Fatalf("stop the stream through n2: HTTP %d %s %v", code, body, err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the stream stopped through n2 was not closed")
 	}
 }
