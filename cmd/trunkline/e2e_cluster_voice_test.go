@@ -1,9 +1,9 @@
 package main
 
-// Cluster end-to-end steps about phones and credentials (issue 15, item 3), run inside
-// TestCluster's three-node rig before its kill: a phone (baresip) registered through
-// one node is rung by <Dial><User> on a call that arrives at another, and a token
-// rotated through one node is refused by another.
+// Cluster end-to-end steps (issue 15, items 3 and 4), run inside TestCluster's
+// three-node rig before its kill: a phone (baresip) registered through one node is rung
+// by <Dial><User> on a call that arrives at another; a token rotated through one node is
+// refused by another; the Call Stream API reaches the node holding the call.
 
 import (
 	"context"
