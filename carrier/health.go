@@ -23,6 +23,41 @@ type Health struct {
 	timeouts  int // consecutive
 	successes int // consecutive, counted while half-open
 	reason    string
+	// peer tells the other nodes of a cluster that this one found the carrier down
+	// (see Share); nil on one node.
+	peer func(kind, reason, _ string)
+}
+
+// Peers shares state changes with the other nodes of a cluster (ratelimit.Exchange
+// does, over the bus).
+type Peers interface {
+	Register(name string, apply func(kind, a, b string)) func(kind, a, b string)
+}
+
+// Share makes the carrier's failures cluster-wide under name (the same on every node,
+// e.g. "trunk.NAME"): when failures take it down here (failure ratio or timeouts), the
+// other nodes mark it down too and stop sending to it at once, and the same from them
+// here. Only going down is shared: each node comes back up through its own trial
+// traffic after Cooldown, so a carrier reachable from some nodes only cannot flap the
+// whole cluster. A bind lost (Unbound) is not shared either: binds are per node, and
+// each node's router already skips a carrier it holds no bind to. A nil p leaves the
+// health to this node.
+func (h *Health) Share(p Peers, name string) {
+	if p == nil {
+		return
+	}
+	peer := p.Register(name, func(kind, reason, _ string) {
+		if kind == "down" {
+			h.mu.Lock()
+			if h.up {
+				h.markDown("another node: " + reason)
+			}
+			h.mu.Unlock()
+		}
+	})
+	h.mu.Lock()
+	h.peer = peer
+	h.mu.Unlock()
 }
 
 // HealthOptions are the thresholds. Zero fields take the defaults.
@@ -114,7 +149,16 @@ func (h *Health) Success() (cameUp bool) {
 // whether the carrier went down because of it.
 func (h *Health) Failure(timeout bool, reason string) (wentDown bool) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	wentDown = h.failure(timeout, reason)
+	peer := h.peer
+	h.mu.Unlock()
+	if wentDown && peer != nil {
+		peer("down", reason, "") // outside the lock: a local bus may call back at once
+	}
+	return wentDown
+}
+
+func (h *Health) failure(timeout bool, reason string) bool {
 	if !h.up {
 		// A failed trial: back to a full cool-down.
 		h.downSince, h.successes, h.reason = h.opts.Now(), 0, reason

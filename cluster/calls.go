@@ -56,9 +56,12 @@ var _ trunkline.CallService = (*Calls)(nil)
 
 // callRequest is one live-call request between nodes.
 type callRequest struct {
-	Op      string                 `json:"op"` // live, get, hangup, cancel, command
+	Op      string                 `json:"op"` // live, get, hangup, cancel, command; stream_* (streams.go)
 	UUID    string                 `json:"uuid,omitempty"`
 	Command *trunkline.CallCommand `json:"command,omitempty"`
+	Stream  *trunkline.StreamStart `json:"stream,omitempty"`
+	// StreamID names one stream of the call ("" for all, to stop).
+	StreamID string `json:"stream_id,omitempty"`
 }
 
 type callReply struct {
@@ -66,6 +69,8 @@ type callReply struct {
 	Call   *trunkline.LiveCall      `json:"call,omitempty"`
 	Calls  []trunkline.LiveCall     `json:"calls,omitempty"`
 	Result *trunkline.CommandResult `json:"result,omitempty"`
+	// Streams are a call's audio streams (one for start and get).
+	Streams []trunkline.StreamInfo `json:"streams,omitempty"`
 	// Error is a trunkline.Error the holder returned (its code and message).
 	Error *trunkline.Error `json:"error,omitempty"`
 }
@@ -108,7 +113,9 @@ func (c *Calls) serve(m trunkline.Msg) {
 				rep.OK, rep.Result = true, &res
 			}
 		default:
-			rep.Error = &trunkline.Error{Code: trunkline.EINVALID, Message: "unknown live-call request"}
+			if !c.serveStream(req, &rep) {
+				rep.Error = &trunkline.Error{Code: trunkline.EINVALID, Message: "unknown live-call request"}
+			}
 		}
 	}
 	b, _ := json.Marshal(rep)
@@ -238,26 +245,37 @@ func (c *Calls) Command(ctx context.Context, uuid string, cmd trunkline.CallComm
 	if !errors.Is(err, trunkline.ErrNoLiveCall) {
 		return res, err
 	}
-	node := c.holder(ctx, uuid)
-	if node == "" {
+	rep, err := c.onHolder(ctx, callRequest{Op: "command", UUID: uuid, Command: &cmd})
+	if err != nil {
 		return res, err
 	}
-	rep, rerr := c.ask(ctx, node, callRequest{Op: "command", UUID: uuid, Command: &cmd})
-	switch {
-	case errors.Is(rerr, trunkline.ErrNoLiveCall) || trunkline.ErrorCode(rerr) == trunkline.ENOTFOUND:
-		return res, trunkline.ErrNoLiveCall
-	case rerr != nil:
-		var te *trunkline.Error
-		if errors.As(rerr, &te) {
-			return res, te
-		}
-		// The holder did not answer (it died: its calls are being ended).
-		c.log.Warn("forward a live-call command", "call", uuid, "node", node, "err", rerr)
-		return res, trunkline.ErrNoLiveCall
-	case !rep.OK || rep.Result == nil:
+	if !rep.OK || rep.Result == nil {
 		// Whatever answered on the holder's subject did not say what was done.
-		c.log.Warn("forward a live-call command: a reply without a result", "call", uuid, "node", node)
+		c.log.Warn("forward a live-call command: a reply without a result", "call", uuid)
 		return res, trunkline.ErrNoLiveCall
 	}
 	return *rep.Result, nil
+}
+
+// onHolder sends req about a call not held here to the node holding it. A call no
+// node holds, or whose node does not answer (it died: its calls are being ended), is
+// ErrNoLiveCall; the holder's own refusals come back as the trunkline.Error it gave.
+func (c *Calls) onHolder(ctx context.Context, req callRequest) (callReply, error) {
+	node := c.holder(ctx, req.UUID)
+	if node == "" {
+		return callReply{}, trunkline.ErrNoLiveCall
+	}
+	rep, err := c.ask(ctx, node, req)
+	if err == nil {
+		return rep, nil
+	}
+	var te *trunkline.Error
+	if errors.As(err, &te) {
+		if te.Code == trunkline.ENOTFOUND && te.Message == trunkline.ErrNoLiveCall.Message {
+			return rep, trunkline.ErrNoLiveCall
+		}
+		return rep, te
+	}
+	c.log.Warn("forward a live-call request", "op", req.Op, "call", req.UUID, "node", node, "err", err)
+	return rep, trunkline.ErrNoLiveCall
 }

@@ -282,7 +282,8 @@ func (m *Member) leadership(ctx context.Context) (<-chan struct{}, bool) {
 
 // Singleton wraps a worker that must run on one node at a time: it runs while this
 // node holds the leader lease, and its context ends when the lease is lost (a new
-// leader may start it within bus.dead_after).
+// leader may start it within bus.dead_after). A worker that returns on its own (a
+// one-shot job that finished) is not started again.
 func (m *Member) Singleton(run func(context.Context) error) func(context.Context) error {
 	return func(ctx context.Context) error {
 		for {
@@ -299,6 +300,7 @@ func (m *Member) Singleton(run func(context.Context) error) func(context.Context
 				cancel()
 			}()
 			err := run(rctx)
+			finished := rctx.Err() == nil // returned before the lease was lost
 			cancel()
 			if ctx.Err() != nil {
 				return err
@@ -306,6 +308,11 @@ func (m *Member) Singleton(run func(context.Context) error) func(context.Context
 			if err != nil {
 				m.log.Error("singleton stopped", "err", err)
 				return err
+			}
+			if finished {
+				// Running it again at once would spin (it did: the one-shot sealing of
+				// old message bodies queried the messages table in a loop on the leader).
+				return nil
 			}
 		}
 	}

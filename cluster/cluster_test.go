@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,5 +257,38 @@ func TestLeaderStallEndsWithLease(t *testing.T) {
 		if time.Now().After(end) {
 			t.Fatal("the stalled node still leads")
 		}
+	}
+}
+
+// A one-shot singleton (it returns nil when its job is done) runs once on the leader,
+// not over and over; a long-running one runs until the node stops.
+func TestSingletonOneShot(t *testing.T) {
+	db := storetest.Open(t)[0]
+	m := newMember(db, "solo", &takeovers{seen: map[string]string{}, ch: make(chan string, 10)})
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Kill() })
+	waitLeader(t, map[string]*Member{"solo": m})
+	var runs atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Singleton(func(context.Context) error { runs.Add(1); return nil })(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil || runs.Load() != 1 {
+			t.Fatalf("one-shot singleton: %v after %d runs, want nil after 1", err, runs.Load())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the one-shot singleton never returned (%d runs)", runs.Load())
+	}
+	started := make(chan struct{})
+	go func() {
+		done <- m.Singleton(func(c context.Context) error { close(started); <-c.Done(); return nil })(ctx)
+	}()
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

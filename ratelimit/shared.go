@@ -70,9 +70,10 @@ func (x *Exchange) receive(m trunkline.Msg) {
 	}
 }
 
-// register names a throttle: apply gets the other nodes' events for it; the returned
-// function publishes this node's.
-func (x *Exchange) register(name string, apply func(kind, a, b string)) func(kind, a, b string) {
+// Register names a piece of shared state (a throttle here; carrier and trunk health
+// in package carrier): apply gets the other nodes' events for it; the returned function
+// publishes this node's. Events are best-effort hints, never records.
+func (x *Exchange) Register(name string, apply func(kind, a, b string)) func(kind, a, b string) {
 	x.mu.Lock()
 	x.apply[name] = apply
 	x.mu.Unlock()
@@ -88,7 +89,7 @@ func (g *Guard) Share(x *Exchange, name string) {
 	if x == nil {
 		return
 	}
-	peer := x.register(name, func(kind, source, identity string) {
+	peer := x.Register(name, func(kind, source, identity string) {
 		switch kind {
 		case "fail":
 			g.failLocal(source, identity)
@@ -106,7 +107,7 @@ func (f *Failures) Share(x *Exchange, name string) {
 	if x == nil {
 		return
 	}
-	peer := x.register(name, func(kind, key, _ string) {
+	peer := x.Register(name, func(kind, key, _ string) {
 		switch kind {
 		case "fail":
 			f.failLocal(key)
@@ -125,7 +126,7 @@ func (b *Bucket) Share(x *Exchange, name string) {
 	if x == nil {
 		return
 	}
-	peer := x.register(name, func(kind, key, _ string) {
+	peer := x.Register(name, func(kind, key, _ string) {
 		if kind == "take" {
 			b.take(key)
 		}

@@ -116,7 +116,7 @@ func main() {
 	var pids, aux string
 	var freePorts int
 	flag.StringVar(&c.mode, "mode", "trunkline", "trunkline or kannel")
-	flag.StringVar(&c.url, "url", "", "trunkline: API base URL (https://127.0.0.1:PORT); kannel: sendsms URL (http://127.0.0.1:PORT/cgi-bin/sendsms)")
+	flag.StringVar(&c.url, "url", "", "trunkline: API base URL (https://127.0.0.1:PORT), or several comma-separated (a cluster's nodes: message i goes to URL i mod n); kannel: sendsms URL (http://127.0.0.1:PORT/cgi-bin/sendsms)")
 	flag.StringVar(&c.user, "user", "", "trunkline: Auth ID; kannel: sendsms-user username")
 	flag.StringVar(&c.pass, "pass", "", "trunkline: Auth Token; kannel: sendsms-user password")
 	flag.StringVar(&c.cacert, "cacert", "", "PEM file of the CA certificate(s) to trust (https)")
@@ -167,9 +167,15 @@ func validate(c *config, pids, aux string) error {
 	if c.mode != "trunkline" && c.mode != "kannel" {
 		return errors.New("-mode must be trunkline or kannel")
 	}
-	u, err := url.Parse(c.url)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return errors.New("-url must be an absolute http(s) URL")
+	urls := strings.Split(c.url, ",")
+	if c.mode == "kannel" && len(urls) > 1 {
+		return errors.New("-url: kannel takes one URL")
+	}
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("-url must be absolute http(s) URLs")
+		}
 	}
 	if c.n < 1 || c.n > 10_000_000 {
 		return errors.New("-n must be between 1 and 10000000")
@@ -347,8 +353,8 @@ type sender struct {
 	c      config
 	client *http.Client
 	auth   string
-	api    string // trunkline: the Message endpoint
-	cbBase string // callback URL without the query
+	apis   []string // trunkline: the Message endpoint of each node
+	cbBase string   // callback URL without the query
 }
 
 func (s *sender) request(i int) (*http.Request, error) {
@@ -372,7 +378,7 @@ func (s *sender) request(i int) (*http.Request, error) {
 	}
 	body, _ := json.Marshal(map[string]string{"src": s.c.src, "dst": dst, "text": text,
 		"url": s.cbBase + "?i=" + strconv.Itoa(i)})
-	req, err := http.NewRequest(http.MethodPost, s.api, bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, s.apis[i%len(s.apis)], bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +435,9 @@ func run(c config) (*Result, error) {
 		cbBase: "http://" + ln.Addr().String() + "/cb"}
 	if c.mode == "trunkline" {
 		s.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(c.user+":"+c.pass))
-		s.api = strings.TrimRight(c.url, "/") + "/v1/Account/" + url.PathEscape(c.user) + "/Message/"
+		for _, u := range strings.Split(c.url, ",") {
+			s.apis = append(s.apis, strings.TrimRight(u, "/")+"/v1/Account/"+url.PathEscape(c.user)+"/Message/")
+		}
 	}
 
 	if c.probe {

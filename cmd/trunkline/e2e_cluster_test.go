@@ -170,6 +170,8 @@ func clusterScenarioKill(t *testing.T, h *smsHarness, dsn string) {
 	smsc := r.smsc[0]
 	hangups := clusterLiveCalls(t, r)
 	clusterThrottles(t, r)
+	clusterRotation(t, r)
+	clusterDialUser(t, r)
 	// A call held by n3, which is about to die.
 	lost := r.placeCall(t, 2, 0, hangups.url)
 	db, err := sql.Open("pgx", dsn)
@@ -442,6 +444,7 @@ func clusterLiveCalls(t *testing.T, r *clusterRig) *hangupRecv {
 	t.Cleanup(app.Close)
 	hr.url = app.URL
 	uuid := r.placeCall(t, 0, 1, hr.url)
+	clusterStream(t, r, uuid)
 	code, body, err := r.apis[1].call(http.MethodDelete, "Call/"+uuid+"/", nil)
 	if err != nil || code != http.StatusNoContent {
 		t.Fatalf("hang up n1's call through n2: HTTP %d %s %v", code, body, err)
@@ -460,28 +463,37 @@ func clusterLiveCalls(t *testing.T, r *clusterRig) *hangupRecv {
 	return hr
 }
 
+// subaccount creates a subaccount through n1 and returns its credentials and a way to
+// call node i's API as it with a given token.
+func (r *clusterRig) subaccount(t *testing.T, name string) (clusterSub, func(i int, token string) *smsAPI) {
+	t.Helper()
+	code, body, err := r.apis[0].call(http.MethodPost, "Subaccount/", map[string]any{"name": name, "enabled": true})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create a subaccount: HTTP %d %s %v", code, body, err)
+	}
+	var sa clusterSub
+	if err := json.Unmarshal(body, &sa); err != nil || sa.AuthID == "" {
+		t.Fatalf("subaccount reply %s: %v", body, err)
+	}
+	return sa, func(i int, token string) *smsAPI {
+		a := *r.apis[i]
+		a.id, a.token = sa.AuthID, token
+		return &a
+	}
+}
+
+type clusterSub struct {
+	AuthID    string `json:"auth_id"`
+	AuthToken string `json:"auth_token"`
+}
+
 // clusterThrottles: wrong tokens for one Auth ID spread over the three nodes lock the
 // (address, Auth ID) pair on every node after the limit for one node (api.fails_id,
 // 10 by default), as one node would; the same failures on one node alone would take
 // three times as many.
 func clusterThrottles(t *testing.T, r *clusterRig) {
 	t.Helper()
-	code, body, err := r.apis[0].call(http.MethodPost, "Subaccount/", map[string]any{"name": "throttled", "enabled": true})
-	if err != nil || code != http.StatusCreated {
-		t.Fatalf("create a subaccount: HTTP %d %s %v", code, body, err)
-	}
-	var sa struct {
-		AuthID    string `json:"auth_id"`
-		AuthToken string `json:"auth_token"`
-	}
-	if err := json.Unmarshal(body, &sa); err != nil || sa.AuthID == "" {
-		t.Fatalf("subaccount reply %s: %v", body, err)
-	}
-	as := func(i int, token string) *smsAPI {
-		a := *r.apis[i]
-		a.id, a.token = sa.AuthID, token
-		return &a
-	}
+	sa, as := r.subaccount(t, "throttled")
 	if code, body, _ := as(1, sa.AuthToken).call(http.MethodGet, "", nil); code != http.StatusOK {
 		t.Fatalf("the subaccount's token on n2: HTTP %d %s", code, body)
 	}

@@ -149,6 +149,12 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 		m.stop()
 		return nil, err
 	}
+	if p.throttles != nil {
+		// A carrier one node finds failing is failed over by every node at once.
+		for _, car := range carriers {
+			car.Health.Share(p.throttles, "carrier."+car.Name)
+		}
+	}
 	svc = message.New(message.Options{DB: p.db, Ring: p.ring, Sender: m.router, Tokens: p.accounts, Webhooks: p.webhooks,
 		Bus: p.bus, Metrics: p.metrics, Logger: p.log, Workers: c.Messaging.Workers, Node: c.NodeName})
 	m.svc = svc

@@ -47,6 +47,12 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 		return nil, err
 	}
 	vs := &voiceSide{sandbox: len(c.Voice.Trunks) == 0}
+	if p.throttles != nil {
+		// A trunk one node finds dead (probes, calls) is skipped by every node.
+		for _, t := range set.Trunks() {
+			t.Health.Share(p.throttles, "trunk."+t.Name)
+		}
+	}
 	acl := func(a netip.Addr) (string, bool) {
 		if t := set.Match(a); t != nil {
 			return t.Name, true
@@ -111,6 +117,10 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 		opts.TLSListen, opts.TLSConfig = c.Voice.TLSListen, tlsConfig
 	}
 	reg := registrar.New(registrar.Options{Throttles: p.throttles, Store: p.db, Ring: p.ring, Realm: c.SIP.Domain, Audit: p.audit, Logger: p.log})
+	// A nonce used on one node cannot be replayed on another: its issuer decides.
+	if err := reg.ShareNonces(p.bus); err != nil {
+		return nil, fmt.Errorf("registrar: %w", err)
+	}
 	opts.Registrar = reg
 	opts.Locate = func(uri string) (voice.Target, bool) {
 		var u sip.Uri
@@ -145,18 +155,19 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 			}
 		}
 	}
-	closePhone := func() {
+	release := func() {
+		reg.Close() // stop answering for its nonces
 		if vs.phone != nil {
 			vs.phone.Close()
 		}
 	}
 	srv, err := voice.New(opts)
 	if err != nil {
-		closePhone()
+		release()
 		return nil, err
 	}
 	if err := srv.Start(ctx); err != nil {
-		closePhone()
+		release()
 		return nil, err
 	}
 	vs.srv = srv
@@ -183,7 +194,7 @@ func startVoice(ctx context.Context, p *platform, msgs *message.Service, tlsConf
 			sctx, cancel := context.WithTimeout(context.Background(), c.API.DrainTime.Duration)
 			defer cancel()
 			srv.Shutdown(sctx)
-			closePhone() // after the SIP server: its calls' BYEs reach the phone
+			release() // after the SIP server: its calls' BYEs reach the phone
 		})
 	}
 	return vs, nil

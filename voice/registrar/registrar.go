@@ -11,6 +11,12 @@
 //     accepted too. A nonce past its lifetime gets a new challenge with stale=true.
 //   - A nonce-count that does not grow (qop=auth) or a second use of a nonce without qop
 //     is a replay: a new challenge with stale=true, so an honest client retries at once.
+//   - In a cluster (ShareNonces) each nonce names the registrar that issued it, and that
+//     registrar alone keeps its uses: another node verifying a response asks it over
+//     the bus whether the nonce-count is new, so a nonce used on one node cannot be
+//     replayed on another. When the issuer cannot answer (it stopped, or the bus is
+//     cut) the answer is a new challenge with stale=true, which an honest client
+//     retries at once with a nonce of the node it reached.
 //   - The digest user name must be the user of the To URI (the address of record being
 //     registered), or the answer is 403. From is not checked: it names who registers,
 //     and the credentials already say that.
@@ -167,6 +173,12 @@ type Registrar struct {
 	// one, so that case costs the same AES-GCM open.
 	dummyEnc []byte
 
+	// issuer names this registrar in its nonces; uses of nonces another issuer made are
+	// checked with it over nonceBus (nil: a single node, all nonces are its own).
+	issuer   [nonceIssuer]byte
+	nonceBus NonceBus
+	nonceSub trunkline.Subscription
+
 	mu        sync.Mutex
 	bindings  map[string]*binding // by username
 	nonces    map[string]nonceUse // nonces used in a successful verification
@@ -203,6 +215,7 @@ func New(o Options) *Registrar {
 		bindings: map[string]*binding{}, nonces: map[string]nonceUse{},
 	}
 	r.fails.Share(o.Throttles, "sip.auth")
+	rand.Read(r.issuer[:])
 	var random [16]byte
 	rand.Read(random[:])
 	enc, err := o.Ring.Seal([]byte(md5hex(string(random[:]))), dummyAAD)
@@ -412,26 +425,38 @@ func (r *Registrar) verify(ctx context.Context, c *credentials, method string) (
 	return ep, usable && match, nil
 }
 
-// Nonces: 8 bytes of issue time (Unix seconds), 12 random bytes, 16 bytes of HMAC over
-// both (and the realm), base64url.
+// Nonces: 8 bytes of issue time (Unix seconds), 8 bytes naming the issuing registrar,
+// 12 random bytes, 16 bytes of HMAC over the rest (and the realm), base64url.
 const (
-	nonceTime  = 8
-	nonceRand  = 12
-	nonceMAC   = 16
-	nonceSkew  = 30 * time.Second // tolerated clock difference between nodes
-	nonceBytes = nonceTime + nonceRand + nonceMAC
+	nonceTime   = 8
+	nonceIssuer = 8
+	nonceRand   = 12
+	nonceMAC    = 16
+	nonceSkew   = 30 * time.Second // tolerated clock difference between nodes
+	nonceSigned = nonceTime + nonceIssuer + nonceRand
+	nonceBytes  = nonceSigned + nonceMAC
 )
 
 func (r *Registrar) newNonce(now time.Time) string {
 	var raw [nonceBytes]byte
 	binary.BigEndian.PutUint64(raw[:nonceTime], uint64(now.Unix()))
-	rand.Read(raw[nonceTime : nonceTime+nonceRand])
-	copy(raw[nonceTime+nonceRand:], r.nonceMAC(raw[:nonceTime+nonceRand]))
+	copy(raw[nonceTime:], r.issuer[:])
+	rand.Read(raw[nonceTime+nonceIssuer : nonceSigned])
+	copy(raw[nonceSigned:], r.nonceMAC(raw[:nonceSigned]))
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
 func (r *Registrar) nonceMAC(b []byte) []byte {
-	return r.o.Ring.MAC(append([]byte("trunkline sip nonce v1\x00"+r.o.Realm+"\x00"), b...))[:nonceMAC]
+	return r.o.Ring.MAC(append([]byte("trunkline sip nonce v2\x00"+r.o.Realm+"\x00"), b...))[:nonceMAC]
+}
+
+// nonceIssuerOf returns the issuer bytes of a nonce that checkNonce accepted.
+func nonceIssuerOf(nonce string) (id [nonceIssuer]byte) {
+	raw, _ := base64.RawURLEncoding.DecodeString(nonce)
+	if len(raw) == nonceBytes {
+		copy(id[:], raw[nonceTime:nonceTime+nonceIssuer])
+	}
+	return id
 }
 
 // checkNonce reports whether nonce is one of ours and still valid; stale when it is ours
@@ -441,7 +466,7 @@ func (r *Registrar) checkNonce(nonce string, now time.Time) (issued time.Time, o
 	if err != nil || len(raw) != nonceBytes {
 		return time.Time{}, false, false
 	}
-	if subtle.ConstantTimeCompare(raw[nonceTime+nonceRand:], r.nonceMAC(raw[:nonceTime+nonceRand])) != 1 {
+	if subtle.ConstantTimeCompare(raw[nonceSigned:], r.nonceMAC(raw[:nonceSigned])) != 1 {
 		return time.Time{}, false, false
 	}
 	issued = time.Unix(int64(binary.BigEndian.Uint64(raw[:nonceTime])), 0)
@@ -455,19 +480,29 @@ func (r *Registrar) checkNonce(nonce string, now time.Time) (issued time.Time, o
 }
 
 // firstUse records a verified use of a nonce and reports whether it is new: a
-// nonce-count above the last one seen (qop=auth), or a first use (no qop).
+// nonce-count above the last one seen (qop=auth), or a first use (no qop). The
+// registrar that issued the nonce decides: this one, or another node's, asked over
+// the bus (see ShareNonces).
 func (r *Registrar) firstUse(c *credentials, issued time.Time) bool {
 	var nc uint64
 	if c.QOP != "" {
 		nc, _ = strconv.ParseUint(c.NC, 16, 32)
 	}
+	if id := nonceIssuerOf(c.Nonce); id != r.issuer {
+		return r.askIssuer(id, c.Nonce, nc)
+	}
+	return r.useLocal(c.Nonce, nc, issued)
+}
+
+// useLocal is firstUse for a nonce this registrar issued.
+func (r *Registrar) useLocal(nonce string, nc uint64, issued time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sweepLocked(r.o.Now())
-	if u, seen := r.nonces[c.Nonce]; seen && nc <= u.nc {
+	if u, seen := r.nonces[nonce]; seen && nc <= u.nc {
 		return false
 	}
-	r.nonces[c.Nonce] = nonceUse{nc: nc, issued: issued}
+	r.nonces[nonce] = nonceUse{nc: nc, issued: issued}
 	return true
 }
 

@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/trunkline/trunkline/account"
+	"github.com/trunkline/trunkline/bus"
 	"github.com/trunkline/trunkline/keys"
 	"github.com/trunkline/trunkline/store"
 )
 
 // TestKEKRotation: a nonce handed out before the KEK was rotated still authenticates
-// after the old KEK is gone, against a registrar restarted with only the new key, and
+// after the old KEK is gone, on a registrar started with only the new key, and
 // the endpoint's digest secret (resealed under the new key) still opens. The MAC key
 // the nonces are keyed with travels sealed under the KEK instead of being derived from
 // the newest one (see package keys).
@@ -51,8 +52,18 @@ func TestKEKRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// The restarted registrar has only the new key.
+		// Another node, started with only the new key: it verifies the nonce's MAC itself
+		// and asks the issuer (still running the old key) over the bus whether the nonce
+		// is fresh. (A nonce whose issuer has gone is stale: TestNoncesAcrossNodes.)
 		r := New(Options{Store: e.st, Ring: newOnly, Now: e.clock.Now, Realm: testRealm, Logger: slog.New(slog.DiscardHandler)})
+		b := bus.NewLocal()
+		defer b.Close()
+		if err := e.reg.ShareNonces(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.ShareNonces(b); err != nil {
+			t.Fatal(err)
+		}
 		c2 := newRawClient(t, "127.0.0.1", serveSIP(t, r))
 		wantAdmitted(t, c2.invite(call{user: alice, auth: digestFor("INVITE", alice, testRealm, "alice-password", n, c2.ruri(""), "00000001")}), alice)
 
