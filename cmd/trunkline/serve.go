@@ -33,14 +33,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Signals are caught from before the start: Run prints "ready", and a SIGTERM sent
+	// on seeing it must drain the node, not kill it by the default action.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	m := NewMain(c, stdout, stderr)
 	defer m.Close()
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	select {
 	case sig := <-sigs:
 		m.log.Info("draining: readiness says draining; in-flight requests and calls finish", "signal", sig.String(),
