@@ -105,7 +105,8 @@ type Message struct {
 	NextAttemptAt  time.Time
 	Attempts       int
 	// Set by the sender that hands a new message straight to its own workers: the
-	// message is inserted already leased, so no claim query is needed for it.
+	// message is inserted already leased, so no claim query is needed for it. A claim
+	// sets LeaseOwner too: the owner (NodeOwner) its outcome must be recorded under.
 	LeaseOwner string
 	LeaseUntil time.Time
 }
@@ -120,6 +121,7 @@ type Callback struct {
 	ParamsEnc     []byte
 	Attempts      int
 	NextAttemptAt time.Time
+	LeaseOwner    string // who claimed it: FinishCallback and RetryCallback are refused for another
 }
 
 // MessageFilter narrows a listing (Plivo's filters).
@@ -160,6 +162,10 @@ type SendOutcome struct {
 	RetryAt   time.Time // for MsgQueued
 	Erase     bool      // drop the encrypted payload (final, or the log mode says so)
 	Callback  func(m *Message) *Callback
+	// Lease is the owner the message was claimed under (Message.LeaseOwner): the
+	// outcome is refused with ErrLeaseLost when the lease went to another owner or
+	// was freed for one (this node was given up for dead). "" records unconditionally.
+	Lease string
 }
 
 // ReceiptOutcome is how a receipt changed a message.

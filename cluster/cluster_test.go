@@ -213,18 +213,13 @@ func (s *stallStore) LeaveCluster(context.Context, string, string) error { retur
 func (s *stallStore) SilentNodes(context.Context, time.Duration) ([]string, error) {
 	return nil, nil
 }
-func (s *stallStore) MarkNodeDead(context.Context, string, time.Duration) (bool, error) {
-	return false, nil
+func (s *stallStore) TakeOverNode(context.Context, string, time.Duration, trunkline.CallEnd) (*trunkline.Takeover, error) {
+	return nil, nil
 }
 func (s *stallStore) HoldLease(context.Context, string, string, time.Duration) (bool, error) {
 	return true, nil
 }
-func (s *stallStore) DropLease(context.Context, string, string) error      { return nil }
-func (s *stallStore) DropLeasesOf(context.Context, string) error           { return nil }
-func (s *stallStore) ReleaseLeases(context.Context, string) (int64, error) { return 0, nil }
-func (s *stallStore) EndCallsOf(context.Context, string, int, string, string, string) ([]*trunkline.Call, error) {
-	return nil, nil
-}
+func (s *stallStore) DropLease(context.Context, string, string) error { return nil }
 
 // A leader whose database stalls stops leading by the time its lease, renewed at
 // its last good heartbeat, may have run out and another node may lead: no later

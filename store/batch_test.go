@@ -250,7 +250,7 @@ func TestCrashBeforeHandOff(t *testing.T) {
 			t.Fatalf("a leased message was claimed: %d %v", len(got), err)
 		}
 		// node-a restarts.
-		if n, err := db.ReleaseLeases(ctx, "node-a"); err != nil || n != 1 {
+		if n, err := db.ReleaseLeases(ctx, "node-a", ""); err != nil || n != 1 {
 			t.Fatalf("release: %d %v", n, err)
 		}
 		got, err := db.ClaimMessages(ctx, "node-a", time.Minute, 10)
