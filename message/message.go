@@ -120,12 +120,34 @@ type Options struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 
-	Node          string        // this node's name (config node_name): owner of its leases
+	Node          string        // this node's name (config node_name)
+	// Fence names the owner this node's claims carry and says whether a claim is
+	// still its own (cluster.Member in a cluster); default: Node, always.
+	Fence         Fence
 	Workers       int           // concurrent sends (default 256)
 	Lease         time.Duration // how long a claimed message is ours (default 60 s)
 	SendTimeout   time.Duration // per send through the carriers (default 30 s)
 	DefaultExpiry time.Duration // message_expiry default (Plivo: 3 h)
 }
+
+// Fence is the lease ownership of this node's claims. In a cluster a node given up
+// for dead (frozen, cut off) finds what it claimed given to others: Holds turns false
+// for its claims, which it then neither sends nor records, and it claims again as a
+// new Owner.
+type Fence interface {
+	Owner() string
+	Holds(owner string) bool
+}
+
+// soleNode is the fence of a node alone: its claims are always its own.
+type soleNode string
+
+func (n soleNode) Owner() string           { return string(n) }
+func (n soleNode) Holds(owner string) bool { return owner == string(n) }
+
+// ErrFenced refuses a submit whose claim is no longer this node's (a Sender passes it
+// back as it is: it says nothing about the carrier).
+var ErrFenced = errors.New("message: lease lost (this node was given up for dead); left to the node that took it over")
 
 // CallerIDChecker is the source rule (package callerid) as Prepare and Queue ask it.
 type CallerIDChecker interface {
@@ -171,6 +193,9 @@ func New(o Options) *Service {
 	}
 	if o.Node == "" {
 		o.Node = "trunkline" // one node; the server passes config's node_name
+	}
+	if o.Fence == nil {
+		o.Fence = soleNode(o.Node)
 	}
 	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
 		direct: make(chan *trunkline.Message, 4096),
@@ -258,6 +283,7 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 		}
 	}
 	now := s.o.Now()
+	owner := s.o.Fence.Owner()
 	if r.Expiry == 0 {
 		r.Expiry = s.o.DefaultExpiry
 	}
@@ -284,7 +310,7 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 			}
 			// Stored already leased to this node, and handed to its workers below: no
 			// claim query. If this node dies, the lease frees it for any node.
-			m.LeaseOwner, m.LeaseUntil, m.Attempts = s.o.Node, now.Add(s.o.Lease), 1
+			m.LeaseOwner, m.LeaseUntil, m.Attempts = owner, now.Add(s.o.Lease), 1
 		}
 		ms = append(ms, m)
 		out.UUIDs = append(out.UUIDs, id)
@@ -302,7 +328,7 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 		case s.direct <- m:
 		default:
 			// Workers are saturated: free the lease so the claim loop takes it.
-			if err := s.o.DB.ReleaseLease(ctx, m.UUID); err != nil {
+			if err := s.o.DB.ReleaseLease(ctx, m.UUID, m.LeaseOwner); err != nil {
 				s.log.Warn("release lease of a queued message; it waits for its lease to run out", "message_uuid", m.UUID, "err", err)
 			}
 			handedOff = false
@@ -381,7 +407,7 @@ func (s *Service) callback(accountID, kind, objectID, url, method string, params
 // and a release after that would free it for a second send. A failure is logged: those
 // messages wait for their leases to run out.
 func (s *Service) ReleaseOldLeases(ctx context.Context) {
-	if n, err := s.o.DB.ReleaseLeases(ctx, s.o.Node); err != nil {
+	if n, err := s.o.DB.ReleaseLeases(ctx, s.o.Node, s.o.Fence.Owner()); err != nil {
 		s.log.Error("release old leases", "err", err)
 	} else if n > 0 {
 		s.log.Warn("messages claimed by this node's previous run are queued again", "count", n)
