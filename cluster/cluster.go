@@ -72,7 +72,7 @@ type Options struct {
 	// records the survivors wrote. It rejoins as a new incarnation after.
 	Fenced func(ctx context.Context)
 	Logger *slog.Logger
-	Now      func() time.Time
+	Now    func() time.Time
 }
 
 // timing fills in the defaults of a renewal period (300 ms) and of the patience after

@@ -120,7 +120,7 @@ type Options struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 
-	Node          string        // this node's name (config node_name)
+	Node string // this node's name (config node_name)
 	// Fence names the owner this node's claims carry and says whether a claim is
 	// still its own (cluster.Member in a cluster); default: Node, always.
 	Fence         Fence
