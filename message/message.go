@@ -407,7 +407,11 @@ func (s *Service) callback(accountID, kind, objectID, url, method string, params
 // and a release after that would free it for a second send. A failure is logged: those
 // messages wait for their leases to run out.
 func (s *Service) ReleaseOldLeases(ctx context.Context) {
-	if n, err := s.o.DB.ReleaseLeases(ctx, s.o.Node, s.o.Fence.Owner()); err != nil {
+	keep := s.o.Fence.Owner() // in a cluster this run's incarnation, none of the previous run's
+	if keep == s.o.Node {
+		keep = "" // one node: the previous run claimed under the same owner
+	}
+	if n, err := s.o.DB.ReleaseLeases(ctx, s.o.Node, keep); err != nil {
 		s.log.Error("release old leases", "err", err)
 	} else if n > 0 {
 		s.log.Warn("messages claimed by this node's previous run are queued again", "count", n)

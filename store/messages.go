@@ -339,14 +339,16 @@ func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Durati
 	// in the busy handler.
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = nil
-		now, err := tx.db.leaseNow(ctx, tx)
+		// Due by this node's clock (which scheduled it); leases by the shared one.
+		now := tx.db.now()
+		leaseNow, err := tx.db.leaseNow(ctx, tx)
 		if err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `UPDATE messages SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
 		WHERE uuid IN (SELECT uuid FROM messages WHERE state = 'queued' AND next_attempt_at <= ? AND lease_until <= ?
 			ORDER BY next_attempt_at LIMIT ?`+lock+`) AND lease_until <= ?`+fence+`
-		RETURNING `+messageCols, append([]any{micros(now.Add(lease)), owner, micros(now), micros(now), limit, micros(now)}, fenceArgs...)...)
+		RETURNING `+messageCols, append([]any{micros(leaseNow.Add(lease)), owner, micros(now), micros(leaseNow), limit, micros(leaseNow)}, fenceArgs...)...)
 		if err != nil {
 			return err
 		}
@@ -958,7 +960,8 @@ func (db *DB) ClaimCallbacks(ctx context.Context, owner string, lease time.Durat
 	var out []*trunkline.Callback
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = nil
-		now, err := tx.db.leaseNow(ctx, tx)
+		now := tx.db.now()
+		leaseNow, err := tx.db.leaseNow(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -966,7 +969,7 @@ func (db *DB) ClaimCallbacks(ctx context.Context, owner string, lease time.Durat
 		WHERE id IN (SELECT id FROM callbacks WHERE next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at LIMIT ?`+lock+`)
 		AND lease_until <= ?`+fence+`
 		RETURNING id, account_id, kind, object_id, url, method, params_enc, attempts, next_attempt_at`,
-			append([]any{micros(now.Add(lease)), owner, micros(now), micros(now), limit, micros(now)}, fenceArgs...)...)
+			append([]any{micros(leaseNow.Add(lease)), owner, micros(now), micros(leaseNow), limit, micros(leaseNow)}, fenceArgs...)...)
 		if err != nil {
 			return err
 		}
