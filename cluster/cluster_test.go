@@ -253,3 +253,54 @@ func TestLeaderStallEndsWithLease(t *testing.T) {
 		}
 	}
 }
+
+// A member given up for dead while it runs (as a frozen process is, found when it
+// wakes) is fenced: at its next heartbeat its claims stop being its own (Holds), it is
+// told to end its calls (Fenced), and it rejoins as a new incarnation, up again, whose
+// claims are its own. The row is not flipped back to up under the old incarnation.
+func TestGivenUpForDeadRejoins(t *testing.T) {
+	for _, db := range storetest.Open(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			ctx := context.Background()
+			fenced := make(chan string, 1)
+			var m *Member
+			m = New(Options{Node: trunkline.Node{Name: "a"}, Store: db, Heartbeat: 50 * time.Millisecond, DeadAfter: 200 * time.Millisecond,
+				Fenced: func(context.Context) { fenced <- m.Owner() }})
+			old := m.Owner()
+			if !m.Holds(old) {
+				t.Fatal("a new member does not hold its own claims")
+			}
+			if err := m.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(m.Kill)
+			tk, err := db.TakeOverNode(ctx, "a", -time.Hour, trunkline.CallEnd{Code: 7070})
+			if err != nil || tk == nil {
+				t.Fatalf("takeover: %v %v", tk, err)
+			}
+			var during string
+			select {
+			case during = <-fenced:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the member never found itself given up for dead")
+			}
+			if during == old || m.Holds(old) || m.Holds(during) {
+				t.Fatalf("while fenced: owner %s (was %s), holds old %v, holds new %v", during, old, m.Holds(old), m.Holds(during))
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !m.Holds(m.Owner()) {
+				if time.Now().After(deadline) {
+					t.Fatal("the member did not rejoin")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			nodes, err := db.Nodes(ctx)
+			if err != nil || len(nodes) != 1 || nodes[0].State != trunkline.NodeUp || trunkline.NodeOwner("a", nodes[0].Incarnation) != m.Owner() {
+				t.Fatalf("after the rejoin: %+v %v (owner %s)", nodes[0], err, m.Owner())
+			}
+			if m.Holds(old) {
+				t.Fatal("the rejoined member holds its old incarnation's claims")
+			}
+		})
+	}
+}
