@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -323,4 +325,29 @@ func (db *DB) LeaseHolder(ctx context.Context, name string) (string, error) {
 		return "", nil
 	}
 	return holder, err
+}
+
+// ClusterDSN returns dsn with PostgreSQL told to end a session that sits inside a
+// transaction, waiting for its client, longer than idle (unless dsn sets
+// idle_in_transaction_session_timeout itself). A node frozen (SIGSTOP, a long pause)
+// or cut off in the middle of a transaction holds its row locks until its session
+// ends: without this the survivors' takeover of that node, and every write queued
+// behind a lock it held, would wait for it to come back. A live node's transactions
+// never wait on their client that long; one that does is failed and retried. Other
+// DSNs (SQLite: one host) are returned as they are.
+func ClusterDSN(dsn string, idle time.Duration) string {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") || idle <= 0 {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // store.Open reports it
+	}
+	q := u.Query()
+	if q.Has("idle_in_transaction_session_timeout") {
+		return dsn
+	}
+	q.Set("idle_in_transaction_session_timeout", strconv.FormatInt(max(idle.Milliseconds(), 1), 10))
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -3,11 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/trunkline/trunkline"
 	. "github.com/trunkline/trunkline/store"
+	"github.com/trunkline/trunkline/store/storetest"
 )
 
 // TestFencedWrites: a node given up for dead (its incarnation "a/i1") is fenced. Its
@@ -165,4 +167,39 @@ func TestLeaseByDatabaseClock(t *testing.T) {
 			t.Fatalf("leases still running (by the database's clock) were claimed again: %d %v", len(ms), err)
 		}
 	})
+}
+
+// TestClusterDSNEndsFrozenTransactions: a cluster node's sessions are ended by
+// PostgreSQL when they sit in a transaction waiting for the node (frozen) longer than
+// the given time, so the row locks it held go to the others.
+func TestClusterDSNEndsFrozenTransactions(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Skip("needs " + storetest.PostgresEnv)
+	}
+	if got := ClusterDSN("data/trunkline.db", time.Second); got != "data/trunkline.db" {
+		t.Fatalf("a SQLite path changed: %s", got)
+	}
+	if got := ClusterDSN("postgres://h/db?idle_in_transaction_session_timeout=9000", time.Second); !strings.Contains(got, "=9000") {
+		t.Fatalf("the DSN's own timeout was replaced: %s", got)
+	}
+	ctx := context.Background()
+	db, err := Open(ctx, ClusterDSN(dsn, 200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var v string
+	if err := tx.QueryRow(`SHOW idle_in_transaction_session_timeout`).Scan(&v); err != nil || v != "200ms" {
+		t.Fatalf("idle_in_transaction_session_timeout = %q (%v)", v, err)
+	}
+	time.Sleep(time.Second) // the node "freezes" inside its transaction
+	if err := tx.QueryRow(`SELECT 1`).Scan(new(int)); err == nil {
+		t.Fatal("a session frozen inside its transaction was not ended")
+	}
 }

@@ -25,7 +25,8 @@ func (m *Main) newMember() {
 		Store: m.p.db, Heartbeat: c.Bus.Heartbeat.Duration, DeadAfter: c.Bus.DeadAfter.Duration,
 		Load: func() (calls, binds int) { return m.vs.srv.Active(), m.msg.bound() },
 		Lost: cluster.Lost{Code: voice.CauseNodeLost.Code, Name: voice.CauseNodeLost.Name, Source: voice.CauseNodeLost.Source,
-			Tell: m.vs.srv.EndLost},
+			// A closure: voice starts after the member is made.
+			Tell: func(ctx context.Context, calls []*trunkline.Call) { m.vs.srv.EndLost(ctx, calls) }},
 		// The dead node's messages are free again: every node's workers look.
 		Wake: func() { m.msg.svc.Wake(); m.p.bus.Publish(message.WakeSubject, nil) },
 		// Given up for dead and back: the survivors ended this node's calls in the
