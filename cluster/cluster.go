@@ -34,7 +34,7 @@ type Store interface {
 	JoinCluster(ctx context.Context, n *trunkline.Node) error
 	Heartbeat(ctx context.Context, name, incarnation string, calls, binds int) (wasDead bool, err error)
 	LeaveCluster(ctx context.Context, name, incarnation string) error
-	// SilentNodes and MarkNodeDead judge silence by the database's clock (patience:
+	// SilentNodes and TakeOverNode judge silence by the database's clock (patience:
 	// how long without a heartbeat), never by this node's, which may be off.
 	SilentNodes(ctx context.Context, patience time.Duration) ([]string, error)
 	// TakeOverNode marks a silent node dead and frees its work in one transaction
