@@ -67,4 +67,8 @@ var (
 	ErrConflict = &Error{Code: ECONFLICT, Message: "store: conflict"}
 	// ErrLastOwner: the change would leave an account without an owner.
 	ErrLastOwner = &Error{Code: ECONFLICT, Message: "the account's last owner"}
+	// ErrLeaseLost: work claimed under a lease was written back after the lease had
+	// gone to another owner (or was freed for one): the write is refused, since the
+	// new owner's outcome is the one that counts.
+	ErrLeaseLost = &Error{Code: ECONFLICT, Message: "store: lease lost"}
 )

@@ -105,7 +105,8 @@ type Message struct {
 	NextAttemptAt  time.Time
 	Attempts       int
 	// Set by the sender that hands a new message straight to its own workers: the
-	// message is inserted already leased, so no claim query is needed for it.
+	// message is inserted already leased, so no claim query is needed for it. A claim
+	// sets LeaseOwner too: the owner (NodeOwner) its outcome must be recorded under.
 	LeaseOwner string
 	LeaseUntil time.Time
 }
@@ -123,7 +124,8 @@ type Callback struct {
 	// Params are the parameters ParamsEnc seals, kept in memory only by the process
 	// that built the callback, so a callback handed over in memory after its commit
 	// is sent without opening and decoding them again (nil when read from the store).
-	Params map[string]string
+	Params     map[string]string
+	LeaseOwner string // who claimed it: FinishCallback and RetryCallback are refused for another
 }
 
 // MessageFilter narrows a listing (Plivo's filters).
@@ -165,6 +167,10 @@ type SendOutcome struct {
 	RetryAt   time.Time // for MsgQueued
 	Erase     bool      // drop the encrypted payload (final, or the log mode says so)
 	Callback  func(m *Message) *Callback
+	// Lease is the owner the message was claimed under (Message.LeaseOwner): the
+	// outcome is refused with ErrLeaseLost when the lease went to another owner or
+	// was freed for one (this node was given up for dead). "" records unconditionally.
+	Lease string
 }
 
 // ReceiptOutcome is how a receipt changed a message.

@@ -1,6 +1,9 @@
 package trunkline
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Node is one Trunkline process of a cluster, as it announces itself in the store.
 type Node struct {
@@ -23,3 +26,33 @@ const (
 	NodeDead = "dead" // stopped heartbeating: its work was taken over
 	NodeLeft = "left" // stopped cleanly
 )
+
+// NodeOwner is the lease owner a node's claims carry: its name and incarnation. A node
+// given up for dead rejoins as a new incarnation, so what it claimed before is no
+// longer its own: every write back of such a claim is refused (fencing). On one node
+// (no cluster) the owner is the name alone.
+func NodeOwner(name, incarnation string) string {
+	if incarnation == "" {
+		return name
+	}
+	return name + "/" + incarnation
+}
+
+// SplitNodeOwner is the inverse of NodeOwner.
+func SplitNodeOwner(owner string) (name, incarnation string) {
+	name, incarnation, _ = strings.Cut(owner, "/")
+	return name, incarnation
+}
+
+// CallEnd is how calls are ended in the records when their node is gone.
+type CallEnd struct {
+	Code                 int
+	Name, Source, Reason string
+}
+
+// Takeover is what a survivor took over from a node given up for dead.
+type Takeover struct {
+	Incarnation string  // the dead incarnation
+	Messages    int64   // message leases freed
+	Calls       []*Call // live calls ended in the records, hangup URL included
+}

@@ -81,28 +81,40 @@ type MessageSender interface {
 }
 
 // MessageQueue is the message job queue the workers run on: messages and status
-// callbacks are claimed under a lease by one node, and their outcome recorded.
+// callbacks are claimed under a lease by one owner (NodeOwner: a node's name and
+// incarnation), and their outcome recorded only while that owner still holds it.
+// Lease times are judged by the database's clock where there is one to share.
 type MessageQueue interface {
 	// InsertMessages queues ms and their callbacks in one transaction.
 	InsertMessages(ctx context.Context, ms []*Message, cbs []*Callback) error
+	// ClaimMessages claims nothing for an owner whose incarnation was given up for
+	// dead: that node must rejoin as a new one first.
 	ClaimMessages(ctx context.Context, owner string, lease time.Duration, limit int) ([]*Message, error)
 	// NextMessageDue is when the next queued message may be sent (zero: none queued).
 	NextMessageDue(ctx context.Context) (time.Time, error)
+	// RecordSend: ErrLeaseLost when o.Lease no longer holds the message.
 	RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Message, error)
-	ReleaseLease(ctx context.Context, uuid string) error
-	ReleaseLeases(ctx context.Context, owner string) (int64, error)
+	// ReleaseLease frees a message owner holds ("" any owner).
+	ReleaseLease(ctx context.Context, uuid, owner string) error
+	// ReleaseLeases frees the leases node (a name) holds under any incarnation but
+	// keep's, and returns the number of messages freed.
+	ReleaseLeases(ctx context.Context, node, keep string) (int64, error)
 	// ApplyReceipt records a carrier's delivery receipt; when the message is final it
 	// queues callback(m) in the same transaction.
 	ApplyReceipt(ctx context.Context, carrier string, keys []string, state, errorCode string, erase bool,
 		callback func(m *Message) *Callback) (ReceiptOutcome, error)
-	ClaimCallbacks(ctx context.Context, lease time.Duration, limit int) ([]*Callback, error)
-	FinishCallback(ctx context.Context, id int64) error
-	RetryCallback(ctx context.Context, id int64, t time.Time) error
+	ClaimCallbacks(ctx context.Context, owner string, lease time.Duration, limit int) ([]*Callback, error)
+	// FinishCallback and RetryCallback do nothing when owner ("" any) no longer
+	// holds the callback: its new owner delivers it.
+	FinishCallback(ctx context.Context, id int64, owner string) error
+	RetryCallback(ctx context.Context, id int64, owner string, t time.Time) error
 	// HandCallbacks hands every callback queued from now on to take right after the
-	// commit that stores it, leased for lease (no claim query); take nil stops it.
-	HandCallbacks(lease time.Duration, take func([]*Callback))
-	// ReleaseCallback frees the lease of a callback handed over but not delivered.
-	ReleaseCallback(ctx context.Context, id int64) error
+	// commit that stores it, leased for lease to owner() (no claim query); take nil
+	// stops it.
+	HandCallbacks(owner func() string, lease time.Duration, take func([]*Callback))
+	// ReleaseCallback frees the lease of a callback handed over but not delivered, if
+	// owner ("" any) still holds it.
+	ReleaseCallback(ctx context.Context, id int64, owner string) error
 }
 
 // CallHistory reads the records of finished and running calls.

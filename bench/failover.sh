@@ -11,14 +11,20 @@
 # TestCluster/sms_kill9 (cmd/trunkline/e2e_cluster_test.go), which also checks that every
 # accepted message ends delivered or failed with a reason.
 #
+# Then PAUSES times (default 5) the fencing case, TestCluster/sms_sigstop: one node
+# frozen (SIGSTOP) under load until it was taken over and its claimed messages claimed
+# again, then thawed (SIGCONT): duplicate submits at the SMSC per pause, and what the
+# thawed node refused to record (late outcomes) or to send (claims still in memory).
+#
 #   TRUNKLINE_TEST_POSTGRES=postgres://postgres@127.0.0.1:25432/postgres?sslmode=disable bash bench/failover.sh
-#   KILLS=3 bash bench/failover.sh
+#   KILLS=3 PAUSES=0 bash bench/failover.sh
 #
 # Settings: heartbeat 250 ms, dead_after 1 s (the test's [bus] section). Needs Go, node
 # with node-smpp and Plivo's SDK installed in test/node, and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILLS=${KILLS:-10}
+PAUSES=${PAUSES:-5}
 : "${TRUNKLINE_TEST_POSTGRES:?set TRUNKLINE_TEST_POSTGRES to a PostgreSQL DSN}"
 export TRUNKLINE_TEST_POSTGRES TRUNKLINE_REQUIRE_PEERS=1
 out=$(mktemp)
@@ -40,4 +46,17 @@ echo "cluster failover, $KILLS kills of one node of three (heartbeat 250 ms, dea
 grep -o 'took its work over in [0-9.]*m\?s' "$out" | awk '{print $NF}' | ms | stats "kill -9 -> work taken over"
 grep -o 're-opened by a survivor [0-9.]*m\?s' "$out" | awk '{print $NF}' | ms | stats "kill -9 -> dead node's bind re-opened"
 grep -o '[0-9]* duplicate submits at the SMSC' "$out" | awk '{ s += $1; if ($1 > m) m = $1 } END { printf "%-40s total %d, worst kill %d\n", "duplicate submits at the SMSC", s, m }'
+grep -o 'final states map\[[^]]*\]' "$out" | sort | uniq -c | sed 's/^/  /'
+[ "$PAUSES" -gt 0 ] || exit 0
+timeout $((PAUSES * 120 + 300)) go test ./cmd/trunkline -run 'TestCluster/sms_sigstop' -count="$PAUSES" -v >"$out" 2>&1 || {
+	tail -50 "$out"
+	echo "failover.sh: a pause run failed" >&2
+	exit 1
+}
+echo "fencing, $PAUSES freezes (SIGSTOP past dead_after, then SIGCONT) of one node of three:"
+grep -o 'n3 frozen for [0-9.]*m\?s' "$out" | awk '{print $NF}' | ms | stats "SIGSTOP -> taken over, claims re-claimed"
+grep -o '[0-9]* duplicate submits at the SMSC; n3 after the thaw: [0-9]* late outcomes refused, [0-9]* claimed' "$out" |
+	awk '{ d += $1; if ($1 > m) m = $1; r += $11; u += $15 } END {
+		printf "%-40s total %d, worst freeze %d\n", "duplicate submits at the SMSC", d, m
+		printf "%-40s %d late outcomes refused, %d claims dropped unsent\n", "thawed node, in all", r, u }'
 grep -o 'final states map\[[^]]*\]' "$out" | sort | uniq -c | sed 's/^/  /'

@@ -217,6 +217,9 @@ func (r *Router) Send(ctx context.Context, s *message.Submission) (*message.Send
 		}
 		start := r.o.Now()
 		ids, err := r.submitAll(ctx, c, s)
+		if errors.Is(err, message.ErrFenced) {
+			return nil, err // this node may no longer send it: nothing to say of the carrier
+		}
 		a := trunkline.Attempt{Carrier: c.Name, Status: "ok", Latency: r.o.Now().Sub(start), At: start}
 		r.o.Metrics.Attempt(c.Name, outcome(err), a.Latency)
 		if err == nil {

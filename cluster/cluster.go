@@ -8,6 +8,13 @@
 // Death is decided on heartbeats in the database, not on the bus: the database is what
 // the work lives in, so a node cut off from it is as good as dead, and a node cut off
 // only from the bus keeps its work.
+//
+// A node given up for dead may not be: it was frozen (SIGSTOP, a long pause) or cut off
+// and comes back. It is fenced: its claims carry its incarnation (Owner), the store
+// refuses every write back of a claim whose lease went to another node, work in hand
+// is submitted only while Holds says the claim is still this node's, and the node,
+// finding itself dead at its next heartbeat, ends its calls locally (Options.Fenced)
+// and rejoins as a new incarnation, which none of its old claims belong to.
 package cluster
 
 import (
@@ -27,15 +34,14 @@ type Store interface {
 	JoinCluster(ctx context.Context, n *trunkline.Node) error
 	Heartbeat(ctx context.Context, name, incarnation string, calls, binds int) (wasDead bool, err error)
 	LeaveCluster(ctx context.Context, name, incarnation string) error
-	// SilentNodes and MarkNodeDead judge silence by the database's clock (patience:
+	// SilentNodes and TakeOverNode judge silence by the database's clock (patience:
 	// how long without a heartbeat), never by this node's, which may be off.
 	SilentNodes(ctx context.Context, patience time.Duration) ([]string, error)
-	MarkNodeDead(ctx context.Context, name string, patience time.Duration) (bool, error)
+	// TakeOverNode marks a silent node dead and frees its work in one transaction
+	// (nil: it was not silent, or another survivor was first).
+	TakeOverNode(ctx context.Context, name string, patience time.Duration, end trunkline.CallEnd) (*trunkline.Takeover, error)
 	HoldLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	DropLease(ctx context.Context, name, holder string) error
-	DropLeasesOf(ctx context.Context, holder string) error
-	ReleaseLeases(ctx context.Context, owner string) (int64, error)
-	EndCallsOf(ctx context.Context, node string, causeCode int, causeName, source, reason string) ([]*trunkline.Call, error)
 }
 
 // Lost is how a dead node's calls are ended in the records.
@@ -60,8 +66,13 @@ type Options struct {
 	// TookOver, when set, is told each node this one took over and how long after
 	// its last heartbeat (the tests' and benchmarks' measure).
 	TookOver func(node string, at time.Time)
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Fenced is called when this node finds that the others gave it up for dead and
+	// took its work over: its claims are no longer its own (Holds is false for
+	// them), and it should end the calls it still carries, locally, leaving the
+	// records the survivors wrote. It rejoins as a new incarnation after.
+	Fenced func(ctx context.Context)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // timing fills in the defaults of a renewal period (300 ms) and of the patience after
@@ -96,6 +107,11 @@ type Member struct {
 
 	mu       sync.Mutex
 	isLeader bool
+	// beat is when the last heartbeat that the store took began (this process's
+	// monotonic clock); fenced is set from finding this incarnation dead until it
+	// has rejoined as a new one. Both guard Holds; Node.Incarnation changes under mu.
+	beat     time.Time
+	fenced   bool
 	leaderCh chan struct{} // closed when leadership is lost
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -113,19 +129,51 @@ func New(o Options) *Member {
 	if o.Wake == nil {
 		o.Wake = func() {}
 	}
+	o.Node.Incarnation = newIncarnation()
+	return &Member{o: o, log: o.Logger.With("node", o.Node.Name)}
+}
+
+func newIncarnation() string {
 	b := make([]byte, 8)
 	rand.Read(b)
-	o.Node.Incarnation = hex.EncodeToString(b)
-	return &Member{o: o, log: o.Logger.With("node", o.Node.Name)}
+	return hex.EncodeToString(b)
 }
 
 // Name is this node's name.
 func (m *Member) Name() string { return m.o.Node.Name }
 
+// SetAddresses sets the addresses the node announces (cluster status). Call it
+// before Start: the member exists before the servers are bound, since the workers
+// started with them claim work under its Owner.
+func (m *Member) SetAddresses(a map[string]string) { m.o.Node.Addresses = a }
+
+// Owner is the lease owner this node's claims carry now (trunkline.NodeOwner): its
+// name and current incarnation.
+func (m *Member) Owner() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return trunkline.NodeOwner(m.o.Node.Name, m.o.Node.Incarnation)
+}
+
+// Holds reports whether work claimed as owner may still be acted on (submitted to a
+// carrier, delivered): owner is this node's current incarnation, and its last
+// heartbeat is recent enough that nobody can have given it up for dead. That is
+// judged on this process's monotonic clock from when the heartbeat began, which is
+// no later than the database stamped it: the others wait dead_after from that stamp
+// (by the database's clock), so a node that holds by this test has not been taken
+// over. Before Start nobody knows this incarnation, so nobody can take it over.
+func (m *Member) Holds(owner string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fenced || owner != trunkline.NodeOwner(m.o.Node.Name, m.o.Node.Incarnation) {
+		return false
+	}
+	return m.beat.IsZero() || time.Since(m.beat) < m.o.DeadAfter
+}
+
 // Start records the node as up and starts heartbeating and watching the others.
 func (m *Member) Start(ctx context.Context) error {
-	n := m.o.Node
-	if err := m.o.Store.JoinCluster(ctx, &n); err != nil {
+	if err := m.join(ctx); err != nil {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -160,6 +208,13 @@ func (m *Member) tick(ctx context.Context) {
 	}
 	tctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	m.mu.Lock()
+	fenced := m.fenced
+	m.mu.Unlock()
+	if fenced { // given up for dead and not yet rejoined
+		m.rejoin(tctx)
+		return
+	}
 	wasDead, err := m.o.Store.Heartbeat(tctx, m.o.Node.Name, m.o.Node.Incarnation, calls, binds)
 	switch {
 	case errors.Is(err, trunkline.ErrConflict):
@@ -174,8 +229,12 @@ func (m *Member) tick(ctx context.Context) {
 		m.setLeader(false)
 		return
 	case wasDead:
-		m.log.Error("this node was given up for dead (frozen or cut off longer than bus.dead_after): its work was taken over, some may run twice")
+		m.rejoin(tctx)
+		return
 	}
+	m.mu.Lock()
+	m.beat = start
+	m.mu.Unlock()
 	held, err := m.o.Store.HoldLease(tctx, LeaderLease, m.o.Node.Name, m.o.DeadAfter)
 	if err != nil {
 		held = false
@@ -196,32 +255,70 @@ func (m *Member) tick(ctx context.Context) {
 	}
 }
 
+// join records this node as up under its current incarnation.
+func (m *Member) join(ctx context.Context) error {
+	m.mu.Lock()
+	n := m.o.Node
+	m.mu.Unlock()
+	start := time.Now()
+	if err := m.o.Store.JoinCluster(ctx, &n); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.beat, m.fenced = start, false
+	m.mu.Unlock()
+	return nil
+}
+
+// rejoin handles finding this node given up for dead: the others freed its work and
+// ended its calls in the records. It lets go of everything under its incarnation (a
+// new one: nothing claimed before is Held any more), ends its calls locally, and
+// joins again; until then it claims nothing (the store refuses a dead incarnation's
+// claims). If the join fails the next tick tries again.
+func (m *Member) rejoin(ctx context.Context) {
+	m.mu.Lock()
+	if !m.fenced {
+		m.fenced = true
+		m.o.Node.Incarnation = newIncarnation()
+		m.mu.Unlock()
+		m.setLeader(false)
+		m.log.Error("this node was given up for dead (frozen or cut off longer than bus.dead_after) and its work taken over: " +
+			"dropping the work it held, ending its calls, rejoining as a new incarnation")
+		if m.o.Fenced != nil {
+			m.o.Fenced(ctx)
+		}
+	} else {
+		m.mu.Unlock()
+	}
+	if err := m.join(ctx); err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("rejoin the cluster", "err", err)
+		}
+		return
+	}
+	m.log.Warn("rejoined the cluster as a new incarnation")
+	m.o.Wake()
+}
+
 // takeOver marks name dead and, if this node was first to, frees its work.
 func (m *Member) takeOver(ctx context.Context, name string) {
-	won, err := m.o.Store.MarkNodeDead(ctx, name, m.o.DeadAfter)
-	if err != nil || !won {
+	lost := trunkline.CallEnd{Code: m.o.Lost.Code, Name: m.o.Lost.Name, Source: m.o.Lost.Source, Reason: LostReason(name)}
+	t, err := m.o.Store.TakeOverNode(ctx, name, m.o.DeadAfter, lost)
+	if err != nil {
+		m.log.Error("take a dead node over (retried at the next heartbeat)", "dead_node", name, "err", err)
+		return
+	}
+	if t == nil {
 		return
 	}
 	at := m.o.Now()
-	log := m.log.With("dead_node", name)
-	n, err := m.o.Store.ReleaseLeases(ctx, name)
-	if err != nil {
-		log.Error("free a dead node's message leases (they wait for their leases to run out)", "err", err)
-	}
-	if err := m.o.Store.DropLeasesOf(ctx, name); err != nil {
-		log.Error("drop a dead node's leases", "err", err)
-	}
 	m.o.Wake()
-	calls, err := m.o.Store.EndCallsOf(ctx, name, m.o.Lost.Code, m.o.Lost.Name, m.o.Lost.Source, LostReason(name))
-	if err != nil {
-		log.Error("end a dead node's calls", "err", err)
-	}
-	log.Warn("node stopped heartbeating: took its work over", "messages", n, "calls", len(calls))
+	m.log.Warn("node stopped heartbeating: took its work over", "dead_node", name, "messages", t.Messages, "calls", len(t.Calls))
 	if m.o.TookOver != nil {
 		m.o.TookOver(name, at)
 	}
-	if len(calls) > 0 && m.o.Lost.Tell != nil {
-		m.o.Lost.Tell(ctx, calls)
+	if len(t.Calls) > 0 && m.o.Lost.Tell != nil {
+		m.o.Lost.Tell(ctx, t.Calls)
 	}
 }
 

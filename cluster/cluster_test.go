@@ -214,18 +214,13 @@ func (s *stallStore) LeaveCluster(context.Context, string, string) error { retur
 func (s *stallStore) SilentNodes(context.Context, time.Duration) ([]string, error) {
 	return nil, nil
 }
-func (s *stallStore) MarkNodeDead(context.Context, string, time.Duration) (bool, error) {
-	return false, nil
+func (s *stallStore) TakeOverNode(context.Context, string, time.Duration, trunkline.CallEnd) (*trunkline.Takeover, error) {
+	return nil, nil
 }
 func (s *stallStore) HoldLease(context.Context, string, string, time.Duration) (bool, error) {
 	return true, nil
 }
-func (s *stallStore) DropLease(context.Context, string, string) error      { return nil }
-func (s *stallStore) DropLeasesOf(context.Context, string) error           { return nil }
-func (s *stallStore) ReleaseLeases(context.Context, string) (int64, error) { return 0, nil }
-func (s *stallStore) EndCallsOf(context.Context, string, int, string, string, string) ([]*trunkline.Call, error) {
-	return nil, nil
-}
+func (s *stallStore) DropLease(context.Context, string, string) error { return nil }
 
 // A leader whose database stalls stops leading by the time its lease, renewed at
 // its last good heartbeat, may have run out and another node may lead: no later
@@ -290,5 +285,63 @@ func TestSingletonOneShot(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A member given up for dead while it runs (as a frozen process is, found when it
+// wakes) is fenced: at its next heartbeat its claims stop being its own (Holds), it is
+// told to end its calls (Fenced), and it rejoins as a new incarnation, up again, whose
+// claims are its own. The row is not flipped back to up under the old incarnation.
+func TestGivenUpForDeadRejoins(t *testing.T) {
+	for _, db := range storetest.Open(t) {
+		t.Run(string(db.Dialect()), func(t *testing.T) {
+			ctx := context.Background()
+			// What the member says while it is fenced, read inside Fenced: it may rejoin
+			// one heartbeat later, before the test goroutine looks.
+			type seen struct {
+				owner             string
+				holdsOld, holdsIt bool
+			}
+			fenced := make(chan seen, 1)
+			var m *Member
+			var old string
+			m = New(Options{Node: trunkline.Node{Name: "a"}, Store: db, Heartbeat: 50 * time.Millisecond, DeadAfter: 200 * time.Millisecond,
+				Fenced: func(context.Context) { o := m.Owner(); fenced <- seen{o, m.Holds(old), m.Holds(o)} }})
+			old = m.Owner()
+			if !m.Holds(old) {
+				t.Fatal("a new member does not hold its own claims")
+			}
+			if err := m.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(m.Kill)
+			tk, err := db.TakeOverNode(ctx, "a", -time.Hour, trunkline.CallEnd{Code: 7070})
+			if err != nil || tk == nil {
+				t.Fatalf("takeover: %v %v", tk, err)
+			}
+			var during seen
+			select {
+			case during = <-fenced:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the member never found itself given up for dead")
+			}
+			if during.owner == old || during.holdsOld || during.holdsIt {
+				t.Fatalf("while fenced: owner %s (was %s), holds old %v, holds new %v", during.owner, old, during.holdsOld, during.holdsIt)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !m.Holds(m.Owner()) {
+				if time.Now().After(deadline) {
+					t.Fatal("the member did not rejoin")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			nodes, err := db.Nodes(ctx)
+			if err != nil || len(nodes) != 1 || nodes[0].State != trunkline.NodeUp || trunkline.NodeOwner("a", nodes[0].Incarnation) != m.Owner() {
+				t.Fatalf("after the rejoin: %+v %v (owner %s)", nodes[0], err, m.Owner())
+			}
+			if m.Holds(old) {
+				t.Fatal("the rejoined member holds its old incarnation's claims")
+			}
+		})
 	}
 }

@@ -120,12 +120,34 @@ type Options struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 
-	Node          string        // this node's name (config node_name): owner of its leases
+	Node string // this node's name (config node_name)
+	// Fence names the owner this node's claims carry and says whether a claim is
+	// still its own (cluster.Member in a cluster); default: Node, always.
+	Fence         Fence
 	Workers       int           // concurrent sends (default 256)
 	Lease         time.Duration // how long a claimed message is ours (default 60 s)
 	SendTimeout   time.Duration // per send through the carriers (default 30 s)
 	DefaultExpiry time.Duration // message_expiry default (Plivo: 3 h)
 }
+
+// Fence is the lease ownership of this node's claims. In a cluster a node given up
+// for dead (frozen, cut off) finds what it claimed given to others: Holds turns false
+// for its claims, which it then neither sends nor records, and it claims again as a
+// new Owner.
+type Fence interface {
+	Owner() string
+	Holds(owner string) bool
+}
+
+// soleNode is the fence of a node alone: its claims are always its own.
+type soleNode string
+
+func (n soleNode) Owner() string           { return string(n) }
+func (n soleNode) Holds(owner string) bool { return owner == string(n) }
+
+// ErrFenced refuses a submit whose claim is no longer this node's (a Sender passes it
+// back as it is: it says nothing about the carrier).
+var ErrFenced = errors.New("message: lease lost (this node was given up for dead); left to the node that took it over")
 
 // CallerIDChecker is the source rule (package callerid) as Prepare and Queue ask it.
 type CallerIDChecker interface {
@@ -179,6 +201,9 @@ func New(o Options) *Service {
 	}
 	if o.Node == "" {
 		o.Node = "trunkline" // one node; the server passes config's node_name
+	}
+	if o.Fence == nil {
+		o.Fence = soleNode(o.Node)
 	}
 	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
 		direct: make(chan *trunkline.Message, 4096), cbDirect: make(chan *trunkline.Callback, 4096),
@@ -266,6 +291,7 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 		}
 	}
 	now := s.o.Now()
+	owner := s.o.Fence.Owner()
 	if r.Expiry == 0 {
 		r.Expiry = s.o.DefaultExpiry
 	}
@@ -292,7 +318,7 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 			}
 			// Stored already leased to this node, and handed to its workers below: no
 			// claim query. If this node dies, the lease frees it for any node.
-			m.LeaseOwner, m.LeaseUntil, m.Attempts = s.o.Node, now.Add(s.o.Lease), 1
+			m.LeaseOwner, m.LeaseUntil, m.Attempts = owner, now.Add(s.o.Lease), 1
 		}
 		ms = append(ms, m)
 		out.UUIDs = append(out.UUIDs, id)
@@ -316,7 +342,7 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 		}
 		// Workers are saturated or stopped (the node drains): free the lease so a claim
 		// loop, this node's or another's, takes it.
-		s.releaseLease(ctx, m.UUID)
+		s.releaseLease(ctx, m.UUID, m.LeaseOwner)
 		handedOff = false
 	}
 	s.handoff.RUnlock()
@@ -390,7 +416,11 @@ func (s *Service) callback(accountID, kind, objectID, url, method string, params
 // and a release after that would free it for a second send. A failure is logged: those
 // messages wait for their leases to run out.
 func (s *Service) ReleaseOldLeases(ctx context.Context) {
-	if n, err := s.o.DB.ReleaseLeases(ctx, s.o.Node); err != nil {
+	keep := s.o.Fence.Owner() // in a cluster this run's incarnation, none of the previous run's
+	if keep == s.o.Node {
+		keep = "" // one node: the previous run claimed under the same owner
+	}
+	if n, err := s.o.DB.ReleaseLeases(ctx, s.o.Node, keep); err != nil {
 		s.log.Error("release old leases", "err", err)
 	} else if n > 0 {
 		s.log.Warn("messages claimed by this node's previous run are queued again", "count", n)
@@ -402,7 +432,7 @@ func (s *Service) ReleaseOldLeases(ctx context.Context) {
 func (s *Service) Run(ctx context.Context) error {
 	// New callbacks come from the store's commits in memory; the claim query is for
 	// retries, other nodes' callbacks and those this node could not take.
-	s.o.DB.HandCallbacks(callbackLease, s.takeCallbacks)
+	s.o.DB.HandCallbacks(s.o.Fence.Owner, callbackLease, s.takeCallbacks)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.sendLoop(ctx) }()
@@ -411,7 +441,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// The sends have finished recording: no more callbacks come. Those handed over
 	// but not delivered are freed for the claim query (of this node's next run or
 	// another node) rather than left to wait for their leases.
-	s.o.DB.HandCallbacks(0, nil)
+	s.o.DB.HandCallbacks(nil, 0, nil)
 	var left []*trunkline.Callback
 	for len(s.cbDirect) > 0 {
 		left = append(left, <-s.cbDirect)
@@ -431,7 +461,7 @@ func (s *Service) stopHandoff(ctx context.Context) {
 	for {
 		select {
 		case m := <-s.direct:
-			s.releaseLease(ctx, m.UUID)
+			s.releaseLease(ctx, m.UUID, m.LeaseOwner)
 			freed = true
 			continue
 		default:
@@ -443,9 +473,10 @@ func (s *Service) stopHandoff(ctx context.Context) {
 	}
 }
 
-// releaseLease frees a queued message's lease; a failure leaves it to the lease's end.
-func (s *Service) releaseLease(ctx context.Context, id string) {
-	if err := s.o.DB.ReleaseLease(ctx, id); err != nil {
+// releaseLease frees a queued message's lease if owner still holds it; a failure
+// leaves it to the lease's end.
+func (s *Service) releaseLease(ctx context.Context, id, owner string) {
+	if err := s.o.DB.ReleaseLease(ctx, id, owner); err != nil {
 		s.log.Warn("release lease of a queued message; it waits for its lease to run out", "message_uuid", id, "err", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/trunkline/trunkline"
 	"github.com/trunkline/trunkline/smpp/charset"
 	"github.com/trunkline/trunkline/smpp/pdu"
+	"github.com/trunkline/trunkline/smpp/session"
 	"github.com/trunkline/trunkline/webhook"
 )
 
@@ -63,7 +64,7 @@ func (s *Service) sendLoop(ctx context.Context) {
 		case <-timer.C:
 		}
 		for ctx.Err() == nil {
-			ms, err := s.o.DB.ClaimMessages(ctx, s.o.Node, s.o.Lease, min(jobs.free(), 128))
+			ms, err := s.o.DB.ClaimMessages(ctx, s.o.Fence.Owner(), s.o.Lease, min(jobs.free(), 128))
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.Error("claim messages", "err", err)
@@ -87,16 +88,21 @@ func (s *Service) sendLoop(ctx context.Context) {
 	}
 }
 
-// process sends one claimed message and records the outcome.
+// process sends one claimed message and records the outcome, both only while the
+// claim is this node's (Fence): a node given up for dead leaves the message to the
+// node that took it over.
 func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 	now := s.o.Now()
+	if !s.o.Fence.Holds(m.LeaseOwner) {
+		s.fenced(ctx, m)
+		return
+	}
 	fail := func(code string, attempts []trunkline.Attempt) {
 		_, err := s.o.DB.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgFailed, ErrorCode: code, Attempts: attempts,
-			Erase: true, Callback: s.statusCallback, RetryAt: now})
-		if err != nil {
-			s.log.Error("record failed message", "message_uuid", m.UUID, "err", err)
+			Erase: true, Callback: s.statusCallback, RetryAt: now, Lease: m.LeaseOwner})
+		if s.recorded(m, "record failed message", err) {
+			s.o.Metrics.MessageState(trunkline.MsgFailed)
 		}
-		s.o.Metrics.MessageState(trunkline.MsgFailed)
 	}
 	if now.After(m.ExpiresAt) {
 		fail(ErrExpired, nil)
@@ -114,9 +120,21 @@ func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 		return
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.o.SendTimeout)
+	// Asked again right before each submit_sm is written: the send may wait for a
+	// window slot or the carrier's rate, and the node may be frozen meanwhile.
+	sctx = session.WithGate(sctx, func() error {
+		if !s.o.Fence.Holds(m.LeaseOwner) {
+			return ErrFenced
+		}
+		return nil
+	})
 	res, err := s.o.Sender.Send(sctx, &Submission{MessageUUID: m.UUID, AccountID: m.AccountID, Src: m.From, Dst: p.Dst,
 		Coding: coding, Parts: parts, Expires: m.ExpiresAt})
 	cancel()
+	if err != nil && !s.o.Fence.Holds(m.LeaseOwner) {
+		s.fenced(ctx, m)
+		return
+	}
 	if err != nil {
 		var se *SendError
 		if !errors.As(err, &se) {
@@ -124,10 +142,8 @@ func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 		}
 		if se.Retry && s.o.Now().Add(backoff(m.Attempts)).Before(m.ExpiresAt) {
 			_, rerr := s.o.DB.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgQueued, Attempts: se.Attempts,
-				RetryAt: s.o.Now().Add(backoff(m.Attempts))})
-			if rerr != nil {
-				s.log.Error("requeue message", "message_uuid", m.UUID, "err", rerr)
-			}
+				RetryAt: s.o.Now().Add(backoff(m.Attempts)), Lease: m.LeaseOwner})
+			s.recorded(m, "requeue message", rerr)
 			return
 		}
 		code := se.Code
@@ -142,13 +158,37 @@ func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 		ps = append(ps, trunkline.Part{Seq: i + 1, Keys: []string{pdu.MessageIDKey(id)}})
 	}
 	_, err = s.o.DB.RecordSend(ctx, m.UUID, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: res.Carrier, Parts: ps,
-		Attempts: res.Attempts, Erase: true, Callback: s.statusCallback, RetryAt: now})
-	if err != nil {
-		// The SMSC has it; if this record is lost the lease runs out and it is sent
-		// again: the at-least-once window the issue allows.
-		s.log.Error("record sent message", "message_uuid", m.UUID, "err", err)
+		Attempts: res.Attempts, Erase: true, Callback: s.statusCallback, RetryAt: now, Lease: m.LeaseOwner})
+	// The SMSC has it; if this record is lost the lease runs out and it is sent
+	// again, and if the lease was lost (this node given up for dead while the
+	// submit was on the wire) the new owner sends it again: the at-least-once
+	// window the issue allows.
+	if s.recorded(m, "record sent message", err) {
+		s.o.Metrics.MessageState(trunkline.MsgSent)
 	}
-	s.o.Metrics.MessageState(trunkline.MsgSent)
+}
+
+// fenced lets go of a claim that is no longer this node's: not sent, not recorded.
+// Its lease is freed if it is somehow still this node's (a heartbeat late but not
+// given up for dead), so that it is not held until the lease runs out.
+func (s *Service) fenced(ctx context.Context, m *trunkline.Message) {
+	s.log.Warn("claimed message left to the node that took it over (this node was given up for dead)", "message_uuid", m.UUID)
+	if err := s.o.DB.ReleaseLease(ctx, m.UUID, m.LeaseOwner); err != nil {
+		s.log.Warn("release a fenced claim; it waits for its lease to run out", "message_uuid", m.UUID, "err", err)
+	}
+}
+
+// recorded logs a failed RecordSend and reports whether it recorded. A lost lease is
+// no failure: the node that took the message over records its own outcome.
+func (s *Service) recorded(m *trunkline.Message, what string, err error) bool {
+	switch {
+	case errors.Is(err, trunkline.ErrLeaseLost):
+		s.log.Warn(what+": refused, the message went to another node (this node was given up for dead)", "message_uuid", m.UUID)
+		return false
+	case err != nil:
+		s.log.Error(what, "message_uuid", m.UUID, "err", err)
+	}
+	return true
 }
 
 // backoff is the wait before retrying a message no carrier could take.
@@ -177,7 +217,7 @@ func (s *Service) callbackLoop(ctx context.Context) {
 		case <-ticker.C:
 		}
 		for ctx.Err() == nil {
-			cbs, err := s.o.DB.ClaimCallbacks(ctx, callbackLease, min(jobs.free(), 128))
+			cbs, err := s.o.DB.ClaimCallbacks(ctx, s.o.Fence.Owner(), callbackLease, min(jobs.free(), 128))
 			if err != nil || len(cbs) == 0 {
 				break
 			}
@@ -221,7 +261,7 @@ func (s *Service) releaseCallbacks(cbs []*trunkline.Callback) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, c := range cbs {
-		if err := s.o.DB.ReleaseCallback(ctx, c.ID); err != nil {
+		if err := s.o.DB.ReleaseCallback(ctx, c.ID, c.LeaseOwner); err != nil {
 			s.log.Warn("release a callback's lease; it waits for the lease to run out", "id", c.ID, "err", err)
 		}
 	}
@@ -241,6 +281,11 @@ func (s *Service) wakeCallbacks() {
 const maxCallbackRounds = 5
 
 func (s *Service) deliver(ctx context.Context, c *trunkline.Callback) {
+	if !s.o.Fence.Holds(c.LeaseOwner) {
+		// Given up for dead: the node that took it over delivers it.
+		s.o.DB.RetryCallback(ctx, c.ID, c.LeaseOwner, s.o.Now())
+		return
+	}
 	params, err := c.Params, error(nil)
 	if params == nil { // read from the store: open the sealed parameters
 		var b []byte
@@ -250,7 +295,7 @@ func (s *Service) deliver(ctx context.Context, c *trunkline.Callback) {
 	}
 	if err != nil {
 		s.log.Error("callback unreadable; dropped", "id", c.ID, "err", err)
-		s.o.DB.FinishCallback(ctx, c.ID)
+		s.o.DB.FinishCallback(ctx, c.ID, c.LeaseOwner)
 		return
 	}
 	req := webhook.Request{AccountID: c.AccountID, Kind: c.Kind, ObjectID: c.ObjectID, URL: c.URL, Method: c.Method, Params: url.Values{},
@@ -260,7 +305,7 @@ func (s *Service) deliver(ctx context.Context, c *trunkline.Callback) {
 	}
 	if req.AuthToken, req.MainAuthToken, err = s.o.Tokens.SigningTokens(ctx, c.AccountID); err != nil {
 		s.log.Error("callback: no token to sign with", "account", c.AccountID, "err", err)
-		s.o.DB.RetryCallback(ctx, c.ID, s.o.Now().Add(time.Minute))
+		s.o.DB.RetryCallback(ctx, c.ID, c.LeaseOwner, s.o.Now().Add(time.Minute))
 		return
 	}
 	resp, err := s.o.Webhooks.Do(ctx, req)
@@ -268,15 +313,15 @@ func (s *Service) deliver(ctx context.Context, c *trunkline.Callback) {
 		if c.Kind == "message_inbound" && resp != nil {
 			s.replyFromXML(ctx, c, resp.Body)
 		}
-		s.o.DB.FinishCallback(ctx, c.ID)
+		s.o.DB.FinishCallback(ctx, c.ID, c.LeaseOwner)
 		return
 	}
 	var we *webhook.Error
 	retry := errors.As(err, &we) && (we.Class == "timeout" || we.Class == "network" || we.Class == "http_5xx" || we.Class == "http_429")
 	if retry && c.Attempts < maxCallbackRounds {
-		s.o.DB.RetryCallback(ctx, c.ID, s.o.Now().Add(time.Duration(c.Attempts)*30*time.Second))
+		s.o.DB.RetryCallback(ctx, c.ID, c.LeaseOwner, s.o.Now().Add(time.Duration(c.Attempts)*30*time.Second))
 		return
 	}
 	s.log.Warn("callback abandoned", "kind", c.Kind, "object", c.ObjectID, "err", err)
-	s.o.DB.FinishCallback(ctx, c.ID)
+	s.o.DB.FinishCallback(ctx, c.ID, c.LeaseOwner)
 }

@@ -240,6 +240,16 @@ func TestCrashBeforeHandOff(t *testing.T) {
 		mkAccount(t, db, "MA1", "")
 		now := time.Now()
 		db.SetClock(func() time.Time { return now })
+		// Time passes: on PostgreSQL leases are judged by the database server's clock,
+		// which a test cannot move, so the leases move back instead.
+		pass := func(d time.Duration) {
+			now = now.Add(d)
+			if db.Dialect() == Postgres {
+				if _, err := db.Exec(ctx, `UPDATE messages SET lease_until = lease_until - ? WHERE lease_until > 0`, d.Microseconds()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		a, b := testMessage("restart"), testMessage("other-node")
 		for _, m := range []*trunkline.Message{a, b} {
 			m.LeaseOwner, m.LeaseUntil, m.Attempts = "node-a", now.Add(time.Minute), 1
@@ -251,7 +261,7 @@ func TestCrashBeforeHandOff(t *testing.T) {
 			t.Fatalf("a leased message was claimed: %d %v", len(got), err)
 		}
 		// node-a restarts.
-		if n, err := db.ReleaseLeases(ctx, "node-a"); err != nil || n != 1 {
+		if n, err := db.ReleaseLeases(ctx, "node-a", ""); err != nil || n != 1 {
 			t.Fatalf("release: %d %v", n, err)
 		}
 		got, err := db.ClaimMessages(ctx, "node-a", time.Minute, 10)
@@ -268,7 +278,7 @@ func TestCrashBeforeHandOff(t *testing.T) {
 		if got, _ := db.ClaimMessages(ctx, "node-b", time.Minute, 10); len(got) != 0 {
 			t.Fatalf("claimed inside the lease: %d", len(got))
 		}
-		now = now.Add(61 * time.Second)
+		pass(61 * time.Second)
 		got, err = db.ClaimMessages(ctx, "node-b", time.Minute, 10)
 		if err != nil || len(got) != 2 {
 			t.Fatalf("after the leases ran out: %d %v", len(got), err)
@@ -277,7 +287,7 @@ func TestCrashBeforeHandOff(t *testing.T) {
 			Parts: []trunkline.Part{{Seq: 1, Keys: []string{"s:1"}}}}); err != nil {
 			t.Fatal(err)
 		}
-		now = now.Add(2 * time.Minute)
+		pass(2 * time.Minute)
 		if got, _ := db.ClaimMessages(ctx, "node-c", time.Minute, 10); len(got) != 1 || got[0].UUID != "restart" {
 			t.Fatalf("a sent message was claimed again: %v", got)
 		}
@@ -520,12 +530,12 @@ func TestCallbackHandOff(t *testing.T) {
 			t.Fatal(err)
 		}
 		handed := make(chan *trunkline.Callback, 64)
-		db.HandCallbacks(time.Minute, func(cbs []*trunkline.Callback) {
+		db.HandCallbacks(nil, time.Minute, func(cbs []*trunkline.Callback) {
 			for _, c := range cbs {
 				handed <- c
 			}
 		})
-		defer db.HandCallbacks(0, nil)
+		defer db.HandCallbacks(nil, 0, nil)
 		queued, release := holdWriter(t, db)
 		errs := make([]error, 4)
 		var wg sync.WaitGroup
@@ -566,22 +576,25 @@ func TestCallbackHandOff(t *testing.T) {
 				t.Fatalf("callback %d is row %q, handed as %q (%v)", id, rowObj, obj, err)
 			}
 		}
-		if cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10); err != nil || len(cbs) != 0 {
+		if cbs, err := db.ClaimCallbacks(ctx, "", time.Minute, 10); err != nil || len(cbs) != 0 {
 			t.Fatalf("handed callbacks claimed again: %d %v", len(cbs), err)
 		}
-		if err := db.ReleaseCallback(ctx, got["h1"]); err != nil {
+		if err := db.ReleaseCallback(ctx, got["h1"], ""); err != nil {
 			t.Fatal(err)
 		}
-		cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10)
+		cbs, err := db.ClaimCallbacks(ctx, "", time.Minute, 10)
 		if err != nil || len(cbs) != 1 || cbs[0].ObjectID != "h1" || cbs[0].Attempts != 1 {
 			t.Fatalf("after release: %+v %v", cbs, err)
 		}
 		// The process died between the commit and the delivery of the other two (and
 		// during h1's): once their leases have run out, the claim query (of any node)
 		// takes them, once, each in its second round.
-		db.SetClock(func() time.Time { return time.Now().Add(61 * time.Second) })
-		defer db.SetClock(time.Now)
-		cbs, err = db.ClaimCallbacks(ctx, time.Minute, 10)
+		// (Leases are judged by the database's clock: they are moved back by a lease
+		// and a second rather than the store's clock forward.)
+		if _, err := db.Exec(ctx, `UPDATE callbacks SET lease_until = lease_until - ? WHERE lease_until > 0`, (61 * time.Second).Microseconds()); err != nil {
+			t.Fatal(err)
+		}
+		cbs, err = db.ClaimCallbacks(ctx, "", time.Minute, 10)
 		if err != nil || len(cbs) != 3 {
 			t.Fatalf("after the leases ran out: %d %v", len(cbs), err)
 		}
@@ -590,7 +603,7 @@ func TestCallbackHandOff(t *testing.T) {
 				t.Fatalf("%s claimed in round %d, want 2", c.ObjectID, c.Attempts)
 			}
 		}
-		if again, _ := db.ClaimCallbacks(ctx, time.Minute, 10); len(again) != 0 {
+		if again, _ := db.ClaimCallbacks(ctx, "", time.Minute, 10); len(again) != 0 {
 			t.Fatalf("claimed twice: %d", len(again))
 		}
 	})
@@ -658,35 +671,41 @@ func TestOneSMSCKeyMigration(t *testing.T) {
 }
 
 // TestHandedCallbacksHaveTheirNode: callbacks stored already leased for the hand-off
-// name this node as their holder, as claimed ones do, so that when it dies a survivor
-// frees them at once (ReleaseLeases) instead of waiting out the lease.
+// name this node's owner (name/incarnation) as their holder, as claimed ones do, so
+// that when it dies a survivor frees them at once (ReleaseLeases, TakeOverNode)
+// instead of waiting out the lease, and the fence refuses the dead owner's writes.
 func TestHandedCallbacksHaveTheirNode(t *testing.T) {
 	forEach(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		mkAccount(t, db, "MA1", "")
-		db.SetNode("n1")
+		owner := trunkline.NodeOwner("n1", "inc1")
 		handed := make(chan *trunkline.Callback, 4)
-		db.HandCallbacks(time.Minute, func(cbs []*trunkline.Callback) {
+		db.HandCallbacks(func() string { return owner }, time.Minute, func(cbs []*trunkline.Callback) {
 			for _, c := range cbs {
 				handed <- c
 			}
 		})
-		defer db.HandCallbacks(0, nil)
+		defer db.HandCallbacks(nil, 0, nil)
 		cb := &trunkline.Callback{AccountID: "MA1", Kind: "message_status", ObjectID: "m1", URL: "http://127.0.0.1/cb",
 			Method: "POST", ParamsEnc: []byte{1}}
 		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("m1")}, []*trunkline.Callback{cb}); err != nil {
 			t.Fatal(err)
 		}
-		if c := <-handed; c.ID == 0 {
-			t.Fatalf("handed without its id: %+v", c)
+		c := <-handed
+		if c.ID == 0 || c.LeaseOwner != owner {
+			t.Fatalf("handed without its id or owner: %+v", c)
 		}
-		if cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10); err != nil || len(cbs) != 0 {
+		if cbs, err := db.ClaimCallbacks(ctx, "", time.Minute, 10); err != nil || len(cbs) != 0 {
 			t.Fatalf("a handed callback claimed while leased: %d %v", len(cbs), err)
 		}
-		if _, err := db.ReleaseLeases(ctx, "n1"); err != nil {
+		if _, err := db.ReleaseLeases(ctx, "n1", ""); err != nil {
 			t.Fatal(err)
 		}
-		if cbs, err := db.ClaimCallbacks(ctx, time.Minute, 10); err != nil || len(cbs) != 1 || cbs[0].ObjectID != "m1" {
+		// The dead owner's late release does nothing now (the fence).
+		if err := db.ReleaseCallback(ctx, c.ID, owner); err != nil {
+			t.Fatal(err)
+		}
+		if cbs, err := db.ClaimCallbacks(ctx, "", time.Minute, 10); err != nil || len(cbs) != 1 || cbs[0].ObjectID != "m1" {
 			t.Fatalf("after n1's leases were freed: %d %v", len(cbs), err)
 		}
 	})

@@ -84,12 +84,12 @@ func benchFlow(b *testing.B, db *DB) {
 	// The callbacks come to 16 deliverers in memory after their commit, as in the server
 	// (HandCallbacks); a delivery's bookkeeping is its attempt record and the row's delete.
 	handed := make(chan *trunkline.Callback, 2*b.N+64)
-	db.HandCallbacks(time.Minute, func(cbs []*trunkline.Callback) {
+	db.HandCallbacks(nil, time.Minute, func(cbs []*trunkline.Callback) {
 		for _, c := range cbs {
 			handed <- c
 		}
 	})
-	defer db.HandCallbacks(0, nil)
+	defer db.HandCallbacks(nil, 0, nil)
 	var finished atomic.Int64
 	deliverer := func() error {
 		for finished.Load() < 2*int64(b.N) {
@@ -103,7 +103,7 @@ func benchFlow(b *testing.B, db *DB) {
 				URL: c.URL, Number: 1, Status: 200, Time: time.Now()}); err != nil {
 				return err
 			}
-			if err := db.FinishCallback(ctx, c.ID); err != nil {
+			if err := db.FinishCallback(ctx, c.ID, c.LeaseOwner); err != nil {
 				return err
 			}
 			finished.Add(1)

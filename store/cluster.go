@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,9 +54,10 @@ func (db *DB) JoinCluster(ctx context.Context, n *trunkline.Node) error {
 
 // Heartbeat renews node name's heartbeat with what it now holds. wasDead reports that
 // the others had given it up for dead (it was frozen, or cut off from the database,
-// longer than their patience): its leases were freed, so work it still holds may be
-// done twice. trunkline.ErrConflict: another incarnation (a restart elsewhere under
-// this name) owns the row.
+// longer than their patience) and took its work over: the heartbeat is refused, the
+// row stays dead, and the node must let go of what it held and rejoin as a new
+// incarnation (JoinCluster). trunkline.ErrConflict: another incarnation (a restart
+// elsewhere under this name) owns the row.
 func (db *DB) Heartbeat(ctx context.Context, name, incarnation string, calls, binds int) (wasDead bool, err error) {
 	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		now, err := db.clusterNow(ctx, tx.QueryRow)
@@ -71,7 +74,9 @@ func (db *DB) Heartbeat(ctx context.Context, name, incarnation string, calls, bi
 		if inc != incarnation {
 			return trunkline.ErrConflict
 		}
-		wasDead = state == trunkline.NodeDead
+		if wasDead = state == trunkline.NodeDead; wasDead {
+			return nil
+		}
 		_, err = tx.Exec(ctx, `UPDATE cluster_nodes SET heartbeat_at = ?, state = ?, calls = ?, binds = ? WHERE name = ? AND incarnation = ?`,
 			micros(now), trunkline.NodeUp, calls, binds, name, incarnation)
 		return err
@@ -106,21 +111,58 @@ func (db *DB) SilentNodes(ctx context.Context, patience time.Duration) ([]string
 // Only one survivor gets true: the one that takes the dead node's work over.
 func (db *DB) MarkNodeDead(ctx context.Context, name string, patience time.Duration) (bool, error) {
 	var won bool
-	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		now, err := db.clusterNow(ctx, tx.QueryRow)
-		if err != nil {
-			return err
-		}
-		res, err := tx.Exec(ctx, `UPDATE cluster_nodes SET state = ? WHERE name = ? AND state = ? AND heartbeat_at < ?`,
-			trunkline.NodeDead, name, trunkline.NodeUp, micros(now.Add(-patience)))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		won = n == 1
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
+		_, won, err = markNodeDead(ctx, tx, name, patience)
 		return err
 	})
 	return won, err
+}
+
+// markNodeDead marks name dead in tx (see MarkNodeDead) and returns the incarnation
+// it marked.
+func markNodeDead(ctx context.Context, tx *Tx, name string, patience time.Duration) (string, bool, error) {
+	now, err := tx.db.clusterNow(ctx, tx.QueryRow)
+	if err != nil {
+		return "", false, err
+	}
+	var inc string
+	err = tx.QueryRow(ctx, `UPDATE cluster_nodes SET state = ? WHERE name = ? AND state = ? AND heartbeat_at < ? RETURNING incarnation`,
+		trunkline.NodeDead, name, trunkline.NodeUp, micros(now.Add(-patience))).Scan(&inc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return inc, err == nil, err
+}
+
+// TakeOverNode marks name dead if it is still up and has not heartbeaten for patience
+// and, in the same transaction, frees its work: its message and callback leases, its
+// named leases (bind slots, leader), and its live calls, ended in the records as end
+// says. nil when name was not silent or another survivor was first. One transaction,
+// so a node that finds itself dead (Heartbeat) finds its work freed already and may
+// rejoin as a new incarnation at once: nothing of the takeover touches the new one's
+// work.
+func (db *DB) TakeOverNode(ctx context.Context, name string, patience time.Duration, end trunkline.CallEnd) (*trunkline.Takeover, error) {
+	var out *trunkline.Takeover
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = nil
+		inc, won, err := markNodeDead(ctx, tx, name, patience)
+		if err != nil || !won {
+			return err
+		}
+		t := &trunkline.Takeover{Incarnation: inc}
+		if t.Messages, err = releaseLeases(ctx, tx, name, ""); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE cluster_leases SET until = 0 WHERE holder = ?`, name); err != nil {
+			return err
+		}
+		if t.Calls, err = endCallsOf(ctx, tx, name, end); err != nil {
+			return err
+		}
+		out = t
+		return nil
+	})
+	return out, err
 }
 
 // Nodes lists every node the cluster has known, by name.
@@ -207,10 +249,19 @@ func (db *DB) CallNode(ctx context.Context, uuid string) (string, error) {
 // EndCallsOf completes every call still live on node (dead) with the given cause,
 // ended now, and returns them as stored, hangup URL included.
 func (db *DB) EndCallsOf(ctx context.Context, node string, causeCode int, causeName, source, reason string) ([]*trunkline.Call, error) {
-	now := db.now()
 	var out []*trunkline.Call
-	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		out = nil
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
+		out, err = endCallsOf(ctx, tx, node, trunkline.CallEnd{Code: causeCode, Name: causeName, Source: source, Reason: reason})
+		return err
+	})
+	return out, err
+}
+
+func endCallsOf(ctx context.Context, tx *Tx, node string, e trunkline.CallEnd) ([]*trunkline.Call, error) {
+	now := tx.db.now()
+	causeCode, causeName, source, reason := e.Code, e.Name, e.Source, e.Reason
+	var out []*trunkline.Call
+	err := func() error {
 		rows, err := tx.Query(ctx, `SELECT `+callCols+`, hangup_url, hangup_method FROM calls WHERE node = ? AND state <> ?`,
 			node, trunkline.CallCompleted)
 		if err != nil {
@@ -245,7 +296,7 @@ func (db *DB) EndCallsOf(ctx context.Context, node string, causeCode int, causeN
 			}
 		}
 		return nil
-	})
+	}()
 	return out, err
 }
 
@@ -274,4 +325,29 @@ func (db *DB) LeaseHolder(ctx context.Context, name string) (string, error) {
 		return "", nil
 	}
 	return holder, err
+}
+
+// ClusterDSN returns dsn with PostgreSQL told to end a session that sits inside a
+// transaction, waiting for its client, longer than idle (unless dsn sets
+// idle_in_transaction_session_timeout itself). A node frozen (SIGSTOP, a long pause)
+// or cut off in the middle of a transaction holds its row locks until its session
+// ends: without this the survivors' takeover of that node, and every write queued
+// behind a lock it held, would wait for it to come back. A live node's transactions
+// never wait on their client that long; one that does is failed and retried. Other
+// DSNs (SQLite: one host) are returned as they are.
+func ClusterDSN(dsn string, idle time.Duration) string {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") || idle <= 0 {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // store.Open reports it
+	}
+	q := u.Query()
+	if q.Has("idle_in_transaction_session_timeout") {
+		return dsn
+	}
+	q.Set("idle_in_transaction_session_timeout", strconv.FormatInt(max(idle.Milliseconds(), 1), 10))
+	u.RawQuery = q.Encode()
+	return u.String()
 }

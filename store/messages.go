@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trunkline/trunkline"
 )
@@ -120,9 +121,15 @@ func insertCallbacks(ctx context.Context, tx *Tx, cbs []*trunkline.Callback, now
 	var lease int64
 	attempts, owner := 0, ""
 	if tx.hand != nil {
-		// Leased to this node, by name like a claim (ClaimCallbacks), so that a survivor
-		// frees them at once if this node dies (ReleaseLeases).
-		lease, attempts, owner = micros(now.Add(tx.hand.lease)), 1, tx.db.node
+		// Leased to this node's owner like a claim (ClaimCallbacks), so that a survivor
+		// frees them at once if this node dies (TakeOverNode), and this node, given up
+		// for dead meanwhile, no longer acts on them (the fence).
+		// The lease by the database's clock, as claims are (leaseNow).
+		ln, err := tx.db.leaseNow(ctx, tx)
+		if err != nil {
+			return err
+		}
+		lease, attempts, owner = micros(ln.Add(tx.hand.lease)), 1, tx.hand.owner()
 	}
 	for _, c := range cbs {
 		if c == nil || c.URL == "" {
@@ -155,7 +162,7 @@ func insertCallbacks(ctx context.Context, tx *Tx, cbs []*trunkline.Callback, now
 		}
 		k := key(account, kind, object, url, method, params)
 		if cs := byKey[k]; len(cs) > 0 {
-			cs[0].ID, cs[0].Attempts, cs[0].NextAttemptAt = id, attempts, fromMicros(micros(now))
+			cs[0].ID, cs[0].Attempts, cs[0].NextAttemptAt, cs[0].LeaseOwner = id, attempts, fromMicros(micros(now)), owner
 			byKey[k] = cs[1:]
 		}
 		return nil
@@ -169,21 +176,26 @@ func insertCallbacks(ctx context.Context, tx *Tx, cbs []*trunkline.Callback, now
 
 // handoff is a deliverer that takes new callbacks in memory (HandCallbacks).
 type handoff struct {
+	owner func() string // the lease owner (name/incarnation in a cluster) now
 	lease time.Duration
 	take  func([]*trunkline.Callback)
 }
 
 // HandCallbacks makes the store hand every callback it queues from now on to take,
-// right after the commit that stored it, leased for lease: the deliverer needs no claim
-// query for them, and if it dies with them the lease runs out and any node claims them
+// right after the commit that stored it, leased for lease to owner() as a claim would
+// be: the deliverer needs no claim query for them, and if it dies with them a survivor
+// frees them (TakeOverNode) or the lease runs out and any node claims them
 // (ClaimCallbacks). take runs on the writer's goroutine: it must not block or write.
 // take nil stops the hand-off (new callbacks are stored unleased, for the claim query).
-func (db *DB) HandCallbacks(lease time.Duration, take func([]*trunkline.Callback)) {
+func (db *DB) HandCallbacks(owner func() string, lease time.Duration, take func([]*trunkline.Callback)) {
 	if take == nil {
 		db.hand.Store(nil)
 		return
 	}
-	db.hand.Store(&handoff{lease: lease, take: take})
+	if owner == nil {
+		owner = func() string { return "" }
+	}
+	db.hand.Store(&handoff{owner: owner, lease: lease, take: take})
 }
 
 // insertMessageRows inserts messages with one multi-row INSERT (the one place that
@@ -191,6 +203,19 @@ func (db *DB) HandCallbacks(lease time.Duration, take func([]*trunkline.Callback
 // A message whose body was sealed (encs[i] not nil) keeps it only in body_enc.
 func insertMessageRows(ctx context.Context, tx *Tx, ms []*trunkline.Message, encs [][]byte) error {
 	args := make([]any, 0, len(ms)*25)
+	// A message stored leased (handed straight to its node's workers) has its lease
+	// moved onto the database's clock, which every node judges leases by.
+	var shift time.Duration
+	for _, m := range ms {
+		if !m.LeaseUntil.IsZero() {
+			now, err := tx.db.leaseNow(ctx, tx)
+			if err != nil {
+				return err
+			}
+			shift = now.Sub(tx.db.now())
+			break
+		}
+	}
 	for i, m := range ms {
 		body := m.Body
 		if encs[i] != nil {
@@ -198,7 +223,7 @@ func insertMessageRows(ctx context.Context, tx *Tx, ms []*trunkline.Message, enc
 		}
 		args = append(args, m.UUID, m.AccountID, m.Direction, m.Type, m.LogMode, m.From, m.To, body, m.PayloadEnc, m.Coding, m.Units,
 			m.State, m.ErrorCode, m.Carrier, m.CallbackURL, m.CallbackMethod, m.RequesterIP, micros(m.CreatedAt), micros(m.UpdatedAt),
-			micros(m.ExpiresAt), micros(m.NextAttemptAt), m.LeaseOwner, leaseMicros(m.LeaseUntil), m.Attempts, encs[i])
+			micros(m.ExpiresAt), micros(m.NextAttemptAt), m.LeaseOwner, leaseMicros(m.LeaseUntil, shift), m.Attempts, encs[i])
 	}
 	return insertRows(ctx, tx, `INSERT INTO messages (uuid, account_id, direction, message_type, log_mode, from_number, to_number,
 		body_text, payload_enc, coding, units, state, error_code, carrier, callback_url, callback_method, requester_ip,
@@ -260,17 +285,50 @@ func (db *DB) InsertMessages(ctx context.Context, ms []*trunkline.Message, cbs [
 	})
 }
 
-func leaseMicros(t time.Time) int64 {
+func leaseMicros(t time.Time, shift time.Duration) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return micros(t)
+	return micros(t.Add(shift))
 }
 
-// ReleaseLease frees a message's lease (a hand-off to workers that did not happen).
-func (db *DB) ReleaseLease(ctx context.Context, uuid string) error {
+// leaseNow is the time message and callback leases are given and judged by: the
+// database's clock on PostgreSQL (clusterNow), so that a node whose clock is off by
+// more than a lease neither takes a lease still held nor holds one past its end.
+func (db *DB) leaseNow(ctx context.Context, tx *Tx) (time.Time, error) {
+	return db.clusterNow(ctx, tx.QueryRow)
+}
+
+// held is the condition that owner (a parameter; "" for anyone) still holds a row's
+// lease: nobody claimed it since, and it was not freed for others to claim (a
+// takeover of a node given up for dead frees its leases). A lease that merely ran out
+// and was claimed by nobody is still held: no other node acted on the work.
+func held(table, owner string) string {
+	return `(` + owner + ` = '' OR (` + table + `.lease_owner = ` + owner + ` AND ` + table + `.lease_until > 0))`
+}
+
+// claimable is the condition under which owner (its name and incarnation as two
+// parameters) may claim work: its node's row, if there is one, is of that
+// incarnation and not given up for dead. A node that was (frozen, cut off) claims
+// nothing until it has rejoined as a new incarnation.
+const claimable = ` AND NOT EXISTS (SELECT 1 FROM cluster_nodes WHERE name = ? AND (incarnation <> ? OR state = 'dead'))`
+
+// claimFence returns claimable and its arguments for owner; nothing for an owner
+// without an incarnation (one node, no cluster).
+func claimFence(owner string) (string, []any) {
+	name, inc := trunkline.SplitNodeOwner(owner)
+	if inc == "" {
+		return "", nil
+	}
+	return claimable, []any{name, inc}
+}
+
+// ReleaseLease frees a message's lease if owner ("" anyone) holds it: a hand-off to
+// workers that did not happen, or a claim a node let go of (fenced).
+func (db *DB) ReleaseLease(ctx context.Context, uuid, owner string) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE messages SET lease_until = 0 WHERE uuid = ? AND state = 'queued'`, uuid)
+		_, err := tx.Exec(ctx, `UPDATE messages SET lease_until = 0 WHERE uuid = ? AND state = 'queued' AND `+held("messages", "?"),
+			uuid, owner, owner)
 		return err
 	})
 }
@@ -345,7 +403,7 @@ func (db *DB) ListMessages(ctx context.Context, s trunkline.Scope, f trunkline.M
 // whose lease runs out (its worker died) is claimed again: at-least-once, which is why
 // duplicates at the SMSC are limited to messages in flight at a crash.
 func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Duration, limit int) ([]*trunkline.Message, error) {
-	now := db.now()
+	fence, fenceArgs := claimFence(owner)
 	lock := ""
 	if db.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
@@ -355,10 +413,16 @@ func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Durati
 	// in the busy handler.
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = nil
+		// Due by this node's clock (which scheduled it); leases by the shared one.
+		now := tx.db.now()
+		leaseNow, err := tx.db.leaseNow(ctx, tx)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `UPDATE messages SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
 		WHERE uuid IN (SELECT uuid FROM messages WHERE state = 'queued' AND next_attempt_at <= ? AND lease_until <= ?
-			ORDER BY next_attempt_at LIMIT ?`+lock+`) AND lease_until <= ?
-		RETURNING `+messageCols, micros(now.Add(lease)), owner, micros(now), micros(now), limit, micros(now))
+			ORDER BY next_attempt_at LIMIT ?`+lock+`) AND lease_until <= ?`+fence+`
+		RETURNING `+messageCols, append([]any{micros(leaseNow.Add(lease)), owner, micros(now), micros(leaseNow), limit, micros(leaseNow)}, fenceArgs...)...)
 		if err != nil {
 			return err
 		}
@@ -368,6 +432,7 @@ func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Durati
 			if err != nil {
 				return err
 			}
+			m.LeaseOwner = owner
 			out = append(out, m)
 		}
 		return rows.Err()
@@ -378,23 +443,41 @@ func (db *DB) ClaimMessages(ctx context.Context, owner string, lease time.Durati
 	return out, nil
 }
 
-// ReleaseLeases frees the leases owner held on messages and callbacks: called when a
-// node starts, since whatever its previous run claimed died with it (a crash), and by
-// a survivor when a node stopped heartbeating; waiting for the leases to run out would
-// only delay that work. It returns the number of messages freed.
-func (db *DB) ReleaseLeases(ctx context.Context, owner string) (int64, error) {
+// ReleaseLeases frees the leases node (a name) held on messages and callbacks under
+// any incarnation but keep's: called when a node starts, since whatever its previous
+// run claimed died with it (a crash); a survivor taking a dead node over does the same
+// in its takeover (TakeOverNode). Waiting for the leases to run out would only delay
+// that work. It returns the number of messages freed.
+func (db *DB) ReleaseLeases(ctx context.Context, node, keep string) (int64, error) {
 	var n int64
-	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE messages SET lease_until = 0 WHERE state = 'queued' AND lease_owner = ? AND lease_until > 0`, owner)
-		if err != nil {
-			return err
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE callbacks SET lease_until = 0 WHERE lease_owner = ? AND lease_until > 0`, owner)
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) (err error) {
+		n, err = releaseLeases(ctx, tx, node, keep)
 		return err
 	})
+	return n, err
+}
+
+// ownedBy is the condition that a row's lease_owner is node's, under any incarnation
+// or none (a node of a release before fencing), and not keep; ownedByArgs gives its
+// parameters.
+const ownedBy = `(lease_owner = ? OR substr(lease_owner, 1, ?) = ?) AND lease_owner <> ?`
+
+func ownedByArgs(node, keep string) []any {
+	prefix := node + "/"
+	return []any{node, utf8.RuneCountInString(prefix), prefix, keep}
+}
+
+func releaseLeases(ctx context.Context, tx *Tx, node, keep string) (int64, error) {
+	args := ownedByArgs(node, keep)
+	res, err := tx.Exec(ctx, `UPDATE messages SET lease_until = 0 WHERE state = 'queued' AND lease_until > 0 AND `+ownedBy, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE callbacks SET lease_until = 0 WHERE lease_until > 0 AND `+ownedBy, args...)
 	return n, err
 }
 
@@ -415,6 +498,13 @@ type sendRec struct {
 	o    trunkline.SendOutcome
 	now  time.Time
 	m    *trunkline.Message
+	lost bool // refused: o.Lease no longer holds the message
+}
+
+// okAtOnce: sent by the first carrier tried, whose latency the message row keeps.
+func (r *sendRec) okAtOnce() bool {
+	as := r.o.Attempts
+	return r.o.State == trunkline.MsgSent && len(as) == 1 && as[0].Status == "ok" && as[0].Carrier == r.o.Carrier
 }
 
 // recordSends is RecordSend's set-based write: the attempts, message updates, parts and
@@ -430,12 +520,17 @@ var recordSends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any)
 
 // RecordSend applies a worker's outcome to a message it leased. Receipts that arrived
 // before this (early_receipts) are applied in the same transaction. It returns the
-// message as it now stands.
+// message as it now stands; trunkline.ErrLeaseLost, and nothing written, when o.Lease
+// no longer holds the message (its node was given up for dead and the message went
+// to another, whose outcome stands).
 func (db *DB) RecordSend(ctx context.Context, uuid string, o trunkline.SendOutcome) (*trunkline.Message, error) {
 	r := &sendRec{uuid: uuid, o: o, now: db.now()}
 	err := db.writeSet(ctx, recordSends, r, func(ctx context.Context, tx *Tx) error {
 		return applySends(ctx, tx, []*sendRec{r})
 	})
+	if err == nil && r.lost {
+		return nil, trunkline.ErrLeaseLost
+	}
 	return r.m, err
 }
 
@@ -482,47 +577,38 @@ func boolInt(b bool) int {
 
 func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
 	byUUID := make(map[string]*sendRec, len(recs))
-	byCarrier := map[string][]string{}
-	var attempts, parts, upd []any
+	allKeys := map[string][]string{}
+	var upd []any
 	for _, r := range recs {
 		if byUUID[r.uuid] != nil {
 			return errSameRow
 		}
-		byUUID[r.uuid], r.m = r, nil
+		byUUID[r.uuid], r.m, r.lost = r, nil, false
 		var okLatency any // NULL: the attempts have rows of their own
-		if as := r.o.Attempts; r.o.State == trunkline.MsgSent && len(as) == 1 && as[0].Status == "ok" && as[0].Carrier == r.o.Carrier {
-			okLatency = as[0].Latency.Microseconds() // the common case: no attempt row (MessageAttempts)
-		} else {
-			for _, a := range as {
-				attempts = append(attempts, r.uuid, a.Carrier, a.Status, a.Latency.Microseconds(), micros(a.At))
-			}
+		if r.okAtOnce() {
+			okLatency = r.o.Attempts[0].Latency.Microseconds() // the common case: no attempt row (MessageAttempts)
 		}
 		for _, p := range r.o.Parts {
-			for _, k := range p.Keys {
-				parts = append(parts, r.uuid, p.Seq, r.o.Carrier, k)
-				byCarrier[r.o.Carrier] = append(byCarrier[r.o.Carrier], k)
-			}
+			allKeys[r.o.Carrier] = append(allKeys[r.o.Carrier], p.Keys...)
 		}
 		var sent any
 		if r.o.State == trunkline.MsgSent {
 			sent = micros(r.now)
 		}
-		upd = append(upd, r.uuid, r.o.State, r.o.ErrorCode, r.o.Carrier, sent, micros(r.now), micros(r.o.RetryAt), boolInt(r.o.Erase), okLatency)
+		upd = append(upd, r.uuid, r.o.State, r.o.ErrorCode, r.o.Carrier, sent, micros(r.now), micros(r.o.RetryAt), boolInt(r.o.Erase), okLatency, r.o.Lease)
 	}
-	if err := lockKeys(ctx, tx, byCarrier); err != nil {
-		return err
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO message_attempts (message_uuid, carrier, status, latency_us, at) VALUES `, 5, attempts); err != nil {
+	if err := lockKeys(ctx, tx, allKeys); err != nil {
 		return err
 	}
 	// One UPDATE for all, its RETURNING instead of a re-read. VALUES columns are
-	// column1... in both dialects; the casts type the parameters for PostgreSQL.
-	upd, n := pad(upd, "", "", "", "", nil, 0, 0, 0, nil)
+	// column1... in both dialects; the casts type the parameters for PostgreSQL. An
+	// outcome whose lease went to another owner (column10) changes nothing.
+	upd, n := pad(upd, "", "", "", "", nil, 0, 0, 0, nil, "")
 	rows, err := tx.Query(ctx, bucketed+`UPDATE messages SET state = v.column2, error_code = v.column3, carrier = v.column4,
 		sent_at = COALESCE(sent_at, v.column5), updated_at = v.column6, next_attempt_at = v.column7, lease_until = 0, `+eraseSQL("v.column8")+`,
 		ok_latency_us = COALESCE(v.column9, ok_latency_us)
-		FROM (VALUES `+rowsOf(`(?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT))`, n)+`) AS v
-		WHERE messages.uuid = v.column1 AND messages.state = 'queued'
+		FROM (VALUES `+rowsOf(`(?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS TEXT))`, n)+`) AS v
+		WHERE messages.uuid = v.column1 AND messages.state = 'queued' AND `+held("messages", "v.column10")+`
 		RETURNING `+messageCols, upd...)
 	if err != nil {
 		return err
@@ -539,27 +625,54 @@ func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// What was recorded gets its attempts, parts, callback and early receipts; an
+	// outcome refused for a lost lease gets none of them: the new owner's stand.
+	var kept []*sendRec
+	byCarrier := map[string][]string{}
+	var attempts, parts []any
 	for _, r := range recs {
+		if r.m == nil && r.o.Lease != "" {
+			r.lost = true
+			continue
+		}
 		if r.m == nil { // no longer queued (recorded already): as it stands
 			if r.m, err = tx.db.scanMessage(ctx, tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE uuid = ?`, r.uuid)); err != nil {
 				return err
 			}
 		}
+		kept = append(kept, r)
+		if !r.okAtOnce() {
+			for _, a := range r.o.Attempts {
+				attempts = append(attempts, r.uuid, a.Carrier, a.Status, a.Latency.Microseconds(), micros(a.At))
+			}
+		}
+		for _, p := range r.o.Parts {
+			for _, k := range p.Keys {
+				parts = append(parts, r.uuid, p.Seq, r.o.Carrier, k)
+				byCarrier[r.o.Carrier] = append(byCarrier[r.o.Carrier], k)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO message_attempts (message_uuid, carrier, status, latency_us, at) VALUES `, 5, attempts); err != nil {
+		return err
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO message_parts (message_uuid, seq, carrier, smsc_key) VALUES `, 4, parts,
 		` ON CONFLICT DO NOTHING`); err != nil {
 		return err
 	}
 	var cbs []*trunkline.Callback
-	for _, r := range recs {
+	for _, r := range kept {
 		if r.o.Callback != nil {
 			cbs = append(cbs, r.o.Callback(r.m))
 		}
 	}
-	if err := insertCallbacks(ctx, tx, cbs, recs[0].now); err != nil {
+	if err := insertCallbacks(ctx, tx, cbs, kept[0].now); err != nil {
 		return err
 	}
-	return applyEarlyReceipts(ctx, tx, recs, byCarrier)
+	return applyEarlyReceipts(ctx, tx, kept, byCarrier)
 }
 
 // applyEarlyReceipts applies the receipts that overtook the submit results of recs:
@@ -911,9 +1024,9 @@ func (db *DB) MessageAttempts(ctx context.Context, uuid string) ([]trunkline.Att
 	return out, rows.Err()
 }
 
-// ClaimCallbacks leases up to limit due callbacks.
-func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int) ([]*trunkline.Callback, error) {
-	now := db.now()
+// ClaimCallbacks leases up to limit due callbacks to owner (see ClaimMessages).
+func (db *DB) ClaimCallbacks(ctx context.Context, owner string, lease time.Duration, limit int) ([]*trunkline.Callback, error) {
+	fence, fenceArgs := claimFence(owner)
 	lock := ""
 	if db.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
@@ -921,11 +1034,16 @@ func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int
 	var out []*trunkline.Callback
 	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = nil
+		now := tx.db.now()
+		leaseNow, err := tx.db.leaseNow(ctx, tx)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `UPDATE callbacks SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM callbacks WHERE next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at LIMIT ?`+lock+`)
-		AND lease_until <= ?
+		AND lease_until <= ?`+fence+`
 		RETURNING id, account_id, kind, object_id, url, method, params_enc, attempts, next_attempt_at`,
-			micros(now.Add(lease)), db.node, micros(now), micros(now), limit, micros(now))
+			append([]any{micros(leaseNow.Add(lease)), owner, micros(now), micros(leaseNow), limit, micros(leaseNow)}, fenceArgs...)...)
 		if err != nil {
 			return err
 		}
@@ -936,7 +1054,7 @@ func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int
 			if err := rows.Scan(&c.ID, &c.AccountID, &c.Kind, &c.ObjectID, &c.URL, &c.Method, &c.ParamsEnc, &c.Attempts, &next); err != nil {
 				return err
 			}
-			c.NextAttemptAt = fromMicros(next)
+			c.NextAttemptAt, c.LeaseOwner = fromMicros(next), owner
 			out = append(out, &c)
 		}
 		return rows.Err()
@@ -947,34 +1065,51 @@ func (db *DB) ClaimCallbacks(ctx context.Context, lease time.Duration, limit int
 	return out, nil
 }
 
-// finishCallbacks is FinishCallback's set-based write: one DELETE for a batch's ids.
+// finishCallbacks is FinishCallback's set-based write: one DELETE for a batch's
+// callbacks, each only while its claimer holds it (args: callbackLease).
 var finishCallbacks = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
-	args, n := pad(args, int64(0)) // ids start at 1
-	_, err := tx.Exec(ctx, bucketed+`DELETE FROM callbacks WHERE id IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+	var vals []any
+	for _, a := range args {
+		l := a.(callbackLease)
+		vals = append(vals, l.id, l.owner)
+	}
+	vals, n := pad(vals, int64(0), "") // ids start at 1
+	_, err := tx.Exec(ctx, bucketed+`DELETE FROM callbacks WHERE EXISTS (SELECT 1 FROM (VALUES `+
+		rowsOf(`(CAST(? AS BIGINT), CAST(? AS TEXT))`, n)+`) AS v WHERE v.column1 = callbacks.id AND `+held("callbacks", "v.column2")+`)`, vals...)
 	return err
 }}
 
-// FinishCallback removes a delivered (or abandoned) callback; RetryCallback reschedules it.
-func (db *DB) FinishCallback(ctx context.Context, id int64) error {
-	return db.writeSet(ctx, finishCallbacks, id, func(ctx context.Context, tx *Tx) error {
-		return finishCallbacks.apply(ctx, tx, []any{id})
+// callbackLease is a callback and the owner that claimed it.
+type callbackLease struct {
+	id    int64
+	owner string
+}
+
+// FinishCallback removes a delivered (or abandoned) callback; RetryCallback reschedules
+// it. Both leave alone a callback owner ("" anyone) no longer holds.
+func (db *DB) FinishCallback(ctx context.Context, id int64, owner string) error {
+	l := callbackLease{id, owner}
+	return db.writeSet(ctx, finishCallbacks, l, func(ctx context.Context, tx *Tx) error {
+		return finishCallbacks.apply(ctx, tx, []any{l})
 	})
 }
 
 // RetryCallback makes a callback due again at t.
-func (db *DB) RetryCallback(ctx context.Context, id int64, t time.Time) error {
+func (db *DB) RetryCallback(ctx context.Context, id int64, owner string, t time.Time) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE callbacks SET next_attempt_at = ?, lease_until = 0 WHERE id = ?`, micros(t), id)
+		_, err := tx.Exec(ctx, `UPDATE callbacks SET next_attempt_at = ?, lease_until = 0 WHERE id = ? AND `+held("callbacks", "?"),
+			micros(t), id, owner, owner)
 		return err
 	})
 }
 
 // ReleaseCallback frees the lease of a callback handed over (HandCallbacks) that its
 // deliverer could not take, for the claim query; its handing over does not count as a
-// delivery round.
-func (db *DB) ReleaseCallback(ctx context.Context, id int64) error {
+// delivery round. It does nothing when owner ("" any) no longer holds it.
+func (db *DB) ReleaseCallback(ctx context.Context, id int64, owner string) error {
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE callbacks SET lease_until = 0, attempts = attempts - 1 WHERE id = ? AND attempts > 0`, id)
+		_, err := tx.Exec(ctx, `UPDATE callbacks SET lease_until = 0, attempts = attempts - 1 WHERE id = ? AND attempts > 0 AND `+
+			held("callbacks", "?"), id, owner, owner)
 		return err
 	})
 }

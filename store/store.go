@@ -57,16 +57,15 @@ type DB struct {
 
 	bodies BodyCipher // seals message bodies at rest (messages.go); nil = plain
 
-	// node names this process in the rows it marks as its own (live calls, callback
-	// leases); see SetNode.
+	// node names this process in the live calls it inserts; see SetNode. (Leases name
+	// their owner themselves: trunkline.NodeOwner.)
 	node string
 
 	hand atomic.Pointer[handoff] // who takes new callbacks in memory (HandCallbacks)
 }
 
-// SetNode names the node this store works for: the live calls it inserts and the
-// callbacks it leases are marked with it, so that when it dies another node finds
-// them. Call it before use.
+// SetNode names the node this store works for: the live calls it inserts are marked
+// with it, so that when it dies another node finds them. Call it before use.
 func (db *DB) SetNode(name string) { db.node = name }
 
 const maxStmts = 512

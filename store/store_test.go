@@ -327,7 +327,7 @@ func TestClaimLeases(t *testing.T) {
 			t.Fatalf("leased messages claimed twice: %d", len(more))
 		}
 		// node-a restarts: its leases are freed, node-b's are not.
-		if n, err := db.ReleaseLeases(ctx, "node-a"); err != nil || n != 3 {
+		if n, err := db.ReleaseLeases(ctx, "node-a", ""); err != nil || n != 3 {
 			t.Fatalf("release: %d %v", n, err)
 		}
 		if again, _ := db.ClaimMessages(ctx, "node-a", time.Minute, 10); len(again) != 3 || again[0].Attempts != 2 {

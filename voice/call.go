@@ -299,10 +299,15 @@ func (c *Call) finish(cause Cause) {
 			r.Attempts = string(b)
 		}
 	}
-	if err := c.s.o.DB.FinishCall(ctx, &r); err != nil {
+	told := false // the application heard of this end from another node already
+	if err := c.s.o.DB.FinishCall(ctx, &r); errors.Is(err, trunkline.ErrConflict) {
+		// Completed in the records by a survivor while this node was given up for
+		// dead (cluster): its CDR stands, and it called hangup_url (EndLost).
+		told = true
+	} else if err != nil {
 		c.s.log.Error("store call end", "call", r.UUID, "err", err)
 	}
-	if app := c.ad.app; app != nil && app.HangupURL != "" {
+	if app := c.ad.app; app != nil && app.HangupURL != "" && !told {
 		u := app.HangupURL
 		p := c.params(StateCompleted)
 		p.Set("Event", "Hangup")
@@ -339,6 +344,26 @@ func (c *Call) keepHangupURL() {
 	if app := c.ad.app; app != nil {
 		c.rec.HangupURL, c.rec.HangupMethod = app.HangupURL, app.HangupMethod
 	}
+}
+
+// EndFenced ends, locally, every call this node still carries: it was given up for
+// dead (frozen or cut off past the cluster's patience) and another node ended its
+// calls in the records and told their applications. Each call ends as any does (BYE
+// to an answered one) with CauseNodeLost; the records the survivor wrote stand (a
+// completed CDR is not overwritten, and its hangup_url is not called again), while a
+// call that began after the takeover is recorded as lost. It returns how many calls
+// it ended.
+func (s *Server) EndFenced() int {
+	n := 0
+	s.calls.Range(func(_, v any) bool {
+		c := v.(*Call)
+		if c.ctx.Err() == nil {
+			c.hangup(CauseNodeLost, "this node was given up for dead by the cluster; its calls were ended")
+			n++
+		}
+		return true
+	})
+	return n
 }
 
 // EndLost tells the applications of calls that were live on a node that died, which

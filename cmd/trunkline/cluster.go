@@ -15,10 +15,34 @@ import (
 	"github.com/trunkline/trunkline/voice"
 )
 
+// newMember makes this node's cluster membership, before the servers start: the
+// message workers claim work under its Owner from the start (fencing). joinCluster
+// announces it once the servers are bound.
+func (m *Main) newMember() {
+	c := m.cfg
+	m.member = cluster.New(cluster.Options{
+		Node:  trunkline.Node{Name: c.NodeName, Roles: []string{"api", "sip", "sms"}, Version: version},
+		Store: m.p.db, Heartbeat: c.Bus.Heartbeat.Duration, DeadAfter: c.Bus.DeadAfter.Duration,
+		Load: func() (calls, binds int) { return m.vs.srv.Active(), m.msg.bound() },
+		Lost: cluster.Lost{Code: voice.CauseNodeLost.Code, Name: voice.CauseNodeLost.Name, Source: voice.CauseNodeLost.Source,
+			// A closure: voice starts after the member is made.
+			Tell: func(ctx context.Context, calls []*trunkline.Call) { m.vs.srv.EndLost(ctx, calls) }},
+		// The dead node's messages are free again: every node's workers look.
+		Wake: func() { m.msg.svc.Wake(); m.p.bus.Publish(message.WakeSubject, nil) },
+		// Given up for dead and back: the survivors ended this node's calls in the
+		// records; they end here too (BYE), the records as the survivors left them.
+		Fenced: func(context.Context) {
+			if n := m.vs.srv.EndFenced(); n > 0 {
+				m.log.Warn("ended the calls this node carried when it was given up for dead", "calls", n)
+			}
+		},
+		Logger: m.log,
+	})
+}
+
 // joinCluster makes this node a cluster member: it announces itself (name, roles,
 // addresses) with a heartbeat, and takes over the work of nodes that stop heartbeating.
 func (m *Main) joinCluster(ctx context.Context) error {
-	c := m.cfg
 	addrs := map[string]string{"sip": m.SIPAddr().String()}
 	if a := m.APIAddr(); a.IsValid() {
 		addrs["api"] = a.String()
@@ -31,17 +55,7 @@ func (m *Main) joinCluster(ctx context.Context) error {
 			addrs["route"] = a.String()
 		}
 	}
-	roles := []string{"api", "sip", "sms"}
-	m.member = cluster.New(cluster.Options{
-		Node:  trunkline.Node{Name: c.NodeName, Roles: roles, Addresses: addrs, Version: version},
-		Store: m.p.db, Heartbeat: c.Bus.Heartbeat.Duration, DeadAfter: c.Bus.DeadAfter.Duration,
-		Load: func() (calls, binds int) { return m.vs.srv.Active(), m.msg.bound() },
-		Lost: cluster.Lost{Code: voice.CauseNodeLost.Code, Name: voice.CauseNodeLost.Name, Source: voice.CauseNodeLost.Source,
-			Tell: m.vs.srv.EndLost},
-		// The dead node's messages are free again: every node's workers look.
-		Wake:   func() { m.msg.svc.Wake(); m.p.bus.Publish(message.WakeSubject, nil) },
-		Logger: m.log,
-	})
+	m.member.SetAddresses(addrs)
 	return m.member.Start(ctx)
 }
 

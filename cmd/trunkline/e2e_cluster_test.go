@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trunkline/trunkline/smpp/pdu"
 	"github.com/trunkline/trunkline/store/storetest"
 )
 
@@ -159,6 +160,7 @@ func TestCluster(t *testing.T) {
 	h := smsPeers(t)
 	h.bin = e2eBuild(t)
 	t.Run("sms_kill9", func(t *testing.T) { clusterScenarioKill(t, h, e2ePostgresSchema(t, dsn)) })
+	t.Run("sms_sigstop", func(t *testing.T) { clusterScenarioPause(t, h, e2ePostgresSchema(t, dsn)) })
 }
 
 // clusterScenarioKill: SMS load over three nodes; kill -9 one; every accepted message
@@ -346,7 +348,15 @@ type hangupRecv struct {
 	url  string
 	mu   sync.Mutex
 	got  map[string]url.Values
+	n    map[string]int // callbacks per call
 	note chan struct{}
+}
+
+// count is how many hangup_url callbacks call uuid got.
+func (hr *hangupRecv) count(uuid string) int {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	return hr.n[uuid]
 }
 
 func (hr *hangupRecv) wait(t *testing.T, uuid string) url.Values {
@@ -424,7 +434,7 @@ func (r *clusterRig) waitCDR(t *testing.T, on int, uuid string) map[string]any {
 // request goes to n1 over NATS); its CDR and hangup_url say the API hung it up.
 func clusterLiveCalls(t *testing.T, r *clusterRig) *hangupRecv {
 	t.Helper()
-	hr := &hangupRecv{got: map[string]url.Values{}, note: make(chan struct{}, 1)}
+	hr := &hangupRecv{got: map[string]url.Values{}, n: map[string]int{}, note: make(chan struct{}, 1)}
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		req.ParseForm()
 		switch req.URL.Path {
@@ -434,6 +444,7 @@ func clusterLiveCalls(t *testing.T, r *clusterRig) *hangupRecv {
 		case "/hangup":
 			hr.mu.Lock()
 			hr.got[req.Form.Get("CallUUID")] = req.Form
+			hr.n[req.Form.Get("CallUUID")]++
 			hr.mu.Unlock()
 			select {
 			case hr.note <- struct{}{}:
@@ -518,4 +529,250 @@ func clusterThrottles(t *testing.T, r *clusterRig) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// clusterScenarioPause: SMS load over three nodes; n3 is frozen (SIGSTOP) past
+// dead_after, so the survivors take its work over, then thawed (SIGCONT) with the
+// batch it had claimed still in memory and its call still up. Fencing must hold: every
+// accepted message delivered exactly once or failed with a reason, duplicates at the
+// SMSC only from what n3 had on the wire when it froze, none of n3's late outcomes
+// recorded over the survivors' (each message has one set of parts), n3's call ended
+// on n3 too without its CDR (written by a survivor) changed or its hangup_url called
+// twice, and n3 back as a new incarnation with its share of the binds.
+func clusterScenarioPause(t *testing.T, h *smsHarness, dsn string) {
+	const total, pauseAfter, workers = 900, 300, 12
+	r := clusterNewRig(t, h, dsn, 3)
+	smsc := r.smsc[0]
+	hangups := clusterLiveCalls(t, r)
+	frozen := r.placeCall(t, 2, 0, hangups.url)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var oldInc string
+	if err := db.QueryRow(`SELECT incarnation FROM cluster_nodes WHERE name = 'n3'`).Scan(&oldInc); err != nil {
+		t.Fatal(err)
+	}
+	victim := r.nodes[2]
+
+	items := smsItems("pause"+smsRandHex(3), 0, total)
+	var accepted sync.Map // uuid -> text
+	var nAccepted atomic.Int64
+	var paused atomic.Bool
+	var errs atomic.Int64
+	pauseNow := make(chan struct{})
+	var pauseOnce sync.Once
+	work := make(chan smsItem)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				node := (it.I + w) % len(r.apis)
+				if paused.Load() && node == 2 {
+					node = it.I % 2 // n3 is frozen: its API would hold the request until it thaws
+				}
+				uuids, code, body, err := r.apis[node].send(map[string]any{"src": smsSource, "dst": it.Dst, "text": it.Text})
+				if err != nil || len(uuids) != 1 {
+					if errs.Add(1) <= 5 {
+						t.Errorf("send to n%d: HTTP %d %s %v", node+1, code, body, err)
+					}
+					continue
+				}
+				accepted.Store(uuids[0], it.Text)
+				if nAccepted.Add(1) == pauseAfter {
+					pauseOnce.Do(func() { close(pauseNow) })
+				}
+			}
+		}()
+	}
+	// The freeze, while the load goes on: SIGSTOP; wait for a survivor to mark n3
+	// dead and for its claimed messages to be claimed again by the survivors (none
+	// left queued under an n3 lease); then SIGCONT.
+	thawed := make(chan time.Duration, 1)
+	var stoppedAt time.Time
+	go func() {
+		<-pauseNow
+		paused.Store(true)
+		stoppedAt = time.Now()
+		if err := freeze(victim.cmd.Process); err != nil {
+			t.Errorf("SIGSTOP: %v", err)
+			thawed <- -1
+			return
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			var state string
+			var held int
+			if db.QueryRow(`SELECT state FROM cluster_nodes WHERE name = 'n3'`).Scan(&state) == nil && state == "dead" &&
+				db.QueryRow(`SELECT COUNT(*) FROM messages WHERE state = 'queued' AND lease_until > 0 AND lease_owner LIKE 'n3%'`).Scan(&held) == nil && held == 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		thaw(victim.cmd.Process)
+		thawed <- time.Since(stoppedAt)
+		paused.Store(false)
+	}()
+	for _, it := range items {
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+	pausedFor := <-thawed
+	if pausedFor < 0 {
+		t.Fatal("n3 was never frozen")
+	}
+	// n3 finds itself given up for dead and rejoins as a new incarnation.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st, inc string
+		if db.QueryRow(`SELECT state, incarnation FROM cluster_nodes WHERE name = 'n3'`).Scan(&st, &inc) == nil && st == "up" && inc != oldInc {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n3 did not rejoin as a new incarnation after SIGCONT (state %s)\n%s", st, victim.errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("FIGURE cluster: n3 frozen for %s (until taken over and its claims taken again), then thawed; it rejoined as a new incarnation",
+		pausedFor.Round(time.Millisecond))
+
+	var uuids []string
+	accepted.Range(func(k, _ any) bool { uuids = append(uuids, k.(string)); return true })
+	if !r.waitCount("queued", 0, smsCrashSettle) || !r.waitCount("sent", 0, smsCrashSettle) {
+		t.Error("messages still queued or sent after the load")
+	}
+	final := r.settle(uuids, smsSettle, nil)
+	counts := map[string]int{}
+	for _, a := range smsc.accepted() {
+		counts[a.Text]++
+	}
+	states := map[string]int{}
+	dups := 0
+	for _, u := range uuids {
+		text, _ := accepted.Load(u)
+		f := final[u]
+		states[f.State]++
+		switch f.State {
+		case "delivered":
+			if counts[text.(string)] == 0 {
+				t.Errorf("message %s is delivered but the SMSC never accepted it", u)
+			}
+		case "failed", "undelivered":
+			if f.ErrorCode == nil || *f.ErrorCode == "" || *f.ErrorCode == "000" {
+				t.Errorf("message %s %s without a reason", u, f.State)
+			}
+		default:
+			t.Errorf("message %s accepted by the API ends %q", u, f.State)
+		}
+		if n := counts[text.(string)]; n > 1 {
+			dups += n - 1
+		}
+	}
+	refused := strings.Count(victim.errb.String(), "refused, the message went to another node")
+	dropped := strings.Count(victim.errb.String(), "claimed message left to the node that took it over")
+	t.Logf("FIGURE cluster: %d messages accepted, n3 frozen past dead_after; final states %v; %d duplicate submits at the SMSC; "+
+		"n3 after the thaw: %d late outcomes refused, %d claimed messages dropped unsent", len(uuids), states, dups, refused, dropped)
+	// A duplicate is a message n3 had submitted when it froze and the survivors sent
+	// again: at most its bind's window (10) on the wire, plus answers it had read and
+	// not yet recorded (bounded by the same window). Claimed messages still waiting
+	// for the window when it froze must not go out: the gate before the wire.
+	if dups > 20 {
+		t.Errorf("%d duplicate submits: more than the frozen node had in flight", dups)
+	}
+	// The survivors' outcomes stand: n3's late ones added no parts. One recorded
+	// submit gives a message the receipt keys of one SMSC id (pdu.MessageIDKeys); a
+	// late outcome recorded over it would add another id's.
+	rows, err := db.Query(`SELECT message_uuid, smsc_key FROM message_parts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]map[string]bool{}
+	for rows.Next() {
+		var u, k string
+		if err := rows.Scan(&u, &k); err != nil {
+			t.Fatal(err)
+		}
+		if keys[u] == nil {
+			keys[u] = map[string]bool{}
+		}
+		keys[u][k] = true
+	}
+	rows.Close()
+	doubled := 0
+	for _, ks := range keys {
+		one := false
+		for k := range ks {
+			id, exact := strings.CutPrefix(k, "s:") // the id as the SMSC spelled it
+			if !exact {
+				continue
+			}
+			ids := pdu.MessageIDKeys(id)
+			if len(ids) == len(ks) {
+				one = true
+				for _, id := range ids {
+					one = one && ks[id]
+				}
+			}
+		}
+		if !one {
+			doubled++
+		}
+	}
+	if len(keys) < len(uuids) || doubled != 0 {
+		t.Errorf("%d of %d messages have parts of more than one submit (%d with parts): the frozen node's late outcomes were recorded over the survivors'",
+			doubled, len(uuids), len(keys))
+	}
+	if !strings.Contains(victim.errb.String(), "given up for dead") || !strings.Contains(victim.errb.String(), "rejoined the cluster") {
+		t.Errorf("n3 did not log being fenced and rejoining:\n%s", victim.errb.String())
+	}
+	// n3's call: ended in the records by a survivor (7070), its hangup_url called
+	// once; n3 ended it locally after the thaw without rewriting the CDR.
+	cdr := r.waitCDR(t, 0, frozen)
+	if code, _ := cdr["hangup_cause_code"].(float64); code != 7070 {
+		t.Errorf("the frozen node's call's CDR: %v", cdr)
+	}
+	hangups.wait(t, frozen)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		nodes := r.status(t)
+		calls := -1
+		for _, n := range nodes {
+			if n.Name == "n3" {
+				calls = n.Calls
+			}
+		}
+		if calls == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n3 still carries %d calls after the thaw", calls)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if again := r.waitCDR(t, 1, frozen); again["end_time"] != cdr["end_time"] || again["hangup_cause_code"] != cdr["hangup_cause_code"] {
+		t.Errorf("n3 rewrote the CDR the survivor wrote: %v, was %v", again, cdr)
+	}
+	if n := hangups.count(frozen); n != 1 {
+		t.Errorf("hangup_url of the frozen node's call called %d times, want once", n)
+	}
+	// n3 takes its share of the binds back: one each, three in all.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		per, nb := r.binds(t)
+		if nb == 3 && per["n1"] == 1 && per["n2"] == 1 && per["n3"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("binds after n3 rejoined: %v", per)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, n := range r.nodes {
+		n.stop(t)
+	}
+	r.stopped = true
 }

@@ -65,7 +65,7 @@ func (m *messaging) bound() int {
 
 // startMessaging binds to the configured carriers (or starts the sandbox carrier when
 // none is configured) and starts the message workers.
-func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
+func startMessaging(ctx context.Context, p *platform, fence message.Fence) (*messaging, error) {
 	c := p.cfg
 	m := &messaging{}
 	var svc *message.Service // set below; carriers' deliver callbacks use it
@@ -156,7 +156,7 @@ func startMessaging(ctx context.Context, p *platform) (*messaging, error) {
 		}
 	}
 	svc = message.New(message.Options{DB: p.db, Ring: p.ring, Sender: m.router, Tokens: p.accounts, Webhooks: p.webhooks,
-		Bus: p.bus, Metrics: p.metrics, Logger: p.log, Workers: c.Messaging.Workers, Node: c.NodeName})
+		Bus: p.bus, Metrics: p.metrics, Logger: p.log, Workers: c.Messaging.Workers, Node: c.NodeName, Fence: fence})
 	m.svc = svc
 	if _, err := p.bus.Subscribe(message.WakeSubject, func(trunkline.Msg) { svc.Wake() }); err != nil {
 		m.stop()

@@ -72,7 +72,14 @@ func openPlatform(ctx context.Context, c *config.Config, logger *slog.Logger, se
 	if p.ring, err = keys.LoadOrCreateKEK(c.KEKPath()); err != nil {
 		return nil, fmt.Errorf("key-encryption key: %w", err)
 	}
-	if p.db, err = store.Open(ctx, c.DSN()); err != nil {
+	dsn := c.DSN()
+	if c.Bus.Kind == "nats" {
+		// A node frozen inside a transaction must not hold the cluster's locks until
+		// it comes back: half of bus.dead_after, so the survivors still heartbeat in
+		// time while they wait on one.
+		dsn = store.ClusterDSN(dsn, c.Bus.DeadAfter.Duration/2)
+	}
+	if p.db, err = store.Open(ctx, dsn); err != nil {
 		return nil, err
 	}
 	p.closers = append(p.closers, p.db.Close)

@@ -19,6 +19,7 @@ import (
 	"github.com/trunkline/trunkline/cluster"
 	"github.com/trunkline/trunkline/config"
 	"github.com/trunkline/trunkline/identity"
+	"github.com/trunkline/trunkline/message"
 	"github.com/trunkline/trunkline/metrics"
 	"github.com/trunkline/trunkline/number"
 )
@@ -89,8 +90,13 @@ func (m *Main) Run(ctx context.Context) error {
 		if lost, err = m.restartedNode(ctx); err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}
+		m.newMember()
 	}
-	if m.msg, err = startMessaging(ctx, m.p); err != nil {
+	var fence message.Fence // nil: one node, its claims always its own
+	if m.member != nil {
+		fence = m.member
+	}
+	if m.msg, err = startMessaging(ctx, m.p, fence); err != nil {
 		return err
 	}
 	if m.msg.sandbox != nil {

@@ -337,6 +337,10 @@ func (c *Client) submitOnce(qctx, ctx context.Context, m *pdu.SubmitSM) (resp *p
 			break
 		}
 	}
+	if err := gateOf(ctx); err != nil {
+		c.pace.refund()
+		return nil, 0, false, err
+	}
 	c.mu.Lock()
 	cn := c.cur
 	c.mu.Unlock()
