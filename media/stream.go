@@ -190,6 +190,18 @@ func (s *Stream) Run(ctx context.Context) StreamEnd {
 			end = StreamEnd{Reason: "stream timeout reached"}
 		case end = <-wd:
 			wd, written = nil, true
+			if end.Reason == reasonConnClosed && rd != nil {
+				// A write fails as soon as the server's close is in; the reader, which
+				// reads the close frame, says whether it was a normal one (a stop).
+				select {
+				case r := <-rd:
+					rd = nil
+					if r.Reason != "" {
+						end = r
+					}
+				case <-time.After(time.Second):
+				}
+			}
 		case end = <-rd:
 			rd = nil
 		case <-s.play.notify:
@@ -227,6 +239,9 @@ func (s *Stream) Run(ctx context.Context) StreamEnd {
 	<-ddone
 	return end
 }
+
+// reasonConnClosed ends a stream whose server went away without a normal close.
+const reasonConnClosed = "the stream server closed the connection"
 
 // closeReason fits a WebSocket close reason (at most 123 bytes).
 func closeReason(r string) string {
@@ -305,7 +320,7 @@ func (s *Stream) write(ctx context.Context, ending <-chan struct{}) StreamEnd {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return StreamEnd{Reason: "the stream server stopped reading", Dropped: true}
 		}
-		return StreamEnd{Reason: "the stream server closed the connection", Dropped: true}
+		return StreamEnd{Reason: reasonConnClosed, Dropped: true}
 	}
 	for {
 		select {
@@ -365,7 +380,7 @@ func (s *Stream) read(ctx context.Context) StreamEnd {
 				// The server ended the stream on purpose: a stop, not a drop.
 				return StreamEnd{Reason: "the stream server closed the stream"}
 			}
-			return StreamEnd{Reason: "the stream server closed the connection", Dropped: true}
+			return StreamEnd{Reason: reasonConnClosed, Dropped: true}
 		}
 		if !s.o.Bidirectional {
 			continue
