@@ -175,6 +175,21 @@ func methodOr(p Params, name string) (string, error) {
 	return "POST", nil
 }
 
+// optionalCallback reads an optional callback URL parameter and its method
+// (default POST): "", "" when the URL is not given.
+func optionalCallback(p Params, urlName, methodName string) (u, method string, err error) {
+	if u = p.Get(urlName); u == "" {
+		return "", "", nil
+	}
+	if err := checkURL(urlName, u); err != nil {
+		return "", "", err
+	}
+	if method, err = methodOr(p, methodName); err != nil {
+		return "", "", err
+	}
+	return u, method, nil
+}
+
 // transferCall is POST Call/{uuid}/: the A leg runs aleg_url's XML.
 func (s *Server) transferCall(r *request) (int, map[string]any, error) {
 	if err := s.ownLiveCall(r); err != nil {
@@ -316,15 +331,9 @@ func (s *Server) recordCall(r *request) (int, map[string]any, error) {
 	default:
 		return 0, nil, badRequest("file_format must be mp3 or wav")
 	}
-	if u := r.p.Get("callback_url"); u != "" {
-		if err := checkURL("callback_url", u); err != nil {
-			return 0, nil, err
-		}
-		m, err := methodOr(r.p, "callback_method")
-		if err != nil {
-			return 0, nil, err
-		}
-		cmd.CallbackURL, cmd.CallbackMethod = u, m
+	var err error
+	if cmd.CallbackURL, cmd.CallbackMethod, err = optionalCallback(r.p, "callback_url", "callback_method"); err != nil {
+		return 0, nil, err
 	}
 	res, err := s.callCommand(r, cmd)
 	if err != nil {

@@ -184,25 +184,11 @@ func (s *Server) recordConference(r *request) (int, map[string]any, error) {
 		}
 		cmd.TimeLimit = time.Duration(n) * time.Second
 	}
-	if u := r.p.Get("callback_url"); u != "" {
-		if err := checkURL("callback_url", u); err != nil {
-			return 0, nil, err
-		}
-		m, err := methodOr(r.p, "callback_method")
-		if err != nil {
-			return 0, nil, err
-		}
-		cmd.CallbackURL, cmd.CallbackMethod = u, m
+	if cmd.CallbackURL, cmd.CallbackMethod, err = optionalCallback(r.p, "callback_url", "callback_method"); err != nil {
+		return 0, nil, err
 	}
-	if u := r.p.Get("transcription_url"); u != "" {
-		if err := checkURL("transcription_url", u); err != nil {
-			return 0, nil, err
-		}
-		m, err := methodOr(r.p, "transcription_method")
-		if err != nil {
-			return 0, nil, err
-		}
-		cmd.TranscriptionURL, cmd.TranscriptionMethod = u, m
+	if cmd.TranscriptionURL, cmd.TranscriptionMethod, err = optionalCallback(r.p, "transcription_url", "transcription_method"); err != nil {
+		return 0, nil, err
 	}
 	res, err := cs.ConferenceCommand(r.Context(), r.acct.ID, name, cmd)
 	if err != nil {

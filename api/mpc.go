@@ -178,15 +178,8 @@ func (s *Server) recordMPC(participant bool) handlerFunc {
 		default:
 			return 0, nil, badRequest("file_format must be mp3 or wav")
 		}
-		if u := r.p.Get("recording_callback_url"); u != "" {
-			if err := checkURL("recording_callback_url", u); err != nil {
-				return 0, nil, err
-			}
-			meth, err := methodOr(r.p, "recording_callback_method")
-			if err != nil {
-				return 0, nil, err
-			}
-			cmd.CallbackURL, cmd.CallbackMethod = u, meth
+		if cmd.CallbackURL, cmd.CallbackMethod, err = optionalCallback(r.p, "recording_callback_url", "recording_callback_method"); err != nil {
+			return 0, nil, err
 		}
 		res, err := ms.MPCCommand(r.Context(), r.acct.ID, r.vars["mpc_id"], cmd)
 		if err != nil {

@@ -67,15 +67,8 @@ func (s *Server) startStream(r *request) (int, map[string]any, error) {
 	if len(st.ExtraHeaders) > 512 {
 		return 0, nil, badRequest("extra_headers is at most 512 bytes")
 	}
-	if u := p.Get("status_callback_url"); u != "" {
-		if err := checkURL("status_callback_url", u); err != nil {
-			return 0, nil, err
-		}
-		m, err := methodOr(p, "status_callback_method")
-		if err != nil {
-			return 0, nil, err
-		}
-		st.StatusCallbackURL, st.StatusCallbackMethod = u, m
+	if st.StatusCallbackURL, st.StatusCallbackMethod, err = optionalCallback(p, "status_callback_url", "status_callback_method"); err != nil {
+		return 0, nil, err
 	}
 	if _, err := p.Bool("keep_call_alive", false); err != nil {
 		return 0, nil, err
