@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -120,6 +121,9 @@ func insertCallbacks(ctx context.Context, tx *Tx, cbs []*trunkline.Callback, now
 	var hand []*trunkline.Callback
 	var lease int64
 	attempts, owner := 0, ""
+	if !slices.ContainsFunc(cbs, func(c *trunkline.Callback) bool { return c != nil && c.URL != "" }) {
+		return nil // nothing to store (and, on PostgreSQL, no clock to ask)
+	}
 	if tx.hand != nil {
 		// Leased to this node's owner like a claim (ClaimCallbacks), so that a survivor
 		// frees them at once if this node dies (TakeOverNode), and this node, given up
