@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -173,6 +174,30 @@ func nthHit(t *testing.T, a *app, path string, n int, d time.Duration) url.Value
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d request(s) to %s within %v, want %d", len(hits), path, d, n)
+		}
+		select {
+		case <-a.ch:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// streamHit waits for the status callback event of the stream whose service
+// URL has path (bounded by d).
+func streamHit(t *testing.T, a *app, path, event string, d time.Duration) url.Values {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		a.mu.Lock()
+		hits := slices.Clone(a.hit["/stream"])
+		a.mu.Unlock()
+		for _, h := range hits {
+			if u, err := url.Parse(h.Get("ServiceURL")); err == nil && u.Path == path && h.Get("Event") == event {
+				return h
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s callback for the stream to %s within %v (got %v)", event, path, d, hits)
 		}
 		select {
 		case <-a.ch:
@@ -492,8 +517,10 @@ func TestStreamGarbageAndClose(t *testing.T) {
 		conn.c.Write(context.Background(), websocket.MessageText, []byte(g))
 	}
 	conn.c.Write(context.Background(), websocket.MessageBinary, []byte("SECRETPAYLOAD"))
-	ev := nthHit(t, s.app, "/stream", 2, 10*time.Second)
-	if ev.Get("Event") != "DroppedStream" || !strings.Contains(ev.Get("StatusReason"), "sent 10 invalid messages") {
+	// Callbacks are in order per stream, not across the call's streams: the next
+	// element's StartStream may come before this stream's DroppedStream.
+	ev := streamHit(t, s.app, "/garbage", "DroppedStream", 10*time.Second)
+	if !strings.Contains(ev.Get("StatusReason"), "sent 10 invalid messages") {
 		t.Fatalf("status callback %v", ev)
 	}
 	nthHit(t, s.app, "/after", 1, 10*time.Second)
@@ -502,8 +529,8 @@ func TestStreamGarbageAndClose(t *testing.T) {
 	conn.next(t, "start", 5*time.Second)
 	conn.inboundAudio(t, "audio/x-l16", 8000, 200*time.Millisecond)
 	conn.c.CloseNow() // no close frame: the connection just goes
-	ev = nthHit(t, s.app, "/stream", 4, 10*time.Second)
-	if ev.Get("Event") != "DroppedStream" || ev.Get("StatusReason") != "the stream server closed the connection" {
+	ev = streamHit(t, s.app, "/close", "DroppedStream", 10*time.Second)
+	if ev.Get("StatusReason") != "the stream server closed the connection" {
 		t.Fatalf("status callback %v", ev)
 	}
 	nthHit(t, s.app, "/after2", 1, 10*time.Second)
