@@ -218,7 +218,7 @@ func TestKamailioFrontsNodes(t *testing.T) {
 			t.Fatalf("REGISTER through Kamailio: %s %v", res, err)
 		}
 	}
-	regs := regexp.MustCompile(`DISPATCH REGISTER sip:` + regexp.QuoteMeta(ep.Username) + `@\S+ -> sip:(\S+)`).FindAllStringSubmatch(k.out.String(), -1)
+	regs := regexp.MustCompile(`DISPATCH REGISTER sip:`+regexp.QuoteMeta(ep.Username)+`@\S+ -> sip:(\S+)`).FindAllStringSubmatch(k.out.String(), -1)
 	if len(regs) < 2 {
 		t.Fatalf("Kamailio dispatched %d REGISTERs of %s, want 4 (two with credentials):\n%s", len(regs), ep.Username, smsTail(k.out.String(), 20))
 	}
