@@ -463,6 +463,18 @@ func (s *Server) Conference(accountID, name string) (trunkline.Conference, error
 	return out, nil
 }
 
+// roomAudio fetches the audio a conference or MPC API play request names.
+func (s *Server) roomAudio(ctx context.Context, url string) ([]int16, error) {
+	if s.o.Audio == nil {
+		return nil, ErrBadInput
+	}
+	pcm, err := s.o.Audio.Get(ctx, url)
+	if err != nil {
+		return nil, &trunkline.Error{Code: trunkline.EINVALID, Message: "the audio at url could not be played"}
+	}
+	return pcm, nil
+}
+
 // HangupConference hangs up every member's call.
 func (s *Server) HangupConference(accountID, name string) error {
 	conf := s.conference(accountID, name)
@@ -546,12 +558,9 @@ func (s *Server) ConferenceCommand(ctx context.Context, accountID, name string, 
 	var pcm []int16
 	switch cmd.Kind {
 	case "play":
-		if s.o.Audio == nil {
-			return trunkline.ConferenceResult{}, ErrBadInput
-		}
-		p, err := s.o.Audio.Get(ctx, cmd.URL)
+		p, err := s.roomAudio(ctx, cmd.URL)
 		if err != nil {
-			return trunkline.ConferenceResult{}, &trunkline.Error{Code: trunkline.EINVALID, Message: "the audio at url could not be played"}
+			return trunkline.ConferenceResult{}, err
 		}
 		pcm = p
 	case "speak":

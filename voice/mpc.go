@@ -613,12 +613,9 @@ func (s *Server) MPCCommand(ctx context.Context, accountID, id string, cmd trunk
 	}
 	var pcm []int16
 	if cmd.Kind == "play" {
-		if s.o.Audio == nil {
-			return trunkline.MPCResult{}, ErrBadInput
-		}
-		p, err := s.o.Audio.Get(ctx, cmd.URL)
+		p, err := s.roomAudio(ctx, cmd.URL)
 		if err != nil {
-			return trunkline.MPCResult{}, &trunkline.Error{Code: trunkline.EINVALID, Message: "the audio at url could not be played"}
+			return trunkline.MPCResult{}, err
 		}
 		pcm = p
 	}
