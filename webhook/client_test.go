@@ -741,3 +741,34 @@ func TestBackoffBounds(t *testing.T) {
 		t.Errorf("Retry-After not used: %v", d)
 	}
 }
+
+// TestNonceDigits: nonces are 20 decimal digits, every digit turns up in every
+// position, and none repeats over 2,000 of them.
+func TestNonceDigits(t *testing.T) {
+	seen := map[string]bool{}
+	var counts [20][10]int
+	for range 1000 {
+		a, b := newNonces()
+		for _, n := range []string{a, b} {
+			if len(n) != 20 || seen[n] {
+				t.Fatalf("nonce %q: want 20 digits, never repeated", n)
+			}
+			seen[n] = true
+			for i, c := range []byte(n) {
+				if c < '0' || c > '9' {
+					t.Fatalf("nonce %q: not decimal", n)
+				}
+				counts[i][c-'0']++
+			}
+		}
+	}
+	// 2,000 draws per position: each digit expected 200 times; under 120 is
+	// beyond six standard deviations of a uniform digit.
+	for i := range counts {
+		for d, c := range counts[i] {
+			if c < 120 {
+				t.Errorf("position %d: digit %d drawn %d times of 2000", i, d, c)
+			}
+		}
+	}
+}
