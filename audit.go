@@ -45,6 +45,11 @@ type AuditAppend struct {
 // fails if one is missing. It is tlog.HashReader's ReadHashes as a function.
 type AuditHashReader func(indexes []int64) ([][32]byte, error)
 
+// AuditBuild builds the records an append writes after head (package audit's Log
+// makes them); tree reads the Merkle tree hashes already stored. A store may call it
+// more than once (a transaction run again), so it must not keep state between calls.
+type AuditBuild func(head AuditHead, tree AuditHashReader) ([]*AuditAppend, error)
+
 // AuditFilter selects audit entries. Empty AccountIDs means every account (an
 // operator's view): callers serving a customer must always set it. From is inclusive,
 // To exclusive; zero times leave that side open. Limit <= 0 means no limit.

@@ -38,6 +38,10 @@ type MessageDraft struct {
 	Method                 *string
 	Expiry                 string // message_expiry in seconds; "" for the default
 	Trackable              string // accepted and ignored, but must be a boolean
+	// Audit, when set, is called with the accepted messages before they are stored and
+	// returns the audit entry recording their acceptance: it is stored in the same
+	// transaction, so the messages and their record commit together or not at all.
+	Audit func(*MessageAccepted) (AuditBuild, error)
 }
 
 // SendRequest is a validated send request: the messages to queue, one per destination.
@@ -54,6 +58,8 @@ type SendRequest struct {
 	// operator's configured sender by the platform's account: they skip the source rule,
 	// which is about what a customer may send as.
 	Platform bool
+	// Audit is MessageDraft's.
+	Audit func(*MessageAccepted) (AuditBuild, error)
 }
 
 // MessageAccepted is the outcome of a send: one uuid per destination. Refused, when

@@ -87,6 +87,9 @@ type MessageSender interface {
 type MessageQueue interface {
 	// InsertMessages queues ms and their callbacks in one transaction.
 	InsertMessages(ctx context.Context, ms []*Message, cbs []*Callback) error
+	// InsertMessagesAudited is InsertMessages that also appends the audit entries
+	// audit builds (when not nil) in the same transaction.
+	InsertMessagesAudited(ctx context.Context, ms []*Message, cbs []*Callback, audit AuditBuild) error
 	// ClaimMessages claims nothing for an owner whose incarnation was given up for
 	// dead: that node must rejoin as a new one first.
 	ClaimMessages(ctx context.Context, owner string, lease time.Duration, limit int) ([]*Message, error)

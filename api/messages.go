@@ -26,12 +26,16 @@ func (s *Server) sendMessage(r *request) (int, map[string]any, error) {
 	if p.Has("method") {
 		d.Method = ptr(p.Get("method"))
 	}
+	// The audit entry is stored with the messages (one commit for both).
+	d.Audit = func(acc *trunkline.MessageAccepted) (trunkline.AuditBuild, error) {
+		r.objectType, r.objectID = "message", acc.UUIDs[0]
+		r.detail = map[string]string{"count": strconv.Itoa(len(acc.UUIDs)), "log": acc.LogMode}
+		return s.auditWith(r, http.StatusAccepted)
+	}
 	acc, err := s.opts.Messages.Send(r.Context(), d)
 	if err != nil {
 		return 0, nil, err
 	}
-	r.objectType, r.objectID = "message", acc.UUIDs[0]
-	r.detail = map[string]string{"count": strconv.Itoa(len(acc.UUIDs)), "log": acc.LogMode}
 	return http.StatusAccepted, map[string]any{"message": "message(s) queued", "message_uuid": acc.UUIDs}, nil
 }
 

@@ -45,6 +45,9 @@ import (
 // stored.
 type Auditor interface {
 	Append(ctx context.Context, e audit.Entry) (int64, error)
+	// Build returns e's append for a store to run in the transaction of the change
+	// it records (audit.Log.Build).
+	Build(e audit.Entry) (trunkline.AuditBuild, error)
 	List(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error)
 }
 
@@ -382,6 +385,10 @@ type request struct {
 	detail               map[string]string
 	// stream, set by a handler, is sent instead of a JSON body (after the audit entry).
 	stream *stream
+	// audited is set by a handler whose change was stored with its own audit entry
+	// (auditWith): when it succeeds there is nothing more to record.
+	audited bool
+	rt      *route
 }
 
 // stream is a non-JSON reply body, e.g. recording audio.
@@ -443,7 +450,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		s.writeError(r, err)
 		return
 	}
-	r.vars, r.route = vars, rt.Method+" "+rt.Pattern
+	r.vars, r.route, r.rt = vars, rt.Method+" "+rt.Pattern, rt
 	// The account comes from the credential; a path naming another account is as
 	// unknown to this caller as a path that does not exist.
 	if vars["auth_id"] != r.acct.ID {
@@ -460,7 +467,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if r.stream != nil && err != nil {
 		r.stream.body.Close()
 	}
-	if rt.Method != http.MethodGet || rt.auditRead {
+	if (rt.Method != http.MethodGet || rt.auditRead) && (err != nil || !r.audited) {
 		if aerr := s.auditRequest(r, rt, status, err); aerr != nil && err == nil {
 			// The change happened but could not be recorded: say so rather than
 			// pretend all is well (the operator's alert is the logged error).
@@ -599,14 +606,38 @@ func (s *Server) checkSource(r *request) error {
 }
 
 func (s *Server) auditRequest(r *request, rt *route, status int, herr error) error {
+	_, err := s.opts.Audit.Append(r.Context(), s.auditEntry(r, rt, status, herr))
+	if err != nil {
+		s.log.Error("audit append failed", "action", rt.action, "api_id", r.apiID, "err", err)
+	}
+	return err
+}
+
+// auditWith returns the audit entry of r's success (status) for a store to write in
+// the same transaction as the change (trunkline.MessageDraft.Audit): the change and
+// its record commit together, and the request waits for one commit, not two. The
+// handler must have set r's object and detail first. Once the change succeeds the
+// entry is stored and r needs no other; if it fails, the failure is recorded as usual.
+func (s *Server) auditWith(r *request, status int) (trunkline.AuditBuild, error) {
+	b, err := s.opts.Audit.Build(s.auditEntry(r, r.rt, status, nil))
+	if err != nil {
+		s.log.Error("audit append failed", "action", r.rt.action, "api_id", r.apiID, "err", err)
+		return nil, &Error{Status: http.StatusServiceUnavailable, Msg: "the audit log is not available; try again later"}
+	}
+	r.audited = true
+	return b, nil
+}
+
+// auditEntry is the audit entry of r on rt: its outcome (status, or herr's), the
+// object and detail the handler set, and the names (never the values) of the fields
+// a change set.
+func (s *Server) auditEntry(r *request, rt *route, status int, herr error) audit.Entry {
 	outcome := "success"
 	if herr != nil {
-		outcome = "failure"
-		var ue *Error
-		if errors.As(herr, &ue) {
+		// The status the caller is answered with (writeError's mapping).
+		outcome, status = "failure", http.StatusInternalServerError
+		if ue := httpError(herr); ue != nil {
 			status = ue.Status
-		} else {
-			status = http.StatusInternalServerError
 		}
 	}
 	detail := map[string]string{"status": strconv.Itoa(status)}
@@ -633,14 +664,8 @@ func (s *Server) auditRequest(r *request, rt *route, status int, herr error) err
 	if objID == "" && objType == "account" {
 		objID = r.acct.ID
 	}
-	_, err := s.opts.Audit.Append(r.Context(), audit.Entry{
-		AccountID: r.acct.ID, Actor: "api", CredentialID: r.credID, Action: rt.action,
-		ObjectType: objType, ObjectID: objID, Source: r.source, Outcome: outcome, Detail: detail,
-	})
-	if err != nil {
-		s.log.Error("audit append failed", "action", rt.action, "api_id", r.apiID, "err", err)
-	}
-	return err
+	return audit.Entry{AccountID: r.acct.ID, Actor: "api", CredentialID: r.credID, Action: rt.action,
+		ObjectType: objType, ObjectID: objID, Source: r.source, Outcome: outcome, Detail: detail}
 }
 
 func (s *Server) writeJSON(r *request, status int, body map[string]any) {

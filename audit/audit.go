@@ -66,7 +66,7 @@ type Store interface {
 	// AppendAuditBatch appends a batch atomically, all or none: build gets the head and
 	// the stored tree hashes inside the transaction, and the head moves by compare-and-swap
 	// (retried on conflict, calling build again). It returns the first new seq.
-	AppendAuditBatch(ctx context.Context, build func(trunkline.AuditHead, trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error)) (int64, error)
+	AppendAuditBatch(ctx context.Context, build trunkline.AuditBuild) (int64, error)
 	AuditHead(ctx context.Context) (trunkline.AuditHead, error)
 	// AuditRecords reads entries with seq > afterSeq in seq order, in batches.
 	AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]trunkline.AuditRecord, error)
@@ -222,6 +222,32 @@ func (l *Log) Append(ctx context.Context, e Entry) (int64, error) {
 			return 0, ctx.Err()
 		}
 	}
+}
+
+// Build returns the build of e's append for a store to run inside a transaction of
+// the caller's (store.InsertMessagesAudited: accepted messages and the record of
+// their acceptance commit together, and the caller waits for one commit, not two).
+// e is cleaned as by Append; its seq and time are assigned when the store runs the
+// build. The entry is recorded only if that transaction commits; the caller must treat
+// its failure as Append's. After Close, Build returns ErrClosed.
+func (l *Log) Build(e Entry) (trunkline.AuditBuild, error) {
+	l.mu.RLock()
+	closed := l.closed
+	l.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if e.Node == "" {
+		e.Node = l.node
+	}
+	e, err := Clean(e)
+	if err != nil {
+		return nil, err
+	}
+	batch := []*appendReq{{e: e}}
+	return func(head trunkline.AuditHead, tree trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error) {
+		return l.build(batch, head, tree)
+	}, nil
 }
 
 // send hands req to the writer, starting it if need be.

@@ -30,7 +30,7 @@ type faultStore struct {
 	sizes []int // entries in each call's batch (as first built)
 }
 
-func (s *faultStore) AppendAuditBatch(ctx context.Context, build func(trunkline.AuditHead, trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error)) (int64, error) {
+func (s *faultStore) AppendAuditBatch(ctx context.Context, build trunkline.AuditBuild) (int64, error) {
 	n := s.calls.Add(1)
 	if n == 1 && s.gate != nil {
 		close(s.entered)

@@ -19,7 +19,7 @@ type countingStore struct {
 	txns atomic.Int64
 }
 
-func (s *countingStore) AppendAuditBatch(ctx context.Context, build func(trunkline.AuditHead, trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error)) (int64, error) {
+func (s *countingStore) AppendAuditBatch(ctx context.Context, build trunkline.AuditBuild) (int64, error) {
 	s.txns.Add(1)
 	return s.DB.AppendAuditBatch(ctx, build)
 }

@@ -323,7 +323,13 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 		ms = append(ms, m)
 		out.UUIDs = append(out.UUIDs, id)
 	}
-	if err := s.o.DB.InsertMessages(ctx, ms, cbs); err != nil {
+	var build trunkline.AuditBuild
+	if r.Audit != nil {
+		if build, err = r.Audit(out); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.o.DB.InsertMessagesAudited(ctx, ms, cbs, build); err != nil {
 		return nil, err
 	}
 	handedOff := true

@@ -62,7 +62,7 @@ func Prepare(ctx context.Context, d trunkline.MessageDraft, ids CallerIDChecker)
 		return trunkline.SendRequest{}, err
 	}
 	r := trunkline.SendRequest{AccountID: d.AccountID, Src: src, Dsts: dsts, Text: d.Text, LogMode: trunkline.LogAll, URL: d.URL,
-		Method: "POST", RequesterIP: d.RequesterIP}
+		Method: "POST", RequesterIP: d.RequesterIP, Audit: d.Audit}
 	if d.Log != nil {
 		switch v := strings.ToLower(*d.Log); v {
 		case "true", "1":

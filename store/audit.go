@@ -39,78 +39,27 @@ func (db *DB) AppendAudit(ctx context.Context, build func(head trunkline.AuditHe
 	})
 }
 
-// AppendAuditBatch appends audit entries atomically, all or none. In one transaction it
-// reads the head, calls build with it and with a reader of the stored tree hashes
-// (within the same transaction; it does not see the hashes of the batch being built, so
-// build must supply those itself), inserts the records and their tree hashes and moves
-// the head to the last record by a compare-and-swap on its size. The records' seqs must
-// run on from the head (head.Size+1, head.Size+2, ...). If another writer moved the
-// head first the transaction is rolled back and build is called again with the new
-// head, so build must not keep state between calls. It returns the first new seq.
-func (db *DB) AppendAuditBatch(ctx context.Context, build func(head trunkline.AuditHead, tree trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error)) (int64, error) {
+// AppendAuditBatch appends audit entries atomically, all or none. In its transaction it
+// reads the head, calls build with it and with a reader of the tree hashes (those
+// stored, and those added by appends before it in the same transaction; build must
+// supply the hashes of its own batch itself), inserts the records and their tree hashes
+// and moves the head to the last record by a compare-and-swap on its size. The records'
+// seqs must run on from the head (head.Size+1, head.Size+2, ...). If another writer
+// moved the head first the transaction is rolled back and build is called again with
+// the new head, so build must not keep state between calls. It returns the first new seq.
+//
+// Appends go through the group-commit writer as a set-based write: the appends of one
+// batch, like the entries stored with messages (InsertMessagesAudited), read and move
+// the head once and insert their rows in one statement per table; on SQLite no second
+// writer sleeps in the busy handler.
+func (db *DB) AppendAuditBatch(ctx context.Context, build trunkline.AuditBuild) (int64, error) {
 	for attempt := 1; ; attempt++ {
-		var first int64
-		// Through the group-commit writer: an audit entry per API request shares the
-		// commit of the messages and other writes of its moment, and on SQLite no second
-		// writer sleeps in the busy handler.
-		err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
-			q := `SELECT size, chain_hash FROM audit_head WHERE id = 1`
-			if db.dialect == Postgres {
-				// Lock the head so concurrent appenders queue rather than spin on the CAS.
-				q += ` FOR UPDATE`
-			}
-			var h trunkline.AuditHead
-			if err := tx.QueryRow(ctx, q).Scan(&h.Size, &h.ChainHash); err != nil {
-				if errors.Is(err, sql.ErrNoRows) {
-					return errors.New("store: audit head row is missing")
-				}
-				return err
-			}
-			batch, err := build(h, func(idx []int64) ([][32]byte, error) {
-				return readTreeHashes(ctx, tx.Query, idx)
-			})
-			if err != nil {
-				return err
-			}
-			if len(batch) == 0 {
-				return errors.New("store: audit append built nothing")
-			}
-			var entries, tree []any
-			for i, a := range batch {
-				if a == nil {
-					return errors.New("store: audit append built nothing")
-				}
-				r := a.Record
-				if r.Seq != h.Size+1+int64(i) {
-					return fmt.Errorf("store: audit append seq %d does not follow head %d", r.Seq, h.Size+int64(i))
-				}
-				entries = append(entries, r.Seq, micros(r.At), r.AccountID, r.Actor, r.CredentialID, r.Action, r.ObjectType,
-					r.ObjectID, r.Source, r.Node, r.Outcome, r.Detail, r.RecordHash, r.ChainHash)
-				for j, th := range a.TreeHashes {
-					tree = append(tree, a.TreeIndex+int64(j), th[:])
-				}
-			}
-			last := batch[len(batch)-1].Record
-			res, err := tx.Exec(ctx, `UPDATE audit_head SET size = ?, chain_hash = ? WHERE id = 1 AND size = ?`, last.Seq, last.ChainHash, h.Size)
-			if err != nil {
-				return conflictOr(err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n != 1 {
-				return trunkline.ErrConflict
-			}
-			if err := insertRows(ctx, tx, `INSERT INTO audit_entries(`+auditCols+`) VALUES `, 14, entries); err != nil {
-				return err
-			}
-			if err := insertRows(ctx, tx, `INSERT INTO audit_tree(idx, hash) VALUES `, 2, tree); err != nil {
-				return err
-			}
-			first = h.Size + 1
-			return nil
+		a := &auditReq{build: build}
+		err := db.writeSet(ctx, auditAppends, a, func(ctx context.Context, tx *Tx) error {
+			return appendAudit(ctx, tx, []*auditReq{a})
 		})
 		if err == nil {
-			return first, nil
+			return a.first, nil
 		}
 		if !errors.Is(err, trunkline.ErrConflict) || attempt >= auditAppendAttempts {
 			return 0, err
@@ -122,6 +71,107 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(head trunkline.Au
 		case <-time.After(time.Duration(rand.IntN(2000*attempt)) * time.Microsecond):
 		}
 	}
+}
+
+// auditReq is one append of a transaction: its build, and the first seq it got.
+type auditReq struct {
+	build trunkline.AuditBuild
+	first int64 // set by appendAudit, afresh on each run
+}
+
+// auditAppends is AppendAuditBatch's set-based write.
+var auditAppends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
+	reqs := make([]*auditReq, len(args))
+	for i, a := range args {
+		reqs[i] = a.(*auditReq)
+	}
+	return appendAudit(ctx, tx, reqs)
+}}
+
+// appendAudit appends what each of reqs builds, in order, after the head it reads in
+// tx (on PostgreSQL locked, so concurrent appenders queue rather than spin on the
+// compare-and-swap): one read and one move of the head, one INSERT per table.
+func appendAudit(ctx context.Context, tx *Tx, reqs []*auditReq) error {
+	q := `SELECT size, chain_hash FROM audit_head WHERE id = 1`
+	if tx.db.dialect == Postgres {
+		q += ` FOR UPDATE`
+	}
+	var h trunkline.AuditHead
+	if err := tx.QueryRow(ctx, q).Scan(&h.Size, &h.ChainHash); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return errors.New("store: audit head row is missing")
+		}
+		return err
+	}
+	start := h.Size
+	// A build reads the tree hashes the builds before it added, which are not stored
+	// yet, from here.
+	added := map[int64][32]byte{}
+	tree := func(idx []int64) ([][32]byte, error) {
+		var missing []int64
+		for _, i := range idx {
+			if _, ok := added[i]; !ok {
+				missing = append(missing, i)
+			}
+		}
+		var stored [][32]byte
+		if len(missing) > 0 {
+			var err error
+			if stored, err = readTreeHashes(ctx, tx.Query, missing); err != nil {
+				return nil, err
+			}
+		}
+		out := make([][32]byte, len(idx))
+		for j, i := range idx {
+			if h, ok := added[i]; ok {
+				out[j] = h
+			} else {
+				out[j], stored = stored[0], stored[1:]
+			}
+		}
+		return out, nil
+	}
+	var entries, hashes []any
+	for _, r := range reqs {
+		batch, err := r.build(h, tree)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return errors.New("store: audit append built nothing")
+		}
+		for i, a := range batch {
+			if a == nil {
+				return errors.New("store: audit append built nothing")
+			}
+			rec := a.Record
+			if rec.Seq != h.Size+1+int64(i) {
+				return fmt.Errorf("store: audit append seq %d does not follow head %d", rec.Seq, h.Size+int64(i))
+			}
+			entries = append(entries, rec.Seq, micros(rec.At), rec.AccountID, rec.Actor, rec.CredentialID, rec.Action, rec.ObjectType,
+				rec.ObjectID, rec.Source, rec.Node, rec.Outcome, rec.Detail, rec.RecordHash, rec.ChainHash)
+			for j, th := range a.TreeHashes {
+				added[a.TreeIndex+int64(j)] = th
+				hashes = append(hashes, a.TreeIndex+int64(j), th[:])
+			}
+		}
+		r.first = h.Size + 1
+		last := batch[len(batch)-1].Record
+		h = trunkline.AuditHead{Size: last.Seq, ChainHash: last.ChainHash}
+	}
+	res, err := tx.Exec(ctx, `UPDATE audit_head SET size = ?, chain_hash = ? WHERE id = 1 AND size = ?`, h.Size, h.ChainHash, start)
+	if err != nil {
+		return conflictOr(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return trunkline.ErrConflict
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO audit_entries(`+auditCols+`) VALUES `, 14, entries); err != nil {
+		return err
+	}
+	return insertRows(ctx, tx, `INSERT INTO audit_tree(idx, hash) VALUES `, 2, hashes)
 }
 
 // insertRows runs insert (ending in "VALUES ") for the rows in args, cols values each,

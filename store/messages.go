@@ -236,10 +236,11 @@ func insertMessageRows(ctx context.Context, tx *Tx, ms []*trunkline.Message, enc
 
 // accepted is one InsertMessages call's rows.
 type accepted struct {
-	ms   []*trunkline.Message
-	encs [][]byte // sealed bodies, by index of ms (nil: stored as given)
-	cbs  []*trunkline.Callback
-	now  time.Time
+	ms    []*trunkline.Message
+	encs  [][]byte // sealed bodies, by index of ms (nil: stored as given)
+	cbs   []*trunkline.Callback
+	audit *auditReq // nil: none
+	now   time.Time
 }
 
 // insertAccepted is InsertMessages' set-based write: every call's messages of a batch
@@ -248,21 +249,39 @@ var insertAccepted = &setWrite{apply: func(ctx context.Context, tx *Tx, args []a
 	var ms []*trunkline.Message
 	var encs [][]byte
 	var cbs []*trunkline.Callback
+	var audits []*auditReq
 	var now time.Time
 	for _, a := range args {
 		a := a.(*accepted)
 		ms, encs, cbs, now = append(ms, a.ms...), append(encs, a.encs...), append(cbs, a.cbs...), a.now
+		if a.audit != nil {
+			audits = append(audits, a.audit)
+		}
 	}
 	if err := insertMessageRows(ctx, tx, ms, encs); err != nil {
 		return err
 	}
-	return insertCallbacks(ctx, tx, cbs, now)
+	if err := insertCallbacks(ctx, tx, cbs, now); err != nil {
+		return err
+	}
+	if len(audits) == 0 {
+		return nil
+	}
+	return appendAudit(ctx, tx, audits)
 }}
 
 // InsertMessages stores accepted messages (and any callbacks already due, e.g. for
 // messages that failed at once) in one transaction: when it returns nil they are durable.
 // Concurrent calls share one multi-row INSERT (insertAccepted).
 func (db *DB) InsertMessages(ctx context.Context, ms []*trunkline.Message, cbs []*trunkline.Callback) error {
+	return db.InsertMessagesAudited(ctx, ms, cbs, nil)
+}
+
+// InsertMessagesAudited is InsertMessages that also appends the audit entries audit
+// builds (when not nil) in the same transaction: the messages and the record of their
+// acceptance are stored together or not at all, and the caller waits for one commit,
+// not two.
+func (db *DB) InsertMessagesAudited(ctx context.Context, ms []*trunkline.Message, cbs []*trunkline.Callback, audit trunkline.AuditBuild) error {
 	now := db.now()
 	// Bodies are sealed before the write transaction: the first message of an account
 	// may create its data key, a write of its own.
@@ -284,6 +303,9 @@ func (db *DB) InsertMessages(ctx context.Context, ms []*trunkline.Message, cbs [
 		}
 	}
 	a := &accepted{ms: ms, encs: encs, cbs: cbs, now: now}
+	if audit != nil {
+		a.audit = &auditReq{build: audit}
+	}
 	return db.writeSet(ctx, insertAccepted, a, func(ctx context.Context, tx *Tx) error {
 		return insertAccepted.apply(ctx, tx, []any{a})
 	})
