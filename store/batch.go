@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -115,12 +117,27 @@ func (db *DB) writer() {
 	}
 }
 
+// writeRank orders a batch's writes: submit results before the rest.
+func writeRank(r *batchReq) int {
+	if r.set == recordSends {
+		return 0
+	}
+	return 1
+}
+
 // errWriteFailed rolls back a batch run without savepoints, to run it again with them.
 var errWriteFailed = errors.New("store: a write of the batch failed")
 
 func (db *DB) runBatch(reqs []*batchReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// Submit results first: a receipt in the same batch as the result it follows then
+	// finds its message's parts, instead of being stored as early and applied by the
+	// result (three more writes). The writes of a batch come from callers waiting for
+	// their own, so none depends on another's order.
+	slices.SortStableFunc(reqs, func(a, b *batchReq) int {
+		return cmp.Compare(writeRank(a), writeRank(b))
+	})
 	errs := make([]error, len(reqs))
 	// First without savepoints: each costs two statements (and on SQLite a sub-journal),
 	// and nearly always every write succeeds. When one fails, the batch is rolled back

@@ -741,12 +741,22 @@ func applyEarlyReceipts(ctx context.Context, tx *Tx, recs []*sendRec, byCarrier 
 			}
 		}
 	}
+	// The hits are deleted in one statement per carrier: when the SMSC answers at once,
+	// most receipts overtake the submit result they follow, so this is no rare path.
+	hitKeys := map[string][]string{}
+	for _, h := range hits {
+		hitKeys[h.carrier] = append(hitKeys[h.carrier], h.key)
+	}
+	for carrier, keys := range hitKeys {
+		args, n := pad(append([]any{carrier}, anys(keys)...), "")
+		if _, err := tx.Exec(ctx, bucketed+`DELETE FROM early_receipts WHERE carrier = ? AND smsc_key IN (?`+
+			strings.Repeat(", ?", n-2)+`)`, args...); err != nil {
+			return err
+		}
+	}
 	var ps []partState
 	var fins []fin
 	for _, h := range hits {
-		if _, err := tx.Exec(ctx, `DELETE FROM early_receipts WHERE carrier = ? AND smsc_key = ?`, h.carrier, h.key); err != nil {
-			return err
-		}
 		r := owner[part{h.carrier, h.key}]
 		ps = append(ps, partState{uuid: r.uuid, seq: seqOf[part{h.carrier, h.key}], state: h.state, code: h.code})
 		if r.m.State == trunkline.MsgSent {
