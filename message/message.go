@@ -404,7 +404,7 @@ func (s *Service) statusCallback(m *trunkline.Message) *trunkline.Callback {
 }
 
 func (s *Service) callback(accountID, kind, objectID, url, method string, params map[string]string) *trunkline.Callback {
-	b, _ := json.Marshal(params)
+	b := paramsJSON(params)
 	enc, err := s.o.Ring.Seal(b, CallbackAAD(objectID))
 	if err != nil {
 		s.log.Error("seal callback", "err", err)
