@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trunkline/trunkline"
@@ -165,6 +166,44 @@ type Client struct {
 	http   *http.Client
 
 	streams streamClients // audio streams' WebSockets (stream.go)
+
+	urlMu sync.RWMutex
+	urls  map[urlKey]*url.URL // URLs that passed checkURL (checkedURL)
+}
+
+type urlKey struct {
+	raw          string
+	requireHTTPS bool
+}
+
+// maxCheckedURLs bounds the remembered URLs; past it they are forgotten and
+// checked again.
+const maxCheckedURLs = 4096
+
+// checkedURL is checkURL, with the URLs that passed remembered: the same few
+// callback URLs come with every message, and parsing each again was 3% of the
+// server's CPU under SMS load. The check depends only on the URL, the client's
+// allowlist (fixed at New) and requireHTTPS; names are still checked when dialled.
+// The URL returned is a copy, for the caller to change.
+func (c *Client) checkedURL(raw string, requireHTTPS bool) (*url.URL, error) {
+	key := urlKey{raw, requireHTTPS}
+	c.urlMu.RLock()
+	u, ok := c.urls[key]
+	c.urlMu.RUnlock()
+	if !ok {
+		var err error
+		if u, err = checkURL(raw, c.opts.Allow, requireHTTPS); err != nil {
+			return u, err
+		}
+		c.urlMu.Lock()
+		if len(c.urls) >= maxCheckedURLs {
+			clear(c.urls)
+		}
+		c.urls[key] = u
+		c.urlMu.Unlock()
+	}
+	v := *u
+	return &v, nil
 }
 
 // New returns a Client with opts, defaults filled in.
@@ -224,6 +263,7 @@ func New(opts Options) *Client {
 		opts:   opts,
 		log:    log,
 		dialer: dialer,
+		urls:   map[urlKey]*url.URL{},
 		http: &http.Client{
 			Transport: tr,
 			// A 3xx is the final answer: following it would let a customer
@@ -255,7 +295,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if method == "" {
 		method = http.MethodPost
 	}
-	u, err := checkURL(req.URL, c.opts.Allow, req.RequireHTTPS)
+	u, err := c.checkedURL(req.URL, req.RequireHTTPS)
 	var host string
 	if u != nil {
 		host = u.Host

@@ -772,3 +772,30 @@ func TestNonceDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckedURLIsACopy: a remembered URL is handed out as a copy (Do adds the
+// query of a GET to it), a refused one is never remembered, and the allowlist and
+// requireHTTPS still decide.
+func TestCheckedURLIsACopy(t *testing.T) {
+	c := New(Options{})
+	u1, err := c.checkedURL("https://example.com/cb?a=1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u1.RawQuery += "&b=2"
+	u2, err := c.checkedURL("https://example.com/cb?a=1", false)
+	if err != nil || u2.RawQuery != "a=1" {
+		t.Fatalf("second look: %v %v", u2, err)
+	}
+	if _, err := c.checkedURL("http://example.com/cb?a=1", true); err == nil {
+		t.Fatal("http passed with https required")
+	}
+	for range 2 {
+		if _, err := c.checkedURL("http://127.0.0.1/cb", false); err == nil {
+			t.Fatal("loopback passed without an allowlist")
+		}
+	}
+	if len(c.urls) != 1 {
+		t.Fatalf("%d URLs remembered, want the one that passed", len(c.urls))
+	}
+}
