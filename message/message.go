@@ -160,7 +160,7 @@ type Service struct {
 	log    *slog.Logger
 	wake   chan struct{}
 	cbWake chan struct{}
-	direct chan *trunkline.Message // new messages handed straight to this node's workers
+	direct chan handed // new messages handed straight to this node's workers
 	// handoff guards direct against the send loop's end: once stopped (a drain or a
 	// stop), Queue hands nothing to direct but frees the lease for the other nodes, and
 	// what direct still held has been freed the same way.
@@ -206,7 +206,7 @@ func New(o Options) *Service {
 		o.Fence = soleNode(o.Node)
 	}
 	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1), cbWake: make(chan struct{}, 1),
-		direct: make(chan *trunkline.Message, 4096), cbDirect: make(chan *trunkline.Callback, 4096),
+		direct: make(chan handed, 4096), cbDirect: make(chan *trunkline.Callback, 4096),
 		joiner: charset.NewJoiner(charset.JoinerOptions{Now: o.Now})}
 }
 
@@ -222,6 +222,13 @@ func (s *Service) Wake() {
 type payload struct {
 	Dst  string `json:"d"`
 	Text string `json:"t"`
+}
+
+// handed is a new message handed to this node's workers with its payload in the
+// clear, so the worker need not open what was sealed a moment before.
+type handed struct {
+	m *trunkline.Message
+	p *payload
 }
 
 func PayloadAAD(uuid string) []byte { return []byte("message:" + uuid) }
@@ -296,9 +303,11 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 		r.Expiry = s.o.DefaultExpiry
 	}
 	var ms []*trunkline.Message
+	var pls []*payload // by index of ms; nil: not to be sent
 	var cbs []*trunkline.Callback
 	for _, dst := range r.Dsts {
 		id := newMessageUUID()
+		var pl *payload
 		to, body := Redact(r.LogMode, dst, r.Text)
 		m := &trunkline.Message{UUID: id, AccountID: r.AccountID, Direction: "outbound", Type: "sms", LogMode: r.LogMode,
 			From: r.Src, To: to, Body: body, Coding: int(coding), Units: len(parts), State: trunkline.MsgQueued,
@@ -312,7 +321,8 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 				cbs = append(cbs, cb)
 			}
 		} else {
-			b, _ := json.Marshal(payload{Dst: dst, Text: r.Text})
+			pl = &payload{Dst: dst, Text: r.Text}
+			b, _ := json.Marshal(pl)
 			if m.PayloadEnc, err = s.o.Ring.Seal(b, PayloadAAD(id)); err != nil {
 				return nil, err
 			}
@@ -320,7 +330,7 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 			// claim query. If this node dies, the lease frees it for any node.
 			m.LeaseOwner, m.LeaseUntil, m.Attempts = owner, now.Add(s.o.Lease), 1
 		}
-		ms = append(ms, m)
+		ms, pls = append(ms, m), append(pls, pl)
 		out.UUIDs = append(out.UUIDs, id)
 	}
 	var build trunkline.AuditBuild
@@ -334,14 +344,14 @@ func (s *Service) queue(ctx context.Context, r trunkline.SendRequest, sourceChec
 	}
 	handedOff := true
 	s.handoff.RLock()
-	for _, m := range ms {
+	for i, m := range ms {
 		s.o.Metrics.MessageState(m.State)
 		if m.LeaseOwner == "" {
 			continue
 		}
 		if !s.stopped {
 			select {
-			case s.direct <- m:
+			case s.direct <- handed{m, pls[i]}:
 				continue
 			default:
 			}
@@ -466,8 +476,8 @@ func (s *Service) stopHandoff(ctx context.Context) {
 	freed := false
 	for {
 		select {
-		case m := <-s.direct:
-			s.releaseLease(ctx, m.UUID, m.LeaseOwner)
+		case h := <-s.direct:
+			s.releaseLease(ctx, h.m.UUID, h.m.LeaseOwner)
 			freed = true
 			continue
 		default:

@@ -57,8 +57,8 @@ func (s *Service) sendLoop(ctx context.Context) {
 			s.stopHandoff(work)
 			jobs.wait()
 			return
-		case m := <-s.direct:
-			jobs.run(func() { s.process(work, m) })
+		case h := <-s.direct:
+			jobs.run(func() { s.process(work, h.m, h.p) })
 			continue
 		case <-s.wake:
 		case <-timer.C:
@@ -75,7 +75,7 @@ func (s *Service) sendLoop(ctx context.Context) {
 				break
 			}
 			for _, m := range ms {
-				jobs.run(func() { s.process(work, m) })
+				jobs.run(func() { s.process(work, m, nil) })
 			}
 		}
 		next := pollEvery
@@ -91,7 +91,8 @@ func (s *Service) sendLoop(ctx context.Context) {
 // process sends one claimed message and records the outcome, both only while the
 // claim is this node's (Fence): a node given up for dead leaves the message to the
 // node that took it over.
-func (s *Service) process(ctx context.Context, m *trunkline.Message) {
+// process sends m; p is its payload when handed in the clear (else it is opened).
+func (s *Service) process(ctx context.Context, m *trunkline.Message, p *payload) {
 	now := s.o.Now()
 	if !s.o.Fence.Holds(m.LeaseOwner) {
 		s.fenced(ctx, m)
@@ -108,11 +109,13 @@ func (s *Service) process(ctx context.Context, m *trunkline.Message) {
 		fail(ErrExpired, nil)
 		return
 	}
-	p, err := s.openPayload(m)
-	if err != nil {
-		s.log.Error("message payload unreadable", "message_uuid", m.UUID, "err", err)
-		fail(ErrUnknown, nil)
-		return
+	if p == nil {
+		var err error
+		if p, err = s.openPayload(m); err != nil {
+			s.log.Error("message payload unreadable", "message_uuid", m.UUID, "err", err)
+			fail(ErrUnknown, nil)
+			return
+		}
 	}
 	coding, parts, err := charset.Split(p.Text)
 	if err != nil {
