@@ -31,3 +31,15 @@ func (db *DB) SetNumberHoldersTTL(d time.Duration) {
 }
 
 func IsUniqueViolation(err error) bool { return isUniqueViolation(err) }
+
+// LeaseNowTwice reads the lease clock twice in one transaction.
+func (db *DB) LeaseNowTwice(ctx context.Context) (a, b time.Time, err error) {
+	err = db.InTx(ctx, func(tx *Tx) error {
+		if a, err = db.leaseNow(ctx, tx); err != nil {
+			return err
+		}
+		b, err = db.leaseNow(ctx, tx)
+		return err
+	})
+	return a, b, err
+}

@@ -321,8 +321,23 @@ func leaseMicros(t time.Time, shift time.Duration) int64 {
 // leaseNow is the time message and callback leases are given and judged by: the
 // database's clock on PostgreSQL (clusterNow), so that a node whose clock is off by
 // more than a lease neither takes a lease still held nor holds one past its end.
+//
+// On PostgreSQL the clock is a round trip, and a batch's writes would each ask it: it
+// is read once per transaction, and later asks add the time passed since by this
+// process's monotonic clock (a transaction lasts milliseconds; leases, seconds).
 func (db *DB) leaseNow(ctx context.Context, tx *Tx) (time.Time, error) {
-	return db.clusterNow(ctx, tx.QueryRow)
+	if db.dialect != Postgres {
+		return db.now(), nil
+	}
+	if !tx.leaseRead.IsZero() {
+		return tx.leaseClock.Add(time.Since(tx.leaseRead)), nil
+	}
+	now, err := db.clusterNow(ctx, tx.QueryRow)
+	if err != nil {
+		return time.Time{}, err
+	}
+	tx.leaseClock, tx.leaseRead = now, time.Now()
+	return now, nil
 }
 
 // held is the condition that owner (a parameter; "" for anyone) still holds a row's

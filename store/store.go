@@ -255,6 +255,10 @@ type Tx struct {
 	// any; handed the callbacks stored for it, to hand over once committed.
 	hand   *handoff
 	handed []*trunkline.Callback
+
+	// leaseClock is the database's clock as first read in this transaction (leaseNow),
+	// and leaseRead when (by this process's monotonic clock) it was read.
+	leaseClock, leaseRead time.Time
 }
 
 // Statements in transactions use the DB's prepared statements too (database/sql reuses
