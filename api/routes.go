@@ -296,7 +296,14 @@ func matchSegs(pattern, segs []string) (map[string]string, bool) {
 	if len(pattern) != len(segs) {
 		return nil, false
 	}
-	vars := map[string]string{}
+	// The literal segments first: most routes tried fail there, before any map is made
+	// (the look-up runs for every request).
+	for i, p := range pattern {
+		if !strings.HasPrefix(p, "{") && p != segs[i] {
+			return nil, false
+		}
+	}
+	vars := make(map[string]string, 2)
 	for i, p := range pattern {
 		if strings.HasPrefix(p, "{") {
 			name := p[1 : len(p)-1]

@@ -301,10 +301,13 @@ func (s *Service) deliver(ctx context.Context, c *trunkline.Callback) {
 		s.o.DB.FinishCallback(ctx, c.ID, c.LeaseOwner)
 		return
 	}
-	req := webhook.Request{AccountID: c.AccountID, Kind: c.Kind, ObjectID: c.ObjectID, URL: c.URL, Method: c.Method, Params: url.Values{},
-		Redelivery: c.Attempts > 1}
+	req := webhook.Request{AccountID: c.AccountID, Kind: c.Kind, ObjectID: c.ObjectID, URL: c.URL, Method: c.Method,
+		Params: make(url.Values, len(params)), Redelivery: c.Attempts > 1}
+	// One backing array for the values (one []string per key was an allocation apiece).
+	vals := make([]string, 0, len(params))
 	for k, v := range params {
-		req.Params.Set(k, v)
+		vals = append(vals, v)
+		req.Params[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if req.AuthToken, req.MainAuthToken, err = s.o.Tokens.SigningTokens(ctx, c.AccountID); err != nil {
 		s.log.Error("callback: no token to sign with", "account", c.AccountID, "err", err)

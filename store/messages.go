@@ -147,24 +147,25 @@ func insertCallbacks(ctx context.Context, tx *Tx, cbs []*trunkline.Callback, now
 	if tx.hand == nil {
 		return insertRows(ctx, tx, insert, 11, args)
 	}
-	// The ids come back in no promised order: each is matched to its callback by the
-	// row's content (two callbacks alike in all of it are interchangeable).
-	key := func(account, kind, object, url, method string, params []byte) string {
-		return strings.Join([]string{account, kind, object, url, method, string(params)}, "\x00")
+	// The ids come back in no promised order: each is matched to its callback by its
+	// object and its sealed parameters (sealed with a random nonce, so two callbacks
+	// alike in these are alike in all, and interchangeable).
+	key := func(object string, params []byte) string {
+		return object + "\x00" + string(params)
 	}
-	byKey := map[string][]*trunkline.Callback{}
+	byKey := make(map[string][]*trunkline.Callback, len(hand))
 	for _, c := range hand {
-		k := key(c.AccountID, c.Kind, c.ObjectID, c.URL, c.Method, c.ParamsEnc)
+		k := key(c.ObjectID, c.ParamsEnc)
 		byKey[k] = append(byKey[k], c)
 	}
-	err := insertRowsScan(ctx, tx, insert, 11, args, ` RETURNING id, account_id, kind, object_id, url, method, params_enc`, func(rows *sql.Rows) error {
+	var params sql.RawBytes
+	err := insertRowsScan(ctx, tx, insert, 11, args, ` RETURNING id, object_id, params_enc`, func(rows *sql.Rows) error {
 		var id int64
-		var account, kind, object, url, method string
-		var params []byte
-		if err := rows.Scan(&id, &account, &kind, &object, &url, &method, &params); err != nil {
+		var object string
+		if err := rows.Scan(&id, &object, &params); err != nil {
 			return err
 		}
-		k := key(account, kind, object, url, method, params)
+		k := key(object, params)
 		if cs := byKey[k]; len(cs) > 0 {
 			cs[0].ID, cs[0].Attempts, cs[0].NextAttemptAt, cs[0].LeaseOwner = id, attempts, fromMicros(micros(now)), owner
 			byKey[k] = cs[1:]
