@@ -104,6 +104,10 @@ type MessageQueue interface {
 	ReleaseLeases(ctx context.Context, node, keep string) (int64, error)
 	// ApplyReceipt records a carrier's delivery receipt; when the message is final it
 	// queues callback(m) in the same transaction.
+	// PruneEarlyReceipts deletes the receipts received before before that never met
+	// their submit (stored under a spelling of the id the submit did not use, or for a
+	// message this platform never sent), and says how many.
+	PruneEarlyReceipts(ctx context.Context, before time.Time) (int64, error)
 	ApplyReceipt(ctx context.Context, carrier string, keys []string, state, errorCode string, erase bool,
 		callback func(m *Message) *Callback) (ReceiptOutcome, error)
 	ClaimCallbacks(ctx context.Context, owner string, lease time.Duration, limit int) ([]*Callback, error)

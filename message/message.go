@@ -128,6 +128,7 @@ type Options struct {
 	Lease         time.Duration // how long a claimed message is ours (default 60 s)
 	SendTimeout   time.Duration // per send through the carriers (default 30 s)
 	DefaultExpiry time.Duration // message_expiry default (Plivo: 3 h)
+	PruneEvery    time.Duration // how often stale early receipts are deleted (default 1 h)
 }
 
 // Fence is the lease ownership of this node's claims. In a cluster a node given up
@@ -183,6 +184,9 @@ func New(o Options) *Service {
 	}
 	if o.Workers == 0 {
 		o.Workers = 256
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = pruneEvery
 	}
 	if o.Lease == 0 {
 		o.Lease = time.Minute
@@ -443,6 +447,35 @@ func (s *Service) ReleaseOldLeases(ctx context.Context) {
 	}
 }
 
+// Early receipts (a receipt that came before its submit result was recorded) are met
+// within seconds; those still there after earlyReceiptTTL never will be, and are
+// deleted every pruneEvery.
+const (
+	earlyReceiptTTL = 24 * time.Hour
+	pruneEvery      = time.Hour
+)
+
+// pruneLoop deletes stale early receipts at start and then every o.PruneEvery, until
+// ctx ends.
+func (s *Service) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(s.o.PruneEvery)
+	defer t.Stop()
+	for {
+		n, err := s.o.DB.PruneEarlyReceipts(ctx, s.o.Now().Add(-earlyReceiptTTL))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("prune early receipts", "err", err)
+		case n > 0:
+			s.log.Info("deleted receipts that never met their message", "count", n, "older_than", earlyReceiptTTL.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Run runs the send and callback workers until ctx ends, then waits for the sends and
 // deliveries in flight to finish recording, and returns nil.
 func (s *Service) Run(ctx context.Context) error {
@@ -450,9 +483,10 @@ func (s *Service) Run(ctx context.Context) error {
 	// retries, other nodes' callbacks and those this node could not take.
 	s.o.DB.HandCallbacks(s.o.Fence.Owner, callbackLease, s.takeCallbacks)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.sendLoop(ctx) }()
 	go func() { defer wg.Done(); s.callbackLoop(ctx) }()
+	go func() { defer wg.Done(); s.pruneLoop(ctx) }()
 	wg.Wait()
 	// The sends have finished recording: no more callbacks come. Those handed over
 	// but not delivered are freed for the claim query (of this node's next run or

@@ -1050,6 +1050,23 @@ func finalize(ctx context.Context, tx *Tx, fins []fin, now time.Time) (map[strin
 	return out, rows.Err()
 }
 
+// PruneEarlyReceipts deletes the early receipts received before before: a receipt
+// stored under all the spellings its id may have (pdu.MessageIDKeys) is taken back
+// under the one its submit used, and the others, like receipts for messages never
+// sent from here, would stay for ever.
+func (db *DB) PruneEarlyReceipts(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := db.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.Exec(ctx, `DELETE FROM early_receipts WHERE received_at < ?`, micros(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // MessageAttempts lists a message's carrier attempts, oldest first. A send that went
 // through at its first try has no row of its own: it is read from the message (its
 // carrier, ok_latency_us, and sent_at less the latency for when it started).

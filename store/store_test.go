@@ -335,3 +335,36 @@ func TestClaimLeases(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneEarlyReceipts: a receipt that came before its submit and was taken back
+// leaves the spellings of its id the submit did not use; those, and receipts for
+// messages never sent from here, go once older than the cut-off, and newer ones stay.
+func TestPruneEarlyReceipts(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		day := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+		db.SetClock(func() time.Time { return day })
+		// A digits-only id: stored under its own key and its spellings in the other base.
+		if out, err := db.ApplyReceipt(ctx, "c1", pdu.MessageIDKeys("169552957"), trunkline.MsgDelivered, "000", true, nil); err != nil || out.Message != nil {
+			t.Fatalf("early receipt: %+v %v", out, err)
+		}
+		db.SetClock(func() time.Time { return day.Add(2 * time.Hour) })
+		if _, err := db.ApplyReceipt(ctx, "c1", pdu.MessageIDKeys("zz-unknown"), trunkline.MsgDelivered, "000", true, nil); err != nil {
+			t.Fatal(err)
+		}
+		count := func() (n int) {
+			t.Helper()
+			if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM early_receipts`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := count(); n != 4 {
+			t.Fatalf("%d early receipt rows, want 4 (three spellings and one word)", n)
+		}
+		n, err := db.PruneEarlyReceipts(ctx, day.Add(time.Hour))
+		if err != nil || n != 3 || count() != 1 {
+			t.Fatalf("prune: %d deleted, %v, %d left; want 3 deleted and the newer one left", n, err, count())
+		}
+	})
+}
