@@ -56,7 +56,8 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build trunkline.AuditBuild) 
 	for attempt := 1; ; attempt++ {
 		a := &auditReq{build: build}
 		err := db.writeSet(ctx, auditAppends, a, func(ctx context.Context, tx *Tx) error {
-			return appendAudit(ctx, tx, []*auditReq{a})
+			tx.stageAudit(a)
+			return nil
 		})
 		if err == nil {
 			return a.first, nil
@@ -81,11 +82,10 @@ type auditReq struct {
 
 // auditAppends is AppendAuditBatch's set-based write.
 var auditAppends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
-	reqs := make([]*auditReq, len(args))
-	for i, a := range args {
-		reqs[i] = a.(*auditReq)
+	for _, a := range args {
+		tx.stageAudit(a.(*auditReq))
 	}
-	return appendAudit(ctx, tx, reqs)
+	return nil
 }}
 
 // appendAudit appends what each of reqs builds, in order, after the head it reads in

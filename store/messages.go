@@ -265,10 +265,10 @@ var insertAccepted = &setWrite{apply: func(ctx context.Context, tx *Tx, args []a
 	if err := insertCallbacks(ctx, tx, cbs, now); err != nil {
 		return err
 	}
-	if len(audits) == 0 {
-		return nil
+	for _, a := range audits {
+		tx.stageAudit(a)
 	}
-	return appendAudit(ctx, tx, audits)
+	return nil
 }}
 
 // InsertMessages stores accepted messages (and any callbacks already due, e.g. for
