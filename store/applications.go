@@ -46,13 +46,6 @@ func appArgs(a *trunkline.Application) []any {
 // CreateApplication stores a new application. A default_number_app or
 // default_endpoint_app flag clears the flag on the account's other applications.
 func (db *DB) CreateApplication(ctx context.Context, a *trunkline.Application) error {
-	return db.CreateApplicationAudited(ctx, a, nil)
-}
-
-// CreateApplicationAudited is CreateApplication that also appends the audit entries
-// audit builds (when not nil) in the same transaction: the application and the record
-// of its creation are stored together or not at all, in one commit.
-func (db *DB) CreateApplicationAudited(ctx context.Context, a *trunkline.Application, audit trunkline.AuditBuild) error {
 	now := db.now().UTC().Truncate(time.Microsecond)
 	a.CreatedAt, a.ModifiedAt = now, now
 	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
@@ -64,9 +57,6 @@ func (db *DB) CreateApplicationAudited(ctx context.Context, a *trunkline.Applica
 			append(args, micros(now), micros(now))...)
 		if isUniqueViolation(err) {
 			return trunkline.ErrConflict
-		}
-		if err == nil && audit != nil {
-			tx.stageAudit(&auditReq{build: audit})
 		}
 		return err
 	})

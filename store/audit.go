@@ -56,8 +56,7 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build trunkline.AuditBuild) 
 	for attempt := 1; ; attempt++ {
 		a := &auditReq{build: build}
 		err := db.writeSet(ctx, auditAppends, a, func(ctx context.Context, tx *Tx) error {
-			tx.stageAudit(a)
-			return nil
+			return appendAudit(ctx, tx, []*auditReq{a})
 		})
 		if err == nil {
 			return a.first, nil
@@ -82,10 +81,11 @@ type auditReq struct {
 
 // auditAppends is AppendAuditBatch's set-based write.
 var auditAppends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
-	for _, a := range args {
-		tx.stageAudit(a.(*auditReq))
+	reqs := make([]*auditReq, len(args))
+	for i, a := range args {
+		reqs[i] = a.(*auditReq)
 	}
-	return nil
+	return appendAudit(ctx, tx, reqs)
 }}
 
 // appendAudit appends what each of reqs builds, in order, after the head it reads in

@@ -202,10 +202,8 @@ func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guard
 			*handed = tx.handed
 		}()
 		if len(reqs) == 1 {
-			if errs[0] = reqs[0].fn(ctx, tx); errs[0] != nil {
-				return errs[0]
-			}
-			return tx.appendStagedAudits(ctx)
+			errs[0] = reqs[0].fn(ctx, tx)
+			return errs[0]
 		}
 		run := func(name string, f func() error) (fnErr, err error) {
 			if guarded {
@@ -250,22 +248,8 @@ func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guard
 			}
 			errs[i] = ferr
 		}
-		return tx.appendStagedAudits(ctx)
-	})
-}
-
-// stageAudit adds r to the audit appends of tx's batch: they are appended together,
-// after the batch's last write (one read and one move of the chain head, one INSERT
-// per table), in the same transaction. r.first is set then.
-func (tx *Tx) stageAudit(r *auditReq) { tx.audits = append(tx.audits, r) }
-
-// appendStagedAudits appends what the batch's writes staged. If it fails, the whole
-// batch fails with it: no write is stored without its record.
-func (tx *Tx) appendStagedAudits(ctx context.Context) error {
-	if len(tx.audits) == 0 {
 		return nil
-	}
-	return appendAudit(ctx, tx, tx.audits)
+	})
 }
 
 // batchRetries bounds how often a batch is run again after PostgreSQL aborted it for a
@@ -284,10 +268,9 @@ func savepoint(ctx context.Context, tx *Tx, name string, fn func() error) (fnErr
 	if _, err := tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
 		return nil, err
 	}
-	handed, audits := len(tx.handed), len(tx.audits)
+	handed := len(tx.handed)
 	if fnErr = fn(); fnErr != nil {
 		tx.handed = tx.handed[:handed] // rolled back: not stored, not to hand over
-		tx.audits = tx.audits[:audits] // nor recorded
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
 			return fnErr, err
 		}

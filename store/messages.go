@@ -265,10 +265,10 @@ var insertAccepted = &setWrite{apply: func(ctx context.Context, tx *Tx, args []a
 	if err := insertCallbacks(ctx, tx, cbs, now); err != nil {
 		return err
 	}
-	for _, a := range audits {
-		tx.stageAudit(a)
+	if len(audits) == 0 {
+		return nil
 	}
-	return nil
+	return appendAudit(ctx, tx, audits)
 }}
 
 // InsertMessages stores accepted messages (and any callbacks already due, e.g. for

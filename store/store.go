@@ -256,10 +256,6 @@ type Tx struct {
 	hand   *handoff
 	handed []*trunkline.Callback
 
-	// audits are the audit appends of the batch's writes (stageAudit), appended
-	// together after the last of them.
-	audits []*auditReq
-
 	// leaseClock is the database's clock as first read in this transaction (leaseNow),
 	// and leaseRead when (by this process's monotonic clock) it was read.
 	leaseClock, leaseRead time.Time
