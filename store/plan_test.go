@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +64,68 @@ func TestLeaseClockInTransaction(t *testing.T) {
 	}
 	if b.Before(a) || b.Sub(a) > time.Second {
 		t.Errorf("second read %v, first %v", b, a)
+	}
+}
+
+// TestHotQueriesUseIndexes: on SQLite, the statements every message goes through look
+// rows up by an index, never by scanning messages, their parts or callbacks; the
+// claim uses the partial index of queued messages (migration 0020).
+func TestHotQueriesUseIndexes(t *testing.T) {
+	var db *store.DB
+	for _, d := range storetest.Open(t) {
+		if d.Dialect() == store.SQLite {
+			db = d
+		}
+	}
+	ctx := context.Background()
+	rowsOf := func(row string, n int) string { return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") }
+	for _, c := range []struct{ name, q, wantIndex string }{
+		{"submit results", `UPDATE messages SET state = v.column2, error_code = v.column3
+			FROM (VALUES ` + rowsOf(`(?, ?, ?)`, 4) + `) AS v WHERE messages.uuid = v.column1 AND messages.state = 'queued' RETURNING uuid`, ""},
+		{"part states", `UPDATE message_parts SET state = v.column3, error_code = v.column4
+			FROM (VALUES ` + rowsOf(`(?, CAST(? AS INTEGER), ?, ?)`, 4) + `) AS v
+			WHERE message_parts.message_uuid = v.column1 AND message_parts.seq = v.column2`, ""},
+		{"finish", `UPDATE messages SET
+			state = CASE WHEN EXISTS (SELECT 1 FROM message_parts p WHERE p.message_uuid = messages.uuid AND p.state <> 'delivered') THEN 'undelivered' ELSE 'delivered' END
+			FROM (VALUES ` + rowsOf(`(?, ?)`, 4) + `) AS v
+			WHERE messages.uuid = v.column1 AND messages.state = 'sent'
+				AND NOT EXISTS (SELECT 1 FROM message_parts p WHERE p.message_uuid = messages.uuid AND p.state = 'sent')
+				AND (SELECT COUNT(DISTINCT p.seq) FROM message_parts p WHERE p.message_uuid = messages.uuid) >= messages.units
+			RETURNING uuid`, ""},
+		{"receipt look-up", `SELECT smsc_key, message_uuid, seq FROM message_parts WHERE carrier = ? AND smsc_key IN (?, ?, ?)`, "message_parts_key"},
+		{"callback claim", `UPDATE callbacks SET lease_until = ?, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM callbacks WHERE next_attempt_at <= ? AND lease_until <= ? ORDER BY next_attempt_at LIMIT ?)
+			AND lease_until <= ? RETURNING id`, "callbacks_due"},
+		{"message claim", `UPDATE messages SET lease_until = ?, lease_owner = ?, attempts = attempts + 1
+			WHERE uuid IN (SELECT uuid FROM messages WHERE state = 'queued' AND next_attempt_at <= ? AND lease_until <= ?
+				ORDER BY next_attempt_at LIMIT ?) AND lease_until <= ? RETURNING uuid`, "messages_queued"},
+	} {
+		args := make([]any, strings.Count(c.q, "?"))
+		for i := range args {
+			args[i] = 1
+		}
+		rows, err := db.SQL().QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		all := strings.Join(plan, "\n")
+		for _, d := range plan {
+			if f := strings.Fields(d); len(f) > 1 && f[0] == "SCAN" && slices.Contains([]string{"messages", "message_parts", "p", "callbacks"}, f[1]) {
+				t.Errorf("%s scans a table:\n%s", c.name, all)
+			}
+		}
+		if c.wantIndex != "" && !strings.Contains(all, "INDEX "+c.wantIndex) {
+			t.Errorf("%s does not use %s:\n%s", c.name, c.wantIndex, all)
+		}
 	}
 }
