@@ -281,33 +281,7 @@ func clusterScenarioKill(t *testing.T, h *smsHarness, dsn string) {
 	if !r.waitCount("queued", 0, smsCrashSettle) || !r.waitCount("sent", 0, smsCrashSettle) {
 		t.Errorf("messages still queued or sent %s after the load", time.Since(start).Round(time.Second))
 	}
-	final := r.settle(uuids, smsSettle, nil)
-	counts := map[string]int{}
-	for _, a := range smsc.accepted() {
-		counts[a.Text]++
-	}
-	states := map[string]int{}
-	dups := 0
-	for _, u := range uuids {
-		text, _ := accepted.Load(u)
-		f := final[u]
-		states[f.State]++
-		switch f.State {
-		case "delivered":
-			if counts[text.(string)] == 0 {
-				t.Errorf("message %s is delivered but the SMSC never accepted it", u)
-			}
-		case "failed", "undelivered":
-			if f.ErrorCode == nil || *f.ErrorCode == "" || *f.ErrorCode == "000" {
-				t.Errorf("message %s %s without a reason", u, f.State)
-			}
-		default:
-			t.Errorf("message %s accepted by the API ends %q", u, f.State)
-		}
-		if n := counts[text.(string)]; n > 1 {
-			dups += n - 1
-		}
-	}
+	states, dups := clusterOutcomes(t, r, smsc, &accepted, uuids)
 	nUnknown := 0
 	unknown.Range(func(any, any) bool { nUnknown++; return true })
 	t.Logf("FIGURE cluster: %d messages accepted over 3 nodes (%d requests to n3 unanswered at the kill); final states %v; %d duplicate submits at the SMSC",
@@ -644,33 +618,7 @@ func clusterScenarioPause(t *testing.T, h *smsHarness, dsn string) {
 	if !r.waitCount("queued", 0, smsCrashSettle) || !r.waitCount("sent", 0, smsCrashSettle) {
 		t.Error("messages still queued or sent after the load")
 	}
-	final := r.settle(uuids, smsSettle, nil)
-	counts := map[string]int{}
-	for _, a := range smsc.accepted() {
-		counts[a.Text]++
-	}
-	states := map[string]int{}
-	dups := 0
-	for _, u := range uuids {
-		text, _ := accepted.Load(u)
-		f := final[u]
-		states[f.State]++
-		switch f.State {
-		case "delivered":
-			if counts[text.(string)] == 0 {
-				t.Errorf("message %s is delivered but the SMSC never accepted it", u)
-			}
-		case "failed", "undelivered":
-			if f.ErrorCode == nil || *f.ErrorCode == "" || *f.ErrorCode == "000" {
-				t.Errorf("message %s %s without a reason", u, f.State)
-			}
-		default:
-			t.Errorf("message %s accepted by the API ends %q", u, f.State)
-		}
-		if n := counts[text.(string)]; n > 1 {
-			dups += n - 1
-		}
-	}
+	states, dups := clusterOutcomes(t, r, smsc, &accepted, uuids)
 	refused := strings.Count(victim.errb.String(), "refused, the message went to another node")
 	dropped := strings.Count(victim.errb.String(), "claimed message left to the node that took it over")
 	t.Logf("FIGURE cluster: %d messages accepted, n3 frozen past dead_after; final states %v; %d duplicate submits at the SMSC; "+
@@ -760,4 +708,39 @@ func clusterScenarioPause(t *testing.T, h *smsHarness, dsn string) {
 		n.stop(t)
 	}
 	r.stopped = true
+}
+
+// clusterOutcomes waits for the accepted messages (uuids; accepted maps each to its
+// text) to settle and checks each: delivered and accepted by the SMSC, or failed or
+// undelivered with a reason. It returns the final states and the duplicate submits
+// the SMSC counted.
+func clusterOutcomes(t *testing.T, r *clusterRig, smsc *smsSMSC, accepted *sync.Map, uuids []string) (states map[string]int, dups int) {
+	t.Helper()
+	final := r.settle(uuids, smsSettle, nil)
+	counts := map[string]int{}
+	for _, a := range smsc.accepted() {
+		counts[a.Text]++
+	}
+	states = map[string]int{}
+	for _, u := range uuids {
+		text, _ := accepted.Load(u)
+		f := final[u]
+		states[f.State]++
+		switch f.State {
+		case "delivered":
+			if counts[text.(string)] == 0 {
+				t.Errorf("message %s is delivered but the SMSC never accepted it", u)
+			}
+		case "failed", "undelivered":
+			if f.ErrorCode == nil || *f.ErrorCode == "" || *f.ErrorCode == "000" {
+				t.Errorf("message %s %s without a reason", u, f.State)
+			}
+		default:
+			t.Errorf("message %s accepted by the API ends %q", u, f.State)
+		}
+		if n := counts[text.(string)]; n > 1 {
+			dups += n - 1
+		}
+	}
+	return states, dups
 }
