@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Shared by the SMS benchmarks (bench/sms.sh, bench/cluster.sh): stopping processes,
-# waiting for a server's ready line, a node-smpp SMSC, the EXIT trap's cleanup. Needs TMP (a scratch dir), PIDS
+# waiting for a server's ready line (bench/lib-ready.sh), a node-smpp SMSC, the EXIT trap's cleanup. Needs TMP (a scratch dir), PIDS
 # (an array of started processes, stopped by the caller's cleanup) and ROOT.
 
-log() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib-ready.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-ready.sh"
 
 # stop_bounded PID [SECONDS]: SIGTERM, wait up to SECONDS (default 15), then SIGKILL.
 stop_bounded() {
@@ -24,34 +25,6 @@ stop_bounded() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# wait_ready NAME FIFO READY_LINE URL_PREFIX: as in bench/api.sh. Reads the server's
-# stdout from FIFO until READY_LINE (at most 120 s per line) into NAME.out, sets
-# READY_URL from the line starting with URL_PREFIX, then keeps draining the FIFO.
-READY_URL=""
-wait_ready() {
-	local name=$1 fifo=$2 ready=$3 prefix=$4 line url="" fd
-	exec {fd}<"$fifo"
-	while IFS= read -r -t 120 line <&"$fd"; do
-		echo "$line" >>"$TMP/$name.out"
-		case $line in
-		"$prefix"*) url=${line#"$prefix"} ;;
-		"$ready")
-			cat <&"$fd" >>"$TMP/$name.out" &
-			PIDS+=($!)
-			exec {fd}<&-
-			if [[ -z $url ]]; then
-				log "$name: no URL line before \"$ready\""
-				return 1
-			fi
-			READY_URL=$url
-			return 0
-			;;
-		esac
-	done
-	log "$name did not become ready; its output:"
-	cat "$TMP/$name.out" "$TMP/$name.err" >&2 2>/dev/null || true
-	return 1
-}
 
 # start_smsc NAME: a node-smpp SMSC that answers at once and sends each receipt with no
 # delay. Sets SMSC_PID and SMSC_PORT.
