@@ -57,7 +57,7 @@ field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1" | head -n 1; }
 
 
 # cleanup: the EXIT trap: stops what was started, drops the PostgreSQL schemas listed in
-# $TMP/pg-schemas (PG_DSN), and removes TMP unless the run failed or BENCH_KEEP=1.
+# $TMP/pg-schemas (PG_DSN) unless BENCH_KEEP=1, and removes TMP unless the run failed or BENCH_KEEP=1.
 cleanup() {
 	local rc=$? pid s
 	for pid in "${PIDS[@]}"; do
@@ -65,7 +65,9 @@ cleanup() {
 			stop_bounded "$pid" 10
 		fi
 	done
-	if [[ -f $TMP/pg-schemas ]]; then
+	if [[ -f $TMP/pg-schemas && ${BENCH_KEEP:-} == 1 ]]; then
+		echo "bench: kept the PostgreSQL schemas $(tr '\n' ' ' <"$TMP/pg-schemas")(DROP SCHEMA ... CASCADE when done)" >&2
+	elif [[ -f $TMP/pg-schemas ]]; then
 		while read -r s; do psql -q "$PG_DSN" -c "DROP SCHEMA $s CASCADE" >/dev/null 2>&1 || true; done <"$TMP/pg-schemas"
 	fi
 	if [[ ${BENCH_KEEP:-} == 1 || $rc != 0 ]]; then

@@ -21,7 +21,7 @@
 # it is also kept when the run fails), TL_BIN (run this Trunkline binary instead of the one
 # built, e.g. a profiling build) and TL_EXTRA_ENV (extra VAR=value words in the Trunkline
 # server's environment), PG_DSN (a PostgreSQL server: Trunkline runs a second time on it, in a
-# schema of its own that is dropped afterwards; psql must be installed). See bench/README.md for what is measured and the figures.
+# schema of its own that is dropped afterwards unless BENCH_KEEP=1; psql must be installed). See bench/README.md for what is measured and the figures.
 # Needs Go, node + npm (runs `npm ci` in test/node if node-smpp is missing), curl, awk,
 # sed, and Kannel (installed with apt-get when missing and running as root).
 # Every listener is on 127.0.0.1; every wait and loop is bounded.

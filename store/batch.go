@@ -57,6 +57,9 @@ type batchReq struct {
 // setWrite applies many requests of one kind together, with their args in batch order.
 type setWrite struct {
 	apply func(ctx context.Context, tx *Tx, args []any) error
+	// keys, when not nil, gives the SMSC ids (of one carrier) a request's write locks
+	// (lockKeys): the writer locks those of the whole batch at once, first.
+	keys func(arg any) (carrier string, keys []string)
 }
 
 type batcher struct {
@@ -133,10 +136,17 @@ func (db *DB) writer() {
 	}
 }
 
-// writeRank orders a batch's writes: submit results before the rest.
+// writeRank orders a batch's writes: submit results first, then the other set-based
+// writes, then accepted messages, audit appends and single writes. The audit head,
+// which every appender locks, is so the last lock a transaction takes: it is held for
+// the end of the transaction only, and two nodes' transactions cannot wait on each
+// other through it.
 func writeRank(r *batchReq) int {
-	if r.set == recordSends {
+	switch r.set {
+	case recordSends:
 		return 0
+	case nil, insertAccepted, auditAppends:
+		return 2
 	}
 	return 1
 }
@@ -201,6 +211,9 @@ func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guard
 			}
 			*handed = tx.handed
 		}()
+		if err := lockBatchKeys(ctx, tx, reqs); err != nil {
+			return err
+		}
 		if len(reqs) == 1 {
 			errs[0] = reqs[0].fn(ctx, tx)
 			return errs[0]
@@ -250,6 +263,29 @@ func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guard
 		}
 		return nil
 	})
+}
+
+// lockBatchKeys takes, on PostgreSQL, the SMSC-id locks (lockKeys) of every write of
+// the batch in one sorted statement before any of them runs: the submit results and
+// receipts of one transaction then never hold some keys while waiting for others, so
+// two nodes' transactions cannot deadlock on them; and it is one round trip, not one
+// per kind of write.
+func lockBatchKeys(ctx context.Context, tx *Tx, reqs []*batchReq) error {
+	if tx.db.dialect != Postgres {
+		return nil
+	}
+	byCarrier := map[string][]string{}
+	for _, r := range reqs {
+		if r.set != nil && r.set.keys != nil {
+			carrier, keys := r.set.keys(r.arg)
+			byCarrier[carrier] = append(byCarrier[carrier], keys...)
+		}
+	}
+	if err := lockKeys(ctx, tx, byCarrier); err != nil {
+		return err
+	}
+	tx.keysLocked = true
+	return nil
 }
 
 // batchRetries bounds how often a batch is run again after PostgreSQL aborted it for a

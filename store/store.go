@@ -53,8 +53,11 @@ type DB struct {
 	// still hold a connection (and SQLite's files) after Close returned.
 	prep sync.WaitGroup
 
-	batch   batcher     // group commit of hot writes (batch.go)
-	numbers holderCache // who rents which number (sources.go)
+	batch     batcher       // group commit of hot writes (batch.go)
+	stop      chan struct{} // closed by Close: ends statsLoop (PostgreSQL)
+	stopped   sync.WaitGroup
+	closeOnce sync.Once
+	numbers   holderCache // who rents which number (sources.go)
 
 	bodies BodyCipher // seals message bodies at rest (messages.go); nil = plain
 
@@ -75,7 +78,7 @@ const maxStmts = 512
 // PostgreSQL; anything else is a SQLite file path (or "file:" URI). Migrations are
 // applied before Open returns.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db := &DB{now: time.Now, stmts: map[string]*sql.Stmt{}}
+	db := &DB{now: time.Now, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{})}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		db.dialect = Postgres
@@ -125,6 +128,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.sql.Close()
 		return nil, err
 	}
+	if db.dialect == Postgres {
+		db.stopped.Add(1)
+		go func() {
+			defer db.stopped.Done()
+			db.statsLoop(db.stop)
+		}()
+	}
 	return db, nil
 }
 
@@ -160,6 +170,8 @@ func ownerOnly(path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() { close(db.stop) })
+	db.stopped.Wait()
 	db.prep.Wait()
 	db.stmtMu.Lock()
 	for _, st := range db.stmts {
@@ -259,6 +271,9 @@ type Tx struct {
 	// leaseClock is the database's clock as first read in this transaction (leaseNow),
 	// and leaseRead when (by this process's monotonic clock) it was read.
 	leaseClock, leaseRead time.Time
+
+	// keysLocked: the writer locked the SMSC ids of the whole batch (lockBatchKeys).
+	keysLocked bool
 }
 
 // Statements in transactions use the DB's prepared statements too (database/sql reuses

@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// PostgreSQL plans each statement from the statistics ANALYZE gathers. A new database
+// has none until autovacuum first visits its tables, a minute (autovacuum_naptime) or
+// more after they fill; meanwhile the planner guesses, and for the hot writes it
+// guessed scans of message_parts whose cost grew with every message sent. So the
+// store analyzes its hot tables itself whenever one has more than doubled in size
+// since it was last analyzed (or never was): a few times while a database is young,
+// rarely after that, when autovacuum's own rule (10% changed) comes first.
+
+// statsTables are the tables that every message adds to and whose plans matter.
+// Not callbacks and early_receipts: their rows live a moment, so they are mostly dead
+// rows until vacuum, and ANALYZE without VACUUM would record a few live rows spread
+// over many pages, from which the planner prefers scanning them (it looks their ids
+// up in the primary key without statistics, and after autovacuum's VACUUM and
+// ANALYZE).
+var statsTables = []string{"messages", "message_parts"}
+
+// statsEvery is how often the store checks its hot tables' sizes.
+const statsEvery = 5 * time.Second
+
+// statsMinPages is the size (8 KB pages) below which a table is left to autovacuum:
+// small tables plan well enough on guesses.
+const statsMinPages = 16
+
+// RefreshStatistics analyzes (on PostgreSQL) each hot table of at least
+// statsMinPages that more than doubled in size since it was last analyzed, and
+// returns their names. The sizes are the files' (pg_relation_size) and the pages
+// ANALYZE last counted (pg_class.relpages), not the statistics collector's counters,
+// which lag. On SQLite it does nothing: its planner needs no statistics for these
+// statements (TestHotQueriesUseIndexes).
+func (db *DB) RefreshStatistics(ctx context.Context) ([]string, error) {
+	if db.dialect != Postgres {
+		return nil, nil
+	}
+	var stale []string
+	for _, table := range statsTables {
+		var now, then int64
+		err := db.sql.QueryRowContext(ctx, `SELECT pg_relation_size(oid) / current_setting('block_size')::bigint, relpages
+			FROM pg_class WHERE oid = to_regclass($1)`, table).Scan(&now, &then)
+		if err != nil {
+			return stale, fmt.Errorf("size of %s: %w", table, err)
+		}
+		if now >= statsMinPages && now > 2*then {
+			stale = append(stale, table)
+		}
+	}
+	for _, table := range stale {
+		// ANALYZE reads a sample and takes a lock that lets writes go on; two nodes
+		// analyzing one table at once queue on it, harmlessly.
+		if _, err := db.sql.ExecContext(ctx, `ANALYZE `+table); err != nil {
+			return stale, fmt.Errorf("analyze %s: %w", table, err)
+		}
+	}
+	return stale, nil
+}
+
+// statsLoop runs RefreshStatistics every statsEvery until stop is closed. A failure
+// is left for the next round: autovacuum stays the fallback.
+func (db *DB) statsLoop(stop <-chan struct{}) {
+	t := time.NewTicker(statsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		db.RefreshStatistics(ctx)
+		cancel()
+	}
+}
