@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trunkline/trunkline"
@@ -105,7 +106,7 @@ func appendAudit(ctx context.Context, tx *Tx, reqs []*auditReq) error {
 	}
 	start := h.Size
 	// A build reads the tree hashes the builds before it added, which are not stored
-	// yet, from here.
+	// yet, from here; and those this transaction read, or found in the cache.
 	added := map[int64][32]byte{}
 	tree := func(idx []int64) ([][32]byte, error) {
 		var missing []int64
@@ -114,20 +115,20 @@ func appendAudit(ctx context.Context, tx *Tx, reqs []*auditReq) error {
 				missing = append(missing, i)
 			}
 		}
-		var stored [][32]byte
+		missing = tx.db.tree.get(missing, added)
 		if len(missing) > 0 {
-			var err error
-			if stored, err = readTreeHashes(ctx, tx.Query, missing); err != nil {
+			stored, err := readTreeHashes(ctx, tx.Query, missing)
+			if err != nil {
 				return nil, err
 			}
+			for j, i := range missing {
+				added[i] = stored[j]
+			}
+			tx.db.tree.put(missing, stored) // committed: they were read, not written here
 		}
 		out := make([][32]byte, len(idx))
 		for j, i := range idx {
-			if h, ok := added[i]; ok {
-				out[j] = h
-			} else {
-				out[j], stored = stored[0], stored[1:]
-			}
+			out[j] = added[i]
 		}
 		return out, nil
 	}
@@ -159,6 +160,7 @@ func appendAudit(ctx context.Context, tx *Tx, reqs []*auditReq) error {
 		last := batch[len(batch)-1].Record
 		h = trunkline.AuditHead{Size: last.Seq, ChainHash: last.ChainHash}
 	}
+	tx.afterCommit = append(tx.afterCommit, func() { tx.db.tree.putMap(added) })
 	res, err := tx.Exec(ctx, `UPDATE audit_head SET size = ?, chain_hash = ? WHERE id = 1 AND size = ?`, h.Size, h.ChainHash, start)
 	if err != nil {
 		return conflictOr(err)
@@ -438,4 +440,57 @@ func (db *DB) LatestAuditCheckpoint(ctx context.Context) (trunkline.AuditCheckpo
 	}
 	c.CreatedAt = fromMicros(at)
 	return c, err
+}
+
+// treeCache keeps audit tree hashes known to be committed: those read from the table
+// and those of appends whose transaction committed. A tree hash never changes once
+// stored (the tree only grows), so an entry is never stale, and the next append finds
+// the hashes it builds on here instead of reading them (one to three round trips per
+// append on PostgreSQL). Hashes other nodes added are read, then kept.
+type treeCache struct {
+	mu sync.Mutex
+	m  map[int64][32]byte
+}
+
+// treeCacheMax bounds the cache: when it is full it starts again empty. An append
+// needs about log2(size) hashes, most of them recent.
+const treeCacheMax = 1 << 14
+
+// get returns those of idx that are neither in have nor in the cache, and puts the
+// cached ones in have.
+func (c *treeCache) get(idx []int64, have map[int64][32]byte) []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var missing []int64
+	for _, i := range idx {
+		if h, ok := c.m[i]; ok {
+			have[i] = h
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	return missing
+}
+
+func (c *treeCache) put(idx []int64, hs [][32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for j, i := range idx {
+		c.add(i, hs[j])
+	}
+}
+
+func (c *treeCache) putMap(hs map[int64][32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, h := range hs {
+		c.add(i, h)
+	}
+}
+
+func (c *treeCache) add(i int64, h [32]byte) {
+	if c.m == nil || len(c.m) >= treeCacheMax {
+		c.m = make(map[int64][32]byte)
+	}
+	c.m[i] = h
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -174,9 +175,10 @@ func (db *DB) runBatch(reqs []*batchReq) {
 	// The callbacks the batch stores are handed to hand once it has committed.
 	hand := db.hand.Load()
 	var handed []*trunkline.Callback
+	var after []func()
 	for try := 0; ; try++ {
 		clear(errs)
-		err = db.batchTx(ctx, reqs, errs, guarded, hand, &handed)
+		err = db.batchTx(ctx, reqs, errs, guarded, hand, &handed, &after)
 		switch {
 		case isTxConflict(err) && try < batchRetries:
 			continue // a deadlock with another node's transaction: again, as it was
@@ -188,6 +190,11 @@ func (db *DB) runBatch(reqs []*batchReq) {
 	}
 	if err == nil && len(handed) > 0 {
 		hand.take(handed)
+	}
+	if err == nil {
+		for _, f := range after {
+			f()
+		}
 	}
 	for i, r := range reqs {
 		switch {
@@ -202,14 +209,14 @@ func (db *DB) runBatch(reqs []*batchReq) {
 // batchTx runs reqs in one transaction: each set once for all its requests, each other
 // write alone. guarded puts each under a savepoint (a set that fails then falls back to
 // its writes one by one); unguarded, the first failure aborts with errWriteFailed.
-func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guarded bool, hand *handoff, handed *[]*trunkline.Callback) error {
+func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guarded bool, hand *handoff, handed *[]*trunkline.Callback, after *[]func()) error {
 	return db.InTx(ctx, func(tx *Tx) (err error) {
 		tx.hand = hand
 		defer func() {
 			if v := recover(); v != nil {
 				err = fmt.Errorf("%w: %v", errBatchPanic, v)
 			}
-			*handed = tx.handed
+			*handed, *after = tx.handed, tx.afterCommit
 		}()
 		if err := lockBatchKeys(ctx, tx, reqs); err != nil {
 			return err
@@ -274,17 +281,29 @@ func lockBatchKeys(ctx context.Context, tx *Tx, reqs []*batchReq) error {
 	if tx.db.dialect != Postgres {
 		return nil
 	}
-	byCarrier := map[string][]string{}
+	var sorted []string
 	for _, r := range reqs {
 		if r.set != nil && r.set.keys != nil {
 			carrier, keys := r.set.keys(r.arg)
-			byCarrier[carrier] = append(byCarrier[carrier], keys...)
+			for _, k := range keys {
+				sorted = append(sorted, carrier+"|"+k)
+			}
 		}
 	}
-	if err := lockKeys(ctx, tx, byCarrier); err != nil {
+	tx.keysLocked = true
+	if len(sorted) == 0 {
+		return nil
+	}
+	sort.Strings(sorted)
+	// The lease clock (leaseNow) in the same round trip: the writes that lock keys,
+	// submit results and receipts, nearly always queue callbacks, which are leased. It
+	// is read once the locks are held, as a later read would be.
+	var us int64
+	if err := tx.QueryRow(ctx, `SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)
+		FROM (SELECT COUNT(pg_advisory_xact_lock(hashtext(k))) FROM unnest(CAST(? AS text[])) AS k) AS locked`, sorted).Scan(&us); err != nil {
 		return err
 	}
-	tx.keysLocked = true
+	tx.leaseClock, tx.leaseRead = time.UnixMicro(us), time.Now()
 	return nil
 }
 
@@ -304,9 +323,10 @@ func savepoint(ctx context.Context, tx *Tx, name string, fn func() error) (fnErr
 	if _, err := tx.Exec(ctx, "SAVEPOINT "+name); err != nil {
 		return nil, err
 	}
-	handed := len(tx.handed)
+	handed, after := len(tx.handed), len(tx.afterCommit)
 	if fnErr = fn(); fnErr != nil {
 		tx.handed = tx.handed[:handed] // rolled back: not stored, not to hand over
+		tx.afterCommit = tx.afterCommit[:after]
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
 			return fnErr, err
 		}

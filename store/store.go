@@ -58,6 +58,7 @@ type DB struct {
 	stopped   sync.WaitGroup
 	closeOnce sync.Once
 	numbers   holderCache // who rents which number (sources.go)
+	tree      treeCache   // committed audit tree hashes (audit.go)
 
 	bodies BodyCipher // seals message bodies at rest (messages.go); nil = plain
 
@@ -274,6 +275,10 @@ type Tx struct {
 
 	// keysLocked: the writer locked the SMSC ids of the whole batch (lockBatchKeys).
 	keysLocked bool
+
+	// afterCommit runs, in the group-commit writer, once the transaction committed
+	// (dropped with a write rolled back to its savepoint).
+	afterCommit []func()
 }
 
 // Statements in transactions use the DB's prepared statements too (database/sql reuses
