@@ -450,13 +450,14 @@ func signHeaders(h http.Header, method, uri string, bodyParams url.Values, token
 	n3, n2 := newNonces()
 	// The account's and the main account's signatures sign the same text (SignV3,
 	// SignV2): it is built once, and for a main account (one token) signed once.
-	v3 := canonicalV3(method, uri, bodyParams) + "." + n3
+	v3 := appendCanonicalV3(make([]byte, 0, 1024), method, uri, bodyParams)
+	v3 = append(append(v3, '.'), n3...)
 	base, _ := splitURI(uri)
-	v2 := base + n2
-	sig3, sig2 := hmacBase64(token, v3), hmacBase64(token, v2)
+	v2 := append([]byte(base), n2...)
+	sig3, sig2 := hmacBase64Pair(token, v3, v2)
 	ma3, ma2 := sig3, sig2
 	if main != token {
-		ma3, ma2 = hmacBase64(main, v3), hmacBase64(main, v2)
+		ma3, ma2 = hmacBase64Pair(main, v3, v2)
 	}
 	h.Set(HeaderNonceV3, n3)
 	h.Set(HeaderSignatureV3, sig3)

@@ -63,9 +63,24 @@ func ValidateV2(uri, nonce, authToken, sig string) bool {
 }
 
 func hmacBase64(key, msg string) string {
+	a, _ := hmacBase64Pair(key, []byte(msg), nil)
+	return a
+}
+
+// hmacBase64Pair returns the base64 HMAC-SHA256 under key of a and, unless b is nil,
+// of b: every callback signs two texts with one token, and the key's pads are hashed
+// once for both.
+func hmacBase64Pair(key string, a, b []byte) (string, string) {
 	m := hmac.New(sha256.New, []byte(key))
-	m.Write([]byte(msg))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	m.Write(a)
+	sa := base64.StdEncoding.EncodeToString(m.Sum(sum[:0]))
+	if b == nil {
+		return sa, ""
+	}
+	m.Reset()
+	m.Write(b)
+	return sa, base64.StdEncoding.EncodeToString(m.Sum(sum[:0]))
 }
 
 // canonicalV3 builds the string V3 signs (without the nonce):
@@ -77,6 +92,12 @@ func hmacBase64(key, msg string) string {
 // where Q is the URL query (plus GET params) as sorted, decoded "k=v" pairs
 // joined by "&", and P the body params as sorted "kv" with no separators.
 func canonicalV3(method, uri string, params url.Values) string {
+	return string(appendCanonicalV3(nil, method, uri, params))
+}
+
+// appendCanonicalV3 appends canonicalV3's text to dst: the signer builds it in one
+// buffer with the nonce after it (this runs for every callback sent).
+func appendCanonicalV3(dst []byte, method, uri string, params url.Values) []byte {
 	base, rawQuery := splitURI(uri)
 	query := parseQuery(rawQuery)
 	isGet := strings.EqualFold(method, "GET")
@@ -85,39 +106,34 @@ func canonicalV3(method, uri string, params url.Values) string {
 			query[k] = append(query[k], vs...)
 		}
 	}
-	q := sortedPairs(query, "=", "&")
-
-	var b strings.Builder
-	b.WriteString(base)
+	dst = append(dst, base...)
 	// The Node SDK tests "no body params" by the number of keys, so a key
 	// with no values still counts as a parameter; keep that.
 	if isGet || len(params) == 0 {
-		if q != "" {
-			b.WriteString("?")
-			b.WriteString(q)
+		if len(query) > 0 {
+			dst = append(dst, '?')
+			dst = appendSortedPairs(dst, query, "=", "&")
 		}
-		return b.String()
+		return dst
 	}
-	b.WriteString("?")
-	if q != "" {
-		b.WriteString(q)
-		b.WriteString(".")
+	dst = append(dst, '?')
+	if len(query) > 0 {
+		dst = appendSortedPairs(dst, query, "=", "&")
+		dst = append(dst, '.')
 	}
-	b.WriteString(sortedPairs(params, "", ""))
-	return b.String()
+	return appendSortedPairs(dst, params, "", "")
 }
 
-// sortedPairs joins every key/value pair, keys and each key's values sorted
-// by byte order, as key+kvSep+value separated by pairSep. It copies the
-// value slices so callers' url.Values are left alone.
-func sortedPairs(v url.Values, kvSep, pairSep string) string {
+// appendSortedPairs appends every key/value pair, keys and each key's values sorted
+// by byte order, as key+kvSep+value separated by pairSep. It copies the value slices
+// so callers' url.Values are left alone.
+func appendSortedPairs(dst []byte, v url.Values, kvSep, pairSep string) []byte {
 	keys := make([]string, 0, len(v))
 	for k := range v {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	// Built in one buffer: this runs for every callback sent.
-	var b strings.Builder
+	first := true
 	for _, k := range keys {
 		vs := v[k]
 		if len(vs) > 1 {
@@ -125,15 +141,16 @@ func sortedPairs(v url.Values, kvSep, pairSep string) string {
 			sort.Strings(vs)
 		}
 		for _, val := range vs {
-			if b.Len() > 0 {
-				b.WriteString(pairSep)
+			if !first {
+				dst = append(dst, pairSep...)
 			}
-			b.WriteString(k)
-			b.WriteString(kvSep)
-			b.WriteString(val)
+			first = false
+			dst = append(dst, k...)
+			dst = append(dst, kvSep...)
+			dst = append(dst, val...)
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // splitURI splits uri the way the SDK validators do (Node's uri-parser plus
