@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -39,6 +40,19 @@ func FuzzSignV3(f *testing.F) {
 			t.Fatalf("own V2 signature rejected")
 		}
 		_ = ValidateV2(uri, nonce, token, header)
+
+		// The headers a callback carries (one buffer, one keyed HMAC per token)
+		// validate like SignV3's and SignV2's signatures.
+		h := http.Header{}
+		signHeaders(h, method, uri, params, token, token+"-main")
+		if !ValidateV3(method, uri, h.Get(HeaderNonceV3), token, h.Get(HeaderSignatureV3), params) ||
+			!ValidateV3(method, uri, h.Get(HeaderNonceV3), token+"-main", h.Get(HeaderSignatureMaV3), params) {
+			t.Fatalf("signHeaders' V3 signatures rejected")
+		}
+		if !ValidateV2(uri, h.Get(HeaderNonceV2), token, h.Get(HeaderSignatureV2)) ||
+			!ValidateV2(uri, h.Get(HeaderNonceV2), token+"-main", h.Get(HeaderSignatureMaV2)) {
+			t.Fatalf("signHeaders' V2 signatures rejected")
+		}
 
 		if !reflect.DeepEqual(params, before) {
 			t.Fatalf("params modified: %v -> %v", before, params)
