@@ -18,6 +18,12 @@ type Node struct {
 	HeartbeatAt time.Time
 	Calls       int // live calls held
 	Binds       int // SMPP binds open
+	BusPeers    int // other nodes its bus has routes to (embedded NATS)
+}
+
+// NodeLoad is what a node reports with each heartbeat.
+type NodeLoad struct {
+	Calls, Binds, BusPeers int
 }
 
 // Node states.

@@ -172,9 +172,9 @@ func (b *NATS) RouteAddr() netip.AddrPort {
 }
 
 // Peers is the number of other servers this node's server has routes to (0 with an
-// external NATS, whose cluster is not ours to count).
+// external NATS, whose cluster is not ours to count, or no NATS at all).
 func (b *NATS) Peers() int {
-	if b.srv == nil {
+	if b == nil || b.srv == nil {
 		return 0
 	}
 	rz, err := b.srv.Routez(nil)

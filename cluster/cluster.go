@@ -32,7 +32,7 @@ import (
 // Store is what membership needs of the database.
 type Store interface {
 	JoinCluster(ctx context.Context, n *trunkline.Node) error
-	Heartbeat(ctx context.Context, name, incarnation string, calls, binds int) (wasDead bool, err error)
+	Heartbeat(ctx context.Context, name, incarnation string, load trunkline.NodeLoad) (wasDead bool, err error)
 	LeaveCluster(ctx context.Context, name, incarnation string) error
 	// SilentNodes and TakeOverNode judge silence by the database's clock (patience:
 	// how long without a heartbeat), never by this node's, which may be off.
@@ -58,8 +58,8 @@ type Options struct {
 	Store     Store
 	Heartbeat time.Duration // default 300 ms
 	DeadAfter time.Duration // default 1 s
-	// Load reports what the node holds, for cluster status.
-	Load func() (calls, binds int)
+	// Load reports what the node holds and its bus peers, for cluster status.
+	Load func() trunkline.NodeLoad
 	// Lost ends a dead node's calls; Wake tells the workers there is work again.
 	Lost Lost
 	Wake func()
@@ -124,7 +124,7 @@ func New(o Options) *Member {
 		o.Now = time.Now
 	}
 	if o.Load == nil {
-		o.Load = func() (int, int) { return 0, 0 }
+		o.Load = func() trunkline.NodeLoad { return trunkline.NodeLoad{} }
 	}
 	if o.Wake == nil {
 		o.Wake = func() {}
@@ -198,7 +198,7 @@ func (m *Member) run(ctx context.Context) {
 
 // tick heartbeats, renews or seeks the leader lease, and takes over silent nodes.
 func (m *Member) tick(ctx context.Context) {
-	calls, binds := m.o.Load()
+	load := m.o.Load()
 	start := time.Now()
 	deadline := start.Add(m.o.DeadAfter)
 	if m.Leader() {
@@ -215,7 +215,7 @@ func (m *Member) tick(ctx context.Context) {
 		m.rejoin(tctx)
 		return
 	}
-	wasDead, err := m.o.Store.Heartbeat(tctx, m.o.Node.Name, m.o.Node.Incarnation, calls, binds)
+	wasDead, err := m.o.Store.Heartbeat(tctx, m.o.Node.Name, m.o.Node.Incarnation, load)
 	switch {
 	case errors.Is(err, trunkline.ErrConflict):
 		m.log.Error("another process runs under this node name: give each node its own node_name")

@@ -192,7 +192,7 @@ type stallStore struct {
 }
 
 func (s *stallStore) JoinCluster(context.Context, *trunkline.Node) error { return nil }
-func (s *stallStore) Heartbeat(ctx context.Context, _, _ string, _, _ int) (bool, error) {
+func (s *stallStore) Heartbeat(ctx context.Context, _, _ string, _ trunkline.NodeLoad) (bool, error) {
 	start := time.Now()
 	select {
 	case <-s.stall:

@@ -58,7 +58,7 @@ func (db *DB) JoinCluster(ctx context.Context, n *trunkline.Node) error {
 // row stays dead, and the node must let go of what it held and rejoin as a new
 // incarnation (JoinCluster). trunkline.ErrConflict: another incarnation (a restart
 // elsewhere under this name) owns the row.
-func (db *DB) Heartbeat(ctx context.Context, name, incarnation string, calls, binds int) (wasDead bool, err error) {
+func (db *DB) Heartbeat(ctx context.Context, name, incarnation string, load trunkline.NodeLoad) (wasDead bool, err error) {
 	err = db.write(ctx, func(ctx context.Context, tx *Tx) error {
 		now, err := db.clusterNow(ctx, tx.QueryRow)
 		if err != nil {
@@ -77,8 +77,8 @@ func (db *DB) Heartbeat(ctx context.Context, name, incarnation string, calls, bi
 		if wasDead = state == trunkline.NodeDead; wasDead {
 			return nil
 		}
-		_, err = tx.Exec(ctx, `UPDATE cluster_nodes SET heartbeat_at = ?, state = ?, calls = ?, binds = ? WHERE name = ? AND incarnation = ?`,
-			micros(now), trunkline.NodeUp, calls, binds, name, incarnation)
+		_, err = tx.Exec(ctx, `UPDATE cluster_nodes SET heartbeat_at = ?, state = ?, calls = ?, binds = ?, bus_peers = ? WHERE name = ? AND incarnation = ?`,
+			micros(now), trunkline.NodeUp, load.Calls, load.Binds, load.BusPeers, name, incarnation)
 		return err
 	})
 	return wasDead, err
@@ -167,7 +167,7 @@ func (db *DB) TakeOverNode(ctx context.Context, name string, patience time.Durat
 
 // Nodes lists every node the cluster has known, by name.
 func (db *DB) Nodes(ctx context.Context) ([]*trunkline.Node, error) {
-	rows, err := db.query(ctx, `SELECT name, incarnation, state, roles, addresses, version, started_at, heartbeat_at, calls, binds
+	rows, err := db.query(ctx, `SELECT name, incarnation, state, roles, addresses, version, started_at, heartbeat_at, calls, binds, bus_peers
 		FROM cluster_nodes ORDER BY name`)
 	return collect(rows, err, scanNode)
 }
@@ -176,7 +176,7 @@ func scanNode(row interface{ Scan(...any) error }) (*trunkline.Node, error) {
 	var n trunkline.Node
 	var roles, addrs string
 	var started, hb int64
-	if err := row.Scan(&n.Name, &n.Incarnation, &n.State, &roles, &addrs, &n.Version, &started, &hb, &n.Calls, &n.Binds); err != nil {
+	if err := row.Scan(&n.Name, &n.Incarnation, &n.State, &roles, &addrs, &n.Version, &started, &hb, &n.Calls, &n.Binds, &n.BusPeers); err != nil {
 		return nil, err
 	}
 	if roles != "" {

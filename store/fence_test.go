@@ -51,7 +51,7 @@ func TestFencedWrites(t *testing.T) {
 		if ms, err := db.ClaimMessages(ctx, old, time.Minute, 10); err != nil || len(ms) != 0 {
 			t.Fatalf("a dead incarnation claimed %d (%v)", len(ms), err)
 		}
-		if wasDead, err := db.Heartbeat(ctx, "a", "i1", 0, 0); err != nil || !wasDead {
+		if wasDead, err := db.Heartbeat(ctx, "a", "i1", trunkline.NodeLoad{}); err != nil || !wasDead {
 			t.Fatalf("heartbeat of the dead incarnation: wasDead %v, %v", wasDead, err)
 		}
 		if nodes, _ := db.Nodes(ctx); len(nodes) != 1 || nodes[0].State != trunkline.NodeDead {

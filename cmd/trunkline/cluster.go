@@ -23,7 +23,9 @@ func (m *Main) newMember() {
 	m.member = cluster.New(cluster.Options{
 		Node:  trunkline.Node{Name: c.NodeName, Roles: []string{"api", "sip", "sms"}, Version: version},
 		Store: m.p.db, Heartbeat: c.Bus.Heartbeat.Duration, DeadAfter: c.Bus.DeadAfter.Duration,
-		Load: func() (calls, binds int) { return m.vs.srv.Active(), m.msg.bound() },
+		Load: func() trunkline.NodeLoad {
+			return trunkline.NodeLoad{Calls: m.vs.srv.Active(), Binds: m.msg.bound(), BusPeers: m.p.nats.Peers()}
+		},
 		Lost: cluster.Lost{Code: voice.CauseNodeLost.Code, Name: voice.CauseNodeLost.Name, Source: voice.CauseNodeLost.Source,
 			// A closure: voice starts after the member is made.
 			Tell: func(ctx context.Context, calls []*trunkline.Call) { m.vs.srv.EndLost(ctx, calls) }},
@@ -120,10 +122,11 @@ func cmdCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			HeartbeatAt time.Time         `json:"heartbeat_at"`
 			Binds       int               `json:"binds"`
 			Calls       int               `json:"calls"`
+			BusPeers    int               `json:"bus_peers"`
 		}
 		out := []row{}
 		for _, n := range nodes {
-			out = append(out, row{n.Name, n.State, n.Name == leader, n.Roles, n.Addresses, n.Version, n.StartedAt, n.HeartbeatAt, n.Binds, n.Calls})
+			out = append(out, row{n.Name, n.State, n.Name == leader, n.Roles, n.Addresses, n.Version, n.StartedAt, n.HeartbeatAt, n.Binds, n.Calls, n.BusPeers})
 		}
 		printJSON(stdout, out)
 		return nil
@@ -133,14 +136,14 @@ func cmdCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tSTATE\tROLES\tAPI\tSIP\tBUS ROUTE\tBINDS\tCALLS\tHEARTBEAT\tVERSION")
+	fmt.Fprintln(tw, "NODE\tSTATE\tROLES\tAPI\tSIP\tBUS ROUTE\tBUS PEERS\tBINDS\tCALLS\tHEARTBEAT\tVERSION")
 	for _, n := range nodes {
 		name := n.Name
 		if name == leader {
 			name += " (leader)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s ago\t%s\n", name, n.State, strings.Join(n.Roles, ","),
-			n.Addresses["api"], n.Addresses["sip"], n.Addresses["route"], n.Binds, n.Calls,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s ago\t%s\n", name, n.State, strings.Join(n.Roles, ","),
+			n.Addresses["api"], n.Addresses["sip"], n.Addresses["route"], n.BusPeers, n.Binds, n.Calls,
 			now.Sub(n.HeartbeatAt).Round(time.Millisecond), n.Version)
 	}
 	return tw.Flush()

@@ -88,11 +88,12 @@ func clusterNewRig(t *testing.T, h *smsHarness, dsn string, n int) *clusterRig {
 		r.apis = append(r.apis, smsNewAPI(t, srv.base, e2eCAPool(t, filepath.Join(dataDir, "tls", "ca.crt")), r.authID, r.token))
 	}
 	r.srv, r.api = r.nodes[0], r.apis[0]
-	// Every node heartbeating, and the carrier's 3 binds spread one per node, as
-	// cluster status shows.
+	// Every node heartbeating, the carrier's 3 binds spread one per node, and the bus
+	// a full mesh (each node routed to the others: an event published before then, a
+	// throttle's failure, may miss a node), as cluster status shows.
 	deadline := time.Now().Add(smsChildReady)
 	for {
-		up, spread := 0, 0
+		up, spread, meshed := 0, 0, 0
 		for _, nd := range r.status(t) {
 			if nd.State == "up" {
 				up++
@@ -100,12 +101,15 @@ func clusterNewRig(t *testing.T, h *smsHarness, dsn string, n int) *clusterRig {
 			if nd.Binds == 1 {
 				spread++
 			}
+			if nd.BusPeers == n-1 {
+				meshed++
+			}
 		}
-		if up == n && spread == n {
+		if up == n && spread == n && meshed == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("cluster status: %+v; want %d nodes up with one bind each", r.status(t), n)
+			t.Fatalf("cluster status: %+v; want %d nodes up with one bind and %d bus peers each", r.status(t), n, n-1)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -125,11 +129,12 @@ func (r *clusterRig) binds(t *testing.T) (map[string]int, int) {
 }
 
 type clusterNode struct {
-	Name   string `json:"name"`
-	State  string `json:"state"`
-	Leader bool   `json:"leader"`
-	Binds  int    `json:"binds"`
-	Calls  int    `json:"calls"`
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Leader   bool   `json:"leader"`
+	Binds    int    `json:"binds"`
+	Calls    int    `json:"calls"`
+	BusPeers int    `json:"bus_peers"`
 }
 
 func (r *clusterRig) status(t *testing.T) []clusterNode {
