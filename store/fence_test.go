@@ -107,6 +107,13 @@ func TestFencedWrites(t *testing.T) {
 		if err := db.JoinCluster(ctx, &trunkline.Node{Name: "a", Incarnation: "i2"}); err != nil {
 			t.Fatal(err)
 		}
+		// The new incarnation's heartbeat is taken, with what it holds and its bus peers.
+		if wasDead, err := db.Heartbeat(ctx, "a", "i2", trunkline.NodeLoad{Calls: 1, Binds: 2, BusPeers: 3}); err != nil || wasDead {
+			t.Fatalf("heartbeat of the new incarnation: wasDead %v, %v", wasDead, err)
+		}
+		if nodes, _ := db.Nodes(ctx); len(nodes) != 1 || nodes[0].State != trunkline.NodeUp || nodes[0].Calls != 1 || nodes[0].Binds != 2 || nodes[0].BusPeers != 3 {
+			t.Fatalf("after its heartbeat the new incarnation is %+v", nodes[0])
+		}
 		if got, err := db.ClaimCallbacks(ctx, old, time.Minute, 10); err != nil || len(got) != 0 {
 			t.Fatalf("the old incarnation claimed callbacks after the rejoin: %d %v", len(got), err)
 		}
