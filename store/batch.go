@@ -182,6 +182,12 @@ func (db *DB) runBatch(reqs []*batchReq) {
 		switch {
 		case isTxConflict(err) && try < batchRetries:
 			continue // a deadlock with another node's transaction: again, as it was
+		case isTxEndedIdle(err) && try < batchRetries:
+			// This process stood still inside the transaction (frozen, paused) past
+			// idle_in_transaction_session_timeout, and PostgreSQL ended it: nothing of it
+			// was stored, and the callers are still waiting. Again, on a new connection;
+			// writes of claims the others took meanwhile are refused by their fences.
+			continue
 		case errors.Is(err, errWriteFailed) && !guarded:
 			guarded = true
 			continue
@@ -310,6 +316,14 @@ func lockBatchKeys(ctx context.Context, tx *Tx, reqs []*batchReq) error {
 // batchRetries bounds how often a batch is run again after PostgreSQL aborted it for a
 // deadlock or a serialization failure with another node's transaction.
 const batchRetries = 3
+
+// isTxEndedIdle reports whether PostgreSQL ended the transaction's session for
+// standing idle in it too long (SQLSTATE 25P03; the cluster sets the limit, see
+// ClusterDSN). The session ended with the transaction still open, whichever statement
+// (the commit included) reports it: nothing of the transaction was stored.
+func isTxEndedIdle(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "SQLSTATE 25P03")
+}
 
 // isTxConflict reports whether PostgreSQL aborted a transaction because of a concurrent
 // one (deadlock detected, serialization failure): running it again is the remedy.

@@ -210,3 +210,39 @@ func TestClusterDSNEndsFrozenTransactions(t *testing.T) {
 		t.Fatal("a session frozen inside its transaction was not ended")
 	}
 }
+
+// TestBatchRunsAgainAfterIdleEnd: a writer that stood still inside its transaction
+// past idle_in_transaction_session_timeout (the node was frozen) finds the session
+// ended on its next statement; nothing of the batch was stored, so the writer runs it
+// again on a new connection and the caller gets its write, stored once, not an error.
+func TestBatchRunsAgainAfterIdleEnd(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Skip("needs " + storetest.PostgresEnv)
+	}
+	ctx := context.Background()
+	db, err := Open(ctx, ClusterDSN(dsn, 200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	runs := 0
+	err = db.Write(ctx, func(ctx context.Context, tx *Tx) error {
+		runs++
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, name, created_at, modified_at) VALUES ('MA1', 'a', 0, 0)`); err != nil {
+			return err
+		}
+		if runs == 1 {
+			time.Sleep(time.Second) // the node "freezes" inside its transaction
+		}
+		_, err := tx.Exec(ctx, `UPDATE accounts SET name = 'b' WHERE id = 'MA1'`)
+		return err
+	})
+	if err != nil || runs != 2 {
+		t.Fatalf("write: %v after %d runs; want it stored on the second", err, runs)
+	}
+	var n int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE id = 'MA1' AND name = 'b'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("accounts stored: %d (%v), want 1", n, err)
+	}
+}
