@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,36 +13,26 @@ import (
 	"github.com/trunkline/trunkline/store/storetest"
 )
 
-// TestPostgresGenericPlansFollowGrowth: a prepared statement's generic plan, made
-// while a new database's tables are nearly empty, is made again once the table grew:
-// the store analyzes a hot table when it doubles (RefreshStatistics), and ANALYZE
-// invalidates the plans cached on it. Before, such a plan scanned message_parts for
-// every receipt until autovacuum's first visit, a minute or more into the load.
-func TestPostgresGenericPlansFollowGrowth(t *testing.T) {
+// openPostgres opens a fresh PostgreSQL store (closed at the test's end), or skips the
+// test without PostgresEnv.
+func openPostgres(t *testing.T) *store.DB {
+	t.Helper()
 	dsn := storetest.PostgresDSN(t)
 	if dsn == "" {
 		t.Skip("needs " + storetest.PostgresEnv)
 	}
-	ctx := context.Background()
-	db, err := store.Open(ctx, dsn)
+	db, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	conn, err := db.SQL().Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	exec := func(q string) {
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// planText returns the lines of an EXPLAIN's result as one text.
+func planText(t *testing.T) func(*sql.Rows, error) string {
+	return func(rows *sql.Rows, err error) string {
 		t.Helper()
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	plan := func() string {
-		t.Helper()
-		rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE receipts('c', 'k1', 'k2', 'k3', 'k4')`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,6 +46,31 @@ func TestPostgresGenericPlansFollowGrowth(t *testing.T) {
 			lines = append(lines, l)
 		}
 		return strings.Join(lines, "\n")
+	}
+}
+
+// TestPostgresGenericPlansFollowGrowth: a prepared statement's generic plan, made
+// while a new database's tables are nearly empty, is made again once the table grew:
+// the store analyzes a hot table when it doubles (RefreshStatistics), and ANALYZE
+// invalidates the plans cached on it. Before, such a plan scanned message_parts for
+// every receipt until autovacuum's first visit, a minute or more into the load.
+func TestPostgresGenericPlansFollowGrowth(t *testing.T) {
+	ctx := context.Background()
+	db := openPostgres(t)
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	plan := func() string {
+		t.Helper()
+		return planText(t)(conn.QueryContext(ctx, `EXPLAIN EXECUTE receipts('c', 'k1', 'k2', 'k3', 'k4')`))
 	}
 	var mode string
 	if err := conn.QueryRowContext(ctx, "SHOW plan_cache_mode").Scan(&mode); err != nil || mode != "auto" {
@@ -85,16 +101,8 @@ func TestPostgresGenericPlansFollowGrowth(t *testing.T) {
 // clock is an hour off still gets the database's time, and later reads in the same
 // transaction do not go back.
 func TestLeaseClockInTransaction(t *testing.T) {
-	dsn := storetest.PostgresDSN(t)
-	if dsn == "" {
-		t.Skip("needs " + storetest.PostgresEnv)
-	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(t)
 	db.SetClock(func() time.Time { return time.Now().Add(time.Hour) })
 	a, b, err := db.LeaseNowTwice(ctx)
 	if err != nil {
@@ -179,16 +187,8 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 // messages the callbacks' DELETE and the receipts' look-up were the costliest
 // statements of bench/sms.sh.
 func TestPostgresHotQueriesUseIndexes(t *testing.T) {
-	dsn := storetest.PostgresDSN(t)
-	if dsn == "" {
-		t.Skip("needs " + storetest.PostgresEnv)
-	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPostgres(t)
 	// 20,000 sent messages with a part each, and 20,000 callbacks of which 19,900 are
 	// deleted (delivered), left to no vacuum and no ANALYZE.
 	for _, q := range []string{
@@ -266,20 +266,7 @@ func TestPostgresHotQueriesUseIndexes(t *testing.T) {
 			}
 			args = append(args, uuids)
 		}
-		rows, err := db.SQL().QueryContext(ctx, "EXPLAIN "+db.Rebind(c.q), args...)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		rows.Close()
-		all := strings.Join(plan, "\n")
+		all := planText(t)(db.SQL().QueryContext(ctx, "EXPLAIN "+db.Rebind(c.q), args...))
 		for _, table := range []string{"messages", "message_parts", "callbacks"} {
 			if strings.Contains(all, "Seq Scan on "+table) {
 				t.Errorf("%s scans %s:\n%s", c.name, table, all)
