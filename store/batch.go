@@ -296,7 +296,6 @@ func lockBatchKeys(ctx context.Context, tx *Tx, reqs []*batchReq) error {
 			}
 		}
 	}
-	tx.keysLocked = true
 	if len(sorted) == 0 {
 		return nil
 	}
@@ -310,6 +309,10 @@ func lockBatchKeys(ctx context.Context, tx *Tx, reqs []*batchReq) error {
 		return err
 	}
 	tx.leaseClock, tx.leaseRead = time.UnixMicro(us), time.Now()
+	tx.locked = make(map[string]bool, len(sorted))
+	for _, k := range sorted {
+		tx.locked[k] = true
+	}
 	return nil
 }
 

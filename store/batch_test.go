@@ -710,3 +710,69 @@ func TestHandedCallbacksHaveTheirNode(t *testing.T) {
 		}
 	})
 }
+
+// TestReceiptRacesSubmitOnTwoNodes: on PostgreSQL two nodes (two stores on one
+// database, each with its own writer) record submit results and apply the receipts
+// for the same SMSC ids at the same time, in batches. The SMSC-id locks make each
+// receipt either seen by its submit's transaction (stored early, applied with it) or
+// find the submit's parts: no message is left sent with its receipt lost.
+func TestReceiptRacesSubmitOnTwoNodes(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Skip("needs " + storetest.PostgresEnv)
+	}
+	ctx := context.Background()
+	var nodes []*DB
+	for range 2 {
+		db, err := Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		nodes = append(nodes, db)
+	}
+	mkAccount(t, nodes[0], "MA1", "")
+	const n = 300
+	var ms []*trunkline.Message
+	for i := range n {
+		ms = append(ms, testMessage(fmt.Sprintf("m%d", i)))
+	}
+	if err := nodes[0].InsertMessages(ctx, ms, nil); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprintf("%x", 0x1000+i)
+		keys := []string{"s:" + id, "n:" + id}
+		// The submit result on one node, its receipt on the other, started together;
+		// which node takes which alternates.
+		a, b := nodes[i%2], nodes[1-i%2]
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, err := a.RecordSend(ctx, fmt.Sprintf("m%d", i), trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1",
+				Parts: []trunkline.Part{{Seq: 1, Keys: keys}}})
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := b.ApplyReceipt(ctx, "c1", keys, trunkline.MsgDelivered, "000", false, nil)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts, err := nodes[0].MessageCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[trunkline.MsgDelivered] != n {
+		t.Fatalf("message states %v, want all %d delivered", counts, n)
+	}
+}

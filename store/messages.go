@@ -817,23 +817,34 @@ func anys(ss []string) []any {
 // receipt for the same SMSC id, so a receipt racing its own submit_sm_resp is either seen
 // by the submit's transaction or finds the submit's parts — never neither. SQLite already
 // runs one writer at a time. Keys are locked in sorted order (one statement), so no two
-// transactions can wait on each other in a cycle.
+// transactions can wait on each other in a cycle; the group-commit writer locks those of
+// its whole batch first (lockBatchKeys), and keys already held are skipped here.
 func lockKeys(ctx context.Context, tx *Tx, byCarrier map[string][]string) error {
-	if tx.db.dialect != Postgres || len(byCarrier) == 0 || tx.keysLocked {
+	if tx.db.dialect != Postgres || len(byCarrier) == 0 {
 		return nil
 	}
 	var sorted []string
 	for carrier, keys := range byCarrier {
 		for _, k := range keys {
-			sorted = append(sorted, carrier+"|"+k)
+			if k := carrier + "|" + k; !tx.locked[k] {
+				sorted = append(sorted, k)
+			}
 		}
 	}
 	if len(sorted) == 0 {
 		return nil
 	}
 	sort.Strings(sorted)
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(? AS text[])) AS k`, sorted)
-	return err
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(? AS text[])) AS k`, sorted); err != nil {
+		return err
+	}
+	if tx.locked == nil {
+		tx.locked = make(map[string]bool, len(sorted))
+	}
+	for _, k := range sorted {
+		tx.locked[k] = true
+	}
+	return nil
 }
 
 // receiptRec is one ApplyReceipt call and, once applied, its outcome.

@@ -272,8 +272,9 @@ type Tx struct {
 	// and leaseRead when (by this process's monotonic clock) it was read.
 	leaseClock, leaseRead time.Time
 
-	// keysLocked: the writer locked the SMSC ids of the whole batch (lockBatchKeys).
-	keysLocked bool
+	// locked holds the SMSC ids (carrier|key) this transaction locked (lockBatchKeys):
+	// lockKeys takes only the others.
+	locked map[string]bool
 
 	// afterCommit runs, in the group-commit writer, once the transaction committed
 	// (dropped with a write rolled back to its savepoint).
