@@ -200,9 +200,9 @@ func TestReceiptInSubmitBatch(t *testing.T) {
 				return err
 			}
 		}
-		// Two batches: a batch applies its writes kind by kind in the order each kind
-		// first appears, so the first has the receipt applied before the submit result,
-		// the second after it.
+		// Two batches, the receipt queued before the submit result in the first and after
+		// it in the second: the writer applies submit results first (writeRank), so in
+		// both the receipt finds the parts stored in the same transaction.
 		for _, steps := range [][]func() error{{receipt("11"), send("m1", "11")}, {send("m2", "22"), receipt("22")}} {
 			queued, release := holdWriter(t, db)
 			errs := make(chan error, len(steps))
