@@ -106,7 +106,7 @@ func appendAudit(ctx context.Context, tx *Tx, reqs []*auditReq) error {
 	}
 	start := h.Size
 	// A build reads the tree hashes the builds before it added, which are not stored
-	// yet, from here; and those this transaction read, or found in the cache.
+	// yet, from here; and those this append read, or found in the cache.
 	added := map[int64][32]byte{}
 	tree := func(idx []int64) ([][32]byte, error) {
 		var missing []int64
@@ -121,10 +121,12 @@ func appendAudit(ctx context.Context, tx *Tx, reqs []*auditReq) error {
 			if err != nil {
 				return nil, err
 			}
+			// Cached with the rest once the transaction commits, not now: a hash read
+			// here may be one this transaction wrote (an earlier append of the batch),
+			// and the batch may yet be rolled back and built anew with other hashes.
 			for j, i := range missing {
 				added[i] = stored[j]
 			}
-			tx.db.tree.put(missing, stored) // committed: they were read, not written here
 		}
 		out := make([][32]byte, len(idx))
 		for j, i := range idx {
@@ -442,8 +444,8 @@ func (db *DB) LatestAuditCheckpoint(ctx context.Context) (trunkline.AuditCheckpo
 	return c, err
 }
 
-// treeCache keeps audit tree hashes known to be committed: those read from the table
-// and those of appends whose transaction committed. A tree hash never changes once
+// treeCache keeps audit tree hashes known to be committed: those an append read or
+// wrote, once its transaction committed. A tree hash never changes once
 // stored (the tree only grows), so an entry is never stale, and the next append finds
 // the hashes it builds on here instead of reading them (one to three round trips per
 // append on PostgreSQL). Hashes other nodes added are read, then kept.
@@ -470,14 +472,6 @@ func (c *treeCache) get(idx []int64, have map[int64][32]byte) []int64 {
 		}
 	}
 	return missing
-}
-
-func (c *treeCache) put(idx []int64, hs [][32]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for j, i := range idx {
-		c.add(i, hs[j])
-	}
 }
 
 func (c *treeCache) putMap(hs map[int64][32]byte) {
