@@ -61,19 +61,19 @@ func (db *DB) RefreshStatistics(ctx context.Context) ([]string, error) {
 	return stale, nil
 }
 
-// statsLoop runs RefreshStatistics every statsEvery until stop is closed. A failure
-// is left for the next round: autovacuum stays the fallback.
-func (db *DB) statsLoop(stop <-chan struct{}) {
+// statsLoop runs RefreshStatistics every statsEvery until ctx ends. A failure is
+// left for the next round: autovacuum stays the fallback.
+func (db *DB) statsLoop(ctx context.Context) {
 	t := time.NewTicker(statsEvery)
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		db.RefreshStatistics(ctx)
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		db.RefreshStatistics(rctx)
 		cancel()
 	}
 }

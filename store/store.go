@@ -23,8 +23,7 @@ import (
 
 	"github.com/trunkline/trunkline"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 )
 
 //go:embed migrations
@@ -53,12 +52,13 @@ type DB struct {
 	// still hold a connection (and SQLite's files) after Close returned.
 	prep sync.WaitGroup
 
-	batch     batcher       // group commit of hot writes (batch.go)
-	stop      chan struct{} // closed by Close: ends statsLoop (PostgreSQL)
-	stopped   sync.WaitGroup
-	closeOnce sync.Once
-	numbers   holderCache // who rents which number (sources.go)
-	tree      treeCache   // committed audit tree hashes (audit.go)
+	batch   batcher     // group commit of hot writes (batch.go)
+	numbers holderCache // who rents which number (sources.go)
+	tree    treeCache   // committed audit tree hashes (audit.go)
+
+	// stopStats ends statsLoop (PostgreSQL; nil on SQLite), and stats waits for it.
+	stopStats context.CancelFunc
+	stats     sync.WaitGroup
 
 	bodies BodyCipher // seals message bodies at rest (messages.go); nil = plain
 
@@ -79,14 +79,10 @@ const maxStmts = 512
 // PostgreSQL; anything else is a SQLite file path (or "file:" URI). Migrations are
 // applied before Open returns.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db := &DB{now: time.Now, stmts: map[string]*sql.Stmt{}, stop: make(chan struct{})}
+	db := &DB{now: time.Now, stmts: map[string]*sql.Stmt{}}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		db.dialect = Postgres
-		cfg, err := pgx.ParseConfig(dsn)
-		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err) // pgconn redacts the password
-		}
 		// Statements are planned by PostgreSQL's default (plan_cache_mode auto): a
 		// prepared statement may settle on a generic plan. One made while a new
 		// database's tables were nearly empty scanned them, and was kept while they
@@ -96,7 +92,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		// (force_custom_plan, before) cost PostgreSQL 14% more CPU per message, a
 		// third of it the foreign-key checks' own queries. An operator's setting in the
 		// DSN applies as given.
-		db.sql = stdlib.OpenDB(*cfg)
+		db.sql, err = sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
 		db.sql.SetMaxOpenConns(32)
 		db.sql.SetMaxIdleConns(32)
 	} else {
@@ -129,11 +128,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	if db.dialect == Postgres {
-		db.stopped.Add(1)
-		go func() {
-			defer db.stopped.Done()
-			db.statsLoop(db.stop)
-		}()
+		var statsCtx context.Context
+		statsCtx, db.stopStats = context.WithCancel(context.Background())
+		db.stats.Go(func() { db.statsLoop(statsCtx) })
 	}
 	return db, nil
 }
@@ -170,8 +167,10 @@ func ownerOnly(path string) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	db.closeOnce.Do(func() { close(db.stop) })
-	db.stopped.Wait()
+	if db.stopStats != nil {
+		db.stopStats()
+	}
+	db.stats.Wait()
 	db.prep.Wait()
 	db.stmtMu.Lock()
 	for _, st := range db.stmts {
