@@ -748,18 +748,15 @@ func TestReceiptRacesSubmitOnTwoNodes(t *testing.T) {
 		// The submit result on one node, its receipt on the other, started together;
 		// which node takes which alternates.
 		a, b := nodes[i%2], nodes[1-i%2]
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			_, err := a.RecordSend(ctx, fmt.Sprintf("m%d", i), trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1",
 				Parts: []trunkline.Part{{Seq: 1, Keys: keys}}})
 			errs <- err
-		}()
-		go func() {
-			defer wg.Done()
+		})
+		wg.Go(func() {
 			_, err := b.ApplyReceipt(ctx, "c1", keys, trunkline.MsgDelivered, "000", false, nil)
 			errs <- err
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
