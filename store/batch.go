@@ -61,6 +61,11 @@ type setWrite struct {
 	// keys, when not nil, gives the SMSC ids (of one carrier) a request's write locks
 	// (lockKeys): the writer locks those of the whole batch at once, first.
 	keys func(arg any) (carrier string, keys []string)
+	// joins, when not nil, is another set whose requests of the same batch this set's
+	// apply takes together with its own (args then hold both kinds, in batch order):
+	// a submit result and the receipt that follows it in one batch make one write of
+	// the message, not two. Should the whole fail, each request runs alone, as ever.
+	joins *setWrite
 }
 
 type batcher struct {
@@ -249,7 +254,7 @@ func (db *DB) batchTx(ctx context.Context, reqs []*batchReq, errs []error, guard
 				var group []int
 				var args []any
 				for j := i; j < len(reqs); j++ {
-					if !applied[j] && reqs[j].set == r.set {
+					if !applied[j] && (reqs[j].set == r.set || r.set.joins != nil && reqs[j].set == r.set.joins) {
 						group, args = append(group, j), append(args, reqs[j].arg)
 					}
 				}

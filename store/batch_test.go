@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -226,6 +228,153 @@ func TestReceiptInSubmitBatch(t *testing.T) {
 		var final int
 		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM callbacks WHERE object_id LIKE '%/delivered'`).Scan(&final); err != nil || final != 2 {
 			t.Fatalf("%d final callbacks, want 2 (%v)", final, err)
+		}
+	})
+}
+
+// TestReceiptMeetsSubmit: a one-segment message whose submit result and receipt are in
+// one batch goes from queued to final in one write (meetReceipts), with what the two
+// writes one after the other gave: the "sent" callback, then the final one; the part's
+// state; the error code of an undelivered receipt; each caller's outcome. Where that
+// would not hold the receipt is applied after the submit results, as before: two
+// receipts for one segment, a refused submit result (its lease went to another node),
+// a message of two segments.
+func TestReceiptMeetsSubmit(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		lost := testMessage("lost")
+		lost.LeaseOwner, lost.LeaseUntil = "node-a", time.Now().Add(time.Minute)
+		two := testMessage("two")
+		two.Units = 2
+		if err := db.InsertMessages(ctx, []*trunkline.Message{testMessage("ok"), testMessage("undeliv"), testMessage("dup"), lost, two}, nil); err != nil {
+			t.Fatal(err)
+		}
+		cb := func(m *trunkline.Message) *trunkline.Callback {
+			return &trunkline.Callback{AccountID: m.AccountID, Kind: "message_status", ObjectID: m.UUID + "/" + m.State + "/" + m.ErrorCode,
+				URL: "http://127.0.0.1/cb", Method: "POST", ParamsEnc: []byte{1}}
+		}
+		type result struct {
+			name string
+			m    *trunkline.Message
+			out  trunkline.ReceiptOutcome
+			err  error
+		}
+		send := func(uuid, lease string, ids ...string) func() result {
+			return func() result {
+				var ps []trunkline.Part
+				for i, id := range ids {
+					ps = append(ps, trunkline.Part{Seq: i + 1, Keys: []string{id}})
+				}
+				m, err := db.RecordSend(ctx, uuid, trunkline.SendOutcome{State: trunkline.MsgSent, Carrier: "c1", Erase: true, Callback: cb,
+					Parts: ps, Lease: lease})
+				return result{name: "send " + uuid, m: m, err: err}
+			}
+		}
+		receipt := func(id, state, code string) func() result {
+			return func() result {
+				out, err := db.ApplyReceipt(ctx, "c1", []string{id, "0" + id}, state, code, true, cb)
+				return result{name: "receipt " + id + " " + state, out: out, err: err}
+			}
+		}
+		steps := []func() result{
+			receipt("a1", trunkline.MsgDelivered, "000"), send("ok", "", "a1"),
+			send("undeliv", "", "b2"), receipt("b2", trunkline.MsgUndelivered, "200"),
+			send("dup", "", "c3"), receipt("c3", trunkline.MsgDelivered, "000"), receipt("c3", trunkline.MsgUndelivered, "300"),
+			send("lost", "node-b", "d4"), receipt("d4", trunkline.MsgDelivered, "000"),
+			send("two", "", "e5", "e6"), receipt("e5", trunkline.MsgDelivered, "000"),
+		}
+		queued, release := holdWriter(t, db)
+		results := make([]chan result, len(steps))
+		for i, f := range steps {
+			results[i] = make(chan result, 1)
+			go func() { results[i] <- f() }()
+			queued(i + 1) // in this order, all in one batch
+		}
+		release()
+		got := map[string]result{}
+		for _, ch := range results {
+			r := <-ch
+			got[r.name] = r
+		}
+		if r := got["send ok"]; r.err != nil || r.m == nil || r.m.State != trunkline.MsgDelivered || r.m.ErrorCode != "000" || r.m.SentAt == nil {
+			t.Errorf("RecordSend of ok: %+v %v; want the message delivered, as it now stands", r.m, r.err)
+		}
+		if r := got["receipt a1 delivered"]; r.err != nil || !r.out.Final || !r.out.Exact || r.out.Message == nil || r.out.Message.State != trunkline.MsgDelivered {
+			t.Errorf("receipt of ok: %+v %v; want final, exact, delivered", r.out, r.err)
+		}
+		if r := got["receipt b2 undelivered"]; r.err != nil || !r.out.Final || r.out.Message.ErrorCode != "200" {
+			t.Errorf("receipt of undeliv: %+v %v", r.out, r.err)
+		}
+		if r := got["send lost"]; !errors.Is(r.err, trunkline.ErrLeaseLost) {
+			t.Errorf("RecordSend with a lease lost: %v", r.err)
+		}
+		if r := got["receipt d4 delivered"]; r.err != nil || r.out.Message != nil || r.out.Final {
+			t.Errorf("receipt of a refused submit: %+v %v; want it kept as early", r.out, r.err)
+		}
+		finals := 0
+		for _, name := range []string{"receipt c3 delivered", "receipt c3 undelivered"} {
+			if r := got[name]; r.err != nil || r.out.Message == nil {
+				t.Errorf("%s: %+v %v", name, r.out, r.err)
+			} else if r.out.Final {
+				finals++
+			}
+		}
+		if finals != 1 {
+			t.Errorf("%d of dup's two receipts made it final, want 1", finals)
+		}
+		for uuid, want := range map[string]string{"ok": "delivered/000", "undeliv": "undelivered/200", "lost": "queued/", "two": "sent/"} {
+			m, err := db.MessageByUUID(ctx, uuid)
+			if err != nil || m.State+"/"+m.ErrorCode != want {
+				t.Errorf("%s: %+v %v; want %s", uuid, m, err, want)
+			}
+		}
+		rows, err := db.SQL().Query(`SELECT object_id FROM callbacks ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cbs []string
+		for rows.Next() {
+			var o string
+			if err := rows.Scan(&o); err != nil {
+				t.Fatal(err)
+			}
+			cbs = append(cbs, o)
+		}
+		rows.Close()
+		seen := map[string]int{}
+		for _, o := range cbs {
+			seen[strings.SplitN(o, "/", 2)[0]]++
+		}
+		for _, pair := range [][2]string{{"ok/sent/", "ok/delivered/000"}, {"undeliv/sent/", "undeliv/undelivered/200"}} {
+			if i, j := slices.Index(cbs, pair[0]), slices.Index(cbs, pair[1]); i < 0 || j < 0 || i > j {
+				t.Errorf("callbacks %q: want %q, then %q", cbs, pair[0], pair[1])
+			}
+		}
+		for uuid, want := range map[string]int{"ok": 2, "undeliv": 2, "dup": 2, "lost": 0, "two": 1} {
+			if seen[uuid] != want {
+				t.Errorf("%s: %d callbacks, want %d: %q", uuid, seen[uuid], want, cbs)
+			}
+		}
+		var parts []string
+		prow, err := db.SQL().Query(`SELECT smsc_key || '=' || state FROM message_parts ORDER BY smsc_key`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for prow.Next() {
+			var p string
+			if err := prow.Scan(&p); err != nil {
+				t.Fatal(err)
+			}
+			parts = append(parts, p)
+		}
+		prow.Close()
+		if got, want := fmt.Sprint(parts), "[a1=delivered b2=undelivered c3=undelivered e5=delivered e6=sent]"; got != want {
+			t.Errorf("parts %s, want %s", got, want)
+		}
+		var early int
+		if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM early_receipts WHERE smsc_key = 'd4'`).Scan(&early); err != nil || early != 1 {
+			t.Errorf("%d early receipts for the refused submit's id, want 1 (%v)", early, err)
 		}
 	})
 }

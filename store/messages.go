@@ -541,6 +541,9 @@ type sendRec struct {
 	now  time.Time
 	m    *trunkline.Message
 	lost bool // refused: o.Lease no longer holds the message
+	// rcpt is the receipt of the batch for the message's one segment, written with the
+	// submit result (meetReceipts); nil when there is none.
+	rcpt *receiptRec
 }
 
 // okAtOnce: sent by the first carrier tried, whose latency the message row keeps.
@@ -553,11 +556,17 @@ func (r *sendRec) okAtOnce() bool {
 // callbacks of a batch's submit results each in one statement, and one look-up of the
 // receipts that overtook them.
 var recordSends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
-	recs := make([]*sendRec, len(args))
-	for i, a := range args {
-		recs[i] = a.(*sendRec)
+	var recs []*sendRec
+	var rcpts []*receiptRec
+	for _, a := range args {
+		switch a := a.(type) {
+		case *sendRec:
+			recs = append(recs, a)
+		case *receiptRec:
+			rcpts = append(rcpts, a)
+		}
 	}
-	return applySends(ctx, tx, recs)
+	return applySendsWith(ctx, tx, recs, rcpts)
 }, keys: func(arg any) (string, []string) {
 	r := arg.(*sendRec)
 	var keys []string
@@ -565,7 +574,7 @@ var recordSends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any)
 		keys = append(keys, p.Keys...)
 	}
 	return r.o.Carrier, keys
-}}
+}, joins: applyReceipts}
 
 // RecordSend applies a worker's outcome to a message it leased. Receipts that arrived
 // before this (early_receipts) are applied in the same transaction. It returns the
@@ -625,6 +634,64 @@ func boolInt(b bool) int {
 }
 
 func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
+	return applySendsWith(ctx, tx, recs, nil)
+}
+
+// meetReceipts pairs the one-segment messages sent in recs with the receipt of rcpts
+// for their segment, when the batch holds exactly one final receipt for it: such a
+// message goes from queued to final in one write. The SMSC of a carrier that answers at
+// once sends its receipt right behind its submit_sm_resp, so this is most messages at
+// load. It returns the receipts left to apply as usual, after the submit results.
+func meetReceipts(recs []*sendRec, rcpts []*receiptRec) (rest []*receiptRec) {
+	bySeg := map[string]*sendRec{} // carrier|key of a one-segment message sent
+	for _, r := range recs {
+		r.rcpt = nil
+		if r.o.State == trunkline.MsgSent && len(r.o.Parts) == 1 {
+			for _, k := range r.o.Parts[0].Keys {
+				bySeg[r.o.Carrier+"|"+k] = r
+			}
+		}
+	}
+	if len(bySeg) == 0 {
+		return rcpts
+	}
+	meets := map[*sendRec]int{}
+	match := make([]*sendRec, len(rcpts))
+	for i, rc := range rcpts {
+		rc.out, rc.found = trunkline.ReceiptOutcome{}, false
+		for j, k := range rc.keys {
+			if r := bySeg[rc.carrier+"|"+k]; r != nil {
+				match[i], rc.out.Exact = r, j == 0
+				meets[r]++
+				break
+			}
+		}
+	}
+	for i, rc := range rcpts {
+		// Two receipts for one segment, or one that is not final: as before, in order.
+		if r := match[i]; r != nil && meets[r] == 1 && rc.state != trunkline.MsgSent {
+			r.rcpt = rc
+			continue
+		}
+		rest = append(rest, rc)
+	}
+	return rest
+}
+
+// finalState is what a one-segment message becomes with its receipt rc (as finalize
+// makes it): delivered, or undelivered with the receipt's error code.
+func finalState(rc *receiptRec) (state, code string) {
+	if rc.state == trunkline.MsgDelivered {
+		return trunkline.MsgDelivered, "000"
+	}
+	return trunkline.MsgUndelivered, rc.code
+}
+
+// applySendsWith applies the submit results recs and the receipts rcpts of one batch:
+// a receipt that meets its one-segment message's submit result (meetReceipts) is
+// written with it; the others are applied after the submit results.
+func applySendsWith(ctx context.Context, tx *Tx, recs []*sendRec, rcpts []*receiptRec) error {
+	rest := meetReceipts(recs, rcpts)
 	byUUID := make(map[string]*sendRec, len(recs))
 	allKeys := map[string][]string{}
 	var upd []any
@@ -644,7 +711,12 @@ func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
 		if r.o.State == trunkline.MsgSent {
 			sent = micros(r.now)
 		}
-		upd = append(upd, r.uuid, r.o.State, r.o.ErrorCode, r.o.Carrier, sent, micros(r.now), micros(r.o.RetryAt), boolInt(r.o.Erase), okLatency, r.o.Lease)
+		state, code, updated, erase := r.o.State, r.o.ErrorCode, r.now, r.o.Erase
+		if rc := r.rcpt; rc != nil {
+			state, code = finalState(rc)
+			updated, erase = rc.now, erase || rc.erase
+		}
+		upd = append(upd, r.uuid, state, code, r.o.Carrier, sent, micros(updated), micros(r.o.RetryAt), boolInt(erase), okLatency, r.o.Lease)
 	}
 	if err := lockKeys(ctx, tx, allKeys); err != nil {
 		return err
@@ -680,6 +752,11 @@ func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
 	byCarrier := map[string][]string{}
 	var attempts, parts []any
 	for _, r := range recs {
+		if r.m == nil && r.rcpt != nil {
+			// Nothing written: the receipt goes its usual way (its part, if any, is
+			// another submit's).
+			rest, r.rcpt = append(rest, r.rcpt), nil
+		}
 		if r.m == nil && r.o.Lease != "" {
 			r.lost = true
 			continue
@@ -695,33 +772,58 @@ func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
 				attempts = append(attempts, r.uuid, a.Carrier, a.Status, a.Latency.Microseconds(), micros(a.At))
 			}
 		}
+		pstate, pcode := trunkline.MsgSent, ""
+		if rc := r.rcpt; rc != nil {
+			pstate, pcode = rc.state, rc.code
+		}
 		for _, p := range r.o.Parts {
 			for _, k := range p.Keys {
-				parts = append(parts, r.uuid, p.Seq, r.o.Carrier, k)
+				parts = append(parts, r.uuid, p.Seq, r.o.Carrier, k, pstate, pcode)
 				byCarrier[r.o.Carrier] = append(byCarrier[r.o.Carrier], k)
 			}
 		}
 	}
-	if len(kept) == 0 {
-		return nil
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO message_attempts (message_uuid, carrier, status, latency_us, at) VALUES `, 5, attempts); err != nil {
-		return err
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO message_parts (message_uuid, seq, carrier, smsc_key) VALUES `, 4, parts,
-		` ON CONFLICT DO NOTHING`); err != nil {
-		return err
-	}
-	var cbs []*trunkline.Callback
-	for _, r := range kept {
-		if r.o.Callback != nil {
-			cbs = append(cbs, r.o.Callback(r.m))
+	if len(kept) > 0 {
+		if err := insertRows(ctx, tx, `INSERT INTO message_attempts (message_uuid, carrier, status, latency_us, at) VALUES `, 5, attempts); err != nil {
+			return err
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO message_parts (message_uuid, seq, carrier, smsc_key, state, error_code) VALUES `, 6, parts,
+			` ON CONFLICT DO NOTHING`); err != nil {
+			return err
+		}
+		var cbs []*trunkline.Callback
+		for _, r := range kept {
+			rc := r.rcpt
+			if r.o.Callback != nil {
+				m := r.m
+				if rc != nil {
+					// The message as it stood once sent, for the "sent" callback that
+					// comes before the final one.
+					sent := *m
+					sent.State, sent.ErrorCode, sent.UpdatedAt = r.o.State, r.o.ErrorCode, fromMicros(micros(r.now))
+					m = &sent
+				}
+				cbs = append(cbs, r.o.Callback(m))
+			}
+			if rc != nil {
+				rc.found, rc.uuid, rc.seq = true, r.uuid, r.o.Parts[0].Seq
+				rc.out.Message, rc.out.Final = r.m, true
+				if rc.callback != nil {
+					cbs = append(cbs, rc.callback(r.m))
+				}
+			}
+		}
+		if err := insertCallbacks(ctx, tx, cbs, kept[0].now); err != nil {
+			return err
+		}
+		if err := applyEarlyReceipts(ctx, tx, kept, byCarrier); err != nil {
+			return err
 		}
 	}
-	if err := insertCallbacks(ctx, tx, cbs, kept[0].now); err != nil {
-		return err
+	if len(rest) == 0 {
+		return nil
 	}
-	return applyEarlyReceipts(ctx, tx, kept, byCarrier)
+	return applyReceiptRecs(ctx, tx, rest)
 }
 
 // applyEarlyReceipts applies the receipts that overtook the submit results of recs:
@@ -781,6 +883,9 @@ func applyEarlyReceipts(ctx context.Context, tx *Tx, recs []*sendRec, byCarrier 
 	var fins []fin
 	for _, h := range hits {
 		r := owner[part{h.carrier, h.key}]
+		if r.rcpt != nil {
+			continue // the receipt of the batch came later, and stands
+		}
 		ps = append(ps, partState{uuid: r.uuid, seq: seqOf[part{h.carrier, h.key}], state: h.state, code: h.code})
 		if r.m.State == trunkline.MsgSent {
 			fins = append(fins, fin{uuid: r.uuid, code: h.code, erase: r.o.Erase})
