@@ -326,10 +326,10 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			if u.RawQuery != "" {
 				u.RawQuery += "&"
 			}
-			u.RawQuery += req.Params.Encode()
+			u.RawQuery += encodeForm(req.Params)
 		}
 	} else {
-		body = req.Params.Encode()
+		body = encodeForm(req.Params)
 	}
 	// Plivo's Node SDK validator mis-parses a URL with a raw '@' after the
 	// host (it takes everything before it as userinfo). %40 means the same

@@ -86,3 +86,18 @@ func FuzzCheckURL(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncodeForm holds encodeForm to url.Values.Encode, byte for byte: keys and values
+// of any bytes, a key with several values, a key with none. Seeds:
+// testdata/fuzz/FuzzEncodeForm.
+func FuzzEncodeForm(f *testing.F) {
+	f.Add("MessageUUID", "1c1b5fd6-4f0c-11ee-a4d2-0242ac110002", "To", "+1 (415) 555-0100", "ü&=%+~")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, v3 string) {
+		v := url.Values{k1: {v1}}
+		v[k2] = append(v[k2], v2, v3)
+		v[k1+k2+"\x00"] = nil
+		if got, want := encodeForm(v), v.Encode(); got != want {
+			t.Fatalf("encodeForm %q, url.Values.Encode %q", got, want)
+		}
+	})
+}
