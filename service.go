@@ -95,7 +95,8 @@ type MessageQueue interface {
 	ClaimMessages(ctx context.Context, owner string, lease time.Duration, limit int) ([]*Message, error)
 	// NextMessageDue is when the next queued message may be sent (zero: none queued).
 	NextMessageDue(ctx context.Context) (time.Time, error)
-	// RecordSend: ErrLeaseLost when o.Lease no longer holds the message.
+	// RecordSend: ErrLeaseLost when o.Lease no longer holds the message. The message
+	// it returns (as it now stands) carries no text: its callbacks do not need it.
 	RecordSend(ctx context.Context, uuid string, o SendOutcome) (*Message, error)
 	// ReleaseLease frees a message owner holds ("" any owner).
 	ReleaseLease(ctx context.Context, uuid, owner string) error
@@ -103,7 +104,7 @@ type MessageQueue interface {
 	// keep's, and returns the number of messages freed.
 	ReleaseLeases(ctx context.Context, node, keep string) (int64, error)
 	// ApplyReceipt records a carrier's delivery receipt; when the message is final it
-	// queues callback(m) in the same transaction.
+	// queues callback(m) in the same transaction. m carries no text, as RecordSend's.
 	// PruneEarlyReceipts deletes the receipts received before before that never met
 	// their submit (stored under a spelling of the id the submit did not use, or for a
 	// message this platform never sent), and says how many.
