@@ -37,6 +37,9 @@ type ApplicationService interface {
 	Application(ctx context.Context, s Scope, id string) (*Application, error)
 	ListApplications(ctx context.Context, s Scope, f ApplicationFilter) ([]*Application, int, error)
 	CreateApplication(ctx context.Context, a *Application) error
+	// CreateApplicationAudited is CreateApplication that also appends the audit
+	// entry audit builds (when not nil) in the same transaction.
+	CreateApplicationAudited(ctx context.Context, a *Application, audit AuditBuild) error
 	UpdateApplication(ctx context.Context, s Scope, id string, fn func(*Application) error) (*Application, error)
 	DeleteApplication(ctx context.Context, s Scope, id string) error
 }

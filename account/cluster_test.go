@@ -86,6 +86,15 @@ func TestInvalidationAcrossNodes(t *testing.T) {
 			if _, _, err := svc[2].Authenticate(ctx, c.Account.ID, c.Token); err != nil {
 				t.Fatalf("node C (no subscription) refused the cached old token (%v): the test would not show the bus at work", err)
 			}
+			// The newest credential, which the managing routes require (api's
+			// requireNewest), is read through the same cache: B knows the rotated one,
+			// C (the control) still the one it cached.
+			if cur, err := svc[1].CurrentCredential(ctx, c.Account.ID); err != nil || cur != rot.CredentialID {
+				t.Fatalf("node B: newest credential %q (%v), want the rotated one %q", cur, err, rot.CredentialID)
+			}
+			if cur, err := svc[2].CurrentCredential(ctx, c.Account.ID); err != nil || cur != c.CredentialID {
+				t.Fatalf("node C (no subscription): newest credential %q (%v), want the cached first one %q", cur, err, c.CredentialID)
+			}
 		})
 	}
 }

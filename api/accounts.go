@@ -259,7 +259,8 @@ func (s *Server) deleteSubaccount(r *request) (int, map[string]any, error) {
 // route.retiredOK). 403 rather than 401: the token is right and the caller is
 // authenticated, only not allowed this action with it, and a client must not take it for
 // a wrong token (nor does it count as a failed authentication). The newest credential is
-// read from the store, not the cache, so a rotation on another node counts at once.
+// read through the authentication cache (account.Service.CurrentCredential), which a
+// rotation drops at once, on every node through the bus.
 func (s *Server) requireNewest(r *request) error {
 	cur, err := s.opts.Accounts.CurrentCredential(r.Context(), r.acct.ID)
 	if err != nil {

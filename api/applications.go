@@ -124,10 +124,15 @@ func (s *Server) createApplication(r *request) (int, map[string]any, error) {
 	if err := applyAppParams(r.p, a); err != nil {
 		return 0, nil, err
 	}
-	if err := s.opts.Applications.Create(r.Context(), a, r.p.Has("hangup_url")); err != nil {
+	// The audit entry is stored with the application (one commit for both).
+	r.objectID = a.ID
+	build, err := s.auditWith(r, http.StatusCreated)
+	if err != nil {
 		return 0, nil, err
 	}
-	r.objectID = a.ID
+	if err := s.opts.Applications.CreateAudited(r.Context(), a, r.p.Has("hangup_url"), build); err != nil {
+		return 0, nil, err
+	}
 	return http.StatusCreated, map[string]any{"app_id": a.ID, "message": "created"}, nil
 }
 

@@ -67,3 +67,38 @@ func TestMessageSendAudited(t *testing.T) {
 		})
 	}
 }
+
+// TestApplicationCreateAudited: POST Application/ stores its audit entry with the
+// application: one "application.create" entry naming it; a refused create records its
+// failure naming no application; with the audit log closed nothing is created.
+func TestApplicationCreateAudited(t *testing.T) {
+	forEachStore(t, Options{}, func(t *testing.T, e *env) {
+		a := e.mainAccount("apps audited")
+		ctx := context.Background()
+		entries := func() []audit.Entry {
+			t.Helper()
+			es, _, err := e.audit.List(ctx, audit.Filter{AccountIDs: []string{a.id}, Action: "application.create"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return es
+		}
+		id := mustStatus(t, e.do(a, "POST", acctPath(a, "Application/"), map[string]any{"app_name": "ivr", "answer_url": "https://example.com/a"}), 201).str("app_id")
+		es := entries()
+		if len(es) != 1 || es[0].Outcome != "success" || es[0].ObjectID != id || es[0].Detail["status"] != "201" || es[0].Detail["fields"] != "answer_url,app_name" {
+			t.Fatalf("entries %+v", es)
+		}
+		mustStatus(t, e.do(a, "POST", acctPath(a, "Application/"), map[string]any{"app_name": "no url"}), 400)
+		if es := entries(); len(es) != 2 || es[0].Outcome != "failure" || es[0].ObjectID != "" || es[0].Detail["status"] != "400" {
+			t.Fatalf("after a refused create: %+v", es)
+		}
+		e.audit.Close()
+		if r := e.do(a, "POST", acctPath(a, "Application/"), map[string]any{"app_name": "unrecorded", "answer_url": "https://example.com/a"}); r.status != 503 {
+			t.Fatalf("create with the audit log closed: %d %s", r.status, r.raw)
+		}
+		list := mustStatus(t, e.do(a, "GET", acctPath(a, "Application/"), nil), 200)
+		if n := list.body["meta"].(map[string]any)["total_count"].(float64); n != 1 {
+			t.Fatalf("%v applications, want the first one only", n)
+		}
+	})
+}

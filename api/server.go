@@ -467,6 +467,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if r.stream != nil && err != nil {
 		r.stream.body.Close()
 	}
+	if err != nil && r.audited {
+		// The entry built for the change (auditWith) was not stored with it: the
+		// failure is recorded instead, naming no object (none was made).
+		r.objectType, r.objectID, r.detail = "", "", nil
+	}
 	if (rt.Method != http.MethodGet || rt.auditRead) && (err != nil || !r.audited) {
 		if aerr := s.auditRequest(r, rt, status, err); aerr != nil && err == nil {
 			// The change happened but could not be recorded: say so rather than

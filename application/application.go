@@ -89,13 +89,19 @@ func New(store trunkline.ApplicationService, accounts Accounts) *Service {
 // messaging application, a message URL; the hangup URL defaults to the answer URL unless
 // the caller set it (hangupSet), even to empty.
 func (s *Service) Create(ctx context.Context, a *trunkline.Application, hangupSet bool) error {
+	return s.CreateAudited(ctx, a, hangupSet, nil)
+}
+
+// CreateAudited is Create that stores the audit entry audit builds (when not nil) in
+// the application's own transaction: both are stored or neither, in one commit.
+func (s *Service) CreateAudited(ctx context.Context, a *trunkline.Application, hangupSet bool, audit trunkline.AuditBuild) error {
 	if a.AnswerURL == "" && a.MessageURL == "" {
 		return ErrNoAnswerURL
 	}
 	if a.HangupURL == "" && !hangupSet {
 		a.HangupURL = a.AnswerURL
 	}
-	return s.store.CreateApplication(ctx, a)
+	return s.store.CreateApplicationAudited(ctx, a, audit)
 }
 
 // Get, List, Update and Delete read and change the applications sc can see.

@@ -46,20 +46,67 @@ func appArgs(a *trunkline.Application) []any {
 // CreateApplication stores a new application. A default_number_app or
 // default_endpoint_app flag clears the flag on the account's other applications.
 func (db *DB) CreateApplication(ctx context.Context, a *trunkline.Application) error {
+	return db.CreateApplicationAudited(ctx, a, nil)
+}
+
+// CreateApplicationAudited is CreateApplication that also appends the audit entry
+// audit builds (when not nil) in the same transaction: the application and the
+// record of its creation are stored together or not at all, in one commit, not two
+// (the group-commit writer's second round trip was half of a POST Application/'s
+// wait).
+func (db *DB) CreateApplicationAudited(ctx context.Context, a *trunkline.Application, audit trunkline.AuditBuild) error {
 	now := db.now().UTC().Truncate(time.Microsecond)
 	a.CreatedAt, a.ModifiedAt = now, now
-	return db.write(ctx, func(ctx context.Context, tx *Tx) error {
+	r := &appCreate{app: a}
+	if audit != nil {
+		r.audit = &auditReq{build: audit}
+	}
+	return db.writeSet(ctx, createApps, r, func(ctx context.Context, tx *Tx) error {
+		return applyAppCreates(ctx, tx, []*appCreate{r})
+	})
+}
+
+// appCreate is one CreateApplicationAudited call.
+type appCreate struct {
+	app   *trunkline.Application
+	audit *auditReq // nil: none
+}
+
+// createApps is CreateApplicationAudited's set-based write: the applications of a
+// batch one by one, then all their audit entries in one append (one read and move of
+// the chain head).
+var createApps = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
+	rs := make([]*appCreate, len(args))
+	for i, a := range args {
+		rs[i] = a.(*appCreate)
+	}
+	return applyAppCreates(ctx, tx, rs)
+}}
+
+func applyAppCreates(ctx context.Context, tx *Tx, rs []*appCreate) error {
+	var audits []*auditReq
+	for _, r := range rs {
+		a := r.app
 		if err := clearDefaults(ctx, tx, a); err != nil {
 			return err
 		}
 		args := append([]any{a.ID, a.AccountID}, appArgs(a)...)
 		_, err := tx.Exec(ctx, `INSERT INTO applications (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			append(args, micros(now), micros(now))...)
+			append(args, micros(a.CreatedAt), micros(a.ModifiedAt))...)
 		if isUniqueViolation(err) {
 			return trunkline.ErrConflict
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+		if r.audit != nil {
+			audits = append(audits, r.audit)
+		}
+	}
+	if len(audits) == 0 {
+		return nil
+	}
+	return appendAudit(ctx, tx, audits)
 }
 
 func clearDefaults(ctx context.Context, tx *Tx, a *trunkline.Application) error {

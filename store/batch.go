@@ -143,7 +143,7 @@ func (db *DB) writer() {
 }
 
 // writeRank orders a batch's writes: submit results first, then the other set-based
-// writes, then accepted messages, audit appends and single writes. The audit head,
+// writes, then accepted messages, applications, audit appends and single writes. The audit head,
 // which every appender locks, is so the last lock a transaction takes: it is held for
 // the end of the transaction only, and two nodes' transactions cannot wait on each
 // other through it.
@@ -151,7 +151,7 @@ func writeRank(r *batchReq) int {
 	switch r.set {
 	case recordSends:
 		return 0
-	case nil, insertAccepted, auditAppends:
+	case nil, insertAccepted, createApps, auditAppends:
 		return 2
 	}
 	return 1

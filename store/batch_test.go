@@ -379,6 +379,67 @@ func TestReceiptMeetsSubmit(t *testing.T) {
 	})
 }
 
+// TestApplicationsAuditedInOneBatch: applications created with their audit entries
+// (CreateApplicationAudited) in one batch are stored with them in one transaction; one
+// whose entry cannot be built is not stored at all, and the others still are, with
+// their entries in order.
+func TestApplicationsAuditedInOneBatch(t *testing.T) {
+	forEach(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		mkAccount(t, db, "MA1", "")
+		before, err := db.AuditHead(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		build := func(id string) trunkline.AuditBuild {
+			return func(h trunkline.AuditHead, _ trunkline.AuditHashReader) ([]*trunkline.AuditAppend, error) {
+				if id == "bad" {
+					return nil, errors.New("the audit log cannot record")
+				}
+				seq := h.Size + 1
+				return []*trunkline.AuditAppend{{
+					Record: trunkline.AuditRecord{Seq: seq, At: time.UnixMicro(seq).UTC(), AccountID: "MA1", Action: "application.create",
+						ObjectType: "application", ObjectID: id, Outcome: "success", RecordHash: []byte{byte(seq)}, ChainHash: []byte{byte(seq), 1}},
+					TreeIndex: 1000 * seq, TreeHashes: [][32]byte{{byte(seq)}},
+				}}, nil
+			}
+		}
+		ids := []string{"ok1", "bad", "ok2"}
+		queued, release := holdWriter(t, db)
+		errs := make([]chan error, len(ids))
+		for i, id := range ids {
+			errs[i] = make(chan error, 1)
+			go func() {
+				errs[i] <- db.CreateApplicationAudited(ctx, &trunkline.Application{ID: id, AccountID: "MA1", Name: id}, build(id))
+			}()
+			queued(i + 1)
+		}
+		release()
+		for i, id := range ids {
+			if err := <-errs[i]; (err != nil) != (id == "bad") {
+				t.Errorf("%s: %v", id, err)
+			}
+		}
+		all := trunkline.Scope{AccountID: "MA1", IncludeSubs: true}
+		for _, id := range ids {
+			if _, err := db.Application(ctx, all, id); (err == nil) != (id != "bad") {
+				t.Errorf("application %s: %v", id, err)
+			}
+		}
+		recs, err := db.AuditRecords(ctx, before.Size, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, r.ObjectID)
+		}
+		if fmt.Sprint(got) != "[ok1 ok2]" {
+			t.Errorf("audit entries for %v, want [ok1 ok2]", got)
+		}
+	})
+}
+
 // TestCrashBeforeHandOff: a message committed already leased to this node's workers,
 // whose hand-off never happened (the process died between the commit and the hand-off),
 // is recovered by the claim query: at once when the node restarts (ReleaseLeases), by
