@@ -329,19 +329,24 @@ func TestReceiptMeetsSubmit(t *testing.T) {
 				t.Errorf("%s: %+v %v; want %s", uuid, m, err, want)
 			}
 		}
-		rows, err := db.SQL().Query(`SELECT object_id FROM callbacks ORDER BY id`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cbs []string
-		for rows.Next() {
-			var o string
-			if err := rows.Scan(&o); err != nil {
+		strs := func(q string) []string { // one text column's values
+			t.Helper()
+			rows, err := db.SQL().Query(q)
+			if err != nil {
 				t.Fatal(err)
 			}
-			cbs = append(cbs, o)
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var v string
+				if err := rows.Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, v)
+			}
+			return out
 		}
-		rows.Close()
+		cbs := strs(`SELECT object_id FROM callbacks ORDER BY id`)
 		seen := map[string]int{}
 		for _, o := range cbs {
 			seen[strings.SplitN(o, "/", 2)[0]]++
@@ -356,19 +361,7 @@ func TestReceiptMeetsSubmit(t *testing.T) {
 				t.Errorf("%s: %d callbacks, want %d: %q", uuid, seen[uuid], want, cbs)
 			}
 		}
-		var parts []string
-		prow, err := db.SQL().Query(`SELECT smsc_key || '=' || state FROM message_parts ORDER BY smsc_key`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for prow.Next() {
-			var p string
-			if err := prow.Scan(&p); err != nil {
-				t.Fatal(err)
-			}
-			parts = append(parts, p)
-		}
-		prow.Close()
+		parts := strs(`SELECT smsc_key || '=' || state FROM message_parts ORDER BY smsc_key`)
 		if got, want := fmt.Sprint(parts), "[a1=delivered b2=undelivered c3=undelivered e5=delivered e6=sent]"; got != want {
 			t.Errorf("parts %s, want %s", got, want)
 		}
