@@ -299,6 +299,9 @@ func TestReceiptMeetsSubmit(t *testing.T) {
 		}
 		if r := got["send ok"]; r.err != nil || r.m == nil || r.m.State != trunkline.MsgDelivered || r.m.ErrorCode != "000" || r.m.SentAt == nil {
 			t.Errorf("RecordSend of ok: %+v %v; want the message delivered, as it now stands", r.m, r.err)
+		} else if r.m.UpdatedAt.Before(*r.m.SentAt) {
+			// Its receipt called first: still delivered no earlier than sent.
+			t.Errorf("ok delivered at %v, before it was sent at %v", r.m.UpdatedAt, *r.m.SentAt)
 		}
 		if r := got["receipt a1 delivered"]; r.err != nil || !r.out.Final || !r.out.Exact || r.out.Message == nil || r.out.Message.State != trunkline.MsgDelivered {
 			t.Errorf("receipt of ok: %+v %v; want final, exact, delivered", r.out, r.err)

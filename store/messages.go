@@ -586,9 +586,9 @@ var recordSends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any)
 
 // RecordSend applies a worker's outcome to a message it leased. Receipts that arrived
 // before this (early_receipts) are applied in the same transaction. It returns the
-// message as it now stands, without its text (statusCols); trunkline.ErrLeaseLost, and nothing written, when o.Lease
-// no longer holds the message (its node was given up for dead and the message went
-// to another, whose outcome stands).
+// message as it now stands, without its text (statusCols); trunkline.ErrLeaseLost,
+// and nothing written, when o.Lease no longer holds the message (its node was given
+// up for dead and the message went to another, whose outcome stands).
 func (db *DB) RecordSend(ctx context.Context, uuid string, o trunkline.SendOutcome) (*trunkline.Message, error) {
 	r := &sendRec{uuid: uuid, o: o, now: db.now()}
 	err := db.writeSet(ctx, recordSends, r, func(ctx context.Context, tx *Tx) error {
@@ -686,6 +686,13 @@ func meetReceipts(recs []*sendRec, rcpts []*receiptRec) (rest []*receiptRec) {
 	return rest
 }
 
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
 // finalState is what a one-segment message becomes with its receipt rc (as finalize
 // makes it): delivered, or undelivered with the receipt's error code.
 func finalState(rc *receiptRec) (state, code string) {
@@ -722,7 +729,9 @@ func applySendsWith(ctx context.Context, tx *Tx, recs []*sendRec, rcpts []*recei
 		state, code, updated, erase := r.o.State, r.o.ErrorCode, r.now, r.o.Erase
 		if rc := r.rcpt; rc != nil {
 			state, code = finalState(rc)
-			updated, erase = rc.now, erase || rc.erase
+			// Final no earlier than sent, whichever call read the clock first (a
+			// receipt may overtake its submit result).
+			updated, erase = later(rc.now, r.now), erase || rc.erase
 		}
 		upd = append(upd, r.uuid, state, code, r.o.Carrier, sent, micros(updated), micros(r.o.RetryAt), boolInt(erase), okLatency, r.o.Lease)
 	}
