@@ -686,6 +686,7 @@ func meetReceipts(recs []*sendRec, rcpts []*receiptRec) (rest []*receiptRec) {
 	return rest
 }
 
+// later returns the later of a and b.
 func later(a, b time.Time) time.Time {
 	if a.Before(b) {
 		return b
