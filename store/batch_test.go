@@ -332,24 +332,7 @@ func TestReceiptMeetsSubmit(t *testing.T) {
 				t.Errorf("%s: %+v %v; want %s", uuid, m, err, want)
 			}
 		}
-		strs := func(q string) []string { // one text column's values
-			t.Helper()
-			rows, err := db.SQL().Query(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var out []string
-			for rows.Next() {
-				var v string
-				if err := rows.Scan(&v); err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, v)
-			}
-			return out
-		}
-		cbs := strs(`SELECT object_id FROM callbacks ORDER BY id`)
+		cbs := texts(t)(db.SQL().Query(`SELECT object_id FROM callbacks ORDER BY id`))
 		seen := map[string]int{}
 		for _, o := range cbs {
 			seen[strings.SplitN(o, "/", 2)[0]]++
@@ -364,7 +347,7 @@ func TestReceiptMeetsSubmit(t *testing.T) {
 				t.Errorf("%s: %d callbacks, want %d: %q", uuid, seen[uuid], want, cbs)
 			}
 		}
-		parts := strs(`SELECT smsc_key || '=' || state FROM message_parts ORDER BY smsc_key`)
+		parts := texts(t)(db.SQL().Query(`SELECT smsc_key || '=' || state FROM message_parts ORDER BY smsc_key`))
 		if got, want := fmt.Sprint(parts), "[a1=delivered b2=undelivered c3=undelivered e5=delivered e6=sent]"; got != want {
 			t.Errorf("parts %s, want %s", got, want)
 		}
@@ -844,20 +827,7 @@ func TestOneSMSCKeyMigration(t *testing.T) {
 		if err := db.Migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
-		keys := func(q string) []string {
-			rows, err := db.SQL().QueryContext(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var out []string
-			for rows.Next() {
-				var k string
-				rows.Scan(&k)
-				out = append(out, k)
-			}
-			return out
-		}
+		keys := func(q string) []string { return texts(t)(db.SQL().QueryContext(ctx, q)) }
 		if got, want := fmt.Sprint(keys(`SELECT message_uuid || '=' || smsc_key FROM message_parts ORDER BY message_uuid`)), "[m1=a1b2c3d m2=123 m3=msg-0001]"; got != want {
 			t.Fatalf("parts %s, want %s", got, want)
 		}

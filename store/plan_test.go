@@ -29,23 +29,34 @@ func openPostgres(t *testing.T) *store.DB {
 	return db
 }
 
-// planText returns the lines of an EXPLAIN's result as one text.
-func planText(t *testing.T) func(*sql.Rows, error) string {
-	return func(rows *sql.Rows, err error) string {
+// texts returns the values of a query's one text column, in order.
+func texts(t *testing.T) func(*sql.Rows, error) []string {
+	return func(rows *sql.Rows, err error) []string {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rows.Close()
-		var lines []string
+		var out []string
 		for rows.Next() {
-			var l string
-			if err := rows.Scan(&l); err != nil {
+			var v string
+			if err := rows.Scan(&v); err != nil {
 				t.Fatal(err)
 			}
-			lines = append(lines, l)
+			out = append(out, v)
 		}
-		return strings.Join(lines, "\n")
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+}
+
+// planText returns the lines of an EXPLAIN's result as one text.
+func planText(t *testing.T) func(*sql.Rows, error) string {
+	return func(rows *sql.Rows, err error) string {
+		t.Helper()
+		return strings.Join(texts(t)(rows, err), "\n")
 	}
 }
 
