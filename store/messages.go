@@ -592,7 +592,7 @@ var recordSends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any)
 func (db *DB) RecordSend(ctx context.Context, uuid string, o trunkline.SendOutcome) (*trunkline.Message, error) {
 	r := &sendRec{uuid: uuid, o: o, now: db.now()}
 	err := db.writeSet(ctx, recordSends, r, func(ctx context.Context, tx *Tx) error {
-		return applySends(ctx, tx, []*sendRec{r})
+		return applySendsWith(ctx, tx, []*sendRec{r}, nil)
 	})
 	if err == nil && r.lost {
 		return nil, trunkline.ErrLeaseLost
@@ -639,10 +639,6 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func applySends(ctx context.Context, tx *Tx, recs []*sendRec) error {
-	return applySendsWith(ctx, tx, recs, nil)
 }
 
 // meetReceipts pairs the one-segment messages sent in recs with the receipt of rcpts
