@@ -6,7 +6,8 @@
 # smsbox, plain HTTP sendsms) take the same load, each with its own SMSC, in one run, and
 # the script prints both and their ratio.
 #
-#   bash bench/sms.sh                     # 20,000 messages, 64 clients, Kannel in memory and with its spool
+#   bash bench/sms.sh                     # 20,000 messages, 64 clients, Kannel in memory (one and two
+#                                         # callbacks a message) and with its spool
 #   N=5000 bash bench/sms.sh              # a shorter run
 #   KANNEL= bash bench/sms.sh             # Trunkline only
 #   ROUNDS=3 bash bench/sms.sh            # Trunkline, Kannel, Trunkline, Kannel, ...: medians
@@ -14,8 +15,10 @@
 #   PG_DSN=postgres://... bash bench/sms.sh  # Trunkline on PostgreSQL too (a fresh schema per run)
 #
 # Environment: N (20000), CONC (64), WINDOW (1000: Trunkline's submit window per bind),
-# BINDS (1), WORKERS (0 = Trunkline's default), KANNEL ("memory spool"; names of Kannel
-# variants, empty for none), DLR_MASK (3: final receipts only, one callback per message),
+# BINDS (1), WORKERS (0 = Trunkline's default), KANNEL ("memory memory-sent spool"; names of
+# Kannel variants, empty for none: "memory-sent" is Kannel in memory with dlr-mask 27, the SMSC's
+# acknowledgement or rejection and the final report, two callbacks a message as Trunkline sends),
+# DLR_MASK (3: final receipts only, one callback per message; for "memory" and "spool"),
 # ROUNDS (1), TRUNKLINE (1; 0 runs Kannel only), BENCH_REF (unset: the work tree),
 # BENCH_KEEP=1 keeps the temporary dir (binaries, data dir, configs, logs, JSON results;
 # it is also kept when the run fails), TL_BIN (run this Trunkline binary instead of the one
@@ -32,7 +35,7 @@ CONC=${CONC:-64}
 WINDOW=${WINDOW:-1000}
 BINDS=${BINDS:-1}
 WORKERS=${WORKERS:-0}
-KANNEL=${KANNEL-memory spool}
+KANNEL=${KANNEL-memory memory-sent spool}
 DLR_MASK=${DLR_MASK:-3}
 ROUNDS=${ROUNDS:-1}
 TRUNKLINE=${TRUNKLINE:-1}
@@ -67,8 +70,8 @@ if [[ -n $KANNEL ]] && ! command -v bearerbox >/dev/null; then
 	fi
 fi
 for k in $KANNEL; do
-	case $k in memory | spool) ;; *)
-		log "unknown Kannel variant $k (memory or spool)"
+	case $k in memory | memory-sent | spool) ;; *)
+		log "unknown Kannel variant $k (memory, memory-sent or spool)"
 		exit 2
 		;;
 	esac
@@ -170,7 +173,10 @@ run_trunkline() {
 
 # --- Kannel -----------------------------------------------------------------------------
 run_kannel() {
-	local variant=$1 round=$2 name="r$2-kannel-$1" dir ports store bb sb i status
+	local variant=$1 round=$2 name="r$2-kannel-$1" dir ports store bb sb i status mask=$DLR_MASK
+	# Like with like: 8 (the SMSC took it), 16 (the SMSC refused it), 1 and 2 (delivered,
+	# undelivered) are the reports Trunkline sends as sent, failed, delivered, undelivered.
+	[[ $variant == memory-sent ]] && mask=27
 	start_smsc "$name"
 	dir="$TMP/$name"
 	mkdir -p "$dir"
@@ -211,11 +217,12 @@ run_kannel() {
 		tail -n 5 "$dir/bearerbox.log" "$dir/smsbox.log" "$dir/bearerbox.out" "$dir/smsbox.out" >&2 2>/dev/null || true
 		return 1
 	fi
-	log "round $round: kannel ($variant) sendsms on ${ports[2]} (bearerbox $bb, smsbox $sb), SMSC on $SMSC_PORT; dlr-mask $DLR_MASK"
+	log "round $round: kannel ($variant) sendsms on ${ports[2]} (bearerbox $bb, smsbox $sb), SMSC on $SMSC_PORT; dlr-mask $mask"
 	local label="kannel (HTTP, in memory)"
 	[[ $variant == spool ]] && label="kannel (HTTP, spool store)"
+	[[ $variant == memory-sent ]] && label="kannel (HTTP, memory, 2 cb)"
 	"$TMP/smsload" -mode kannel -label "$label" -url "http://127.0.0.1:${ports[2]}/cgi-bin/sendsms" -user bench -pass bench \
-		-dlr-mask "$DLR_MASK" -src "$SRC_NUMBER" -n "$N" -c "$CONC" -pids "$bb,$sb" -aux-pids "smsc=$SMSC_PID" -json \
+		-dlr-mask "$mask" -src "$SRC_NUMBER" -n "$N" -c "$CONC" -pids "$bb,$sb" -aux-pids "smsc=$SMSC_PID" -json \
 		>"$TMP/$name.load" 2>"$TMP/$name.loaderr" ||
 		{ log "smsload failed:"; cat "$TMP/$name.loaderr" >&2; return 1; }
 	grep -v '^{' "$TMP/$name.load" >&2
@@ -247,7 +254,7 @@ echo
 echo "Trunkline SMS benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(go env GOVERSION), Kannel $KANNEL_VERSION"
 echo "Trunkline: $TL_REV; window $WINDOW × $BINDS bind(s), workers $([[ $WORKERS == 0 ]] && echo default || echo "$WORKERS")."
 echo "$N messages per run, $CONC clients, HTTP/1.1 keep-alive; one node-smpp SMSC per system (answers at once, receipts with no"
-echo "delay); Kannel dlr-mask $DLR_MASK; TRUNKLINE_API_RATE_LIMIT=100000000. Everything (loader, gateways, SMSCs) shares the cores."
+echo "delay); Kannel dlr-mask $DLR_MASK (memory-sent: 27); TRUNKLINE_API_RATE_LIMIT=100000000. Everything (loader, gateways, SMSCs) shares the cores."
 echo "Load average before the run: $LOAD_START; after: $LOAD_END (other work on the machine skews figures)."
 echo
 printf '| %-28s | %10s | %15s | %7s | %7s | %9s | %8s | %9s | %11s | %-22s |\n' \
@@ -273,7 +280,7 @@ echo "accepted/s: 2xx answers over first request → last answer. delivered/s e2
 echo "request → last final callback. p50/p99: API latency. CPU/msg: the gateway's CPU (user+system, /proc; Kannel: bearerbox +"
 echo "smsbox) over the messages delivered. max RSS: peak resident set (VmHWM; Kannel: both boxes summed). cb/msg: status"
 echo "callbacks received per message (Trunkline sends sent + delivered, as Plivo does; Kannel with dlr-mask 3 only the final"
-echo "report). cores: CPU over the run's wall time of the gateway, its SMSC and the loader (with its callback receiver)."
+echo "report, with dlr-mask 27 the SMSC's acknowledgement too). cores: CPU over the run's wall time of the gateway, its SMSC and the loader (with its callback receiver)."
 echo "Bytes on disk per message after the run (the data dir, or the PostgreSQL schema's tables and indexes):"
 while read -r name; do
 	if [[ -f $TMP/$name.datadir ]]; then
@@ -296,9 +303,10 @@ TL_E2E=$(median "r*-trunkline" e2e_per_s)
 TL_ACC=$(median "r*-trunkline" accepted_per_s)
 TL_MISS=$(median "r*-trunkline" missing)
 TL_ERR=$(median "r*-trunkline" errors)
-KM_E2E=0 KS_E2E=0
+KM_E2E=0 KS_E2E=0 KT_E2E=0
 [[ " $KANNEL " == *" memory "* ]] && KM_E2E=$(median "r*-kannel-memory" e2e_per_s) && KM_ACC=$(median "r*-kannel-memory" accepted_per_s)
 [[ " $KANNEL " == *" spool "* ]] && KS_E2E=$(median "r*-kannel-spool" e2e_per_s)
+[[ " $KANNEL " == *" memory-sent "* ]] && KT_E2E=$(median "r*-kannel-memory-sent" e2e_per_s)
 [[ $ROUNDS -gt 1 ]] && echo "Medians over $ROUNDS rounds:"
 if [[ -n $PG_DSN && $TRUNKLINE != 0 ]]; then
 	TP_E2E=$(median "r*-trunkline-pg" e2e_per_s)
@@ -308,8 +316,9 @@ if [[ -n $PG_DSN && $TRUNKLINE != 0 ]]; then
 		printf ".\n"
 	}'
 fi
-[[ $TRUNKLINE == 0 ]] || awk -v t="$TL_E2E" -v ta="$TL_ACC" -v km="$KM_E2E" -v kma="${KM_ACC:-0}" -v ks="$KS_E2E" -v miss="$TL_MISS" -v err="$TL_ERR" 'BEGIN {
+[[ $TRUNKLINE == 0 ]] || awk -v t="$TL_E2E" -v ta="$TL_ACC" -v km="$KM_E2E" -v kma="${KM_ACC:-0}" -v ks="$KS_E2E" -v kt="$KT_E2E" -v miss="$TL_MISS" -v err="$TL_ERR" 'BEGIN {
 	if (km > 0) printf "Trunkline / Kannel in memory: end to end %.2fx (%.0f vs %.0f msgs/s), accepted %.2fx (%.0f vs %.0f/s).\n", t / km, t, km, ta / kma, ta, kma
+	if (kt > 0) printf "Trunkline / Kannel in memory with two callbacks a message (dlr-mask 27, like with like): end to end %.2fx (%.0f vs %.0f msgs/s).\n", t / kt, t, kt
 	if (ks > 0) printf "Trunkline / Kannel with its spool (durable): end to end %.2fx (%.0f vs %.0f msgs/s).\n", t / ks, t, ks
 	ok = (t >= 5000) && (km == 0 || t > km) && (ks == 0 || t >= 2 * ks) && miss == 0 && err == 0
 	printf "Aim (>= 5,000 msgs/s end to end, durable, over HTTPS; ahead of Kannel in memory; >= 2x Kannel spool; none lost): %s\n",
@@ -321,4 +330,4 @@ fi
 }'
 echo "Trunkline: HTTPS (TLS 1.3) and every accepted message durable in SQLite (WAL, synchronous=NORMAL: survives kill -9)"
 echo "before its 202. Kannel: plain HTTP; \"memory\" keeps accepted messages in memory only (lost on a crash), \"spool\""
-echo "(store-type = spool) writes each to a file first."
+echo "(store-type = spool) writes each to a file first; \"memory-sent\" is \"memory\" with the SMSC's acknowledgement reported too."
