@@ -146,3 +146,67 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkFinishCallbacksBacklog finishes callbacks (the outbox row's delete after a
+// delivery) from 64 goroutines while 20,000 others wait in the outbox for a retry, as
+// when one customer's receiver is down: the cost of a finish must not grow with them.
+//
+//	go test ./store -run '^$' -bench FinishCallbacksBacklog -benchtime 20000x
+func BenchmarkFinishCallbacksBacklog(b *testing.B) {
+	for _, db := range storetest.Open(b) {
+		b.Run(string(db.Dialect()), func(b *testing.B) {
+			ctx := context.Background()
+			later := time.Now().Add(time.Hour).UnixMicro()
+			insert := func(n int, next int64) []int64 {
+				ids := make([]int64, 0, n)
+				if err := db.InTx(ctx, func(tx *Tx) error {
+					for range n {
+						var id int64
+						if err := tx.QueryRow(ctx, `INSERT INTO callbacks (account_id, kind, object_id, url, method, params_enc,
+							created_at, next_attempt_at) VALUES ('MA1', 'message_status', 'm', 'http://127.0.0.1/cb', 'POST', ?, ?, ?)
+							RETURNING id`, []byte("sealed"), later, next).Scan(&id); err != nil {
+							return err
+						}
+						ids = append(ids, id)
+					}
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				return ids
+			}
+			// The benchmark function runs more than once (b.N grows): the backlog stays.
+			waiting, err := db.PendingCallbacks(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			insert(20000-waiting, later)
+			ids := insert(b.N, later)
+			var next atomic.Int64
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			errs := make(chan error, 64)
+			for range 64 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := next.Add(1) - 1; i < int64(len(ids)); i = next.Add(1) - 1 {
+						if err := db.FinishCallback(ctx, ids[i], ""); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			if n, err := db.PendingCallbacks(ctx); err != nil || n != 20000 {
+				b.Fatalf("pending callbacks %d, %v; want the 20,000 of the backlog", n, err)
+			}
+		})
+	}
+}
