@@ -1315,8 +1315,9 @@ var finishCallbacks = &setWrite{apply: func(ctx context.Context, tx *Tx, args []
 		// (TestPostgresHotQueriesUseIndexes).
 		q, vals = q+` AND callbacks.id = ANY(CAST(? AS BIGINT[]))`, append(vals, ids)
 	} else {
-		// SQLite: at 40,000 messages this DELETE took an eighth of the writer's SQL time
-		// (TestHotQueriesUseIndexes).
+		// SQLite: with 20,000 callbacks waiting for a retry, a finish cost 54.6 µs
+		// without it and 22.5 µs with it (BenchmarkFinishCallbacksBacklog;
+		// TestHotQueriesUseIndexes checks the plan).
 		q = q + ` AND callbacks.id IN (?` + strings.Repeat(", ?", n-1) + `)`
 		for i := range n {
 			var id int64 // 0 pads the list, as it pads the VALUES
