@@ -6,14 +6,15 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
-	"github.com/trunkline/trunkline/audit"
-	"github.com/trunkline/trunkline/config"
-	"golang.org/x/mod/sumdb/note"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trunkline/trunkline/audit"
+	"github.com/trunkline/trunkline/config"
+	"golang.org/x/mod/sumdb/note"
 
 	_ "modernc.org/sqlite"
 )
