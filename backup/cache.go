@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // The file cache lets a backup skip re-reading recordings it saw before: a file whose
@@ -26,11 +25,7 @@ type cacheEntry struct {
 }
 
 func statEntry(fi os.FileInfo) cacheEntry {
-	e := cacheEntry{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.Ino = st.Ino
-	}
-	return e
+	return cacheEntry{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano(), Ino: inode(fi)}
 }
 
 func loadCache(path, keyID string) *fileCache {
