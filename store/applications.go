@@ -75,13 +75,7 @@ type appCreate struct {
 // createApps is CreateApplicationAudited's set-based write: the applications of a
 // batch one by one, then all their audit entries in one append (one read and move of
 // the chain head).
-var createApps = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
-	rs := make([]*appCreate, len(args))
-	for i, a := range args {
-		rs[i] = a.(*appCreate)
-	}
-	return applyAppCreates(ctx, tx, rs)
-}}
+var createApps = &setWrite{apply: typed(applyAppCreates)}
 
 func applyAppCreates(ctx context.Context, tx *Tx, rs []*appCreate) error {
 	var audits []*auditReq

@@ -81,13 +81,7 @@ type auditReq struct {
 }
 
 // auditAppends is AppendAuditBatch's set-based write.
-var auditAppends = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
-	reqs := make([]*auditReq, len(args))
-	for i, a := range args {
-		reqs[i] = a.(*auditReq)
-	}
-	return appendAudit(ctx, tx, reqs)
-}}
+var auditAppends = &setWrite{apply: typed(appendAudit)}
 
 // appendAudit appends what each of reqs builds, in order, after the head it reads in
 // tx (on PostgreSQL locked, so concurrent appenders queue rather than spin on the

@@ -55,6 +55,18 @@ type batchReq struct {
 	done chan error
 }
 
+// typed is a setWrite's apply for an apply that takes its requests' args as their own
+// type, T.
+func typed[T any](apply func(context.Context, *Tx, []T) error) func(context.Context, *Tx, []any) error {
+	return func(ctx context.Context, tx *Tx, args []any) error {
+		ts := make([]T, len(args))
+		for i, a := range args {
+			ts[i] = a.(T)
+		}
+		return apply(ctx, tx, ts)
+	}
+}
+
 // setWrite applies many requests of one kind together, with their args in batch order.
 type setWrite struct {
 	apply func(ctx context.Context, tx *Tx, args []any) error

@@ -983,13 +983,7 @@ type receiptRec struct {
 // applyReceipts is ApplyReceipt's set-based write: one look-up per carrier, one upsert
 // of the early receipts, one update of the parts, one finalizing update of the
 // messages and one insert of their callbacks for a whole batch of receipts.
-var applyReceipts = &setWrite{apply: func(ctx context.Context, tx *Tx, args []any) error {
-	recs := make([]*receiptRec, len(args))
-	for i, a := range args {
-		recs[i] = a.(*receiptRec)
-	}
-	return applyReceiptRecs(ctx, tx, recs)
-}, keys: func(arg any) (string, []string) {
+var applyReceipts = &setWrite{apply: typed(applyReceiptRecs), keys: func(arg any) (string, []string) {
 	r := arg.(*receiptRec)
 	return r.carrier, r.keys
 }}
